@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import { type Config, ConfigModule } from '#config';
+import { DatabaseModule } from '#database';
+import { QueueModule } from '#queue';
+import { StorageModule } from '#storage';
+import { AuthGuard } from './auth/auth.js';
+import { HealthController } from './health/health.controller.js';
+import { SpecimenExceptionFilter } from './http/exception.filter.js';
+import { SamplesController } from './samples/samples.controller.js';
+import { SamplesService } from './samples/samples.service.js';
+import { SubmissionsController } from './submissions/submissions.controller.js';
+import { SubmissionsService } from './submissions/submissions.service.js';
+import { UploadInterceptor } from './submissions/upload.interceptor.js';
+import { TokensController } from './tokens/tokens.controller.js';
+import { TokensService } from './tokens/tokens.service.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+@Module({})
+export class ApiModule {
+  static forRoot(config: Config): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            // The id a client sent is kept when it is sane, so agents can correlate their logs with ours.
+            genReqId: (req, res) => {
+              const incoming = req.headers['x-request-id'];
+              const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+              res.setHeader('X-Request-Id', id);
+              return id;
+            },
+            redact: ['req.headers.authorization'],
+            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+          },
+        }),
+        DatabaseModule.forRoot(),
+        StorageModule.forRoot(),
+        QueueModule.forRoot(),
+      ],
+      controllers: [HealthController, SamplesController, SubmissionsController, TokensController],
+      providers: [
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
+        SamplesService,
+        SubmissionsService,
+        TokensService,
+        UploadInterceptor,
+      ],
+    };
+  }
+}

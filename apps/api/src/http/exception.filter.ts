@@ -1,0 +1,68 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ERROR_STATUS, type ErrorCode, SpecimenError } from '#contracts';
+
+/** Maps the status of an HTTP exception raised by the framework itself (unknown route, bad JSON) to a code. */
+function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case 400:
+      return 'VALIDATION_FAILED';
+    case 401:
+      return 'UNAUTHENTICATED';
+    case 403:
+      return 'FORBIDDEN';
+    case 404:
+      return 'NOT_FOUND';
+    case 413:
+      return 'FILE_TOO_LARGE';
+    case 415:
+      return 'UNSUPPORTED_MEDIA_TYPE';
+    default:
+      return 'INTERNAL';
+  }
+}
+
+/**
+ * The one place errors become HTTP: `{"error":{"code","message","details"}}` and the request id header
+ * (set by the logger middleware). A 5xx never carries internals; its stack goes to the log.
+ */
+@Catch()
+export class SpecimenExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<Request>();
+    let code: ErrorCode;
+    let message: string;
+    let details: Record<string, unknown> | undefined;
+    if (exception instanceof SpecimenError) {
+      ({ code, message, details } = exception);
+      if (exception.retryAfterSeconds !== undefined)
+        res.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    } else if (exception instanceof HttpException) {
+      code = codeForStatus(exception.getStatus());
+      message = code === 'INTERNAL' ? 'internal error' : exception.message;
+    } else {
+      code = 'INTERNAL';
+      message = 'internal error';
+    }
+    const status = ERROR_STATUS[code];
+    if (status >= 500) {
+      const header = res.getHeader('x-request-id');
+      const requestId = typeof header === 'string' ? header : '';
+      this.logger.error(
+        { err: exception, requestId, method: req.method, url: req.originalUrl },
+        `${code} on ${req.method} ${req.originalUrl}`,
+      );
+      if (code === 'INTERNAL') details = { requestId };
+    }
+    if (res.headersSent) {
+      // A stream already started (a download): nothing to send but to cut the connection.
+      res.destroy();
+      return;
+    }
+    res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+  }
+}

@@ -1,0 +1,28 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import { ConfigError, loadConfig } from '#config';
+import { ApiModule } from './app.module.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  app.useBodyParser('json', { limit: '1mb' });
+  app.enableShutdownHooks();
+  await app.listen(config.http.port, config.http.host);
+  app.get(Logger).log(`api listening on http://${config.http.host}:${config.http.port}`);
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    console.error(e.message);
+  } else {
+    console.error('api failed to start:', e);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,36 @@
+import { Controller, Get, HttpCode, Inject, Param, Post, Req, Res, UseInterceptors } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { Principal, SubmissionCreated, SubmissionView } from '#contracts';
+import { CurrentPrincipal, Roles } from '../auth/auth.js';
+import type { ReceivedFile } from './upload.engine.js';
+import { UploadInterceptor } from './upload.interceptor.js';
+import { SubmissionsService } from './submissions.service.js';
+
+@Controller('v1/submissions')
+export class SubmissionsController {
+  constructor(@Inject(SubmissionsService) private readonly submissions: SubmissionsService) {}
+
+  /** multipart/form-data: a `metadata` JSON part, then a `file` part. 201 for a new sample, 200 for a known one. */
+  @Post()
+  @HttpCode(201)
+  @Roles('agent', 'admin')
+  @UseInterceptors(UploadInterceptor)
+  async create(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<SubmissionCreated> {
+    const created = await this.submissions.accept(
+      req.file as (Express.Multer.File & ReceivedFile) | undefined,
+      principal,
+    );
+    if (created.duplicate) res.status(200);
+    return created;
+  }
+
+  @Get(':id')
+  @Roles('agent', 'analyst', 'admin')
+  find(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<SubmissionView> {
+    return this.submissions.find(id, principal);
+  }
+}

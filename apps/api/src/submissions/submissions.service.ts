@@ -1,0 +1,145 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  type Digests,
+  JobName,
+  type Principal,
+  QueueName,
+  SpecimenError,
+  type SubmissionCreated,
+  type SubmissionMetadata,
+  type SubmissionView,
+} from '#contracts';
+import { OutboxRepository, type RecordedSubmission, SubmissionsRepository } from '#database';
+import { QueueProducer, scanJobId } from '#queue';
+import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
+import type { ReceivedFile } from './upload.engine.js';
+
+/** Labels only: no path, no control characters, bounded length. */
+export function sanitizeFilename(name: string | undefined): string | null {
+  if (name === undefined) return null;
+  // eslint-disable-next-line no-control-regex
+  const base =
+    name
+      .split(/[\\/]/)
+      .pop()
+      ?.replace(/[\u0000-\u001f\u007f]/g, '')
+      .trim() ?? '';
+  return base === '' ? null : base.slice(0, 255);
+}
+
+/** Which declared value, if any, disagrees with what was received. */
+export function verify(declared: SubmissionMetadata, actual: Digests): SpecimenError | null {
+  if (declared.size !== actual.size) {
+    return new SpecimenError(
+      'SIZE_MISMATCH',
+      `declared size ${declared.size} but received ${actual.size} bytes`,
+      {
+        field: 'size',
+        declared: declared.size,
+        actual: actual.size,
+      },
+    );
+  }
+  for (const field of ['sha256', 'sha1', 'md5'] as const) {
+    const value = declared[field];
+    if (value !== undefined && value !== actual[field]) {
+      return new SpecimenError('CHECKSUM_MISMATCH', `declared ${field} does not match the received bytes`, {
+        field,
+        declared: value,
+        actual: actual[field],
+      });
+    }
+  }
+  return null;
+}
+
+@Injectable()
+export class SubmissionsService {
+  private readonly logger = new Logger(SubmissionsService.name);
+
+  constructor(
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
+    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(QueueProducer) private readonly queue: QueueProducer,
+  ) {}
+
+  /**
+   * After the bytes are in a temporary object: verify, promote to the content-addressed key (or drop the
+   * copy), commit sample + submission + outbox in one transaction, then enqueue. The order (object, rows,
+   * job) means a crash leaves at worst an unreferenced object or an outbox row to re-drive, never a row
+   * pointing at missing bytes or a lost job.
+   */
+  async accept(file: ReceivedFile | undefined, principal: Principal): Promise<SubmissionCreated> {
+    if (file === undefined) {
+      throw new SpecimenError('MISSING_FILE', 'the "file" part is missing');
+    }
+    const { tempKey, digests, metadata } = file;
+    const problem =
+      digests.size === 0
+        ? new SpecimenError('EMPTY_FILE', 'the file part is empty')
+        : verify(metadata, digests);
+    if (problem !== null) {
+      await this.store.delete(tempKey);
+      throw problem;
+    }
+    const key = sampleKey(digests.sha256);
+    await this.store.promote(tempKey, key);
+    const { sha256: _s, md5: _m, sha1: _h, size: _z, ...context } = metadata;
+    const recorded = await this.submissions.record({
+      digests,
+      kind: metadata.kind,
+      objectKey: key,
+      metadata: context,
+      filename: sanitizeFilename(metadata.filename),
+      submittedBy: principal.tokenId,
+      scanJob: (submissionId) => ({
+        queue: QueueName.Scan,
+        name: JobName.ScanSample,
+        jobId: scanJobId(digests.sha256),
+        payload: { sha256: digests.sha256, submissionId },
+      }),
+    });
+    await this.enqueue(recorded, digests.sha256);
+    return { submissionId: recorded.submissionId, sha256: digests.sha256, duplicate: recorded.duplicate };
+  }
+
+  /** Best effort: when Redis is down the outbox row stays and the scanner's re-drive job enqueues it later. */
+  private async enqueue(recorded: RecordedSubmission, sha256: string): Promise<void> {
+    if (recorded.outboxId === null || recorded.job === null) return;
+    try {
+      await this.queue.add(
+        {
+          queue: QueueName.Scan,
+          name: JobName.ScanSample,
+          data: { sha256, submissionId: recorded.submissionId },
+        },
+        recorded.job.jobId,
+      );
+    } catch (e) {
+      this.logger.warn({ err: e, sha256 }, 'scan job left in the outbox for re-drive');
+      return;
+    }
+    await this.outbox.remove(recorded.outboxId);
+    await this.submissions.markQueued(recorded.submissionId);
+  }
+
+  async find(id: string, principal: Principal): Promise<SubmissionView> {
+    const record = /^[0-9a-f-]{36}$/i.test(id)
+      ? await this.submissions.findById(
+          id,
+          principal.role === 'agent' ? { submittedBy: principal.tokenId } : undefined,
+        )
+      : null;
+    if (record === null) throw new SpecimenError('NOT_FOUND', 'no such submission');
+    return {
+      id: record.id,
+      sha256: record.sha256,
+      kind: record.kind,
+      status: record.status,
+      verdict: record.verdict,
+      receivedAt: record.receivedAt.toISOString(),
+      filename: record.filename,
+    };
+  }
+}

@@ -1,0 +1,91 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  type NestInterceptor,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import multer, { MulterError } from 'multer';
+import type { Observable } from 'rxjs';
+import { CONFIG, type Config } from '#config';
+import { SpecimenError } from '#contracts';
+import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { HashingStorageEngine } from './upload.engine.js';
+
+function toSpecimenError(e: unknown, maxBytes: number): SpecimenError {
+  if (e instanceof SpecimenError) return e;
+  if (e instanceof MulterError) {
+    switch (e.code) {
+      case 'LIMIT_FILE_SIZE':
+        return new SpecimenError('FILE_TOO_LARGE', `the file exceeds the limit of ${maxBytes} bytes`, {
+          limit: maxBytes,
+        });
+      case 'LIMIT_FILE_COUNT':
+      case 'LIMIT_UNEXPECTED_FILE':
+        return new SpecimenError('UNEXPECTED_FIELD', 'send exactly one file part, named "file"', {
+          field: e.field,
+        });
+      case 'LIMIT_PART_COUNT':
+      case 'LIMIT_FIELD_COUNT':
+      case 'LIMIT_FIELD_KEY':
+      case 'LIMIT_FIELD_VALUE':
+      case 'MISSING_FIELD_NAME':
+        return new SpecimenError('MALFORMED_BODY', `multipart body refused: ${e.message}`, {
+          reason: e.code,
+        });
+      default:
+        return new SpecimenError('MALFORMED_BODY', `multipart body refused: ${e.message}`);
+    }
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  if (/^Request (aborted|closed)$/.test(message)) {
+    return new SpecimenError('CLIENT_CLOSED_REQUEST', 'the client closed the request');
+  }
+  // busboy's parse errors ("Unexpected end of form", "Malformed part header", ...).
+  return new SpecimenError('MALFORMED_BODY', `malformed multipart body: ${message}`);
+}
+
+/**
+ * Runs multer with {@link HashingStorageEngine} and every limit set. Guards have run before this, so only
+ * authenticated, authorised callers get their body read.
+ */
+@Injectable()
+export class UploadInterceptor implements NestInterceptor {
+  private readonly upload: ReturnType<multer.Multer['single']>;
+  private readonly maxBytes: number;
+
+  constructor(@Inject(CONFIG) config: Config, @Inject(OBJECT_STORE) store: ObjectStore) {
+    this.maxBytes = config.limits.uploadMaxBytes;
+    this.upload = multer({
+      storage: new HashingStorageEngine(store, this.maxBytes),
+      limits: {
+        fieldNameSize: 64,
+        fieldSize: 64 * 1024,
+        fields: 2,
+        fileSize: this.maxBytes,
+        files: 1,
+        parts: 3,
+        headerPairs: 64,
+      },
+    }).single('file');
+  }
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+    if (req.is('multipart/form-data') !== 'multipart/form-data') {
+      throw new SpecimenError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'send multipart/form-data with a "metadata" part and a "file" part',
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.upload(req, res, (error: unknown) =>
+        error === undefined || error === null ? resolve() : reject(toSpecimenError(error, this.maxBytes)),
+      );
+    });
+    return next.handle();
+  }
+}

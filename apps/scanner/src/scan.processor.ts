@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { CONFIG, type Config } from '#config';
+import type { ScanSampleJob } from '#contracts';
+import { SamplesRepository, ScansRepository, type MatchRecord } from '#database';
+import { UnrecoverableError } from '#queue';
+import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { RulesService } from './rules.service.js';
+import { computeVerdict } from './verdict.js';
+
+@Injectable()
+export class ScanProcessor {
+  private readonly logger = new Logger(ScanProcessor.name);
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(SamplesRepository) private readonly samples: SamplesRepository,
+    @Inject(ScansRepository) private readonly scans: ScansRepository,
+    @Inject(RulesService) private readonly rules: RulesService,
+  ) {}
+
+  /**
+   * Scans one sample with the active ruleset and records scan, matches and verdict in one transaction.
+   * Throws on failure so BullMQ retries with backoff; on the last attempt the failure is recorded too.
+   */
+  async handle(data: ScanSampleJob, job: Job): Promise<{ verdict: string; matches: number }> {
+    const startedAt = new Date();
+    const ruleset = await this.rules.current();
+    try {
+      const sample = await this.samples.findBySha256(data.sha256);
+      if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
+      const result = await this.withLocalFile(sample.objectKey, (path) =>
+        ruleset.rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs }),
+      );
+      const matches: MatchRecord[] = result.matches.map((m) => ({
+        rule: m.rule,
+        namespace: m.namespace,
+        tags: m.tags,
+        meta: m.meta,
+        strings: m.strings,
+      }));
+      const verdict = computeVerdict(matches, this.config.scanner);
+      await this.scans.record({
+        sha256: sample.sha256,
+        rulesetId: ruleset.id,
+        status: result.timedOut ? 'timeout' : 'scanned',
+        verdict,
+        startedAt,
+        durationMs: result.durationMs,
+        matches,
+      });
+      if (result.timedOut)
+        this.logger.warn(`scan of ${sample.sha256} timed out; verdict from partial matches`);
+      return { verdict, matches: matches.length };
+    } catch (e) {
+      const final = e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final) {
+        const reason = e instanceof Error ? e.message : String(e);
+        await this.scans
+          .recordFailure({ sha256: data.sha256, rulesetId: ruleset.id, startedAt, error: reason })
+          .catch((recordError: unknown) =>
+            this.logger.error({ err: recordError }, 'could not record a failed scan'),
+          );
+      }
+      throw e;
+    }
+  }
+
+  /** The fs driver's file is scanned in place (mmap); other drivers' objects are streamed to a temp file. */
+  private async withLocalFile<T>(key: string, fn: (path: string) => Promise<T>): Promise<T> {
+    const local = this.store.localPath(key);
+    if (local !== null) {
+      const found = await stat(local).catch(() => null);
+      if (found === null) throw new UnrecoverableError(`object ${key} is missing from storage`);
+      return fn(local);
+    }
+    const temp = join(tmpdir(), `specimen-scan-${randomUUID()}`);
+    try {
+      await pipeline(await this.store.get(key), createWriteStream(temp, { mode: 0o600 }));
+      return await fn(temp);
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+}

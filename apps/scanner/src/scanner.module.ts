@@ -1,0 +1,27 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { type Config, ConfigModule } from '#config';
+import { DatabaseModule } from '#database';
+import { QueueModule } from '#queue';
+import { StorageModule } from '#storage';
+import { OutboxRedrive } from './outbox.redrive.js';
+import { RulesService } from './rules.service.js';
+import { ScanProcessor } from './scan.processor.js';
+import { WorkersService } from './workers.service.js';
+
+@Module({})
+export class ScannerModule {
+  static forRoot(config: Config): DynamicModule {
+    return {
+      module: ScannerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({ pinoHttp: { level: config.logLevel } }),
+        DatabaseModule.forRoot(),
+        StorageModule.forRoot(),
+        QueueModule.forRoot(),
+      ],
+      providers: [RulesService, ScanProcessor, OutboxRedrive, WorkersService],
+    };
+  }
+}

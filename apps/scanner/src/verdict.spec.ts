@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { computeVerdict, ruleScore } from './verdict.js';
+
+const thresholds = { maliciousScore: 70, suspiciousScore: 30 };
+const m = (meta: Record<string, string | number | boolean>, tags: string[] = []) => ({ meta, tags });
+
+describe('verdict', () => {
+  it('is clean without matches', () => {
+    assert.equal(computeVerdict([], thresholds), 'clean');
+  });
+
+  it('takes the highest score against the thresholds', () => {
+    assert.equal(computeVerdict([m({ score: 10 })], thresholds), 'clean');
+    assert.equal(computeVerdict([m({ score: 10 }), m({ score: 30 })], thresholds), 'suspicious');
+    assert.equal(computeVerdict([m({ score: 69 }), m({ score: 70 })], thresholds), 'malicious');
+  });
+
+  it('reads severity names, numeric strings and tags', () => {
+    assert.equal(ruleScore(m({ severity: 'High' }), thresholds), 80);
+    assert.equal(ruleScore(m({ score: '55' }), thresholds), 55);
+    assert.equal(ruleScore(m({}, ['malicious']), thresholds), 100);
+    assert.equal(ruleScore(m({ score: 250 }), thresholds), 100);
+  });
+
+  it('treats a rule with no weight as suspicious', () => {
+    assert.equal(computeVerdict([m({ author: 'x' })], thresholds), 'suspicious');
+  });
+});

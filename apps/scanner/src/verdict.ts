@@ -1,0 +1,53 @@
+import type { Verdict } from '#contracts';
+
+export interface VerdictThresholds {
+  /** A match scoring at least this makes the sample malicious. */
+  maliciousScore: number;
+  /** A match scoring at least this (and below malicious) makes it suspicious. */
+  suspiciousScore: number;
+}
+
+interface RuleMatch {
+  tags: string[];
+  meta: Record<string, string | number | boolean>;
+}
+
+const SEVERITY_SCORES: Record<string, number> = {
+  critical: 100,
+  malicious: 100,
+  high: 80,
+  suspicious: 50,
+  medium: 50,
+  low: 20,
+  info: 0,
+  informational: 0,
+  clean: 0,
+};
+
+/**
+ * The score (0–100) one matching rule contributes: meta `score` when it is a number in range, else meta
+ * `severity` by name, else the tags `malicious`/`suspicious`, else `suspiciousScore` (a rule that says
+ * nothing about its weight is worth a look, not a conviction).
+ */
+export function ruleScore(match: RuleMatch, thresholds: VerdictThresholds): number {
+  const score = match.meta.score;
+  const numeric = typeof score === 'string' ? Number(score) : score;
+  if (typeof numeric === 'number' && Number.isFinite(numeric)) return Math.min(100, Math.max(0, numeric));
+  const severity = match.meta.severity;
+  if (typeof severity === 'string') {
+    const mapped = SEVERITY_SCORES[severity.toLowerCase()];
+    if (mapped !== undefined) return mapped;
+  }
+  const tags = match.tags.map((t) => t.toLowerCase());
+  if (tags.includes('malicious')) return 100;
+  if (tags.includes('suspicious')) return thresholds.suspiciousScore;
+  return thresholds.suspiciousScore;
+}
+
+/** The verdict of a scan: the highest rule score against the thresholds; no match is clean. */
+export function computeVerdict(matches: readonly RuleMatch[], thresholds: VerdictThresholds): Verdict {
+  const top = matches.reduce((max, m) => Math.max(max, ruleScore(m, thresholds)), 0);
+  if (matches.length > 0 && top >= thresholds.maliciousScore) return 'malicious';
+  if (matches.length > 0 && top >= thresholds.suspiciousScore) return 'suspicious';
+  return 'clean';
+}

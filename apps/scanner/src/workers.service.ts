@@ -1,0 +1,83 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { Queue, type Worker } from 'bullmq';
+import { CONFIG, type Config } from '#config';
+import { JobName, QueueName } from '#contracts';
+import { startWorker, type QueueConnection } from '#queue';
+import { OutboxRedrive } from './outbox.redrive.js';
+import { ScanProcessor } from './scan.processor.js';
+
+const REDRIVE_EVERY_MS = 10_000;
+const REDRIVE_OLDER_THAN_MS = 5_000;
+
+/** Starts the workers once the application is up and closes them (waiting for active jobs) on shutdown. */
+@Injectable()
+export class WorkersService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WorkersService.name);
+  private readonly workers: Worker[] = [];
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(ScanProcessor) private readonly scan: ScanProcessor,
+    @Inject(OutboxRedrive) private readonly redrive: OutboxRedrive,
+  ) {}
+
+  private get connection(): QueueConnection {
+    return { url: this.config.redis.url, prefix: this.config.redis.queuePrefix };
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const scan = startWorker(
+      QueueName.Scan,
+      { [JobName.ScanSample]: (data, job) => this.scan.handle(data, job) },
+      { connection: this.connection, concurrency: this.config.scanner.concurrency },
+    );
+    const maintenance = startWorker(
+      QueueName.Maintenance,
+      { [JobName.OutboxRedrive]: (data) => this.redrive.handle(data) },
+      { connection: this.connection, concurrency: 1 },
+    );
+    for (const worker of [scan, maintenance]) {
+      worker.on('error', (e) => this.logger.error({ err: e }, `worker ${worker.name}: ${e.message}`));
+      worker.on('failed', (job, e) =>
+        this.logger.warn(
+          `job ${job?.name ?? '?'} ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${e.message}`,
+        ),
+      );
+      this.workers.push(worker);
+    }
+    await this.scheduleRedrive();
+    this.logger.log(`workers started: scan (concurrency ${this.config.scanner.concurrency}), maintenance`);
+  }
+
+  /** A job scheduler (not a timer) so that one re-drive runs at a time across every scanner replica. */
+  private async scheduleRedrive(): Promise<void> {
+    const queue = new Queue(QueueName.Maintenance, {
+      connection: { url: this.connection.url },
+      prefix: this.connection.prefix,
+    });
+    try {
+      await queue.upsertJobScheduler(
+        'outbox-redrive',
+        { every: REDRIVE_EVERY_MS },
+        {
+          name: JobName.OutboxRedrive,
+          data: { olderThanMs: REDRIVE_OLDER_THAN_MS },
+          opts: { removeOnComplete: 100, removeOnFail: 100 },
+        },
+      );
+    } finally {
+      await queue.close();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    this.workers.length = 0;
+  }
+}

@@ -1,0 +1,195 @@
+// Ingest benchmark: one 1 GiB upload and 200 parallel 1 MiB uploads through the API, against writing the
+// same bytes through the same storage driver directly, in the same run, for the fs and S3 drivers.
+// Prints MB/s, the ratio API / direct (goal ≥ 0.7) and the API's peak RSS during the 1 GiB upload
+// (goal ≤ 200 MB). Run: npm run bench:ingest   (BENCH_BIG_MIB=256 for a shorter run)
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { projectRoot } from '#config';
+import { createObjectStore, type ObjectStore } from '#storage';
+import { TestService, startS3Server } from '#test-support';
+
+const MiB = 1024 * 1024;
+const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
+const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 200);
+
+async function bigFile(): Promise<{ path: string; sha256: string; size: number }> {
+  const dir = join(projectRoot(), 'bench', '.data');
+  const path = join(dir, `ingest-${BIG_MIB}m.bin`);
+  if (!existsSync(path) || statSync(path).size !== BIG_MIB * MiB) {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    // Random bytes so nothing along the way (storage, TCP) can shortcut the work by compressing.
+    let left = BIG_MIB;
+    await pipeline(
+      Readable.from(
+        (function* () {
+          while (left-- > 0) yield randomBytes(MiB);
+        })(),
+      ),
+      createWriteStream(path),
+    );
+  }
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return { path, sha256: hash.digest('hex'), size: BIG_MIB * MiB };
+}
+
+/** Streams a multipart body (metadata part, then the file) with a known length: nothing buffered. */
+function upload(
+  baseUrl: string,
+  token: string,
+  metadata: Record<string, unknown>,
+  body: () => Readable,
+  size: number,
+): Promise<number> {
+  const boundary = `bench${randomBytes(8).toString('hex')}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${JSON.stringify(metadata)}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return new Promise((resolve, reject) => {
+    const req = request(new URL('/v1/submissions', baseUrl), {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': String(head.length + size + tail.length),
+      },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (res.statusCode !== 201 && res.statusCode !== 200) {
+          reject(new Error(`upload failed: ${res.statusCode} ${Buffer.concat(chunks).toString()}`));
+        } else resolve(res.statusCode);
+      });
+    });
+    req.on('error', reject);
+    req.write(head);
+    const stream = body();
+    stream.on('error', reject);
+    stream.on('end', () => req.end(tail));
+    stream.pipe(req, { end: false });
+  });
+}
+
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+interface Row {
+  driver: string;
+  case: string;
+  directMBps: number;
+  apiMBps: number;
+  ratio: number;
+  note: string;
+}
+
+async function benchDriver(driver: 'fs' | 's3', big: { path: string; sha256: string; size: number }): Promise<Row[]> {
+  const s3 = driver === 's3' ? await startS3Server() : null;
+  const service = new TestService({
+    scanner: false,
+    ...(s3 === null ? {} : { storageUrl: s3.url }),
+    env: { UPLOAD_MAX_BYTES: String(big.size + MiB), LOG_LEVEL: 'warn' },
+  });
+  await service.start();
+  const store: ObjectStore = await createObjectStore(service.storageUrl);
+  try {
+    const agent = await service.token('agent');
+    const rows: Row[] = [];
+
+    // 1 GiB: direct write first, then the API (each from the page cache after a first read).
+    const directBig = await timed(() => store.put(`bench/direct-${randomBytes(4).toString('hex')}`, createReadStream(big.path)));
+    const pid = service.api?.pid ?? 0;
+    const rssBefore = await peakRssMb(pid);
+    const apiBig = await timed(() =>
+      upload(
+        service.baseUrl,
+        agent,
+        { kind: 'file', sha256: big.sha256, size: big.size },
+        () => createReadStream(big.path),
+        big.size,
+      ),
+    );
+    const rssPeak = await peakRssMb(pid);
+    rows.push({
+      driver,
+      case: `1 × ${BIG_MIB} MiB`,
+      directMBps: mbps(big.size, directBig),
+      apiMBps: mbps(big.size, apiBig),
+      ratio: directBig / apiBig,
+      note: `API peak RSS ${rssPeak.toFixed(0)} MB (${rssBefore.toFixed(0)} MB before)`,
+    });
+
+    // 200 parallel 1 MiB uploads of distinct samples.
+    const smalls = Array.from({ length: SMALL_COUNT }, () => randomBytes(MiB));
+    const directSmall = await timed(() =>
+      Promise.all(smalls.map((b, i) => store.put(`bench/small-${i}-${randomBytes(4).toString('hex')}`, Readable.from([b])))),
+    );
+    const apiSmall = await timed(() =>
+      Promise.all(
+        smalls.map((b) =>
+          upload(
+            service.baseUrl,
+            agent,
+            { kind: 'file', sha256: createHash('sha256').update(b).digest('hex'), size: b.length },
+            () => Readable.from([b]),
+            b.length,
+          ),
+        ),
+      ),
+    );
+    rows.push({
+      driver,
+      case: `${SMALL_COUNT} × 1 MiB parallel`,
+      directMBps: mbps(SMALL_COUNT * MiB, directSmall),
+      apiMBps: mbps(SMALL_COUNT * MiB, apiSmall),
+      ratio: directSmall / apiSmall,
+      note: `${(SMALL_COUNT / (apiSmall / 1000)).toFixed(0)} uploads/s through the API`,
+    });
+    return rows;
+  } finally {
+    await service.stop();
+    await s3?.close();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`ingest benchmark: ${BIG_MIB} MiB file, ${SMALL_COUNT} × 1 MiB; API with hashing + verification + DB + queue vs driver.put`);
+  const big = await bigFile();
+  const rows: Row[] = [];
+  for (const driver of ['fs', 's3'] as const) rows.push(...(await benchDriver(driver, big)));
+  console.log('');
+  console.log('driver | case                  | direct MB/s | API MB/s | API/direct | note');
+  for (const r of rows) {
+    console.log(
+      `${r.driver.padEnd(6)} | ${r.case.padEnd(21)} | ${r.directMBps.toFixed(1).padStart(11)} | ${r.apiMBps
+        .toFixed(1)
+        .padStart(8)} | ${r.ratio.toFixed(2).padStart(10)} | ${r.note}`,
+    );
+  }
+  console.log('goal: API/direct ≥ 0.70 for both cases and drivers; API peak RSS ≤ 200 MB during the big upload');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

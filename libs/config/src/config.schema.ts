@@ -1,0 +1,153 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { z } from 'zod';
+
+/** The repository (or image) root: the nearest folder above this module whose package.json is Specimen's. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      const { name } = JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string };
+      if (name === 'specimen') return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new Error('cannot find the Specimen project root (package.json named "specimen")');
+    dir = parent;
+  }
+}
+
+const MiB = 1024 * 1024;
+const int = (min: number) => z.coerce.number().int().min(min);
+const urlWith = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL with scheme ${protocols.join(' or ')}`,
+  );
+
+/** Environment variables Specimen reads; every one has a default that runs on a development machine. */
+export function envSchema(root: string) {
+  return z.object({
+    /** production | development | test. */
+    NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+    /** Interface the HTTP API listens on. */
+    HOST: z.string().min(1).default('127.0.0.1'),
+    /** TCP port of the HTTP API. */
+    PORT: int(0).max(65535).default(3000),
+    /** pino level. */
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** PostgreSQL; the database is created when missing. */
+    DATABASE_URL: urlWith(['postgres:', 'postgresql:']).default(
+      'postgres://postgres@127.0.0.1:5432/specimen',
+    ),
+    /** Connections per process. */
+    DATABASE_POOL_MAX: int(1).default(10),
+    /** Redis for BullMQ; must run with maxmemory-policy noeviction. */
+    REDIS_URL: urlWith(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('specimen'),
+    /** file:///abs/dir or s3://ACCESS:SECRET@host:port/bucket?ssl=false */
+    STORAGE_URL: urlWith(['file:', 's3:']).default(pathToFileURL(join(root, 'var', 'objects')).href),
+    /** Part size of S3 multipart uploads (bytes). */
+    STORAGE_PART_SIZE: int(5 * MiB).default(16 * MiB),
+    /** When set (at least 16 characters), an admin token with this value is created at start-up. */
+    SPECIMEN_ADMIN_TOKEN: z.string().min(16).optional(),
+    /** Largest sample accepted by the multipart upload (bytes). */
+    UPLOAD_MAX_BYTES: int(1).default(512 * MiB),
+    /** Scans a scanner process runs at once. */
+    SCAN_CONCURRENCY: int(1).default(Math.max(2, availableParallelism())),
+    /** A scan that takes longer ends as `timeout` (libyara counts whole seconds). */
+    SCAN_TIMEOUT_MS: int(1000).default(60_000),
+    /** Attempts of a scan job before it is kept as failed. */
+    SCAN_ATTEMPTS: int(1).default(5),
+    /** YARA file loaded as the first active ruleset when the database has none. */
+    DEFAULT_RULESET_PATH: z
+      .string()
+      .min(1)
+      .default(join(root, 'libs', 'yara', 'rules', 'default.yar')),
+    /** Rule score (meta `score`, 0–100) from which a match makes a sample malicious. */
+    VERDICT_MALICIOUS_SCORE: int(0).max(100).default(70),
+    /** Rule score from which a match makes a sample suspicious. */
+    VERDICT_SUSPICIOUS_SCORE: int(0).max(100).default(30),
+  });
+}
+
+export type Env = z.infer<ReturnType<typeof envSchema>>;
+
+/** The typed configuration every app and lib receives; built once from the environment. */
+export interface Config {
+  env: Env['NODE_ENV'];
+  http: { host: string; port: number };
+  logLevel: Env['LOG_LEVEL'];
+  database: { url: string; poolMax: number };
+  redis: { url: string; queuePrefix: string };
+  storage: { url: string; partSize: number };
+  auth: { adminToken: string | undefined };
+  limits: { uploadMaxBytes: number };
+  scanner: {
+    concurrency: number;
+    timeoutMs: number;
+    attempts: number;
+    defaultRulesetPath: string;
+    maliciousScore: number;
+    suspiciousScore: number;
+  };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * Parses the environment once. Throws a {@link ConfigError} listing every bad variable, never only the first.
+ * Only this library reads process.env.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const root = projectRoot();
+  const parsed = envSchema(root).safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.VERDICT_SUSPICIOUS_SCORE > e.VERDICT_MALICIOUS_SCORE) {
+    problems.push('VERDICT_SUSPICIOUS_SCORE: must not exceed VERDICT_MALICIOUS_SCORE');
+  }
+  if (e.STORAGE_URL.startsWith('file:') && !resolve(fileURLToPath(e.STORAGE_URL)).startsWith('/')) {
+    problems.push('STORAGE_URL: a file: URL must hold an absolute path');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    env: e.NODE_ENV,
+    http: { host: e.HOST, port: e.PORT },
+    logLevel: e.LOG_LEVEL,
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
+    storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE },
+    auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN },
+    limits: { uploadMaxBytes: e.UPLOAD_MAX_BYTES },
+    scanner: {
+      concurrency: e.SCAN_CONCURRENCY,
+      timeoutMs: e.SCAN_TIMEOUT_MS,
+      attempts: e.SCAN_ATTEMPTS,
+      defaultRulesetPath: e.DEFAULT_RULESET_PATH,
+      maliciousScore: e.VERDICT_MALICIOUS_SCORE,
+      suspiciousScore: e.VERDICT_SUSPICIOUS_SCORE,
+    },
+  };
+}

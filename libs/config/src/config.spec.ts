@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './config.schema.js';
+
+describe('loadConfig', () => {
+  it('runs on this machine with no variables set', () => {
+    const config = loadConfig({});
+    assert.equal(config.http.port, 3000);
+    assert.equal(config.redis.url, 'redis://127.0.0.1:6379');
+    assert.equal(config.database.url, 'postgres://postgres@127.0.0.1:5432/specimen');
+    assert.match(config.storage.url, /^file:\/\/\/.+\/var\/objects$/);
+    assert.equal(config.limits.uploadMaxBytes, 512 * 1024 * 1024);
+    assert.equal(config.auth.adminToken, undefined);
+  });
+
+  it('lists every bad variable at once', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          PORT: 'eighty',
+          REDIS_URL: 'http://x',
+          SPECIMEN_ADMIN_TOKEN: 'short',
+          UPLOAD_MAX_BYTES: '-1',
+        }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        const keys = e.problems.map((p) => p.split(':')[0]).sort();
+        assert.deepEqual(keys, ['PORT', 'REDIS_URL', 'SPECIMEN_ADMIN_TOKEN', 'UPLOAD_MAX_BYTES']);
+        assert.match(e.message, /PORT/);
+        return true;
+      },
+    );
+  });
+
+  it('rejects inconsistent verdict thresholds', () => {
+    assert.throws(
+      () => loadConfig({ VERDICT_SUSPICIOUS_SCORE: '90', VERDICT_MALICIOUS_SCORE: '50' }),
+      /VERDICT_SUSPICIOUS_SCORE/,
+    );
+  });
+});

@@ -1,0 +1,2 @@
+export { ConfigError, loadConfig, projectRoot, type Config } from './config.schema.js';
+export { CONFIG, ConfigModule } from './config.module.js';

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+export const ROLES = ['agent', 'analyst', 'admin'] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+export const CreateTokenRequest = z.strictObject({
+  name: z.string().min(1).max(128),
+  role: Role,
+});
+export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
+
+export interface TokenCreated {
+  id: string;
+  name: string;
+  role: Role;
+  /** Shown once; only its hash is stored. */
+  token: string;
+}
+
+/** Who made a request, after the bearer token was checked. */
+export interface Principal {
+  tokenId: string;
+  role: Role;
+  name: string;
+}

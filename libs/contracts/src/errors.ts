@@ -1,0 +1,55 @@
+/**
+ * Every error code the service can answer with, and its HTTP status. This table is the one place that
+ * maps codes to statuses; services throw {@link SpecimenError} with a code and never an HTTP exception,
+ * because the scanner runs the same code without HTTP.
+ */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: 400,
+  EMPTY_FILE: 400,
+  MISSING_FILE: 400,
+  UNEXPECTED_FIELD: 400,
+  MALFORMED_BODY: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  CONSENT_REQUIRED: 403,
+  NOT_FOUND: 404,
+  OFFSET_MISMATCH: 409,
+  CONFLICT: 409,
+  FILE_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  CHECKSUM_MISMATCH: 422,
+  SIZE_MISMATCH: 422,
+  RATE_LIMITED: 429,
+  CLIENT_CLOSED_REQUEST: 499,
+  INTERNAL: 500,
+  STORAGE_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
+  QUEUE_UNAVAILABLE: 503,
+  BACKPRESSURE: 503,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+export type ErrorDetails = Record<string, unknown>;
+
+/** A domain error: a code from {@link ERROR_STATUS}, a message safe to show, optional details. */
+export class SpecimenError extends Error {
+  override readonly name = 'SpecimenError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetails,
+    options?: { cause?: unknown; retryAfterSeconds?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+  readonly retryAfterSeconds: number | undefined;
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export const isSpecimenError = (e: unknown): e is SpecimenError => e instanceof SpecimenError;

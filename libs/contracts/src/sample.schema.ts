@@ -1,0 +1,33 @@
+import type { SampleKind, Verdict } from './submission.schema.js';
+
+export type ScanStatus = 'pending' | 'scanned' | 'failed' | 'timeout';
+
+export interface StringMatchView {
+  identifier: string;
+  offset: number;
+  length: number;
+}
+
+export interface MatchView {
+  rule: string;
+  namespace: string;
+  tags: string[];
+  meta: Record<string, string | number | boolean>;
+  strings: StringMatchView[];
+}
+
+export interface SampleView {
+  sha256: string;
+  sha1: string;
+  md5: string;
+  size: number;
+  kind: SampleKind;
+  firstSeen: string;
+  lastSeen: string;
+  sightings: number;
+  scanStatus: ScanStatus;
+  verdict: Verdict | null;
+  rulesetVersion: number | null;
+  scannedAt: string | null;
+  matches: MatchView[];
+}

@@ -1,0 +1,49 @@
+import { type DynamicModule, Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
+import { CONFIG, type Config } from '#config';
+import { Database } from './database.js';
+import { OutboxRepository } from './repositories/outbox.repository.js';
+import { RulesetsRepository } from './repositories/rulesets.repository.js';
+import { SamplesRepository } from './repositories/samples.repository.js';
+import { ScansRepository } from './repositories/scans.repository.js';
+import { SubmissionsRepository } from './repositories/submissions.repository.js';
+import { TokensRepository } from './repositories/tokens.repository.js';
+
+const REPOSITORIES = [
+  OutboxRepository,
+  RulesetsRepository,
+  SamplesRepository,
+  ScansRepository,
+  SubmissionsRepository,
+  TokensRepository,
+] as const;
+
+@Global()
+@Module({})
+export class DatabaseModule implements OnApplicationShutdown {
+  constructor(@Inject(Database) private readonly database: Database) {}
+
+  /** Connects (creating and migrating the database first) before any provider that needs it is built. */
+  static forRoot(): DynamicModule {
+    return {
+      module: DatabaseModule,
+      providers: [
+        {
+          provide: Database,
+          inject: [CONFIG],
+          useFactory: (config: Config) =>
+            Database.connect({ url: config.database.url, poolMax: config.database.poolMax }),
+        },
+        ...REPOSITORIES.map((repository) => ({
+          provide: repository,
+          inject: [Database],
+          useFactory: (database: Database) => new repository(database),
+        })),
+      ],
+      exports: [Database, ...REPOSITORIES],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.database.close();
+  }
+}

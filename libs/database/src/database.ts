@@ -1,0 +1,123 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import { SpecimenError } from '#contracts';
+import * as schema from './schema.js';
+
+export type Db = NodePgDatabase<typeof schema>;
+/** A transaction handle, as passed to {@link Database.transaction} callbacks. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Executor = Db | Tx;
+
+/** Folder of the SQL migrations written by drizzle-kit (shipped beside the compiled code's source tree). */
+export function migrationsFolder(): string {
+  // dist/libs/database/src -> libs/database/migrations, and libs/database/src -> libs/database/migrations
+  const here = dirname(fileURLToPath(import.meta.url));
+  const up = here.includes(`${join('dist', 'libs')}`)
+    ? join(here, '..', '..', '..', '..')
+    : join(here, '..', '..', '..');
+  return join(up, 'libs', 'database', 'migrations');
+}
+
+// Any constant works; every replica uses the same one so only one migrates at a time.
+const MIGRATION_LOCK_KEY = 0x5_9ec1_4e;
+
+/** Creates the database named in the URL when it does not exist (connecting to `postgres` to do so). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (name === '') throw new Error('DATABASE_URL names no database');
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.href });
+  try {
+    await client.connect();
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount === 0) {
+      try {
+        await client.query(`create database "${name.replace(/"/g, '""')}"`);
+      } catch (e) {
+        // Another replica created it between our check and our create.
+        if ((e as { code?: string }).code !== '42P04') throw e;
+      }
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Runs pending migrations under a session advisory lock, so replicas starting together migrate once. */
+export async function runMigrations(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await migrate(drizzle(client), { migrationsFolder: migrationsFolder() });
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** The connection pool and the typed query builder; repositories are built on it. */
+export class Database {
+  readonly db: Db;
+  private constructor(private readonly pool: pg.Pool) {
+    this.db = drizzle(pool, { schema });
+  }
+
+  /** Creates the database if missing, migrates it, and opens a pool. */
+  static async connect(options: { url: string; poolMax: number; migrate?: boolean }): Promise<Database> {
+    if (options.migrate !== false) {
+      await ensureDatabase(options.url);
+      await runMigrations(options.url);
+    }
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax });
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    pool.on('error', () => undefined);
+    return new Database(pool);
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn).catch((e: unknown) => {
+      throw toDatabaseError(e);
+    });
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.pool.query('select 1');
+    } catch (e) {
+      throw toDatabaseError(e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  '57P01',
+  '57P03',
+  '08006',
+]);
+
+/** Connection-level failures become DATABASE_UNAVAILABLE (503); anything else is rethrown as it was. */
+export function toDatabaseError(e: unknown): unknown {
+  if (e instanceof SpecimenError) return e;
+  const code = (e as { code?: string } | null)?.code;
+  if (code !== undefined && CONNECTION_CODES.has(code)) {
+    return new SpecimenError('DATABASE_UNAVAILABLE', 'the database is unavailable', undefined, { cause: e });
+  }
+  return e;
+}

@@ -1,0 +1,18 @@
+export { Database, ensureDatabase, runMigrations, toDatabaseError, type Executor } from './database.js';
+export { DatabaseModule } from './database.module.js';
+export { OutboxRepository, type OutboxJob, type OutboxRecord } from './repositories/outbox.repository.js';
+export { RulesetsRepository, type RulesetRecord } from './repositories/rulesets.repository.js';
+export {
+  SamplesRepository,
+  type LatestScan,
+  type MatchRecord,
+  type SampleRecord,
+} from './repositories/samples.repository.js';
+export { ScansRepository, type RecordScanInput } from './repositories/scans.repository.js';
+export {
+  SubmissionsRepository,
+  type RecordSubmissionInput,
+  type RecordedSubmission,
+  type SubmissionRecord,
+} from './repositories/submissions.repository.js';
+export { TokensRepository, type TokenRecord } from './repositories/tokens.repository.js';

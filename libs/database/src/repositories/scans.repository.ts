@@ -1,0 +1,65 @@
+import { eq } from 'drizzle-orm';
+import type { Verdict } from '#contracts';
+import type { Database } from '../database.js';
+import { matches, samples, scans } from '../schema.js';
+import type { MatchRecord } from './samples.repository.js';
+
+export interface RecordScanInput {
+  sha256: string;
+  rulesetId: string;
+  status: 'scanned' | 'timeout';
+  verdict: Verdict;
+  startedAt: Date;
+  durationMs: number;
+  matches: MatchRecord[];
+}
+
+export class ScansRepository {
+  constructor(private readonly database: Database) {}
+
+  /** One transaction: the scan, its matches, and the sample's verdict. Returns the scan id. */
+  async record(input: RecordScanInput): Promise<string> {
+    return this.database.transaction(async (tx) => {
+      const [scan] = await tx
+        .insert(scans)
+        .values({
+          sampleSha256: input.sha256,
+          rulesetId: input.rulesetId,
+          status: input.status,
+          verdict: input.verdict,
+          startedAt: input.startedAt,
+          durationMs: Math.round(input.durationMs),
+        })
+        .returning({ id: scans.id });
+      if (scan === undefined) throw new Error('insert returned no row');
+      if (input.matches.length > 0) {
+        await tx.insert(matches).values(input.matches.map((m) => ({ ...m, scanId: scan.id })));
+      }
+      await tx
+        .update(samples)
+        .set({ scanStatus: input.status, verdict: input.verdict, latestScanId: scan.id })
+        .where(eq(samples.sha256, input.sha256));
+      return scan.id;
+    });
+  }
+
+  /** A scan job that failed for good: the sample shows `failed` and the reason is kept on a scan row. */
+  async recordFailure(input: {
+    sha256: string;
+    rulesetId: string;
+    startedAt: Date;
+    error: string;
+  }): Promise<void> {
+    await this.database.transaction(async (tx) => {
+      await tx.insert(scans).values({
+        sampleSha256: input.sha256,
+        rulesetId: input.rulesetId,
+        status: 'failed',
+        error: input.error.slice(0, 2000),
+        startedAt: input.startedAt,
+        durationMs: 0,
+      });
+      await tx.update(samples).set({ scanStatus: 'failed' }).where(eq(samples.sha256, input.sha256));
+    });
+  }
+}

@@ -1,0 +1,124 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Digests, SampleKind, SubmissionStatus, Verdict } from '#contracts';
+import type { Database } from '../database.js';
+import { outbox, samples, submissions } from '../schema.js';
+import type { OutboxJob } from './outbox.repository.js';
+
+export interface RecordSubmissionInput {
+  digests: Digests;
+  kind: SampleKind;
+  objectKey: string;
+  metadata: Record<string, unknown>;
+  filename: string | null;
+  submittedBy: string | null;
+  /** Job to commit with the rows when the sample is new; built from the new submission's id. */
+  scanJob: (submissionId: string) => OutboxJob;
+}
+
+export interface RecordedSubmission {
+  submissionId: string;
+  duplicate: boolean;
+  /** The outbox row to enqueue and then delete, when a scan is needed. */
+  outboxId: number | null;
+  job: OutboxJob | null;
+}
+
+export interface SubmissionRecord {
+  id: string;
+  sha256: string;
+  kind: SampleKind;
+  status: SubmissionStatus;
+  verdict: Verdict | null;
+  receivedAt: Date;
+  filename: string | null;
+  submittedBy: string | null;
+}
+
+export class SubmissionsRepository {
+  constructor(private readonly database: Database) {}
+
+  /**
+   * One transaction: upsert the sample (a sighting bumps last_seen and the count), insert the submission,
+   * and, for a new sample or one whose scan failed, the outbox row of its scan job.
+   */
+  async record(input: RecordSubmissionInput): Promise<RecordedSubmission> {
+    return this.database.transaction(async (tx) => {
+      const [sample] = await tx
+        .insert(samples)
+        .values({
+          sha256: input.digests.sha256,
+          sha1: input.digests.sha1,
+          md5: input.digests.md5,
+          size: input.digests.size,
+          kind: input.kind,
+          objectKey: input.objectKey,
+        })
+        .onConflictDoUpdate({
+          target: samples.sha256,
+          set: { lastSeen: sql`now()`, sightings: sql`${samples.sightings} + 1` },
+        })
+        // xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
+        .returning({ inserted: sql<boolean>`(xmax = 0)`, scanStatus: samples.scanStatus });
+      if (sample === undefined) throw new Error('upsert returned no row');
+      const needsScan = sample.inserted || sample.scanStatus === 'failed';
+
+      const [submission] = await tx
+        .insert(submissions)
+        .values({
+          sampleSha256: input.digests.sha256,
+          kind: input.kind,
+          metadata: input.metadata,
+          filename: input.filename,
+          submittedBy: input.submittedBy,
+          // A duplicate rides on the scan its sample already has (queued or done).
+          status: needsScan ? 'received' : 'queued',
+        })
+        .returning({ id: submissions.id });
+      if (submission === undefined) throw new Error('insert returned no row');
+
+      if (!needsScan) {
+        return { submissionId: submission.id, duplicate: true, outboxId: null, job: null };
+      }
+      const job = input.scanJob(submission.id);
+      const [row] = await tx.insert(outbox).values(job).returning({ id: outbox.id });
+      return { submissionId: submission.id, duplicate: !sample.inserted, outboxId: row?.id ?? null, job };
+    });
+  }
+
+  async markQueued(id: string): Promise<void> {
+    await this.database.db.update(submissions).set({ status: 'queued' }).where(eq(submissions.id, id));
+  }
+
+  /** The submission with a status derived from its sample's scan: received → queued → scanned | failed. */
+  async findById(id: string, visibleTo?: { submittedBy: string }): Promise<SubmissionRecord | null> {
+    const [row] = await this.database.db
+      .select({
+        id: submissions.id,
+        sha256: submissions.sampleSha256,
+        kind: submissions.kind,
+        ownStatus: submissions.status,
+        scanStatus: samples.scanStatus,
+        verdict: samples.verdict,
+        receivedAt: submissions.receivedAt,
+        filename: submissions.filename,
+        submittedBy: submissions.submittedBy,
+      })
+      .from(submissions)
+      .innerJoin(samples, eq(samples.sha256, submissions.sampleSha256))
+      .where(
+        visibleTo === undefined
+          ? eq(submissions.id, id)
+          : and(eq(submissions.id, id), eq(submissions.submittedBy, visibleTo.submittedBy)),
+      )
+      .limit(1);
+    if (row === undefined) return null;
+    const { ownStatus, scanStatus, ...rest } = row;
+    const status: SubmissionStatus =
+      scanStatus === 'scanned' || scanStatus === 'timeout'
+        ? 'scanned'
+        : scanStatus === 'failed'
+          ? 'failed'
+          : ownStatus;
+    return { ...rest, status, verdict: status === 'scanned' ? row.verdict : null };
+  }
+}

@@ -1,0 +1,167 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  char,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** Who may call the API: people's tokens and agents' keys, stored as sha256 of the secret only. */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    role: text('role', { enum: ['agent', 'analyst', 'admin'] }).notNull(),
+    tokenHash: char('token_hash', { length: 64 }).notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    createdBy: uuid('created_by'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_tokens_token_hash_key').on(t.tokenHash)],
+);
+
+/** One row per distinct content (sha256), whatever the number of submissions. */
+export const samples = pgTable(
+  'samples',
+  {
+    sha256: char('sha256', { length: 64 }).primaryKey(),
+    sha1: char('sha1', { length: 40 }).notNull(),
+    md5: char('md5', { length: 32 }).notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    kind: text('kind', { enum: ['file', 'file-fragment', 'memory-region', 'boot-record'] }).notNull(),
+    objectKey: text('object_key').notNull(),
+    firstSeen: ts('first_seen').notNull().defaultNow(),
+    lastSeen: ts('last_seen').notNull().defaultNow(),
+    sightings: integer('sightings').notNull().default(1),
+    scanStatus: text('scan_status', { enum: ['pending', 'scanned', 'failed', 'timeout'] })
+      .notNull()
+      .default('pending'),
+    verdict: text('verdict', { enum: ['clean', 'suspicious', 'malicious'] }),
+    latestScanId: uuid('latest_scan_id'),
+  },
+  (t) => [
+    index('samples_sha1_idx').on(t.sha1),
+    index('samples_md5_idx').on(t.md5),
+    index('samples_last_seen_idx').on(t.lastSeen),
+  ],
+);
+
+/** A sighting: one agent sent one sample once, with what it knew about it. */
+export const submissions = pgTable(
+  'submissions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    sampleSha256: char('sample_sha256', { length: 64 })
+      .notNull()
+      .references(() => samples.sha256, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['file', 'file-fragment', 'memory-region', 'boot-record'] }).notNull(),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull(),
+    filename: text('filename'),
+    submittedBy: uuid('submitted_by').references(() => apiTokens.id, { onDelete: 'set null' }),
+    status: text('status', { enum: ['received', 'queued'] })
+      .notNull()
+      .default('received'),
+    receivedAt: ts('received_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('submissions_sample_idx').on(t.sampleSha256, t.receivedAt),
+    index('submissions_submitted_by_idx').on(t.submittedBy, t.receivedAt),
+  ],
+);
+
+/** Versions of YARA rule sources; at most one is active. */
+export const rulesets = pgTable(
+  'rulesets',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    version: integer('version').notNull(),
+    source: text('source').notNull(),
+    sourceSha256: char('source_sha256', { length: 64 }).notNull(),
+    status: text('status', { enum: ['staging', 'active', 'disabled'] })
+      .notNull()
+      .default('staging'),
+    ruleCount: integer('rule_count').notNull().default(0),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    createdBy: uuid('created_by'),
+    activatedAt: ts('activated_at'),
+  },
+  (t) => [
+    uniqueIndex('rulesets_name_version_key').on(t.name, t.version),
+    uniqueIndex('rulesets_one_active_key')
+      .on(t.status)
+      .where(sql`${t.status} = 'active'`),
+  ],
+);
+
+/** One YARA run over one sample with one ruleset version. */
+export const scans = pgTable(
+  'scans',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    sampleSha256: char('sample_sha256', { length: 64 })
+      .notNull()
+      .references(() => samples.sha256, { onDelete: 'cascade' }),
+    rulesetId: uuid('ruleset_id')
+      .notNull()
+      .references(() => rulesets.id),
+    status: text('status', { enum: ['scanned', 'timeout', 'failed'] }).notNull(),
+    verdict: text('verdict', { enum: ['clean', 'suspicious', 'malicious'] }),
+    error: text('error'),
+    durationMs: integer('duration_ms').notNull(),
+    startedAt: ts('started_at').notNull(),
+    finishedAt: ts('finished_at').notNull().defaultNow(),
+  },
+  (t) => [index('scans_sample_idx').on(t.sampleSha256, t.finishedAt)],
+);
+
+export interface StoredStringMatch {
+  identifier: string;
+  offset: number;
+  length: number;
+}
+
+export const matches = pgTable(
+  'matches',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    scanId: uuid('scan_id')
+      .notNull()
+      .references(() => scans.id, { onDelete: 'cascade' }),
+    rule: text('rule').notNull(),
+    namespace: text('namespace').notNull(),
+    tags: text('tags').array().notNull(),
+    meta: jsonb('meta').$type<Record<string, string | number | boolean>>().notNull(),
+    strings: jsonb('strings').$type<StoredStringMatch[]>().notNull(),
+  },
+  (t) => [index('matches_scan_idx').on(t.scanId), index('matches_rule_idx').on(t.rule)],
+);
+
+/**
+ * Jobs committed with the data that caused them. A row is deleted once the job is in Redis; rows left
+ * behind (Redis was down) are re-driven by a maintenance job, so nothing accepted is lost.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    queue: text('queue').notNull(),
+    name: text('name').notNull(),
+    jobId: text('job_id').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+  },
+  (t) => [index('outbox_created_idx').on(t.createdAt)],
+);

@@ -1,0 +1,11 @@
+export {
+  QUEUE_JOBS,
+  QueueProducer,
+  UnrecoverableError,
+  scanJobId,
+  startWorker,
+  type JobData,
+  type JobHandlers,
+  type QueueConnection,
+} from './queue.js';
+export { QueueModule } from './queue.module.js';

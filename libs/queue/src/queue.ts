@@ -1,0 +1,149 @@
+import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
+import { JobName, QueueName, SpecimenError, type JobItem } from '#contracts';
+
+export { UnrecoverableError };
+
+/** Where queues live: one Redis, one key prefix per deployment (tests use their own). */
+export interface QueueConnection {
+  url: string;
+  prefix: string;
+}
+
+/** Which job names each queue carries; a worker must bring one handler for each, no more. */
+export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
+  [QueueName.Scan]: [JobName.ScanSample],
+  [QueueName.Retrohunt]: [],
+  [QueueName.Maintenance]: [JobName.OutboxRedrive],
+};
+
+type ItemOf<N extends JobName> = Extract<JobItem, { name: N }>;
+export type JobData<N extends JobName> = ItemOf<N>['data'];
+
+/** Deterministic scan job id: the same sample queued twice for the same reason is one job. */
+export const scanJobId = (sha256: string, reason = 'ingest'): string => `scan-${reason}-${sha256}`;
+
+const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+  // Completed jobs are kept a while so the deterministic id still deduplicates; failed ones stay for replay.
+  removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnFail: false,
+};
+
+/**
+ * The producer side: typed enqueue and queue depths. Producers fail fast when Redis is down (no offline
+ * queue), so the caller can fall back on the outbox instead of hanging a request.
+ */
+export class QueueProducer {
+  private readonly queues = new Map<QueueName, Queue>();
+
+  constructor(
+    private readonly connection: QueueConnection,
+    private readonly jobOptions: JobsOptions = {},
+  ) {}
+
+  private queue(name: QueueName): Queue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new Queue(name, {
+        connection: {
+          url: this.connection.url,
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2_000,
+        },
+        prefix: this.connection.prefix,
+        defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...this.jobOptions },
+        skipWaitingForReady: true,
+      });
+      // Connection errors surface on add(); without a listener they would be printed as unhandled.
+      queue.on('error', () => undefined);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Adds one job with a deterministic id (add(), not addBulk(), so the id deduplicates). */
+  async add(item: JobItem, jobId: string, options: JobsOptions = {}): Promise<void> {
+    try {
+      await this.queue(item.queue).add(item.name, item.data, { ...options, jobId });
+    } catch (e) {
+      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, { cause: e });
+    }
+  }
+
+  /** Jobs waiting, active, delayed and failed in a queue. */
+  async counts(
+    name: QueueName,
+  ): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
+    const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    return {
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      failed: c.failed ?? 0,
+      completed: c.completed ?? 0,
+    };
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.queue(QueueName.Scan).getJobCounts('waiting');
+    } catch (e) {
+      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, { cause: e });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}
+
+/** Handlers by job name; {@link startWorker} checks at boot that they are exactly the queue's jobs. */
+export type JobHandlers = { [N in JobName]?: (data: JobData<N>, job: Job) => Promise<unknown> };
+
+/** The same stalled-job settings in every worker. */
+const STALLED = { stalledInterval: 30_000, maxStalledCount: 2, lockDuration: 60_000 } as const;
+
+/**
+ * Starts a worker for one queue. Every job name of the queue must have exactly one handler (checked here,
+ * at boot); an unknown name fails the job for good. Handlers throw on failure so BullMQ records it.
+ * Workers wait for Redis to come back (no request limit), unlike producers.
+ */
+export function startWorker<Q extends QueueName>(
+  queue: Q,
+  handlers: JobHandlers,
+  options: { connection: QueueConnection; concurrency: number } & Partial<WorkerOptions>,
+): Worker {
+  const expected = new Set<string>(QUEUE_JOBS[queue]);
+  const given = Object.entries(handlers)
+    .filter(([, h]) => h !== undefined)
+    .map(([n]) => n);
+  const missing = [...expected].filter((n) => !given.includes(n));
+  const extra = given.filter((n) => !expected.has(n));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new Error(
+      `queue ${queue}: handlers do not match its jobs (missing: ${missing.join(', ') || 'none'}; unexpected: ${extra.join(', ') || 'none'})`,
+    );
+  }
+  const { connection, concurrency, ...rest } = options;
+  const worker = new Worker(
+    queue,
+    async (job: Job) => {
+      const handler = handlers[job.name as JobName] as
+        ((data: unknown, job: Job) => Promise<unknown>) | undefined;
+      if (handler === undefined) throw new UnrecoverableError(`no handler for job ${job.name}`);
+      return handler(job.data, job);
+    },
+    {
+      connection: { url: connection.url, maxRetriesPerRequest: null },
+      prefix: connection.prefix,
+      concurrency,
+      ...STALLED,
+      ...rest,
+      autorun: true,
+    },
+  );
+  return worker;
+}

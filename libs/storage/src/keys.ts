@@ -1,0 +1,48 @@
+import { SpecimenError } from '#contracts';
+
+// A leading dot is refused so that `.`, `..` and the fs driver's own `.tmp` can never be named.
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const PARTIAL_SEGMENT = /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*)?$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const MAX_KEY_LENGTH = 1024;
+const MAX_SEGMENT_LENGTH = 255;
+
+function invalid(what: string, value: string, reason: string): SpecimenError {
+  return new SpecimenError('VALIDATION_FAILED', `Invalid storage ${what}: ${reason}`, {
+    [what]: value.slice(0, 200),
+  });
+}
+
+/** Returns `key` if it is a valid object key, else throws SpecimenError VALIDATION_FAILED. */
+export function assertValidKey(key: string): string {
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw invalid('key', key, 'length');
+  for (const segment of key.split('/')) {
+    if (segment.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(segment)) {
+      throw invalid('key', key, 'segments must match [A-Za-z0-9_][A-Za-z0-9._-]*');
+    }
+  }
+  return key;
+}
+
+/** Like {@link assertValidKey}, but the empty string and a partial or empty last segment are allowed. */
+export function assertValidPrefix(prefix: string): string {
+  if (prefix.length > MAX_KEY_LENGTH) throw invalid('prefix', prefix, 'length');
+  const segments = prefix.split('/');
+  const last = segments.pop() ?? '';
+  if (!PARTIAL_SEGMENT.test(last) || segments.some((s) => !SEGMENT.test(s))) {
+    throw invalid('prefix', prefix, 'segments must match [A-Za-z0-9_][A-Za-z0-9._-]*');
+  }
+  return prefix;
+}
+
+/** The content-addressed key of a sample: `samples/ab/cd/<sha256>` (lowercase hex). */
+export function sampleKey(sha256: string): string {
+  if (!SHA256_HEX.test(sha256)) throw invalid('sha256', sha256, 'expected 64 lowercase hex digits');
+  return `samples/${sha256.slice(0, 2)}/${sha256.slice(2, 4)}/${sha256}`;
+}
+
+/** The key of a temporary upload, before it is promoted to its {@link sampleKey}. */
+export function incomingKey(id: string): string {
+  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
+  return `incoming/${id}`;
+}

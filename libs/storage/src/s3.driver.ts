@@ -1,0 +1,326 @@
+import { Readable, Transform, pipeline } from 'node:stream';
+import { type Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
+import { SpecimenError } from '#contracts';
+import { checkRange, checkSize, readChunks } from './body.js';
+import { assertValidKey, assertValidPrefix } from './keys.js';
+import { type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+
+/** S3 refuses parts below 5 MiB (except the last) and uploads of more than 10,000 parts. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+const PING_TIMEOUT_MS = 5_000;
+
+const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound']);
+const UNAVAILABLE_CODES = new Set([
+  // Network.
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  // Server side, or a configuration this service cannot fix at run time.
+  'InternalError',
+  'ServiceUnavailable',
+  'SlowDown',
+  'RequestTimeout',
+  'NoSuchBucket',
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+]);
+
+function errorCodes(err: unknown): string[] {
+  if (!(err instanceof Error)) return [];
+  const own = 'code' in err && typeof err.code === 'string' ? [err.code] : [];
+  // A host name with several addresses fails with an AggregateError of per-address errors.
+  return err instanceof AggregateError ? [...own, ...err.errors.flatMap(errorCodes)] : own;
+}
+
+function isNotFound(err: unknown): boolean {
+  return errorCodes(err).some((code) => NOT_FOUND_CODES.has(code));
+}
+
+function unavailable(err: unknown): SpecimenError {
+  const code = errorCodes(err)[0];
+  return new SpecimenError(
+    'STORAGE_UNAVAILABLE',
+    'Object storage is unavailable',
+    { driver: 's3', code },
+    { cause: err },
+  );
+}
+
+/** Maps what the minio client throws to the project's errors; anything unrecognised passes through. */
+function storageError(err: unknown): unknown {
+  if (err instanceof SpecimenError) return err;
+  // minio retries 5xx answers once and then throws a plain Error without a code.
+  const retriesExhausted = err instanceof Error && /Retryable HTTP status/.test(err.message);
+  return retriesExhausted || errorCodes(err).some((code) => UNAVAILABLE_CODES.has(code))
+    ? unavailable(err)
+    : err;
+}
+
+async function s3<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    throw storageError(err);
+  }
+}
+
+/** Passes the first `limit` bytes through and then ends. */
+function truncate(limit: number): Transform {
+  let remaining = limit;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const part = remaining > 0 ? chunk.subarray(0, remaining) : undefined;
+      remaining -= part?.length ?? 0;
+      callback(null, part);
+    },
+  });
+}
+
+/**
+ * Collects one part. It starts small and doubles up to the part size, so small objects cost little,
+ * and it is reused from part to part, so a large upload holds one part and makes no garbage.
+ */
+class PartBuffer {
+  private buffer = Buffer.allocUnsafe(64 * 1024);
+  private length = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  get full(): boolean {
+    return this.length === this.capacity;
+  }
+
+  /** Copies from `chunk[offset..]` as many bytes as fit and returns how many it took. */
+  append(chunk: Buffer, offset: number): number {
+    const wanted = Math.min(this.capacity, this.length + chunk.length - offset);
+    if (wanted > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.capacity, Math.max(wanted, 2 * this.buffer.length)));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    const taken = chunk.copy(this.buffer, this.length, offset, offset + wanted - this.length);
+    this.length += taken;
+    return taken;
+  }
+
+  /** The collected bytes; valid until the next append or clear. */
+  contents(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+}
+
+function notFound(key: string, cause?: unknown): SpecimenError {
+  return new SpecimenError('NOT_FOUND', 'Object not found', { key }, { cause });
+}
+
+/**
+ * Keeps objects in one S3 bucket through the minio client. `put` runs its own multipart upload with a
+ * fixed part size instead of `Client.putObject`, which would pick ~550 MB parts for a stream of unknown
+ * length and looks for resumable uploads with a multipart listing that s3rver does not implement.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly driver = 's3';
+
+  constructor(
+    private readonly client: Client,
+    private readonly bucket: string,
+    private readonly partSize: number,
+  ) {
+    if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
+      throw new Error(`S3 part size must be an integer between ${MIN_PART_SIZE} and ${MAX_PART_SIZE} bytes`);
+    }
+  }
+
+  /** Creates the bucket if it does not exist yet. */
+  async ensureBucket(region: string): Promise<void> {
+    if (await s3(() => this.client.bucketExists(this.bucket))) return;
+    try {
+      await this.client.makeBucket(this.bucket, region);
+    } catch (err) {
+      // The api and the scanner start together and may both try to create it.
+      const raced = errorCodes(err).some(
+        (c) => c === 'BucketAlreadyOwnedByYou' || c === 'BucketAlreadyExists',
+      );
+      if (!raced) throw storageError(err);
+    }
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    assertValidKey(key);
+    // A declared size lets a very large object grow its parts instead of hitting the 10,000-part cap.
+    const partSize = Math.max(this.partSize, Math.ceil((options.size ?? 0) / MAX_PARTS));
+    const parts: { part: number; etag: string }[] = [];
+    const buffer = new PartBuffer(partSize);
+    let uploadId: string | undefined;
+    let committing = false;
+    try {
+      let size = 0;
+      for await (const chunk of readChunks(body, options.signal)) {
+        size += chunk.length;
+        for (let offset = 0; offset < chunk.length;) {
+          offset += buffer.append(chunk, offset);
+          if (buffer.full) {
+            uploadId ??= await s3(() => this.client.initiateNewMultipartUpload(this.bucket, key, {}));
+            parts.push(await this.uploadPart(key, uploadId, parts.length + 1, buffer.contents()));
+            buffer.clear();
+          }
+        }
+      }
+      checkSize(options.size, size);
+      const last = buffer.contents();
+      options.signal?.throwIfAborted();
+      committing = true;
+      if (uploadId === undefined) {
+        await s3(() => this.client.putObject(this.bucket, key, last, last.length));
+      } else {
+        if (last.length > 0) parts.push(await this.uploadPart(key, uploadId, parts.length + 1, last));
+        const id = uploadId;
+        await s3(() => this.client.completeMultipartUpload(this.bucket, key, id, parts));
+      }
+      return { size };
+    } catch (err) {
+      await this.discard(key, uploadId, committing);
+      throw err;
+    }
+  }
+
+  private async uploadPart(
+    key: string,
+    uploadId: string,
+    part: number,
+    data: Buffer,
+  ): Promise<{ part: number; etag: string }> {
+    if (part > MAX_PARTS) throw new Error(`Object too large for ${MAX_PARTS} parts of ${data.length} bytes`);
+    const headers = { 'Content-Length': data.length };
+    const result = await s3(() =>
+      this.client.uploadPart(
+        { bucketName: this.bucket, objectName: key, uploadID: uploadId, partNumber: part, headers },
+        data,
+      ),
+    );
+    return { part, etag: result.etag };
+  }
+
+  /** Best-effort cleanup after a failed put; the original error matters more than a cleanup error. */
+  private async discard(key: string, uploadId: string | undefined, committing: boolean): Promise<void> {
+    // s3rver answers 405 to AbortMultipartUpload; its orphaned parts are invisible as objects.
+    if (uploadId !== undefined)
+      await this.client.abortMultipartUpload(this.bucket, key, uploadId).catch(() => {});
+    // A failed final request may still have created the object on the server.
+    if (committing) await this.client.removeObject(this.bucket, key).catch(() => {});
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    assertValidKey(key);
+    if (range) checkRange(range);
+    try {
+      if (range === undefined || (range.start === 0 && range.end === undefined)) {
+        return await this.client.getObject(this.bucket, key);
+      }
+      const length = range.end === undefined ? 0 : range.end - range.start + 1;
+      const stream = await this.client.getPartialObject(this.bucket, key, range.start, length);
+      // s3rver reads `bytes=0-0` as `bytes=0-`; never hand out more than was asked for.
+      // pipeline() forwards a source error to the caller's stream, and a destroy back to the source.
+      return length === 0 ? stream : pipeline(stream, truncate(length), () => {});
+    } catch (err) {
+      if (isNotFound(err)) throw notFound(key, err);
+      // S3 answers 416 to a range that starts past the end; the contract gives an empty stream.
+      if (errorCodes(err).includes('InvalidRange')) return Readable.from([]);
+      throw storageError(err);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    assertValidKey(key);
+    try {
+      const info = await this.client.statObject(this.bucket, key);
+      return { key, size: info.size, lastModified: info.lastModified };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw storageError(err);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    await s3(() => this.client.removeObject(this.bucket, key));
+  }
+
+  async promote(from: string, to: string): Promise<'moved' | 'existed'> {
+    if (from === to)
+      throw new SpecimenError('VALIDATION_FAILED', 'promote() needs two different keys', { key: to });
+    if ((await this.stat(from)) === null) throw notFound(from);
+    // Not atomic across two racing promotes to one key; both copy identical content-addressed bytes.
+    if ((await this.stat(to)) !== null) {
+      await this.delete(from);
+      return 'existed';
+    }
+    try {
+      await this.client.copyObject(
+        new CopySourceOptions({ Bucket: this.bucket, Object: from }),
+        new CopyDestinationOptions({ Bucket: this.bucket, Object: to }),
+      );
+    } catch (err) {
+      throw isNotFound(err) ? notFound(from, err) : storageError(err);
+    }
+    await this.delete(from);
+    return 'moved';
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertValidPrefix(prefix);
+    try {
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<{
+        name?: string;
+        size: number;
+        lastModified: Date;
+      }>) {
+        if (item.name !== undefined)
+          yield { key: item.name, size: item.size, lastModified: item.lastModified };
+      }
+    } catch (err) {
+      throw storageError(err);
+    }
+  }
+
+  localPath(key: string): null {
+    assertValidKey(key);
+    return null;
+  }
+
+  async ping(): Promise<void> {
+    let exists: boolean;
+    try {
+      exists = await Promise.race([
+        this.client.bucketExists(this.bucket),
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`No answer within ${PING_TIMEOUT_MS} ms`)),
+            PING_TIMEOUT_MS,
+          ).unref(),
+        ),
+      ]);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (!exists) {
+      throw new SpecimenError('STORAGE_UNAVAILABLE', 'Object storage bucket does not exist', {
+        driver: 's3',
+        bucket: this.bucket,
+      });
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { projectRoot } from '#config';
+import { pollUntil } from './poll.js';
+
+const ADMIN_DB = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** Runs SQL against a test database (for assertions the API does not expose). */
+export async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface ServiceOptions {
+  /** Extra or overriding environment for both processes. */
+  env?: Record<string, string>;
+  /** Environment for the API only (e.g. a Redis URL that does not answer). */
+  apiEnv?: Record<string, string>;
+  /** STORAGE_URL; a fresh temporary folder by default. */
+  storageUrl?: string;
+  scanner?: boolean;
+  /** Wait for /health/ready (default) or only /health/live. */
+  waitFor?: 'ready' | 'live';
+}
+
+/**
+ * Specimen as its users run it: the compiled API and scanner as child processes, on a database, a Redis
+ * key prefix and a storage folder of their own, so test files can run side by side.
+ */
+export class TestService {
+  readonly adminToken = `admin-${randomBytes(16).toString('hex')}`;
+  readonly queuePrefix = `t${randomBytes(6).toString('hex')}`;
+  readonly databaseUrl = `postgres://postgres@127.0.0.1:5432/specimen_test_${randomBytes(6).toString('hex')}`;
+  baseUrl = '';
+  storageDir: string | null = null;
+  storageUrl = '';
+  api: ChildProcess | null = null;
+  scanner: ChildProcess | null = null;
+  private readonly logs: string[] = [];
+
+  constructor(private readonly options: ServiceOptions = {}) {}
+
+  get env(): Record<string, string> {
+    return {
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+      DATABASE_URL: this.databaseUrl,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: this.queuePrefix,
+      STORAGE_URL: this.storageUrl,
+      SPECIMEN_ADMIN_TOKEN: this.adminToken,
+      ...this.options.env,
+    };
+  }
+
+  async start(): Promise<this> {
+    if (this.options.storageUrl !== undefined) {
+      this.storageUrl = this.options.storageUrl;
+    } else {
+      this.storageDir = await mkdtemp(join(tmpdir(), 'specimen-objects-'));
+      this.storageUrl = pathToFileURL(this.storageDir).href;
+    }
+    const port = await freePort();
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    // The scanner migrates too; starting both at once exercises the migration lock.
+    this.api = this.spawn('api', { ...this.env, ...this.options.apiEnv, PORT: String(port) });
+    if (this.options.scanner !== false) this.scanner = this.spawn('scanner', this.env);
+    const path = this.options.waitFor === 'live' ? '/health/live' : '/health/ready';
+    await pollUntil(
+      async () => {
+        if (this.api?.exitCode !== null) throw new Error(`api exited:\n${this.logs.join('')}`);
+        const res = await fetch(`${this.baseUrl}${path}`).catch(() => null);
+        return res?.status === 200 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: `the API at ${this.baseUrl}${path}` },
+    ).catch((e: unknown) => {
+      throw new Error(`service did not start: ${String(e)}\n${this.logs.join('')}`);
+    });
+    return this;
+  }
+
+  private spawn(role: 'api' | 'scanner', env: Record<string, string>): ChildProcess {
+    const entry = join(projectRoot(), 'dist', 'apps', role, 'src', 'main.js');
+    const child = spawn(process.execPath, [entry], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      this.logs.push(`[${role}] ${chunk.toString()}`);
+      if (this.logs.length > 400) this.logs.shift();
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    return child;
+  }
+
+  /** The last lines the processes printed (for failure messages). */
+  output(): string {
+    return this.logs.join('');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      [this.api, this.scanner].map(async (child) => {
+        if (child === null || child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    await query(
+      ADMIN_DB,
+      `drop database if exists "${new URL(this.databaseUrl).pathname.slice(1)}" with (force)`,
+    );
+    if (this.storageDir !== null) await rm(this.storageDir, { recursive: true, force: true });
+  }
+
+  /** fetch against the API with a bearer token (the admin's by default). */
+  async request(path: string, init: RequestInit & { token?: string | null } = {}): Promise<Response> {
+    const { token = this.adminToken, headers, ...rest } = init;
+    const h = new Headers(headers);
+    if (token !== null) h.set('authorization', `Bearer ${token}`);
+    return fetch(`${this.baseUrl}${path}`, { ...rest, headers: h });
+  }
+
+  /** Creates a token with `role` through the API. */
+  async token(
+    role: 'agent' | 'analyst' | 'admin',
+    name = `${role}-${randomBytes(3).toString('hex')}`,
+  ): Promise<string> {
+    const res = await this.request('/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name, role }),
+    });
+    if (res.status !== 201) throw new Error(`token creation failed: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
+  }
+
+  /** Multipart submission: the metadata part first, then the file part. */
+  async submit(bytes: Buffer, metadata: Record<string, unknown>, token: string): Promise<Response> {
+    const form = new FormData();
+    form.append('metadata', JSON.stringify(metadata));
+    form.append('file', new Blob([bytes]), 'upload.bin');
+    return this.request('/v1/submissions', { method: 'POST', body: form, token });
+  }
+}
+
+/** Every file under `dir`, relative, recursively (temporary files included). */
+export async function listFiles(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
+}
