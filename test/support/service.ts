@@ -96,16 +96,15 @@ export class TestService {
     this.api = this.spawn('api', { ...this.env, ...this.options.apiEnv, PORT: String(port) });
     if (this.options.scanner !== false) this.scanner = this.spawn('scanner', this.env);
     const path = this.options.waitFor === 'live' ? '/health/live' : '/health/ready';
-    await pollUntil(
+    const ready = await pollUntil(
       async () => {
-        if (this.api?.exitCode !== null) throw new Error(`api exited:\n${this.logs.join('')}`);
+        if (this.api?.exitCode !== null) return 'exited';
         const res = await fetch(`${this.baseUrl}${path}`).catch(() => null);
-        return res?.status === 200 ? true : undefined;
+        return res?.status === 200 ? 'ready' : undefined;
       },
       { timeoutMs: 30_000, what: `the API at ${this.baseUrl}${path}` },
-    ).catch((e: unknown) => {
-      throw new Error(`service did not start: ${String(e)}\n${this.logs.join('')}`);
-    });
+    ).catch((e: unknown) => String(e));
+    if (ready !== 'ready') throw new Error(`service did not start (${ready}):\n${this.output()}`);
     return this;
   }
 
@@ -116,6 +115,7 @@ export class TestService {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (chunk: Buffer) => {
+      if (process.env.TEST_SERVICE_OUTPUT === '1') process.stderr.write(`[${role}] ${chunk.toString()}`);
       this.logs.push(`[${role}] ${chunk.toString()}`);
       if (this.logs.length > 400) this.logs.shift();
     };

@@ -39,8 +39,9 @@ export async function ensureDatabase(url: string): Promise<void> {
       try {
         await client.query(`create database "${name.replace(/"/g, '""')}"`);
       } catch (e) {
-        // Another replica created it between our check and our create.
-        if ((e as { code?: string }).code !== '42P04') throw e;
+        // Another replica created it between our check and our create (PostgreSQL reports either code).
+        const code = (e as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw e;
       }
     }
   } finally {

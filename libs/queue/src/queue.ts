@@ -22,6 +22,8 @@ export type JobData<N extends JobName> = ItemOf<N>['data'];
 /** Deterministic scan job id: the same sample queued twice for the same reason is one job. */
 export const scanJobId = (sha256: string, reason = 'ingest'): string => `scan-${reason}-${sha256}`;
 
+const PRODUCER_DEADLINE_MS = 3_000;
+
 const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: 5,
   backoff: { type: 'exponential', delay: 1_000 },
@@ -46,15 +48,11 @@ export class QueueProducer {
     let queue = this.queues.get(name);
     if (queue === undefined) {
       queue = new Queue(name, {
-        connection: {
-          url: this.connection.url,
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 1,
-          connectTimeout: 2_000,
-        },
+        // Not enableOfflineQueue:false + skipWaitingForReady: BullMQ's connection then fails its first
+        // command before the socket is ready and stays failed. Fail fast with a deadline instead.
+        connection: { url: this.connection.url, maxRetriesPerRequest: 1, connectTimeout: 2_000 },
         prefix: this.connection.prefix,
         defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...this.jobOptions },
-        skipWaitingForReady: true,
       });
       // Connection errors surface on add(); without a listener they would be printed as unhandled.
       queue.on('error', () => undefined);
@@ -65,10 +63,23 @@ export class QueueProducer {
 
   /** Adds one job with a deterministic id (add(), not addBulk(), so the id deduplicates). */
   async add(item: JobItem, jobId: string, options: JobsOptions = {}): Promise<void> {
+    await this.withDeadline(this.queue(item.queue).add(item.name, item.data, { ...options, jobId }));
+  }
+
+  /** Redis calls from a request path either answer within the deadline or fail with QUEUE_UNAVAILABLE. */
+  private async withDeadline<T>(call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${PRODUCER_DEADLINE_MS} ms`)), PRODUCER_DEADLINE_MS);
+    });
     try {
-      await this.queue(item.queue).add(item.name, item.data, { ...options, jobId });
+      return await Promise.race([call, deadline]);
     } catch (e) {
+      // The call may still settle later; its outcome no longer matters to this caller.
+      call.catch(() => undefined);
       throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, { cause: e });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -87,11 +98,7 @@ export class QueueProducer {
   }
 
   async ping(): Promise<void> {
-    try {
-      await this.queue(QueueName.Scan).getJobCounts('waiting');
-    } catch (e) {
-      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, { cause: e });
-    }
+    await this.withDeadline(this.queue(QueueName.Scan).getJobCounts('waiting'));
   }
 
   async close(): Promise<void> {

@@ -100,6 +100,9 @@ export class HashingStorageEngine implements StorageEngine {
       );
     });
     const hashing = new HashingStream();
+    // put() reports a body failure through its promise; this listener only keeps a late error (busboy's
+    // "Unexpected end of form" after put settled) from being an unhandled 'error' event that kills the process.
+    hashing.on('error', () => undefined);
     stream.on('error', (e) => hashing.destroy(e));
     stream.pipe(hashing);
     const tempKey = incomingKey(randomUUID());
