@@ -11,6 +11,16 @@ import { pollUntil } from './poll.js';
 
 const ADMIN_DB = 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** SIGTERM (graceful shutdown), then SIGKILL after 10 s. */
+async function stopChild(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -94,7 +104,7 @@ export class TestService {
     this.baseUrl = `http://127.0.0.1:${port}`;
     // The scanner migrates too; starting both at once exercises the migration lock.
     this.api = this.spawn('api', { ...this.env, ...this.options.apiEnv, PORT: String(port) });
-    if (this.options.scanner !== false) this.scanner = this.spawn('scanner', this.env);
+    if (this.options.scanner !== false) this.startScanner();
     const path = this.options.waitFor === 'live' ? '/health/live' : '/health/ready';
     const ready = await pollUntil(
       async () => {
@@ -106,6 +116,16 @@ export class TestService {
     ).catch((e: unknown) => String(e));
     if (ready !== 'ready') throw new Error(`service did not start (${ready}):\n${this.output()}`);
     return this;
+  }
+
+  /** Starts a scanner process (again, after {@link stopScanner}, or late when `scanner: false`). */
+  startScanner(): void {
+    this.scanner = this.spawn('scanner', this.env);
+  }
+
+  async stopScanner(): Promise<void> {
+    await stopChild(this.scanner);
+    this.scanner = null;
   }
 
   private spawn(role: 'api' | 'scanner', env: Record<string, string>): ChildProcess {
@@ -130,16 +150,7 @@ export class TestService {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      [this.api, this.scanner].map(async (child) => {
-        if (child === null || child.exitCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all([stopChild(this.api), stopChild(this.scanner)]);
     await query(
       ADMIN_DB,
       `drop database if exists "${new URL(this.databaseUrl).pathname.slice(1)}" with (force)`,
