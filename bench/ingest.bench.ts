@@ -103,7 +103,10 @@ interface Row {
   note: string;
 }
 
-async function benchDriver(driver: 'fs' | 's3', big: { path: string; sha256: string; size: number }): Promise<Row[]> {
+async function benchDriver(
+  driver: 'fs' | 's3',
+  big: { path: string; sha256: string; size: number },
+): Promise<Row[]> {
   const s3 = driver === 's3' ? await startS3Server() : null;
   const service = new TestService({
     scanner: false,
@@ -117,7 +120,9 @@ async function benchDriver(driver: 'fs' | 's3', big: { path: string; sha256: str
     const rows: Row[] = [];
 
     // 1 GiB: direct write first, then the API (each from the page cache after a first read).
-    const directBig = await timed(() => store.put(`bench/direct-${randomBytes(4).toString('hex')}`, createReadStream(big.path)));
+    const directBig = await timed(() =>
+      store.put(`bench/direct-${randomBytes(4).toString('hex')}`, createReadStream(big.path)),
+    );
     const pid = service.api?.pid ?? 0;
     const rssBefore = await peakRssMb(pid);
     const apiBig = await timed(() =>
@@ -142,7 +147,11 @@ async function benchDriver(driver: 'fs' | 's3', big: { path: string; sha256: str
     // 200 parallel 1 MiB uploads of distinct samples.
     const smalls = Array.from({ length: SMALL_COUNT }, () => randomBytes(MiB));
     const directSmall = await timed(() =>
-      Promise.all(smalls.map((b, i) => store.put(`bench/small-${i}-${randomBytes(4).toString('hex')}`, Readable.from([b])))),
+      Promise.all(
+        smalls.map((b, i) =>
+          store.put(`bench/small-${i}-${randomBytes(4).toString('hex')}`, Readable.from([b])),
+        ),
+      ),
     );
     const apiSmall = await timed(() =>
       Promise.all(
@@ -173,7 +182,9 @@ async function benchDriver(driver: 'fs' | 's3', big: { path: string; sha256: str
 }
 
 async function main(): Promise<void> {
-  console.log(`ingest benchmark: ${BIG_MIB} MiB file, ${SMALL_COUNT} × 1 MiB; API with hashing + verification + DB + queue vs driver.put`);
+  console.log(
+    `ingest benchmark: ${BIG_MIB} MiB file, ${SMALL_COUNT} × 1 MiB; API with hashing + verification + DB + queue vs driver.put`,
+  );
   const big = await bigFile();
   const rows: Row[] = [];
   for (const driver of ['fs', 's3'] as const) rows.push(...(await benchDriver(driver, big)));
@@ -186,7 +197,9 @@ async function main(): Promise<void> {
         .padStart(8)} | ${r.ratio.toFixed(2).padStart(10)} | ${r.note}`,
     );
   }
-  console.log('goal: API/direct ≥ 0.70 for both cases and drivers; API peak RSS ≤ 200 MB during the big upload');
+  console.log(
+    'goal: API/direct ≥ 0.70 for both cases and drivers; API peak RSS ≤ 200 MB during the big upload',
+  );
 }
 
 main().catch((e: unknown) => {

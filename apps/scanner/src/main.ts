@@ -1,19 +1,13 @@
-import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
-import { Logger } from 'nestjs-pino';
 import { ConfigError, loadConfig } from '#config';
-import { ScannerModule } from './scanner.module.js';
 
-async function main(): Promise<void> {
+// Scans run on libuv's thread pool, shared with fs and crypto work. Size it before anything uses it
+// (the pool starts on first use): one thread per concurrent scan plus two for I/O. Measured: with the
+// default 4 threads and 2 scans in flight, scans ran at ~0.85 of the yara CLI; sized, at ~1.0.
+try {
   const config = loadConfig();
-  const app = await NestFactory.createApplicationContext(ScannerModule.forRoot(config), { bufferLogs: true });
-  app.useLogger(app.get(Logger));
-  // SIGTERM/SIGINT close the workers, which wait for their active jobs.
-  app.enableShutdownHooks();
-  await app.init();
-}
-
-main().catch((e: unknown) => {
+  process.env.UV_THREADPOOL_SIZE ??= String(config.scanner.concurrency + 2);
+} catch (e) {
   console.error(e instanceof ConfigError ? e.message : e);
   process.exit(1);
-});
+}
+await import('./scanner.bootstrap.js');

@@ -70,7 +70,10 @@ export class QueueProducer {
   private async withDeadline<T>(call: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${PRODUCER_DEADLINE_MS} ms`)), PRODUCER_DEADLINE_MS);
+      timer = setTimeout(
+        () => reject(new Error(`no answer from Redis within ${PRODUCER_DEADLINE_MS} ms`)),
+        PRODUCER_DEADLINE_MS,
+      );
     });
     try {
       return await Promise.race([call, deadline]);

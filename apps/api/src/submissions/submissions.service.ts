@@ -17,13 +17,11 @@ import type { ReceivedFile } from './upload.engine.js';
 /** Labels only: no path, no control characters, bounded length. */
 export function sanitizeFilename(name: string | undefined): string | null {
   if (name === undefined) return null;
-  // eslint-disable-next-line no-control-regex
-  const base =
-    name
-      .split(/[\\/]/)
-      .pop()
-      ?.replace(/[\u0000-\u001f\u007f]/g, '')
-      .trim() ?? '';
+  const last = name.split(/[\\/]/).pop() ?? '';
+  const base = [...last]
+    .filter((c) => c.charCodeAt(0) >= 0x20 && c.charCodeAt(0) !== 0x7f)
+    .join('')
+    .trim();
   return base === '' ? null : base.slice(0, 255);
 }
 
