@@ -49,9 +49,16 @@ export default tseslint.config(
               message: 'Import libs through their #alias (index.ts).',
             },
             { group: ['**/apps/*/src/**'], message: 'No app imports another app.' },
+            {
+              group: ['drizzle-orm', 'drizzle-orm/*'],
+              allowTypeImports: true,
+              message:
+                'Runtime drizzle values come from libs/database/src/drizzle.ts (CommonJS build; see there).',
+            },
           ],
         },
       ],
     },
   },
+  { files: ['libs/database/src/drizzle.ts'], rules: { 'no-restricted-imports': 'off' } },
 );

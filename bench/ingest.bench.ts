@@ -1,7 +1,7 @@
 // Ingest benchmark: one 1 GiB upload and 200 parallel 1 MiB uploads through the API, against writing the
 // same bytes through the same storage driver directly, in the same run, for the fs and S3 drivers.
 // Prints MB/s, the ratio API / direct (goal ≥ 0.7) and the API's peak RSS during the 1 GiB upload
-// (goal ≤ 200 MB). Run: npm run bench:ingest   (BENCH_BIG_MIB=256 for a shorter run)
+// (goal ≤ 200 MB). Run: npm run bench:ingest   (BENCH_BIG_MIB=256 for a shorter run, BENCH_DRIVERS=fs for one driver)
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { TestService, startS3Server } from '#test-support';
 const MiB = 1024 * 1024;
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 200);
+const DRIVERS = (process.env.BENCH_DRIVERS ?? 'fs,s3').split(',') as Array<'fs' | 's3'>;
 
 async function bigFile(): Promise<{ path: string; sha256: string; size: number }> {
   const dir = join(projectRoot(), 'bench', '.data');
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
   );
   const big = await bigFile();
   const rows: Row[] = [];
-  for (const driver of ['fs', 's3'] as const) rows.push(...(await benchDriver(driver, big)));
+  for (const driver of DRIVERS) rows.push(...(await benchDriver(driver, big)));
   console.log('');
   console.log('driver | case                  | direct MB/s | API MB/s | API/direct | note');
   for (const r of rows) {

@@ -44,9 +44,10 @@ export class OutboxRedrive {
         continue;
       }
       await this.queue.add(item, row.jobId);
-      await this.outbox.remove(row.id);
       if (item.name === JobName.ScanSample && item.data.submissionId !== undefined) {
-        await this.submissions.markQueued(item.data.submissionId);
+        await this.submissions.markQueued(item.data.submissionId, row.id);
+      } else {
+        await this.outbox.remove(row.id);
       }
       enqueued += 1;
     }

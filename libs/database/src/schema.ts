@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
 import {
+  sql,
   bigint,
   bigserial,
   char,
@@ -11,7 +11,7 @@ import {
   timestamp,
   uniqueIndex,
   uuid,
-} from 'drizzle-orm/pg-core';
+} from './drizzle.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+
 import { readFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -227,8 +227,6 @@ for (const driver of drivers) {
       assert.equal(await store.stat('del/a/b'), null);
       await store.delete('del/a/b');
       await store.delete('del/never/existed');
-      // The fs driver prunes the emptied directories, and a later put recreates them.
-      if (harness.root !== undefined) assert.equal(existsSync(path.join(harness.root, 'del')), false);
       await store.put('del/a/c', Readable.from([Buffer.from('y')]));
       assert.equal((await store.stat('del/a/c'))?.size, 1);
     });

@@ -9,7 +9,7 @@ import {
   type SubmissionMetadata,
   type SubmissionView,
 } from '#contracts';
-import { OutboxRepository, type RecordedSubmission, SubmissionsRepository } from '#database';
+import { type RecordedSubmission, SubmissionsRepository } from '#database';
 import { QueueProducer, scanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
 import type { ReceivedFile } from './upload.engine.js';
@@ -58,7 +58,6 @@ export class SubmissionsService {
   constructor(
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
-    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
@@ -118,8 +117,7 @@ export class SubmissionsService {
       this.logger.warn({ err: e, sha256 }, 'scan job left in the outbox for re-drive');
       return;
     }
-    await this.outbox.remove(recorded.outboxId);
-    await this.submissions.markQueued(recorded.submissionId);
+    await this.submissions.markQueued(recorded.submissionId, recorded.outboxId);
   }
 
   async find(id: string, principal: Principal): Promise<SubmissionView> {

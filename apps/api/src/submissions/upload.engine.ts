@@ -110,7 +110,11 @@ export class HashingStorageEngine implements StorageEngine {
       await this.store.put(tempKey, hashing, { signal: abort.signal });
     } catch (e) {
       stream.resume();
-      throw abort.signal.aborted ? (abort.signal.reason as unknown) : e;
+      if (abort.signal.aborted) throw abort.signal.reason as unknown;
+      // Anything else is ours (storage), not the client's: it must not read as a malformed body.
+      throw e instanceof SpecimenError
+        ? e
+        : new SpecimenError('INTERNAL', 'the upload could not be stored', undefined, { cause: e });
     } finally {
       req.off('close', onClose);
     }

@@ -1,4 +1,4 @@
-import { asc, eq, lt, sql } from 'drizzle-orm';
+import { asc, eq, lt, sql } from '../drizzle.js';
 import type { Database, Executor } from '../database.js';
 import { outbox } from '../schema.js';
 

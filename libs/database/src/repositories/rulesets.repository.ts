@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql } from '../drizzle.js';
 import type { Database } from '../database.js';
 import { rulesets } from '../schema.js';
 

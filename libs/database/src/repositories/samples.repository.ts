@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq } from '../drizzle.js';
 import type { SampleKind, ScanStatus, Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, rulesets, samples, scans, type StoredStringMatch } from '../schema.js';

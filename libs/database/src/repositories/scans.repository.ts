@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq } from '../drizzle.js';
 import type { Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, samples, scans } from '../schema.js';

@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from '../drizzle.js';
 import type { Role } from '#contracts';
 import type { Database } from '../database.js';
 import { apiTokens } from '../schema.js';

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { Database, ensureDatabase, runMigrations } from './database.js';
+import { SubmissionsRepository } from './repositories/submissions.repository.js';
+
+const url = `postgres://postgres@127.0.0.1:5432/specimen_dbtest_${randomBytes(5).toString('hex')}`;
+
+async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('database', () => {
+  let database: Database;
+
+  before(async () => {
+    // Several replicas starting at once: creation and migration must each happen once, without error.
+    await Promise.all([ensureDatabase(url), ensureDatabase(url), ensureDatabase(url)]);
+    await Promise.all([runMigrations(url), runMigrations(url), runMigrations(url)]);
+    database = await Database.connect({ url, poolMax: 8, migrate: false });
+  });
+
+  after(async () => {
+    await database.close();
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    await admin.query(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
+    await admin.end();
+  });
+
+  it('applied every migration exactly once', async () => {
+    const rows = await sql<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
+    assert.equal(rows[0]?.n, '1');
+    const tables = await sql<{ table_name: string }>(
+      `select table_name from information_schema.tables where table_schema = 'public' order by 1`,
+    );
+    assert.deepEqual(
+      tables.map((t) => t.table_name),
+      ['api_tokens', 'matches', 'outbox', 'rulesets', 'samples', 'scans', 'submissions'],
+    );
+  });
+
+  it('records one sample, N sightings and one scan job when the same sample arrives N times at once', async () => {
+    const repo = new SubmissionsRepository(database);
+    const sha256 = randomBytes(32).toString('hex');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        repo.record({
+          digests: { sha256, sha1: 'a'.repeat(40), md5: 'b'.repeat(32), size: 10 },
+          kind: 'file',
+          objectKey: `samples/${sha256}`,
+          metadata: {},
+          filename: null,
+          submittedBy: null,
+          scanJob: (submissionId) => ({
+            queue: 'scan',
+            name: 'scan-sample',
+            jobId: `scan-${sha256}`,
+            payload: { sha256, submissionId },
+          }),
+        }),
+      ),
+    );
+    assert.equal(results.filter((r) => !r.duplicate).length, 1);
+    assert.equal(results.filter((r) => r.outboxId !== null).length, 1);
+    const [sample] = await sql<{ sightings: number }>('select sightings from samples where sha256 = $1', [
+      sha256,
+    ]);
+    assert.equal(sample?.sightings, 8);
+    const outbox = await sql('select 1 from outbox where job_id = $1', [`scan-${sha256}`]);
+    assert.equal(outbox.length, 1);
+  });
+
+  it('turns a refused connection into DATABASE_UNAVAILABLE', async () => {
+    const dead = await Database.connect({
+      url: 'postgres://postgres@127.0.0.1:1/x',
+      poolMax: 1,
+      migrate: false,
+    });
+    await assert.rejects(dead.ping(), { code: 'DATABASE_UNAVAILABLE' });
+    await dead.close();
+  });
+});
