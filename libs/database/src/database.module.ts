@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { Database } from './database.js';
+import { AuditRepository } from './repositories/audit.repository.js';
 import { OutboxRepository } from './repositories/outbox.repository.js';
 import { RulesetsRepository } from './repositories/rulesets.repository.js';
 import { SamplesRepository } from './repositories/samples.repository.js';
@@ -9,6 +10,7 @@ import { SubmissionsRepository } from './repositories/submissions.repository.js'
 import { TokensRepository } from './repositories/tokens.repository.js';
 
 const REPOSITORIES = [
+  AuditRepository,
   OutboxRepository,
   RulesetsRepository,
   SamplesRepository,

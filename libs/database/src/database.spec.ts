@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { Database, ensureDatabase, runMigrations } from './database.js';
+import { AuditRepository } from './repositories/audit.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
 const url = `postgres://postgres@127.0.0.1:5432/specimen_dbtest_${randomBytes(5).toString('hex')}`;
@@ -37,13 +38,13 @@ describe('database', () => {
 
   it('applied every migration exactly once', async () => {
     const rows = await sql<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
-    assert.equal(rows[0]?.n, '1');
+    assert.equal(rows[0]?.n, '2');
     const tables = await sql<{ table_name: string }>(
       `select table_name from information_schema.tables where table_schema = 'public' order by 1`,
     );
     assert.deepEqual(
       tables.map((t) => t.table_name),
-      ['api_tokens', 'matches', 'outbox', 'rulesets', 'samples', 'scans', 'submissions'],
+      ['api_tokens', 'audit_log', 'matches', 'outbox', 'rulesets', 'samples', 'scans', 'submissions'],
     );
   });
 
@@ -76,6 +77,20 @@ describe('database', () => {
     assert.equal(sample?.sightings, 8);
     const outbox = await sql('select 1 from outbox where job_id = $1', [`scan-${sha256}`]);
     assert.equal(outbox.length, 1);
+  });
+
+  it('keeps the audit log append-only', async () => {
+    const audit = new AuditRepository(database);
+    const id = await audit.append({
+      actorId: null,
+      actorName: 'system',
+      action: 'test.run',
+      targetType: 'test',
+    });
+    const [record] = await audit.list({ action: 'test.run', limit: 10 });
+    assert.equal(record?.id, id);
+    await assert.rejects(sql('update audit_log set action = $1', ['x']), /append-only/);
+    await assert.rejects(sql('delete from audit_log'), /append-only/);
   });
 
   it('turns a refused connection into DATABASE_UNAVAILABLE', async () => {

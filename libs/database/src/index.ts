@@ -1,4 +1,10 @@
 export { Database, ensureDatabase, runMigrations, toDatabaseError, type Executor } from './database.js';
+export {
+  AuditRepository,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditRecord,
+} from './repositories/audit.repository.js';
 export { DatabaseModule } from './database.module.js';
 export { OutboxRepository, type OutboxJob, type OutboxRecord } from './repositories/outbox.repository.js';
 export { RulesetsRepository, type RulesetRecord } from './repositories/rulesets.repository.js';

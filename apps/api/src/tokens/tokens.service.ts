@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { CreateTokenRequest, type Principal, type TokenCreated } from '#contracts';
-import { TokensRepository } from '#database';
+import { AuditRepository, TokensRepository } from '#database';
 import { hashToken, newToken } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 
@@ -10,6 +10,7 @@ export class TokensService implements OnApplicationBootstrap {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
   /** SPECIMEN_ADMIN_TOKEN, when set, is made a valid admin token (idempotent across restarts and replicas). */
@@ -28,6 +29,14 @@ export class TokensService implements OnApplicationBootstrap {
       role: request.role,
       tokenHash: hashToken(token),
       createdBy: principal.tokenId,
+    });
+    await this.audit.append({
+      actorId: principal.tokenId,
+      actorName: principal.name,
+      action: 'token.create',
+      targetType: 'token',
+      targetId: record.id,
+      details: { name: record.name, role: record.role },
     });
     return { id: record.id, name: record.name, role: record.role, token };
   }

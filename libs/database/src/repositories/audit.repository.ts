@@ -1,0 +1,61 @@
+import type { Database, Executor } from '../database.js';
+import { and, desc, eq, gte, lt, lte } from '../drizzle.js';
+import { auditLog } from '../schema.js';
+
+export interface AuditEntry {
+  /** Token id of the actor; null for the system. */
+  actorId: string | null;
+  actorName: string;
+  /** Dotted verb, e.g. `token.create`, `sample.download`, `ruleset.activate`. */
+  action: string;
+  targetType: string;
+  targetId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends Required<AuditEntry> {
+  id: number;
+  at: Date;
+}
+
+export interface AuditFilter {
+  actorId?: string;
+  action?: string;
+  from?: Date;
+  to?: Date;
+  /** Records with an id below this one (cursor for newest-first paging). */
+  before?: number;
+  limit: number;
+}
+
+export class AuditRepository {
+  constructor(private readonly database: Database) {}
+
+  /** Appends one record; pass the transaction when the audited change must commit with it. */
+  async append(entry: AuditEntry, executor: Executor = this.database.db): Promise<number> {
+    const [row] = await executor
+      .insert(auditLog)
+      .values({ ...entry, targetId: entry.targetId ?? null, details: entry.details ?? {} })
+      .returning({ id: auditLog.id });
+    if (row === undefined) throw new Error('insert returned no row');
+    return row.id;
+  }
+
+  /** Newest first. */
+  async list(filter: AuditFilter): Promise<AuditRecord[]> {
+    const conditions = [
+      filter.actorId === undefined ? undefined : eq(auditLog.actorId, filter.actorId),
+      filter.action === undefined ? undefined : eq(auditLog.action, filter.action),
+      filter.from === undefined ? undefined : gte(auditLog.at, filter.from),
+      filter.to === undefined ? undefined : lte(auditLog.at, filter.to),
+      filter.before === undefined ? undefined : lt(auditLog.id, filter.before),
+    ].filter((c) => c !== undefined);
+    const rows = await this.database.db
+      .select()
+      .from(auditLog)
+      .where(conditions.length === 0 ? undefined : and(...conditions))
+      .orderBy(desc(auditLog.id))
+      .limit(filter.limit);
+    return rows.map((r) => ({ ...r, targetId: r.targetId ?? null }));
+  }
+}
