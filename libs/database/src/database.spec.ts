@@ -2,21 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { query } from '#test-support';
 import { Database, ensureDatabase, runMigrations } from './database.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
 const url = `postgres://postgres@127.0.0.1:5432/specimen_dbtest_${randomBytes(5).toString('hex')}`;
 
-async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> =>
+  query<T>(url, text, params);
 
 describe('database', () => {
   let database: Database;
