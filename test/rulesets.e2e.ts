@@ -234,7 +234,7 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     assert.equal(Number(audit[0]?.n), 2);
   });
 
-  it('switches every scan to a new version while 200 are in flight: none lost, each with its version', async () => {
+  it('switches every scan to a new version while 200 are in flight: none lost, each with its version', async (t) => {
     const v1 = await createRuleset('markers', rule('Marker', 'SPECIMEN-MARKER', 40));
     const v2 = await createRuleset('markers', rule('Marker', 'SPECIMEN-MARKER', 90));
     assert.equal(v2.version, v1.version + 1);
@@ -244,7 +244,7 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
 
     const samples = Array.from({ length: 200 }, () => withMarkers('SPECIMEN-MARKER'));
     let submitted = 0;
-    let activation: Promise<void> | null = null;
+    const activation: Array<Promise<void>> = [];
     const queue = [...samples];
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -252,11 +252,11 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
           const res = await service.submit(next, fileMetadata(next), agent);
           assert.equal(res.status, 201);
           submitted += 1;
-          if (submitted === 100) activation = activate(v2.id);
+          if (submitted === 100) activation.push(activate(v2.id));
         }
       }),
     );
-    await activation;
+    await Promise.all(activation);
     const later = Array.from({ length: 20 }, () => withMarkers('SPECIMEN-MARKER'));
     for (const bytes of later) {
       assert.equal((await service.submit(bytes, fileMetadata(bytes), agent)).status, 201);
@@ -291,6 +291,9 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
       assert.ok(row.id === v1.id || row.id === v2.id);
     }
     const byVersion = (id: string) => rows.filter((r) => r.id === id).length;
+    t.diagnostic(
+      `scanned with v${v1.version}: ${byVersion(v1.id)}, with v${v2.version}: ${byVersion(v2.id)}`,
+    );
     assert.ok(byVersion(v1.id) > 0 && byVersion(v2.id) > 0, `v1 ${byVersion(v1.id)}, v2 ${byVersion(v2.id)}`);
     const laterShas = new Set(later.map(sha256));
     for (const row of rows.filter((r) => laterShas.has(r.sha))) assert.equal(row.id, v2.id);

@@ -67,10 +67,13 @@ const summaryColumns = {
   quarantined: rulesets.quarantined,
   createdAt: rulesets.createdAt,
   createdBy: rulesets.createdBy,
-  createdByName: sql<string | null>`(select name from api_tokens where id = ${rulesets.createdBy})`,
+  // Qualified by hand: drizzle renders a bare column name here, and api_tokens has a created_by of its own.
+  createdByName: sql<string | null>`(select t.name from api_tokens t where t.id = "rulesets"."created_by")`,
   activatedAt: rulesets.activatedAt,
   activatedBy: rulesets.activatedBy,
-  activatedByName: sql<string | null>`(select name from api_tokens where id = ${rulesets.activatedBy})`,
+  activatedByName: sql<
+    string | null
+  >`(select t.name from api_tokens t where t.id = "rulesets"."activated_by")`,
 };
 
 // Same key as activateIfNone: creating the first version and activating are serialised together.
