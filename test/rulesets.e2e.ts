@@ -3,6 +3,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { rulesetChannel } from '#queue';
 import { TestService, benign, fileMetadata, pollUntil, query, sha256 } from '#test-support';
 
 interface ErrorBody {
@@ -239,8 +241,33 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     const v2 = await createRuleset('markers', rule('Marker', 'SPECIMEN-MARKER', 90));
     assert.equal(v2.version, v1.version + 1);
     await activate(v1.id);
-    const pid = service.scanner?.pid;
-    assert.ok(pid !== undefined);
+    // A second scanner replica: both must switch. Each subscribes to the change channel once started.
+    const first = service.scanner;
+    service.startScanner();
+    const replica = service.scanner;
+    service.scanner = first;
+    t.after(async () => {
+      if (replica === null || replica.exitCode !== null) return;
+      const exited = new Promise((resolve) => replica.once('exit', resolve));
+      replica.kill('SIGTERM');
+      await exited;
+    });
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      await pollUntil(
+        async () => {
+          const [, subscribers] = (await redis.pubsub('NUMSUB', rulesetChannel(service.queuePrefix))) as [
+            string,
+            number,
+          ];
+          return subscribers === 2 ? true : undefined;
+        },
+        { timeoutMs: 30_000, what: 'two scanners subscribed to ruleset changes' },
+      );
+    } finally {
+      redis.disconnect();
+    }
+    const pids = [first?.pid, replica?.pid];
 
     const samples = Array.from({ length: 200 }, () => withMarkers('SPECIMEN-MARKER'));
     let submitted = 0;
@@ -257,7 +284,7 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
       }),
     );
     await Promise.all(activation);
-    const later = Array.from({ length: 20 }, () => withMarkers('SPECIMEN-MARKER'));
+    const later = Array.from({ length: 40 }, () => withMarkers('SPECIMEN-MARKER'));
     for (const bytes of later) {
       assert.equal((await service.submit(bytes, fileMetadata(bytes), agent)).status, 201);
     }
@@ -280,7 +307,7 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
         );
         return found.length >= all.length ? found : undefined;
       },
-      { timeoutMs: 120_000, intervalMs: 500, what: 'all 220 scans' },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'all 240 scans' },
     );
     assert.equal(rows.length, all.length, 'one scan per sample');
     assert.equal(new Set(rows.map((r) => r.sha)).size, all.length);
@@ -298,8 +325,9 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     const laterShas = new Set(later.map(sha256));
     for (const row of rows.filter((r) => laterShas.has(r.sha))) assert.equal(row.id, v2.id);
 
-    assert.equal(service.scanner?.pid, pid, 'the same scanner process');
+    assert.deepEqual([service.scanner?.pid, replica?.pid], pids, 'the same scanner processes');
     assert.equal(service.scanner?.exitCode, null);
+    assert.equal(replica?.exitCode, null);
     const cached = (await readdir(cacheDir)).filter((f) => f.endsWith('.rules'));
     assert.ok(
       cached.some((f) => f.includes('.markers.')),
