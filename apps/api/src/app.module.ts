@@ -9,6 +9,8 @@ import { StorageModule } from '#storage';
 import { AuthGuard } from './auth/auth.js';
 import { HealthController } from './health/health.controller.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
+import { RulesetsController } from './rulesets/rulesets.controller.js';
+import { RulesetsService } from './rulesets/rulesets.service.js';
 import { SamplesController } from './samples/samples.controller.js';
 import { SamplesService } from './samples/samples.service.js';
 import { SubmissionsController } from './submissions/submissions.controller.js';
@@ -44,10 +46,17 @@ export class ApiModule {
         StorageModule.forRoot(),
         QueueModule.forRoot(),
       ],
-      controllers: [HealthController, SamplesController, SubmissionsController, TokensController],
+      controllers: [
+        HealthController,
+        RulesetsController,
+        SamplesController,
+        SubmissionsController,
+        TokensController,
+      ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
+        RulesetsService,
         SamplesService,
         SubmissionsService,
         TokensService,

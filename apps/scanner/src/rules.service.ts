@@ -1,28 +1,66 @@
-import { readFile } from 'node:fs/promises';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
-import { RulesetsRepository, type RulesetRecord } from '#database';
-import { compileRules, type YaraRules } from '#yara';
+import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
+import { RulesetSubscriber } from '#queue';
+import { type CompileOptions, type YaraRules, compileRules, loadRules, yaraVersion } from '#yara';
 
 export interface LoadedRuleset {
   id: string;
   name: string;
   version: number;
   rules: YaraRules;
+  /** Rules that are not plainly enabled: `disabled` ones never count, `noisy` ones do not raise verdicts. */
+  states: ReadonlyMap<string, RuleState>;
 }
 
-/** How often a worker checks which ruleset is active (a later change adds push notification). */
-const REFRESH_MS = 5_000;
+/** One scan's hold on a ruleset: its compiled rules stay alive until every holder has released them. */
+export interface RulesetLease {
+  readonly ruleset: LoadedRuleset;
+  release(): void;
+}
+
+interface Slot {
+  loaded: LoadedRuleset;
+  leases: number;
+  retired: boolean;
+}
+
+/** Options every ruleset is compiled with; part of the cache key, so changing them recompiles. */
+const COMPILE_OPTIONS: CompileOptions = {};
+
+/** Cache file of a compiled version: libyara's format depends on its version, the text and the options. */
+export function cacheFileName(record: Pick<RulesetRecord, 'name' | 'sourceSha256'>, libyara: string): string {
+  const options = createHash('sha256').update(JSON.stringify(COMPILE_OPTIONS)).digest('hex').slice(0, 8);
+  const name = record.name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `${record.sourceSha256}.${name}.${options}.yara-${libyara}.rules`;
+}
 
 /**
- * The compiled active ruleset. On the first start of a deployment (no active ruleset in the database)
- * the configured default ruleset becomes version 1.
+ * The compiled active ruleset of this scanner process. Changes arrive on Redis pub/sub (the API publishes
+ * each activation and rule-state change) and a slow database poll catches what pub/sub missed. A swap
+ * never disturbs running scans: they hold a lease on the rules they started with, and the old rules are
+ * destroyed when the last lease is released. On the first start of a deployment (no active ruleset in the
+ * database) the configured default ruleset becomes version 1.
  */
 @Injectable()
-export class RulesService implements OnApplicationBootstrap {
+export class RulesService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RulesService.name);
-  private loaded: LoadedRuleset | null = null;
-  private checkedAt = 0;
+  private slot: Slot | null = null;
+  /** Loads run one after the other; a scan starting while one is queued waits for it. */
+  private tail: Promise<void> = Promise.resolve();
+  private queued = false;
+  private timer: NodeJS.Timeout | undefined;
+  private subscriber: RulesetSubscriber | null = null;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -33,7 +71,8 @@ export class RulesService implements OnApplicationBootstrap {
     if ((await this.rulesets.findActive()) === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
-      const compiled = compileRules([{ source, fileName: path }]);
+      const compiled = compileRules([{ source, fileName: path }], COMPILE_OPTIONS);
+      compiled.rules?.destroy();
       if (compiled.rules === null || compiled.quarantined.length > 0) {
         throw new Error(
           `the default ruleset ${path} does not compile: ${JSON.stringify(compiled.diagnostics)}`,
@@ -46,24 +85,108 @@ export class RulesService implements OnApplicationBootstrap {
       });
       this.logger.log(`active ruleset: ${record.name} v${record.version} (${record.ruleCount} rules)`);
     }
-    await this.current();
+    await this.load();
+    this.subscriber = new RulesetSubscriber(
+      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
+      (change) => {
+        this.logger.log(`ruleset change (${change.kind} ${change.rulesetId}): reloading`);
+        void this.refresh();
+      },
+      // After a reconnect: changes published while we were away were lost.
+      () => void this.refresh(),
+    );
+    await this.subscriber.start();
+    this.timer = setInterval(() => void this.refresh(), this.config.scanner.rulesPollMs);
   }
 
-  /** The active ruleset, compiled; re-checked at most every few seconds. */
-  async current(): Promise<LoadedRuleset> {
-    const now = Date.now();
-    if (this.loaded !== null && now - this.checkedAt < REFRESH_MS) return this.loaded;
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.subscriber?.close();
+    this.subscriber = null;
+  }
+
+  /** The ruleset a scan should use, held until `release()` (call it exactly once, in a finally). */
+  async acquire(): Promise<RulesetLease> {
+    await this.tail;
+    const slot = this.slot;
+    if (slot === null) throw new Error('no active ruleset is loaded');
+    slot.leases += 1;
+    let released = false;
+    return {
+      ruleset: slot.loaded,
+      release: () => {
+        if (released) return;
+        released = true;
+        slot.leases -= 1;
+        this.destroyIfUnused(slot);
+      },
+    };
+  }
+
+  /** Re-reads the active version and rule states; concurrent calls share one queued load. */
+  refresh(): Promise<void> {
+    if (this.queued) return this.tail;
+    this.queued = true;
+    this.tail = this.tail
+      .then(() => {
+        this.queued = false;
+        return this.load();
+      })
+      .catch((e: unknown) => this.logger.error({ err: e }, 'could not reload the active ruleset'));
+    return this.tail;
+  }
+
+  private async load(): Promise<void> {
     const active = await this.rulesets.findActive();
-    if (active === null) throw new Error('no active ruleset');
-    this.checkedAt = now;
-    if (this.loaded?.id !== active.id) this.loaded = this.compile(active);
-    return this.loaded;
+    if (active === null) {
+      if (this.slot === null) throw new Error('no active ruleset');
+      return;
+    }
+    const states = await this.loadStates(active.id);
+    const current = this.slot;
+    if (current?.loaded.id === active.id) {
+      current.loaded = { ...current.loaded, states };
+      return;
+    }
+    const rules = await this.compiled(active);
+    this.slot = {
+      loaded: { id: active.id, name: active.name, version: active.version, rules, states },
+      leases: 0,
+      retired: false,
+    };
+    this.logger.log(`active ruleset is now ${active.name} v${active.version} (${rules.ruleCount} rules)`);
+    if (current !== null) {
+      current.retired = true;
+      this.destroyIfUnused(current);
+    }
   }
 
-  private compile(record: RulesetRecord): LoadedRuleset {
-    const compiled = compileRules([
-      { source: record.source, namespace: record.name, fileName: `${record.name}.yar` },
-    ]);
+  private async loadStates(rulesetId: string): Promise<ReadonlyMap<string, RuleState>> {
+    const states = await this.rulesets.ruleStates(rulesetId);
+    return new Map(Object.entries(states).filter(([, state]) => state !== 'enabled'));
+  }
+
+  private destroyIfUnused(slot: Slot): void {
+    if (slot.retired && slot.leases === 0) slot.loaded.rules.destroy();
+  }
+
+  /** From the on-disk cache when it holds this version, else compiled (and then cached). */
+  private async compiled(record: RulesetRecord): Promise<YaraRules> {
+    const dir = this.config.scanner.rulesCacheDir;
+    const path = join(dir, cacheFileName(record, yaraVersion()));
+    if (existsSync(path)) {
+      try {
+        const rules = loadRules(path);
+        this.logger.log(`loaded ruleset ${record.name} v${record.version} from the cache`);
+        return rules;
+      } catch (e) {
+        this.logger.warn({ err: e }, `cached rules ${path} are unreadable; recompiling`);
+      }
+    }
+    const compiled = compileRules(
+      [{ source: record.source, namespace: record.name, fileName: `${record.name}.yar` }],
+      COMPILE_OPTIONS,
+    );
     if (compiled.rules === null) {
       throw new Error(`ruleset ${record.name} v${record.version} does not compile`);
     }
@@ -73,6 +196,16 @@ export class RulesService implements OnApplicationBootstrap {
       );
     }
     this.logger.log(`compiled ruleset ${record.name} v${record.version} (${compiled.ruleCount} rules)`);
-    return { id: record.id, name: record.name, version: record.version, rules: compiled.rules };
+    // Written under a temporary name and renamed, so replicas sharing the folder never read half a file.
+    const temp = `${path}.${process.pid}.tmp`;
+    try {
+      await mkdir(dir, { recursive: true });
+      compiled.rules.save(temp);
+      await rename(temp, path);
+    } catch (e) {
+      await rm(temp, { force: true });
+      this.logger.warn({ err: e }, `could not cache compiled rules in ${dir}`);
+    }
+    return compiled.rules;
   }
 }

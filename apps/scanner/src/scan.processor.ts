@@ -12,7 +12,7 @@ import { SamplesRepository, ScansRepository, type MatchRecord } from '#database'
 import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { RulesService } from './rules.service.js';
-import { computeVerdict } from './verdict.js';
+import { applyRuleStates, computeVerdict } from './verdict.js';
 
 @Injectable()
 export class ScanProcessor {
@@ -28,24 +28,32 @@ export class ScanProcessor {
 
   /**
    * Scans one sample with the active ruleset and records scan, matches and verdict in one transaction.
+   * The scan keeps the ruleset it started with even if another version becomes active meanwhile.
    * Throws on failure so BullMQ retries with backoff; on the last attempt the failure is recorded too.
    */
-  async handle(data: ScanSampleJob, job: Job): Promise<{ verdict: string; matches: number }> {
+  async handle(
+    data: ScanSampleJob,
+    job: Job,
+  ): Promise<{ verdict: string; matches: number; rulesetId: string; rulesetVersion: number }> {
     const startedAt = new Date();
-    const ruleset = await this.rules.current();
+    const lease = await this.rules.acquire();
+    const { ruleset } = lease;
     try {
       const sample = await this.samples.findBySha256(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
       const result = await this.withLocalFile(sample.objectKey, (path) =>
         ruleset.rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs }),
       );
-      const matches: MatchRecord[] = result.matches.map((m) => ({
-        rule: m.rule,
-        namespace: m.namespace,
-        tags: m.tags,
-        meta: m.meta,
-        strings: m.strings,
-      }));
+      const matches: MatchRecord[] = applyRuleStates(
+        result.matches.map((m) => ({
+          rule: m.rule,
+          namespace: m.namespace,
+          tags: m.tags,
+          meta: m.meta,
+          strings: m.strings,
+        })),
+        ruleset.states,
+      );
       const verdict = computeVerdict(matches, this.config.scanner);
       await this.scans.record({
         sha256: sample.sha256,
@@ -58,7 +66,7 @@ export class ScanProcessor {
       });
       if (result.timedOut)
         this.logger.warn(`scan of ${sample.sha256} timed out; verdict from partial matches`);
-      return { verdict, matches: matches.length };
+      return { verdict, matches: matches.length, rulesetId: ruleset.id, rulesetVersion: ruleset.version };
     } catch (e) {
       const final = e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (final) {
@@ -70,6 +78,8 @@ export class ScanProcessor {
           );
       }
       throw e;
+    } finally {
+      lease.release();
     }
   }
 

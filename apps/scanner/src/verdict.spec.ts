@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computeVerdict, ruleScore } from './verdict.js';
+import { applyRuleStates, computeVerdict, ruleScore } from './verdict.js';
 
 const thresholds = { maliciousScore: 70, suspiciousScore: 30 };
 const m = (meta: Record<string, string | number | boolean>, tags: string[] = []) => ({ meta, tags });
@@ -25,5 +25,30 @@ describe('verdict', () => {
 
   it('treats a rule with no weight as suspicious', () => {
     assert.equal(computeVerdict([m({ author: 'x' })], thresholds), 'suspicious');
+  });
+
+  it('does not let noisy rules raise the verdict', () => {
+    assert.equal(computeVerdict([{ ...m({ score: 100 }), noisy: true }], thresholds), 'clean');
+    assert.equal(
+      computeVerdict([{ ...m({ score: 100 }), noisy: true }, m({ score: 40 })], thresholds),
+      'suspicious',
+    );
+  });
+
+  it('drops disabled rules and flags noisy ones', () => {
+    const states = new Map([
+      ['Off', 'disabled' as const],
+      ['Loud', 'noisy' as const],
+      ['Back', 'enabled' as const],
+    ]);
+    const out = applyRuleStates(
+      [{ rule: 'Off' }, { rule: 'Loud' }, { rule: 'Back' }, { rule: 'Plain' }],
+      states,
+    );
+    assert.deepEqual(out, [
+      { rule: 'Loud', noisy: true },
+      { rule: 'Back', noisy: false },
+      { rule: 'Plain', noisy: false },
+    ]);
   });
 });

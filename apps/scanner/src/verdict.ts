@@ -10,6 +10,8 @@ export interface VerdictThresholds {
 interface RuleMatch {
   tags: string[];
   meta: Record<string, string | number | boolean>;
+  /** Marked noisy by an analyst: shown with the sample, never raises the verdict. */
+  noisy?: boolean;
 }
 
 const SEVERITY_SCORES: Record<string, number> = {
@@ -44,10 +46,27 @@ export function ruleScore(match: RuleMatch, thresholds: VerdictThresholds): numb
   return thresholds.suspiciousScore;
 }
 
-/** The verdict of a scan: the highest rule score against the thresholds; no match is clean. */
+/**
+ * The verdict of a scan: the highest score of the matching rules that are not noisy, against the
+ * thresholds; no (counted) match is clean.
+ */
 export function computeVerdict(matches: readonly RuleMatch[], thresholds: VerdictThresholds): Verdict {
-  const top = matches.reduce((max, m) => Math.max(max, ruleScore(m, thresholds)), 0);
-  if (matches.length > 0 && top >= thresholds.maliciousScore) return 'malicious';
-  if (matches.length > 0 && top >= thresholds.suspiciousScore) return 'suspicious';
+  const counted = matches.filter((m) => m.noisy !== true);
+  const top = counted.reduce((max, m) => Math.max(max, ruleScore(m, thresholds)), 0);
+  if (counted.length > 0 && top >= thresholds.maliciousScore) return 'malicious';
+  if (counted.length > 0 && top >= thresholds.suspiciousScore) return 'suspicious';
   return 'clean';
+}
+
+/**
+ * Applies analysts' rule states to a scan's matches: matches of `disabled` rules are dropped (they never
+ * count nor show), those of `noisy` rules are kept and flagged. Rules without a state are enabled.
+ */
+export function applyRuleStates<M extends { rule: string }>(
+  matches: readonly M[],
+  states: ReadonlyMap<string, 'enabled' | 'disabled' | 'noisy'>,
+): Array<M & { noisy: boolean }> {
+  return matches
+    .filter((m) => states.get(m.rule) !== 'disabled')
+    .map((m) => ({ ...m, noisy: states.get(m.rule) === 'noisy' }));
 }

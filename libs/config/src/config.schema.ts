@@ -77,6 +77,13 @@ export function envSchema(root: string) {
       .string()
       .min(1)
       .default(join(root, 'libs', 'yara', 'rules', 'default.yar')),
+    /** Folder of compiled rulesets, keyed by source sha256 and libyara version, so a start does not recompile. */
+    RULES_CACHE_DIR: z
+      .string()
+      .min(1)
+      .default(join(root, 'var', 'cache', 'rules')),
+    /** How often a scanner checks the active ruleset in the database, besides Redis change notifications. */
+    RULES_POLL_MS: int(100).default(30_000),
     /** Rule score (meta `score`, 0–100) from which a match makes a sample malicious. */
     VERDICT_MALICIOUS_SCORE: int(0).max(100).default(70),
     /** Rule score from which a match makes a sample suspicious. */
@@ -101,6 +108,8 @@ export interface Config {
     timeoutMs: number;
     attempts: number;
     defaultRulesetPath: string;
+    rulesCacheDir: string;
+    rulesPollMs: number;
     maliciousScore: number;
     suspiciousScore: number;
   };
@@ -146,6 +155,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.SCAN_TIMEOUT_MS,
       attempts: e.SCAN_ATTEMPTS,
       defaultRulesetPath: e.DEFAULT_RULESET_PATH,
+      rulesCacheDir: resolve(e.RULES_CACHE_DIR),
+      rulesPollMs: e.RULES_POLL_MS,
       maliciousScore: e.VERDICT_MALICIOUS_SCORE,
       suspiciousScore: e.VERDICT_SUSPICIOUS_SCORE,
     },

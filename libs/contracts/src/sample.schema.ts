@@ -14,6 +14,8 @@ export interface MatchView {
   tags: string[];
   meta: Record<string, string | number | boolean>;
   strings: StringMatchView[];
+  /** The rule was marked noisy: its match is shown but did not raise the verdict. */
+  noisy: boolean;
 }
 
 export interface SampleView {
@@ -27,6 +29,9 @@ export interface SampleView {
   sightings: number;
   scanStatus: ScanStatus;
   verdict: Verdict | null;
+  /** The ruleset version (id, name and number) of the scan the verdict comes from. */
+  rulesetId: string | null;
+  rulesetName: string | null;
   rulesetVersion: number | null;
   scannedAt: string | null;
   matches: MatchView[];

@@ -32,13 +32,23 @@ describe('database', () => {
 
   it('applied every migration exactly once', async () => {
     const rows = await sql<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
-    assert.equal(rows[0]?.n, '2');
+    assert.equal(rows[0]?.n, '3');
     const tables = await sql<{ table_name: string }>(
       `select table_name from information_schema.tables where table_schema = 'public' order by 1`,
     );
     assert.deepEqual(
       tables.map((t) => t.table_name),
-      ['api_tokens', 'audit_log', 'matches', 'outbox', 'rulesets', 'samples', 'scans', 'submissions'],
+      [
+        'api_tokens',
+        'audit_log',
+        'matches',
+        'outbox',
+        'ruleset_rules',
+        'rulesets',
+        'samples',
+        'scans',
+        'submissions',
+      ],
     );
   });
 

@@ -1,3 +1,4 @@
+export type { StoredDiagnostic } from './schema.js';
 export { Database, ensureDatabase, runMigrations, toDatabaseError, type Executor } from './database.js';
 export {
   AuditRepository,
@@ -7,7 +8,15 @@ export {
 } from './repositories/audit.repository.js';
 export { DatabaseModule } from './database.module.js';
 export { OutboxRepository, type OutboxJob, type OutboxRecord } from './repositories/outbox.repository.js';
-export { RulesetsRepository, type RulesetRecord } from './repositories/rulesets.repository.js';
+export {
+  RulesetsRepository,
+  type CreateRulesetInput,
+  type RuleState,
+  type RulesetDetail,
+  type RulesetRecord,
+  type RulesetStatus,
+  type RulesetSummary,
+} from './repositories/rulesets.repository.js';
 export {
   SamplesRepository,
   type LatestScan,

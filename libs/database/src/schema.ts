@@ -1,6 +1,7 @@
 import {
   sql,
   bigint,
+  boolean,
   bigserial,
   char,
   index,
@@ -95,6 +96,14 @@ export const rulesets = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     createdBy: uuid('created_by'),
     activatedAt: ts('activated_at'),
+    // --- rule lifecycle (issue 4) ---
+    /** The token that made this version active (last time). */
+    activatedBy: uuid('activated_by'),
+    /** Compiler errors and warnings of the version, as returned when it was created. */
+    diagnostics: jsonb('diagnostics').$type<StoredDiagnostic[]>().notNull().default([]),
+    /** Rules left out because they (or a rule they use) do not compile. */
+    quarantined: text('quarantined').array().notNull().default([]),
+    // --- end rule lifecycle ---
   },
   (t) => [
     uniqueIndex('rulesets_name_version_key').on(t.name, t.version),
@@ -103,6 +112,38 @@ export const rulesets = pgTable(
       .where(sql`${t.status} = 'active'`),
   ],
 );
+
+// --- rule lifecycle (issue 4) ---
+
+/** A compiler diagnostic as stored with a ruleset version. */
+export interface StoredDiagnostic {
+  severity: 'error' | 'warning';
+  rule: string | null;
+  line: number;
+  /** libyara gives no column; null when it cannot be told from the message. */
+  column: number | null;
+  message: string;
+}
+
+/**
+ * Analyst decisions about single rules of a ruleset version. A rule without a row is `enabled`;
+ * `disabled` rules never count, `noisy` ones are recorded but do not raise the verdict.
+ */
+export const rulesetRules = pgTable(
+  'ruleset_rules',
+  {
+    rulesetId: uuid('ruleset_id')
+      .notNull()
+      .references(() => rulesets.id, { onDelete: 'cascade' }),
+    rule: text('rule').notNull(),
+    state: text('state', { enum: ['enabled', 'disabled', 'noisy'] }).notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    updatedBy: uuid('updated_by'),
+  },
+  (t) => [uniqueIndex('ruleset_rules_ruleset_rule_key').on(t.rulesetId, t.rule)],
+);
+
+// --- end rule lifecycle ---
 
 /** One YARA run over one sample with one ruleset version. */
 export const scans = pgTable(
@@ -143,6 +184,8 @@ export const matches = pgTable(
     tags: text('tags').array().notNull(),
     meta: jsonb('meta').$type<Record<string, string | number | boolean>>().notNull(),
     strings: jsonb('strings').$type<StoredStringMatch[]>().notNull(),
+    /** The rule was marked noisy when it matched: recorded, but not counted in the verdict (issue 4). */
+    noisy: boolean('noisy').notNull().default(false),
   },
   (t) => [index('matches_scan_idx').on(t.scanId), index('matches_rule_idx').on(t.rule)],
 );

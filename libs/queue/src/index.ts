@@ -9,3 +9,4 @@ export {
   type QueueConnection,
 } from './queue.js';
 export { QueueModule } from './queue.module.js';
+export { RulesetPublisher, RulesetSubscriber, rulesetChannel, type RulesetChange } from './ruleset-events.js';

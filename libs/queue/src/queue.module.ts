@@ -1,11 +1,15 @@
 import { type DynamicModule, Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { QueueProducer } from './queue.js';
+import { RulesetPublisher } from './ruleset-events.js';
 
 @Global()
 @Module({})
 export class QueueModule implements OnApplicationShutdown {
-  constructor(@Inject(QueueProducer) private readonly producer: QueueProducer) {}
+  constructor(
+    @Inject(QueueProducer) private readonly producer: QueueProducer,
+    @Inject(RulesetPublisher) private readonly rulesetPublisher: RulesetPublisher,
+  ) {}
 
   static forRoot(): DynamicModule {
     return {
@@ -20,12 +24,19 @@ export class QueueModule implements OnApplicationShutdown {
               { attempts: config.scanner.attempts },
             ),
         },
+        {
+          provide: RulesetPublisher,
+          inject: [CONFIG],
+          useFactory: (config: Config) =>
+            new RulesetPublisher({ url: config.redis.url, prefix: config.redis.queuePrefix }),
+        },
       ],
-      exports: [QueueProducer],
+      exports: [QueueProducer, RulesetPublisher],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.rulesetPublisher.close();
     await this.producer.close();
   }
 }

@@ -242,3 +242,10 @@ export function splitSource(text: string): SplitSource {
   }
   return { chunks, wordCounts };
 }
+
+/** Identifiers of the top-level rules in `text`, in source order (whether they compile or not). */
+export function ruleNames(text: string): string[] {
+  return splitSource(text)
+    .chunks.filter((c) => c.kind === 'rule' && c.name !== undefined)
+    .map((c) => c.name ?? '');
+}

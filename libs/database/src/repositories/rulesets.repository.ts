@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
-import { eq, sql } from '../drizzle.js';
-import type { Database } from '../database.js';
-import { rulesets } from '../schema.js';
+import { desc, eq, sql } from '../drizzle.js';
+import type { Database, Executor } from '../database.js';
+import { rulesetRules, rulesets, type StoredDiagnostic } from '../schema.js';
+
+export type RulesetStatus = 'staging' | 'active' | 'disabled';
+export type RuleState = 'enabled' | 'disabled' | 'noisy';
 
 export interface RulesetRecord {
   id: string;
@@ -12,6 +15,39 @@ export interface RulesetRecord {
   ruleCount: number;
 }
 
+/** A version as listed: everything but its source. */
+export interface RulesetSummary {
+  id: string;
+  name: string;
+  version: number;
+  status: RulesetStatus;
+  sourceSha256: string;
+  ruleCount: number;
+  quarantined: string[];
+  createdAt: Date;
+  createdBy: string | null;
+  createdByName: string | null;
+  activatedAt: Date | null;
+  activatedBy: string | null;
+  activatedByName: string | null;
+}
+
+export interface RulesetDetail extends RulesetSummary {
+  source: string;
+  diagnostics: StoredDiagnostic[];
+  /** Rules whose state is not the default `enabled`, or was changed back to it. */
+  ruleStates: Record<string, RuleState>;
+}
+
+export interface CreateRulesetInput {
+  name: string;
+  source: string;
+  ruleCount: number;
+  diagnostics: StoredDiagnostic[];
+  quarantined: string[];
+  createdBy: string | null;
+}
+
 const columns = {
   id: rulesets.id,
   name: rulesets.name,
@@ -20,6 +56,30 @@ const columns = {
   sourceSha256: rulesets.sourceSha256,
   ruleCount: rulesets.ruleCount,
 };
+
+const summaryColumns = {
+  id: rulesets.id,
+  name: rulesets.name,
+  version: rulesets.version,
+  status: rulesets.status,
+  sourceSha256: rulesets.sourceSha256,
+  ruleCount: rulesets.ruleCount,
+  quarantined: rulesets.quarantined,
+  createdAt: rulesets.createdAt,
+  createdBy: rulesets.createdBy,
+  // Qualified by hand: drizzle renders a bare column name here, and api_tokens has a created_by of its own.
+  createdByName: sql<string | null>`(select t.name from api_tokens t where t.id = "rulesets"."created_by")`,
+  activatedAt: rulesets.activatedAt,
+  activatedBy: rulesets.activatedBy,
+  activatedByName: sql<
+    string | null
+  >`(select t.name from api_tokens t where t.id = "rulesets"."activated_by")`,
+};
+
+// Same key as activateIfNone: creating the first version and activating are serialised together.
+const ACTIVATION_LOCK_KEY = 0x5_9ec1_4f;
+
+const sourceSha256 = (source: string): string => createHash('sha256').update(source).digest('hex');
 
 export class RulesetsRepository {
   constructor(private readonly database: Database) {}
@@ -38,13 +98,114 @@ export class RulesetsRepository {
     return row ?? null;
   }
 
+  /** Newest first. */
+  async list(limit: number): Promise<RulesetSummary[]> {
+    return this.database.db
+      .select(summaryColumns)
+      .from(rulesets)
+      .orderBy(desc(rulesets.createdAt), desc(rulesets.version))
+      .limit(limit);
+  }
+
+  async findDetail(id: string, executor: Executor = this.database.db): Promise<RulesetDetail | null> {
+    const [row] = await executor
+      .select({ ...summaryColumns, source: rulesets.source, diagnostics: rulesets.diagnostics })
+      .from(rulesets)
+      .where(eq(rulesets.id, id))
+      .limit(1);
+    if (row === undefined) return null;
+    return { ...row, ruleStates: await this.ruleStates(id, executor) };
+  }
+
+  /** States set on single rules of a version (rules without one are enabled). */
+  async ruleStates(
+    rulesetId: string,
+    executor: Executor = this.database.db,
+  ): Promise<Record<string, RuleState>> {
+    const rows = await executor
+      .select({ rule: rulesetRules.rule, state: rulesetRules.state })
+      .from(rulesetRules)
+      .where(eq(rulesetRules.rulesetId, rulesetId));
+    return Object.fromEntries(rows.map((r) => [r.rule, r.state]));
+  }
+
+  /** Inserts version N+1 of `input.name` in `staging`; versions of one name are numbered under a lock. */
+  async create(input: CreateRulesetInput, executor: Executor): Promise<RulesetSummary> {
+    await executor.execute(sql`select pg_advisory_xact_lock(hashtext(${`ruleset:${input.name}`}))`);
+    const [{ next } = { next: 1 }] = await executor
+      .select({ next: sql<number>`coalesce(max(${rulesets.version}), 0) + 1` })
+      .from(rulesets)
+      .where(eq(rulesets.name, input.name));
+    const [row] = await executor
+      .insert(rulesets)
+      .values({
+        name: input.name,
+        version: Number(next),
+        source: input.source,
+        sourceSha256: sourceSha256(input.source),
+        ruleCount: input.ruleCount,
+        diagnostics: input.diagnostics,
+        quarantined: input.quarantined,
+        createdBy: input.createdBy,
+        status: 'staging',
+      })
+      .returning(summaryColumns);
+    if (row === undefined) throw new Error('insert returned no row');
+    return row;
+  }
+
+  /**
+   * Makes `id` the active version and the previously active one `disabled`. Returns the previous active
+   * id (null if none, or `id` itself when it was already active), or undefined when `id` does not exist.
+   */
+  async activate(
+    id: string,
+    activatedBy: string | null,
+    executor: Executor,
+  ): Promise<{ previous: string | null } | undefined> {
+    await executor.execute(sql`select pg_advisory_xact_lock(${ACTIVATION_LOCK_KEY})`);
+    const [target] = await executor
+      .select({ id: rulesets.id, status: rulesets.status })
+      .from(rulesets)
+      .where(eq(rulesets.id, id))
+      .limit(1)
+      .for('update');
+    if (target === undefined) return undefined;
+    if (target.status === 'active') return { previous: id };
+    // The old one first: the partial unique index (one active row) is checked after each statement.
+    const [previous] = await executor
+      .update(rulesets)
+      .set({ status: 'disabled' })
+      .where(eq(rulesets.status, 'active'))
+      .returning({ id: rulesets.id });
+    await executor
+      .update(rulesets)
+      .set({ status: 'active', activatedAt: new Date(), activatedBy })
+      .where(eq(rulesets.id, id));
+    return { previous: previous?.id ?? null };
+  }
+
+  /** Sets the state of one rule of a version. */
+  async setRuleState(
+    input: { rulesetId: string; rule: string; state: RuleState; updatedBy: string | null },
+    executor: Executor,
+  ): Promise<void> {
+    await executor
+      .insert(rulesetRules)
+      .values({ ...input, updatedAt: new Date() })
+      .onConflictDoUpdate({
+        target: [rulesetRules.rulesetId, rulesetRules.rule],
+        set: { state: input.state, updatedAt: new Date(), updatedBy: input.updatedBy },
+      });
+  }
+
   /**
    * Makes `source` the active ruleset when none is active yet (first start). Serialised with a transaction
    * advisory lock so that replicas starting together create exactly one.
    */
   async activateIfNone(input: { name: string; source: string; ruleCount: number }): Promise<RulesetRecord> {
     return this.database.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${0x5_9ec1_4f})`);
+      await tx.execute(sql`select pg_advisory_xact_lock(${ACTIVATION_LOCK_KEY})`);
       const [active] = await tx.select(columns).from(rulesets).where(eq(rulesets.status, 'active')).limit(1);
       if (active !== undefined) return active;
       const [{ next } = { next: 1 }] = await tx
@@ -57,7 +218,7 @@ export class RulesetsRepository {
           name: input.name,
           version: Number(next),
           source: input.source,
-          sourceSha256: createHash('sha256').update(input.source).digest('hex'),
+          sourceSha256: sourceSha256(input.source),
           ruleCount: input.ruleCount,
           status: 'active',
           activatedAt: new Date(),

@@ -9,6 +9,8 @@ export interface MatchRecord {
   tags: string[];
   meta: Record<string, string | number | boolean>;
   strings: StoredStringMatch[];
+  /** The rule was marked noisy: recorded, not counted in the verdict. */
+  noisy: boolean;
 }
 
 export interface SampleRecord {
@@ -29,6 +31,7 @@ export interface SampleRecord {
 export interface LatestScan {
   id: string;
   rulesetId: string;
+  rulesetName: string;
   rulesetVersion: number;
   finishedAt: Date;
   matches: MatchRecord[];
@@ -49,6 +52,7 @@ export class SamplesRepository {
       .select({
         id: scans.id,
         rulesetId: scans.rulesetId,
+        rulesetName: rulesets.name,
         rulesetVersion: rulesets.version,
         finishedAt: scans.finishedAt,
       })
@@ -64,6 +68,7 @@ export class SamplesRepository {
         tags: matches.tags,
         meta: matches.meta,
         strings: matches.strings,
+        noisy: matches.noisy,
       })
       .from(matches)
       .where(eq(matches.scanId, scan.id))

@@ -1,4 +1,4 @@
-import { eq } from '../drizzle.js';
+import { and, eq, sql } from '../drizzle.js';
 import type { Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, samples, scans } from '../schema.js';
@@ -17,7 +17,11 @@ export interface RecordScanInput {
 export class ScansRepository {
   constructor(private readonly database: Database) {}
 
-  /** One transaction: the scan, its matches, and the sample's verdict. Returns the scan id. */
+  /**
+   * One transaction: the scan, its matches, and the sample's verdict. Returns the scan id. The sample takes
+   * this scan's verdict unless it already has one from the active ruleset and this scan used another (a
+   * scan that started before an activation must not overwrite a verdict of the new version).
+   */
   async record(input: RecordScanInput): Promise<string> {
     return this.database.transaction(async (tx) => {
       const [scan] = await tx
@@ -38,7 +42,15 @@ export class ScansRepository {
       await tx
         .update(samples)
         .set({ scanStatus: input.status, verdict: input.verdict, latestScanId: scan.id })
-        .where(eq(samples.sha256, input.sha256));
+        .where(
+          and(
+            eq(samples.sha256, input.sha256),
+            sql`(${samples.latestScanId} is null
+              or ${input.rulesetId}::uuid = (select id from rulesets where status = 'active')
+              or (select ruleset_id from scans where id = ${samples.latestScanId})
+                is distinct from (select id from rulesets where status = 'active'))`,
+          ),
+        );
       return scan.id;
     });
   }

@@ -1,0 +1,47 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
+import type { Principal, RuleView, RulesetCreated, RulesetSummaryView, RulesetView } from '#contracts';
+import { CurrentPrincipal, Roles } from '../auth/auth.js';
+import { RulesetsService } from './rulesets.service.js';
+
+@Controller('v1/rulesets')
+export class RulesetsController {
+  constructor(@Inject(RulesetsService) private readonly rulesets: RulesetsService) {}
+
+  /** `{name, source}` → version N+1 of `name`, in staging. */
+  @Post()
+  @Roles('analyst', 'admin')
+  create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RulesetCreated> {
+    return this.rulesets.create(body, principal);
+  }
+
+  @Get()
+  @Roles('analyst', 'admin')
+  list(): Promise<RulesetSummaryView[]> {
+    return this.rulesets.list();
+  }
+
+  @Get(':id')
+  @Roles('analyst', 'admin')
+  find(@Param('id') id: string): Promise<RulesetView> {
+    return this.rulesets.find(id);
+  }
+
+  @Post(':id/activate')
+  @HttpCode(200)
+  @Roles('admin')
+  activate(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<RulesetSummaryView> {
+    return this.rulesets.activate(id, principal);
+  }
+
+  /** `{state: 'enabled' | 'disabled' | 'noisy'}` for one rule of a version. */
+  @Patch(':id/rules/:rule')
+  @Roles('analyst', 'admin')
+  setRuleState(
+    @Param('id') id: string,
+    @Param('rule') rule: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<RuleView> {
+    return this.rulesets.setRuleState(id, rule, body, principal);
+  }
+}

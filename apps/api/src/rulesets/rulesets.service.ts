@@ -1,0 +1,222 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  CreateRulesetRequest,
+  type Principal,
+  type RuleView,
+  type RulesetCreated,
+  type RulesetSummaryView,
+  type RulesetView,
+  SetRuleStateRequest,
+  SpecimenError,
+} from '#contracts';
+import {
+  AuditRepository,
+  Database,
+  RulesetsRepository,
+  type RulesetDetail,
+  type RulesetSummary,
+} from '#database';
+import { type RulesetChange, RulesetPublisher } from '#queue';
+import { type CompileResult, YaraError, compileRules, ruleNames } from '#yara';
+import { parseOrThrow } from '../http/validation.js';
+import { toDiagnosticView } from './diagnostics.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LIST_LIMIT = 500;
+
+const actor = (id: string | null, name: string | null) => (id === null ? null : { id, name });
+
+function summaryView(r: RulesetSummary): RulesetSummaryView {
+  return {
+    id: r.id,
+    name: r.name,
+    version: r.version,
+    status: r.status,
+    sourceSha256: r.sourceSha256,
+    ruleCount: r.ruleCount,
+    quarantined: r.quarantined,
+    createdAt: r.createdAt.toISOString(),
+    createdBy: actor(r.createdBy, r.createdByName),
+    activatedAt: r.activatedAt?.toISOString() ?? null,
+    activatedBy: actor(r.activatedBy, r.activatedByName),
+  };
+}
+
+function rulesOf(detail: RulesetDetail): RuleView[] {
+  const quarantined = new Set(detail.quarantined);
+  return ruleNames(detail.source).map((name) => ({
+    name,
+    state: quarantined.has(name) ? 'quarantined' : (detail.ruleStates[name] ?? 'enabled'),
+  }));
+}
+
+@Injectable()
+export class RulesetsService {
+  private readonly logger = new Logger(RulesetsService.name);
+
+  constructor(
+    @Inject(Database) private readonly database: Database,
+    @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(RulesetPublisher) private readonly publisher: RulesetPublisher,
+  ) {}
+
+  /**
+   * Compiles every rule on its own and stores the version in `staging` with what did not compile. Refused
+   * (400) only when no rule at all compiles.
+   */
+  async create(body: unknown, principal: Principal): Promise<RulesetCreated> {
+    const request = parseOrThrow(CreateRulesetRequest, body, 'body');
+    const compiled = this.compile(request);
+    const diagnostics = compiled.diagnostics.map((d) => toDiagnosticView(request.source, d));
+    if (compiled.rules === null) {
+      throw new SpecimenError('VALIDATION_FAILED', 'no rule of the ruleset compiles', {
+        issues: [{ field: 'body.source', message: 'no rule compiles' }],
+        diagnostics,
+      });
+    }
+    compiled.rules.destroy();
+    const created = await this.database.transaction(async (tx) => {
+      const record = await this.rulesets.create(
+        {
+          name: request.name,
+          source: request.source,
+          ruleCount: compiled.ruleCount,
+          diagnostics,
+          quarantined: compiled.quarantined,
+          createdBy: principal.tokenId,
+        },
+        tx,
+      );
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'ruleset.create',
+          targetType: 'ruleset',
+          targetId: record.id,
+          details: {
+            name: record.name,
+            version: record.version,
+            sourceSha256: record.sourceSha256,
+            ruleCount: record.ruleCount,
+            quarantined: record.quarantined,
+          },
+        },
+        tx,
+      );
+      return record;
+    });
+    return {
+      id: created.id,
+      name: created.name,
+      version: created.version,
+      status: created.status,
+      ruleCount: created.ruleCount,
+      quarantined: created.quarantined,
+      diagnostics,
+    };
+  }
+
+  async list(): Promise<RulesetSummaryView[]> {
+    return (await this.rulesets.list(LIST_LIMIT)).map(summaryView);
+  }
+
+  async find(id: string): Promise<RulesetView> {
+    const detail = await this.detail(id);
+    return {
+      ...summaryView(detail),
+      source: detail.source,
+      diagnostics: detail.diagnostics,
+      rules: rulesOf(detail),
+    };
+  }
+
+  /** Makes the version active and the previous one disabled; every scanner switches within seconds. */
+  async activate(id: string, principal: Principal): Promise<RulesetSummaryView> {
+    if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
+    const outcome = await this.database.transaction(async (tx) => {
+      const result = await this.rulesets.activate(id, principal.tokenId, tx);
+      if (result === undefined) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
+      if (result.previous !== id) {
+        await this.audit.append(
+          {
+            actorId: principal.tokenId,
+            actorName: principal.name,
+            action: 'ruleset.activate',
+            targetType: 'ruleset',
+            targetId: id,
+            details: { previous: result.previous },
+          },
+          tx,
+        );
+      }
+      return result;
+    });
+    if (outcome.previous !== id) await this.announce({ kind: 'activated', rulesetId: id });
+    return summaryView(await this.detail(id));
+  }
+
+  /** Analysts may change rules of staging versions; admins those of any version. */
+  async setRuleState(id: string, rule: string, body: unknown, principal: Principal): Promise<RuleView> {
+    const { state } = parseOrThrow(SetRuleStateRequest, body, 'body');
+    const detail = await this.detail(id);
+    // Analysts work on rules in staging; what scanners run now is the admin's to change.
+    if (detail.status !== 'staging' && principal.role !== 'admin') {
+      throw new SpecimenError('FORBIDDEN', `only an admin may change rules of a ${detail.status} ruleset`, {
+        status: detail.status,
+      });
+    }
+    if (!ruleNames(detail.source).includes(rule)) {
+      throw new SpecimenError('NOT_FOUND', `ruleset ${detail.name} v${detail.version} has no rule ${rule}`);
+    }
+    await this.database.transaction(async (tx) => {
+      await this.rulesets.setRuleState({ rulesetId: id, rule, state, updatedBy: principal.tokenId }, tx);
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'ruleset.rule-state',
+          targetType: 'ruleset',
+          targetId: id,
+          details: { rule, state, previous: detail.ruleStates[rule] ?? 'enabled' },
+        },
+        tx,
+      );
+    });
+    if (detail.status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
+    return { name: rule, state: detail.quarantined.includes(rule) ? 'quarantined' : state };
+  }
+
+  private compile(request: CreateRulesetRequest): CompileResult {
+    try {
+      return compileRules([
+        { source: request.source, namespace: request.name, fileName: `${request.name}.yar` },
+      ]);
+    } catch (e) {
+      // The compiler could not pin an error on any rule: the text as a whole is not YARA.
+      if (e instanceof YaraError) {
+        throw new SpecimenError('VALIDATION_FAILED', e.message, {
+          issues: [{ field: 'body.source', message: e.message }],
+          diagnostics: [],
+        });
+      }
+      throw e;
+    }
+  }
+
+  private async detail(id: string): Promise<RulesetDetail> {
+    const detail = UUID.test(id) ? await this.rulesets.findDetail(id) : null;
+    if (detail === null) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
+    return detail;
+  }
+
+  /** After the commit. Pub/sub failing is not the caller's failure: scanners also poll the database. */
+  private async announce(change: RulesetChange): Promise<void> {
+    try {
+      await this.publisher.publish(change);
+    } catch (e) {
+      this.logger.warn({ err: e, change }, 'could not publish a ruleset change; scanners will poll it');
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '#config';
+import type { RuleState, RulesetRecord, RulesetsRepository } from '#database';
+import { RulesService } from './rules.service.js';
+
+const record = (version: number, marker: string): RulesetRecord => {
+  const source = `rule Marker { meta: score = ${version} strings: $m = "${marker}" condition: $m }`;
+  return {
+    id: `00000000-0000-4000-8000-00000000000${version}`,
+    name: 'unit',
+    version,
+    source,
+    sourceSha256: createHash('sha256').update(source).digest('hex'),
+    ruleCount: 1,
+  };
+};
+
+/** The two queries RulesService makes, answered from memory. */
+class FakeRulesets {
+  active: RulesetRecord = record(1, 'ONE');
+  states: Record<string, RuleState> = {};
+  findActive(): Promise<RulesetRecord> {
+    return Promise.resolve(this.active);
+  }
+  ruleStates(): Promise<Record<string, RuleState>> {
+    return Promise.resolve(this.states);
+  }
+}
+
+describe('RulesService', () => {
+  let cacheDir = '';
+  before(async () => {
+    cacheDir = await mkdtemp(join(tmpdir(), 'specimen-rules-unit-'));
+  });
+  after(async () => {
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  const service = (repository: FakeRulesets) =>
+    new RulesService(loadConfig({ RULES_CACHE_DIR: cacheDir }), repository as unknown as RulesetsRepository);
+
+  it('lets a scan holding the old rules finish after a swap, then frees them', async () => {
+    const repository = new FakeRulesets();
+    const rules = service(repository);
+    await rules.refresh();
+    const old = await rules.acquire();
+    assert.equal(old.ruleset.version, 1);
+
+    repository.active = record(2, 'TWO');
+    await rules.refresh();
+    const fresh = await rules.acquire();
+    assert.equal(fresh.ruleset.version, 2);
+
+    // The old lease still scans with version 1.
+    const result = await old.ruleset.rules.scanBuffer(Buffer.from('xx ONE xx'));
+    assert.deepEqual(
+      result.matches.map((m) => m.meta.score),
+      [1],
+    );
+    old.release();
+    old.release(); // a second release is harmless
+    await assert.rejects(old.ruleset.rules.scanBuffer(Buffer.from('ONE')), {
+      code: 'YARA_ERROR_RULES_DESTROYED',
+    });
+    const still = await fresh.ruleset.rules.scanBuffer(Buffer.from('TWO'));
+    assert.equal(still.matches.length, 1);
+    fresh.release();
+  });
+
+  it('reloads rule states without recompiling, and caches compiled rules on disk', async () => {
+    const repository = new FakeRulesets();
+    const rules = service(repository);
+    await rules.refresh();
+    const before = await rules.acquire();
+    repository.states = { Marker: 'noisy', Other: 'enabled' };
+    await rules.refresh();
+    const after = await rules.acquire();
+    assert.equal(after.ruleset.rules, before.ruleset.rules);
+    assert.deepEqual([...after.ruleset.states], [['Marker', 'noisy']]);
+    before.release();
+    after.release();
+
+    const cached = (await readdir(cacheDir)).find(
+      (f) => f.startsWith(record(1, 'ONE').sourceSha256) && f.endsWith('.rules'),
+    );
+    assert.ok(cached !== undefined);
+    const file = await stat(join(cacheDir, cached));
+    // A new process loads them from there: compiling would have written (renamed) a new file.
+    const second = service(new FakeRulesets());
+    await second.refresh();
+    const lease = await second.acquire();
+    assert.equal((await lease.ruleset.rules.scanBuffer(Buffer.from('ONE'))).matches.length, 1);
+    lease.release();
+    assert.equal((await stat(join(cacheDir, cached))).ino, file.ino);
+  });
+});

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/** Largest rule source accepted (the API's JSON body limit is 1 MiB). */
+export const RULESET_SOURCE_MAX_CHARS = 1_000_000;
+
+export const RULESET_STATUSES = ['staging', 'active', 'disabled'] as const;
+export type RulesetStatus = (typeof RULESET_STATUSES)[number];
+
+export const RULE_STATES = ['enabled', 'disabled', 'noisy'] as const;
+export type RuleState = (typeof RULE_STATES)[number];
+
+/** `POST /v1/rulesets`: the name is also the YARA namespace of its rules. */
+export const CreateRulesetRequest = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be a letter then up to 63 letters, digits, _ . or -'),
+  source: z.string().min(1).max(RULESET_SOURCE_MAX_CHARS),
+});
+export type CreateRulesetRequest = z.infer<typeof CreateRulesetRequest>;
+
+/** `PATCH /v1/rulesets/:id/rules/:rule`. */
+export const SetRuleStateRequest = z.strictObject({ state: z.enum(RULE_STATES) });
+export type SetRuleStateRequest = z.infer<typeof SetRuleStateRequest>;
+
+/** A compiler error or warning of one rule; libyara gives lines, the column is a best effort. */
+export interface RuleDiagnosticView {
+  severity: 'error' | 'warning';
+  rule: string | null;
+  line: number;
+  column: number | null;
+  message: string;
+}
+
+/** Answer of `POST /v1/rulesets`. */
+export interface RulesetCreated {
+  id: string;
+  name: string;
+  version: number;
+  status: RulesetStatus;
+  ruleCount: number;
+  quarantined: string[];
+  diagnostics: RuleDiagnosticView[];
+}
+
+/** A version in `GET /v1/rulesets`. */
+export interface RulesetSummaryView {
+  id: string;
+  name: string;
+  version: number;
+  status: RulesetStatus;
+  sourceSha256: string;
+  ruleCount: number;
+  quarantined: string[];
+  createdAt: string;
+  /** Token id and name of who created the version (null for the default ruleset made at first start). */
+  createdBy: { id: string; name: string | null } | null;
+  activatedAt: string | null;
+  activatedBy: { id: string; name: string | null } | null;
+}
+
+export interface RuleView {
+  name: string;
+  /** `quarantined` rules did not compile and never run, whatever their state. */
+  state: RuleState | 'quarantined';
+}
+
+/** `GET /v1/rulesets/:id`. */
+export interface RulesetView extends RulesetSummaryView {
+  source: string;
+  diagnostics: RuleDiagnosticView[];
+  rules: RuleView[];
+}
+
+/** Answer of `POST /v1/samples/:sha256/rescan`. */
+export interface RescanQueued {
+  sha256: string;
+  jobId: string;
+}
