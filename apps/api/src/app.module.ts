@@ -6,9 +6,16 @@ import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
+import { AgentsController, EnrollmentTokensController } from './agents/agents.controller.js';
+import { AgentsService } from './agents/agents.service.js';
+import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
 import { HealthController } from './health/health.controller.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
+import { BackpressureGuard } from './limits/backpressure.guard.js';
+import { RateLimitGuard } from './limits/rate-limit.guard.js';
+import { LookupsController } from './lookups/lookups.controller.js';
+import { LookupsService } from './lookups/lookups.service.js';
 import { SamplesController } from './samples/samples.controller.js';
 import { SamplesService } from './samples/samples.service.js';
 import { SubmissionsController } from './submissions/submissions.controller.js';
@@ -37,6 +44,14 @@ export class ApiModule {
               return id;
             },
             redact: ['req.headers.authorization'],
+            // No client address in any log line: DESIGN.md promises no IP addresses are kept about agents.
+            serializers: {
+              req: (req: { id: unknown; method: unknown; url: unknown }) => ({
+                id: req.id,
+                method: req.method,
+                url: req.url,
+              }),
+            },
             autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
           },
         }),
@@ -44,11 +59,24 @@ export class ApiModule {
         StorageModule.forRoot(),
         QueueModule.forRoot(),
       ],
-      controllers: [HealthController, SamplesController, SubmissionsController, TokensController],
+      controllers: [
+        HealthController,
+        SamplesController,
+        SubmissionsController,
+        TokensController,
+        EnrollmentTokensController,
+        AgentsController,
+        LookupsController,
+      ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
         SamplesService,
+        AgentsService,
+        LookupsService,
+        ConsentGuard,
+        RateLimitGuard,
+        BackpressureGuard,
         SubmissionsService,
         TokensService,
         UploadInterceptor,

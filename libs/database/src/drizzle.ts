@@ -14,8 +14,20 @@ const require = createRequire(
 
 export const { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } =
   require('drizzle-orm') as typeof import('drizzle-orm');
-export const { bigint, bigserial, char, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } =
-  require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core');
+export const {
+  bigint,
+  bigserial,
+  boolean,
+  char,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core');
 export const { drizzle } = require('drizzle-orm/node-postgres') as typeof import('drizzle-orm/node-postgres');
 export const { migrate } =
   require('drizzle-orm/node-postgres/migrator') as typeof import('drizzle-orm/node-postgres/migrator');

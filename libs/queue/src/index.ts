@@ -9,3 +9,4 @@ export {
   type QueueConnection,
 } from './queue.js';
 export { QueueModule } from './queue.module.js';
+export { RateLimiter, type RateDecision } from './rate-limiter.js';

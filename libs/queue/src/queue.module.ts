@@ -1,11 +1,15 @@
 import { type DynamicModule, Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { QueueProducer } from './queue.js';
+import { RateLimiter } from './rate-limiter.js';
 
 @Global()
 @Module({})
 export class QueueModule implements OnApplicationShutdown {
-  constructor(@Inject(QueueProducer) private readonly producer: QueueProducer) {}
+  constructor(
+    @Inject(QueueProducer) private readonly producer: QueueProducer,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+  ) {}
 
   static forRoot(): DynamicModule {
     return {
@@ -20,12 +24,18 @@ export class QueueModule implements OnApplicationShutdown {
               { attempts: config.scanner.attempts },
             ),
         },
+        {
+          provide: RateLimiter,
+          inject: [CONFIG],
+          useFactory: (config: Config) =>
+            new RateLimiter({ url: config.redis.url, prefix: config.redis.queuePrefix }),
+        },
       ],
-      exports: [QueueProducer],
+      exports: [QueueProducer, RateLimiter],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.producer.close();
+    await Promise.all([this.producer.close(), this.limiter.close()]);
   }
 }
