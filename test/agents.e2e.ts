@@ -371,7 +371,13 @@ describe('back-pressure', () => {
   before(async () => {
     service = new TestService({
       scanner: false,
-      env: { SCAN_BACKLOG_MAX: '0', SCAN_BACKLOG_CACHE_MS: '100', BACKPRESSURE_RETRY_AFTER_SECONDS: '7' },
+      env: {
+        SCAN_BACKLOG_MAX: '0',
+        SCAN_BACKLOG_CACHE_MS: '100',
+        BACKPRESSURE_RETRY_AFTER_SECONDS: '7',
+        // Request logs on, to check that they carry no client address.
+        LOG_LEVEL: 'info',
+      },
     });
     await service.start();
   });
@@ -421,5 +427,11 @@ describe('back-pressure', () => {
     assert.equal(res.status, 403);
     const rows = await query(service.databaseUrl, 'select 1 from samples where sha256 = $1', [sha256(bytes)]);
     assert.equal(rows.length, 0);
+  });
+
+  it('logs requests without the client address', () => {
+    const output = service.output();
+    assert.match(output, /"url":"\/v1\/lookups"/);
+    assert.doesNotMatch(output, /remoteAddress|remotePort|x-forwarded-for/i);
   });
 });
