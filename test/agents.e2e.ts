@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EICAR, TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
 
@@ -65,6 +66,37 @@ async function consent(service: TestService, apiKey: string, participating: bool
 
 async function lookup(service: TestService, apiKey: string, items: unknown[]): Promise<Response> {
   return service.request('/v1/lookups', { method: 'POST', token: apiKey, ...json({ items }) });
+}
+
+/**
+ * Starts a 64 MiB multipart upload but sends only its first bytes, and resolves with the status the
+ * server answers before the rest: proof that the request was refused before its body was read.
+ */
+async function statusBeforeBody(service: TestService, apiKey: string): Promise<number> {
+  const boundary = `b${randomBytes(8).toString('hex')}`;
+  const head = Buffer.from(
+    `--${boundary}\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n` +
+      JSON.stringify({ kind: 'file', sha256: 'a'.repeat(64), size: 64 * 1024 * 1024 }) +
+      `\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="x"\r\n\r\n`,
+  );
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${service.baseUrl}/v1/submissions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': String(head.length + 64 * 1024 * 1024),
+      },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      req.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.write(head);
+    req.write(randomBytes(64 * 1024));
+  });
 }
 
 describe('agent protocol', () => {
@@ -143,6 +175,7 @@ describe('agent protocol', () => {
       const look = await lookup(service, apiKey, [{ sha256: hash }]);
       assert.equal(look.status, 403, phase);
       assert.equal(((await look.json()) as ErrorBody).error.code, 'CONSENT_REQUIRED');
+      assert.equal(await statusBeforeBody(service, apiKey), 403, phase);
       assert.deepEqual(await listFiles(service.storageDir ?? ''), before);
       const rows = await query(service.databaseUrl, 'select 1 from samples where sha256 = $1', [hash]);
       assert.equal(rows.length, 0);
@@ -402,6 +435,7 @@ describe('back-pressure', () => {
     const fresh = benign(1024);
     const stored = await listFiles(service.storageDir ?? '');
     assert.equal((await service.submit(fresh, fileMetadata(fresh), apiKey)).status, 503);
+    assert.equal(await statusBeforeBody(service, apiKey), 503);
     assert.deepEqual(await listFiles(service.storageDir ?? ''), stored);
     const rows = await query(service.databaseUrl, 'select 1 from samples where sha256 = $1', [sha256(fresh)]);
     assert.equal(rows.length, 0);
