@@ -255,6 +255,23 @@ describe('agent protocol', () => {
     const unknown = await enroll(service, `spe_${randomBytes(16).toString('hex')}`);
     assert.equal(unknown.status, 401);
 
+    const created = await service.request('/v1/enrollment-tokens', {
+      method: 'POST',
+      ...json({ ttlSeconds: 600, maxUses: 5 }),
+    });
+    const { id, token: withdrawn } = (await created.json()) as { id: string; token: string };
+    const revoke = await service.request(`/v1/enrollment-tokens/${id}/revoke`, { method: 'POST' });
+    assert.equal(revoke.status, 200, await revoke.clone().text());
+    const refused = await enroll(service, withdrawn);
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as ErrorBody).error.details?.reason, 'revoked');
+    const audits = await query(
+      service.databaseUrl,
+      `select 1 from audit_log where action = 'enrollment-token.revoke' and target_id = $1`,
+      [id],
+    );
+    assert.equal(audits.length, 1);
+
     const fresh = await createEnrollmentToken(service, { ttlSeconds: 60, maxUses: 5 });
     for (const extra of [{ hostname: 'DESKTOP-1' }, { country: 'DEU' }, { os: { family: 'linux' } }]) {
       const res = await service.request('/v1/agents/enroll', {

@@ -21,6 +21,17 @@ export class EnrollmentTokensController {
   create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<EnrollmentTokenCreated> {
     return this.agents.createEnrollmentToken(body, principal);
   }
+
+  /** Agents already enrolled with it keep their keys; revoke those one by one. */
+  @Post(':id/revoke')
+  @Roles('admin')
+  @HttpCode(200)
+  revoke(
+    @Param('id') id: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<{ id: string; revokedAt: string }> {
+    return this.agents.revokeEnrollmentToken(id, principal);
+  }
 }
 
 @Controller('v1/agents')

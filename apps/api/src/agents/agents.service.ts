@@ -89,6 +89,28 @@ export class AgentsService {
     };
   }
 
+  async revokeEnrollmentToken(id: string, principal: Principal): Promise<{ id: string; revokedAt: string }> {
+    if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such enrollment token');
+    const revoked = await this.database.transaction(async (tx) => {
+      const row = await this.agents.revokeEnrollmentToken(id, tx);
+      if (row === null) return null;
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'enrollment-token.revoke',
+          targetType: 'enrollment-token',
+          targetId: id,
+          details: { uses: row.uses, maxUses: row.maxUses },
+        },
+        tx,
+      );
+      return row;
+    });
+    if (revoked === null) throw new SpecimenError('NOT_FOUND', 'no such enrollment token');
+    return { id: revoked.id, revokedAt: revoked.revokedAt.toISOString() };
+  }
+
   /**
    * Trades an enrollment token for an agent and its API key. The token use, the agent, its key and the
    * audit record commit together: a failed enrollment uses nothing up.

@@ -78,6 +78,26 @@ export class AgentsRepository {
     return row;
   }
 
+  /** Stops the token enrolling anyone else (agents already enrolled keep their keys); null when unknown. */
+  async revokeEnrollmentToken(
+    id: string,
+    executor: Executor = this.database.db,
+  ): Promise<(EnrollmentTokenRecord & { revokedAt: Date; uses: number }) | null> {
+    const [row] = await executor
+      .update(enrollmentTokens)
+      .set({ revokedAt: sql`coalesce(${enrollmentTokens.revokedAt}, now())` })
+      .where(eq(enrollmentTokens.id, id))
+      .returning({
+        id: enrollmentTokens.id,
+        name: enrollmentTokens.name,
+        expiresAt: enrollmentTokens.expiresAt,
+        maxUses: enrollmentTokens.maxUses,
+        uses: enrollmentTokens.uses,
+        revokedAt: sql<Date>`${enrollmentTokens.revokedAt}`.mapWith(enrollmentTokens.revokedAt),
+      });
+    return row ?? null;
+  }
+
   /**
    * Takes one use of the token, atomically (one UPDATE, so concurrent enrollments can never exceed the
    * limit). Returns its id, or why it was refused.
