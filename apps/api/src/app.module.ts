@@ -6,11 +6,18 @@ import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
+import { AgentsController, EnrollmentTokensController } from './agents/agents.controller.js';
+import { AgentsService } from './agents/agents.service.js';
+import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
 import { HealthController } from './health/health.controller.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
 import { RulesetsController } from './rulesets/rulesets.controller.js';
 import { RulesetsService } from './rulesets/rulesets.service.js';
+import { BackpressureGuard } from './limits/backpressure.guard.js';
+import { RateLimitGuard } from './limits/rate-limit.guard.js';
+import { LookupsController } from './lookups/lookups.controller.js';
+import { LookupsService } from './lookups/lookups.service.js';
 import { SamplesController } from './samples/samples.controller.js';
 import { SamplesService } from './samples/samples.service.js';
 import { SubmissionsController } from './submissions/submissions.controller.js';
@@ -39,6 +46,14 @@ export class ApiModule {
               return id;
             },
             redact: ['req.headers.authorization'],
+            // No client address in any log line: DESIGN.md promises no IP addresses are kept about agents.
+            serializers: {
+              req: (req: { id: unknown; method: unknown; url: unknown }) => ({
+                id: req.id,
+                method: req.method,
+                url: req.url,
+              }),
+            },
             autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
           },
         }),
@@ -52,12 +67,20 @@ export class ApiModule {
         SamplesController,
         SubmissionsController,
         TokensController,
+        EnrollmentTokensController,
+        AgentsController,
+        LookupsController,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
         RulesetsService,
         SamplesService,
+        AgentsService,
+        LookupsService,
+        ConsentGuard,
+        RateLimitGuard,
+        BackpressureGuard,
         SubmissionsService,
         TokensService,
         UploadInterceptor,

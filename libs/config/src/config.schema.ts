@@ -66,6 +66,14 @@ export function envSchema(root: string) {
     SPECIMEN_ADMIN_TOKEN: z.string().min(16).optional(),
     /** Largest sample accepted by the multipart upload (bytes). */
     UPLOAD_MAX_BYTES: int(1).default(512 * MiB),
+    /** Requests an enrolled agent may make per minute (counted in Redis by agent id, across replicas). */
+    RATE_LIMIT_PER_MINUTE: int(1).default(600),
+    /** Scan jobs waiting or delayed above which byte uploads get 503 BACKPRESSURE (lookups still work). */
+    SCAN_BACKLOG_MAX: int(0).default(10_000),
+    /** How long an API process reuses the scan backlog depth it last read from Redis. */
+    SCAN_BACKLOG_CACHE_MS: int(0).default(1_000),
+    /** Retry-After sent with 503 BACKPRESSURE. */
+    BACKPRESSURE_RETRY_AFTER_SECONDS: int(1).default(30),
     /** Scans a scanner process runs at once. */
     SCAN_CONCURRENCY: int(1).default(Math.max(2, availableParallelism())),
     /** A scan that takes longer ends as `timeout` (libyara counts whole seconds). */
@@ -102,7 +110,13 @@ export interface Config {
   redis: { url: string; queuePrefix: string };
   storage: { url: string; partSize: number };
   auth: { adminToken: string | undefined };
-  limits: { uploadMaxBytes: number };
+  limits: {
+    uploadMaxBytes: number;
+    ratePerMinute: number;
+    scanBacklogMax: number;
+    scanBacklogCacheMs: number;
+    backpressureRetryAfterSeconds: number;
+  };
   scanner: {
     concurrency: number;
     timeoutMs: number;
@@ -149,7 +163,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
     storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE },
     auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN },
-    limits: { uploadMaxBytes: e.UPLOAD_MAX_BYTES },
+    limits: {
+      uploadMaxBytes: e.UPLOAD_MAX_BYTES,
+      ratePerMinute: e.RATE_LIMIT_PER_MINUTE,
+      scanBacklogMax: e.SCAN_BACKLOG_MAX,
+      scanBacklogCacheMs: e.SCAN_BACKLOG_CACHE_MS,
+      backpressureRetryAfterSeconds: e.BACKPRESSURE_RETRY_AFTER_SECONDS,
+    },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
       timeoutMs: e.SCAN_TIMEOUT_MS,

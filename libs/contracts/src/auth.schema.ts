@@ -23,4 +23,8 @@ export interface Principal {
   tokenId: string;
   role: Role;
   name: string;
+  /** Set when the token is an enrolled agent's API key. */
+  agentId?: string;
+  /** For an enrolled agent: whether it currently consents to send data. */
+  participating?: boolean;
 }

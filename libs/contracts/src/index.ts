@@ -5,3 +5,4 @@ export * from './sample.schema.js';
 export * from './auth.schema.js';
 export * from './jobs.js';
 export * from './ruleset.schema.js';
+export * from './agents.schema.js';

@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { Database } from './database.js';
+import { AgentsRepository } from './repositories/agents.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { OutboxRepository } from './repositories/outbox.repository.js';
 import { RulesetsRepository } from './repositories/rulesets.repository.js';
@@ -10,6 +11,7 @@ import { SubmissionsRepository } from './repositories/submissions.repository.js'
 import { TokensRepository } from './repositories/tokens.repository.js';
 
 const REPOSITORIES = [
+  AgentsRepository,
   AuditRepository,
   OutboxRepository,
   RulesetsRepository,

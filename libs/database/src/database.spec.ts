@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { query } from '#test-support';
-import { Database, ensureDatabase, runMigrations } from './database.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
@@ -32,15 +34,20 @@ describe('database', () => {
 
   it('applied every migration exactly once', async () => {
     const rows = await sql<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
-    assert.equal(rows[0]?.n, '3');
+    const journal = JSON.parse(await readFile(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as {
+      entries: unknown[];
+    };
+    assert.equal(rows[0]?.n, String(journal.entries.length));
     const tables = await sql<{ table_name: string }>(
       `select table_name from information_schema.tables where table_schema = 'public' order by 1`,
     );
     assert.deepEqual(
       tables.map((t) => t.table_name),
       [
+        'agents',
         'api_tokens',
         'audit_log',
+        'enrollment_tokens',
         'matches',
         'outbox',
         'ruleset_rules',

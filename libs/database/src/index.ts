@@ -6,6 +6,14 @@ export {
   type AuditFilter,
   type AuditRecord,
 } from './repositories/audit.repository.js';
+export {
+  AgentsRepository,
+  type AgentRecord,
+  type ConsentChange,
+  type EnrollmentRefusal,
+  type EnrollmentTokenRecord,
+  type NewAgent,
+} from './repositories/agents.repository.js';
 export { DatabaseModule } from './database.module.js';
 export { OutboxRepository, type OutboxJob, type OutboxRecord } from './repositories/outbox.repository.js';
 export {
@@ -26,8 +34,9 @@ export {
 export { ScansRepository, type RecordScanInput } from './repositories/scans.repository.js';
 export {
   SubmissionsRepository,
+  type LookupSighting,
   type RecordSubmissionInput,
   type RecordedSubmission,
   type SubmissionRecord,
 } from './repositories/submissions.repository.js';
-export { TokensRepository, type TokenRecord } from './repositories/tokens.repository.js';
+export { TokensRepository, type ActiveToken, type TokenRecord } from './repositories/tokens.repository.js';

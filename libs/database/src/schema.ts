@@ -1,8 +1,8 @@
 import {
   sql,
   bigint,
-  boolean,
   bigserial,
+  boolean,
   char,
   index,
   integer,
@@ -27,8 +27,13 @@ export const apiTokens = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     createdBy: uuid('created_by'),
     revokedAt: ts('revoked_at'),
+    /** Set for an enrolled agent's API key (see {@link agents}); null for people's tokens. */
+    agentId: uuid('agent_id').references(() => agents.id, { onDelete: 'cascade' }),
   },
-  (t) => [uniqueIndex('api_tokens_token_hash_key').on(t.tokenHash)],
+  (t) => [
+    uniqueIndex('api_tokens_token_hash_key').on(t.tokenHash),
+    index('api_tokens_agent_idx').on(t.agentId),
+  ],
 );
 
 /** One row per distinct content (sha256), whatever the number of submissions. */
@@ -72,6 +77,10 @@ export const submissions = pgTable(
     status: text('status', { enum: ['received', 'queued'] })
       .notNull()
       .default('received'),
+    /** `upload`: the bytes came with it; `lookup`: a hash-first lookup of a known sample (no bytes). */
+    source: text('source', { enum: ['upload', 'lookup'] })
+      .notNull()
+      .default('upload'),
     receivedAt: ts('received_at').notNull().defaultNow(),
   },
   (t) => [
@@ -231,4 +240,51 @@ export const auditLog = pgTable(
     index('audit_log_actor_idx').on(t.actorId, t.at),
     index('audit_log_action_idx').on(t.action, t.at),
   ],
+);
+
+// ---- Agents: enrollment and consent (issue 3) ----
+
+/** Admin-issued secrets an agent trades for its own API key; stored as sha256 of the secret only. */
+export const enrollmentTokens = pgTable('enrollment_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name'),
+  tokenHash: char('token_hash', { length: 64 }).notNull().unique('enrollment_tokens_token_hash_key'),
+  expiresAt: ts('expires_at').notNull(),
+  maxUses: integer('max_uses').notNull(),
+  uses: integer('uses').notNull().default(0),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  createdBy: uuid('created_by'),
+  revokedAt: ts('revoked_at'),
+});
+
+/**
+ * One enrolled installation. Deliberately minimal (DESIGN.md's privacy promises): product, OS and an
+ * optional country; never a host name, user name or IP address.
+ */
+export const agents = pgTable(
+  'agents',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    productName: text('product_name').notNull(),
+    productVersion: text('product_version').notNull(),
+    osFamily: text('os_family').notNull(),
+    osVersion: text('os_version').notNull(),
+    /** ISO 3166-1 alpha-2, upper case. */
+    country: char('country', { length: 2 }),
+    enrollmentTokenId: uuid('enrollment_token_id').references(() => enrollmentTokens.id, {
+      onDelete: 'set null',
+    }),
+    enrolledAt: ts('enrolled_at').notNull().defaultNow(),
+    revokedAt: ts('revoked_at'),
+    participating: boolean('participating').notNull().default(false),
+    consentStatementVersion: text('consent_statement_version'),
+    consentChangedAt: ts('consent_changed_at'),
+    /**
+     * When the agent last withdrew its consent. The consent purge (Data stewardship issue) finds agents
+     * by this column and removes what they alone contributed up to that time; re-consenting does not
+     * clear it.
+     */
+    consentRevokedAt: ts('consent_revoked_at'),
+  },
+  (t) => [index('agents_consent_revoked_idx').on(t.consentRevokedAt)],
 );

@@ -10,3 +10,4 @@ export {
 } from './queue.js';
 export { QueueModule } from './queue.module.js';
 export { RulesetPublisher, RulesetSubscriber, rulesetChannel, type RulesetChange } from './ruleset-events.js';
+export { RateLimiter, type RateDecision } from './rate-limiter.js';

@@ -2,6 +2,7 @@ import { type DynamicModule, Global, Inject, Module, type OnApplicationShutdown 
 import { CONFIG, type Config } from '#config';
 import { QueueProducer } from './queue.js';
 import { RulesetPublisher } from './ruleset-events.js';
+import { RateLimiter } from './rate-limiter.js';
 
 @Global()
 @Module({})
@@ -9,6 +10,7 @@ export class QueueModule implements OnApplicationShutdown {
   constructor(
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     @Inject(RulesetPublisher) private readonly rulesetPublisher: RulesetPublisher,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
   ) {}
 
   static forRoot(): DynamicModule {
@@ -30,13 +32,19 @@ export class QueueModule implements OnApplicationShutdown {
           useFactory: (config: Config) =>
             new RulesetPublisher({ url: config.redis.url, prefix: config.redis.queuePrefix }),
         },
+        {
+          provide: RateLimiter,
+          inject: [CONFIG],
+          useFactory: (config: Config) =>
+            new RateLimiter({ url: config.redis.url, prefix: config.redis.queuePrefix }),
+        },
       ],
-      exports: [QueueProducer, RulesetPublisher],
+      exports: [QueueProducer, RulesetPublisher, RateLimiter],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.rulesetPublisher.close();
-    await this.producer.close();
+    await Promise.all([this.producer.close(), this.limiter.close()]);
   }
 }

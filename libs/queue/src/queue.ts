@@ -100,6 +100,12 @@ export class QueueProducer {
     };
   }
 
+  /** Jobs of a queue not yet picked up: waiting (including prioritized) and delayed. */
+  async backlog(name: QueueName): Promise<number> {
+    const c = await this.withDeadline(this.queue(name).getJobCounts('waiting', 'prioritized', 'delayed'));
+    return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
+  }
+
   async ping(): Promise<void> {
     await this.withDeadline(this.queue(QueueName.Scan).getJobCounts('waiting'));
   }

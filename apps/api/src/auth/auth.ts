@@ -34,7 +34,7 @@ export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: Execution
 
 /** Secrets are stored as their sha256: a leaked table gives no usable token. */
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
-export const newToken = (): string => `spk_${randomBytes(32).toString('base64url')}`;
+export const newToken = (prefix = 'spk'): string => `${prefix}_${randomBytes(32).toString('base64url')}`;
 
 /**
  * Bearer-token authentication and role check. Guards run before interceptors, so an upload from an
@@ -56,7 +56,14 @@ export class AuthGuard implements CanActivate {
     if (match?.[1] === undefined) throw new SpecimenError('UNAUTHENTICATED', 'a bearer token is required');
     const record = await this.tokens.findActiveByHash(hashToken(match[1]));
     if (record === null) throw new SpecimenError('UNAUTHENTICATED', 'the token is unknown or revoked');
-    req.principal = { tokenId: record.id, role: record.role, name: record.name };
+    req.principal = {
+      tokenId: record.id,
+      role: record.role,
+      name: record.name,
+      ...(record.agentId === null
+        ? {}
+        : { agentId: record.agentId, participating: record.participating === true }),
+    };
     const allowed = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
     if (!allowed.includes(record.role)) {
       throw new SpecimenError('FORBIDDEN', `the ${record.role} role may not do this`, { allowed });

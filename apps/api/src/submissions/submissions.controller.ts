@@ -1,7 +1,21 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Req, Res, UseInterceptors } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Req,
+  Res,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Principal, SubmissionCreated, SubmissionView } from '#contracts';
+import { ConsentGuard } from '../agents/consent.guard.js';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
+import { BackpressureGuard } from '../limits/backpressure.guard.js';
+import { RateLimitGuard } from '../limits/rate-limit.guard.js';
 import type { ReceivedFile } from './upload.engine.js';
 import { UploadInterceptor } from './upload.interceptor.js';
 import { SubmissionsService } from './submissions.service.js';
@@ -10,10 +24,14 @@ import { SubmissionsService } from './submissions.service.js';
 export class SubmissionsController {
   constructor(@Inject(SubmissionsService) private readonly submissions: SubmissionsService) {}
 
-  /** multipart/form-data: a `metadata` JSON part, then a `file` part. 201 for a new sample, 200 for a known one. */
+  /**
+   * multipart/form-data: a `metadata` JSON part, then a `file` part. 201 for a new sample, 200 for a known
+   * one. Guards (rate, consent, backlog) all run before the interceptor reads a byte of the body.
+   */
   @Post()
   @HttpCode(201)
   @Roles('agent', 'admin')
+  @UseGuards(RateLimitGuard, ConsentGuard, BackpressureGuard)
   @UseInterceptors(UploadInterceptor)
   async create(
     @Req() req: Request,

@@ -1,5 +1,5 @@
 import { and, eq, sql } from '../drizzle.js';
-import type { Digests, SampleKind, SubmissionStatus, Verdict } from '#contracts';
+import type { Digests, SampleKind, ScanStatus, SubmissionStatus, Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { outbox, samples, submissions } from '../schema.js';
 import type { OutboxJob } from './outbox.repository.js';
@@ -32,6 +32,14 @@ export interface SubmissionRecord {
   receivedAt: Date;
   filename: string | null;
   submittedBy: string | null;
+}
+
+/** A known sample seen by a hash-first lookup. */
+export interface LookupSighting {
+  sha256: string;
+  objectKey: string;
+  scanStatus: ScanStatus;
+  verdict: Verdict | null;
 }
 
 export class SubmissionsRepository {
@@ -127,5 +135,37 @@ export class SubmissionsRepository {
           ? 'failed'
           : ownStatus;
     return { ...rest, status, verdict: status === 'scanned' ? row.verdict : null };
+  }
+
+  /**
+   * Hash-first lookups of a whole batch in one statement: every known sample among `sha256s` gets a
+   * sighting (last_seen, count) and a submission row marked `lookup` (no bytes, so no metadata), and is
+   * returned. Unknown hashes are simply absent from the result.
+   */
+  async recordLookupSightings(sha256s: string[], submittedBy: string): Promise<LookupSighting[]> {
+    if (sha256s.length === 0) return [];
+    // One text parameter split server-side: drizzle would expand an array into one parameter per item.
+    const result = await this.database.db.execute<{
+      sha256: string;
+      object_key: string;
+      scan_status: ScanStatus;
+      verdict: Verdict | null;
+    }>(
+      sql`with seen as (
+            update ${samples} set last_seen = now(), sightings = ${samples.sightings} + 1
+            where ${samples.sha256} = any(string_to_array(${sha256s.join(',')}, ',')::bpchar[])
+            returning sha256, kind, object_key, scan_status, verdict
+          ), sighted as (
+            insert into ${submissions} (sample_sha256, kind, metadata, submitted_by, status, source)
+            select sha256, kind, '{}'::jsonb, ${submittedBy}, 'queued', 'lookup' from seen
+          )
+          select sha256, object_key, scan_status, verdict from seen`,
+    );
+    return result.rows.map((r) => ({
+      sha256: r.sha256,
+      objectKey: r.object_key,
+      scanStatus: r.scan_status,
+      verdict: r.verdict,
+    }));
   }
 }

@@ -1,7 +1,7 @@
 import { and, eq, isNull } from '../drizzle.js';
 import type { Role } from '#contracts';
-import type { Database } from '../database.js';
-import { apiTokens } from '../schema.js';
+import type { Database, Executor } from '../database.js';
+import { agents, apiTokens } from '../schema.js';
 
 export interface TokenRecord {
   id: string;
@@ -10,22 +10,35 @@ export interface TokenRecord {
   createdAt: Date;
 }
 
+/** An active token as authentication sees it: with its agent's id and consent when it is an agent key. */
+export interface ActiveToken extends TokenRecord {
+  agentId: string | null;
+  /** The agent's consent; null for people's tokens. */
+  participating: boolean | null;
+}
+
 export class TokensRepository {
   constructor(private readonly database: Database) {}
 
-  async create(input: {
-    name: string;
-    role: Role;
-    tokenHash: string;
-    createdBy?: string;
-  }): Promise<TokenRecord> {
-    const [row] = await this.database.db
+  async create(
+    input: {
+      name: string;
+      role: Role;
+      tokenHash: string;
+      createdBy?: string;
+      /** Makes the token an enrolled agent's API key. */
+      agentId?: string;
+    },
+    executor: Executor = this.database.db,
+  ): Promise<TokenRecord> {
+    const [row] = await executor
       .insert(apiTokens)
       .values({
         name: input.name,
         role: input.role,
         tokenHash: input.tokenHash,
         createdBy: input.createdBy ?? null,
+        agentId: input.agentId ?? null,
       })
       .returning({
         id: apiTokens.id,
@@ -45,17 +58,27 @@ export class TokensRepository {
       .onConflictDoNothing({ target: apiTokens.tokenHash });
   }
 
-  async findActiveByHash(tokenHash: string): Promise<TokenRecord | null> {
+  /**
+   * The unrevoked token with this hash, joined with its agent (one query per request): a revoked agent's
+   * key is refused even if its own row were left unrevoked.
+   */
+  async findActiveByHash(tokenHash: string): Promise<ActiveToken | null> {
     const [row] = await this.database.db
       .select({
         id: apiTokens.id,
         name: apiTokens.name,
         role: apiTokens.role,
         createdAt: apiTokens.createdAt,
+        agentId: apiTokens.agentId,
+        participating: agents.participating,
+        agentRevokedAt: agents.revokedAt,
       })
       .from(apiTokens)
+      .leftJoin(agents, eq(agents.id, apiTokens.agentId))
       .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt)))
       .limit(1);
-    return row ?? null;
+    if (row === undefined || row.agentRevokedAt !== null) return null;
+    const { agentRevokedAt: _r, ...token } = row;
+    return token;
   }
 }

@@ -1,0 +1,68 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
+import type {
+  AgentPage,
+  AgentView,
+  ConsentView,
+  Enrolled,
+  EnrollmentTokenCreated,
+  Principal,
+} from '#contracts';
+import { CurrentPrincipal, Public, Roles } from '../auth/auth.js';
+import { RateLimitGuard } from '../limits/rate-limit.guard.js';
+import { AgentsService } from './agents.service.js';
+
+@Controller('v1/enrollment-tokens')
+export class EnrollmentTokensController {
+  constructor(@Inject(AgentsService) private readonly agents: AgentsService) {}
+
+  /** `{name?, expiresAt | ttlSeconds, maxUses}` → the token, shown once. */
+  @Post()
+  @Roles('admin')
+  create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<EnrollmentTokenCreated> {
+    return this.agents.createEnrollmentToken(body, principal);
+  }
+
+  /** Agents already enrolled with it keep their keys; revoke those one by one. */
+  @Post(':id/revoke')
+  @Roles('admin')
+  @HttpCode(200)
+  revoke(
+    @Param('id') id: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<{ id: string; revokedAt: string }> {
+    return this.agents.revokeEnrollmentToken(id, principal);
+  }
+}
+
+@Controller('v1/agents')
+export class AgentsController {
+  constructor(@Inject(AgentsService) private readonly agents: AgentsService) {}
+
+  /** No bearer token: the enrollment token in the body is the credential. */
+  @Post('enroll')
+  @Public()
+  @HttpCode(201)
+  enroll(@Body() body: unknown): Promise<Enrolled> {
+    return this.agents.enroll(body);
+  }
+
+  @Get()
+  @Roles('admin')
+  list(@Query() query: unknown): Promise<AgentPage> {
+    return this.agents.list(query);
+  }
+
+  @Post(':id/revoke')
+  @Roles('admin')
+  @HttpCode(200)
+  revoke(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<AgentView> {
+    return this.agents.revoke(id, principal);
+  }
+
+  @Put('me/consent')
+  @Roles('agent')
+  @UseGuards(RateLimitGuard)
+  consent(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<ConsentView> {
+    return this.agents.setConsent(body, principal);
+  }
+}

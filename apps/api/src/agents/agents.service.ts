@@ -1,0 +1,226 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type AgentPage,
+  type AgentView,
+  ConsentRequest,
+  type ConsentView,
+  CreateEnrollmentTokenRequest,
+  type Enrolled,
+  EnrollRequest,
+  type EnrollmentTokenCreated,
+  ListAgentsQuery,
+  type Principal,
+  SpecimenError,
+} from '#contracts';
+import { type AgentRecord, AgentsRepository, AuditRepository, Database, TokensRepository } from '#database';
+import { hashToken, newToken } from '../auth/auth.js';
+import { parseOrThrow } from '../http/validation.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function toAgentView(a: AgentRecord): AgentView {
+  return {
+    id: a.id,
+    product: { name: a.productName, version: a.productVersion },
+    os: { family: a.osFamily, version: a.osVersion },
+    country: a.country,
+    enrolledAt: a.enrolledAt.toISOString(),
+    revokedAt: a.revokedAt?.toISOString() ?? null,
+    consent: {
+      participating: a.participating,
+      statementVersion: a.consentStatementVersion,
+      changedAt: a.consentChangedAt?.toISOString() ?? null,
+      revokedAt: a.consentRevokedAt?.toISOString() ?? null,
+    },
+  };
+}
+
+/** Enrollment, the agent registry and consent. Every change commits with its audit record. */
+@Injectable()
+export class AgentsService {
+  constructor(
+    @Inject(Database) private readonly database: Database,
+    @Inject(AgentsRepository) private readonly agents: AgentsRepository,
+    @Inject(TokensRepository) private readonly tokens: TokensRepository,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
+
+  async createEnrollmentToken(body: unknown, principal: Principal): Promise<EnrollmentTokenCreated> {
+    const request = parseOrThrow(CreateEnrollmentTokenRequest, body, 'body');
+    const expiresAt =
+      request.expiresAt !== undefined
+        ? new Date(request.expiresAt)
+        : new Date(Date.now() + (request.ttlSeconds ?? 0) * 1000);
+    const token = newToken('spe');
+    const record = await this.database.transaction(async (tx) => {
+      const created = await this.agents.createEnrollmentToken(
+        {
+          name: request.name ?? null,
+          tokenHash: hashToken(token),
+          expiresAt,
+          maxUses: request.maxUses,
+          createdBy: principal.tokenId,
+        },
+        tx,
+      );
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'enrollment-token.create',
+          targetType: 'enrollment-token',
+          targetId: created.id,
+          details: {
+            name: created.name,
+            expiresAt: created.expiresAt.toISOString(),
+            maxUses: created.maxUses,
+          },
+        },
+        tx,
+      );
+      return created;
+    });
+    return {
+      id: record.id,
+      name: record.name,
+      expiresAt: record.expiresAt.toISOString(),
+      maxUses: record.maxUses,
+      token,
+    };
+  }
+
+  async revokeEnrollmentToken(id: string, principal: Principal): Promise<{ id: string; revokedAt: string }> {
+    if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such enrollment token');
+    const revoked = await this.database.transaction(async (tx) => {
+      const row = await this.agents.revokeEnrollmentToken(id, tx);
+      if (row === null) return null;
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'enrollment-token.revoke',
+          targetType: 'enrollment-token',
+          targetId: id,
+          details: { uses: row.uses, maxUses: row.maxUses },
+        },
+        tx,
+      );
+      return row;
+    });
+    if (revoked === null) throw new SpecimenError('NOT_FOUND', 'no such enrollment token');
+    return { id: revoked.id, revokedAt: revoked.revokedAt.toISOString() };
+  }
+
+  /**
+   * Trades an enrollment token for an agent and its API key. The token use, the agent, its key and the
+   * audit record commit together: a failed enrollment uses nothing up.
+   */
+  async enroll(body: unknown): Promise<Enrolled> {
+    const request = parseOrThrow(EnrollRequest, body, 'body');
+    const apiKey = newToken('spa');
+    return this.database.transaction(async (tx) => {
+      const taken = await this.agents.consumeEnrollmentToken(hashToken(request.enrollmentToken), tx);
+      if ('refused' in taken) {
+        throw new SpecimenError('UNAUTHENTICATED', `the enrollment token is ${taken.refused}`, {
+          reason: taken.refused,
+        });
+      }
+      const agent = await this.agents.createAgent(
+        {
+          productName: request.product.name,
+          productVersion: request.product.version,
+          osFamily: request.os.family,
+          osVersion: request.os.version,
+          country: request.country ?? null,
+          enrollmentTokenId: taken.id,
+        },
+        tx,
+      );
+      const key = await this.tokens.create(
+        { name: `agent:${agent.id}`, role: 'agent', tokenHash: hashToken(apiKey), agentId: agent.id },
+        tx,
+      );
+      await this.audit.append(
+        {
+          actorId: key.id,
+          actorName: key.name,
+          action: 'agent.enroll',
+          targetType: 'agent',
+          targetId: agent.id,
+          details: {
+            enrollmentTokenId: taken.id,
+            product: request.product,
+            os: request.os,
+            country: request.country ?? null,
+          },
+        },
+        tx,
+      );
+      return { agentId: agent.id, apiKey };
+    });
+  }
+
+  async list(query: unknown): Promise<AgentPage> {
+    const { limit, after } = parseOrThrow(ListAgentsQuery, query, 'query');
+    const rows = await this.agents.list({ limit: limit + 1, ...(after === undefined ? {} : { after }) });
+    const items = rows.slice(0, limit).map(toAgentView);
+    return { items, next: rows.length > limit ? (items.at(-1)?.id ?? null) : null };
+  }
+
+  async revoke(id: string, principal: Principal): Promise<AgentView> {
+    if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such agent');
+    const agent = await this.database.transaction(async (tx) => {
+      const revoked = await this.agents.revoke(id, tx);
+      if (revoked === null) return null;
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'agent.revoke',
+          targetType: 'agent',
+          targetId: id,
+          details: { revokedAt: revoked.revokedAt?.toISOString() ?? null },
+        },
+        tx,
+      );
+      return revoked;
+    });
+    if (agent === null) throw new SpecimenError('NOT_FOUND', 'no such agent');
+    return toAgentView(agent);
+  }
+
+  /** Records the calling agent's consent; a withdrawal leaves `consent_revoked_at` for the consent purge. */
+  async setConsent(body: unknown, principal: Principal): Promise<ConsentView> {
+    const request = parseOrThrow(ConsentRequest, body, 'body');
+    const agentId = principal.agentId;
+    if (agentId === undefined) {
+      throw new SpecimenError('FORBIDDEN', 'only an enrolled agent has a consent to give');
+    }
+    const change = await this.database.transaction(async (tx) => {
+      const changed = await this.agents.setConsent({ agentId, ...request }, tx);
+      if (changed === null) throw new SpecimenError('UNAUTHENTICATED', 'the agent is unknown');
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: request.participating ? 'agent.consent.give' : 'agent.consent.revoke',
+          targetType: 'agent',
+          targetId: agentId,
+          details: {
+            participating: changed.participating,
+            statementVersion: changed.statementVersion,
+            previous: changed.previous,
+          },
+        },
+        tx,
+      );
+      return changed;
+    });
+    return {
+      agentId,
+      participating: change.participating,
+      statementVersion: change.statementVersion,
+      changedAt: change.changedAt.toISOString(),
+    };
+  }
+}

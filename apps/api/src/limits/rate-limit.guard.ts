@@ -1,0 +1,47 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import type { Request } from 'express';
+import { CONFIG, type Config } from '#config';
+import { SpecimenError } from '#contracts';
+import { RateLimiter } from '#queue';
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Per-agent request limit, counted in Redis by agent id (never by IP) so it holds across API replicas.
+ * Runs after authentication and before any interceptor reads the body. People's tokens are not limited.
+ * When Redis does not answer the request goes through: ingest already survives Redis outages through
+ * the outbox, and refusing every agent because the counter is unreachable would be worse.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  private readonly logger = new Logger(RateLimitGuard.name);
+  private readonly limit: number;
+
+  constructor(
+    @Inject(CONFIG) config: Config,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+  ) {
+    this.limit = config.limits.ratePerMinute;
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const agentId = context.switchToHttp().getRequest<Request>().principal?.agentId;
+    if (agentId === undefined) return true;
+    let decision;
+    try {
+      decision = await this.limiter.hit(`agent:${agentId}`, this.limit, MINUTE_MS);
+    } catch (e) {
+      this.logger.warn({ err: e }, 'rate limit not checked: Redis did not answer');
+      return true;
+    }
+    if (!decision.allowed) {
+      throw new SpecimenError(
+        'RATE_LIMITED',
+        `more than ${this.limit} requests a minute from this agent`,
+        { limit: this.limit, retryAfterSeconds: decision.retryAfterSeconds },
+        { retryAfterSeconds: decision.retryAfterSeconds },
+      );
+    }
+    return true;
+  }
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { SampleKind, type Verdict } from './submission.schema.js';
+
+const label = (max = 128) => z.string().trim().min(1).max(max);
+
+/** `POST /v1/enrollment-tokens`: an expiry (absolute or relative) and a use limit. */
+export const CreateEnrollmentTokenRequest = z
+  .strictObject({
+    name: label().optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(366 * 24 * 3600)
+      .optional(),
+    maxUses: z.number().int().min(1).max(10_000_000),
+  })
+  .refine((r) => (r.expiresAt === undefined) !== (r.ttlSeconds === undefined), {
+    message: 'give exactly one of expiresAt and ttlSeconds',
+    path: ['expiresAt'],
+  });
+export type CreateEnrollmentTokenRequest = z.infer<typeof CreateEnrollmentTokenRequest>;
+
+export interface EnrollmentTokenCreated {
+  id: string;
+  name: string | null;
+  expiresAt: string;
+  maxUses: number;
+  /** Shown once; only its hash is stored. */
+  token: string;
+}
+
+/** ISO 3166-1 alpha-2 country code (two letters; stored upper case). */
+export const CountryCode = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, 'country must be an ISO 3166-1 alpha-2 code')
+  .transform((c) => c.toUpperCase());
+
+/**
+ * `POST /v1/agents/enroll`. Only what the privacy promises allow: strict, so a host name, user name or
+ * anything else sent along is refused rather than silently kept.
+ */
+export const EnrollRequest = z.strictObject({
+  enrollmentToken: z.string().min(1).max(256),
+  product: z.strictObject({ name: label(), version: label(64) }),
+  os: z.strictObject({ family: label(64), version: label(64) }),
+  country: CountryCode.optional(),
+});
+export type EnrollRequest = z.infer<typeof EnrollRequest>;
+
+export interface Enrolled {
+  agentId: string;
+  /** The agent's bearer token, shown once; only its hash is stored. */
+  apiKey: string;
+}
+
+export interface AgentView {
+  id: string;
+  product: { name: string; version: string };
+  os: { family: string; version: string };
+  country: string | null;
+  enrolledAt: string;
+  revokedAt: string | null;
+  consent: {
+    participating: boolean;
+    statementVersion: string | null;
+    changedAt: string | null;
+    revokedAt: string | null;
+  };
+}
+
+/** `GET /v1/agents` query: keyset pagination by agent id. */
+export const ListAgentsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  after: z.uuid().optional(),
+});
+export type ListAgentsQuery = z.infer<typeof ListAgentsQuery>;
+
+export interface AgentPage {
+  items: AgentView[];
+  /** Pass as `after` for the next page; null on the last one. */
+  next: string | null;
+}
+
+/** `PUT /v1/agents/me/consent`. */
+export const ConsentRequest = z.strictObject({
+  participating: z.boolean(),
+  statementVersion: label(64),
+});
+export type ConsentRequest = z.infer<typeof ConsentRequest>;
+
+export interface ConsentView {
+  agentId: string;
+  participating: boolean;
+  statementVersion: string;
+  changedAt: string;
+}
+
+/** Most items one lookup request may carry. */
+export const LOOKUP_MAX_ITEMS = 1000;
+
+/** The batch is checked as a whole only for its shape; each item is checked on its own. */
+export const LookupRequest = z.strictObject({
+  items: z.array(z.unknown()).min(1).max(LOOKUP_MAX_ITEMS),
+});
+
+/** One item of a lookup; a malformed one is answered with an error, not by failing the batch. */
+export const LookupItem = z.strictObject({
+  sha256: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{64}$/, 'sha256 must be 64 hexadecimal digits')
+    .transform((s) => s.toLowerCase()),
+  size: z.number().int().nonnegative().optional(),
+  kind: SampleKind.optional(),
+});
+export type LookupItem = z.infer<typeof LookupItem>;
+
+export type LookupResult =
+  | {
+      sha256: string;
+      known: boolean;
+      /** True when the service wants the bytes: unknown, or known but its stored object is missing. */
+      wanted: boolean;
+      verdict?: Verdict;
+    }
+  | { sha256: string | null; error: string };
+
+export interface LookupResponse {
+  items: LookupResult[];
+}
