@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
+import { SCAN_EXTERNALS } from '#contracts';
 import { RulesetsRepository, type RulesetRecord } from '#database';
 import { compileRules, type YaraRules } from '#yara';
 
@@ -33,7 +34,7 @@ export class RulesService implements OnApplicationBootstrap {
     if ((await this.rulesets.findActive()) === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
-      const compiled = compileRules([{ source, fileName: path }]);
+      const compiled = compileRules([{ source, fileName: path }], { externals: SCAN_EXTERNALS });
       if (compiled.rules === null || compiled.quarantined.length > 0) {
         throw new Error(
           `the default ruleset ${path} does not compile: ${JSON.stringify(compiled.diagnostics)}`,
@@ -61,9 +62,10 @@ export class RulesService implements OnApplicationBootstrap {
   }
 
   private compile(record: RulesetRecord): LoadedRuleset {
-    const compiled = compileRules([
-      { source: record.source, namespace: record.name, fileName: `${record.name}.yar` },
-    ]);
+    const compiled = compileRules(
+      [{ source: record.source, namespace: record.name, fileName: `${record.name}.yar` }],
+      { externals: SCAN_EXTERNALS },
+    );
     if (compiled.rules === null) {
       throw new Error(`ruleset ${record.name} v${record.version} does not compile`);
     }

@@ -7,10 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
-import type { ScanSampleJob } from '#contracts';
-import { SamplesRepository, ScansRepository, type MatchRecord } from '#database';
+import { SCAN_EXTERNALS, type AnalysisResult, type ScanSampleJob } from '#contracts';
+import { SamplesRepository, ScansRepository, type MatchRecord, type SampleRecord } from '#database';
 import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { analyze, openFileSource } from './analyzers/analyze.js';
 import { RulesService } from './rules.service.js';
 import { computeVerdict } from './verdict.js';
 
@@ -36,9 +37,20 @@ export class ScanProcessor {
     try {
       const sample = await this.samples.findBySha256(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
-      const result = await this.withLocalFile(sample.objectKey, (path) =>
-        ruleset.rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs }),
-      );
+      const { result, analysis } = await this.withLocalFile(sample.objectKey, async (path) => {
+        // The analysis comes first because its file type is a YARA external; it reads headers only.
+        const analysis = await this.analyze(sample, path);
+        const externals: typeof SCAN_EXTERNALS = {
+          kind: sample.kind,
+          file_type: analysis.fileType.type,
+          size: sample.size,
+        };
+        const result = await ruleset.rules.scanFile(path, {
+          timeoutMs: this.config.scanner.timeoutMs,
+          externals,
+        });
+        return { result, analysis };
+      });
       const matches: MatchRecord[] = result.matches.map((m) => ({
         rule: m.rule,
         namespace: m.namespace,
@@ -55,6 +67,7 @@ export class ScanProcessor {
         startedAt,
         durationMs: result.durationMs,
         matches,
+        analysis,
       });
       if (result.timedOut)
         this.logger.warn(`scan of ${sample.sha256} timed out; verdict from partial matches`);
@@ -70,6 +83,20 @@ export class ScanProcessor {
           );
       }
       throw e;
+    }
+  }
+
+  private async analyze(sample: SampleRecord, path: string): Promise<AnalysisResult> {
+    const metadata = sample.kind === 'file' ? {} : ((await this.samples.latestMetadata(sample.sha256)) ?? {});
+    const source = await openFileSource(path);
+    try {
+      const analysis = await analyze(sample.kind, source, metadata);
+      if (analysis.errors !== undefined) {
+        this.logger.error(`analyzers failed on ${sample.sha256}: ${JSON.stringify(analysis.errors)}`);
+      }
+      return analysis;
+    } finally {
+      await source.close();
     }
   }
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type SampleView, SpecimenError, isSha256 } from '#contracts';
+import { FILE_TYPES, type FileType, type SampleView, SpecimenError, isSha256 } from '#contracts';
 import { RulesetsRepository, SamplesRepository } from '#database';
 
 @Injectable()
@@ -32,6 +32,8 @@ export class SamplesService {
       rulesetVersion: scan?.rulesetVersion ?? null,
       scannedAt: scan?.finishedAt.toISOString() ?? null,
       matches: scan?.matches ?? [],
+      fileType: FILE_TYPES.includes(sample.fileType as FileType) ? (sample.fileType as FileType) : null,
+      analysis: scan?.analysis ?? null,
     };
   }
 }

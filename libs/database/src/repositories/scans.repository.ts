@@ -1,5 +1,5 @@
 import { eq } from '../drizzle.js';
-import type { Verdict } from '#contracts';
+import type { AnalysisResult, Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, samples, scans } from '../schema.js';
 import type { MatchRecord } from './samples.repository.js';
@@ -12,6 +12,8 @@ export interface RecordScanInput {
   startedAt: Date;
   durationMs: number;
   matches: MatchRecord[];
+  /** The analyzers' result; its file type is copied to the sample. */
+  analysis?: AnalysisResult;
 }
 
 export class ScansRepository {
@@ -29,6 +31,7 @@ export class ScansRepository {
           verdict: input.verdict,
           startedAt: input.startedAt,
           durationMs: Math.round(input.durationMs),
+          analysis: input.analysis ?? null,
         })
         .returning({ id: scans.id });
       if (scan === undefined) throw new Error('insert returned no row');
@@ -37,7 +40,12 @@ export class ScansRepository {
       }
       await tx
         .update(samples)
-        .set({ scanStatus: input.status, verdict: input.verdict, latestScanId: scan.id })
+        .set({
+          scanStatus: input.status,
+          verdict: input.verdict,
+          latestScanId: scan.id,
+          ...(input.analysis === undefined ? {} : { fileType: input.analysis.fileType.type }),
+        })
         .where(eq(samples.sha256, input.sha256));
       return scan.id;
     });
