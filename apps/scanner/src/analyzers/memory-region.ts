@@ -55,11 +55,11 @@ export async function analyzeMemoryRegion(
     // analyzePe checks for the PE signature where e_lfanew points and returns null without one.
     const mapped = await analyzePe(image, { layout: 'mapped', deadline });
     if (mapped === null) continue;
-    // An image copied from a file (not mapped by the loader) only fits the region in its file layout.
-    const pe =
-      mapped.sizeOfImage > image.size
-        ? ((await analyzePe(image, { layout: 'file', deadline })) ?? mapped)
-        : mapped;
+    // An image written as a file (an unpacked payload, not yet loaded) reads right only in its file
+    // layout: keep the reading that finds more imports and fewer anomalies, the mapped one on a tie.
+    const file = mapped.layout === 'mapped' ? await analyzePe(image, { layout: 'file', deadline }) : null;
+    const score = (pe: typeof mapped) => pe.importCount - pe.anomalies.length;
+    const pe = file !== null && score(file) > score(mapped) ? file : mapped;
     peImages.push({ offset, pe });
   }
   return {
