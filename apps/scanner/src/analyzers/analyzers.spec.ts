@@ -19,9 +19,14 @@ function dumpPartitions(dump: string): Array<Record<string, string>> {
   return dump
     .split('\n')
     .filter((l) => l.includes(' : start='))
-    .map((l) =>
-      Object.fromEntries((l.split(' : ')[1] ?? '').split(',').map((kv) => kv.trim().split(/\s*=\s*/))),
-    );
+    .map((l) => {
+      const fields: Record<string, string> = {};
+      for (const kv of (l.split(' : ')[1] ?? '').split(',')) {
+        const [key = '', value = ''] = kv.trim().split(/\s*=\s*/);
+        fields[key] = value;
+      }
+      return fields;
+    });
 }
 
 describe('file type', () => {
