@@ -9,7 +9,8 @@ import { analyzeBootRecord } from './boot-record.js';
 import { Deadline, bufferSource } from './bytes.js';
 import { analyzeElf } from './elf.js';
 import { detectFileType } from './file-type.js';
-import { buildPe, buildVbr, buildZip, gccElf, sfdiskImage } from './golden.fixtures.js';
+import { buildPe, buildVbr, buildZip, gccElf } from './golden.fixtures.js';
+import { sfdiskImage } from '#test-support';
 import { analyzeMemoryRegion } from './memory-region.js';
 import { analyzePe } from './pe.js';
 

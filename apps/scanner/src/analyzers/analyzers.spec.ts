@@ -8,7 +8,8 @@ import { analyzeBootRecord } from './boot-record.js';
 import { bufferSource, entropyOf, openFileSource } from './bytes.js';
 import { analyzeElf } from './elf.js';
 import { detectFileType } from './file-type.js';
-import { GOLDEN_PE_IMPORTS, buildPe, buildVbr, buildZip, gccElf, sfdiskImage } from './golden.fixtures.js';
+import { GOLDEN_PE_IMPORTS, buildPe, buildVbr, buildZip, gccElf } from './golden.fixtures.js';
+import { sfdiskImage } from '#test-support';
 import { analyzeMemoryRegion } from './memory-region.js';
 import { analyzePe, imphash } from './pe.js';
 

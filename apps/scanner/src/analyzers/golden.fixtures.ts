@@ -1,6 +1,6 @@
 // Golden inputs for the analyzer tests, built from scratch (no sample binaries in git).
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -101,30 +101,6 @@ export function buildPe(imports: PeImportSpec[] = GOLDEN_PE_IMPORTS): Buffer {
   });
   if (cursor > 0x600) throw new Error('import table does not fit .rdata');
   return b;
-}
-
-/** `bytes` of a disk image partitioned by `sfdisk` with `script`, and sfdisk's own dump of the table. */
-export async function sfdiskImage(script: string, bytes: number): Promise<{ head: Buffer; dump: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'specimen-disk-'));
-  const image = join(dir, 'disk.img');
-  try {
-    const handle = await open(image, 'w');
-    await handle.truncate(64 * 1024 * 1024);
-    await handle.close();
-    try {
-      execFileSync('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', image], {
-        input: script,
-        stdio: 'pipe',
-      });
-    } catch (e) {
-      throw new Error('sfdisk failed (is the Debian package fdisk installed?)', { cause: e });
-    }
-    const dump = execFileSync('sfdisk', ['--dump', image], { encoding: 'utf8' });
-    const head = (await readFile(image)).subarray(0, bytes);
-    return { head: Buffer.from(head), dump };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /** An ELF executable compiled by gcc from a small C file. */
