@@ -312,3 +312,33 @@ describe('analyze', () => {
     assert.doesNotThrow(() => JSON.stringify(fragment));
   });
 });
+
+describe('hostile headers', () => {
+  it('caps sections, GPT entries, ELF headers and images found, and says so', async () => {
+    const pe = buildPe();
+    pe.writeUInt16LE(0xffff, 0x80 + 4 + 2);
+    const manySections = await analyzePe(bufferSource(pe));
+    assert.ok(manySections && manySections.sections.length <= 96);
+    assert.ok(manySections.anomalies.some((a) => a.code === 'too-many-sections'));
+
+    const { head } = await sfdiskImage('label: gpt\n,8MiB,U\n,,L\n', 34 * 512);
+    const gpt = Buffer.from(head);
+    gpt.writeUInt32LE(0xffffffff, 512 + 80);
+    gpt.fill(0x41, 1024);
+    const many = await analyzeBootRecord(bufferSource(gpt));
+    assert.ok(many.gpt && many.gpt.partitions.length <= 128);
+    assert.equal(many.gpt.partitionArrayCrcValid, null);
+
+    const elf = Buffer.from(await gccElf());
+    elf.writeUInt16LE(0xffff, 60); // e_shnum
+    elf.writeUInt16LE(0xffff, 56); // e_phnum
+    const capped = await analyzeElf(bufferSource(elf));
+    assert.ok(capped && capped.sections.length <= 256 && capped.segments.length <= 128);
+    assert.ok(capped.anomalies.some((a) => a.code === 'too-many-sections'));
+
+    const region = Buffer.alloc(40 * 0x800);
+    for (let i = 0; i < 40; i++) buildPe().copy(region, i * 0x800);
+    const images = await analyzeMemoryRegion(bufferSource(region), { protection: 'R--' });
+    assert.equal(images.peImages.length, 32);
+  });
+});
