@@ -228,7 +228,9 @@ function detectScript(head: Buffer): FileTypeInfo | null {
     const program = (words[0] ?? '').split('/').pop() ?? '';
     const interpreter =
       program === 'env' ? (words.find((w, i) => i > 0 && !w.startsWith('-')) ?? 'env') : program;
-    return { type: 'script', format: 'shebang', details: { interpreter: interpreter.slice(0, 64) } };
+    // Only printable ASCII leaves an analyzer: PostgreSQL's jsonb refuses NUL and lone surrogates.
+    const clean = interpreter.slice(0, 64).replace(/[^\x20-\x7e]/g, '?');
+    return { type: 'script', format: 'shebang', details: { interpreter: clean } };
   }
   let best: { format: string; score: number } | null = null;
   for (const h of SCRIPT_HEURISTICS) {
