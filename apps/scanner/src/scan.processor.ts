@@ -11,7 +11,8 @@ import { SCAN_EXTERNALS, type AnalysisResult, type ScanSampleJob } from '#contra
 import { SamplesRepository, ScansRepository, type MatchRecord, type SampleRecord } from '#database';
 import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
-import { analyze, openFileSource } from './analyzers/analyze.js';
+import type { ScanResult, YaraRules } from '#yara';
+import { analyze, detectFileType, openFileSource } from './analyzers/analyze.js';
 import { RulesService } from './rules.service.js';
 import { computeVerdict } from './verdict.js';
 
@@ -37,20 +38,9 @@ export class ScanProcessor {
     try {
       const sample = await this.samples.findBySha256(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
-      const { result, analysis } = await this.withLocalFile(sample.objectKey, async (path) => {
-        // The analysis comes first because its file type is a YARA external; it reads headers only.
-        const analysis = await this.analyze(sample, path);
-        const externals: typeof SCAN_EXTERNALS = {
-          kind: sample.kind,
-          file_type: analysis.fileType.type,
-          size: sample.size,
-        };
-        const result = await ruleset.rules.scanFile(path, {
-          timeoutMs: this.config.scanner.timeoutMs,
-          externals,
-        });
-        return { result, analysis };
-      });
+      const { result, analysis } = await this.withLocalFile(sample.objectKey, (path) =>
+        this.scanAndAnalyze(sample, path, ruleset.rules),
+      );
       const matches: MatchRecord[] = result.matches.map((m) => ({
         rule: m.rule,
         namespace: m.namespace,
@@ -86,15 +76,35 @@ export class ScanProcessor {
     }
   }
 
-  private async analyze(sample: SampleRecord, path: string): Promise<AnalysisResult> {
+  /**
+   * The file type first (a YARA external, from the first 64 KiB), then the YARA scan and the other
+   * analyzers side by side: both only read the file.
+   */
+  private async scanAndAnalyze(
+    sample: SampleRecord,
+    path: string,
+    rules: YaraRules,
+  ): Promise<{ result: ScanResult; analysis: AnalysisResult }> {
     const metadata = sample.kind === 'file' ? {} : ((await this.samples.latestMetadata(sample.sha256)) ?? {});
     const source = await openFileSource(path);
     try {
-      const analysis = await analyze(sample.kind, source, metadata);
+      const fileType = await detectFileType(source).catch((e: unknown) => {
+        this.logger.error({ err: e }, `file type detection failed on ${sample.sha256}`);
+        return { type: 'unknown' as const, format: 'unknown' };
+      });
+      const externals: typeof SCAN_EXTERNALS = {
+        kind: sample.kind,
+        file_type: fileType.type,
+        size: sample.size,
+      };
+      const [result, analysis] = await Promise.all([
+        rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals }),
+        analyze(sample.kind, source, metadata, { fileType }),
+      ]);
       if (analysis.errors !== undefined) {
         this.logger.error(`analyzers failed on ${sample.sha256}: ${JSON.stringify(analysis.errors)}`);
       }
-      return analysis;
+      return { result, analysis };
     } finally {
       await source.close();
     }

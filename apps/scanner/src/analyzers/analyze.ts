@@ -1,4 +1,4 @@
-import type { AnalysisResult, SampleKind } from '#contracts';
+import type { AnalysisResult, FileTypeInfo, SampleKind } from '#contracts';
 import { analyzeBootRecord } from './boot-record.js';
 import { type ByteSource, Deadline } from './bytes.js';
 import { analyzeElf } from './elf.js';
@@ -16,6 +16,8 @@ export interface AnalysisMetadata {
 export interface AnalyzeOptions {
   /** Time budget of the whole analysis; analyzers still running then stop and say they were truncated. */
   timeoutMs?: number;
+  /** The file type when the caller detected it already (see {@link detectFileType}). */
+  fileType?: FileTypeInfo;
 }
 
 /**
@@ -39,10 +41,11 @@ export async function analyze(
       return undefined;
     }
   };
-  const fileType = (await guard('fileType', () => detectFileType(source))) ?? {
-    type: 'unknown' as const,
-    format: 'unknown',
-  };
+  const fileType = options.fileType ??
+    (await guard('fileType', () => detectFileType(source))) ?? {
+      type: 'unknown' as const,
+      format: 'unknown',
+    };
   const result: AnalysisResult = { version: 1, fileType, durationMs: 0 };
   if (kind === 'boot-record') {
     const sectorSize = typeof metadata.sectorSize === 'number' ? metadata.sectorSize : undefined;
@@ -72,3 +75,4 @@ export async function analyze(
 }
 
 export { bufferSource, openFileSource, subSource, type ByteSource } from './bytes.js';
+export { detectFileType } from './file-type.js';
