@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
 import { analyze } from './analyze.js';
 import { analyzeBootRecord } from './boot-record.js';
-import { bufferSource, entropyOf, openFileSource } from './bytes.js';
+import { Deadline, bufferSource, entropyOf, openFileSource } from './bytes.js';
 import { analyzeElf } from './elf.js';
 import { detectFileType } from './file-type.js';
 import { GOLDEN_PE_IMPORTS, buildPe, buildVbr, buildZip, gccElf } from './golden.fixtures.js';
@@ -340,5 +340,16 @@ describe('hostile headers', () => {
     for (let i = 0; i < 40; i++) buildPe().copy(region, i * 0x800);
     const images = await analyzeMemoryRegion(bufferSource(region), { protection: 'R--' });
     assert.equal(images.peImages.length, 32);
+  });
+
+  it('stops at the deadline and says the result is truncated', async () => {
+    const region = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < 32; i++) buildPe().copy(region, i * 0x40000);
+    const started = performance.now();
+    const r = await analyzeMemoryRegion(bufferSource(region), { deadline: new Deadline(-1) });
+    assert.equal(r.truncated, true);
+    assert.ok(performance.now() - started < 1000);
+    const pe = await analyzePe(bufferSource(buildPe()), { deadline: new Deadline(-1) });
+    assert.equal(pe?.truncated, true);
   });
 });
