@@ -10,6 +10,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
+import { SCAN_EXTERNALS } from '#contracts';
 import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
 import { RulesetSubscriber } from '#queue';
 import { type CompileOptions, type YaraRules, compileRules, loadRules, yaraVersion } from '#yara';
@@ -36,7 +37,7 @@ interface Slot {
 }
 
 /** Options every ruleset is compiled with; part of the cache key, so changing them recompiles. */
-const COMPILE_OPTIONS: CompileOptions = {};
+const COMPILE_OPTIONS: CompileOptions = { externals: SCAN_EXTERNALS };
 
 /** Cache file of a compiled version: libyara's format depends on its version, the text and the options. */
 export function cacheFileName(record: Pick<RulesetRecord, 'name' | 'sourceSha256'>, libyara: string): string {

@@ -7,10 +7,12 @@ import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
-import type { ScanSampleJob } from '#contracts';
-import { SamplesRepository, ScansRepository, type MatchRecord } from '#database';
+import { SCAN_EXTERNALS, type AnalysisResult, type ScanSampleJob } from '#contracts';
+import { SamplesRepository, ScansRepository, type MatchRecord, type SampleRecord } from '#database';
 import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
+import type { ScanResult, YaraRules } from '#yara';
+import { analyze, detectFileType, openFileSource } from './analyzers/analyze.js';
 import { RulesService } from './rules.service.js';
 import { applyRuleStates, computeVerdict } from './verdict.js';
 
@@ -41,8 +43,8 @@ export class ScanProcessor {
     try {
       const sample = await this.samples.findBySha256(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
-      const result = await this.withLocalFile(sample.objectKey, (path) =>
-        ruleset.rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs }),
+      const { result, analysis } = await this.withLocalFile(sample.objectKey, (path) =>
+        this.scanAndAnalyze(sample, path, ruleset.rules),
       );
       const matches: MatchRecord[] = applyRuleStates(
         result.matches.map((m) => ({
@@ -63,6 +65,7 @@ export class ScanProcessor {
         startedAt,
         durationMs: result.durationMs,
         matches,
+        analysis,
       });
       if (result.timedOut)
         this.logger.warn(`scan of ${sample.sha256} timed out; verdict from partial matches`);
@@ -80,6 +83,40 @@ export class ScanProcessor {
       throw e;
     } finally {
       lease.release();
+    }
+  }
+
+  /**
+   * The file type first (a YARA external, from the first 64 KiB), then the YARA scan and the other
+   * analyzers side by side: both only read the file.
+   */
+  private async scanAndAnalyze(
+    sample: SampleRecord,
+    path: string,
+    rules: YaraRules,
+  ): Promise<{ result: ScanResult; analysis: AnalysisResult }> {
+    const metadata = sample.kind === 'file' ? {} : ((await this.samples.latestMetadata(sample.sha256)) ?? {});
+    const source = await openFileSource(path);
+    try {
+      const fileType = await detectFileType(source).catch((e: unknown) => {
+        this.logger.error({ err: e }, `file type detection failed on ${sample.sha256}`);
+        return { type: 'unknown' as const, format: 'unknown' };
+      });
+      const externals: typeof SCAN_EXTERNALS = {
+        kind: sample.kind,
+        file_type: fileType.type,
+        size: sample.size,
+      };
+      const [result, analysis] = await Promise.all([
+        rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals }),
+        analyze(sample.kind, source, metadata, { fileType }),
+      ]);
+      if (analysis.errors !== undefined) {
+        this.logger.error(`analyzers failed on ${sample.sha256}: ${JSON.stringify(analysis.errors)}`);
+      }
+      return { result, analysis };
+    } finally {
+      await source.close();
     }
   }
 

@@ -6,3 +6,4 @@ export * from './auth.schema.js';
 export * from './jobs.js';
 export * from './ruleset.schema.js';
 export * from './agents.schema.js';
+export * from './analysis.js';

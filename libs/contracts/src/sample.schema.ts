@@ -1,3 +1,4 @@
+import type { AnalysisResult, FileType } from './analysis.js';
 import type { SampleKind, Verdict } from './submission.schema.js';
 
 export type ScanStatus = 'pending' | 'scanned' | 'failed' | 'timeout';
@@ -35,4 +36,8 @@ export interface SampleView {
   rulesetVersion: number | null;
   scannedAt: string | null;
   matches: MatchView[];
+  /** The analyzers' broad file type; null before the first scan. */
+  fileType: FileType | null;
+  /** What the analyzers found, from the latest scan; null before it. */
+  analysis: AnalysisResult | null;
 }

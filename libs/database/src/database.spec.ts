@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { query } from '#test-support';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
@@ -34,6 +34,7 @@ describe('database', () => {
 
   it('applied every migration exactly once', async () => {
     const rows = await sql<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
+    // As many as drizzle-kit's journal lists, so a branch adding a migration does not edit this line.
     const journal = JSON.parse(await readFile(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as {
       entries: unknown[];
     };

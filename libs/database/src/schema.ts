@@ -13,6 +13,7 @@ import {
   uniqueIndex,
   uuid,
 } from './drizzle.js';
+import type { AnalysisResult } from '#contracts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -54,6 +55,9 @@ export const samples = pgTable(
       .default('pending'),
     verdict: text('verdict', { enum: ['clean', 'suspicious', 'malicious'] }),
     latestScanId: uuid('latest_scan_id'),
+    // --- analyzers (issue 4) ---
+    /** The analyzers' broad file type (`pe`, `elf`, …) from the latest scan; null before the first. */
+    fileType: text('file_type'),
   },
   (t) => [
     index('samples_sha1_idx').on(t.sha1),
@@ -169,6 +173,9 @@ export const scans = pgTable(
     verdict: text('verdict', { enum: ['clean', 'suspicious', 'malicious'] }),
     error: text('error'),
     durationMs: integer('duration_ms').notNull(),
+    // --- analyzers (issue 4) ---
+    /** What the analyzers found (file type, PE/ELF summary, boot record, memory region); null on failure. */
+    analysis: jsonb('analysis').$type<AnalysisResult>(),
     startedAt: ts('started_at').notNull(),
     finishedAt: ts('finished_at').notNull().defaultNow(),
   },

@@ -8,6 +8,7 @@ import {
   type RulesetView,
   SetRuleStateRequest,
   SpecimenError,
+  SCAN_EXTERNALS,
 } from '#contracts';
 import {
   AuditRepository,
@@ -190,9 +191,11 @@ export class RulesetsService {
 
   private compile(request: CreateRulesetRequest): CompileResult {
     try {
-      return compileRules([
-        { source: request.source, namespace: request.name, fileName: `${request.name}.yar` },
-      ]);
+      // The same externals as the scanner declares, or a rule using `kind` would not compile here.
+      return compileRules(
+        [{ source: request.source, namespace: request.name, fileName: `${request.name}.yar` }],
+        { externals: SCAN_EXTERNALS },
+      );
     } catch (e) {
       // The compiler could not pin an error on any rule: the text as a whole is not YARA.
       if (e instanceof YaraError) {

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  FILE_TYPES,
+  type FileType,
   JobName,
   type Principal,
   QueueName,
@@ -89,6 +91,8 @@ export class SamplesService {
       rulesetVersion: scan?.rulesetVersion ?? null,
       scannedAt: scan?.finishedAt.toISOString() ?? null,
       matches: scan?.matches ?? [],
+      fileType: FILE_TYPES.includes(sample.fileType as FileType) ? (sample.fileType as FileType) : null,
+      analysis: scan?.analysis ?? null,
     };
   }
 }

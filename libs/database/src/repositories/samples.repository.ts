@@ -1,7 +1,7 @@
-import { asc, eq } from '../drizzle.js';
-import type { SampleKind, ScanStatus, Verdict } from '#contracts';
+import { asc, desc, eq } from '../drizzle.js';
+import type { AnalysisResult, SampleKind, ScanStatus, Verdict } from '#contracts';
 import type { Database } from '../database.js';
-import { matches, rulesets, samples, scans, type StoredStringMatch } from '../schema.js';
+import { matches, rulesets, samples, scans, submissions, type StoredStringMatch } from '../schema.js';
 
 export interface MatchRecord {
   rule: string;
@@ -26,6 +26,7 @@ export interface SampleRecord {
   scanStatus: ScanStatus;
   verdict: Verdict | null;
   latestScanId: string | null;
+  fileType: string | null;
 }
 
 export interface LatestScan {
@@ -35,6 +36,7 @@ export interface LatestScan {
   rulesetVersion: number;
   finishedAt: Date;
   matches: MatchRecord[];
+  analysis: AnalysisResult | null;
 }
 
 export class SamplesRepository {
@@ -55,6 +57,7 @@ export class SamplesRepository {
         rulesetName: rulesets.name,
         rulesetVersion: rulesets.version,
         finishedAt: scans.finishedAt,
+        analysis: scans.analysis,
       })
       .from(scans)
       .innerJoin(rulesets, eq(rulesets.id, scans.rulesetId))
@@ -74,5 +77,16 @@ export class SamplesRepository {
       .where(eq(matches.scanId, scan.id))
       .orderBy(asc(matches.id));
     return { ...scan, matches: rows };
+  }
+
+  /** The metadata document of the sample's latest submission (what the analyzers read), or null. */
+  async latestMetadata(sha256: string): Promise<Record<string, unknown> | null> {
+    const [row] = await this.database.db
+      .select({ metadata: submissions.metadata })
+      .from(submissions)
+      .where(eq(submissions.sampleSha256, sha256))
+      .orderBy(desc(submissions.receivedAt))
+      .limit(1);
+    return row?.metadata ?? null;
   }
 }

@@ -1,5 +1,5 @@
 import { and, eq, sql } from '../drizzle.js';
-import type { Verdict } from '#contracts';
+import type { AnalysisResult, Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, samples, scans } from '../schema.js';
 import type { MatchRecord } from './samples.repository.js';
@@ -12,6 +12,8 @@ export interface RecordScanInput {
   startedAt: Date;
   durationMs: number;
   matches: MatchRecord[];
+  /** The analyzers' result; its file type is copied to the sample. */
+  analysis?: AnalysisResult;
 }
 
 export class ScansRepository {
@@ -33,6 +35,7 @@ export class ScansRepository {
           verdict: input.verdict,
           startedAt: input.startedAt,
           durationMs: Math.round(input.durationMs),
+          analysis: input.analysis ?? null,
         })
         .returning({ id: scans.id });
       if (scan === undefined) throw new Error('insert returned no row');
@@ -41,7 +44,12 @@ export class ScansRepository {
       }
       await tx
         .update(samples)
-        .set({ scanStatus: input.status, verdict: input.verdict, latestScanId: scan.id })
+        .set({
+          scanStatus: input.status,
+          verdict: input.verdict,
+          latestScanId: scan.id,
+          ...(input.analysis === undefined ? {} : { fileType: input.analysis.fileType.type }),
+        })
         .where(
           and(
             eq(samples.sha256, input.sha256),

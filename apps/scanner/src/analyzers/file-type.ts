@@ -1,0 +1,268 @@
+import type { FileTypeInfo } from '#contracts';
+import { type ByteSource, has, printable, u16, u32 } from './bytes.js';
+
+/** Bytes read from the start of a sample to decide its type. */
+const HEAD = 64 * 1024;
+/** End-of-central-directory record: 22 bytes plus a comment of at most 65,535. */
+const ZIP_TAIL = 22 + 0xffff;
+const ZIP_MAX_ENTRIES = 4096;
+
+const startsWith = (b: Buffer, sig: number[], at = 0): boolean =>
+  has(b, at, sig.length) && sig.every((v, i) => b[at + i] === v);
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+
+/** The offset of the PE signature when `b` starts with an MZ header whose e_lfanew points at `PE\0\0`. */
+export function peHeaderOffset(b: Buffer, at = 0, limit = b.length): number | null {
+  if (!startsWith(b, [0x4d, 0x5a], at) || !has(b, at + 0x3c, 4)) return null;
+  const lfanew = u32(b, at + 0x3c);
+  if (lfanew < 0x40 || lfanew > 0x10000000) return null;
+  const pe = at + lfanew;
+  if (pe + 4 > limit || !startsWith(b, [0x50, 0x45, 0, 0], pe)) return null;
+  return pe;
+}
+
+/** Detects a sample's type from its magic numbers and, for text, from script heuristics. */
+export async function detectFileType(source: ByteSource): Promise<FileTypeInfo> {
+  const head = await source.read(0, HEAD);
+  if (head.length === 0) return { type: 'unknown', format: 'empty' };
+
+  if (startsWith(head, [0x4d, 0x5a])) {
+    // e_lfanew may point past the head in odd files: read the four bytes where it points.
+    const lfanew = u32(head, 0x3c);
+    const sig = lfanew >= 0x40 ? await source.read(lfanew, 0x1a) : Buffer.alloc(0);
+    if (startsWith(sig, [0x50, 0x45, 0, 0])) {
+      const magic = u16(sig, 0x18);
+      return { type: 'pe', format: magic === 0x20b ? 'pe32+' : 'pe32' };
+    }
+    return { type: 'unknown', format: 'mz' };
+  }
+  if (startsWith(head, [0x7f, 0x45, 0x4c, 0x46])) {
+    return { type: 'elf', format: head[4] === 2 ? 'elf64' : 'elf32' };
+  }
+  const macho = detectMachO(head);
+  if (macho !== null) return macho;
+  if (startsWith(head, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) {
+    return { type: 'office', format: 'ole2' };
+  }
+  if (startsWith(head, ascii('PK')) && [0x0304, 0x0506, 0x0708].includes(u16(head, 2, false))) {
+    return detectZip(source);
+  }
+  if (startsWith(head, ascii('Rar!\x1a\x07'))) {
+    return { type: 'archive', format: 'rar', details: { version: head[6] === 1 ? 5 : 4 } };
+  }
+  if (startsWith(head, [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c])) return { type: 'archive', format: '7z' };
+  if (startsWith(head, [0x1f, 0x8b])) return { type: 'archive', format: 'gzip' };
+  if (startsWith(head, ascii('BZh')) && (head[3] ?? 0) >= 0x31 && (head[3] ?? 0) <= 0x39) {
+    return { type: 'archive', format: 'bzip2' };
+  }
+  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return { type: 'archive', format: 'xz' };
+  if (startsWith(head, ascii('MSCF')) && u32(head, 4) === 0) return { type: 'archive', format: 'cab' };
+  // Readers accept %PDF- anywhere in the first kilobyte, and so does malware that hides the header.
+  const pdf = head.subarray(0, 1024).indexOf('%PDF-');
+  if (pdf >= 0) {
+    return {
+      type: 'pdf',
+      format: 'pdf',
+      details: { version: printable(head.subarray(pdf + 5, pdf + 8)), offset: pdf },
+    };
+  }
+  return detectScript(head) ?? { type: 'unknown', format: 'unknown' };
+}
+
+const MACHO_CPU: Record<number, string> = {
+  7: 'x86',
+  0x01000007: 'x86_64',
+  12: 'arm',
+  0x0100000c: 'arm64',
+  18: 'ppc',
+  0x01000012: 'ppc64',
+};
+
+function detectMachO(b: Buffer): FileTypeInfo | null {
+  const magic = u32(b, 0, false);
+  const thin: Record<number, [string, boolean]> = {
+    0xfeedface: ['macho32', false],
+    0xcefaedfe: ['macho32', true],
+    0xfeedfacf: ['macho64', false],
+    0xcffaedfe: ['macho64', true],
+  };
+  const found = thin[magic];
+  if (found !== undefined) {
+    const cpu = u32(b, 4, found[1]);
+    return {
+      type: 'macho',
+      format: found[0],
+      details: { cpu: MACHO_CPU[cpu] ?? String(cpu), fileType: u32(b, 12, found[1]) },
+    };
+  }
+  if (magic === 0xcafebabe || magic === 0xcafebabf) {
+    // Java class files share 0xCAFEBABE; their next word (a version >= 45) is never a small arch count.
+    const count = u32(b, 4, false);
+    if (count === 0 || count > 32) return null;
+    const entry = magic === 0xcafebabe ? 20 : 32;
+    const arches: string[] = [];
+    for (let i = 0; i < count && has(b, 8 + i * entry, 4); i++) {
+      const cpu = u32(b, 8 + i * entry, false);
+      arches.push(MACHO_CPU[cpu] ?? String(cpu));
+    }
+    return { type: 'macho', format: 'macho-fat', details: { arches: arches.join(','), count } };
+  }
+  return null;
+}
+
+/** A zip, or an OOXML document when it holds `[Content_Types].xml` (names from the central directory). */
+async function detectZip(source: ByteSource): Promise<FileTypeInfo> {
+  const names = await zipNames(source);
+  if (names.includes('[Content_Types].xml')) {
+    const app = names.some((n) => n.startsWith('word/'))
+      ? 'word'
+      : names.some((n) => n.startsWith('xl/'))
+        ? 'excel'
+        : names.some((n) => n.startsWith('ppt/'))
+          ? 'powerpoint'
+          : 'unknown';
+    const macros = names.some((n) => n.toLowerCase().endsWith('vbaproject.bin'));
+    return { type: 'office', format: 'ooxml', details: { application: app, macros } };
+  }
+  return { type: 'archive', format: 'zip', details: { entries: names.length } };
+}
+
+async function zipNames(source: ByteSource): Promise<string[]> {
+  const tailStart = Math.max(0, source.size - ZIP_TAIL);
+  const tail = await source.read(tailStart, ZIP_TAIL);
+  const eocd = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0 || !has(tail, eocd, 22)) return localNames(await source.read(0, HEAD));
+  const count = Math.min(u16(tail, eocd + 10), ZIP_MAX_ENTRIES);
+  const cdSize = u32(tail, eocd + 12);
+  const cdOffset = u32(tail, eocd + 16);
+  const cd = await source.read(cdOffset, Math.min(cdSize, 4 * 1024 * 1024));
+  const names: string[] = [];
+  let p = 0;
+  for (let i = 0; i < count && has(cd, p, 46) && u32(cd, p) === 0x02014b50; i++) {
+    const nameLength = u16(cd, p + 28);
+    names.push(cd.subarray(p + 46, p + 46 + nameLength).toString('latin1'));
+    p += 46 + nameLength + u16(cd, p + 30) + u16(cd, p + 32);
+  }
+  return names.length > 0 ? names : localNames(await source.read(0, HEAD));
+}
+
+/** Names from local file headers at the start (a truncated zip has no central directory). */
+function localNames(b: Buffer): string[] {
+  const names: string[] = [];
+  let p = 0;
+  while (names.length < ZIP_MAX_ENTRIES && has(b, p, 30) && u32(b, p) === 0x04034b50) {
+    const nameLength = u16(b, p + 26);
+    names.push(b.subarray(p + 30, p + 30 + nameLength).toString('latin1'));
+    const flags = u16(b, p + 6);
+    const compressed = u32(b, p + 18);
+    // With a data descriptor the size is unknown here: stop rather than guess.
+    if ((flags & 0x08) !== 0) break;
+    p += 30 + nameLength + u16(b, p + 28) + compressed;
+  }
+  return names;
+}
+
+interface Heuristic {
+  format: string;
+  patterns: RegExp[];
+}
+
+// Each pattern that occurs scores one point; the best format with at least two points wins.
+const SCRIPT_HEURISTICS: Heuristic[] = [
+  {
+    format: 'powershell',
+    patterns: [
+      /\b(?:invoke-expression|iex)\b/i,
+      /\bnew-object\b/i,
+      /\$env:/i,
+      /\b(?:write-host|write-output|get-item|get-childitem|set-itemproperty|start-process)\b/i,
+      /\[(?:system\.)?(?:convert|text\.encoding|io\.|net\.|reflection\.)/i,
+      /-(?:executionpolicy|windowstyle|noprofile|encodedcommand)\b/i,
+      /\bparam\s*\(/i,
+      /\$[a-z_][a-z0-9_]*\s*=\s*/i,
+    ],
+  },
+  {
+    format: 'javascript',
+    patterns: [
+      /\bfunction(?:\s+[\w$]+)?\s*\(/,
+      /\b(?:var|let|const)\s+[a-z_$][\w$]*\s*=/i,
+      /\bnew\s+activexobject\s*\(/i,
+      /\bwscript\.(?:createobject|shell|echo|sleep)\b/i,
+      /\beval\s*\(/,
+      /\bdocument\.(?:write|getelementbyid|createelement)\b/i,
+      /\bstring\.fromcharcode\s*\(/i,
+      /=>\s*\{/,
+    ],
+  },
+  {
+    format: 'vbscript',
+    patterns: [
+      /^[ \t]*dim\s+\w+/im,
+      /^[ \t]*set\s+\w+\s*=\s*createobject\s*\(/im,
+      /\bcreateobject\s*\(\s*"/i,
+      /^[ \t]*on\s+error\s+resume\s+next/im,
+      /^[ \t]*end\s+(?:sub|function|if)\b/im,
+      /\bwscript\.(?:createobject|shell|echo|sleep)\b/i,
+      /\bchr\s*\(\s*\d+\s*\)\s*&/i,
+    ],
+  },
+  {
+    format: 'batch',
+    patterns: [
+      /^[ \t]*@echo\s+off/im,
+      /^[ \t]*(?:set|setlocal)\s+\w*/im,
+      /%~?[0-9]\b|%[a-z_][a-z0-9_]*%/i,
+      /^[ \t]*goto\s+:?\w+/im,
+      /^[ \t]*rem\s/im,
+    ],
+  },
+];
+
+function detectScript(head: Buffer): FileTypeInfo | null {
+  const text = decodeText(head);
+  if (text === null) return null;
+  if (text.startsWith('#!')) {
+    const line = text.slice(2, 256).split(/\r?\n/, 1)[0]?.trim() ?? '';
+    const words = line.split(/\s+/);
+    const program = (words[0] ?? '').split('/').pop() ?? '';
+    const interpreter =
+      program === 'env' ? (words.find((w, i) => i > 0 && !w.startsWith('-')) ?? 'env') : program;
+    // Only printable ASCII leaves an analyzer: PostgreSQL's jsonb refuses NUL and lone surrogates.
+    const clean = interpreter.slice(0, 64).replace(/[^\x20-\x7e]/g, '?');
+    return { type: 'script', format: 'shebang', details: { interpreter: clean } };
+  }
+  let best: { format: string; score: number } | null = null;
+  for (const h of SCRIPT_HEURISTICS) {
+    const score = h.patterns.filter((p) => p.test(text)).length;
+    if (score >= 2 && (best === null || score > best.score)) best = { format: h.format, score };
+  }
+  if (best !== null) return { type: 'script', format: best.format, details: { score: best.score } };
+  return { type: 'unknown', format: 'text' };
+}
+
+/** The head as text when it looks like text (UTF-8/ASCII, or UTF-16LE with or without a BOM), else null. */
+function decodeText(head: Buffer): string | null {
+  const sample = head.subarray(0, 16 * 1024);
+  if (sample.length < 4) return null;
+  const bom16 = sample[0] === 0xff && sample[1] === 0xfe;
+  let zerosAtOdd = 0;
+  for (let i = 1; i < sample.length; i += 2) if (sample[i] === 0) zerosAtOdd++;
+  if (bom16 || zerosAtOdd > (sample.length / 2) * 0.9) {
+    const text = sample.subarray(bom16 ? 2 : 0, sample.length - (sample.length % 2)).toString('utf16le');
+    return mostlyText(text) ? text : null;
+  }
+  const start = sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf ? 3 : 0;
+  const text = sample.subarray(start).toString('utf8');
+  return mostlyText(text) ? text : null;
+}
+
+function mostlyText(text: string): boolean {
+  let bad = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0xfffd || c === 0x7f)
+      bad++;
+  }
+  return text.length > 0 && bad / text.length < 0.02;
+}

@@ -1,0 +1,2 @@
+ALTER TABLE "samples" ADD COLUMN "file_type" text;--> statement-breakpoint
+ALTER TABLE "scans" ADD COLUMN "analysis" jsonb;
