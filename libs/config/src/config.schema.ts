@@ -21,6 +21,8 @@ export function projectRoot(): string {
 }
 
 const MiB = 1024 * 1024;
+// Public on purpose: pseudonyms made with it hide nothing, which is why production must set its own key.
+const DEVELOPMENT_PSEUDONYM_KEY = 'specimen-development-pseudonym-key-not-secret';
 const int = (min: number) => z.coerce.number().int().min(min);
 const urlWith = (protocols: string[]) =>
   z.string().refine(
@@ -81,6 +83,13 @@ export function envSchema(root: string) {
     VERDICT_MALICIOUS_SCORE: int(0).max(100).default(70),
     /** Rule score from which a match makes a sample suspicious. */
     VERDICT_SUSPICIOUS_SCORE: int(0).max(100).default(30),
+    /**
+     * Key of the HMAC that turns a submitter's token id into the pseudonym analysts see. Required in
+     * production; elsewhere a fixed development key is used.
+     */
+    PSEUDONYM_KEY: z.string().min(32).optional(),
+    /** Password of the AES-256 ZIP archives of sample downloads. */
+    DOWNLOAD_ZIP_PASSWORD: z.string().min(1).max(128).default('infected'),
   });
 }
 
@@ -94,8 +103,9 @@ export interface Config {
   database: { url: string; poolMax: number };
   redis: { url: string; queuePrefix: string };
   storage: { url: string; partSize: number };
-  auth: { adminToken: string | undefined };
+  auth: { adminToken: string | undefined; pseudonymKey: string };
   limits: { uploadMaxBytes: number };
+  download: { zipPassword: string };
   scanner: {
     concurrency: number;
     timeoutMs: number;
@@ -131,6 +141,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.STORAGE_URL.startsWith('file:') && !resolve(fileURLToPath(e.STORAGE_URL)).startsWith('/')) {
     problems.push('STORAGE_URL: a file: URL must hold an absolute path');
   }
+  if (e.NODE_ENV === 'production' && e.PSEUDONYM_KEY === undefined) {
+    problems.push('PSEUDONYM_KEY: required in production (at least 32 characters)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: e.NODE_ENV,
@@ -139,8 +152,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
     storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE },
-    auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN },
+    auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN, pseudonymKey: e.PSEUDONYM_KEY ?? DEVELOPMENT_PSEUDONYM_KEY },
     limits: { uploadMaxBytes: e.UPLOAD_MAX_BYTES },
+    download: { zipPassword: e.DOWNLOAD_ZIP_PASSWORD },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
       timeoutMs: e.SCAN_TIMEOUT_MS,

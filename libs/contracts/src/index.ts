@@ -4,3 +4,4 @@ export * from './submission.schema.js';
 export * from './sample.schema.js';
 export * from './auth.schema.js';
 export * from './jobs.js';
+export * from './analyst.schema.js';
