@@ -10,9 +10,14 @@ export { OutboxRepository, type OutboxJob, type OutboxRecord } from './repositor
 export { RulesetsRepository, type RulesetRecord } from './repositories/rulesets.repository.js';
 export {
   SamplesRepository,
+  type KeysetPage,
+  type KeysetPosition,
   type LatestScan,
   type MatchRecord,
   type SampleRecord,
+  type SampleSearch,
+  type ScanRecord,
+  type SightingRecord,
 } from './repositories/samples.repository.js';
 export { ScansRepository, type RecordScanInput } from './repositories/scans.repository.js';
 export {
