@@ -6,9 +6,12 @@ import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
+import { AuditController } from './audit/audit.controller.js';
+import { AuditService } from './audit/audit.service.js';
 import { AuthGuard } from './auth/auth.js';
 import { HealthController } from './health/health.controller.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
+import { SampleContentService } from './samples/sample-content.service.js';
 import { SamplesController } from './samples/samples.controller.js';
 import { SamplesService } from './samples/samples.service.js';
 import { SubmissionsController } from './submissions/submissions.controller.js';
@@ -44,10 +47,18 @@ export class ApiModule {
         StorageModule.forRoot(),
         QueueModule.forRoot(),
       ],
-      controllers: [HealthController, SamplesController, SubmissionsController, TokensController],
+      controllers: [
+        AuditController,
+        HealthController,
+        SamplesController,
+        SubmissionsController,
+        TokensController,
+      ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
+        AuditService,
+        SampleContentService,
         SamplesService,
         SubmissionsService,
         TokensService,
