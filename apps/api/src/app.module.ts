@@ -18,6 +18,9 @@ import { BackpressureGuard } from './limits/backpressure.guard.js';
 import { RateLimitGuard } from './limits/rate-limit.guard.js';
 import { LookupsController } from './lookups/lookups.controller.js';
 import { LookupsService } from './lookups/lookups.service.js';
+import { AuditController } from './audit/audit.controller.js';
+import { AuditService } from './audit/audit.service.js';
+import { SampleContentService } from './samples/sample-content.service.js';
 import { SamplesController } from './samples/samples.controller.js';
 import { SamplesService } from './samples/samples.service.js';
 import { SubmissionsController } from './submissions/submissions.controller.js';
@@ -70,11 +73,14 @@ export class ApiModule {
         EnrollmentTokensController,
         AgentsController,
         LookupsController,
+        AuditController,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
         RulesetsService,
+        AuditService,
+        SampleContentService,
         SamplesService,
         AgentsService,
         LookupsService,

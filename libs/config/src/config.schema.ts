@@ -21,6 +21,8 @@ export function projectRoot(): string {
 }
 
 const MiB = 1024 * 1024;
+// Public on purpose: pseudonyms made with it hide nothing, which is why production must set its own key.
+const DEVELOPMENT_PSEUDONYM_KEY = 'specimen-development-pseudonym-key-not-secret';
 const int = (min: number) => z.coerce.number().int().min(min);
 const urlWith = (protocols: string[]) =>
   z.string().refine(
@@ -96,6 +98,13 @@ export function envSchema(root: string) {
     VERDICT_MALICIOUS_SCORE: int(0).max(100).default(70),
     /** Rule score from which a match makes a sample suspicious. */
     VERDICT_SUSPICIOUS_SCORE: int(0).max(100).default(30),
+    /**
+     * Key of the HMAC that turns a submitter's token id into the pseudonym analysts see. Required in
+     * production; elsewhere a fixed development key is used.
+     */
+    PSEUDONYM_KEY: z.string().min(32).optional(),
+    /** Password of the AES-256 ZIP archives of sample downloads. */
+    DOWNLOAD_ZIP_PASSWORD: z.string().min(1).max(128).default('infected'),
   });
 }
 
@@ -109,7 +118,7 @@ export interface Config {
   database: { url: string; poolMax: number };
   redis: { url: string; queuePrefix: string };
   storage: { url: string; partSize: number };
-  auth: { adminToken: string | undefined };
+  auth: { adminToken: string | undefined; pseudonymKey: string };
   limits: {
     uploadMaxBytes: number;
     ratePerMinute: number;
@@ -117,6 +126,7 @@ export interface Config {
     scanBacklogCacheMs: number;
     backpressureRetryAfterSeconds: number;
   };
+  download: { zipPassword: string };
   scanner: {
     concurrency: number;
     timeoutMs: number;
@@ -154,6 +164,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.STORAGE_URL.startsWith('file:') && !resolve(fileURLToPath(e.STORAGE_URL)).startsWith('/')) {
     problems.push('STORAGE_URL: a file: URL must hold an absolute path');
   }
+  if (e.NODE_ENV === 'production' && e.PSEUDONYM_KEY === undefined) {
+    problems.push('PSEUDONYM_KEY: required in production (at least 32 characters)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: e.NODE_ENV,
@@ -162,7 +175,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
     storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE },
-    auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN },
+    auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN, pseudonymKey: e.PSEUDONYM_KEY ?? DEVELOPMENT_PSEUDONYM_KEY },
     limits: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,
       ratePerMinute: e.RATE_LIMIT_PER_MINUTE,
@@ -170,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       scanBacklogCacheMs: e.SCAN_BACKLOG_CACHE_MS,
       backpressureRetryAfterSeconds: e.BACKPRESSURE_RETRY_AFTER_SECONDS,
     },
+    download: { zipPassword: e.DOWNLOAD_ZIP_PASSWORD },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
       timeoutMs: e.SCAN_TIMEOUT_MS,

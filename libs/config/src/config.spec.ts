@@ -38,4 +38,14 @@ describe('loadConfig', () => {
       /VERDICT_SUSPICIOUS_SCORE/,
     );
   });
+
+  it('requires PSEUDONYM_KEY in production only, and defaults the ZIP password', () => {
+    assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /PSEUDONYM_KEY/);
+    const production = loadConfig({ NODE_ENV: 'production', PSEUDONYM_KEY: 'k'.repeat(32) });
+    assert.equal(production.auth.pseudonymKey, 'k'.repeat(32));
+    const development = loadConfig({});
+    assert.ok(development.auth.pseudonymKey.length >= 32);
+    assert.equal(development.download.zipPassword, 'infected');
+    assert.equal(loadConfig({ DOWNLOAD_ZIP_PASSWORD: 'virus' }).download.zipPassword, 'virus');
+  });
 });

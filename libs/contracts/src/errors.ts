@@ -26,6 +26,8 @@ export const ERROR_STATUS = {
   DATABASE_UNAVAILABLE: 503,
   QUEUE_UNAVAILABLE: 503,
   BACKPRESSURE: 503,
+  /** An audited action is refused because its audit record could not be written. */
+  AUDIT_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -7,3 +7,4 @@ export * from './jobs.js';
 export * from './ruleset.schema.js';
 export * from './agents.schema.js';
 export * from './analysis.js';
+export * from './analyst.schema.js';

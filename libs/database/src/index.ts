@@ -27,9 +27,14 @@ export {
 } from './repositories/rulesets.repository.js';
 export {
   SamplesRepository,
+  type KeysetPage,
+  type KeysetPosition,
   type LatestScan,
   type MatchRecord,
   type SampleRecord,
+  type SampleSearch,
+  type ScanRecord,
+  type SightingRecord,
 } from './repositories/samples.repository.js';
 export { ScansRepository, type RecordScanInput } from './repositories/scans.repository.js';
 export {

@@ -62,7 +62,16 @@ export const samples = pgTable(
   (t) => [
     index('samples_sha1_idx').on(t.sha1),
     index('samples_md5_idx').on(t.md5),
-    index('samples_last_seen_idx').on(t.lastSeen),
+    // --- Analyst search (issue 5). Keyset pagination orders by (sort column, sha256): one index per sort
+    // answers a page by an index range scan; verdict and kind, the commonest filters, get their own prefix.
+    index('samples_first_seen_key_idx').on(t.firstSeen, t.sha256),
+    index('samples_last_seen_key_idx').on(t.lastSeen, t.sha256),
+    index('samples_size_key_idx').on(t.size, t.sha256),
+    index('samples_verdict_first_seen_idx').on(t.verdict, t.firstSeen, t.sha256),
+    index('samples_kind_first_seen_idx').on(t.kind, t.firstSeen, t.sha256),
+    // rule and tag filters go matches -> scan -> the sample whose latest scan it is.
+    index('samples_latest_scan_idx').on(t.latestScanId),
+    // --- end analyst search
   ],
 );
 
@@ -203,7 +212,13 @@ export const matches = pgTable(
     /** The rule was marked noisy when it matched: recorded, but not counted in the verdict (issue 4). */
     noisy: boolean('noisy').notNull().default(false),
   },
-  (t) => [index('matches_scan_idx').on(t.scanId), index('matches_rule_idx').on(t.rule)],
+  (t) => [
+    index('matches_scan_idx').on(t.scanId),
+    // --- Analyst search (issue 5): rule and tag filters on a sample's latest scan.
+    index('matches_rule_scan_idx').on(t.rule, t.scanId),
+    index('matches_tags_idx').using('gin', t.tags),
+    // --- end analyst search
+  ],
 );
 
 /**

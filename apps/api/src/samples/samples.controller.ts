@@ -1,11 +1,33 @@
-import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
-import type { Principal, RescanQueued, SampleView } from '#contracts';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import type {
+  Page,
+  PreviewView,
+  Principal,
+  RescanQueued,
+  SampleSummary,
+  SampleView,
+  ScanView,
+  SightingView,
+} from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
+import { sendStream } from '../http/stream.js';
+import { SampleContentService } from './sample-content.service.js';
 import { SamplesService } from './samples.service.js';
 
 @Controller('v1/samples')
 export class SamplesController {
-  constructor(@Inject(SamplesService) private readonly samples: SamplesService) {}
+  constructor(
+    @Inject(SamplesService) private readonly samples: SamplesService,
+    @Inject(SampleContentService) private readonly content: SampleContentService,
+  ) {}
+
+  /** Search with filters, keyset-paginated (`cursor` = the previous page's `nextCursor`). */
+  @Get()
+  @Roles('analyst', 'admin')
+  search(@Query() query: unknown): Promise<Page<SampleSummary>> {
+    return this.samples.search(query);
+  }
 
   @Get(':sha256')
   @Roles('analyst', 'admin')
@@ -19,5 +41,41 @@ export class SamplesController {
   @Roles('analyst', 'admin')
   rescan(@Param('sha256') sha256: string, @CurrentPrincipal() principal: Principal): Promise<RescanQueued> {
     return this.samples.rescan(sha256, principal);
+  }
+
+  @Get(':sha256/submissions')
+  @Roles('analyst', 'admin')
+  sightings(@Param('sha256') sha256: string, @Query() query: unknown): Promise<Page<SightingView>> {
+    return this.samples.sightings(sha256, query);
+  }
+
+  @Get(':sha256/scans')
+  @Roles('analyst', 'admin')
+  scans(@Param('sha256') sha256: string, @Query() query: unknown): Promise<Page<ScanView>> {
+    return this.samples.scans(sha256, query);
+  }
+
+  @Get(':sha256/preview')
+  @Roles('analyst', 'admin')
+  preview(@Param('sha256') sha256: string, @Query() query: unknown): Promise<PreviewView> {
+    return this.content.preview(sha256, query);
+  }
+
+  /** An AES-256 ZIP (password DOWNLOAD_ZIP_PASSWORD), only ever as an attachment. */
+  @Get(':sha256/download')
+  @Roles('analyst', 'admin')
+  async download(
+    @Param('sha256') sha256: string,
+    @CurrentPrincipal() principal: Principal,
+    @Res() res: Response,
+  ): Promise<void> {
+    const { filename, body } = await this.content.download(sha256, principal);
+    res.set({
+      'Content-Type': 'application/zip',
+      'Content-Disposition': `attachment; filename="${filename}"`,
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+    });
+    await sendStream(res, body);
   }
 }

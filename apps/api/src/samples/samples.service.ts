@@ -1,23 +1,80 @@
+import { createHmac } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { z } from 'zod';
+import { CONFIG, type Config } from '#config';
 import {
   FILE_TYPES,
   type FileType,
   JobName,
+  type Page,
+  PageQuery,
   type Principal,
   QueueName,
   type RescanQueued,
+  type SampleSummary,
   type SampleView,
+  type ScanView,
+  SearchSamplesQuery,
+  type SightingView,
   SpecimenError,
   isSha256,
 } from '#contracts';
-import { AuditRepository, Database, OutboxRepository, SamplesRepository, type SampleRecord } from '#database';
+import {
+  AuditRepository,
+  Database,
+  type KeysetPosition,
+  OutboxRepository,
+  type SampleRecord,
+  SamplesRepository,
+} from '#database';
 import { QueueProducer, scanJobId } from '#queue';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import { parseOrThrow } from '../http/validation.js';
+
+/** Position after the last row of a page, tied to the sort it was made for. */
+const SearchCursor = z.strictObject({
+  s: z.enum(['firstSeen', 'lastSeen', 'size']),
+  o: z.enum(['asc', 'desc']),
+  k: z.string().max(64),
+  h: z.string().regex(/^[0-9a-f]{64}$/),
+});
+const ListCursor = z.strictObject({ k: z.string().max(64), i: z.uuid() });
+
+function toPosition(cursor: string | undefined): KeysetPosition | undefined {
+  if (cursor === undefined) return undefined;
+  const { k, i } = decodeCursor(ListCursor, cursor);
+  return { key: k, id: i };
+}
+
+/** Validates the `:sha256` path parameter (any case) and returns it in lowercase. */
+export function sha256Param(value: string): string {
+  if (!isSha256(value)) {
+    throw new SpecimenError('VALIDATION_FAILED', 'sha256 must be 64 hexadecimal digits', {
+      issues: [{ field: 'sha256', message: 'must be 64 hexadecimal digits' }],
+    });
+  }
+  return value.toLowerCase();
+}
+
+const summary = (s: SampleRecord): SampleSummary => ({
+  sha256: s.sha256,
+  sha1: s.sha1,
+  md5: s.md5,
+  size: s.size,
+  kind: s.kind,
+  firstSeen: s.firstSeen.toISOString(),
+  lastSeen: s.lastSeen.toISOString(),
+  sightings: s.sightings,
+  scanStatus: s.scanStatus,
+  verdict: s.verdict,
+});
 
 @Injectable()
 export class SamplesService {
   private readonly logger = new Logger(SamplesService.name);
 
   constructor(
+    @Inject(CONFIG) private readonly config: Config,
     @Inject(Database) private readonly database: Database,
     @Inject(SamplesRepository) private readonly samples: SamplesRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
@@ -25,13 +82,9 @@ export class SamplesService {
     @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
-  private async sample(sha256: string): Promise<SampleRecord> {
-    if (!isSha256(sha256)) {
-      throw new SpecimenError('VALIDATION_FAILED', 'sha256 must be 64 hexadecimal digits', {
-        issues: [{ field: 'sha256', message: 'must be 64 hexadecimal digits' }],
-      });
-    }
-    const sample = await this.samples.findBySha256(sha256.toLowerCase());
+  /** A sample by sha256, or NOT_FOUND. */
+  async get(sha256: string): Promise<SampleRecord> {
+    const sample = await this.samples.findBySha256(sha256Param(sha256));
     if (sample === null) throw new SpecimenError('NOT_FOUND', 'no such sample');
     return sample;
   }
@@ -41,7 +94,7 @@ export class SamplesService {
    * job (the id names the request time), committed to the outbox first like an ingest scan.
    */
   async rescan(sha256: string, principal: Principal): Promise<RescanQueued> {
-    const sample = await this.sample(sha256);
+    const sample = await this.get(sha256);
     const jobId = scanJobId(sample.sha256, `rescan-${Date.now()}`);
     const item = {
       queue: QueueName.Scan,
@@ -73,19 +126,10 @@ export class SamplesService {
   }
 
   async find(sha256: string): Promise<SampleView> {
-    const sample = await this.sample(sha256);
+    const sample = await this.get(sha256);
     const scan = await this.samples.latestScan(sample);
     return {
-      sha256: sample.sha256,
-      sha1: sample.sha1,
-      md5: sample.md5,
-      size: sample.size,
-      kind: sample.kind,
-      firstSeen: sample.firstSeen.toISOString(),
-      lastSeen: sample.lastSeen.toISOString(),
-      sightings: sample.sightings,
-      scanStatus: sample.scanStatus,
-      verdict: sample.verdict,
+      ...summary(sample),
       rulesetId: scan?.rulesetId ?? null,
       rulesetName: scan?.rulesetName ?? null,
       rulesetVersion: scan?.rulesetVersion ?? null,
@@ -94,5 +138,78 @@ export class SamplesService {
       fileType: FILE_TYPES.includes(sample.fileType as FileType) ? (sample.fileType as FileType) : null,
       analysis: scan?.analysis ?? null,
     };
+  }
+
+  async search(query: unknown): Promise<Page<SampleSummary>> {
+    const { cursor, ...q } = parseOrThrow(SearchSamplesQuery, query, 'query');
+    let after: KeysetPosition | undefined;
+    if (cursor !== undefined) {
+      const c = decodeCursor(SearchCursor, cursor);
+      if (c.s !== q.sort || c.o !== q.order) {
+        throw new SpecimenError('VALIDATION_FAILED', 'invalid query: query.cursor: made for another sort', {
+          issues: [{ field: 'query.cursor', message: 'the cursor was made for another sort or order' }],
+        });
+      }
+      after = { key: c.k, id: c.h };
+    }
+    const found = await this.samples.search({ ...q, ...(after === undefined ? {} : { after }) });
+    const last = found.rows.at(-1);
+    return {
+      items: found.rows.map((r) => summary(r.row)),
+      nextCursor:
+        found.more && last !== undefined
+          ? encodeCursor({ s: q.sort, o: q.order, k: last.position.key, h: last.position.id })
+          : null,
+    };
+  }
+
+  /** Sightings, newest first; the submitter appears only as a keyed pseudonym of its token id. */
+  async sightings(sha256: string, query: unknown): Promise<Page<SightingView>> {
+    const sample = await this.get(sha256);
+    const q = parseOrThrow(PageQuery, query, 'query');
+    const found = await this.samples.sightings(sample.sha256, q.limit, toPosition(q.cursor));
+    return {
+      items: found.rows.map(({ row }) => ({
+        id: row.id,
+        receivedAt: row.receivedAt.toISOString(),
+        kind: row.kind,
+        metadata: row.metadata,
+        filename: row.filename,
+        submitter: row.submittedBy === null ? null : this.pseudonym(row.submittedBy),
+      })),
+      nextCursor: this.nextListCursor(found),
+    };
+  }
+
+  /** Scan history, newest first, with ruleset versions and string offsets. */
+  async scans(sha256: string, query: unknown): Promise<Page<ScanView>> {
+    const sample = await this.get(sha256);
+    const q = parseOrThrow(PageQuery, query, 'query');
+    const found = await this.samples.scans(sample.sha256, q.limit, toPosition(q.cursor));
+    return {
+      items: found.rows.map(({ row }) => ({
+        id: row.id,
+        ruleset: { name: row.rulesetName, version: row.rulesetVersion },
+        status: row.status,
+        verdict: row.verdict,
+        durationMs: row.durationMs,
+        startedAt: row.startedAt.toISOString(),
+        finishedAt: row.finishedAt.toISOString(),
+        matches: row.matches,
+      })),
+      nextCursor: this.nextListCursor(found),
+    };
+  }
+
+  /** Stable per token and key, unlinkable to the token without the key. */
+  pseudonym(tokenId: string): string {
+    return createHmac('sha256', this.config.auth.pseudonymKey).update(tokenId, 'utf8').digest('hex');
+  }
+
+  private nextListCursor(found: { rows: { position: KeysetPosition }[]; more: boolean }): string | null {
+    const last = found.rows.at(-1);
+    return found.more && last !== undefined
+      ? encodeCursor({ k: last.position.key, i: last.position.id })
+      : null;
   }
 }

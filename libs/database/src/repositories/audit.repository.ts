@@ -20,6 +20,7 @@ export interface AuditRecord extends Required<AuditEntry> {
 
 export interface AuditFilter {
   actorId?: string;
+  actorName?: string;
   action?: string;
   from?: Date;
   to?: Date;
@@ -45,6 +46,7 @@ export class AuditRepository {
   async list(filter: AuditFilter): Promise<AuditRecord[]> {
     const conditions = [
       filter.actorId === undefined ? undefined : eq(auditLog.actorId, filter.actorId),
+      filter.actorName === undefined ? undefined : eq(auditLog.actorName, filter.actorName),
       filter.action === undefined ? undefined : eq(auditLog.action, filter.action),
       filter.from === undefined ? undefined : gte(auditLog.at, filter.from),
       filter.to === undefined ? undefined : lte(auditLog.at, filter.to),

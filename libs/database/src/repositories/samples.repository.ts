@@ -1,5 +1,6 @@
-import { asc, desc, eq } from '../drizzle.js';
-import type { AnalysisResult, SampleKind, ScanStatus, Verdict } from '#contracts';
+import type { AnyColumn, SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lte, sql } from '../drizzle.js';
+import type { AnalysisResult, SampleKind, SampleSort, ScanStatus, SortOrder, Verdict } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, rulesets, samples, scans, submissions, type StoredStringMatch } from '../schema.js';
 
@@ -37,6 +38,92 @@ export interface LatestScan {
   finishedAt: Date;
   matches: MatchRecord[];
   analysis: AnalysisResult | null;
+}
+
+/**
+ * Position of a row in a keyset-ordered list: the sort column as exact text (timestamps to the
+ * microsecond, which a JS Date would round to the millisecond and so skip or repeat rows) and the
+ * row's unique tie-breaker.
+ */
+export interface KeysetPosition {
+  key: string;
+  id: string;
+}
+
+/** Filters of {@link SamplesRepository.search}; all optional, combined with AND. */
+export interface SampleSearch {
+  /** Lowercase md5, sha1 or sha256 (chosen by length). */
+  hash?: string;
+  kind?: SampleKind;
+  verdict?: Verdict;
+  /** A rule that matched in the sample's latest scan. */
+  rule?: string;
+  /** A tag of a rule that matched in the sample's latest scan. */
+  tag?: string;
+  sizeMin?: number;
+  sizeMax?: number;
+  firstSeenFrom?: Date;
+  firstSeenTo?: Date;
+  lastSeenFrom?: Date;
+  lastSeenTo?: Date;
+  sort: SampleSort;
+  order: SortOrder;
+  limit: number;
+  /** Rows strictly after this position in the requested order. */
+  after?: KeysetPosition;
+}
+
+export interface SightingRecord {
+  id: string;
+  receivedAt: Date;
+  kind: SampleKind;
+  metadata: Record<string, unknown>;
+  filename: string | null;
+  submittedBy: string | null;
+}
+
+export interface ScanRecord {
+  id: string;
+  rulesetName: string;
+  rulesetVersion: number;
+  status: 'scanned' | 'timeout' | 'failed';
+  verdict: Verdict | null;
+  durationMs: number;
+  startedAt: Date;
+  finishedAt: Date;
+  matches: MatchRecord[];
+}
+
+/** A page of rows with the position of each, for the caller's cursor. */
+export interface KeysetPage<T> {
+  rows: { row: T; position: KeysetPosition }[];
+  /** True when more rows follow the last one. */
+  more: boolean;
+}
+
+const microsUtc = (column: AnyColumn) =>
+  sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+const SORTS = {
+  firstSeen: { column: samples.firstSeen, key: microsUtc(samples.firstSeen), cast: sql`timestamptz` },
+  lastSeen: { column: samples.lastSeen, key: microsUtc(samples.lastSeen), cast: sql`timestamptz` },
+  size: { column: samples.size, key: sql<string>`${samples.size}::text`, cast: sql`bigint` },
+} as const;
+
+/** `(column, id) > (key, id)` (or `<` when descending): the rows after a position, by one index range. */
+function afterPosition(
+  column: AnyColumn,
+  id: AnyColumn,
+  cast: SQL,
+  order: SortOrder,
+  at: KeysetPosition,
+): SQL {
+  const op = order === 'asc' ? sql`>` : sql`<`;
+  return sql`(${column}, ${id}) ${op} (${at.key}::${cast}, ${at.id})`;
+}
+
+function page<T>(rows: { row: T; position: KeysetPosition }[], limit: number): KeysetPage<T> {
+  return { rows: rows.slice(0, limit), more: rows.length > limit };
 }
 
 export class SamplesRepository {
@@ -88,5 +175,146 @@ export class SamplesRepository {
       .orderBy(desc(submissions.receivedAt))
       .limit(1);
     return row?.metadata ?? null;
+  }
+
+  /** One page of samples matching every filter, in keyset order (sort column, then sha256). */
+  async search(q: SampleSearch): Promise<KeysetPage<SampleRecord>> {
+    const sort = SORTS[q.sort];
+    const hashColumn =
+      q.hash === undefined
+        ? undefined
+        : q.hash.length === 32
+          ? samples.md5
+          : q.hash.length === 40
+            ? samples.sha1
+            : samples.sha256;
+    const latestMatch = (condition: SQL) =>
+      sql`exists (select 1 from ${matches} where ${matches.scanId} = ${samples.latestScanId} and ${condition})`;
+    const conditions = [
+      hashColumn === undefined || q.hash === undefined ? undefined : eq(hashColumn, q.hash),
+      q.kind === undefined ? undefined : eq(samples.kind, q.kind),
+      q.verdict === undefined ? undefined : eq(samples.verdict, q.verdict),
+      q.rule === undefined ? undefined : latestMatch(sql`${matches.rule} = ${q.rule}`),
+      q.tag === undefined ? undefined : latestMatch(sql`${matches.tags} @> array[${q.tag}]::text[]`),
+      q.sizeMin === undefined ? undefined : gte(samples.size, q.sizeMin),
+      q.sizeMax === undefined ? undefined : lte(samples.size, q.sizeMax),
+      q.firstSeenFrom === undefined ? undefined : gte(samples.firstSeen, q.firstSeenFrom),
+      q.firstSeenTo === undefined ? undefined : lte(samples.firstSeen, q.firstSeenTo),
+      q.lastSeenFrom === undefined ? undefined : gte(samples.lastSeen, q.lastSeenFrom),
+      q.lastSeenTo === undefined ? undefined : lte(samples.lastSeen, q.lastSeenTo),
+      q.after === undefined
+        ? undefined
+        : afterPosition(sort.column, samples.sha256, sort.cast, q.order, q.after),
+    ].filter((c) => c !== undefined);
+    const direction = q.order === 'asc' ? asc : desc;
+    const rows = await this.database.db
+      .select({ sample: samples, key: sort.key })
+      .from(samples)
+      .where(conditions.length === 0 ? undefined : and(...conditions))
+      .orderBy(direction(sort.column), direction(samples.sha256))
+      .limit(q.limit + 1);
+    return page(
+      rows.map((r) => ({ row: r.sample, position: { key: r.key, id: r.sample.sha256 } })),
+      q.limit,
+    );
+  }
+
+  /** Sightings of a sample, newest first. */
+  async sightings(
+    sha256: string,
+    limit: number,
+    after?: KeysetPosition,
+  ): Promise<KeysetPage<SightingRecord>> {
+    const rows = await this.database.db
+      .select({
+        id: submissions.id,
+        receivedAt: submissions.receivedAt,
+        kind: submissions.kind,
+        metadata: submissions.metadata,
+        filename: submissions.filename,
+        submittedBy: submissions.submittedBy,
+        key: microsUtc(submissions.receivedAt),
+      })
+      .from(submissions)
+      .where(
+        and(
+          eq(submissions.sampleSha256, sha256),
+          after === undefined
+            ? undefined
+            : afterPosition(submissions.receivedAt, submissions.id, sql`timestamptz`, 'desc', {
+                key: after.key,
+                id: after.id,
+              }),
+        ),
+      )
+      .orderBy(desc(submissions.receivedAt), desc(submissions.id))
+      .limit(limit + 1);
+    return page(
+      rows.map(({ key, ...row }) => ({ row, position: { key, id: row.id } })),
+      limit,
+    );
+  }
+
+  /** Scans of a sample, newest first, each with its ruleset and matches. */
+  async scans(sha256: string, limit: number, after?: KeysetPosition): Promise<KeysetPage<ScanRecord>> {
+    const rows = await this.database.db
+      .select({
+        id: scans.id,
+        rulesetName: rulesets.name,
+        rulesetVersion: rulesets.version,
+        status: scans.status,
+        verdict: scans.verdict,
+        durationMs: scans.durationMs,
+        startedAt: scans.startedAt,
+        finishedAt: scans.finishedAt,
+        key: microsUtc(scans.finishedAt),
+      })
+      .from(scans)
+      .innerJoin(rulesets, eq(rulesets.id, scans.rulesetId))
+      .where(
+        and(
+          eq(scans.sampleSha256, sha256),
+          after === undefined
+            ? undefined
+            : afterPosition(scans.finishedAt, scans.id, sql`timestamptz`, 'desc', after),
+        ),
+      )
+      .orderBy(desc(scans.finishedAt), desc(scans.id))
+      .limit(limit + 1);
+    const shown = rows.slice(0, limit);
+    const found =
+      shown.length === 0
+        ? []
+        : await this.database.db
+            .select({
+              scanId: matches.scanId,
+              rule: matches.rule,
+              namespace: matches.namespace,
+              tags: matches.tags,
+              meta: matches.meta,
+              strings: matches.strings,
+              noisy: matches.noisy,
+            })
+            .from(matches)
+            .where(
+              inArray(
+                matches.scanId,
+                shown.map((r) => r.id),
+              ),
+            )
+            .orderBy(asc(matches.id));
+    const byScan = new Map<string, MatchRecord[]>();
+    for (const { scanId, ...match } of found) {
+      const list = byScan.get(scanId) ?? [];
+      list.push(match);
+      byScan.set(scanId, list);
+    }
+    return {
+      rows: shown.map(({ key, ...row }) => ({
+        row: { ...row, matches: byScan.get(row.id) ?? [] },
+        position: { key, id: row.id },
+      })),
+      more: rows.length > limit,
+    };
   }
 }

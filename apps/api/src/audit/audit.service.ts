@@ -1,0 +1,40 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import { AuditQuery, type AuditView, type Page } from '#contracts';
+import { AuditRepository } from '#database';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import { parseOrThrow } from '../http/validation.js';
+
+const AuditCursor = z.strictObject({ b: z.number().int().positive() });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+@Injectable()
+export class AuditService {
+  constructor(@Inject(AuditRepository) private readonly audit: AuditRepository) {}
+
+  /** Newest first; ids only grow, so paging by id never skips or repeats a record. */
+  async list(query: unknown): Promise<Page<AuditView>> {
+    const q = parseOrThrow(AuditQuery, query, 'query');
+    const before = q.cursor === undefined ? undefined : decodeCursor(AuditCursor, q.cursor).b;
+    const actor =
+      q.actor === undefined
+        ? {}
+        : UUID.test(q.actor)
+          ? { actorId: q.actor.toLowerCase() }
+          : { actorName: q.actor };
+    const rows = await this.audit.list({
+      ...actor,
+      ...(q.action === undefined ? {} : { action: q.action }),
+      ...(q.from === undefined ? {} : { from: q.from }),
+      ...(q.to === undefined ? {} : { to: q.to }),
+      ...(before === undefined ? {} : { before }),
+      limit: q.limit + 1,
+    });
+    const shown = rows.slice(0, q.limit);
+    const last = shown.at(-1);
+    return {
+      items: shown.map((r) => ({ ...r, at: r.at.toISOString() })),
+      nextCursor: rows.length > q.limit && last !== undefined ? encodeCursor({ b: last.id }) : null,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import { CONFIG, type Config } from '#config';
+import { type Principal, PreviewQuery, type PreviewRow, type PreviewView, SpecimenError } from '#contracts';
+import { AuditRepository } from '#database';
+import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { parseOrThrow } from '../http/validation.js';
+import { encryptedZip } from './encrypted-zip.js';
+import { SamplesService } from './samples.service.js';
+
+const ROW = 16;
+
+/** Hex and ASCII rows of 16 bytes; only printable ASCII is shown as itself, so the dump is safe to display. */
+export function hexRows(bytes: Buffer, offset: number): PreviewRow[] {
+  const rows: PreviewRow[] = [];
+  for (let at = 0; at < bytes.length; at += ROW) {
+    const row = bytes.subarray(at, at + ROW);
+    const hex: string[] = [];
+    let ascii = '';
+    for (const b of row) {
+      hex.push(b.toString(16).padStart(2, '0'));
+      ascii += b >= 0x20 && b <= 0x7e ? String.fromCharCode(b) : '.';
+    }
+    rows.push({ offset: offset + at, hex: hex.join(' '), ascii });
+  }
+  return rows;
+}
+
+/** The bytes of samples, handed out only as an encrypted archive or a bounded hex dump. */
+@Injectable()
+export class SampleContentService {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(SamplesService) private readonly samples: SamplesService,
+  ) {}
+
+  /**
+   * The sample as an AES-256 ZIP with one entry named by its sha256. The audit record is committed
+   * before this returns, so before the first byte is sent; when it cannot be written, the download is
+   * refused with AUDIT_UNAVAILABLE.
+   */
+  async download(sha256: string, principal: Principal): Promise<{ filename: string; body: Readable }> {
+    const sample = await this.samples.get(sha256);
+    const object = await this.store.get(sample.objectKey);
+    try {
+      await this.audit.append({
+        actorId: principal.tokenId,
+        actorName: principal.name,
+        action: 'sample.download',
+        targetType: 'sample',
+        targetId: sample.sha256,
+        details: { size: sample.size, role: principal.role },
+      });
+    } catch (e) {
+      object.destroy();
+      throw new SpecimenError(
+        'AUDIT_UNAVAILABLE',
+        'the download could not be audited, so it is refused',
+        undefined,
+        {
+          cause: e,
+          retryAfterSeconds: 30,
+        },
+      );
+    }
+    return {
+      filename: `${sample.sha256}.zip`,
+      body: encryptedZip(sample.sha256, object, this.config.download.zipPassword),
+    };
+  }
+
+  /** At most 64 KiB from `offset`, read as a byte range; an offset at or past the end gives no rows. */
+  async preview(sha256: string, query: unknown): Promise<PreviewView> {
+    const sample = await this.samples.get(sha256);
+    const { offset, length } = parseOrThrow(PreviewQuery, query, 'query');
+    if (offset >= sample.size) return { offset, length: 0, size: sample.size, rows: [] };
+    const end = Math.min(sample.size, offset + length) - 1;
+    const stream = await this.store.get(sample.objectKey, { start: offset, end });
+    const chunks: Buffer[] = [];
+    let read = 0;
+    const want = end - offset + 1;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      read += chunk.length;
+      // A driver that ignores the range end must not make us hold more than the window.
+      if (read >= want) break;
+    }
+    const bytes = Buffer.concat(chunks).subarray(0, want);
+    return { offset, length: bytes.length, size: sample.size, rows: hexRows(bytes, offset) };
+  }
+}

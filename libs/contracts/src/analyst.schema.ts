@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { Sha256 } from './hashes.js';
+import type { MatchView, ScanStatus } from './sample.schema.js';
+import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
+
+/** Query strings carry text: numbers are coerced. */
+const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const queryDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+const shortText = z.string().min(1).max(256);
+
+/** An opaque, URL-safe page cursor as returned in `nextCursor`. */
+export const Cursor = z
+  .string()
+  .max(512)
+  .regex(/^[A-Za-z0-9_-]+$/, 'cursor must be a value returned as nextCursor');
+
+export const SAMPLE_SORTS = ['firstSeen', 'lastSeen', 'size'] as const;
+export type SampleSort = (typeof SAMPLE_SORTS)[number];
+export const SORT_ORDERS = ['asc', 'desc'] as const;
+export type SortOrder = (typeof SORT_ORDERS)[number];
+
+/** Page size of every list: 50 by default, at most 500. */
+export const PageLimit = queryInt(1, 500).default(50);
+
+/** `GET /v1/samples` query: every filter is optional and they combine with AND. */
+export const SearchSamplesQuery = z
+  .strictObject({
+    /** md5, sha1 or sha256 (by its length), exact, any case. */
+    hash: z
+      .string()
+      .regex(/^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/, 'hash must be an md5, sha1 or sha256')
+      .transform((s) => s.toLowerCase())
+      .optional(),
+    kind: z.enum(SAMPLE_KINDS).optional(),
+    verdict: z.enum(VERDICTS).optional(),
+    /** A rule that matched in the sample's latest scan. */
+    rule: shortText.optional(),
+    /** A tag of a rule that matched in the sample's latest scan. */
+    tag: shortText.optional(),
+    sizeMin: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+    sizeMax: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
+    firstSeenFrom: queryDate.optional(),
+    firstSeenTo: queryDate.optional(),
+    lastSeenFrom: queryDate.optional(),
+    lastSeenTo: queryDate.optional(),
+    sort: z.enum(SAMPLE_SORTS).default('firstSeen'),
+    order: z.enum(SORT_ORDERS).default('desc'),
+    limit: PageLimit,
+    cursor: Cursor.optional(),
+  })
+  .superRefine((q, ctx) => {
+    if (q.sizeMin !== undefined && q.sizeMax !== undefined && q.sizeMin > q.sizeMax) {
+      ctx.addIssue({ code: 'custom', path: ['sizeMax'], message: 'sizeMax must not be below sizeMin' });
+    }
+  });
+export type SearchSamplesQuery = z.output<typeof SearchSamplesQuery>;
+
+/** One row of a sample search. */
+export interface SampleSummary {
+  sha256: string;
+  sha1: string;
+  md5: string;
+  size: number;
+  kind: SampleKind;
+  firstSeen: string;
+  lastSeen: string;
+  sightings: number;
+  scanStatus: ScanStatus;
+  verdict: Verdict | null;
+}
+
+/** A page of any list: `nextCursor` is null on the last page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** `limit` and `cursor` of the paginated lists below a sample and of the audit log. */
+export const PageQuery = z.strictObject({ limit: PageLimit, cursor: Cursor.optional() });
+export type PageQuery = z.output<typeof PageQuery>;
+
+/** One sighting of a sample, as analysts see it: the submitter only as a pseudonym. */
+export interface SightingView {
+  id: string;
+  receivedAt: string;
+  kind: SampleKind;
+  /** The metadata document the agent sent (validated per kind at ingest). */
+  metadata: Record<string, unknown>;
+  filename: string | null;
+  /** HMAC-SHA256 of the submitter's token id under PSEUDONYM_KEY; null when the token is gone. */
+  submitter: string | null;
+}
+
+/** One YARA run in a sample's history. */
+export interface ScanView {
+  id: string;
+  ruleset: { name: string; version: number };
+  status: 'scanned' | 'timeout' | 'failed';
+  verdict: Verdict | null;
+  durationMs: number;
+  startedAt: string;
+  finishedAt: string;
+  matches: MatchView[];
+}
+
+/** The largest preview window, in bytes. */
+export const PREVIEW_MAX_LENGTH = 64 * 1024;
+
+export const PreviewQuery = z.strictObject({
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
+  length: queryInt(1, PREVIEW_MAX_LENGTH).default(4096),
+});
+export type PreviewQuery = z.output<typeof PreviewQuery>;
+
+export interface PreviewRow {
+  offset: number;
+  /** Lowercase hex bytes separated by spaces. */
+  hex: string;
+  /** Printable ASCII (0x20–0x7e) as is, anything else as '.'. */
+  ascii: string;
+}
+
+/** A hex dump window: `length` is what was read (less than asked near the end). */
+export interface PreviewView {
+  offset: number;
+  length: number;
+  size: number;
+  rows: PreviewRow[];
+}
+
+/** `GET /v1/audit` query: `actor` is a token id (uuid) or an actor name. */
+export const AuditQuery = z.strictObject({
+  actor: shortText.optional(),
+  action: z
+    .string()
+    .regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'action must be a dotted verb like sample.download')
+    .optional(),
+  from: queryDate.optional(),
+  to: queryDate.optional(),
+  limit: PageLimit,
+  cursor: Cursor.optional(),
+});
+export type AuditQuery = z.output<typeof AuditQuery>;
+
+export interface AuditView {
+  id: number;
+  at: string;
+  actorId: string | null;
+  actorName: string;
+  action: string;
+  targetType: string;
+  targetId: string | null;
+  details: Record<string, unknown>;
+}
+
+/** The `:sha256` path parameter. */
+export const Sha256Param = Sha256;
