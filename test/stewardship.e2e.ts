@@ -327,6 +327,14 @@ describe('data stewardship: crash during a purge, and retention', () => {
     assert.equal((await service.request(`/v1/samples/${sha}/download`)).status, 404);
     const search = await getJson<{ items: unknown[] }>(service, `/v1/samples?hash=${sha}`);
     assert.equal(search.items.length, 0);
+    const lookup = await service.request('/v1/lookups', {
+      method: 'POST',
+      token: a1.apiKey,
+      ...json({ items: [{ sha256: sha }] }),
+    });
+    assert.equal(lookup.status, 200);
+    const answer = (await lookup.json()) as { items: { known: boolean }[] };
+    assert.equal(answer.items[0]?.known, false, 'an expired sample is unknown to lookups');
     assert.equal((await sampleRows(service, sha)).length, 1, 'still stored until the sweep');
 
     const res = await service.request('/v1/admin/retention/sweep', { method: 'POST' });

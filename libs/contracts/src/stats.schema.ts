@@ -54,7 +54,7 @@ export interface StatsOverviewView {
   byVerdict: StatsCellView[];
   byCountry: StatsCellView[];
   byProductVersion: StatsCellView[];
-  /** The 10 rules that matched most often, and `(other)`. */
+  /** The 10 rules that matched most often (their `(other)` cell left out). */
   topRules: StatsCellView[];
 }
 
