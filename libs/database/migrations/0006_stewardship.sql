@@ -18,3 +18,5 @@ CREATE TABLE "stats_days" (
 	"final" boolean DEFAULT false NOT NULL,
 	"k" integer NOT NULL
 );
+--> statement-breakpoint
+CREATE INDEX "submissions_received_idx" ON "submissions" USING btree ("received_at");

@@ -101,6 +101,8 @@ export const submissions = pgTable(
   (t) => [
     index('submissions_sample_idx').on(t.sampleSha256, t.receivedAt),
     index('submissions_submitted_by_idx').on(t.submittedBy, t.receivedAt),
+    // --- data stewardship (issue 7): the daily statistics roll-up reads one day of submissions at a time.
+    index('submissions_received_idx').on(t.receivedAt),
   ],
 );
 

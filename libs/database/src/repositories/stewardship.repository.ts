@@ -203,11 +203,17 @@ export class StewardshipRepository {
 
   /** Days with raw submissions whose roll-up is not final yet. */
   async openDays(): Promise<string[]> {
+    // One index probe per calendar day since the oldest submission, instead of reading every row.
     const result = await this.database.db.execute<{ day: string }>(
-      sql`select day from (
-            select distinct to_char(received_at at time zone 'UTC', 'YYYY-MM-DD') as day from submissions) d
-          where not exists (select 1 from stats_days f where f.final and f.day = d.day::date)
-          order by day`,
+      sql`select to_char(d, 'YYYY-MM-DD') as day
+          from generate_series(
+            (select (min(received_at) at time zone 'UTC')::date from submissions),
+            (now() at time zone 'UTC')::date, interval '1 day') as d
+          where not exists (select 1 from stats_days f where f.final and f.day = d::date)
+            and exists (select 1 from submissions s
+                        where s.received_at >= (d::date::text || 'T00:00:00Z')::timestamptz
+                          and s.received_at < (d::date::text || 'T00:00:00Z')::timestamptz + interval '1 day')
+          order by d`,
     );
     return result.rows.map((r) => r.day);
   }
