@@ -372,3 +372,68 @@ describe('data stewardship: crash during a purge, and retention', () => {
     assert.equal(nonAdmin.status, 403);
   });
 });
+
+describe('data stewardship: scanner killed during a large purge', () => {
+  const service = new TestService({
+    env: { STATS_K_ANONYMITY: '2', STATS_ROLLUP_MS: '1000', PURGE_BATCH_SIZE: '1' },
+  });
+  let agents: Agent[] = [];
+
+  before(async () => {
+    await service.start();
+    agents = await enrollAgents(service, ['DE', 'NL']);
+  });
+
+  after(async () => {
+    await service.stop();
+  });
+
+  it('a purge whose scanner is killed (SIGKILL) finishes after a restart with the same result', async () => {
+    const [a0, a1] = agents;
+    assert.ok(a0 !== undefined && a1 !== undefined);
+    const own = Array.from({ length: 200 }, () => benign(512));
+    const shared = benign(512);
+    for (const b of [...own, shared]) await submit(service, a0, b);
+    await submit(service, a1, shared);
+    const remaining = async (): Promise<number> => {
+      const [row] = await query<{ n: string }>(
+        service.databaseUrl,
+        `select count(*) as n from submissions s join api_tokens t on t.id = s.submitted_by
+         where t.agent_id = $1`,
+        [a0.agentId],
+      );
+      return Number(row?.n ?? 0);
+    };
+    await setConsent(service, a0, false);
+    await pollUntil(async () => ((await remaining()) <= 170 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+      what: 'the purge to be under way',
+    });
+    const scanner = service.scanner;
+    assert.ok(scanner !== null);
+    const exited = new Promise((resolve) => scanner.once('exit', resolve));
+    scanner.kill('SIGKILL');
+    await exited;
+    const left = await remaining();
+    assert.ok(left > 0, `the purge was killed halfway (${left} submissions left)`);
+
+    service.startScanner();
+    // The consent sweep finds the agent again; the killed job's lock expires later and it finds nothing.
+    await pollUntil(
+      async () => {
+        const tombstones = await query(service.databaseUrl, 'select 1 from object_tombstones');
+        return (await remaining()) === 0 && tombstones.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 120_000, what: 'the purge to finish after the restart' },
+    );
+    for (const b of own) {
+      assert.deepEqual(await sampleRows(service, sha256(b)), []);
+      assert.ok(!existsSync(objectPath(service, sha256(b))), 'no object is left behind');
+    }
+    assert.deepEqual(await sampleRows(service, sha256(shared)), [{ sightings: 1 }]);
+    assert.ok(existsSync(objectPath(service, sha256(shared))));
+    const stray = await query<{ n: string }>(service.databaseUrl, 'select count(*) as n from samples');
+    assert.equal(stray[0]?.n, '1');
+  });
+});
