@@ -23,6 +23,8 @@ import { AuditService } from './audit/audit.service.js';
 import { SampleContentService } from './samples/sample-content.service.js';
 import { SamplesController } from './samples/samples.controller.js';
 import { SamplesService } from './samples/samples.service.js';
+import { MaintenanceController, StatsController } from './stats/stats.controller.js';
+import { StatsService } from './stats/stats.service.js';
 import { SubmissionsController } from './submissions/submissions.controller.js';
 import { SubmissionsService } from './submissions/submissions.service.js';
 import { UploadInterceptor } from './submissions/upload.interceptor.js';
@@ -72,6 +74,8 @@ export class ApiModule {
         TokensController,
         EnrollmentTokensController,
         AgentsController,
+        StatsController,
+        MaintenanceController,
         LookupsController,
         AuditController,
       ],
@@ -83,6 +87,7 @@ export class ApiModule {
         SampleContentService,
         SamplesService,
         AgentsService,
+        StatsService,
         LookupsService,
         ConsentGuard,
         RateLimitGuard,

@@ -14,6 +14,11 @@ export function jobItemOf(row: OutboxRecord): JobItem | null {
       data: typeof submissionId === 'string' ? { sha256, submissionId } : { sha256 },
     };
   }
+  if (row.queue === String(QueueName.Maintenance) && row.name === String(JobName.ConsentPurge)) {
+    const { agentId } = row.payload;
+    if (typeof agentId !== 'string') return null;
+    return { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } };
+  }
   return null;
 }
 

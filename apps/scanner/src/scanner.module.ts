@@ -7,6 +7,7 @@ import { StorageModule } from '#storage';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RulesService } from './rules.service.js';
 import { ScanProcessor } from './scan.processor.js';
+import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 import { WorkersService } from './workers.service.js';
 
 @Module({})
@@ -21,7 +22,7 @@ export class ScannerModule {
         StorageModule.forRoot(),
         QueueModule.forRoot(),
       ],
-      providers: [RulesService, ScanProcessor, OutboxRedrive, WorkersService],
+      providers: [RulesService, ScanProcessor, OutboxRedrive, StewardshipJobs, WorkersService],
     };
   }
 }

@@ -11,6 +11,7 @@ import { JobName, QueueName } from '#contracts';
 import { startWorker, type QueueConnection } from '#queue';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { ScanProcessor } from './scan.processor.js';
+import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 
 const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
@@ -25,6 +26,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(CONFIG) private readonly config: Config,
     @Inject(ScanProcessor) private readonly scan: ScanProcessor,
     @Inject(OutboxRedrive) private readonly redrive: OutboxRedrive,
+    @Inject(StewardshipJobs) private readonly stewardship: StewardshipJobs,
   ) {}
 
   private get connection(): QueueConnection {
@@ -39,7 +41,13 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     );
     const maintenance = startWorker(
       QueueName.Maintenance,
-      { [JobName.OutboxRedrive]: (data) => this.redrive.handle(data) },
+      {
+        [JobName.OutboxRedrive]: (data) => this.redrive.handle(data),
+        [JobName.ConsentPurge]: (data) => this.stewardship.purge(data),
+        [JobName.ConsentSweep]: () => this.stewardship.consentSweep(),
+        [JobName.RetentionSweep]: (data) => this.stewardship.retentionSweep(data),
+        [JobName.StatsRollup]: () => this.stewardship.rollup(),
+      },
       { connection: this.connection, concurrency: 1 },
     );
     for (const worker of [scan, maintenance]) {
@@ -51,12 +59,13 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       );
       this.workers.push(worker);
     }
-    await this.scheduleRedrive();
+    await this.schedule();
     this.logger.log(`workers started: scan (concurrency ${this.config.scanner.concurrency}), maintenance`);
   }
 
-  /** A job scheduler (not a timer) so that one re-drive runs at a time across every scanner replica. */
-  private async scheduleRedrive(): Promise<void> {
+  /** Job schedulers (not timers) so that one of each runs at a time across every scanner replica. */
+  private async schedule(): Promise<void> {
+    const { retentionSweepMs, rollupMs } = this.config.stewardship;
     const queue = new Queue(QueueName.Maintenance, {
       connection: { url: this.connection.url },
       prefix: this.connection.prefix,
@@ -70,6 +79,22 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
           data: { olderThanMs: REDRIVE_OLDER_THAN_MS },
           opts: { removeOnComplete: 100, removeOnFail: 100 },
         },
+      );
+      await queue.upsertJobScheduler(
+        'retention-sweep',
+        { every: retentionSweepMs },
+        { name: JobName.RetentionSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+      // The roll-up and the consent sweep share a period: both are cheap when there is nothing to do.
+      await queue.upsertJobScheduler(
+        'stats-rollup',
+        { every: rollupMs },
+        { name: JobName.StatsRollup, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+      await queue.upsertJobScheduler(
+        'consent-sweep',
+        { every: rollupMs },
+        { name: JobName.ConsentSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
       );
     } finally {
       await queue.close();

@@ -105,6 +105,20 @@ export function envSchema(root: string) {
     PSEUDONYM_KEY: z.string().min(32).optional(),
     /** Password of the AES-256 ZIP archives of sample downloads. */
     DOWNLOAD_ZIP_PASSWORD: z.string().min(1).max(128).default('infected'),
+    // --- data stewardship (issue 7) ---
+    /** Days after a sample's last sighting when its raw data is destroyed (fractions allowed). */
+    RETENTION_DAYS: z.coerce.number().positive().default(365),
+    /** How often the scheduled retention sweep runs (ms). */
+    RETENTION_SWEEP_MS: int(1000).default(3_600_000),
+    /** How often the statistics roll-up and the consent-purge sweep run (ms). */
+    STATS_ROLLUP_MS: int(1000).default(600_000),
+    /** Statistics cells built from fewer distinct agents than this are never shown. */
+    STATS_K_ANONYMITY: int(2).default(5),
+    /** Samples handled per transaction by the consent purge and the retention sweep. */
+    PURGE_BATCH_SIZE: int(1).default(200),
+    /** Tests only: the consent purge fails after this many batches (refused in production). */
+    PURGE_FAIL_AFTER_BATCHES: int(1).optional(),
+    // --- end data stewardship
   });
 }
 
@@ -127,6 +141,15 @@ export interface Config {
     backpressureRetryAfterSeconds: number;
   };
   download: { zipPassword: string };
+  /** Data stewardship: retention, consent purge, k-anonymous statistics. */
+  stewardship: {
+    retentionDays: number;
+    retentionSweepMs: number;
+    rollupMs: number;
+    kAnonymity: number;
+    purgeBatchSize: number;
+    purgeFailAfterBatches: number | undefined;
+  };
   scanner: {
     concurrency: number;
     timeoutMs: number;
@@ -167,6 +190,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.NODE_ENV === 'production' && e.PSEUDONYM_KEY === undefined) {
     problems.push('PSEUDONYM_KEY: required in production (at least 32 characters)');
   }
+  if (e.NODE_ENV === 'production' && e.PURGE_FAIL_AFTER_BATCHES !== undefined) {
+    problems.push('PURGE_FAIL_AFTER_BATCHES: a test hook, refused in production');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: e.NODE_ENV,
@@ -184,6 +210,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       backpressureRetryAfterSeconds: e.BACKPRESSURE_RETRY_AFTER_SECONDS,
     },
     download: { zipPassword: e.DOWNLOAD_ZIP_PASSWORD },
+    stewardship: {
+      retentionDays: e.RETENTION_DAYS,
+      retentionSweepMs: e.RETENTION_SWEEP_MS,
+      rollupMs: e.STATS_ROLLUP_MS,
+      kAnonymity: e.STATS_K_ANONYMITY,
+      purgeBatchSize: e.PURGE_BATCH_SIZE,
+      purgeFailAfterBatches: e.PURGE_FAIL_AFTER_BATCHES,
+    },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
       timeoutMs: e.SCAN_TIMEOUT_MS,

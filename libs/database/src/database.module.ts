@@ -7,6 +7,7 @@ import { OutboxRepository } from './repositories/outbox.repository.js';
 import { RulesetsRepository } from './repositories/rulesets.repository.js';
 import { SamplesRepository } from './repositories/samples.repository.js';
 import { ScansRepository } from './repositories/scans.repository.js';
+import { StewardshipRepository } from './repositories/stewardship.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 import { TokensRepository } from './repositories/tokens.repository.js';
 
@@ -17,6 +18,7 @@ const REPOSITORIES = [
   RulesetsRepository,
   SamplesRepository,
   ScansRepository,
+  StewardshipRepository,
   SubmissionsRepository,
   TokensRepository,
 ] as const;

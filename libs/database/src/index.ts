@@ -36,6 +36,14 @@ export {
   type ScanRecord,
   type SightingRecord,
 } from './repositories/samples.repository.js';
+export {
+  OTHER,
+  STATS_DIMENSIONS,
+  StewardshipRepository,
+  type BatchOutcome,
+  type StatsCell,
+  type StatsDimension,
+} from './repositories/stewardship.repository.js';
 export { ScansRepository, type RecordScanInput } from './repositories/scans.repository.js';
 export {
   SubmissionsRepository,

@@ -4,10 +4,12 @@ import {
   bigserial,
   boolean,
   char,
+  date,
   index,
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -99,6 +101,8 @@ export const submissions = pgTable(
   (t) => [
     index('submissions_sample_idx').on(t.sampleSha256, t.receivedAt),
     index('submissions_submitted_by_idx').on(t.submittedBy, t.receivedAt),
+    // --- data stewardship (issue 7): the daily statistics roll-up reads one day of submissions at a time.
+    index('submissions_received_idx').on(t.receivedAt),
   ],
 );
 
@@ -310,3 +314,44 @@ export const agents = pgTable(
   },
   (t) => [index('agents_consent_revoked_idx').on(t.consentRevokedAt)],
 );
+
+// ---- Data stewardship (issue 7) ----
+
+/**
+ * Daily statistics roll-ups, kept after the raw rows are destroyed. Only publishable cells are stored:
+ * a cell (day, dimension, value) built from fewer than k distinct agents is folded into the day's
+ * `(other)` cell of its dimension, and an `(other)` cell still under k is not stored at all. `agents`
+ * is a count of distinct agents; agent ids are never stored here.
+ */
+export const statsDaily = pgTable(
+  'stats_daily',
+  {
+    day: date('day', { mode: 'string' }).notNull(),
+    /** `total`, `kind`, `verdict`, `country`, `productVersion` or `rule`. */
+    dimension: text('dimension').notNull(),
+    value: text('value').notNull(),
+    submissions: integer('submissions').notNull(),
+    agents: integer('agents').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.dimension, t.value], name: 'stats_daily_pkey' })],
+);
+
+/** Which days are rolled up; a `final` day is never recomputed (its raw rows may be gone). */
+export const statsDays = pgTable('stats_days', {
+  day: date('day', { mode: 'string' }).primaryKey(),
+  rolledAt: ts('rolled_at').notNull().defaultNow(),
+  final: boolean('final').notNull().default(false),
+  /** The k the day's suppression was computed with. */
+  k: integer('k').notNull(),
+});
+
+/**
+ * Objects whose rows are gone, to delete from storage. Written in the transaction that deletes the rows,
+ * so a crash between that commit and the object deletion leaves a row here for the next run.
+ */
+export const objectTombstones = pgTable('object_tombstones', {
+  objectKey: text('object_key').primaryKey(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+// ---- end data stewardship ----

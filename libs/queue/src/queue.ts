@@ -13,7 +13,13 @@ export interface QueueConnection {
 export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
   [QueueName.Scan]: [JobName.ScanSample],
   [QueueName.Retrohunt]: [],
-  [QueueName.Maintenance]: [JobName.OutboxRedrive],
+  [QueueName.Maintenance]: [
+    JobName.OutboxRedrive,
+    JobName.ConsentPurge,
+    JobName.ConsentSweep,
+    JobName.RetentionSweep,
+    JobName.StatsRollup,
+  ],
 };
 
 type ItemOf<N extends JobName> = Extract<JobItem, { name: N }>;

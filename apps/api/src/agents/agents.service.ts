@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   type AgentPage,
   type AgentView,
@@ -8,11 +8,21 @@ import {
   type Enrolled,
   EnrollRequest,
   type EnrollmentTokenCreated,
+  JobName,
+  QueueName,
   ListAgentsQuery,
   type Principal,
   SpecimenError,
 } from '#contracts';
-import { type AgentRecord, AgentsRepository, AuditRepository, Database, TokensRepository } from '#database';
+import {
+  type AgentRecord,
+  AgentsRepository,
+  AuditRepository,
+  Database,
+  OutboxRepository,
+  TokensRepository,
+} from '#database';
+import { QueueProducer } from '#queue';
 import { hashToken, newToken } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 
@@ -38,11 +48,15 @@ export function toAgentView(a: AgentRecord): AgentView {
 /** Enrollment, the agent registry and consent. Every change commits with its audit record. */
 @Injectable()
 export class AgentsService {
+  private readonly logger = new Logger(AgentsService.name);
+
   constructor(
     @Inject(Database) private readonly database: Database,
     @Inject(AgentsRepository) private readonly agents: AgentsRepository,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
   async createEnrollmentToken(body: unknown, principal: Principal): Promise<EnrollmentTokenCreated> {
@@ -189,7 +203,11 @@ export class AgentsService {
     return toAgentView(agent);
   }
 
-  /** Records the calling agent's consent; a withdrawal leaves `consent_revoked_at` for the consent purge. */
+  /**
+   * Records the calling agent's consent. A withdrawal commits the consent purge job to the outbox with the
+   * change, then enqueues it (the outbox re-drive does it when Redis is down; the scanner's consent sweep
+   * also finds the agent by `consent_revoked_at`).
+   */
   async setConsent(body: unknown, principal: Principal): Promise<ConsentView> {
     const request = parseOrThrow(ConsentRequest, body, 'body');
     const agentId = principal.agentId;
@@ -214,8 +232,29 @@ export class AgentsService {
         },
         tx,
       );
-      return changed;
+      const jobId = `consent-purge-${agentId}-${changed.changedAt.getTime()}`;
+      const purge = request.participating
+        ? null
+        : {
+            jobId,
+            id: await this.outbox.add(
+              { queue: QueueName.Maintenance, name: JobName.ConsentPurge, jobId, payload: { agentId } },
+              tx,
+            ),
+          };
+      return { ...changed, purge };
     });
+    if (change.purge !== null) {
+      try {
+        await this.queue.add(
+          { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } },
+          change.purge.jobId,
+        );
+        await this.outbox.remove(change.purge.id);
+      } catch (e) {
+        this.logger.warn({ err: e }, 'consent purge job left in the outbox for re-drive');
+      }
+    }
     return {
       agentId,
       participating: change.participating,

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { CONFIG, type Config } from '#config';
 import {
   LookupItem,
   LookupRequest,
@@ -29,6 +30,7 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 @Injectable()
 export class LookupsService {
   constructor(
+    @Inject(CONFIG) private readonly config: Config,
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
   ) {}
@@ -52,7 +54,9 @@ export class LookupsService {
       };
     });
     const valid = [...new Set(parsed.flatMap((p) => ('error' in p ? [] : [p.sha256])))];
-    const seen = await this.submissions.recordLookupSightings(valid, principal.tokenId);
+    // An expired sample (past retention, not yet swept) is unknown: its verdict is not served any more.
+    const seenSince = new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
+    const seen = await this.submissions.recordLookupSightings(valid, principal.tokenId, seenSince);
     // A row without its object (lost, or removed by retention) is known but wanted again.
     const intact = new Set(
       (

@@ -82,9 +82,14 @@ export class SamplesService {
     @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
-  /** A sample by sha256, or NOT_FOUND. */
+  /** Samples last sighted before this are expired: never served, even before the sweep removes them. */
+  private retentionCutoff(): Date {
+    return new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
+  }
+
+  /** A sample by sha256, or NOT_FOUND (also when it is past retention). */
   async get(sha256: string): Promise<SampleRecord> {
-    const sample = await this.samples.findBySha256(sha256Param(sha256));
+    const sample = await this.samples.findBySha256(sha256Param(sha256), this.retentionCutoff());
     if (sample === null) throw new SpecimenError('NOT_FOUND', 'no such sample');
     return sample;
   }
@@ -152,7 +157,11 @@ export class SamplesService {
       }
       after = { key: c.k, id: c.h };
     }
-    const found = await this.samples.search({ ...q, ...(after === undefined ? {} : { after }) });
+    const found = await this.samples.search({
+      ...q,
+      seenSince: this.retentionCutoff(),
+      ...(after === undefined ? {} : { after }),
+    });
     const last = found.rows.at(-1);
     return {
       items: found.rows.map((r) => summary(r.row)),

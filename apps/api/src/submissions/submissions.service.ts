@@ -12,6 +12,7 @@ import {
 import { type RecordedSubmission, SubmissionsRepository } from '#database';
 import { QueueProducer, scanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
+import { scrubDocument, scrubString } from './scrub.js';
 import type { ReceivedFile } from './upload.engine.js';
 
 /** Labels only: no path, no control characters, bounded length. */
@@ -83,12 +84,14 @@ export class SubmissionsService {
     const key = sampleKey(digests.sha256);
     await this.store.promote(tempKey, key);
     const { sha256: _s, md5: _m, sha1: _h, size: _z, ...context } = metadata;
+    const filename = sanitizeFilename(metadata.filename);
     const recorded = await this.submissions.record({
       digests,
       kind: metadata.kind,
       objectKey: key,
-      metadata: context,
-      filename: sanitizeFilename(metadata.filename),
+      // Scrubbed before anything is stored: user names, host names, e-mail addresses, SIDs.
+      metadata: scrubDocument(context),
+      filename: filename === null ? null : scrubString(filename),
       submittedBy: principal.tokenId,
       scanJob: (submissionId) => ({
         queue: QueueName.Scan,

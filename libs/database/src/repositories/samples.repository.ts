@@ -66,6 +66,8 @@ export interface SampleSearch {
   firstSeenTo?: Date;
   lastSeenFrom?: Date;
   lastSeenTo?: Date;
+  /** Retention cutoff: samples last sighted before it are expired and left out. */
+  seenSince?: Date;
   sort: SampleSort;
   order: SortOrder;
   limit: number;
@@ -129,8 +131,17 @@ function page<T>(rows: { row: T; position: KeysetPosition }[], limit: number): K
 export class SamplesRepository {
   constructor(private readonly database: Database) {}
 
-  async findBySha256(sha256: string): Promise<SampleRecord | null> {
-    const [row] = await this.database.db.select().from(samples).where(eq(samples.sha256, sha256)).limit(1);
+  /** The sample; with `seenSince`, only when it was last sighted at or after it (not yet expired). */
+  async findBySha256(sha256: string, seenSince?: Date): Promise<SampleRecord | null> {
+    const [row] = await this.database.db
+      .select()
+      .from(samples)
+      .where(
+        seenSince === undefined
+          ? eq(samples.sha256, sha256)
+          : and(eq(samples.sha256, sha256), gte(samples.lastSeen, seenSince)),
+      )
+      .limit(1);
     return row ?? null;
   }
 
@@ -202,6 +213,7 @@ export class SamplesRepository {
       q.firstSeenTo === undefined ? undefined : lte(samples.firstSeen, q.firstSeenTo),
       q.lastSeenFrom === undefined ? undefined : gte(samples.lastSeen, q.lastSeenFrom),
       q.lastSeenTo === undefined ? undefined : lte(samples.lastSeen, q.lastSeenTo),
+      q.seenSince === undefined ? undefined : gte(samples.lastSeen, q.seenSince),
       q.after === undefined
         ? undefined
         : afterPosition(sort.column, samples.sha256, sort.cast, q.order, q.after),

@@ -140,9 +140,14 @@ export class SubmissionsRepository {
   /**
    * Hash-first lookups of a whole batch in one statement: every known sample among `sha256s` gets a
    * sighting (last_seen, count) and a submission row marked `lookup` (no bytes, so no metadata), and is
-   * returned. Unknown hashes are simply absent from the result.
+   * returned. Unknown hashes, and samples last sighted before `seenSince` (past retention), are simply
+   * absent from the result.
    */
-  async recordLookupSightings(sha256s: string[], submittedBy: string): Promise<LookupSighting[]> {
+  async recordLookupSightings(
+    sha256s: string[],
+    submittedBy: string,
+    seenSince?: Date,
+  ): Promise<LookupSighting[]> {
     if (sha256s.length === 0) return [];
     // One text parameter split server-side: drizzle would expand an array into one parameter per item.
     const result = await this.database.db.execute<{
@@ -154,6 +159,7 @@ export class SubmissionsRepository {
       sql`with seen as (
             update ${samples} set last_seen = now(), sightings = ${samples.sightings} + 1
             where ${samples.sha256} = any(string_to_array(${sha256s.join(',')}, ',')::bpchar[])
+              and ${samples.lastSeen} >= ${(seenSince ?? new Date(0)).toISOString()}::timestamptz
             returning sha256, kind, object_key, scan_status, verdict
           ), sighted as (
             insert into ${submissions} (sample_sha256, kind, metadata, submitted_by, status, source)

@@ -1,0 +1,71 @@
+/**
+ * Scrubbing of agent metadata at ingest: every string of the metadata document goes through the rules
+ * below, in order, before it is stored. The rules are data: add a row to cover a new identifier.
+ */
+export interface ScrubRule {
+  /** What the rule removes, for the privacy documentation and test names. */
+  name: string;
+  pattern: RegExp;
+  replace: string;
+}
+
+export const USER = '<user>';
+export const HOST = '<host>';
+
+// Path separators of both worlds; a user name runs up to the next separator.
+const SEP = String.raw`[\\/]`;
+const NAME = String.raw`[^\\/:*?"<>|\r\n]+`;
+
+export const SCRUB_RULES: readonly ScrubRule[] = [
+  {
+    name: 'e-mail address',
+    pattern: /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g,
+    replace: '<email>',
+  },
+  {
+    name: 'Windows SID',
+    pattern: /\bS-1-5-21(?:-\d+){1,4}\b/gi,
+    replace: '<sid>',
+  },
+  {
+    name: 'UNC host name (\\\\host\\share)',
+    pattern: /(^|[^\\])\\\\(?![?.]\\)[^\\/\s]+(?=\\)/g,
+    replace: `$1\\\\${HOST}`,
+  },
+  {
+    name: 'Windows profile (C:\\Users\\<name>, C:\\Documents and Settings\\<name>)',
+    pattern: new RegExp(String.raw`(${SEP}(?:Users|Documents and Settings)${SEP})(?!${USER})${NAME}`, 'gi'),
+    replace: `$1${USER}`,
+  },
+  {
+    name: 'Unix home (/home/<name>, /Users/<name>)',
+    pattern: new RegExp(String.raw`(/(?:home|Users)/)(?!${USER})${NAME}`, 'g'),
+    replace: `$1${USER}`,
+  },
+  {
+    name: 'profile variables that name the user (%USERNAME%=…, USER=…)',
+    pattern: /\b((?:USERNAME|USER|LOGNAME|USERDOMAIN|COMPUTERNAME|HOSTNAME)=)[^\s;"']+/gi,
+    replace: `$1${USER}`,
+  },
+];
+
+/** One string through every rule. */
+export function scrubString(value: string): string {
+  let out = value;
+  for (const rule of SCRUB_RULES) out = out.replace(rule.pattern, rule.replace);
+  return out;
+}
+
+/** Every string of a JSON document (keys and values, any depth) scrubbed; other values unchanged. */
+export function scrubDocument<T>(value: T): T {
+  return scrubValue(value) as T;
+}
+
+function scrubValue(value: unknown): unknown {
+  if (typeof value === 'string') return scrubString(value);
+  if (Array.isArray(value)) return value.map(scrubValue);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [scrubString(k), scrubValue(v)]));
+  }
+  return value;
+}

@@ -1,0 +1,171 @@
+import { createHmac } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type Config } from '#config';
+import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
+import { AuditRepository, type BatchOutcome, StewardshipRepository } from '#database';
+import { QueueProducer } from '#queue';
+import { OBJECT_STORE, type ObjectStore } from '#storage';
+
+const SYSTEM = 'system:stewardship';
+const TOMBSTONES_PER_PASS = 500;
+const AGENTS_PER_SWEEP = 100;
+
+export interface PurgeCounts {
+  batches: number;
+  submissionsDeleted: number;
+  samplesDeleted: number;
+  samplesKept: number;
+  objectsDeleted: number;
+}
+
+const add = (c: PurgeCounts, b: BatchOutcome): void => {
+  c.batches += 1;
+  c.submissionsDeleted += b.submissionsDeleted;
+  c.samplesDeleted += b.samplesDeleted;
+  c.samplesKept += b.samplesKept;
+};
+
+/** The UTC day (YYYY-MM-DD) `days` days before now. */
+const utcDay = (daysAgo = 0): string =>
+  new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * Maintenance jobs of the data-stewardship promises: consent purge, retention sweep, statistics roll-up.
+ * Deletions go in batches, each one transaction that also writes tombstones of the objects it orphaned;
+ * objects are deleted after the commit, from the tombstones, so a crash leaves at worst a tombstone that
+ * the next run (of any of these jobs) finishes. Days are rolled up and made final before their raw rows
+ * are destroyed, so the statistics do not change when data goes.
+ */
+@Injectable()
+export class StewardshipJobs {
+  private readonly logger = new Logger(StewardshipJobs.name);
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(StewardshipRepository) private readonly stewardship: StewardshipRepository,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(QueueProducer) private readonly queue: QueueProducer,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+  ) {}
+
+  /** Removes what the agent submitted before withdrawing its consent; shared samples stay. */
+  async purge(data: ConsentPurgeJob): Promise<PurgeCounts> {
+    const counts: PurgeCounts = {
+      batches: 0,
+      submissionsDeleted: 0,
+      samplesDeleted: 0,
+      samplesKept: 0,
+      objectsDeleted: 0,
+    };
+    counts.objectsDeleted += await this.drainTombstones();
+    await this.freeze(await this.stewardship.purgeDays(data.agentId));
+    const failAfter = this.config.stewardship.purgeFailAfterBatches;
+    for (;;) {
+      const batch = await this.stewardship.purgeBatch(data.agentId, this.config.stewardship.purgeBatchSize);
+      if (batch.samples === 0) break;
+      add(counts, batch);
+      if (failAfter !== undefined && counts.batches >= failAfter) {
+        // Test hook: a crash after a batch committed and before its objects were deleted.
+        throw new Error(`consent purge stopped after ${counts.batches} batches (PURGE_FAIL_AFTER_BATCHES)`);
+      }
+      counts.objectsDeleted += await this.drainTombstones();
+    }
+    counts.objectsDeleted += await this.drainTombstones();
+    await this.audit.append({
+      actorId: null,
+      actorName: SYSTEM,
+      action: 'consent.purge',
+      targetType: 'agent',
+      // The audit log outlives the agent: it names it only by its keyed pseudonym.
+      targetId: this.pseudonym(data.agentId),
+      details: { ...counts },
+    });
+    this.logger.log(`consent purge: ${JSON.stringify(counts)}`);
+    return counts;
+  }
+
+  /** Queues a purge for every agent whose consent is withdrawn and whose data is still stored. */
+  async consentSweep(): Promise<{ queued: number }> {
+    const agents = await this.stewardship.agentsToPurge(AGENTS_PER_SWEEP);
+    for (const agentId of agents) {
+      // One purge per agent at a time: a job id that is still waiting or active is not added twice.
+      await this.queue.add(
+        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } },
+        `consent-purge-sweep-${agentId}`,
+        { removeOnComplete: true, removeOnFail: true },
+      );
+    }
+    return { queued: agents.length };
+  }
+
+  /** Destroys raw data of samples last sighted more than RETENTION_DAYS ago. */
+  async retentionSweep(data: RetentionSweepJob): Promise<PurgeCounts & { cutoff: string }> {
+    const cutoff = new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
+    const counts: PurgeCounts = {
+      batches: 0,
+      submissionsDeleted: 0,
+      samplesDeleted: 0,
+      samplesKept: 0,
+      objectsDeleted: 0,
+    };
+    counts.objectsDeleted += await this.drainTombstones();
+    await this.freeze(await this.stewardship.expiredDays(cutoff));
+    for (;;) {
+      const batch = await this.stewardship.retentionBatch(cutoff, this.config.stewardship.purgeBatchSize);
+      if (batch.samples === 0) break;
+      add(counts, batch);
+      counts.objectsDeleted += await this.drainTombstones();
+    }
+    await this.audit.append({
+      actorId: data.requestedBy ?? null,
+      actorName: data.requestedBy === undefined ? SYSTEM : 'admin',
+      action: 'retention.sweep',
+      targetType: 'samples',
+      details: {
+        ...counts,
+        cutoff: cutoff.toISOString(),
+        retentionDays: this.config.stewardship.retentionDays,
+      },
+    });
+    this.logger.log(`retention sweep: ${JSON.stringify(counts)}`);
+    return { ...counts, cutoff: cutoff.toISOString() };
+  }
+
+  /**
+   * Rolls up every day with raw rows whose roll-up is not final; days before yesterday (UTC) become final,
+   * so late scans of yesterday's samples still count.
+   */
+  async rollup(): Promise<{ days: number }> {
+    const days = await this.stewardship.openDays();
+    const finalBefore = utcDay(1);
+    for (const day of days) {
+      await this.stewardship.rollupDay(day, this.config.stewardship.kAnonymity, day < finalBefore);
+    }
+    return { days: days.length };
+  }
+
+  /** Rolls up and makes final the days whose raw rows are about to be destroyed. */
+  private async freeze(days: string[]): Promise<void> {
+    for (const day of days) await this.stewardship.rollupDay(day, this.config.stewardship.kAnonymity, true);
+  }
+
+  /** Deletes the objects of tombstones, unless a new upload of the same bytes uses the key again. */
+  private async drainTombstones(): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const keys = await this.stewardship.tombstones(TOMBSTONES_PER_PASS);
+      for (const key of keys) {
+        if (!(await this.stewardship.objectInUse(key))) {
+          await this.store.delete(key);
+          deleted += 1;
+        }
+        await this.stewardship.removeTombstone(key);
+      }
+      if (keys.length < TOMBSTONES_PER_PASS) return deleted;
+    }
+  }
+
+  private pseudonym(id: string): string {
+    return createHmac('sha256', this.config.auth.pseudonymKey).update(id, 'utf8').digest('hex');
+  }
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+
+/** What `GET /v1/stats/series` can group by. */
+export const STATS_GROUPS = ['kind', 'verdict', 'country', 'productVersion', 'rule'] as const;
+export type StatsGroup = (typeof STATS_GROUPS)[number];
+
+const day = z.iso.date();
+
+/** `GET /v1/stats/overview`: UTC days, inclusive; the last 30 days by default. */
+export const StatsOverviewQuery = z
+  .strictObject({ from: day.optional(), to: day.optional() })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'from must not be after to',
+    path: ['from'],
+  });
+
+/** `GET /v1/stats/series`. */
+export const StatsSeriesQuery = z
+  .strictObject({
+    groupBy: z.enum(STATS_GROUPS),
+    from: day.optional(),
+    to: day.optional(),
+    interval: z.literal('day').default('day'),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'from must not be after to',
+    path: ['from'],
+  });
+
+/** A published cell: never one that fewer than k distinct agents contributed to. */
+export interface StatsCellView {
+  /** The group's value; `(other)` gathers the values each seen by fewer than k agents. */
+  value: string;
+  submissions: number;
+}
+
+export interface StatsSeriesView {
+  groupBy: StatsGroup;
+  interval: 'day';
+  from: string;
+  to: string;
+  k: number;
+  /** Days with a publishable roll-up; a day whose total is under k is absent. */
+  points: { date: string; total: number | null; cells: StatsCellView[] }[];
+}
+
+export interface StatsOverviewView {
+  from: string;
+  to: string;
+  k: number;
+  /** Sums over the days of published cells only. */
+  total: number;
+  byKind: StatsCellView[];
+  byVerdict: StatsCellView[];
+  byCountry: StatsCellView[];
+  byProductVersion: StatsCellView[];
+  /** The 10 rules that matched most often (their `(other)` cell left out). */
+  topRules: StatsCellView[];
+}
+
+/** 202 answer of `POST /v1/admin/retention/sweep` and `POST /v1/admin/stats/rollup`. */
+export interface MaintenanceQueued {
+  jobId: string;
+}

@@ -1,0 +1,328 @@
+import type { SQL } from 'drizzle-orm';
+import { sql } from '../drizzle.js';
+import type { Database, Executor } from '../database.js';
+
+/** What one batch of a purge or a retention sweep removed. */
+export interface BatchOutcome {
+  /** Samples the batch looked at; 0 means there is nothing left to do. */
+  samples: number;
+  submissionsDeleted: number;
+  samplesDeleted: number;
+  /** Shared samples that stay, their sightings count lowered. */
+  samplesKept: number;
+}
+
+/** A statistics dimension: what a submission is grouped by. */
+export type StatsDimension = 'total' | 'kind' | 'verdict' | 'country' | 'productVersion' | 'rule';
+
+export const STATS_DIMENSIONS: readonly StatsDimension[] = [
+  'total',
+  'kind',
+  'verdict',
+  'country',
+  'productVersion',
+  'rule',
+];
+
+/** The cell of a dimension that holds every value built from fewer than k agents. */
+export const OTHER = '(other)';
+
+/** One stored statistics cell. */
+export interface StatsCell {
+  day: string;
+  dimension: StatsDimension;
+  value: string;
+  submissions: number;
+  agents: number;
+}
+
+// The value of each dimension for one submission row of `base` below. Constant SQL, never user input.
+const VALUE: Record<StatsDimension, string> = {
+  total: `'all'`,
+  kind: 'b.kind',
+  verdict: 'b.verdict',
+  country: 'b.country',
+  productVersion: 'b.product_version',
+  rule: 'm.rule',
+};
+
+const csv = (values: string[]): string => values.join('\u001f');
+
+/**
+ * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
+ * tombstones of objects to delete, and the statistics roll-ups that outlive the raw rows.
+ */
+export class StewardshipRepository {
+  constructor(private readonly database: Database) {}
+
+  /** Agents whose consent is withdrawn and who still have submissions from before the withdrawal. */
+  async agentsToPurge(limit: number): Promise<string[]> {
+    const result = await this.database.db.execute<{ id: string }>(
+      sql`select a.id from agents a
+          where a.consent_revoked_at is not null and exists (
+            select 1 from submissions s join api_tokens t on t.id = s.submitted_by
+            where t.agent_id = a.id and s.received_at <= a.consent_revoked_at)
+          order by a.consent_revoked_at limit ${limit}`,
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  /** UTC days of the agent's submissions that its purge will remove. */
+  async purgeDays(agentId: string): Promise<string[]> {
+    const result = await this.database.db.execute<{ day: string }>(
+      sql`select distinct to_char(s.received_at at time zone 'UTC', 'YYYY-MM-DD') as day
+          from submissions s join api_tokens t on t.id = s.submitted_by join agents a on a.id = t.agent_id
+          where a.id = ${agentId} and a.consent_revoked_at is not null
+            and s.received_at <= a.consent_revoked_at`,
+    );
+    return result.rows.map((r) => r.day);
+  }
+
+  /**
+   * One transaction: up to `batchSize` samples the agent submitted before withdrawing lose its
+   * submissions; those nobody else submitted are deleted (scans and matches cascade) and their objects
+   * recorded as tombstones, the others keep their rows with fewer sightings.
+   */
+  async purgeBatch(agentId: string, batchSize: number): Promise<BatchOutcome> {
+    return this.database.transaction(async (tx) => {
+      const mine = sql`from submissions s join api_tokens t on t.id = s.submitted_by join agents a on a.id = t.agent_id
+          where a.id = ${agentId} and a.consent_revoked_at is not null and s.received_at <= a.consent_revoked_at`;
+      const picked = await tx.execute<{ sha256: string }>(
+        sql`select distinct s.sample_sha256 as sha256 ${mine} order by 1 limit ${batchSize}`,
+      );
+      const shas = picked.rows.map((r) => r.sha256);
+      if (shas.length === 0) return { samples: 0, submissionsDeleted: 0, samplesDeleted: 0, samplesKept: 0 };
+      const inBatch = sql`any(string_to_array(${csv(shas)}, E'\\x1f')::bpchar[])`;
+      // Lock the samples first, in one order, so a concurrent sighting waits instead of interleaving.
+      await tx.execute(sql`select 1 from samples where sha256 = ${inBatch} order by sha256 for update`);
+      const removed = await tx.execute<{ sha256: string; n: number }>(
+        sql`with gone as (
+              delete from submissions where id in (select s.id ${mine} and s.sample_sha256 = ${inBatch})
+              returning sample_sha256)
+            select sample_sha256 as sha256, count(*)::int as n from gone group by 1`,
+      );
+      const outcome = await this.dropOrphans(tx, inBatch);
+      const kept = removed.rows.filter((r) => !outcome.deleted.has(r.sha256));
+      if (kept.length > 0) {
+        await tx.execute(
+          sql`update samples set sightings = greatest(1, sightings - d.n)
+              from (select unnest(string_to_array(${csv(kept.map((r) => r.sha256))}, E'\\x1f'))::bpchar as sha256,
+                           unnest(string_to_array(${csv(kept.map((r) => String(r.n)))}, E'\\x1f'))::int as n) d
+              where samples.sha256 = d.sha256`,
+        );
+      }
+      return {
+        samples: shas.length,
+        submissionsDeleted: removed.rows.reduce((sum, r) => sum + r.n, 0),
+        samplesDeleted: outcome.deleted.size,
+        samplesKept: kept.length,
+      };
+    });
+  }
+
+  /** Deletes the samples of `inBatch` that no submission refers to any more, leaving tombstones. */
+  private async dropOrphans(tx: Executor, inBatch: SQL): Promise<{ deleted: Set<string> }> {
+    const deleted = await tx.execute<{ sha256: string; object_key: string }>(
+      sql`delete from samples where sha256 = ${inBatch}
+            and not exists (select 1 from submissions where sample_sha256 = samples.sha256)
+          returning sha256, object_key`,
+    );
+    await this.tombstone(
+      tx,
+      deleted.rows.map((r) => r.object_key),
+    );
+    return { deleted: new Set(deleted.rows.map((r) => r.sha256)) };
+  }
+
+  private async tombstone(tx: Executor, keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await tx.execute(
+      sql`insert into object_tombstones (object_key)
+          select unnest(string_to_array(${csv(keys)}, E'\\x1f')) on conflict do nothing`,
+    );
+  }
+
+  /** UTC days of the submissions of samples last sighted before `cutoff`. */
+  async expiredDays(cutoff: Date): Promise<string[]> {
+    const result = await this.database.db.execute<{ day: string }>(
+      sql`select distinct to_char(s.received_at at time zone 'UTC', 'YYYY-MM-DD') as day
+          from submissions s join samples sm on sm.sha256 = s.sample_sha256
+          where sm.last_seen < ${cutoff.toISOString()}::timestamptz`,
+    );
+    return result.rows.map((r) => r.day);
+  }
+
+  /**
+   * One transaction: up to `batchSize` samples last sighted before `cutoff` are deleted with their
+   * submissions, scans and matches; their objects become tombstones.
+   */
+  async retentionBatch(cutoff: Date, batchSize: number): Promise<BatchOutcome> {
+    return this.database.transaction(async (tx) => {
+      const picked = await tx.execute<{ sha256: string }>(
+        sql`select sha256 from samples where last_seen < ${cutoff.toISOString()}::timestamptz
+            order by last_seen limit ${batchSize} for update skip locked`,
+      );
+      const shas = picked.rows.map((r) => r.sha256);
+      if (shas.length === 0) return { samples: 0, submissionsDeleted: 0, samplesDeleted: 0, samplesKept: 0 };
+      const inBatch = sql`any(string_to_array(${csv(shas)}, E'\\x1f')::bpchar[])`;
+      const subs = await tx.execute<{ n: number }>(
+        sql`with gone as (delete from submissions where sample_sha256 = ${inBatch} returning 1)
+            select count(*)::int as n from gone`,
+      );
+      const outcome = await this.dropOrphans(tx, inBatch);
+      return {
+        samples: shas.length,
+        submissionsDeleted: subs.rows[0]?.n ?? 0,
+        samplesDeleted: outcome.deleted.size,
+        samplesKept: 0,
+      };
+    });
+  }
+
+  /** Object keys waiting to be deleted from storage. */
+  async tombstones(limit: number): Promise<string[]> {
+    const result = await this.database.db.execute<{ object_key: string }>(
+      sql`select object_key from object_tombstones order by created_at limit ${limit}`,
+    );
+    return result.rows.map((r) => r.object_key);
+  }
+
+  /** Whether a sample row (a new upload of the same bytes) refers to the key again. */
+  async objectInUse(key: string): Promise<boolean> {
+    const result = await this.database.db.execute(
+      sql`select 1 from samples where object_key = ${key} limit 1`,
+    );
+    return result.rows.length > 0;
+  }
+
+  async removeTombstone(key: string): Promise<void> {
+    await this.database.db.execute(sql`delete from object_tombstones where object_key = ${key}`);
+  }
+
+  // ---- statistics roll-ups ----
+
+  /** Days with raw submissions whose roll-up is not final yet. */
+  async openDays(): Promise<string[]> {
+    // One index probe per calendar day since the oldest submission, instead of reading every row.
+    const result = await this.database.db.execute<{ day: string }>(
+      sql`select to_char(d, 'YYYY-MM-DD') as day
+          from generate_series(
+            (select (min(received_at) at time zone 'UTC')::date from submissions),
+            (now() at time zone 'UTC')::date, interval '1 day') as d
+          where not exists (select 1 from stats_days f where f.final and f.day = d::date)
+            and exists (select 1 from submissions s
+                        where s.received_at >= (d::date::text || 'T00:00:00Z')::timestamptz
+                          and s.received_at < (d::date::text || 'T00:00:00Z')::timestamptz + interval '1 day')
+          order by d`,
+    );
+    return result.rows.map((r) => r.day);
+  }
+
+  /** The days among `days` whose roll-up is final (never recomputed). */
+  async finalDays(days: string[]): Promise<Set<string>> {
+    if (days.length === 0) return new Set();
+    const result = await this.database.db.execute<{ day: string }>(
+      sql`select to_char(day, 'YYYY-MM-DD') as day from stats_days
+          where final and day = any(string_to_array(${csv(days)}, E'\\x1f')::date[])`,
+    );
+    return new Set(result.rows.map((r) => r.day));
+  }
+
+  /**
+   * Recomputes one day's roll-up from raw rows and replaces the stored one, in one transaction. Per
+   * dimension, values seen by fewer than `k` distinct agents are suppressed; while the suppressed values
+   * together have fewer than `k` distinct agents, the next smallest value is suppressed too, so that the
+   * `(other)` cell (or, when every value is suppressed, nothing) can be published and the day total minus
+   * the published cells reveals no cell under k.
+   */
+  async rollupDay(day: string, k: number, final: boolean): Promise<number> {
+    return this.database.transaction(async (tx) => {
+      // Serialises roll-ups of one day (scheduled job, purge and sweep can meet on it).
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`stats:${day}`}))`);
+      const done = await tx.execute(sql`select 1 from stats_days where day = ${day}::date and final`);
+      if (done.rows.length > 0) return 0;
+      const cells: StatsCell[] = [];
+      for (const dimension of STATS_DIMENSIONS)
+        cells.push(...(await this.dimensionCells(tx, day, dimension, k)));
+      await tx.execute(sql`delete from stats_daily where day = ${day}::date`);
+      for (const c of cells) {
+        await tx.execute(
+          sql`insert into stats_daily (day, dimension, value, submissions, agents)
+              values (${day}::date, ${c.dimension}, ${c.value}, ${c.submissions}, ${c.agents})`,
+        );
+      }
+      await tx.execute(
+        sql`insert into stats_days (day, rolled_at, final, k) values (${day}::date, now(), ${final}, ${k})
+            on conflict (day) do update set rolled_at = now(), final = excluded.final, k = excluded.k`,
+      );
+      return cells.length;
+    });
+  }
+
+  private base(day: string, dimension: StatsDimension): SQL {
+    const from = `${day}T00:00:00Z`;
+    const rules =
+      dimension === 'rule'
+        ? sql.raw(`join matches m on m.scan_id = b.latest_scan_id and not m.noisy`)
+        : sql``;
+    return sql`(select b.*, ${sql.raw(VALUE[dimension])} as value from (
+        select s.id, s.kind, coalesce(sm.verdict, 'pending') as verdict, sm.latest_scan_id,
+               coalesce(a.country, 'unknown') as country,
+               coalesce(a.product_name || ' ' || a.product_version, 'unknown') as product_version,
+               coalesce(t.agent_id::text, s.submitted_by::text, 'unknown') as agent
+        from submissions s join samples sm on sm.sha256 = s.sample_sha256
+          left join api_tokens t on t.id = s.submitted_by left join agents a on a.id = t.agent_id
+        where s.received_at >= ${from}::timestamptz and s.received_at < ${from}::timestamptz + interval '1 day'
+      ) b ${rules}) x`;
+  }
+
+  private async dimensionCells(
+    tx: Executor,
+    day: string,
+    dimension: StatsDimension,
+    k: number,
+  ): Promise<StatsCell[]> {
+    const grouped = await tx.execute<{ value: string; submissions: number; agents: number }>(
+      sql`select value, count(distinct id)::int as submissions, count(distinct agent)::int as agents
+          from ${this.base(day, dimension)} group by value order by agents, value`,
+    );
+    const rows = grouped.rows;
+    const suppressed = new Set(rows.filter((r) => r.agents < k).map((r) => r.value));
+    let other = { submissions: 0, agents: 0 };
+    if (suppressed.size > 0) {
+      for (;;) {
+        const union = await tx.execute<{ submissions: number; agents: number }>(
+          sql`select count(distinct id)::int as submissions, count(distinct agent)::int as agents
+              from ${this.base(day, dimension)}
+              where value = any(string_to_array(${csv([...suppressed])}, E'\\x1f'))`,
+        );
+        other = union.rows[0] ?? other;
+        const next = rows.find((r) => !suppressed.has(r.value));
+        if (other.agents >= k || next === undefined) break;
+        suppressed.add(next.value);
+      }
+    }
+    const cells: StatsCell[] = rows
+      .filter((r) => !suppressed.has(r.value))
+      .map((r) => ({ day, dimension, value: r.value, submissions: r.submissions, agents: r.agents }));
+    if (suppressed.size > 0 && other.agents >= k) {
+      cells.push({ day, dimension, value: OTHER, submissions: other.submissions, agents: other.agents });
+    }
+    return cells;
+  }
+
+  /** Stored cells of one dimension between two UTC days (inclusive). */
+  async cells(dimension: StatsDimension, from: string, to: string): Promise<StatsCell[]> {
+    const result = await this.database.db.execute<{
+      day: string;
+      value: string;
+      submissions: number;
+      agents: number;
+    }>(
+      sql`select to_char(day, 'YYYY-MM-DD') as day, value, submissions, agents from stats_daily
+          where dimension = ${dimension} and day between ${from}::date and ${to}::date
+          order by day, submissions desc, value`,
+    );
+    return result.rows.map((r) => ({ ...r, dimension }));
+  }
+}
