@@ -8,3 +8,4 @@ export * from './ruleset.schema.js';
 export * from './agents.schema.js';
 export * from './analysis.js';
 export * from './analyst.schema.js';
+export * from './retrohunt.schema.js';
