@@ -14,6 +14,21 @@ export function jobItemOf(row: OutboxRecord): JobItem | null {
       data: typeof submissionId === 'string' ? { sha256, submissionId } : { sha256 },
     };
   }
+  const after = typeof row.payload.after === 'string' ? { after: row.payload.after } : {};
+  if (row.queue === String(QueueName.Retrohunt) && row.name === String(JobName.RetrohuntBatch)) {
+    const { retrohuntId } = row.payload;
+    if (typeof retrohuntId !== 'string') return null;
+    return { queue: QueueName.Retrohunt, name: JobName.RetrohuntBatch, data: { retrohuntId, ...after } };
+  }
+  if (row.queue === String(QueueName.Retrohunt) && row.name === String(JobName.RetroscanBatch)) {
+    const { rulesetId, until } = row.payload;
+    if (typeof rulesetId !== 'string' || typeof until !== 'string') return null;
+    return {
+      queue: QueueName.Retrohunt,
+      name: JobName.RetroscanBatch,
+      data: { rulesetId, until, ...after },
+    };
+  }
   return null;
 }
 

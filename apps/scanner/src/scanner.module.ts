@@ -5,6 +5,8 @@ import { DatabaseModule } from '#database';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
 import { OutboxRedrive } from './outbox.redrive.js';
+import { RetrohuntProcessor } from './retrohunt.processor.js';
+import { RetroscanProcessor } from './retroscan.processor.js';
 import { RulesService } from './rules.service.js';
 import { ScanProcessor } from './scan.processor.js';
 import { WorkersService } from './workers.service.js';
@@ -21,7 +23,14 @@ export class ScannerModule {
         StorageModule.forRoot(),
         QueueModule.forRoot(),
       ],
-      providers: [RulesService, ScanProcessor, OutboxRedrive, WorkersService],
+      providers: [
+        RulesService,
+        ScanProcessor,
+        RetrohuntProcessor,
+        RetroscanProcessor,
+        OutboxRedrive,
+        WorkersService,
+      ],
     };
   }
 }
