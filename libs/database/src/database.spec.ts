@@ -51,6 +51,8 @@ describe('database', () => {
         'enrollment_tokens',
         'matches',
         'outbox',
+        'retrohunt_matches',
+        'retrohunts',
         'ruleset_rules',
         'rulesets',
         'samples',
