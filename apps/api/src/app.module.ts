@@ -11,6 +11,10 @@ import { AgentsService } from './agents/agents.service.js';
 import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
 import { HealthController } from './health/health.controller.js';
+import { FailedJobsController } from './jobs/failed-jobs.controller.js';
+import { FailedJobsService } from './jobs/failed-jobs.service.js';
+import { RetrohuntsController } from './retrohunts/retrohunts.controller.js';
+import { RetrohuntsService } from './retrohunts/retrohunts.service.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
 import { RulesetsController } from './rulesets/rulesets.controller.js';
 import { RulesetsService } from './rulesets/rulesets.service.js';
@@ -78,6 +82,8 @@ export class ApiModule {
         MaintenanceController,
         LookupsController,
         AuditController,
+        RetrohuntsController,
+        FailedJobsController,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -95,6 +101,8 @@ export class ApiModule {
         SubmissionsService,
         TokensService,
         UploadInterceptor,
+        RetrohuntsService,
+        FailedJobsService,
       ],
     };
   }

@@ -19,6 +19,21 @@ export function jobItemOf(row: OutboxRecord): JobItem | null {
     if (typeof agentId !== 'string') return null;
     return { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } };
   }
+  const after = typeof row.payload.after === 'string' ? { after: row.payload.after } : {};
+  if (row.queue === String(QueueName.Retrohunt) && row.name === String(JobName.RetrohuntBatch)) {
+    const { retrohuntId } = row.payload;
+    if (typeof retrohuntId !== 'string') return null;
+    return { queue: QueueName.Retrohunt, name: JobName.RetrohuntBatch, data: { retrohuntId, ...after } };
+  }
+  if (row.queue === String(QueueName.Retrohunt) && row.name === String(JobName.RetroscanBatch)) {
+    const { rulesetId, until } = row.payload;
+    if (typeof rulesetId !== 'string' || typeof until !== 'string') return null;
+    return {
+      queue: QueueName.Retrohunt,
+      name: JobName.RetroscanBatch,
+      data: { rulesetId, until, ...after },
+    };
+  }
   return null;
 }
 

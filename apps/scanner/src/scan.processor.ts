@@ -1,9 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
@@ -13,6 +7,7 @@ import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import type { ScanResult, YaraRules } from '#yara';
 import { analyze, detectFileType, openFileSource } from './analyzers/analyze.js';
+import { withLocalFile } from './local-file.js';
 import { RulesService } from './rules.service.js';
 import { applyRuleStates, computeVerdict } from './verdict.js';
 
@@ -43,7 +38,7 @@ export class ScanProcessor {
     try {
       const sample = await this.samples.findBySha256(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
-      const { result, analysis } = await this.withLocalFile(sample.objectKey, (path) =>
+      const { result, analysis } = await withLocalFile(this.store, sample.objectKey, (path) =>
         this.scanAndAnalyze(sample, path, ruleset.rules),
       );
       const matches: MatchRecord[] = applyRuleStates(
@@ -117,23 +112,6 @@ export class ScanProcessor {
       return { result, analysis };
     } finally {
       await source.close();
-    }
-  }
-
-  /** The fs driver's file is scanned in place (mmap); other drivers' objects are streamed to a temp file. */
-  private async withLocalFile<T>(key: string, fn: (path: string) => Promise<T>): Promise<T> {
-    const local = this.store.localPath(key);
-    if (local !== null) {
-      const found = await stat(local).catch(() => null);
-      if (found === null) throw new UnrecoverableError(`object ${key} is missing from storage`);
-      return fn(local);
-    }
-    const temp = join(tmpdir(), `specimen-scan-${randomUUID()}`);
-    try {
-      await pipeline(await this.store.get(key), createWriteStream(temp, { mode: 0o600 }));
-      return await fn(temp);
-    } finally {
-      await rm(temp, { force: true });
     }
   }
 }

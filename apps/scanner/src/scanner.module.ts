@@ -5,6 +5,8 @@ import { DatabaseModule } from '#database';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
 import { OutboxRedrive } from './outbox.redrive.js';
+import { RetrohuntProcessor } from './retrohunt.processor.js';
+import { RetroscanProcessor } from './retroscan.processor.js';
 import { RulesService } from './rules.service.js';
 import { ScanProcessor } from './scan.processor.js';
 import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
@@ -22,7 +24,15 @@ export class ScannerModule {
         StorageModule.forRoot(),
         QueueModule.forRoot(),
       ],
-      providers: [RulesService, ScanProcessor, OutboxRedrive, StewardshipJobs, WorkersService],
+      providers: [
+        RulesService,
+        ScanProcessor,
+        RetrohuntProcessor,
+        RetroscanProcessor,
+        OutboxRedrive,
+        StewardshipJobs,
+        WorkersService,
+      ],
     };
   }
 }

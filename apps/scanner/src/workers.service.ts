@@ -10,6 +10,8 @@ import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
 import { startWorker, type QueueConnection } from '#queue';
 import { OutboxRedrive } from './outbox.redrive.js';
+import { RetrohuntProcessor } from './retrohunt.processor.js';
+import { RetroscanProcessor } from './retroscan.processor.js';
 import { ScanProcessor } from './scan.processor.js';
 import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 
@@ -27,6 +29,8 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(ScanProcessor) private readonly scan: ScanProcessor,
     @Inject(OutboxRedrive) private readonly redrive: OutboxRedrive,
     @Inject(StewardshipJobs) private readonly stewardship: StewardshipJobs,
+    @Inject(RetrohuntProcessor) private readonly retrohunt: RetrohuntProcessor,
+    @Inject(RetroscanProcessor) private readonly retroscan: RetroscanProcessor,
   ) {}
 
   private get connection(): QueueConnection {
@@ -50,7 +54,16 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       },
       { connection: this.connection, concurrency: 1 },
     );
-    for (const worker of [scan, maintenance]) {
+    // Its own queue and few slots: retrohunts and retro-scans never take a scan worker's place.
+    const retrohunt = startWorker(
+      QueueName.Retrohunt,
+      {
+        [JobName.RetrohuntBatch]: (data, job) => this.retrohunt.handle(data, job),
+        [JobName.RetroscanBatch]: (data) => this.retroscan.handle(data),
+      },
+      { connection: this.connection, concurrency: this.config.scanner.retrohuntConcurrency },
+    );
+    for (const worker of [scan, maintenance, retrohunt]) {
       worker.on('error', (e) => this.logger.error({ err: e }, `worker ${worker.name}: ${e.message}`));
       worker.on('failed', (job, e) =>
         this.logger.warn(
@@ -60,7 +73,9 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       this.workers.push(worker);
     }
     await this.schedule();
-    this.logger.log(`workers started: scan (concurrency ${this.config.scanner.concurrency}), maintenance`);
+    this.logger.log(
+      `workers started: scan (concurrency ${this.config.scanner.concurrency}), retrohunt (concurrency ${this.config.scanner.retrohuntConcurrency}), maintenance`,
+    );
   }
 
   /** Job schedulers (not timers) so that one of each runs at a time across every scanner replica. */

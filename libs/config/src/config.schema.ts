@@ -78,6 +78,14 @@ export function envSchema(root: string) {
     BACKPRESSURE_RETRY_AFTER_SECONDS: int(1).default(30),
     /** Scans a scanner process runs at once. */
     SCAN_CONCURRENCY: int(1).default(Math.max(2, availableParallelism())),
+    /**
+     * Size of libuv's thread pool in the scanner (YARA scans, fs and crypto share it); default SCAN_CONCURRENCY.
+     */
+    SCANNER_THREADS: int(1).max(1024).optional(),
+    /** Retrohunt and retro-scan batch jobs a scanner process runs at once; low so ingest scans keep flowing. */
+    RETROHUNT_CONCURRENCY: int(1).default(1),
+    /** Samples per retrohunt (and retro-scan) batch job. */
+    RETROHUNT_BATCH_SIZE: int(1).max(10_000).default(100),
     /** A scan that takes longer ends as `timeout` (libyara counts whole seconds). */
     SCAN_TIMEOUT_MS: int(1000).default(60_000),
     /** Attempts of a scan job before it is kept as failed. */
@@ -152,6 +160,10 @@ export interface Config {
   };
   scanner: {
     concurrency: number;
+    /** UV_THREADPOOL_SIZE of scanner processes. */
+    threads: number;
+    retrohuntConcurrency: number;
+    retrohuntBatchSize: number;
     timeoutMs: number;
     attempts: number;
     defaultRulesetPath: string;
@@ -220,6 +232,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
+      threads: e.SCANNER_THREADS ?? e.SCAN_CONCURRENCY,
+      retrohuntConcurrency: e.RETROHUNT_CONCURRENCY,
+      retrohuntBatchSize: e.RETROHUNT_BATCH_SIZE,
       timeoutMs: e.SCAN_TIMEOUT_MS,
       attempts: e.SCAN_ATTEMPTS,
       defaultRulesetPath: e.DEFAULT_RULESET_PATH,

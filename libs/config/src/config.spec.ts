@@ -32,6 +32,15 @@ describe('loadConfig', () => {
     );
   });
 
+  it('sizes the scanner thread pool from SCANNER_THREADS, else from SCAN_CONCURRENCY', () => {
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '3' }).scanner.threads, 3);
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '3', SCANNER_THREADS: '8' }).scanner.threads, 8);
+    const defaults = loadConfig({}).scanner;
+    assert.equal(defaults.retrohuntConcurrency, 1);
+    assert.equal(defaults.retrohuntBatchSize, 100);
+    assert.throws(() => loadConfig({ SCANNER_THREADS: '0' }), /SCANNER_THREADS/);
+  });
+
   it('rejects inconsistent verdict thresholds', () => {
     assert.throws(
       () => loadConfig({ VERDICT_SUSPICIOUS_SCORE: '90', VERDICT_MALICIOUS_SCORE: '50' }),

@@ -9,3 +9,4 @@ export * from './agents.schema.js';
 export * from './analysis.js';
 export * from './analyst.schema.js';
 export * from './stats.schema.js';
+export * from './retrohunt.schema.js';

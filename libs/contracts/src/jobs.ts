@@ -12,6 +12,8 @@ export enum JobName {
   ConsentSweep = 'consent-sweep',
   RetentionSweep = 'retention-sweep',
   StatsRollup = 'stats-rollup',
+  RetrohuntBatch = 'retrohunt-batch',
+  RetroscanBatch = 'retroscan-batch',
 }
 
 export interface ScanSampleJob {
@@ -42,6 +44,22 @@ export interface RetentionSweepJob {
 /** Writes the daily statistics roll-ups from raw rows. */
 export type StatsRollupJob = Record<string, never>;
 
+/** One batch of a retrohunt: the samples after `after` (sha256 order), then the next batch is queued. */
+export interface RetrohuntBatchJob {
+  retrohuntId: string;
+  /** The last sha256 of the previous batch; absent for the first. */
+  after?: string;
+}
+
+/** One batch of a retro-scan after an activation: queues low-priority scan jobs for the next samples. */
+export interface RetroscanBatchJob {
+  /** The ruleset whose activation asked for the retro-scan (part of the scan job ids). */
+  rulesetId: string;
+  /** Only samples first seen up to this instant (ISO 8601): newer ones were scanned by their ingest. */
+  until: string;
+  after?: string;
+}
+
 /** Name and payload together, so a handler can never receive the wrong payload. */
 export type JobItem =
   | { queue: QueueName.Scan; name: JobName.ScanSample; data: ScanSampleJob }
@@ -49,4 +67,6 @@ export type JobItem =
   | { queue: QueueName.Maintenance; name: JobName.ConsentPurge; data: ConsentPurgeJob }
   | { queue: QueueName.Maintenance; name: JobName.ConsentSweep; data: ConsentSweepJob }
   | { queue: QueueName.Maintenance; name: JobName.RetentionSweep; data: RetentionSweepJob }
-  | { queue: QueueName.Maintenance; name: JobName.StatsRollup; data: StatsRollupJob };
+  | { queue: QueueName.Maintenance; name: JobName.StatsRollup; data: StatsRollupJob }
+  | { queue: QueueName.Retrohunt; name: JobName.RetrohuntBatch; data: RetrohuntBatchJob }
+  | { queue: QueueName.Retrohunt; name: JobName.RetroscanBatch; data: RetroscanBatchJob };

@@ -4,6 +4,7 @@ import { Database } from './database.js';
 import { AgentsRepository } from './repositories/agents.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { OutboxRepository } from './repositories/outbox.repository.js';
+import { RetrohuntsRepository } from './repositories/retrohunts.repository.js';
 import { RulesetsRepository } from './repositories/rulesets.repository.js';
 import { SamplesRepository } from './repositories/samples.repository.js';
 import { ScansRepository } from './repositories/scans.repository.js';
@@ -15,6 +16,7 @@ const REPOSITORIES = [
   AgentsRepository,
   AuditRepository,
   OutboxRepository,
+  RetrohuntsRepository,
   RulesetsRepository,
   SamplesRepository,
   ScansRepository,

@@ -52,6 +52,8 @@ describe('database', () => {
         'matches',
         'object_tombstones',
         'outbox',
+        'retrohunt_matches',
+        'retrohunts',
         'ruleset_rules',
         'rulesets',
         'samples',

@@ -17,6 +17,13 @@ export {
 export { DatabaseModule } from './database.module.js';
 export { OutboxRepository, type OutboxJob, type OutboxRecord } from './repositories/outbox.repository.js';
 export {
+  RetrohuntsRepository,
+  type BatchSample,
+  type RetrohuntBatchResult,
+  type RetrohuntMatchRecord,
+  type RetrohuntRecord,
+} from './repositories/retrohunts.repository.js';
+export {
   RulesetsRepository,
   type CreateRulesetInput,
   type RuleState,

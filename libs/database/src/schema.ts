@@ -355,3 +355,67 @@ export const objectTombstones = pgTable('object_tombstones', {
 });
 
 // ---- end data stewardship ----
+
+// ---- Retrohunt (issue 4) ----
+
+/**
+ * A run of ad-hoc YARA rules over every retained sample (first seen up to `created_at`), in batch jobs on
+ * the retrohunt queue. Never changes a verdict: matches go to {@link retrohuntMatches} only.
+ */
+export const retrohunts = pgTable(
+  'retrohunts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    source: text('source').notNull(),
+    sourceSha256: char('source_sha256', { length: 64 }).notNull(),
+    ruleCount: integer('rule_count').notNull(),
+    status: text('status', { enum: ['queued', 'running', 'done', 'cancelled', 'failed'] })
+      .notNull()
+      .default('queued'),
+    /** Samples to scan, counted at creation. */
+    total: integer('total').notNull(),
+    scanned: integer('scanned').notNull().default(0),
+    bytes: bigint('bytes', { mode: 'number' }).notNull().default(0),
+    matchCount: integer('match_count').notNull().default(0),
+    /** The last sample (sha256 order) whose batch is recorded: where a new batch starts. */
+    cursor: char('cursor', { length: 64 }),
+    error: text('error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    createdBy: uuid('created_by'),
+    startedAt: ts('started_at'),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [index('retrohunts_created_idx').on(t.createdAt)],
+);
+
+/** One rule matching one sample in a retrohunt. */
+export const retrohuntMatches = pgTable(
+  'retrohunt_matches',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    retrohuntId: uuid('retrohunt_id')
+      .notNull()
+      .references(() => retrohunts.id, { onDelete: 'cascade' }),
+    sampleSha256: char('sample_sha256', { length: 64 })
+      .notNull()
+      .references(() => samples.sha256, { onDelete: 'cascade' }),
+    rule: text('rule').notNull(),
+    namespace: text('namespace').notNull(),
+    tags: text('tags').array().notNull(),
+    meta: jsonb('meta').$type<Record<string, string | number | boolean>>().notNull(),
+    strings: jsonb('strings').$type<StoredStringMatch[]>().notNull(),
+  },
+  (t) => [
+    // A batch replayed after a crash between its insert and the cursor update must not repeat matches.
+    uniqueIndex('retrohunt_matches_hunt_sample_rule_key').on(
+      t.retrohuntId,
+      t.sampleSha256,
+      t.namespace,
+      t.rule,
+    ),
+    index('retrohunt_matches_hunt_id_idx').on(t.retrohuntId, t.id),
+    index('retrohunt_matches_sample_idx').on(t.sampleSha256),
+  ],
+);
+
+// ---- end retrohunt ----

@@ -1,5 +1,5 @@
 import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
-import { JobName, QueueName, SpecimenError, type JobItem } from '#contracts';
+import { JobName, QueueName, SpecimenError, type JobItem, type RetroscanBatchJob } from '#contracts';
 
 export { UnrecoverableError };
 
@@ -12,7 +12,7 @@ export interface QueueConnection {
 /** Which job names each queue carries; a worker must bring one handler for each, no more. */
 export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
   [QueueName.Scan]: [JobName.ScanSample],
-  [QueueName.Retrohunt]: [],
+  [QueueName.Retrohunt]: [JobName.RetrohuntBatch, JobName.RetroscanBatch],
   [QueueName.Maintenance]: [
     JobName.OutboxRedrive,
     JobName.ConsentPurge,
@@ -27,6 +27,18 @@ export type JobData<N extends JobName> = ItemOf<N>['data'];
 
 /** Deterministic scan job id: the same sample queued twice for the same reason is one job. */
 export const scanJobId = (sha256: string, reason = 'ingest'): string => `scan-${reason}-${sha256}`;
+
+/** Deterministic id of a retrohunt batch job: the same batch queued twice is one job. */
+export const retrohuntJobId = (retrohuntId: string, after?: string | null): string =>
+  `retrohunt-${retrohuntId}-${after ?? 'start'}`;
+
+/** One retro-scan: the activated ruleset and the instant of the activation that asked for it. */
+export const retroscanKey = (data: Pick<RetroscanBatchJob, 'rulesetId' | 'until'>): string =>
+  `retroscan-${data.rulesetId}-${Date.parse(data.until)}`;
+
+/** Deterministic id of a retro-scan batch job (the first batch has no `after`). */
+export const retroscanJobId = (data: RetroscanBatchJob): string =>
+  `${retroscanKey(data)}-${data.after ?? 'start'}`;
 
 const PRODUCER_DEADLINE_MS = 3_000;
 
@@ -112,6 +124,37 @@ export class QueueProducer {
     return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
   }
 
+  /** Failed jobs of a queue, most recently failed first. */
+  async failed(name: QueueName, limit: number): Promise<FailedJob[]> {
+    const jobs = await this.withDeadline(this.queue(name).getFailed(0, limit - 1));
+    return jobs.filter((j) => j.id !== undefined).map(failedJob);
+  }
+
+  /**
+   * Moves failed jobs back to waiting with their attempts reset: the given ids, or every failed job (up to
+   * `limit`). Returns the ids replayed and those that were not failed jobs of the queue.
+   */
+  async replayFailed(
+    name: QueueName,
+    ids: readonly string[] | undefined,
+    limit = 1000,
+  ): Promise<{ replayed: string[]; notFailed: string[] }> {
+    const queue = this.queue(name);
+    const wanted = ids ?? (await this.failed(name, limit)).map((j) => j.id);
+    const replayed: string[] = [];
+    const notFailed: string[] = [];
+    for (const id of wanted) {
+      const job = await this.withDeadline(queue.getJob(id));
+      if (job === undefined || !(await job.isFailed())) {
+        notFailed.push(id);
+        continue;
+      }
+      await this.withDeadline(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
+      replayed.push(id);
+    }
+    return { replayed, notFailed };
+  }
+
   async ping(): Promise<void> {
     await this.withDeadline(this.queue(QueueName.Scan).getJobCounts('waiting'));
   }
@@ -120,6 +163,29 @@ export class QueueProducer {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
   }
+}
+
+/** A job kept as failed, as an admin sees it. */
+export interface FailedJob {
+  id: string;
+  name: string;
+  data: Record<string, unknown>;
+  failedReason: string;
+  attemptsMade: number;
+  failedAt: Date | null;
+  createdAt: Date;
+}
+
+function failedJob(job: Job): FailedJob {
+  return {
+    id: job.id ?? '',
+    name: job.name,
+    data: job.data as Record<string, unknown>,
+    failedReason: job.failedReason,
+    attemptsMade: job.attemptsMade,
+    failedAt: job.finishedOn === undefined ? null : new Date(job.finishedOn),
+    createdAt: new Date(job.timestamp),
+  };
 }
 
 /** Handlers by job name; {@link startWorker} checks at boot that they are exactly the queue's jobs. */

@@ -26,11 +26,16 @@ export class RulesetsController {
     return this.rulesets.find(id);
   }
 
+  /** Optional body `{retroscan: true}`: also rescan every stored sample with low priority. */
   @Post(':id/activate')
   @HttpCode(200)
   @Roles('admin')
-  activate(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<RulesetSummaryView> {
-    return this.rulesets.activate(id, principal);
+  activate(
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<RulesetSummaryView> {
+    return this.rulesets.activate(id, body, principal);
   }
 
   /** `{state: 'enabled' | 'disabled' | 'noisy'}` for one rule of a version. */

@@ -1,6 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  ActivateRulesetRequest,
   CreateRulesetRequest,
+  JobName,
+  QueueName,
+  type RetroscanBatchJob,
   type Principal,
   type RuleView,
   type RulesetCreated,
@@ -13,11 +17,12 @@ import {
 import {
   AuditRepository,
   Database,
+  OutboxRepository,
   RulesetsRepository,
   type RulesetDetail,
   type RulesetSummary,
 } from '#database';
-import { type RulesetChange, RulesetPublisher } from '#queue';
+import { QueueProducer, type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
 import { type CompileResult, YaraError, compileRules, ruleNames } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
 import { toDiagnosticView } from './diagnostics.js';
@@ -60,6 +65,8 @@ export class RulesetsService {
     @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(RulesetPublisher) private readonly publisher: RulesetPublisher,
+    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
   /**
@@ -133,13 +140,33 @@ export class RulesetsService {
     };
   }
 
-  /** Makes the version active and the previous one disabled; every scanner switches within seconds. */
-  async activate(id: string, principal: Principal): Promise<RulesetSummaryView> {
+  /**
+   * Makes the version active and the previous one disabled; every scanner switches within seconds. With
+   * `retroscan`, every sample stored now is queued for a low-priority rescan (in batches on the retrohunt
+   * queue), committed with the activation through the outbox.
+   */
+  async activate(id: string, body: unknown, principal: Principal): Promise<RulesetSummaryView> {
+    const { retroscan } = parseOrThrow(ActivateRulesetRequest, body ?? {}, 'body');
     if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
     const outcome = await this.database.transaction(async (tx) => {
       const result = await this.rulesets.activate(id, principal.tokenId, tx);
       if (result === undefined) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
-      if (result.previous !== id) {
+      const job: RetroscanBatchJob | null = retroscan
+        ? { rulesetId: id, until: new Date().toISOString() }
+        : null;
+      const outboxId =
+        job === null
+          ? null
+          : await this.outbox.add(
+              {
+                queue: QueueName.Retrohunt,
+                name: JobName.RetroscanBatch,
+                jobId: retroscanJobId(job),
+                payload: { ...job },
+              },
+              tx,
+            );
+      if (result.previous !== id || retroscan) {
         await this.audit.append(
           {
             actorId: principal.tokenId,
@@ -147,14 +174,25 @@ export class RulesetsService {
             action: 'ruleset.activate',
             targetType: 'ruleset',
             targetId: id,
-            details: { previous: result.previous },
+            details: { previous: result.previous, retroscan },
           },
           tx,
         );
       }
-      return result;
+      return { ...result, job, outboxId };
     });
     if (outcome.previous !== id) await this.announce({ kind: 'activated', rulesetId: id });
+    if (outcome.job !== null && outcome.outboxId !== null) {
+      try {
+        await this.queue.add(
+          { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: outcome.job },
+          retroscanJobId(outcome.job),
+        );
+        await this.outbox.remove(outcome.outboxId);
+      } catch (e) {
+        this.logger.warn({ err: e, rulesetId: id }, 'retro-scan job left in the outbox for re-drive');
+      }
+    }
     return summaryView(await this.detail(id));
   }
 

@@ -1,0 +1,48 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type FailedJobView,
+  FailedJobsQuery,
+  type Principal,
+  ReplayFailedJobsRequest,
+  type ReplayedJobsView,
+} from '#contracts';
+import { AuditRepository } from '#database';
+import { QueueProducer } from '#queue';
+import { parseOrThrow } from '../http/validation.js';
+
+/** Failed jobs of every queue are kept (never removed); an admin lists and replays them. */
+@Injectable()
+export class FailedJobsService {
+  constructor(
+    @Inject(QueueProducer) private readonly queue: QueueProducer,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+  ) {}
+
+  async list(query: unknown): Promise<FailedJobView[]> {
+    const { queue, limit } = parseOrThrow(FailedJobsQuery, query, 'query');
+    return (await this.queue.failed(queue, limit)).map((j) => ({
+      id: j.id,
+      name: j.name,
+      data: j.data,
+      failedReason: j.failedReason,
+      attemptsMade: j.attemptsMade,
+      failedAt: j.failedAt?.toISOString() ?? null,
+      createdAt: j.createdAt.toISOString(),
+    }));
+  }
+
+  /** The audit record is written first: a replay that cannot be audited does not happen. */
+  async replay(body: unknown, principal: Principal): Promise<ReplayedJobsView> {
+    const { queue, ids } = parseOrThrow(ReplayFailedJobsRequest, body, 'body');
+    await this.audit.append({
+      actorId: principal.tokenId,
+      actorName: principal.name,
+      action: 'jobs.replay',
+      targetType: 'queue',
+      targetId: queue,
+      details: { ids: ids ?? 'all' },
+    });
+    const outcome = await this.queue.replayFailed(queue, ids);
+    return { queue, ...outcome };
+  }
+}

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { z } from 'zod';
+import {
+  CreateRetrohuntRequest,
+  JobName,
+  type Principal,
+  QueueName,
+  RetrohuntMatchesQuery,
+  type RetrohuntSummaryView,
+  type RetrohuntView,
+  SCAN_EXTERNALS,
+  SpecimenError,
+} from '#contracts';
+import {
+  AuditRepository,
+  Database,
+  OutboxRepository,
+  RetrohuntsRepository,
+  type RetrohuntRecord,
+} from '#database';
+import { QueueProducer, retrohuntJobId } from '#queue';
+import { YaraError, compileRules } from '#yara';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import { parseOrThrow } from '../http/validation.js';
+import { toDiagnosticView } from '../rulesets/diagnostics.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LIST_LIMIT = 200;
+const MatchCursor = z.strictObject({ m: z.number().int().min(0) });
+
+function summaryView(r: RetrohuntRecord): RetrohuntSummaryView {
+  return {
+    id: r.id,
+    status: r.status,
+    ruleCount: r.ruleCount,
+    progress: { scanned: r.scanned, total: r.total, bytes: r.bytes },
+    matchCount: r.matchCount,
+    createdAt: r.createdAt.toISOString(),
+    createdBy: r.createdBy === null ? null : { id: r.createdBy, name: r.createdByName },
+    startedAt: r.startedAt?.toISOString() ?? null,
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+    error: r.error,
+  };
+}
+
+@Injectable()
+export class RetrohuntsService {
+  private readonly logger = new Logger(RetrohuntsService.name);
+
+  constructor(
+    @Inject(Database) private readonly database: Database,
+    @Inject(RetrohuntsRepository) private readonly retrohunts: RetrohuntsRepository,
+    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(QueueProducer) private readonly queue: QueueProducer,
+  ) {}
+
+  /**
+   * Compiles the rules (400 with diagnostics when none compiles), stores the retrohunt with its total and
+   * queues its first batch. Rules that do not compile are left out, as in rulesets.
+   */
+  async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
+    const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
+    const ruleCount = this.compile(source);
+    const item = {
+      queue: QueueName.Retrohunt,
+      name: JobName.RetrohuntBatch,
+    } as const;
+    const { record, outboxId } = await this.database.transaction(async (tx) => {
+      const created = await this.retrohunts.create(
+        {
+          source,
+          sourceSha256: createHash('sha256').update(source, 'utf8').digest('hex'),
+          ruleCount,
+          createdBy: principal.tokenId,
+        },
+        tx,
+      );
+      const id = await this.outbox.add(
+        { ...item, jobId: retrohuntJobId(created.id), payload: { retrohuntId: created.id } },
+        tx,
+      );
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'retrohunt.create',
+          targetType: 'retrohunt',
+          targetId: created.id,
+          details: { sourceSha256: created.sourceSha256, ruleCount, total: created.total },
+        },
+        tx,
+      );
+      return { record: created, outboxId: id };
+    });
+    try {
+      await this.queue.add({ ...item, data: { retrohuntId: record.id } }, retrohuntJobId(record.id));
+      await this.outbox.remove(outboxId);
+    } catch (e) {
+      this.logger.warn({ err: e, retrohuntId: record.id }, 'retrohunt job left in the outbox for re-drive');
+    }
+    return summaryView(record);
+  }
+
+  async list(): Promise<RetrohuntSummaryView[]> {
+    return (await this.retrohunts.list(LIST_LIMIT)).map(summaryView);
+  }
+
+  /** The retrohunt with a page of its matches, in the order they were found. */
+  async find(id: string, query: unknown): Promise<RetrohuntView> {
+    const { limit, cursor } = parseOrThrow(RetrohuntMatchesQuery, query, 'query');
+    const record = await this.get(id);
+    const after = cursor === undefined ? undefined : decodeCursor(MatchCursor, cursor).m;
+    const page = await this.retrohunts.matches(record.id, limit, after);
+    const last = page.rows.at(-1);
+    return {
+      ...summaryView(record),
+      source: record.source,
+      matches: page.rows.map((m) => ({
+        sha256: m.sampleSha256,
+        rule: m.rule,
+        namespace: m.namespace,
+        tags: m.tags,
+        meta: m.meta,
+        strings: m.strings,
+      })),
+      nextCursor: page.more && last !== undefined ? encodeCursor({ m: last.id }) : null,
+    };
+  }
+
+  /** Stops a queued or running retrohunt: the batch in progress is dropped, what was recorded stays. */
+  async cancel(id: string, principal: Principal): Promise<RetrohuntSummaryView> {
+    const record = await this.get(id);
+    const cancelled = await this.database.transaction(async (tx) => {
+      const finished = await this.retrohunts.finish(record.id, 'cancelled', null, tx);
+      if (finished === null) return null;
+      await this.audit.append(
+        {
+          actorId: principal.tokenId,
+          actorName: principal.name,
+          action: 'retrohunt.cancel',
+          targetType: 'retrohunt',
+          targetId: record.id,
+          details: { scanned: finished.scanned, total: finished.total },
+        },
+        tx,
+      );
+      return finished;
+    });
+    if (cancelled === null) {
+      throw new SpecimenError('CONFLICT', `the retrohunt is already ${record.status}`, {
+        status: (await this.get(id)).status,
+      });
+    }
+    return summaryView(cancelled);
+  }
+
+  private compile(source: string): number {
+    try {
+      const compiled = compileRules([{ source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }], {
+        externals: SCAN_EXTERNALS,
+      });
+      if (compiled.rules === null) {
+        throw new SpecimenError('VALIDATION_FAILED', 'no rule of the retrohunt compiles', {
+          issues: [{ field: 'body.source', message: 'no rule compiles' }],
+          diagnostics: compiled.diagnostics.map((d) => toDiagnosticView(source, d)),
+        });
+      }
+      compiled.rules.destroy();
+      return compiled.ruleCount;
+    } catch (e) {
+      if (e instanceof YaraError) {
+        throw new SpecimenError('VALIDATION_FAILED', e.message, {
+          issues: [{ field: 'body.source', message: e.message }],
+          diagnostics: [],
+        });
+      }
+      throw e;
+    }
+  }
+
+  private async get(id: string): Promise<RetrohuntRecord> {
+    const record = UUID.test(id) ? await this.retrohunts.find(id) : null;
+    if (record === null) throw new SpecimenError('NOT_FOUND', 'no such retrohunt');
+    return record;
+  }
+}

@@ -1,0 +1,221 @@
+import { and, asc, desc, eq, gt, inArray, lte, sql } from '../drizzle.js';
+import type { RetrohuntStatus, SampleKind } from '#contracts';
+import type { Database, Executor } from '../database.js';
+import { retrohuntMatches, retrohunts, samples, type StoredStringMatch } from '../schema.js';
+
+export interface RetrohuntRecord {
+  id: string;
+  source: string;
+  sourceSha256: string;
+  ruleCount: number;
+  status: RetrohuntStatus;
+  total: number;
+  scanned: number;
+  bytes: number;
+  matchCount: number;
+  cursor: string | null;
+  error: string | null;
+  createdAt: Date;
+  createdBy: string | null;
+  createdByName: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface RetrohuntMatchRecord {
+  sampleSha256: string;
+  rule: string;
+  namespace: string;
+  tags: string[];
+  meta: Record<string, string | number | boolean>;
+  strings: StoredStringMatch[];
+}
+
+/** A sample as a batch job needs it: where its bytes are and what the YARA externals say. */
+export interface BatchSample {
+  sha256: string;
+  size: number;
+  kind: SampleKind;
+  objectKey: string;
+  fileType: string | null;
+}
+
+/** What one batch adds to a retrohunt. */
+export interface RetrohuntBatchResult {
+  /** The cursor the batch started from (null for the first); the batch is recorded only if it still is. */
+  from: string | null;
+  /** The last sample of the batch: the next batch starts after it. */
+  to: string;
+  scanned: number;
+  bytes: number;
+  matches: RetrohuntMatchRecord[];
+}
+
+const UNFINISHED: RetrohuntStatus[] = ['queued', 'running'];
+
+const columns = {
+  id: retrohunts.id,
+  source: retrohunts.source,
+  sourceSha256: retrohunts.sourceSha256,
+  ruleCount: retrohunts.ruleCount,
+  status: retrohunts.status,
+  total: retrohunts.total,
+  scanned: retrohunts.scanned,
+  bytes: retrohunts.bytes,
+  matchCount: retrohunts.matchCount,
+  cursor: retrohunts.cursor,
+  error: retrohunts.error,
+  createdAt: retrohunts.createdAt,
+  createdBy: retrohunts.createdBy,
+  createdByName: sql<string | null>`(select t.name from api_tokens t where t.id = "retrohunts"."created_by")`,
+  startedAt: retrohunts.startedAt,
+  finishedAt: retrohunts.finishedAt,
+};
+
+export class RetrohuntsRepository {
+  constructor(private readonly database: Database) {}
+
+  /** A queued retrohunt over the samples stored now (their count is its total). */
+  async create(
+    input: { source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
+    executor: Executor = this.database.db,
+  ): Promise<RetrohuntRecord> {
+    const [row] = await executor
+      .insert(retrohunts)
+      .values({ ...input, total: sql`(select count(*)::int from samples where first_seen <= now())` })
+      .returning({ id: retrohunts.id });
+    if (row === undefined) throw new Error('insert returned no row');
+    const found = await this.find(row.id, executor);
+    if (found === null) throw new Error('the retrohunt just created is gone');
+    return found;
+  }
+
+  async find(id: string, executor: Executor = this.database.db): Promise<RetrohuntRecord | null> {
+    const [row] = await executor.select(columns).from(retrohunts).where(eq(retrohunts.id, id)).limit(1);
+    return row ?? null;
+  }
+
+  /** Newest first. */
+  async list(limit: number): Promise<RetrohuntRecord[]> {
+    return this.database.db.select(columns).from(retrohunts).orderBy(desc(retrohunts.createdAt)).limit(limit);
+  }
+
+  /** queued → running; false when the retrohunt is already finished (cancelled, done, failed). */
+  async start(id: string): Promise<boolean> {
+    const [row] = await this.database.db
+      .update(retrohunts)
+      .set({
+        status: 'running',
+        startedAt: sql`coalesce(${retrohunts.startedAt}, now())`,
+      })
+      .where(and(eq(retrohunts.id, id), inArray(retrohunts.status, UNFINISHED)))
+      .returning({ id: retrohunts.id });
+    return row !== undefined;
+  }
+
+  async status(id: string): Promise<RetrohuntStatus | null> {
+    const [row] = await this.database.db
+      .select({ status: retrohunts.status })
+      .from(retrohunts)
+      .where(eq(retrohunts.id, id))
+      .limit(1);
+    return row?.status ?? null;
+  }
+
+  /**
+   * Records a batch in one transaction: progress, cursor and matches. Returns false (and records nothing)
+   * when the retrohunt is no longer running or another run of the same batch was recorded first.
+   */
+  async recordBatch(id: string, batch: RetrohuntBatchResult): Promise<boolean> {
+    return this.database.transaction(async (tx) => {
+      const [row] = await tx
+        .update(retrohunts)
+        .set({
+          scanned: sql`${retrohunts.scanned} + ${batch.scanned}`,
+          bytes: sql`${retrohunts.bytes} + ${batch.bytes}`,
+          matchCount: sql`${retrohunts.matchCount} + ${batch.matches.length}`,
+          cursor: batch.to,
+        })
+        .where(
+          and(
+            eq(retrohunts.id, id),
+            eq(retrohunts.status, 'running'),
+            sql`${retrohunts.cursor} is not distinct from ${batch.from}`,
+          ),
+        )
+        .returning({ id: retrohunts.id });
+      if (row === undefined) return false;
+      if (batch.matches.length > 0) {
+        await tx
+          .insert(retrohuntMatches)
+          .values(batch.matches.map((m) => ({ ...m, retrohuntId: id })))
+          .onConflictDoNothing();
+      }
+      return true;
+    });
+  }
+
+  /** Ends an unfinished retrohunt as `done`, `cancelled` or `failed`; null when it was already finished. */
+  async finish(
+    id: string,
+    status: Exclude<RetrohuntStatus, 'queued' | 'running'>,
+    error: string | null = null,
+    executor: Executor = this.database.db,
+  ): Promise<RetrohuntRecord | null> {
+    const [row] = await executor
+      .update(retrohunts)
+      .set({ status, error, finishedAt: sql`now()` })
+      .where(and(eq(retrohunts.id, id), inArray(retrohunts.status, UNFINISHED)))
+      .returning({ id: retrohunts.id });
+    return row === undefined ? null : this.find(id, executor);
+  }
+
+  /** Matches in the order they were found, after the match id `after`; one more than `limit` tells if more follow. */
+  async matches(
+    id: string,
+    limit: number,
+    after?: number,
+  ): Promise<{ rows: (RetrohuntMatchRecord & { id: number })[]; more: boolean }> {
+    const rows = await this.database.db
+      .select({
+        id: retrohuntMatches.id,
+        sampleSha256: retrohuntMatches.sampleSha256,
+        rule: retrohuntMatches.rule,
+        namespace: retrohuntMatches.namespace,
+        tags: retrohuntMatches.tags,
+        meta: retrohuntMatches.meta,
+        strings: retrohuntMatches.strings,
+      })
+      .from(retrohuntMatches)
+      .where(
+        and(
+          eq(retrohuntMatches.retrohuntId, id),
+          after === undefined ? undefined : gt(retrohuntMatches.id, after),
+        ),
+      )
+      .orderBy(asc(retrohuntMatches.id))
+      .limit(limit + 1);
+    return { rows: rows.slice(0, limit), more: rows.length > limit };
+  }
+
+  /** The next `limit` samples in sha256 order after `after`, first seen up to `until`. */
+  async samplesAfter(options: { after?: string | null; until: Date; limit: number }): Promise<BatchSample[]> {
+    return this.database.db
+      .select({
+        sha256: samples.sha256,
+        size: samples.size,
+        kind: samples.kind,
+        objectKey: samples.objectKey,
+        fileType: samples.fileType,
+      })
+      .from(samples)
+      .where(
+        and(
+          lte(samples.firstSeen, options.until),
+          options.after == null ? undefined : gt(samples.sha256, options.after),
+        ),
+      )
+      .orderBy(asc(samples.sha256))
+      .limit(options.limit);
+  }
+}

@@ -1,0 +1,421 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { createObjectStore, sampleKey, type ObjectStore } from '#storage';
+import { TestService, benign, fileMetadata, md5, pollUntil, query, sha1, sha256 } from '#test-support';
+
+interface Progress {
+  scanned: number;
+  total: number;
+  bytes: number;
+}
+interface Retrohunt {
+  id: string;
+  status: string;
+  ruleCount: number;
+  progress: Progress;
+  matchCount: number;
+  error: string | null;
+}
+interface RetrohuntDetail extends Retrohunt {
+  matches: Array<{ sha256: string; rule: string; strings: Array<{ identifier: string; offset: number }> }>;
+  nextCursor: string | null;
+}
+interface FailedJob {
+  id: string;
+  name: string;
+  data: { sha256?: string };
+  failedReason: string;
+  attemptsMade: number;
+}
+
+const json = (body: unknown): RequestInit => ({
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+const MARKER = 'RH-MARKER-7f3a91';
+const SEEDED = 1_000;
+const SUBMITTED = 50;
+const SAMPLE_SIZE = 4096;
+
+const huntSource = [
+  'rule hunt_marker',
+  '{',
+  `  strings: $m = "${MARKER}"`,
+  '  condition: $m',
+  '}',
+  'rule hunt_never',
+  '{',
+  '  strings: $n = "this string is in no sample at all"',
+  '  condition: $n',
+  '}',
+  '',
+].join('\n');
+
+// ~15 ms a 4 KiB sample (measured), so a retrohunt over the corpus lasts long enough to watch.
+const slowSource = [
+  'rule hunt_slow',
+  '{',
+  '  condition: for any i in (0..filesize - 1) : ( for any j in (0..31) : ( uint8(i) + j == 1000 ) )',
+  '}',
+  '',
+].join('\n');
+
+/** Random bytes; a marked sample has the marker at `offset`. */
+function sampleBytes(offset: number | null): Buffer {
+  const bytes = benign(SAMPLE_SIZE);
+  if (offset !== null) bytes.write(MARKER, offset, 'ascii');
+  return bytes;
+}
+
+describe('retrohunt, retro-scan on activation, failed jobs', () => {
+  let service: TestService;
+  let store: ObjectStore;
+  let analyst = '';
+  let agent = '';
+  /** sha256 → offset of the marker, for every marked sample. */
+  const marked = new Map<string, number>();
+  const submitted: string[] = [];
+  let totalBytes = 0;
+  let cancelled: Retrohunt | null = null;
+
+  before(async () => {
+    service = new TestService({
+      env: { SCAN_CONCURRENCY: '2', RETROHUNT_CONCURRENCY: '1', RETROHUNT_BATCH_SIZE: '100' },
+    });
+    await service.start();
+    analyst = await service.token('analyst', 'hunter');
+    agent = await service.token('agent');
+    store = await createObjectStore(service.storageUrl);
+
+    // 50 through the API (scanned by the active default ruleset), 5 of them marked.
+    for (let i = 0; i < SUBMITTED; i += 1) {
+      const offset = i % 10 === 0 ? 100 + i : null;
+      const bytes = sampleBytes(offset);
+      const res = await service.submit(bytes, fileMetadata(bytes), agent);
+      assert.equal(res.status, 201, await res.clone().text());
+      submitted.push(sha256(bytes));
+      if (offset !== null) marked.set(sha256(bytes), offset);
+      totalBytes += bytes.length;
+    }
+    // The rest straight into storage and the database, as older samples already scanned clean.
+    const values: unknown[][] = [];
+    for (let i = 0; i < SEEDED; i += 1) {
+      const offset = i % 37 === 0 ? 1000 + (i % 500) : null;
+      const bytes = sampleBytes(offset);
+      const hash = sha256(bytes);
+      await store.put(sampleKey(hash), Readable.from([bytes]));
+      if (offset !== null) marked.set(hash, offset);
+      totalBytes += bytes.length;
+      values.push([hash, sha1(bytes), md5(bytes), bytes.length, sampleKey(hash)]);
+    }
+    for (let i = 0; i < values.length; i += 200) {
+      const chunk = values.slice(i, i + 200);
+      const rows = chunk.map(
+        (_, r) =>
+          `($${r * 5 + 1}, $${r * 5 + 2}, $${r * 5 + 3}, $${r * 5 + 4}, 'file', $${r * 5 + 5}, 'scanned', 'clean', now() - interval '1 day')`,
+      );
+      await query(
+        service.databaseUrl,
+        `insert into samples (sha256, sha1, md5, size, kind, object_key, scan_status, verdict, first_seen)
+         values ${rows.join(', ')}`,
+        chunk.flat(),
+      );
+    }
+    await pollUntil(
+      async () => {
+        const [row] = await query<{ n: string }>(
+          service.databaseUrl,
+          `select count(*) as n from samples where scan_status = 'scanned' and latest_scan_id is not null`,
+        );
+        return Number(row?.n) === SUBMITTED ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'the submitted samples to be scanned' },
+    );
+  });
+  after(async () => {
+    await service.stop();
+  });
+
+  async function createHunt(source: string, token = analyst): Promise<Retrohunt> {
+    const res = await service.request('/v1/retrohunts', { method: 'POST', token, ...json({ source }) });
+    assert.equal(res.status, 201, await res.clone().text());
+    return (await res.json()) as Retrohunt;
+  }
+
+  async function getHunt(id: string, search = ''): Promise<RetrohuntDetail> {
+    const res = await service.request(`/v1/retrohunts/${id}${search}`, { token: analyst });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as RetrohuntDetail;
+  }
+
+  const verdictSnapshot = async () =>
+    query<{ sha256: string; verdict: string | null; latest_scan_id: string | null; scan_status: string }>(
+      service.databaseUrl,
+      'select sha256, verdict, latest_scan_id, scan_status from samples order by sha256',
+    );
+
+  it('refuses rules of which none compiles, and non-analysts', async () => {
+    const bad = await service.request('/v1/retrohunts', {
+      method: 'POST',
+      token: analyst,
+      ...json({ source: 'rule broken { condition: nope }' }),
+    });
+    assert.equal(bad.status, 400);
+    const byAgent = await service.request('/v1/retrohunts', {
+      method: 'POST',
+      token: agent,
+      ...json({ source: huntSource }),
+    });
+    assert.equal(byAgent.status, 403);
+    assert.equal((await service.request('/v1/retrohunts/not-a-uuid', { token: analyst })).status, 404);
+  });
+
+  it('hunts over every retained sample: progress up to the total, exactly the marked samples, no verdict changed', async () => {
+    const snapshot = await verdictSnapshot();
+    const [scansBefore] = await query<{ n: string }>(service.databaseUrl, 'select count(*) as n from scans');
+    const created = await createHunt(huntSource);
+    assert.equal(created.status, 'queued');
+    assert.equal(created.ruleCount, 2);
+    assert.equal(created.progress.total, SUBMITTED + SEEDED);
+
+    const seen: number[] = [];
+    const done = await pollUntil(
+      async () => {
+        const hunt = await getHunt(created.id, '?limit=1');
+        if (seen.at(-1) !== hunt.progress.scanned) seen.push(hunt.progress.scanned);
+        return hunt.status === 'done' ? hunt : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 50, what: 'the retrohunt to finish' },
+    );
+    assert.deepEqual(done.progress, {
+      scanned: SUBMITTED + SEEDED,
+      total: SUBMITTED + SEEDED,
+      bytes: totalBytes,
+    });
+    assert.ok(seen.length >= 3, `progress seen: ${seen.join(', ')}`);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => a - b),
+      'progress never goes back',
+    );
+    assert.equal(done.matchCount, marked.size);
+
+    // Every match, page by page.
+    const found = new Map<string, number>();
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = await getHunt(created.id, `?limit=17${cursor === null ? '' : `&cursor=${cursor}`}`);
+      for (const m of page.matches) {
+        assert.equal(m.rule, 'hunt_marker');
+        assert.equal(found.has(m.sha256), false, `${m.sha256} listed twice`);
+        found.set(m.sha256, m.strings[0]?.offset ?? -1);
+      }
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== null);
+    assert.ok(pages > 1);
+    assert.deepEqual(new Map([...found].sort()), new Map([...marked].sort()));
+
+    assert.deepEqual(await verdictSnapshot(), snapshot);
+    const [scansAfter] = await query<{ n: string }>(service.databaseUrl, 'select count(*) as n from scans');
+    assert.equal(scansAfter?.n, scansBefore?.n);
+
+    const list = (await (await service.request('/v1/retrohunts', { token: analyst })).json()) as Retrohunt[];
+    assert.ok(list.some((h) => h.id === created.id && h.status === 'done'));
+    const audit = await query(
+      service.databaseUrl,
+      `select 1 from audit_log where action = 'retrohunt.create' and target_id = $1 and actor_name = 'hunter'`,
+      [created.id],
+    );
+    assert.equal(audit.length, 1);
+  });
+
+  it('keeps ingest scans flowing while a retrohunt runs, and a cancel stops it midway', async () => {
+    const hunt = await createHunt(slowSource);
+    await pollUntil(async () => ((await getHunt(hunt.id)).status === 'running' ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'the slow retrohunt to start',
+    });
+    const fresh: string[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      const bytes = benign(2048);
+      const res = await service.submit(bytes, fileMetadata(bytes), agent);
+      assert.equal(res.status, 201);
+      fresh.push(((await res.json()) as { submissionId: string }).submissionId);
+    }
+    for (const id of fresh) {
+      await pollUntil(
+        async () => {
+          const res = await service.request(`/v1/submissions/${id}`);
+          const body = (await res.json()) as { status: string };
+          return body.status === 'scanned' ? true : undefined;
+        },
+        { timeoutMs: 30_000, what: `ingest scan of ${id}` },
+      );
+    }
+    const during = await getHunt(hunt.id);
+    assert.equal(during.status, 'running', 'the ingest scans finished while the retrohunt was still running');
+    assert.ok(during.progress.scanned < during.progress.total);
+
+    const res = await service.request(`/v1/retrohunts/${hunt.id}/cancel`, { method: 'POST', token: analyst });
+    assert.equal(res.status, 200, await res.clone().text());
+    cancelled = (await res.json()) as Retrohunt;
+    assert.equal(cancelled.status, 'cancelled');
+    assert.ok(cancelled.progress.scanned < cancelled.progress.total);
+    const again = await service.request(`/v1/retrohunts/${hunt.id}/cancel`, {
+      method: 'POST',
+      token: analyst,
+    });
+    assert.equal(again.status, 409);
+    const audit = await query(
+      service.databaseUrl,
+      `select 1 from audit_log where action = 'retrohunt.cancel' and target_id = $1`,
+      [hunt.id],
+    );
+    assert.equal(audit.length, 1);
+  });
+
+  it('lists a failed scan job with its reason and replays it once the object is back', async () => {
+    const hash = submitted[1];
+    assert.ok(hash !== undefined);
+    const bytes = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      store
+        .get(sampleKey(hash))
+        .then((stream) =>
+          stream
+            .on('data', (c: Buffer) => chunks.push(c))
+            .on('end', () => resolve(Buffer.concat(chunks)))
+            .on('error', reject),
+        )
+        .catch(reject);
+    });
+    await store.delete(sampleKey(hash));
+    const rescan = await service.request(`/v1/samples/${hash}/rescan`, { method: 'POST', token: analyst });
+    assert.equal(rescan.status, 202);
+    const { jobId } = (await rescan.json()) as { jobId: string };
+
+    const failed = await pollUntil(
+      async () => {
+        const res = await service.request('/v1/admin/jobs/failed?queue=scan');
+        assert.equal(res.status, 200);
+        const jobs = (await res.json()) as FailedJob[];
+        return jobs.find((j) => j.id === jobId);
+      },
+      { timeoutMs: 30_000, what: 'the rescan job to fail' },
+    );
+    assert.equal(failed.data.sha256, hash);
+    assert.match(failed.failedReason, /missing/);
+    assert.equal(failed.attemptsMade, 1);
+    const forbidden = await service.request('/v1/admin/jobs/failed?queue=scan', { token: analyst });
+    assert.equal(forbidden.status, 403);
+    const badQueue = await service.request('/v1/admin/jobs/failed?queue=nope');
+    assert.equal(badQueue.status, 400);
+
+    await store.put(sampleKey(hash), Readable.from([bytes]));
+    const replay = await service.request('/v1/admin/jobs/failed/replay', {
+      method: 'POST',
+      ...json({ queue: 'scan', ids: [jobId, 'no-such-job'] }),
+    });
+    assert.equal(replay.status, 200, await replay.clone().text());
+    assert.deepEqual(await replay.json(), { queue: 'scan', replayed: [jobId], notFailed: ['no-such-job'] });
+    await pollUntil(
+      async () => {
+        const [row] = await query<{ scan_status: string }>(
+          service.databaseUrl,
+          'select scan_status from samples where sha256 = $1',
+          [hash],
+        );
+        return row?.scan_status === 'scanned' ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the replayed scan to succeed' },
+    );
+    const jobs = (await (await service.request('/v1/admin/jobs/failed?queue=scan')).json()) as FailedJob[];
+    assert.equal(
+      jobs.some((j) => j.id === jobId),
+      false,
+    );
+    const audit = await query(
+      service.databaseUrl,
+      `select details from audit_log where action = 'jobs.replay'`,
+    );
+    assert.equal(audit.length, 1);
+  });
+
+  it('re-scans old samples on an activation with retroscan, fresh ingest first', async () => {
+    const created = await service.request('/v1/rulesets', {
+      method: 'POST',
+      token: analyst,
+      ...json({
+        name: 'markers',
+        source: `rule marker_malware\n{\n  meta: score = 90\n  strings: $m = "${MARKER}"\n  condition: $m\n}\n`,
+      }),
+    });
+    assert.equal(created.status, 201);
+    const { id } = (await created.json()) as { id: string };
+    const activated = await service.request(`/v1/rulesets/${id}/activate`, {
+      method: 'POST',
+      ...json({ retroscan: true }),
+    });
+    assert.equal(activated.status, 200, await activated.clone().text());
+
+    // A fresh sample submitted now is scanned before the retro-scan is through (with whichever version the
+    // scanner holds at that instant: it is not part of the retro-scan, which covers samples stored before).
+    const bytes = sampleBytes(10);
+    const res = await service.submit(bytes, fileMetadata(bytes), agent);
+    assert.equal(res.status, 201);
+    const { submissionId } = (await res.json()) as { submissionId: string };
+    await pollUntil(
+      async () => {
+        const s = (await (await service.request(`/v1/submissions/${submissionId}`)).json()) as {
+          status: string;
+          verdict: string | null;
+        };
+        return s.status === 'scanned' ? s : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the fresh sample to be scanned' },
+    );
+    const fresh = sha256(bytes);
+    const [left] = await query<{ n: string }>(
+      service.databaseUrl,
+      `select count(*) as n from samples s where s.sha256 <> $2 and not exists
+         (select 1 from scans c where c.sample_sha256 = s.sha256 and c.ruleset_id = $1)`,
+      [id, fresh],
+    );
+    assert.ok(Number(left?.n) > 0, 'the fresh sample was not kept waiting behind the retro-scan');
+
+    const verdicts = await pollUntil(
+      async () => {
+        const rows = await query<{ sha256: string; verdict: string | null; n: string }>(
+          service.databaseUrl,
+          `select s.sha256, s.verdict,
+             (select count(*) from scans c where c.sample_sha256 = s.sha256 and c.ruleset_id = $1) as n
+           from samples s where s.sha256 <> $2`,
+          [id, fresh],
+        );
+        return rows.every((r) => Number(r.n) >= 1) ? rows : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 500, what: 'every sample to be re-scanned' },
+    );
+    for (const row of verdicts) {
+      const expected = marked.has(row.sha256) ? 'malicious' : 'clean';
+      assert.equal(row.verdict, expected, row.sha256);
+    }
+    const audit = await query<{ details: { retroscan: boolean } }>(
+      service.databaseUrl,
+      `select details from audit_log where action = 'ruleset.activate' and target_id = $1`,
+      [id],
+    );
+    assert.equal(audit[0]?.details.retroscan, true);
+  });
+
+  it('a cancelled retrohunt stays stopped', async () => {
+    assert.ok(cancelled !== null);
+    const hunt = await getHunt(cancelled.id);
+    assert.equal(hunt.status, 'cancelled');
+    assert.deepEqual(hunt.progress, cancelled.progress);
+  });
+});
