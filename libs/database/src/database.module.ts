@@ -9,6 +9,7 @@ import { SamplesRepository } from './repositories/samples.repository.js';
 import { ScansRepository } from './repositories/scans.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 import { TokensRepository } from './repositories/tokens.repository.js';
+import { UploadsRepository } from './repositories/uploads.repository.js';
 
 const REPOSITORIES = [
   AgentsRepository,
@@ -19,6 +20,7 @@ const REPOSITORIES = [
   ScansRepository,
   SubmissionsRepository,
   TokensRepository,
+  UploadsRepository,
 ] as const;
 
 @Global()
