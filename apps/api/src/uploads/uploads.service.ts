@@ -1,13 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata } from '#contracts';
 import { type UploadPart, type UploadRecord, UploadsRepository } from '#database';
-import { OBJECT_STORE, type ObjectStore, incomingKey, uploadPartKey, uploadPrefix } from '#storage';
+import { OBJECT_STORE, type ObjectStore, uploadPartKey, uploadPrefix } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
-import { HashingStream } from '../submissions/hashing.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
+import { hashIntoIncoming } from '../submissions/upload.engine.js';
 import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -215,12 +215,9 @@ export class UploadsService {
   private async finish(upload: UploadRecord, principal: Principal): Promise<UploadState> {
     const metadata = parseOrThrow(SubmissionMetadata, upload.metadata, 'metadata');
     const source = Readable.from(concatenate(this.store, upload.parts));
-    const hashing = new HashingStream();
-    source.on('error', (e) => hashing.destroy(e));
-    source.pipe(hashing);
-    const tempKey = incomingKey(randomUUID());
+    let received;
     try {
-      await this.store.put(tempKey, hashing);
+      received = await hashIntoIncoming(this.store, source);
     } catch (e) {
       source.destroy();
       throw e instanceof SpecimenError
@@ -229,7 +226,7 @@ export class UploadsService {
     }
     let created: SubmissionCreated;
     try {
-      created = await this.submissions.accept({ tempKey, digests: hashing.digests(), metadata }, principal);
+      created = await this.submissions.accept({ ...received, metadata }, principal);
     } catch (e) {
       if (e instanceof SpecimenError && FINAL_REFUSALS.has(e.code)) await this.remove(upload.id);
       throw e;
