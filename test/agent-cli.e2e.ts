@@ -136,6 +136,60 @@ describe('specimen-agent against the real service', () => {
     assert.equal(verdicts.get(sha256(deep)), 'clean');
   });
 
+  it('submits a memory region and boot sectors with their metadata', async () => {
+    const home = await enrolledHome('kinds');
+    const dump = join(work, 'region.dmp');
+    const region = benign(8192);
+    await writeFile(dump, region);
+    const memory = await cli<SubmitOutput>(home, [
+      'submit',
+      '--kind',
+      'memory-region',
+      dump,
+      '--pid',
+      '4242',
+      '--image',
+      'C:\\Windows\\notepad.exe',
+      '--base-address',
+      '0x7ff6a0000000',
+      '--protection',
+      'RWX',
+    ]);
+    assert.equal(memory.results[0]?.action, 'uploaded');
+    const disk = Buffer.alloc(4 * 512);
+    benign(446).copy(disk);
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    const image = join(work, 'disk.img');
+    await writeFile(image, disk);
+    const boot = await cli<SubmitOutput>(home, ['submit', '--kind', 'boot-record', image, '--sectors', '2']);
+    assert.equal(boot.results[0]?.action, 'uploaded');
+    assert.equal(boot.results[0]?.sha256, sha256(disk.subarray(0, 1024)));
+    const rows = await query<{ kind: string; metadata: Record<string, unknown> }>(
+      service.databaseUrl,
+      'select kind, metadata from submissions where sample_sha256 = any($1) order by kind',
+      [[sha256(region), sha256(disk.subarray(0, 1024))]],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.kind),
+      ['boot-record', 'memory-region'],
+    );
+    assert.deepEqual(
+      { ...rows[0]?.metadata },
+      { ...rows[0]?.metadata, lba: 0, sectorSize: 512, scheme: 'mbr', device: 'disk.img' },
+    );
+    assert.deepEqual(
+      { ...rows[1]?.metadata },
+      {
+        ...rows[1]?.metadata,
+        baseAddress: '0x7ff6a0000000',
+        protection: 'RWX',
+        regionSize: 8192,
+        process: { pid: 4242, image: 'C:\\Windows\\notepad.exe' },
+      },
+    );
+  });
+
   it('resumes an upload killed midway from the service offset, and one sample results', async () => {
     const home = await enrolledHome('resume');
     const big = benign(128 * MiB);
