@@ -260,7 +260,13 @@ describe('resumable uploads (tus 1.0.0)', () => {
 describe('resumable uploads: expiration and guards', () => {
   const service = new TestService({
     scanner: false,
-    env: { RESUMABLE_EXPIRY_SECONDS: '1', RESUMABLE_SWEEP_INTERVAL_MS: '300' },
+    env: {
+      RESUMABLE_EXPIRY_SECONDS: '1',
+      RESUMABLE_SWEEP_INTERVAL_MS: '300',
+      SCAN_BACKLOG_MAX: '0',
+      SCAN_BACKLOG_CACHE_MS: '0',
+      BACKPRESSURE_RETRY_AFTER_SECONDS: '7',
+    },
   });
   let agent = '';
 
@@ -317,5 +323,22 @@ describe('resumable uploads: expiration and guards', () => {
     assert.equal(res.status, 403);
     assert.equal(((await res.json()) as ErrorBody).error.code, 'CONSENT_REQUIRED');
     assert.deepEqual(await query(service.databaseUrl, 'select id from uploads'), []);
+  });
+
+  // Last: once a scan job waits (no scanner here), every byte upload of this service is refused.
+  it('refuses creation and chunks with 503 BACKPRESSURE while the scan backlog is full', async () => {
+    const pending = benign(2000);
+    const url = await createdUrl(service, agent, pending);
+    const bytes = benign(100);
+    assert.equal((await service.submit(bytes, fileMetadata(bytes), agent)).status, 201);
+    const created = await pollUntil(async () => {
+      const res = await create(service, agent, benign(100));
+      return res.status === 503 ? res : undefined;
+    });
+    assert.equal(created.headers.get('retry-after'), '7');
+    assert.equal(((await created.json()) as ErrorBody).error.code, 'BACKPRESSURE');
+    const chunk = await patch(service, agent, url, 0, pending.subarray(0, 100));
+    assert.equal(chunk.status, 503);
+    assert.equal((await offsetOf(service, agent, url)).status, 200, 'HEAD is not byte upload');
   });
 });
