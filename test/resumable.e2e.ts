@@ -339,6 +339,7 @@ describe('resumable uploads: expiration and guards', () => {
     assert.equal(((await created.json()) as ErrorBody).error.code, 'BACKPRESSURE');
     const chunk = await patch(service, agent, url, 0, pending.subarray(0, 100));
     assert.equal(chunk.status, 503);
-    assert.equal((await offsetOf(service, agent, url)).status, 200, 'HEAD is not byte upload');
+    // HEAD sends no bytes: it is not held back (the upload itself may have expired by now: 1 s here).
+    assert.notEqual((await offsetOf(service, agent, url)).status, 503);
   });
 });

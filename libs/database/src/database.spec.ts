@@ -56,6 +56,7 @@ describe('database', () => {
         'samples',
         'scans',
         'submissions',
+        'uploads',
       ],
     );
   });
