@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { type Config, ConfigModule } from '#config';
@@ -34,11 +34,15 @@ import { SubmissionsService } from './submissions/submissions.service.js';
 import { UploadInterceptor } from './submissions/upload.interceptor.js';
 import { TokensController } from './tokens/tokens.controller.js';
 import { TokensService } from './tokens/tokens.service.js';
+import { TUS_VERSION } from './uploads/tus.js';
+import { UploadsController } from './uploads/uploads.controller.js';
+import { UploadsService } from './uploads/uploads.service.js';
+import { UploadsSweeper } from './uploads/uploads.sweeper.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 @Module({})
-export class ApiModule {
+export class ApiModule implements NestModule {
   static forRoot(config: Config): DynamicModule {
     return {
       module: ApiModule,
@@ -84,6 +88,7 @@ export class ApiModule {
         AuditController,
         RetrohuntsController,
         FailedJobsController,
+        UploadsController,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -103,7 +108,20 @@ export class ApiModule {
         UploadInterceptor,
         RetrohuntsService,
         FailedJobsService,
+        UploadsService,
+        UploadsSweeper,
       ],
     };
+  }
+
+  /** tus wants its version on every response of its endpoints, errors from guards included. */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply((_req: unknown, res: { setHeader(name: string, value: string): void }, next: () => void) => {
+        res.setHeader('Tus-Resumable', TUS_VERSION);
+        res.setHeader('Tus-Version', TUS_VERSION);
+        next();
+      })
+      .forRoutes('v1/uploads', 'v1/uploads/*path');
   }
 }

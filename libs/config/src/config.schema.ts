@@ -68,6 +68,12 @@ export function envSchema(root: string) {
     SPECIMEN_ADMIN_TOKEN: z.string().min(16).optional(),
     /** Largest sample accepted by the multipart upload (bytes). */
     UPLOAD_MAX_BYTES: int(1).default(512 * MiB),
+    /** Largest sample accepted by resumable (tus) uploads (bytes). */
+    RESUMABLE_MAX_BYTES: int(1).default(4 * 1024 * MiB),
+    /** A resumable upload with no new bytes for this long expires; its parts are then swept. */
+    RESUMABLE_EXPIRY_SECONDS: int(1).default(24 * 60 * 60),
+    /** How often each API process sweeps expired resumable uploads and their parts. */
+    RESUMABLE_SWEEP_INTERVAL_MS: int(100).default(10 * 60_000),
     /** Requests an enrolled agent may make per minute (counted in Redis by agent id, across replicas). */
     RATE_LIMIT_PER_MINUTE: int(1).default(600),
     /** Scan jobs waiting or delayed above which byte uploads get 503 BACKPRESSURE (lookups still work). */
@@ -143,6 +149,9 @@ export interface Config {
   auth: { adminToken: string | undefined; pseudonymKey: string };
   limits: {
     uploadMaxBytes: number;
+    resumableMaxBytes: number;
+    resumableExpirySeconds: number;
+    resumableSweepIntervalMs: number;
     ratePerMinute: number;
     scanBacklogMax: number;
     scanBacklogCacheMs: number;
@@ -216,6 +225,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN, pseudonymKey: e.PSEUDONYM_KEY ?? DEVELOPMENT_PSEUDONYM_KEY },
     limits: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,
+      resumableMaxBytes: e.RESUMABLE_MAX_BYTES,
+      resumableExpirySeconds: e.RESUMABLE_EXPIRY_SECONDS,
+      resumableSweepIntervalMs: e.RESUMABLE_SWEEP_INTERVAL_MS,
       ratePerMinute: e.RATE_LIMIT_PER_MINUTE,
       scanBacklogMax: e.SCAN_BACKLOG_MAX,
       scanBacklogCacheMs: e.SCAN_BACKLOG_CACHE_MS,

@@ -15,11 +15,17 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   OFFSET_MISMATCH: 409,
   CONFLICT: 409,
+  /** A resumable upload whose expiry has passed (its parts are swept). */
+  UPLOAD_EXPIRED: 410,
+  /** A tus request without `Tus-Resumable: 1.0.0`. */
+  TUS_VERSION_UNSUPPORTED: 412,
   FILE_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   CHECKSUM_MISMATCH: 422,
   SIZE_MISMATCH: 422,
   RATE_LIMITED: 429,
+  /** tus checksum extension: the chunk did not match its `Upload-Checksum` and was discarded. */
+  UPLOAD_CHECKSUM_MISMATCH: 460,
   CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,
   STORAGE_UNAVAILABLE: 503,

@@ -11,6 +11,7 @@ import { ScansRepository } from './repositories/scans.repository.js';
 import { StewardshipRepository } from './repositories/stewardship.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 import { TokensRepository } from './repositories/tokens.repository.js';
+import { UploadsRepository } from './repositories/uploads.repository.js';
 
 const REPOSITORIES = [
   AgentsRepository,
@@ -23,6 +24,7 @@ const REPOSITORIES = [
   StewardshipRepository,
   SubmissionsRepository,
   TokensRepository,
+  UploadsRepository,
 ] as const;
 
 @Global()

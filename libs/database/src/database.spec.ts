@@ -61,6 +61,7 @@ describe('database', () => {
         'stats_daily',
         'stats_days',
         'submissions',
+        'uploads',
       ],
     );
   });

@@ -60,3 +60,4 @@ export {
   type SubmissionRecord,
 } from './repositories/submissions.repository.js';
 export { TokensRepository, type ActiveToken, type TokenRecord } from './repositories/tokens.repository.js';
+export { UploadsRepository, type UploadPart, type UploadRecord } from './repositories/uploads.repository.js';

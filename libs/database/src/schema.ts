@@ -419,3 +419,40 @@ export const retrohuntMatches = pgTable(
 );
 
 // ---- end retrohunt ----
+
+// ---- Resumable uploads (issue 3, tus) ----
+
+/** One received part of a resumable upload: an object under `uploads/<id>/`. */
+export interface UploadPart {
+  key: string;
+  offset: number;
+  size: number;
+}
+
+/**
+ * A tus upload in progress. S3 has no append, so each PATCH stores one part object and appends it here
+ * in the same conditional update that moves `offset`; a row whose `expires_at` has passed is swept with
+ * its parts.
+ */
+export const uploads = pgTable(
+  'uploads',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** The token (agent key or person's token) that created it; nobody else may see or extend it. */
+    createdBy: uuid('created_by').notNull(),
+    length: bigint('length', { mode: 'number' }).notNull(),
+    offset: bigint('offset', { mode: 'number' }).notNull().default(0),
+    parts: jsonb('parts').$type<UploadPart[]>().notNull().default([]),
+    /** The validated submission metadata document. */
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull(),
+    /** The raw `Upload-Metadata` header, echoed by HEAD as tus asks. */
+    rawMetadata: text('raw_metadata').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+    completedAt: ts('completed_at'),
+    submissionId: uuid('submission_id'),
+  },
+  (t) => [index('uploads_expires_idx').on(t.expiresAt)],
+);
+
+// ---- end resumable uploads ----

@@ -46,3 +46,18 @@ export function incomingKey(id: string): string {
   if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
   return `incoming/${id}`;
 }
+
+/** The folder of one resumable upload's parts: `uploads/<id>/` (a prefix for {@link ObjectStore.list}). */
+export function uploadPrefix(id: string): string {
+  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
+  return `uploads/${id}/`;
+}
+
+/**
+ * The key of one part of a resumable upload: its start offset (zero-padded, so keys sort by offset) and a
+ * nonce, so two requests racing for the same offset never write the same object.
+ */
+export function uploadPartKey(id: string, offset: number, nonce: string): string {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('offset', String(offset), 'not an offset');
+  return assertValidKey(`${uploadPrefix(id)}${String(offset).padStart(16, '0')}-${nonce}`);
+}

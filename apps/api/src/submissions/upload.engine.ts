@@ -34,6 +34,27 @@ export function metadataFromBody(body: unknown): SubmissionMetadata {
 }
 
 /**
+ * Streams `source` into a fresh temporary object under `incoming/` while hashing it (md5, sha1, sha256 in
+ * one pass). Both ingest paths go through here and then {@link SubmissionsService.accept}: the multipart
+ * file part, and the concatenated parts of a finished resumable upload.
+ */
+export async function hashIntoIncoming(
+  store: ObjectStore,
+  source: Readable,
+  signal?: AbortSignal,
+): Promise<Omit<ReceivedFile, 'metadata'>> {
+  const hashing = new HashingStream();
+  // put() reports a body failure through its promise; this listener only keeps a late error (busboy's
+  // "Unexpected end of form" after put settled) from being an unhandled 'error' event that kills the process.
+  hashing.on('error', () => undefined);
+  source.on('error', (e) => hashing.destroy(e));
+  source.pipe(hashing);
+  const tempKey = incomingKey(randomUUID());
+  await store.put(tempKey, hashing, signal === undefined ? {} : { signal });
+  return { tempKey, digests: hashing.digests() };
+}
+
+/**
  * A multer StorageEngine that streams the file part to a temporary object under `incoming/` while hashing
  * it (md5, sha1, sha256 in one pass). Nothing is held in memory. If the client goes away or the part
  * fails, the temporary object is removed before the error is reported.
@@ -99,15 +120,9 @@ export class HashingStorageEngine implements StorageEngine {
         new SpecimenError('FILE_TOO_LARGE', `the file exceeds the limit of ${this.maxBytes} bytes`),
       );
     });
-    const hashing = new HashingStream();
-    // put() reports a body failure through its promise; this listener only keeps a late error (busboy's
-    // "Unexpected end of form" after put settled) from being an unhandled 'error' event that kills the process.
-    hashing.on('error', () => undefined);
-    stream.on('error', (e) => hashing.destroy(e));
-    stream.pipe(hashing);
-    const tempKey = incomingKey(randomUUID());
+    let received: Omit<ReceivedFile, 'metadata'>;
     try {
-      await this.store.put(tempKey, hashing, { signal: abort.signal });
+      received = await hashIntoIncoming(this.store, stream, abort.signal);
     } catch (e) {
       stream.resume();
       if (abort.signal.aborted) throw abort.signal.reason as unknown;
@@ -119,9 +134,9 @@ export class HashingStorageEngine implements StorageEngine {
       req.off('close', onClose);
     }
     if (truncated) {
-      await this.store.delete(tempKey);
+      await this.store.delete(received.tempKey);
       throw new SpecimenError('FILE_TOO_LARGE', `the file exceeds the limit of ${this.maxBytes} bytes`);
     }
-    return { tempKey, digests: hashing.digests(), metadata };
+    return { ...received, metadata };
   }
 }

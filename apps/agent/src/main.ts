@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+import { release } from 'node:os';
+import { parseArgs } from 'node:util';
+import { SpecimenClient } from '#client';
+import type { SubmissionMetadata } from '#contracts';
+import { AgentFiles, agentHome } from './config.js';
+import { Progress } from './progress.js';
+import { bufferSource, digestBuffer, digestFile, expandPaths, fileSource, readSectors } from './sources.js';
+import { type Item, bufferBlob, checksums, describeError, fileBlob, label, submitItems } from './submit.js';
+
+const VERSION = '0.1.0';
+const MiB = 1024 * 1024;
+
+const USAGE = `specimen-agent: send suspicious files to a Specimen service
+
+  specimen-agent enroll --server URL --enrollment-token TOKEN [--country CC]
+  specimen-agent consent --participate | --withdraw [--statement-version V]
+  specimen-agent submit PATH... [--json] [--resumable-threshold BYTES] [--chunk-size BYTES]
+  specimen-agent submit --kind memory-region DUMP --pid N --image PATH --base-address 0x... --protection RWX
+  specimen-agent submit --kind boot-record DEVICE --sectors N [--sector-size 512|4096] [--lba N]
+  specimen-agent status [--json]
+
+Config and state live in $SPECIMEN_AGENT_HOME (default ~/.specimen-agent), mode 0600.`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    server: { type: 'string' },
+    'enrollment-token': { type: 'string' },
+    country: { type: 'string' },
+    participate: { type: 'boolean' },
+    withdraw: { type: 'boolean' },
+    'statement-version': { type: 'string', default: '1' },
+    kind: { type: 'string', default: 'file' },
+    json: { type: 'boolean', default: false },
+    'resumable-threshold': { type: 'string', default: String(16 * MiB) },
+    'chunk-size': { type: 'string', default: String(8 * MiB) },
+    pid: { type: 'string' },
+    image: { type: 'string' },
+    'base-address': { type: 'string' },
+    protection: { type: 'string' },
+    sectors: { type: 'string', default: '1' },
+    'sector-size': { type: 'string', default: '512' },
+    lba: { type: 'string', default: '0' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+function integer(name: string, value: string | undefined, min = 0): number {
+  const n = Number(value);
+  if (value === undefined || !Number.isSafeInteger(n) || n < min)
+    throw new Error(`--${name} must be an integer ≥ ${min}`);
+  return n;
+}
+
+function required(name: string, value: string | undefined): string {
+  if (value === undefined || value === '') throw new Error(`--${name} is required`);
+  return value;
+}
+
+const files = new AgentFiles(agentHome());
+const print = (human: string, json: unknown): void => {
+  process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${human}\n`);
+};
+
+async function client(): Promise<{ client: SpecimenClient; agentId: string; server: string }> {
+  const config = await files.config();
+  const progress = Progress.for(values.json);
+  return {
+    client: new SpecimenClient({
+      baseUrl: config.server,
+      token: config.apiKey,
+      onRetry: ({ delayMs, status, code }) =>
+        progress.note(`${code} (${status}): retrying in ${(delayMs / 1000).toFixed(1)} s`),
+    }),
+    agentId: config.agentId,
+    server: config.server,
+  };
+}
+
+async function enroll(): Promise<number> {
+  const server = required('server', values.server);
+  const anonymous = new SpecimenClient({ baseUrl: server });
+  const enrolled = await anonymous.enroll({
+    enrollmentToken: required('enrollment-token', values['enrollment-token']),
+    product: { name: 'specimen-agent', version: VERSION },
+    os: { family: process.platform, version: release() },
+    ...(values.country === undefined ? {} : { country: values.country }),
+  });
+  await files.saveConfig({ server, agentId: enrolled.agentId, apiKey: enrolled.apiKey });
+  print(`enrolled as agent ${enrolled.agentId}`, { agentId: enrolled.agentId, server });
+  return 0;
+}
+
+async function consent(): Promise<number> {
+  if (values.participate === values.withdraw)
+    throw new Error('give exactly one of --participate and --withdraw');
+  const { client: api } = await client();
+  const view = await api.consent({
+    participating: values.participate === true,
+    statementVersion: values['statement-version'],
+  });
+  print(view.participating ? 'participating' : 'not participating (consent withdrawn)', view);
+  return 0;
+}
+
+async function items(paths: string[]): Promise<Item[]> {
+  const kind = values.kind;
+  if (kind === 'file') {
+    const found = await expandPaths(paths);
+    const out: Item[] = [];
+    for (const path of found) {
+      const digests = await digestFile(path);
+      if (digests.size === 0) continue;
+      out.push({
+        name: path,
+        metadata: { kind: 'file', ...checksums(digests), filename: label(path) },
+        source: fileSource(path, digests.size),
+        blob: fileBlob(path),
+      });
+    }
+    return out;
+  }
+  const [path, ...rest] = paths;
+  if (path === undefined || rest.length > 0) throw new Error(`--kind ${kind} takes exactly one path`);
+  if (kind === 'memory-region') {
+    const digests = await digestFile(path);
+    const metadata: SubmissionMetadata = {
+      kind: 'memory-region',
+      ...checksums(digests),
+      filename: label(path),
+      process: { pid: integer('pid', values.pid), image: required('image', values.image) },
+      baseAddress: required('base-address', values['base-address']),
+      regionSize: digests.size,
+      protection: required('protection', values.protection),
+    };
+    return [{ name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path) }];
+  }
+  if (kind === 'boot-record') {
+    const sectorSize = integer('sector-size', values['sector-size'], 512);
+    if (sectorSize !== 512 && sectorSize !== 4096) throw new Error('--sector-size must be 512 or 4096');
+    const lba = integer('lba', values.lba);
+    const { bytes, scheme } = await readSectors(path, lba, integer('sectors', values.sectors, 1), sectorSize);
+    const metadata: SubmissionMetadata = {
+      kind: 'boot-record',
+      ...checksums(digestBuffer(bytes)),
+      device: label(path),
+      lba,
+      sectorSize,
+      scheme,
+    };
+    return [{ name: `${path}@${lba}`, metadata, source: bufferSource(bytes), blob: bufferBlob(bytes) }];
+  }
+  throw new Error('--kind must be file, memory-region or boot-record');
+}
+
+async function submit(paths: string[]): Promise<number> {
+  if (paths.length === 0) throw new Error('submit needs at least one path');
+  const { client: api } = await client();
+  const progress = Progress.for(values.json);
+  const results = await submitItems(
+    api,
+    files,
+    await items(paths),
+    {
+      resumableThreshold: integer('resumable-threshold', values['resumable-threshold']),
+      chunkSize: integer('chunk-size', values['chunk-size'], 1),
+    },
+    progress,
+  );
+  const failed = results.filter((r) => r.action === 'failed').length;
+  const human = results
+    .map(
+      (r) =>
+        `${r.action.padEnd(8)} ${r.sha256.slice(0, 12)} ${r.name}${r.error === undefined ? '' : `: ${r.error}`}`,
+    )
+    .join('\n');
+  print(`${human}\n${results.length - failed} done, ${failed} failed`, { results });
+  return failed === 0 ? 0 : 1;
+}
+
+async function status(): Promise<number> {
+  const { client: api, agentId, server } = await client();
+  const state = await files.state();
+  const submissions = [];
+  for (const s of state.submissions) {
+    try {
+      const view = await api.submission(s.submissionId);
+      submissions.push({ ...s, status: view.status, verdict: view.verdict });
+    } catch (e) {
+      submissions.push({ ...s, status: 'unknown', verdict: null, error: describeError(e) });
+    }
+  }
+  const human = [
+    `agent ${agentId} at ${server}`,
+    `${Object.keys(state.uploads).length} unfinished uploads`,
+    ...submissions.map(
+      (s) =>
+        `${s.status.padEnd(9)} ${String(s.verdict ?? '-').padEnd(10)} ${s.sha256.slice(0, 12)} ${s.name}`,
+    ),
+  ].join('\n');
+  print(human, { agentId, server, pendingUploads: Object.keys(state.uploads).length, submissions });
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const [command, ...rest] = positionals;
+  if (values.help === true || command === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && values.help !== true ? 2 : 0;
+  }
+  switch (command) {
+    case 'enroll':
+      return enroll();
+    case 'consent':
+      return consent();
+    case 'submit':
+      return submit(rest);
+    case 'status':
+      return status();
+    default:
+      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`specimen-agent: ${describeError(e)}\n`);
+    process.exitCode = 1;
+  },
+);

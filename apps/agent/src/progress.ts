@@ -1,0 +1,27 @@
+/** A one-line progress bar on a terminal; silent anywhere else (pipes, `--json`). */
+export class Progress {
+  private lastDraw = 0;
+
+  constructor(private readonly stream: NodeJS.WriteStream | null) {}
+
+  static for(json: boolean): Progress {
+    return new Progress(!json && process.stderr.isTTY ? process.stderr : null);
+  }
+
+  update(label: string, done: number, total: number): void {
+    if (this.stream === null) return;
+    const now = Date.now();
+    if (done < total && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const width = 30;
+    const ratio = total === 0 ? 1 : done / total;
+    const filled = Math.round(ratio * width);
+    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+    this.stream.write(`\r[${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${label.slice(0, 40)}\x1b[K`);
+    if (done >= total) this.stream.write('\n');
+  }
+
+  note(message: string): void {
+    this.stream?.write(`\r${message}\x1b[K\n`);
+  }
+}

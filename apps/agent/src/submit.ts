@@ -1,0 +1,147 @@
+import { openAsBlob } from 'node:fs';
+import { basename } from 'node:path';
+import { type ChunkSource, type SpecimenClient, SpecimenClientError, uploadResumable } from '#client';
+import type { SubmissionMetadata } from '#contracts';
+import type { AgentFiles } from './config.js';
+import type { Progress } from './progress.js';
+import type { FileDigests } from './sources.js';
+
+/** One thing to send: its metadata (checksums included) and where its bytes are. */
+export interface Item {
+  name: string;
+  metadata: SubmissionMetadata;
+  source: ChunkSource;
+  /** The multipart body; read again on a retry. */
+  blob: () => Promise<Blob>;
+}
+
+export interface ItemResult {
+  name: string;
+  sha256: string;
+  size: number;
+  action: 'known' | 'uploaded' | 'failed';
+  verdict?: string;
+  via?: 'multipart' | 'resumable';
+  submissionId?: string;
+  duplicate?: boolean;
+  /** Offset of the first PATCH of this run: more than 0 when an interrupted upload was resumed. */
+  resumedFrom?: number;
+  error?: string;
+}
+
+export interface SubmitOptions {
+  resumableThreshold: number;
+  chunkSize: number;
+}
+
+export const checksums = (d: FileDigests) => ({ sha256: d.sha256, sha1: d.sha1, md5: d.md5, size: d.size });
+
+export const fileBlob = (path: string) => () => openAsBlob(path);
+export const bufferBlob = (bytes: Buffer) => () => Promise.resolve(new Blob([new Uint8Array(bytes)]));
+export const label = (path: string) => basename(path);
+
+/**
+ * Hash-first: one lookup per 1,000 items, then only the wanted ones are sent; those of at least
+ * `resumableThreshold` bytes over tus, resuming an upload an earlier run left unfinished.
+ */
+export async function submitItems(
+  client: SpecimenClient,
+  files: AgentFiles,
+  items: Item[],
+  options: SubmitOptions,
+  progress: Progress,
+): Promise<ItemResult[]> {
+  const results: ItemResult[] = [];
+  for (let i = 0; i < items.length; i += 1000) {
+    const batch = items.slice(i, i + 1000);
+    const answer = await client.lookup(
+      batch.map((item) => ({
+        sha256: item.metadata.sha256,
+        size: item.metadata.size,
+        kind: item.metadata.kind,
+      })),
+    );
+    for (const [index, item] of batch.entries()) {
+      const known = answer.items[index];
+      const base = { name: item.name, sha256: item.metadata.sha256, size: item.metadata.size };
+      if (known !== undefined && 'known' in known && !known.wanted) {
+        results.push({
+          ...base,
+          action: 'known',
+          ...(known.verdict === undefined ? {} : { verdict: known.verdict }),
+        });
+        progress.note(`known    ${item.name}${known.verdict === undefined ? '' : ` (${known.verdict})`}`);
+        continue;
+      }
+      try {
+        results.push({ ...base, ...(await send(client, files, item, options, progress)) });
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        results.push({ ...base, action: 'failed', error: message });
+        progress.note(`failed   ${item.name}: ${message}`);
+      }
+    }
+  }
+  return results;
+}
+
+async function send(
+  client: SpecimenClient,
+  files: AgentFiles,
+  item: Item,
+  options: SubmitOptions,
+  progress: Progress,
+): Promise<Omit<ItemResult, 'name' | 'sha256' | 'size'>> {
+  const { sha256 } = item.metadata;
+  let result: Omit<ItemResult, 'name' | 'sha256' | 'size'>;
+  if (item.metadata.size >= options.resumableThreshold) {
+    const state = await files.state();
+    const resumeUrl = state.uploads[sha256]?.url;
+    const done = await uploadResumable(client, {
+      metadata: item.metadata,
+      source: item.source,
+      chunkSize: options.chunkSize,
+      ...(resumeUrl === undefined ? {} : { resumeUrl }),
+      onUrl: async (url) => {
+        const current = await files.state();
+        current.uploads[sha256] = { url };
+        await files.saveState(current);
+      },
+      onProgress: (sent, total) => progress.update(item.name, sent, total),
+    });
+    result = {
+      action: 'uploaded',
+      via: 'resumable',
+      submissionId: done.submission.submissionId,
+      duplicate: done.submission.duplicate,
+      resumedFrom: done.resumedFrom,
+    };
+  } else {
+    const body = await item.blob();
+    const created = await client.submit(item.metadata, () => body);
+    progress.update(item.name, item.metadata.size, item.metadata.size);
+    result = {
+      action: 'uploaded',
+      via: 'multipart',
+      submissionId: created.submissionId,
+      duplicate: created.duplicate,
+    };
+  }
+  const state = await files.state();
+  delete state.uploads[sha256];
+  state.submissions.push({
+    submissionId: result.submissionId ?? '',
+    sha256,
+    name: item.name,
+    submittedAt: new Date().toISOString(),
+  });
+  await files.saveState(state);
+  return result;
+}
+
+export const describeError = (e: unknown): string =>
+  e instanceof SpecimenClientError
+    ? `${e.code} (${e.status}): ${e.message}`
+    : e instanceof Error
+      ? e.message
+      : String(e);

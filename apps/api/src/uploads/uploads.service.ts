@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type Config } from '#config';
+import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata } from '#contracts';
+import { type UploadPart, type UploadRecord, UploadsRepository } from '#database';
+import { OBJECT_STORE, type ObjectStore, uploadPartKey, uploadPrefix } from '#storage';
+import { parseOrThrow } from '../http/validation.js';
+import { SubmissionsService } from '../submissions/submissions.service.js';
+import { hashIntoIncoming } from '../submissions/upload.engine.js';
+import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Verification failures of the whole upload: retrying cannot help, so the upload is dropped. */
+const FINAL_REFUSALS = new Set(['CHECKSUM_MISMATCH', 'SIZE_MISMATCH', 'EMPTY_FILE']);
+
+/** The request as the service needs it: a body stream that reports the client going away. */
+export interface PatchRequest extends Readable {
+  readonly readableEnded: boolean;
+}
+
+export interface PatchHeaders {
+  contentType: string | undefined;
+  offset: string | undefined;
+  checksum: string | undefined;
+}
+
+/** What a PATCH (or HEAD) reports: the offset and, once the upload is finished, its submission. */
+export interface UploadState {
+  upload: UploadRecord;
+  submission: SubmissionCreated | null;
+}
+
+async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGenerator<Buffer> {
+  for (const part of [...parts].sort((a, b) => a.offset - b.offset)) {
+    for await (const chunk of await store.get(part.key)) yield chunk as Buffer;
+  }
+}
+
+/**
+ * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` and
+ * then moves the offset in one conditional update; the last one streams the parts, in order, through
+ * the same hashing into `incoming/` as the multipart path and hands the result to
+ * {@link SubmissionsService.accept}, so verification, promotion, the transaction and the queueing are
+ * the multipart path's own.
+ */
+@Injectable()
+export class UploadsService {
+  private readonly logger = new Logger(UploadsService.name);
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(UploadsRepository) private readonly uploads: UploadsRepository,
+    @Inject(SubmissionsService) private readonly submissions: SubmissionsService,
+  ) {}
+
+  private expiry(): Date {
+    return new Date(Date.now() + this.config.limits.resumableExpirySeconds * 1000);
+  }
+
+  async create(
+    principal: Principal,
+    headers: { length: string | undefined; metadata: string | undefined },
+  ): Promise<UploadRecord> {
+    const length = parseSize('Upload-Length', headers.length);
+    const max = this.config.limits.resumableMaxBytes;
+    if (length > max) {
+      throw new SpecimenError('FILE_TOO_LARGE', `Upload-Length exceeds the limit of ${max} bytes`, {
+        limit: max,
+      });
+    }
+    if (length === 0) throw new SpecimenError('EMPTY_FILE', 'Upload-Length is 0');
+    const document = parseUploadMetadata(headers.metadata).get('metadata');
+    if (document === undefined || document === null) {
+      throw new SpecimenError('VALIDATION_FAILED', 'Upload-Metadata must carry a "metadata" key', {
+        issues: [{ field: 'Upload-Metadata.metadata', message: 'required' }],
+      });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(document);
+    } catch {
+      throw new SpecimenError('VALIDATION_FAILED', 'the "metadata" value is not valid JSON', {
+        issues: [{ field: 'Upload-Metadata.metadata', message: 'not valid JSON' }],
+      });
+    }
+    const metadata = parseOrThrow(SubmissionMetadata, json, 'metadata');
+    if (metadata.size !== length) {
+      throw new SpecimenError('SIZE_MISMATCH', `metadata size ${metadata.size} but Upload-Length ${length}`, {
+        field: 'size',
+        declared: metadata.size,
+        actual: length,
+      });
+    }
+    return this.uploads.create({
+      createdBy: principal.tokenId,
+      length,
+      metadata,
+      rawMetadata: headers.metadata ?? '',
+      expiresAt: this.expiry(),
+    });
+  }
+
+  /** The upload, if it is the caller's: anyone else's is as absent as an unknown id. */
+  private async owned(id: string, principal: Principal): Promise<UploadRecord> {
+    const upload = UUID.test(id) ? await this.uploads.find(id) : null;
+    if (upload === null || upload.createdBy !== principal.tokenId) {
+      throw new SpecimenError('NOT_FOUND', 'no such upload');
+    }
+    if (upload.expiresAt.getTime() <= Date.now()) {
+      throw new SpecimenError('UPLOAD_EXPIRED', 'the upload has expired; start a new one', {
+        expiredAt: upload.expiresAt.toISOString(),
+      });
+    }
+    return upload;
+  }
+
+  private static state(upload: UploadRecord): UploadState {
+    return {
+      upload,
+      submission:
+        upload.submissionId === null
+          ? null
+          : {
+              submissionId: upload.submissionId,
+              sha256: String(upload.metadata.sha256),
+              duplicate: false,
+            },
+    };
+  }
+
+  async head(id: string, principal: Principal): Promise<UploadState> {
+    return UploadsService.state(await this.owned(id, principal));
+  }
+
+  async patch(
+    id: string,
+    principal: Principal,
+    headers: PatchHeaders,
+    body: PatchRequest,
+  ): Promise<UploadState> {
+    if (headers.contentType?.split(';')[0]?.trim().toLowerCase() !== PATCH_CONTENT_TYPE) {
+      throw new SpecimenError('UNSUPPORTED_MEDIA_TYPE', `a PATCH body must be ${PATCH_CONTENT_TYPE}`);
+    }
+    const offset = parseSize('Upload-Offset', headers.offset);
+    const checksum = headers.checksum === undefined ? null : parseChecksum(headers.checksum);
+    const upload = await this.owned(id, principal);
+    if (upload.offset !== offset) {
+      throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${upload.offset}`, {
+        offset: upload.offset,
+      });
+    }
+    if (upload.offset === upload.length) {
+      // Every byte is in: a finish that failed for a transient reason (storage, database) is retried here.
+      body.resume();
+      if (upload.completedAt !== null) return UploadsService.state(upload);
+      return this.finish(upload, principal);
+    }
+
+    const meter = new PartMeter(upload.length - offset, checksum?.algorithm ?? null);
+    const key = uploadPartKey(upload.id, offset, randomBytes(6).toString('hex'));
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!body.readableEnded) {
+        abort.abort(new SpecimenError('CLIENT_CLOSED_REQUEST', 'the client closed the request'));
+      }
+    };
+    body.on('close', onClose);
+    body.on('error', (e) => meter.destroy(e));
+    body.pipe(meter);
+    try {
+      await this.store.put(key, meter, { signal: abort.signal });
+    } catch (e) {
+      body.unpipe(meter);
+      body.resume();
+      if (abort.signal.aborted) throw abort.signal.reason as unknown;
+      throw e instanceof SpecimenError
+        ? e
+        : new SpecimenError('INTERNAL', 'the chunk could not be stored', undefined, { cause: e });
+    } finally {
+      body.off('close', onClose);
+    }
+
+    const digest = meter.digest();
+    if (checksum !== null && digest !== null && !digest.equals(checksum.digest)) {
+      await this.store.delete(key);
+      throw new SpecimenError(
+        'UPLOAD_CHECKSUM_MISMATCH',
+        `the chunk does not match its ${checksum.algorithm} checksum and was discarded`,
+        { algorithm: checksum.algorithm, offset: upload.offset },
+      );
+    }
+    if (meter.bytes === 0) {
+      await this.store.delete(key);
+      return UploadsService.state(upload);
+    }
+    const moved = await this.uploads.appendPart(
+      upload.id,
+      offset,
+      { key, offset, size: meter.bytes },
+      this.expiry(),
+    );
+    if (moved === null) {
+      // Another request moved the offset first, or the upload was terminated or expired meanwhile.
+      await this.store.delete(key);
+      const now = await this.owned(id, principal);
+      throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${now.offset}`, {
+        offset: now.offset,
+      });
+    }
+    return moved.offset === moved.length ? this.finish(moved, principal) : UploadsService.state(moved);
+  }
+
+  private async finish(upload: UploadRecord, principal: Principal): Promise<UploadState> {
+    const metadata = parseOrThrow(SubmissionMetadata, upload.metadata, 'metadata');
+    const source = Readable.from(concatenate(this.store, upload.parts));
+    let received;
+    try {
+      received = await hashIntoIncoming(this.store, source);
+    } catch (e) {
+      source.destroy();
+      throw e instanceof SpecimenError
+        ? e
+        : new SpecimenError('INTERNAL', 'the upload could not be assembled', undefined, { cause: e });
+    }
+    let created: SubmissionCreated;
+    try {
+      created = await this.submissions.accept({ ...received, metadata }, principal);
+    } catch (e) {
+      if (e instanceof SpecimenError && FINAL_REFUSALS.has(e.code)) await this.remove(upload.id);
+      throw e;
+    }
+    await this.removeParts(upload.id);
+    await this.uploads.complete(upload.id, created.submissionId);
+    return {
+      upload: { ...upload, completedAt: new Date(), submissionId: created.submissionId },
+      submission: created,
+    };
+  }
+
+  async terminate(id: string, principal: Principal): Promise<void> {
+    const upload = await this.owned(id, principal);
+    await this.remove(upload.id);
+  }
+
+  /** The row first, so a PATCH still in flight loses its conditional update and removes its own part. */
+  private async remove(id: string): Promise<void> {
+    await this.uploads.delete(id);
+    await this.removeParts(id);
+  }
+
+  private async removeParts(id: string): Promise<void> {
+    for await (const object of this.store.list(uploadPrefix(id))) await this.store.delete(object.key);
+  }
+
+  /** Removes uploads that expired, with their parts; returns how many. */
+  async sweep(): Promise<number> {
+    let swept = 0;
+    for (;;) {
+      const ids = await this.uploads.deleteExpired(new Date(), 100);
+      for (const id of ids) {
+        try {
+          await this.removeParts(id);
+        } catch (e) {
+          this.logger.warn({ err: e, upload: id }, 'parts of an expired upload not removed');
+        }
+      }
+      swept += ids.length;
+      if (ids.length < 100) return swept;
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SpecimenClient, SpecimenClientError, retryDelayMs } from './client.js';
+
+const policy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 5000 };
+
+describe('retryDelayMs', () => {
+  it('waits Retry-After plus at most 20 % jitter', () => {
+    assert.equal(
+      retryDelayMs(policy, 1, 2, () => 0),
+      2000,
+    );
+    assert.equal(
+      retryDelayMs(policy, 1, 2, () => 1),
+      2400,
+    );
+  });
+
+  it('backs off exponentially without Retry-After, capped', () => {
+    assert.equal(
+      retryDelayMs(policy, 1, undefined, () => 0),
+      100,
+    );
+    assert.equal(
+      retryDelayMs(policy, 3, undefined, () => 0),
+      400,
+    );
+    assert.equal(
+      retryDelayMs(policy, 20, undefined, () => 0),
+      5000,
+    );
+  });
+});
+
+describe('SpecimenClient.send', () => {
+  const answer = (status: number, headers: Record<string, string> = {}, body: unknown = {}) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+
+  it('retries 429 and 503 with their Retry-After, then returns the answer', async () => {
+    const replies = [answer(429, { 'retry-after': '3' }), answer(503, { 'retry-after': '1' }), answer(200)];
+    const waits: number[] = [];
+    const client = new SpecimenClient({
+      baseUrl: 'http://specimen.test/',
+      retry: policy,
+      fetch: () => Promise.resolve(replies.shift() ?? answer(500)),
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const res = await client.send('/v1/lookups');
+    assert.equal(res.status, 200);
+    assert.equal(waits.length, 2);
+    assert.ok((waits[0] ?? 0) >= 3000 && (waits[0] ?? 0) <= 3600);
+    assert.ok((waits[1] ?? 0) >= 1000 && (waits[1] ?? 0) <= 1200);
+  });
+
+  it('throws other errors at once with the service code', async () => {
+    let calls = 0;
+    const client = new SpecimenClient({
+      baseUrl: 'http://specimen.test',
+      fetch: () => {
+        calls++;
+        return Promise.resolve(answer(403, {}, { error: { code: 'CONSENT_REQUIRED', message: 'no' } }));
+      },
+    });
+    await assert.rejects(
+      client.send('/v1/lookups'),
+      (e: unknown) => e instanceof SpecimenClientError && e.code === 'CONSENT_REQUIRED' && e.status === 403,
+    );
+    assert.equal(calls, 1);
+  });
+
+  it('gives up after the last attempt', async () => {
+    let calls = 0;
+    const client = new SpecimenClient({
+      baseUrl: 'http://specimen.test',
+      retry: policy,
+      fetch: () => {
+        calls++;
+        return Promise.reject(new Error('connection refused'));
+      },
+      sleep: () => Promise.resolve(),
+    });
+    await assert.rejects(
+      client.send('/'),
+      (e: unknown) => e instanceof SpecimenClientError && e.code === 'NETWORK',
+    );
+    assert.equal(calls, 4);
+  });
+});

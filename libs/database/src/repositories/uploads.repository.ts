@@ -1,0 +1,98 @@
+import { and, eq, lt, sql } from '../drizzle.js';
+import type { Database } from '../database.js';
+import { type UploadPart, uploads } from '../schema.js';
+
+export type { UploadPart } from '../schema.js';
+
+/** A resumable upload as the API sees it. */
+export interface UploadRecord {
+  id: string;
+  createdBy: string;
+  length: number;
+  offset: number;
+  parts: UploadPart[];
+  metadata: Record<string, unknown>;
+  rawMetadata: string;
+  createdAt: Date;
+  expiresAt: Date;
+  completedAt: Date | null;
+  submissionId: string | null;
+}
+
+/** State of resumable (tus) uploads; the parts themselves are objects under `uploads/<id>/`. */
+export class UploadsRepository {
+  constructor(private readonly database: Database) {}
+
+  async create(input: {
+    createdBy: string;
+    length: number;
+    metadata: Record<string, unknown>;
+    rawMetadata: string;
+    expiresAt: Date;
+  }): Promise<UploadRecord> {
+    const [row] = await this.database.db.insert(uploads).values(input).returning();
+    if (row === undefined) throw new Error('insert returned no row');
+    return row;
+  }
+
+  async find(id: string): Promise<UploadRecord | null> {
+    const [row] = await this.database.db.select().from(uploads).where(eq(uploads.id, id));
+    return row ?? null;
+  }
+
+  /**
+   * Appends a stored part and moves the offset, only if the offset is still `from` and the upload has not
+   * expired: of two requests racing for one offset exactly one wins. Null when this one lost.
+   */
+  async appendPart(
+    id: string,
+    from: number,
+    part: UploadPart,
+    expiresAt: Date,
+  ): Promise<UploadRecord | null> {
+    const [row] = await this.database.db
+      .update(uploads)
+      .set({
+        offset: from + part.size,
+        parts: sql`${uploads.parts} || ${JSON.stringify([part])}::jsonb`,
+        expiresAt,
+      })
+      .where(and(eq(uploads.id, id), eq(uploads.offset, from), sql`${uploads.expiresAt} > now()`))
+      .returning();
+    return row ?? null;
+  }
+
+  /** Records the submission a finished upload became; its parts are gone by then. */
+  async complete(id: string, submissionId: string): Promise<void> {
+    await this.database.db
+      .update(uploads)
+      .set({ completedAt: new Date(), submissionId, parts: [] })
+      .where(eq(uploads.id, id));
+  }
+
+  /** Deletes the row; true when it existed. */
+  async delete(id: string): Promise<boolean> {
+    const rows = await this.database.db
+      .delete(uploads)
+      .where(eq(uploads.id, id))
+      .returning({ id: uploads.id });
+    return rows.length > 0;
+  }
+
+  /**
+   * Deletes up to `limit` rows that expired before `before` and returns their ids, so the caller removes
+   * their parts: a PATCH still in flight then loses its conditional update and removes its own part.
+   */
+  async deleteExpired(before: Date, limit: number): Promise<string[]> {
+    const expired = this.database.db
+      .select({ id: uploads.id })
+      .from(uploads)
+      .where(lt(uploads.expiresAt, before))
+      .limit(limit);
+    const rows = await this.database.db
+      .delete(uploads)
+      .where(sql`${uploads.id} in (${expired})`)
+      .returning({ id: uploads.id });
+    return rows.map((r) => r.id);
+  }
+}

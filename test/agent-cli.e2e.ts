@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { projectRoot } from '#config';
+import { EICAR, TestService, benign, fileMetadata, pollUntil, query, sha256 } from '#test-support';
+
+const MiB = 1024 * 1024;
+const CLI = join(projectRoot(), 'dist', 'apps', 'agent', 'src', 'main.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function startCli(home: string, args: string[]): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', SPECIMEN_AGENT_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+async function cli<T>(home: string, args: string[]): Promise<T> {
+  const run = await startCli(home, [...args, '--json']).done;
+  assert.equal(run.code, 0, `specimen-agent ${args.join(' ')}: ${run.stderr}${run.stdout}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+interface SubmitOutput {
+  results: Array<{
+    name: string;
+    sha256: string;
+    action: string;
+    via?: string;
+    verdict?: string;
+    resumedFrom?: number;
+    submissionId?: string;
+  }>;
+}
+
+interface StatusOutput {
+  agentId: string;
+  pendingUploads: number;
+  submissions: Array<{ sha256: string; status: string; verdict: string | null }>;
+}
+
+describe('specimen-agent against the real service', () => {
+  const service = new TestService();
+  let work = '';
+
+  before(async () => {
+    await service.start();
+    work = await mkdtemp(join(tmpdir(), 'specimen-agent-'));
+  });
+  after(async () => {
+    await service.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  async function enrolledHome(name: string): Promise<string> {
+    const home = join(work, name);
+    const res = await service.request('/v1/enrollment-tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ttlSeconds: 600, maxUses: 1 }),
+    });
+    const { token } = (await res.json()) as { token: string };
+    const enrolled = await cli<{ agentId: string }>(home, [
+      'enroll',
+      '--server',
+      service.baseUrl,
+      '--enrollment-token',
+      token,
+      '--country',
+      'fr',
+    ]);
+    assert.match(enrolled.agentId, /^[0-9a-f-]{36}$/);
+    const consent = await cli<{ participating: boolean }>(home, ['consent', '--participate']);
+    assert.equal(consent.participating, true);
+    return home;
+  }
+
+  it('enrolls, consents, submits a folder hash-first and shows the verdicts', async () => {
+    const home = await enrolledHome('folder');
+    assert.equal((await stat(join(home, 'config.json'))).mode & 0o777, 0o600);
+    const dir = join(work, 'samples');
+    await mkdir(join(dir, 'sub', 'deeper'), { recursive: true });
+    const known = benign(3000);
+    const plain = benign(5000);
+    const deep = benign(7000);
+    await writeFile(join(dir, 'a.bin'), plain);
+    await writeFile(join(dir, 'sub', 'eicar.com'), EICAR);
+    await writeFile(join(dir, 'sub', 'deeper', 'c.bin'), deep);
+    await writeFile(join(dir, 'known.bin'), known);
+    const first = await service.submit(known, fileMetadata(known), service.adminToken);
+    assert.equal(first.status, 201);
+    const { submissionId } = (await first.json()) as { submissionId: string };
+    await pollUntil(async () => {
+      const res = await service.request(`/v1/submissions/${submissionId}`);
+      return ((await res.json()) as { status: string }).status === 'scanned' ? true : undefined;
+    });
+
+    const out = await cli<SubmitOutput>(home, ['submit', dir]);
+    const by = new Map(out.results.map((r) => [r.sha256, r]));
+    assert.equal(out.results.length, 4);
+    assert.equal(by.get(sha256(known))?.action, 'known');
+    for (const bytes of [plain, deep, EICAR]) {
+      assert.deepEqual(
+        { action: by.get(sha256(bytes))?.action, via: by.get(sha256(bytes))?.via },
+        { action: 'uploaded', via: 'multipart' },
+      );
+    }
+
+    const status = await pollUntil(
+      async () => {
+        const s = await cli<StatusOutput>(home, ['status']);
+        return s.submissions.length === 3 && s.submissions.every((x) => x.status === 'scanned')
+          ? s
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: 'verdicts in specimen-agent status' },
+    );
+    const verdicts = new Map(status.submissions.map((s) => [s.sha256, s.verdict]));
+    assert.equal(verdicts.get(sha256(EICAR)), 'malicious');
+    assert.equal(verdicts.get(sha256(plain)), 'clean');
+    assert.equal(verdicts.get(sha256(deep)), 'clean');
+  });
+
+  it('submits a memory region and boot sectors with their metadata', async () => {
+    const home = await enrolledHome('kinds');
+    const dump = join(work, 'region.dmp');
+    const region = benign(8192);
+    await writeFile(dump, region);
+    const memory = await cli<SubmitOutput>(home, [
+      'submit',
+      '--kind',
+      'memory-region',
+      dump,
+      '--pid',
+      '4242',
+      '--image',
+      'C:\\Windows\\notepad.exe',
+      '--base-address',
+      '0x7ff6a0000000',
+      '--protection',
+      'RWX',
+    ]);
+    assert.equal(memory.results[0]?.action, 'uploaded');
+    const disk = Buffer.alloc(4 * 512);
+    benign(446).copy(disk);
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    const image = join(work, 'disk.img');
+    await writeFile(image, disk);
+    const boot = await cli<SubmitOutput>(home, ['submit', '--kind', 'boot-record', image, '--sectors', '2']);
+    assert.equal(boot.results[0]?.action, 'uploaded');
+    assert.equal(boot.results[0]?.sha256, sha256(disk.subarray(0, 1024)));
+    const rows = await query<{ kind: string; metadata: Record<string, unknown> }>(
+      service.databaseUrl,
+      'select kind, metadata from submissions where sample_sha256 = any($1) order by kind',
+      [[sha256(region), sha256(disk.subarray(0, 1024))]],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.kind),
+      ['boot-record', 'memory-region'],
+    );
+    assert.deepEqual(
+      { ...rows[0]?.metadata },
+      { ...rows[0]?.metadata, lba: 0, sectorSize: 512, scheme: 'mbr', device: 'disk.img' },
+    );
+    assert.deepEqual(
+      { ...rows[1]?.metadata },
+      {
+        ...rows[1]?.metadata,
+        baseAddress: '0x7ff6a0000000',
+        protection: 'RWX',
+        regionSize: 8192,
+        process: { pid: 4242, image: 'C:\\Windows\\notepad.exe' },
+      },
+    );
+  });
+
+  it('resumes an upload killed midway from the service offset, and one sample results', async () => {
+    const home = await enrolledHome('resume');
+    const big = benign(128 * MiB);
+    const path = join(work, 'big.bin');
+    await writeFile(path, big);
+    const args = [
+      'submit',
+      path,
+      '--json',
+      '--resumable-threshold',
+      String(MiB),
+      '--chunk-size',
+      String(MiB),
+    ];
+    const { child, done } = startCli(home, args);
+    const offset = await pollUntil(
+      async () => {
+        const rows = await query<{ offset: string }>(
+          service.databaseUrl,
+          'select "offset" from uploads',
+        ).catch(() => []);
+        const at = Number(rows[0]?.offset ?? 0);
+        return at > 0 ? at : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 10, what: 'the first chunk on the service' },
+    );
+    child.kill('SIGKILL');
+    const killed = await done;
+    assert.equal(killed.code, null, 'the CLI was killed, not finished');
+    assert.ok(offset < big.length);
+    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
+      uploads: Record<string, { url: string }>;
+    };
+    assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
+
+    const again = await cli<SubmitOutput>(
+      home,
+      args.filter((a) => a !== '--json'),
+    );
+    const [result] = again.results;
+    assert.equal(result?.action, 'uploaded');
+    assert.equal(result?.via, 'resumable');
+    assert.ok((result?.resumedFrom ?? 0) >= offset, `the first PATCH was at ${result?.resumedFrom}`);
+    const samples = await query<{ n: string }>(
+      service.databaseUrl,
+      'select count(*) as n from samples where sha256 = $1',
+      [sha256(big)],
+    );
+    assert.equal(samples[0]?.n, '1');
+    const uploads = await query<{ n: string }>(
+      service.databaseUrl,
+      'select count(*) as n from uploads where completed_at is null',
+    );
+    assert.equal(uploads[0]?.n, '0');
+    const status = await cli<StatusOutput>(home, ['status']);
+    assert.equal(status.pendingUploads, 0);
+  });
+});
+
+describe('specimen-agent retries', () => {
+  it('honours Retry-After on 429 and 503', async () => {
+    const times: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        times.push(Date.now());
+        if (times.length === 1) {
+          res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down' } }));
+        } else if (times.length === 2) {
+          res.writeHead(503, { 'retry-after': '2', 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'BACKPRESSURE', message: 'later' } }));
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ items: [{ sha256: 'x', known: true, wanted: false, verdict: 'clean' }] }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    assert.ok(typeof address === 'object' && address !== null);
+    const home = await mkdtemp(join(tmpdir(), 'specimen-agent-retry-'));
+    try {
+      await writeFile(
+        join(home, 'config.json'),
+        JSON.stringify({ server: `http://127.0.0.1:${address.port}`, agentId: 'a', apiKey: 'k' }),
+        { mode: 0o600 },
+      );
+      const file = join(home, 'sample.bin');
+      await writeFile(file, benign(100));
+      const out = await cli<SubmitOutput>(home, ['submit', file]);
+      assert.equal(out.results[0]?.action, 'known');
+      assert.equal(times.length, 3);
+      const [t0 = 0, t1 = 0, t2 = 0] = times;
+      assert.ok(t1 - t0 >= 1000 && t1 - t0 < 1500, `waited ${t1 - t0} ms after Retry-After: 1`);
+      assert.ok(t2 - t1 >= 2000 && t2 - t1 < 2900, `waited ${t2 - t1} ms after Retry-After: 2`);
+    } finally {
+      server.close();
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,345 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Upload } from 'tus-js-client';
+import { TestService, benign, fileMetadata, listFiles, pollUntil, query } from '#test-support';
+
+const MiB = 1024 * 1024;
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+const tusMetadata = (metadata: Record<string, unknown>): string =>
+  `metadata ${Buffer.from(JSON.stringify(metadata)).toString('base64')}`;
+
+async function create(service: TestService, token: string, bytes: Buffer): Promise<Response> {
+  return service.request('/v1/uploads', {
+    method: 'POST',
+    token,
+    headers: {
+      'tus-resumable': '1.0.0',
+      'upload-length': String(bytes.length),
+      'upload-metadata': tusMetadata(fileMetadata(bytes)),
+    },
+  });
+}
+
+async function createdUrl(service: TestService, token: string, bytes: Buffer): Promise<string> {
+  const res = await create(service, token, bytes);
+  assert.equal(res.status, 201, await res.clone().text());
+  const location = res.headers.get('location');
+  assert.ok(location !== null && location.startsWith('/v1/uploads/'), String(location));
+  return location;
+}
+
+async function patch(
+  service: TestService,
+  token: string,
+  url: string,
+  offset: number,
+  chunk: Buffer,
+  checksum?: string,
+): Promise<Response> {
+  return service.request(url, {
+    method: 'PATCH',
+    token,
+    headers: {
+      'tus-resumable': '1.0.0',
+      'content-type': 'application/offset+octet-stream',
+      'upload-offset': String(offset),
+      ...(checksum === undefined ? {} : { 'upload-checksum': checksum }),
+    },
+    body: chunk,
+  });
+}
+
+async function offsetOf(service: TestService, token: string, url: string): Promise<Response> {
+  return service.request(url, { method: 'HEAD', token, headers: { 'tus-resumable': '1.0.0' } });
+}
+
+const digest = (algorithm: string, bytes: Buffer): string =>
+  `${algorithm} ${createHash(algorithm).update(bytes).digest('base64')}`;
+
+describe('resumable uploads (tus 1.0.0)', () => {
+  const service = new TestService();
+  let agent = '';
+
+  before(async () => {
+    await service.start();
+    agent = await service.token('agent');
+  });
+  after(() => service.stop());
+
+  it('announces the protocol and its extensions on OPTIONS', async () => {
+    const res = await service.request('/v1/uploads', { method: 'OPTIONS', token: null });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get('tus-version'), '1.0.0');
+    assert.equal(res.headers.get('tus-resumable'), '1.0.0');
+    assert.equal(res.headers.get('tus-extension'), 'creation,checksum,termination,expiration');
+    assert.equal(res.headers.get('tus-max-size'), String(4 * 1024 * MiB));
+    assert.equal(res.headers.get('tus-checksum-algorithm'), 'sha1,sha256');
+  });
+
+  it('takes a 64 MiB file from tus-js-client in 8 MiB chunks as one scanned sample', async () => {
+    const bytes = benign(64 * MiB);
+    const metadata = fileMetadata(bytes, { filename: 'big.bin' });
+    const patches: number[] = [];
+    let submissionId: string | null = null;
+    await new Promise<void>((resolve, reject) => {
+      const upload = new Upload(bytes, {
+        endpoint: `${service.baseUrl}/v1/uploads`,
+        chunkSize: 8 * MiB,
+        retryDelays: null,
+        headers: { authorization: `Bearer ${agent}` },
+        metadata: { metadata: JSON.stringify(metadata) },
+        onAfterResponse: (req, res) => {
+          if (req.getMethod() === 'PATCH') patches.push(res.getStatus());
+          submissionId = res.getHeader('Specimen-Submission-Id') ?? submissionId;
+        },
+        onError: reject,
+        onSuccess: () => resolve(),
+      });
+      upload.start();
+    });
+    assert.deepEqual(patches, Array(8).fill(204));
+    assert.ok(submissionId !== null, 'the last PATCH names the submission');
+    const done = await pollUntil(
+      async () => {
+        const res = await service.request(`/v1/submissions/${submissionId}`, { token: agent });
+        const s = (await res.json()) as { status: string; sha256: string; verdict: string | null };
+        return s.status === 'scanned' || s.status === 'failed' ? s : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the scan of the resumable upload' },
+    );
+    assert.equal(done.status, 'scanned');
+    assert.equal(done.sha256, metadata.sha256);
+    const rows = await query<{ n: string }>(
+      service.databaseUrl,
+      'select count(*) as n from samples where sha256 = $1',
+      [metadata.sha256],
+    );
+    assert.equal(rows[0]?.n, '1');
+    const files = await listFiles(service.storageDir ?? '');
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('uploads/') || f.startsWith('incoming/')),
+      [],
+      'no part and no temporary object is left',
+    );
+  });
+
+  it('refuses a chunk with a wrong checksum with 460, discards it and keeps the offset', async () => {
+    const bytes = benign(3000);
+    const url = await createdUrl(service, agent, bytes);
+    const first = bytes.subarray(0, 1000);
+    const wrong = await patch(service, agent, url, 0, first, digest('sha256', Buffer.from('other')));
+    assert.equal(wrong.status, 460);
+    assert.equal(((await wrong.json()) as ErrorBody).error.code, 'UPLOAD_CHECKSUM_MISMATCH');
+    const head = await offsetOf(service, agent, url);
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('upload-offset'), '0');
+    assert.equal(head.headers.get('upload-length'), '3000');
+    const id = url.split('/').pop() ?? '';
+    assert.deepEqual(
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`)),
+      [],
+    );
+
+    const good = await patch(service, agent, url, 0, first, digest('sha1', first));
+    assert.equal(good.status, 204, await good.clone().text());
+    assert.equal(good.headers.get('upload-offset'), '1000');
+    const last = await patch(
+      service,
+      agent,
+      url,
+      1000,
+      bytes.subarray(1000),
+      digest('sha256', bytes.subarray(1000)),
+    );
+    assert.equal(last.status, 204, await last.clone().text());
+    assert.equal(last.headers.get('upload-offset'), '3000');
+    assert.match(last.headers.get('specimen-submission-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a wrong offset with 409 OFFSET_MISMATCH', async () => {
+    const bytes = benign(2000);
+    const url = await createdUrl(service, agent, bytes);
+    const res = await patch(service, agent, url, 500, bytes.subarray(500));
+    assert.equal(res.status, 409);
+    const body = (await res.json()) as ErrorBody;
+    assert.equal(body.error.code, 'OFFSET_MISMATCH');
+    assert.equal(body.error.details?.offset, 0);
+    assert.equal((await offsetOf(service, agent, url)).headers.get('upload-offset'), '0');
+  });
+
+  it('lets nobody but its creator see or extend an upload', async () => {
+    const bytes = benign(100);
+    const url = await createdUrl(service, agent, bytes);
+    const other = await service.token('agent');
+    assert.equal((await offsetOf(service, other, url)).status, 404);
+    assert.equal((await patch(service, other, url, 0, bytes)).status, 404);
+  });
+
+  it('refuses a bad creation: no version, no metadata, a size that disagrees, too large', async () => {
+    const bytes = benign(100);
+    const noVersion = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: { 'upload-length': '100', 'upload-metadata': tusMetadata(fileMetadata(bytes)) },
+    });
+    assert.equal(noVersion.status, 412);
+    const noMetadata = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: { 'tus-resumable': '1.0.0', 'upload-length': '100' },
+    });
+    assert.equal(noMetadata.status, 400);
+    const disagrees = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': '99',
+        'upload-metadata': tusMetadata(fileMetadata(bytes)),
+      },
+    });
+    assert.equal(disagrees.status, 422);
+    const huge = 5 * 1024 * MiB;
+    const tooLarge = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': String(huge),
+        'upload-metadata': tusMetadata({ ...fileMetadata(bytes), size: huge }),
+      },
+    });
+    assert.equal(tooLarge.status, 413);
+  });
+
+  it('terminates an upload on DELETE and removes its parts', async () => {
+    const bytes = benign(2000);
+    const url = await createdUrl(service, agent, bytes);
+    assert.equal((await patch(service, agent, url, 0, bytes.subarray(0, 1000))).status, 204);
+    const id = url.split('/').pop() ?? '';
+    const parts = async () =>
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`));
+    assert.equal((await parts()).length, 1);
+    const res = await service.request(url, {
+      method: 'DELETE',
+      token: agent,
+      headers: { 'tus-resumable': '1.0.0' },
+    });
+    assert.equal(res.status, 204);
+    assert.deepEqual(await parts(), []);
+    assert.equal((await offsetOf(service, agent, url)).status, 404);
+  });
+
+  it('refuses an upload whose declared checksum the assembled bytes do not match, and drops it', async () => {
+    const bytes = benign(1000);
+    const res = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': '1000',
+        'upload-metadata': tusMetadata(
+          fileMetadata(bytes, { sha256: 'a'.repeat(64), md5: undefined, sha1: undefined }),
+        ),
+      },
+    });
+    assert.equal(res.status, 201);
+    const url = res.headers.get('location') ?? '';
+    const last = await patch(service, agent, url, 0, bytes);
+    assert.equal(last.status, 422);
+    assert.equal(((await last.json()) as ErrorBody).error.code, 'CHECKSUM_MISMATCH');
+    assert.equal((await offsetOf(service, agent, url)).status, 404);
+  });
+});
+
+describe('resumable uploads: expiration and guards', () => {
+  const service = new TestService({
+    scanner: false,
+    env: {
+      RESUMABLE_EXPIRY_SECONDS: '1',
+      RESUMABLE_SWEEP_INTERVAL_MS: '300',
+      SCAN_BACKLOG_MAX: '0',
+      SCAN_BACKLOG_CACHE_MS: '0',
+      BACKPRESSURE_RETRY_AFTER_SECONDS: '7',
+    },
+  });
+  let agent = '';
+
+  before(async () => {
+    await service.start();
+    agent = await service.token('agent');
+  });
+  after(() => service.stop());
+
+  it('expires an abandoned upload: 404 or 410, and its parts are swept', async () => {
+    const bytes = benign(4000);
+    const url = await createdUrl(service, agent, bytes);
+    const first = await patch(service, agent, url, 0, bytes.subarray(0, 1000));
+    assert.equal(first.status, 204);
+    assert.ok(Date.parse(first.headers.get('upload-expires') ?? '') > 0, 'Upload-Expires is a date');
+    const id = url.split('/').pop() ?? '';
+    await pollUntil(
+      async () => {
+        const parts = (await listFiles(service.storageDir ?? '')).filter((f) =>
+          f.startsWith(`uploads/${id}`),
+        );
+        return parts.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the sweep of the expired upload' },
+    );
+    const head = await offsetOf(service, agent, url);
+    assert.ok([404, 410].includes(head.status), String(head.status));
+    const late = await patch(service, agent, url, 1000, bytes.subarray(1000));
+    assert.ok([404, 410].includes(late.status), String(late.status));
+    const rows = await query(service.databaseUrl, 'select id from uploads where id = $1', [id]);
+    assert.deepEqual(rows, []);
+  });
+
+  it('refuses an enrolled agent without consent with 403 before it creates anything', async () => {
+    const enrollment = await service.request('/v1/enrollment-tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ttlSeconds: 600, maxUses: 1 }),
+    });
+    const { token } = (await enrollment.json()) as { token: string };
+    const enrolled = await service.request('/v1/agents/enroll', {
+      method: 'POST',
+      token: null,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        enrollmentToken: token,
+        product: { name: 'Specimen Agent', version: '1.0.0' },
+        os: { family: 'linux', version: '6.1' },
+      }),
+    });
+    assert.equal(enrolled.status, 201);
+    const { apiKey } = (await enrolled.json()) as { apiKey: string };
+    const res = await create(service, apiKey, benign(100));
+    assert.equal(res.status, 403);
+    assert.equal(((await res.json()) as ErrorBody).error.code, 'CONSENT_REQUIRED');
+    assert.deepEqual(await query(service.databaseUrl, 'select id from uploads'), []);
+  });
+
+  // Last: once a scan job waits (no scanner here), every byte upload of this service is refused.
+  it('refuses creation and chunks with 503 BACKPRESSURE while the scan backlog is full', async () => {
+    const pending = benign(2000);
+    const url = await createdUrl(service, agent, pending);
+    const bytes = benign(100);
+    assert.equal((await service.submit(bytes, fileMetadata(bytes), agent)).status, 201);
+    const created = await pollUntil(async () => {
+      const res = await create(service, agent, benign(100));
+      return res.status === 503 ? res : undefined;
+    });
+    assert.equal(created.headers.get('retry-after'), '7');
+    assert.equal(((await created.json()) as ErrorBody).error.code, 'BACKPRESSURE');
+    const chunk = await patch(service, agent, url, 0, pending.subarray(0, 100));
+    assert.equal(chunk.status, 503);
+    // HEAD sends no bytes: it is not held back (the upload itself may have expired by now: 1 s here).
+    assert.notEqual((await offsetOf(service, agent, url)).status, 503);
+  });
+});
