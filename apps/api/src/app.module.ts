@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
+import { ObservabilityModule } from '#observability';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
 import { AgentsController, EnrollmentTokensController } from './agents/agents.controller.js';
 import { AgentsService } from './agents/agents.service.js';
 import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
+import { DocsController } from './docs/docs.controller.js';
+import { RouteDiscovery } from './docs/route-discovery.js';
 import { HealthController } from './health/health.controller.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
 import { RulesetsController } from './rulesets/rulesets.controller.js';
@@ -57,15 +60,20 @@ export class ApiModule {
                 url: req.url,
               }),
             },
-            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            autoLogging: {
+              ignore: (req) => (req.url?.startsWith('/health') || req.url?.startsWith('/metrics')) ?? false,
+            },
           },
         }),
         DatabaseModule.forRoot(),
         StorageModule.forRoot(),
         QueueModule.forRoot(),
+        ObservabilityModule.forRoot('api'),
+        DiscoveryModule,
       ],
       controllers: [
         HealthController,
+        DocsController,
         RulesetsController,
         SamplesController,
         SubmissionsController,
@@ -90,6 +98,7 @@ export class ApiModule {
         SubmissionsService,
         TokensService,
         UploadInterceptor,
+        RouteDiscovery,
       ],
     };
   }

@@ -2,8 +2,10 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
+import { ObservabilityModule } from '#observability';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
+import { ScannerHttpServer } from './http.server.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RulesService } from './rules.service.js';
 import { ScanProcessor } from './scan.processor.js';
@@ -20,8 +22,9 @@ export class ScannerModule {
         DatabaseModule.forRoot(),
         StorageModule.forRoot(),
         QueueModule.forRoot(),
+        ObservabilityModule.forRoot('scanner'),
       ],
-      providers: [RulesService, ScanProcessor, OutboxRedrive, WorkersService],
+      providers: [RulesService, ScanProcessor, OutboxRedrive, WorkersService, ScannerHttpServer],
     };
   }
 }

@@ -105,6 +105,14 @@ export function envSchema(root: string) {
     PSEUDONYM_KEY: z.string().min(32).optional(),
     /** Password of the AES-256 ZIP archives of sample downloads. */
     DOWNLOAD_ZIP_PASSWORD: z.string().min(1).max(128).default('infected'),
+    /** TCP port of the scanner's health and metrics server (on HOST); 0 picks a free port. */
+    SCANNER_HTTP_PORT: int(0).max(65535).default(3001),
+    /** When set (at least 16 characters), /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+    METRICS_TOKEN: z.string().min(16).optional(),
+    /** Longest wait for each readiness check (PostgreSQL, Redis, storage) before it counts as failed. */
+    HEALTH_CHECK_TIMEOUT_MS: int(100).default(2_000),
+    /** How long a process reuses the queue depths it read from Redis for /metrics. */
+    METRICS_QUEUE_CACHE_MS: int(0).default(5_000),
   });
 }
 
@@ -127,6 +135,12 @@ export interface Config {
     backpressureRetryAfterSeconds: number;
   };
   download: { zipPassword: string };
+  observability: {
+    scannerHttpPort: number;
+    metricsToken: string | undefined;
+    healthCheckTimeoutMs: number;
+    queueStatsCacheMs: number;
+  };
   scanner: {
     concurrency: number;
     timeoutMs: number;
@@ -184,6 +198,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       backpressureRetryAfterSeconds: e.BACKPRESSURE_RETRY_AFTER_SECONDS,
     },
     download: { zipPassword: e.DOWNLOAD_ZIP_PASSWORD },
+    observability: {
+      scannerHttpPort: e.SCANNER_HTTP_PORT,
+      metricsToken: e.METRICS_TOKEN,
+      healthCheckTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
+      queueStatsCacheMs: e.METRICS_QUEUE_CACHE_MS,
+    },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
       timeoutMs: e.SCAN_TIMEOUT_MS,

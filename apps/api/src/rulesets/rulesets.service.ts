@@ -17,6 +17,7 @@ import {
   type RulesetDetail,
   type RulesetSummary,
 } from '#database';
+import { SpecimenMetrics } from '#observability';
 import { type RulesetChange, RulesetPublisher } from '#queue';
 import { type CompileResult, YaraError, compileRules, ruleNames } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
@@ -60,6 +61,7 @@ export class RulesetsService {
     @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(RulesetPublisher) private readonly publisher: RulesetPublisher,
+    @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
   /**
@@ -70,6 +72,7 @@ export class RulesetsService {
     const request = parseOrThrow(CreateRulesetRequest, body, 'body');
     const compiled = this.compile(request);
     const diagnostics = compiled.diagnostics.map((d) => toDiagnosticView(request.source, d));
+    this.metrics.ruleCompileErrors.inc(compiled.diagnostics.filter((d) => d.severity === 'error').length);
     if (compiled.rules === null) {
       throw new SpecimenError('VALIDATION_FAILED', 'no rule of the ruleset compiles', {
         issues: [{ field: 'body.source', message: 'no rule compiles' }],
