@@ -115,7 +115,17 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
       },
     };
   }
-  op.responses = { [String(doc?.status ?? 200)]: success, ...errorResponses(routeErrors(route, doc)) };
+  const other = Object.fromEntries(
+    Object.entries(doc?.otherResponses ?? {}).map(([status, r]) => [
+      status,
+      { description: r.description, content: { 'application/json': { schema: {}, example: r.example } } },
+    ]),
+  );
+  op.responses = {
+    [String(doc?.status ?? 200)]: success,
+    ...errorResponses(routeErrors(route, doc)),
+    ...other,
+  };
   return op;
 }
 

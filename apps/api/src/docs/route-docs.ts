@@ -32,6 +32,8 @@ export interface RouteDoc {
   /** Error codes particular to this route (auth, validation and INTERNAL are added from its shape). */
   errors?: ErrorCode[];
   example: { request?: unknown; response?: unknown };
+  /** Answers that are not errors of the common shape (the readiness 503). */
+  otherResponses?: Record<string, { description: string; example: unknown }>;
 }
 
 const SHA = '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f';
@@ -73,8 +75,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Readiness of PostgreSQL, Redis and storage (each check time-bounded); 503 names what failed',
     tag: 'operations',
     status: 200,
-    errors: [],
-    example: { response: { status: 'failed', checks: { database: 'ok', redis: 'failed', storage: 'ok' } } },
+    example: { response: { status: 'ok', checks: { database: 'ok', redis: 'ok', storage: 'ok' } } },
+    otherResponses: {
+      '503': {
+        description: 'a check failed or did not answer in time',
+        example: { status: 'failed', checks: { database: 'ok', redis: 'failed', storage: 'ok' } },
+      },
+    },
   },
   'GET /metrics': {
     summary: 'Prometheus metrics (Bearer METRICS_TOKEN when it is set)',
