@@ -126,7 +126,10 @@ export class TestService {
 
   /** Starts a scanner process (again, after {@link stopScanner}, or late when `scanner: false`). */
   startScanner(): void {
-    this.scanner = this.spawn('scanner', this.env);
+    const running =
+      this.scanner !== null && this.scanner.exitCode === null && this.scanner.signalCode === null;
+    // A second replica cannot share the first one's health port: it takes any free one.
+    this.scanner = this.spawn('scanner', running ? { ...this.env, SCANNER_HTTP_PORT: '0' } : this.env);
   }
 
   async stopScanner(): Promise<void> {
