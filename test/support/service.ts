@@ -72,6 +72,9 @@ export class TestService {
   readonly queuePrefix = `t${randomBytes(6).toString('hex')}`;
   readonly databaseUrl = `postgres://postgres@127.0.0.1:5432/specimen_test_${randomBytes(6).toString('hex')}`;
   baseUrl = '';
+  /** The scanner's health and metrics server (SCANNER_HTTP_PORT), a free port of its own. */
+  scannerUrl = '';
+  private scannerPort = 0;
   storageDir: string | null = null;
   storageUrl = '';
   api: ChildProcess | null = null;
@@ -89,6 +92,7 @@ export class TestService {
       QUEUE_PREFIX: this.queuePrefix,
       STORAGE_URL: this.storageUrl,
       SPECIMEN_ADMIN_TOKEN: this.adminToken,
+      SCANNER_HTTP_PORT: String(this.scannerPort),
       ...this.options.env,
     };
   }
@@ -102,6 +106,8 @@ export class TestService {
     }
     const port = await freePort();
     this.baseUrl = `http://127.0.0.1:${port}`;
+    this.scannerPort = await freePort();
+    this.scannerUrl = `http://127.0.0.1:${this.scannerPort}`;
     // The scanner migrates too; starting both at once exercises the migration lock.
     this.api = this.spawn('api', { ...this.env, ...this.options.apiEnv, PORT: String(port) });
     if (this.options.scanner !== false) this.startScanner();
@@ -120,7 +126,10 @@ export class TestService {
 
   /** Starts a scanner process (again, after {@link stopScanner}, or late when `scanner: false`). */
   startScanner(): void {
-    this.scanner = this.spawn('scanner', this.env);
+    const running =
+      this.scanner !== null && this.scanner.exitCode === null && this.scanner.signalCode === null;
+    // A second replica cannot share the first one's health port: it takes any free one.
+    this.scanner = this.spawn('scanner', running ? { ...this.env, SCANNER_HTTP_PORT: '0' } : this.env);
   }
 
   async stopScanner(): Promise<void> {

@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
+import { ObservabilityModule } from '#observability';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
 import { AgentsController, EnrollmentTokensController } from './agents/agents.controller.js';
 import { AgentsService } from './agents/agents.service.js';
 import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
+import { DocsController } from './docs/docs.controller.js';
+import { RouteDiscovery } from './docs/route-discovery.js';
 import { HealthController } from './health/health.controller.js';
 import { FailedJobsController } from './jobs/failed-jobs.controller.js';
 import { FailedJobsService } from './jobs/failed-jobs.service.js';
@@ -67,15 +70,20 @@ export class ApiModule implements NestModule {
                 url: req.url,
               }),
             },
-            autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+            autoLogging: {
+              ignore: (req) => (req.url?.startsWith('/health') || req.url?.startsWith('/metrics')) ?? false,
+            },
           },
         }),
         DatabaseModule.forRoot(),
         StorageModule.forRoot(),
         QueueModule.forRoot(),
+        ObservabilityModule.forRoot('api'),
+        DiscoveryModule,
       ],
       controllers: [
         HealthController,
+        DocsController,
         RulesetsController,
         SamplesController,
         SubmissionsController,
@@ -110,6 +118,7 @@ export class ApiModule implements NestModule {
         FailedJobsService,
         UploadsService,
         UploadsSweeper,
+        RouteDiscovery,
       ],
     };
   }

@@ -3,7 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { ConfigError, loadConfig } from '#config';
+import { SpecimenMetrics } from '#observability';
 import { ApiModule } from './app.module.js';
+import { httpMetrics } from './http/http-metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -12,6 +14,8 @@ async function main(): Promise<void> {
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // Before the routes (registered at listen), so every request is timed, refused ones included.
+  app.use(httpMetrics(app.get(SpecimenMetrics)));
   app.useBodyParser('json', { limit: '1mb' });
   app.enableShutdownHooks();
   await app.listen(config.http.port, config.http.host);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '#config';
 import type { RuleState, RulesetRecord, RulesetsRepository } from '#database';
+import { SpecimenMetrics } from '#observability';
 import { RulesService } from './rules.service.js';
 
 const record = (version: number, marker: string): RulesetRecord => {
@@ -42,7 +43,11 @@ describe('RulesService', () => {
   });
 
   const service = (repository: FakeRulesets) =>
-    new RulesService(loadConfig({ RULES_CACHE_DIR: cacheDir }), repository as unknown as RulesetsRepository);
+    new RulesService(
+      loadConfig({ RULES_CACHE_DIR: cacheDir }),
+      repository as unknown as RulesetsRepository,
+      new SpecimenMetrics('scanner'),
+    );
 
   it('lets a scan holding the old rules finish after a swap, then frees them', async () => {
     const repository = new FakeRulesets();

@@ -13,6 +13,7 @@ import { CONFIG, type Config } from '#config';
 import { SCAN_EXTERNALS } from '#contracts';
 import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
 import { RulesetSubscriber } from '#queue';
+import { SpecimenMetrics } from '#observability';
 import { type CompileOptions, type YaraRules, compileRules, loadRules, yaraVersion } from '#yara';
 
 export interface LoadedRuleset {
@@ -66,6 +67,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
+    @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -191,6 +193,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     if (compiled.rules === null) {
       throw new Error(`ruleset ${record.name} v${record.version} does not compile`);
     }
+    this.metrics.ruleCompileErrors.inc(compiled.diagnostics.filter((d) => d.severity === 'error').length);
     if (compiled.quarantined.length > 0) {
       this.logger.warn(
         `ruleset ${record.name} v${record.version}: quarantined ${compiled.quarantined.join(', ')}`,

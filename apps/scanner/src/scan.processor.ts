@@ -3,6 +3,7 @@ import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { SCAN_EXTERNALS, type AnalysisResult, type ScanSampleJob } from '#contracts';
 import { SamplesRepository, ScansRepository, type MatchRecord, type SampleRecord } from '#database';
+import { SpecimenMetrics } from '#observability';
 import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import type { ScanResult, YaraRules } from '#yara';
@@ -21,6 +22,7 @@ export class ScanProcessor {
     @Inject(SamplesRepository) private readonly samples: SamplesRepository,
     @Inject(ScansRepository) private readonly scans: ScansRepository,
     @Inject(RulesService) private readonly rules: RulesService,
+    @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
   /**
@@ -62,12 +64,18 @@ export class ScanProcessor {
         matches,
         analysis,
       });
+      this.metrics.scanDuration.observe(
+        { status: result.timedOut ? 'timeout' : 'scanned' },
+        result.durationMs / 1000,
+      );
+      this.metrics.verdicts.inc({ verdict });
       if (result.timedOut)
         this.logger.warn(`scan of ${sample.sha256} timed out; verdict from partial matches`);
       return { verdict, matches: matches.length, rulesetId: ruleset.id, rulesetVersion: ruleset.version };
     } catch (e) {
       const final = e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (final) {
+        this.metrics.scanDuration.observe({ status: 'failed' }, (Date.now() - startedAt.getTime()) / 1000);
         const reason = e instanceof Error ? e.message : String(e);
         await this.scans
           .recordFailure({ sha256: data.sha256, rulesetId: ruleset.id, startedAt, error: reason })

@@ -2,8 +2,10 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { type Config, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
+import { ObservabilityModule } from '#observability';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
+import { ScannerHttpServer } from './http.server.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
@@ -23,6 +25,7 @@ export class ScannerModule {
         DatabaseModule.forRoot(),
         StorageModule.forRoot(),
         QueueModule.forRoot(),
+        ObservabilityModule.forRoot('scanner'),
       ],
       providers: [
         RulesService,
@@ -32,6 +35,7 @@ export class ScannerModule {
         OutboxRedrive,
         StewardshipJobs,
         WorkersService,
+        ScannerHttpServer,
       ],
     };
   }

@@ -133,6 +133,14 @@ export function envSchema(root: string) {
     /** Tests only: the consent purge fails after this many batches (refused in production). */
     PURGE_FAIL_AFTER_BATCHES: int(1).optional(),
     // --- end data stewardship
+    /** TCP port of the scanner's health and metrics server (on HOST); 0 picks a free port. */
+    SCANNER_HTTP_PORT: int(0).max(65535).default(3001),
+    /** When set (at least 16 characters), /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+    METRICS_TOKEN: z.string().min(16).optional(),
+    /** Longest wait for each readiness check (PostgreSQL, Redis, storage) before it counts as failed. */
+    HEALTH_CHECK_TIMEOUT_MS: int(100).default(2_000),
+    /** How long a process reuses the queue depths it read from Redis for /metrics. */
+    METRICS_QUEUE_CACHE_MS: int(0).default(5_000),
   });
 }
 
@@ -166,6 +174,12 @@ export interface Config {
     kAnonymity: number;
     purgeBatchSize: number;
     purgeFailAfterBatches: number | undefined;
+  };
+  observability: {
+    scannerHttpPort: number;
+    metricsToken: string | undefined;
+    healthCheckTimeoutMs: number;
+    queueStatsCacheMs: number;
   };
   scanner: {
     concurrency: number;
@@ -241,6 +255,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kAnonymity: e.STATS_K_ANONYMITY,
       purgeBatchSize: e.PURGE_BATCH_SIZE,
       purgeFailAfterBatches: e.PURGE_FAIL_AFTER_BATCHES,
+    },
+    observability: {
+      scannerHttpPort: e.SCANNER_HTTP_PORT,
+      metricsToken: e.METRICS_TOKEN,
+      healthCheckTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
+      queueStatsCacheMs: e.METRICS_QUEUE_CACHE_MS,
     },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,

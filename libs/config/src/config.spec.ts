@@ -57,4 +57,15 @@ describe('loadConfig', () => {
     assert.equal(development.download.zipPassword, 'infected');
     assert.equal(loadConfig({ DOWNLOAD_ZIP_PASSWORD: 'virus' }).download.zipPassword, 'virus');
   });
+
+  it('defaults the observability settings and checks the metrics token length', () => {
+    assert.deepEqual(loadConfig({}).observability, {
+      scannerHttpPort: 3001,
+      metricsToken: undefined,
+      healthCheckTimeoutMs: 2000,
+      queueStatsCacheMs: 5000,
+    });
+    assert.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN/);
+    assert.equal(loadConfig({ METRICS_TOKEN: 'm'.repeat(16) }).observability.metricsToken, 'm'.repeat(16));
+  });
 });

@@ -1,5 +1,6 @@
 export {
   QUEUE_JOBS,
+  QUEUE_STATES,
   QueueProducer,
   UnrecoverableError,
   retrohuntJobId,
@@ -11,6 +12,8 @@ export {
   type JobData,
   type JobHandlers,
   type QueueConnection,
+  type QueueState,
+  type QueueStateStats,
 } from './queue.js';
 export { QueueModule } from './queue.module.js';
 export { RulesetPublisher, RulesetSubscriber, rulesetChannel, type RulesetChange } from './ruleset-events.js';

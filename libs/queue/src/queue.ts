@@ -42,6 +42,18 @@ export const retroscanJobId = (data: RetroscanBatchJob): string =>
 
 const PRODUCER_DEADLINE_MS = 3_000;
 
+/** The job states reported by {@link QueueProducer.stats}. */
+export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+/** One queue state: how many jobs, and how old (seconds since creation) the oldest of them is. */
+export interface QueueStateStats {
+  queue: QueueName;
+  state: QueueState;
+  depth: number;
+  oldestAgeSeconds: number;
+}
+
 const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: 5,
   backoff: { type: 'exponential', delay: 1_000 },
@@ -153,6 +165,30 @@ export class QueueProducer {
       replayed.push(id);
     }
     return { replayed, notFailed };
+  }
+
+  /**
+   * Depth of each job state of a queue and the age of its oldest job (by creation time; 0 when empty),
+   * within the producer deadline. Completed jobs get a depth only: their age says nothing useful.
+   */
+  async stats(name: QueueName, now = Date.now()): Promise<QueueStateStats[]> {
+    const queue = this.queue(name);
+    return this.withDeadline(
+      (async () => {
+        const counts = await queue.getJobCounts(...QUEUE_STATES);
+        return Promise.all(
+          QUEUE_STATES.map(async (state): Promise<QueueStateStats> => {
+            const depth = counts[state] ?? 0;
+            let oldestAgeSeconds = 0;
+            if (depth > 0 && state !== 'completed') {
+              const [oldest] = await queue.getJobs([state], 0, 0, true);
+              if (oldest !== undefined) oldestAgeSeconds = Math.max(0, (now - oldest.timestamp) / 1000);
+            }
+            return { queue: name, state, depth, oldestAgeSeconds };
+          }),
+        );
+      })(),
+    );
   }
 
   async ping(): Promise<void> {

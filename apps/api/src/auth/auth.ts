@@ -25,6 +25,13 @@ const PUBLIC_KEY = 'specimen:public';
 /** Marks a route that needs no token (health). */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
 
+/** Who may call a route, from its decorators: `public`, or the roles allowed (empty: nobody). */
+export function routeAccess(reflector: Reflector, handler: object, controller: object): Role[] | 'public' {
+  const targets = [handler, controller] as Parameters<Reflector['getAllAndOverride']>[1];
+  if (reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets) === true) return 'public';
+  return reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
+}
+
 /** The authenticated caller, as set by {@link AuthGuard}. */
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
   const principal = ctx.switchToHttp().getRequest<Request>().principal;

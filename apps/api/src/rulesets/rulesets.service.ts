@@ -22,6 +22,7 @@ import {
   type RulesetDetail,
   type RulesetSummary,
 } from '#database';
+import { SpecimenMetrics } from '#observability';
 import { QueueProducer, type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
 import { type CompileResult, YaraError, compileRules, ruleNames } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
@@ -67,6 +68,7 @@ export class RulesetsService {
     @Inject(RulesetPublisher) private readonly publisher: RulesetPublisher,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
+    @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
   /**
@@ -77,6 +79,7 @@ export class RulesetsService {
     const request = parseOrThrow(CreateRulesetRequest, body, 'body');
     const compiled = this.compile(request);
     const diagnostics = compiled.diagnostics.map((d) => toDiagnosticView(request.source, d));
+    this.metrics.ruleCompileErrors.inc(compiled.diagnostics.filter((d) => d.severity === 'error').length);
     if (compiled.rules === null) {
       throw new SpecimenError('VALIDATION_FAILED', 'no rule of the ruleset compiles', {
         issues: [{ field: 'body.source', message: 'no rule compiles' }],

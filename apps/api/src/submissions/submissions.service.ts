@@ -10,6 +10,7 @@ import {
   type SubmissionView,
 } from '#contracts';
 import { type RecordedSubmission, SubmissionsRepository } from '#database';
+import { SpecimenMetrics } from '#observability';
 import { QueueProducer, scanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
 import { scrubDocument, scrubString } from './scrub.js';
@@ -60,6 +61,7 @@ export class SubmissionsService {
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
+    @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
   /**
@@ -100,6 +102,7 @@ export class SubmissionsService {
         payload: { sha256: digests.sha256, submissionId },
       }),
     });
+    this.metrics.bytesIngested.inc({ kind: metadata.kind }, digests.size);
     await this.enqueue(recorded, digests.sha256);
     return { submissionId: recorded.submissionId, sha256: digests.sha256, duplicate: recorded.duplicate };
   }

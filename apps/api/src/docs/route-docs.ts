@@ -1,0 +1,397 @@
+import type { z } from 'zod';
+import {
+  AuditQuery,
+  ConsentRequest,
+  CreateEnrollmentTokenRequest,
+  CreateRulesetRequest,
+  CreateTokenRequest,
+  EnrollRequest,
+  type ErrorCode,
+  ListAgentsQuery,
+  LookupItem,
+  LookupRequest,
+  PageQuery,
+  PreviewQuery,
+  SearchSamplesQuery,
+  SetRuleStateRequest,
+  SubmissionMetadata,
+} from '#contracts';
+
+/** What the document says about one route beyond what Nest's metadata gives. */
+export interface RouteDoc {
+  summary: string;
+  tag: string;
+  /** Status of a successful answer. */
+  status: number;
+  /** Media type of the successful answer (JSON unless said). */
+  produces?: 'application/json' | 'application/zip' | 'text/plain' | 'text/html' | 'application/octet-stream';
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** `multipart/form-data` with a JSON `metadata` part (this schema) and a binary `file` part. */
+  multipart?: z.ZodType;
+  /** Error codes particular to this route (auth, validation and INTERNAL are added from its shape). */
+  errors?: ErrorCode[];
+  example: { request?: unknown; response?: unknown };
+  /** Answers that are not errors of the common shape (the readiness 503). */
+  otherResponses?: Record<string, { description: string; example: unknown }>;
+}
+
+const SHA = '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f';
+const ID = '0b6e3f0e-3c35-4c8e-9a55-6c1c3a5b8d11';
+const AT = '2026-01-01T12:00:00.000Z';
+const summary = {
+  sha256: SHA,
+  sha1: '3395856ce81f2b7382dee72602f798b642f14140',
+  md5: '44d88612fea8a8f36de82e1278abb02f',
+  size: 68,
+  kind: 'file',
+  firstSeen: AT,
+  lastSeen: AT,
+  sightings: 1,
+  scanStatus: 'scanned',
+  verdict: 'malicious',
+};
+const ruleset = {
+  id: ID,
+  name: 'default',
+  version: 2,
+  status: 'staging',
+  ruleCount: 1,
+  quarantined: [],
+};
+
+/**
+ * One entry per route, keyed `METHOD /express/path`. A route served without an entry is still listed in
+ * the document (from Nest's metadata) but without a summary, which the OpenAPI test refuses.
+ */
+export const ROUTE_DOCS: Record<string, RouteDoc> = {
+  'GET /health/live': {
+    summary: 'Liveness: the process answers',
+    tag: 'operations',
+    status: 200,
+    example: { response: { status: 'ok' } },
+  },
+  'GET /health/ready': {
+    summary: 'Readiness of PostgreSQL, Redis and storage (each check time-bounded); 503 names what failed',
+    tag: 'operations',
+    status: 200,
+    example: { response: { status: 'ok', checks: { database: 'ok', redis: 'ok', storage: 'ok' } } },
+    otherResponses: {
+      '503': {
+        description: 'a check failed or did not answer in time',
+        example: { status: 'failed', checks: { database: 'ok', redis: 'failed', storage: 'ok' } },
+      },
+    },
+  },
+  'GET /metrics': {
+    summary: 'Prometheus metrics (Bearer METRICS_TOKEN when it is set)',
+    tag: 'operations',
+    status: 200,
+    produces: 'text/plain',
+    errors: ['UNAUTHENTICATED'],
+    example: { response: 'specimen_ingested_bytes_total{kind="file",app="api"} 68' },
+  },
+  'GET /docs': {
+    summary: 'Swagger UI over this document (served from the swagger-ui-dist package, nothing fetched)',
+    tag: 'documentation',
+    status: 200,
+    produces: 'text/html',
+    example: {},
+  },
+  'GET /docs/openapi.json': {
+    summary: 'This OpenAPI 3.1 document',
+    tag: 'documentation',
+    status: 200,
+    example: { response: { openapi: '3.1.0' } },
+  },
+  'GET /docs/assets/:file': {
+    summary: 'Static Swagger UI files',
+    tag: 'documentation',
+    status: 200,
+    produces: 'application/octet-stream',
+    errors: ['NOT_FOUND'],
+    example: {},
+  },
+  'POST /v1/submissions': {
+    summary: 'Upload a sample: a metadata JSON part first, then the file part (200 when already known)',
+    tag: 'ingest',
+    status: 201,
+    multipart: SubmissionMetadata,
+    errors: [
+      'MISSING_FILE',
+      'EMPTY_FILE',
+      'UNEXPECTED_FIELD',
+      'MALFORMED_BODY',
+      'CONSENT_REQUIRED',
+      'FILE_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'CHECKSUM_MISMATCH',
+      'SIZE_MISMATCH',
+      'RATE_LIMITED',
+      'BACKPRESSURE',
+      'STORAGE_UNAVAILABLE',
+    ],
+    example: {
+      request: { metadata: { kind: 'file', sha256: SHA, size: 68, filename: 'eicar.com' } },
+      response: { submissionId: ID, sha256: SHA, duplicate: false },
+    },
+  },
+  'GET /v1/submissions/:id': {
+    summary: 'Status and verdict of a submission (agents: their own only)',
+    tag: 'ingest',
+    status: 200,
+    errors: ['NOT_FOUND'],
+    example: { response: { id: ID, sha256: SHA, kind: 'file', status: 'scanned', verdict: 'malicious' } },
+  },
+  'GET /v1/samples': {
+    summary: 'Search samples (filters, sort, keyset paging)',
+    tag: 'samples',
+    status: 200,
+    query: SearchSamplesQuery,
+    example: {
+      request: { verdict: 'malicious', limit: 50 },
+      response: { items: [summary], nextCursor: null },
+    },
+  },
+  'GET /v1/samples/:sha256': {
+    summary: 'Everything known about a sample',
+    tag: 'samples',
+    status: 200,
+    errors: ['NOT_FOUND'],
+    example: { response: { ...summary, matches: [], fileType: null, analysis: null } },
+  },
+  'POST /v1/samples/:sha256/rescan': {
+    summary: 'Scan the sample again with the active ruleset',
+    tag: 'samples',
+    status: 202,
+    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE'],
+    example: { response: { sha256: SHA, jobId: `scan-rescan-${SHA}` } },
+  },
+  'GET /v1/samples/:sha256/submissions': {
+    summary: 'Sightings of a sample, newest first (submitters as pseudonyms)',
+    tag: 'samples',
+    status: 200,
+    query: PageQuery,
+    errors: ['NOT_FOUND'],
+    example: {
+      response: {
+        items: [
+          {
+            id: ID,
+            receivedAt: AT,
+            kind: 'file',
+            metadata: {},
+            filename: 'eicar.com',
+            submitter: 'a1b2c3',
+          },
+        ],
+        nextCursor: null,
+      },
+    },
+  },
+  'GET /v1/samples/:sha256/scans': {
+    summary: 'Scan history of a sample, newest first',
+    tag: 'samples',
+    status: 200,
+    query: PageQuery,
+    errors: ['NOT_FOUND'],
+    example: {
+      response: {
+        items: [
+          {
+            id: ID,
+            ruleset: { name: 'default', version: 1 },
+            status: 'scanned',
+            verdict: 'malicious',
+            durationMs: 3,
+            startedAt: AT,
+            finishedAt: AT,
+            matches: [],
+          },
+        ],
+        nextCursor: null,
+      },
+    },
+  },
+  'GET /v1/samples/:sha256/preview': {
+    summary: 'Hex and ASCII dump of a window of the sample (at most 64 KiB)',
+    tag: 'samples',
+    status: 200,
+    query: PreviewQuery,
+    errors: ['NOT_FOUND', 'STORAGE_UNAVAILABLE'],
+    example: {
+      request: { offset: 0, length: 16 },
+      response: {
+        offset: 0,
+        length: 16,
+        size: 68,
+        rows: [
+          { offset: 0, hex: '58 35 4f 21 50 25 40 41 50 5b 34 5c 50 5a 58 35', ascii: 'X5O!P%@AP[4\\PZX5' },
+        ],
+      },
+    },
+  },
+  'GET /v1/samples/:sha256/download': {
+    summary: 'The sample in an AES-256 ZIP (password DOWNLOAD_ZIP_PASSWORD), as an attachment; audited',
+    tag: 'samples',
+    status: 200,
+    produces: 'application/zip',
+    errors: ['NOT_FOUND', 'AUDIT_UNAVAILABLE', 'STORAGE_UNAVAILABLE'],
+    example: {},
+  },
+  'POST /v1/rulesets': {
+    summary: 'Create version N+1 of a ruleset, in staging',
+    tag: 'rulesets',
+    status: 201,
+    body: CreateRulesetRequest,
+    example: {
+      request: { name: 'default', source: 'rule demo { condition: true }' },
+      response: { ...ruleset, diagnostics: [] },
+    },
+  },
+  'GET /v1/rulesets': {
+    summary: 'The newest 500 ruleset versions',
+    tag: 'rulesets',
+    status: 200,
+    example: { response: [ruleset] },
+  },
+  'GET /v1/rulesets/:id': {
+    summary: 'One ruleset version with its source, diagnostics and rule states',
+    tag: 'rulesets',
+    status: 200,
+    errors: ['NOT_FOUND'],
+    example: {
+      response: { ...ruleset, source: 'rule demo { condition: true }', diagnostics: [], rules: [] },
+    },
+  },
+  'POST /v1/rulesets/:id/activate': {
+    summary: 'Make a version active (the previous one becomes disabled)',
+    tag: 'rulesets',
+    status: 200,
+    errors: ['NOT_FOUND', 'CONFLICT'],
+    example: { response: { ...ruleset, status: 'active' } },
+  },
+  'PATCH /v1/rulesets/:id/rules/:rule': {
+    summary: 'Set one rule of a version enabled, disabled or noisy',
+    tag: 'rulesets',
+    status: 200,
+    body: SetRuleStateRequest,
+    errors: ['NOT_FOUND'],
+    example: { request: { state: 'noisy' }, response: { name: 'demo', state: 'noisy' } },
+  },
+  'POST /v1/tokens': {
+    summary: 'Create an API token (shown once)',
+    tag: 'access',
+    status: 201,
+    body: CreateTokenRequest,
+    example: {
+      request: { name: 'analyst-1', role: 'analyst' },
+      response: { id: ID, name: 'analyst-1', role: 'analyst', token: 'spk_…' },
+    },
+  },
+  'POST /v1/enrollment-tokens': {
+    summary: 'Create an enrollment token for agents (shown once)',
+    tag: 'agents',
+    status: 201,
+    body: CreateEnrollmentTokenRequest,
+    example: {
+      request: { name: 'fleet', ttlSeconds: 86400, maxUses: 100 },
+      response: { id: ID, name: 'fleet', expiresAt: AT, maxUses: 100, token: 'spe_…' },
+    },
+  },
+  'POST /v1/enrollment-tokens/:id/revoke': {
+    summary: 'Revoke an enrollment token',
+    tag: 'agents',
+    status: 200,
+    errors: ['NOT_FOUND'],
+    example: { response: { id: ID, revokedAt: AT } },
+  },
+  'POST /v1/agents/enroll': {
+    summary: 'Enroll an agent with an enrollment token (no bearer token)',
+    tag: 'agents',
+    status: 201,
+    body: EnrollRequest,
+    errors: ['UNAUTHENTICATED'],
+    example: {
+      request: {
+        enrollmentToken: 'spe_…',
+        product: { name: 'demo', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+        country: 'DE',
+      },
+      response: { agentId: ID, apiKey: 'spa_…' },
+    },
+  },
+  'GET /v1/agents': {
+    summary: 'Agents in id order',
+    tag: 'agents',
+    status: 200,
+    query: ListAgentsQuery,
+    example: { response: { items: [], next: null } },
+  },
+  'POST /v1/agents/:id/revoke': {
+    summary: "Revoke an agent's key",
+    tag: 'agents',
+    status: 200,
+    errors: ['NOT_FOUND'],
+    example: {
+      response: {
+        id: ID,
+        product: { name: 'demo', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+        country: null,
+        enrolledAt: AT,
+        revokedAt: AT,
+        consent: { participating: false, statementVersion: null, changedAt: null, revokedAt: null },
+      },
+    },
+  },
+  'PUT /v1/agents/me/consent': {
+    summary: "Give or withdraw the calling agent's consent",
+    tag: 'agents',
+    status: 200,
+    body: ConsentRequest,
+    errors: ['RATE_LIMITED'],
+    example: {
+      request: { participating: true, statementVersion: '2026-01' },
+      response: { agentId: ID, participating: true, statementVersion: '2026-01', changedAt: AT },
+    },
+  },
+  'POST /v1/lookups': {
+    summary: 'Hash-first lookups: is a sample known, is it wanted (consent needed)',
+    tag: 'ingest',
+    status: 200,
+    body: LookupRequest,
+    errors: ['CONSENT_REQUIRED', 'RATE_LIMITED'],
+    example: {
+      request: { items: [{ sha256: SHA }] },
+      response: { items: [{ sha256: SHA, known: true, wanted: false, verdict: 'malicious' }] },
+    },
+  },
+  'GET /v1/audit': {
+    summary: 'The audit log, newest first',
+    tag: 'audit',
+    status: 200,
+    query: AuditQuery,
+    example: {
+      response: {
+        items: [
+          {
+            id: 1,
+            at: AT,
+            actorId: ID,
+            actorName: 'analyst-1',
+            action: 'sample.download',
+            targetType: 'sample',
+            targetId: SHA,
+            details: {},
+          },
+        ],
+        nextCursor: null,
+      },
+    },
+  },
+};
+
+/** Schemas named in `components.schemas`: referenced by the lookups body items. */
+export const NAMED_SCHEMAS: Record<string, z.ZodType> = { SubmissionMetadata, LookupItem };

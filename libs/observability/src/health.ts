@@ -1,0 +1,37 @@
+export type CheckStatus = 'ok' | 'failed';
+
+export interface Readiness {
+  status: CheckStatus;
+  checks: Record<string, CheckStatus>;
+}
+
+/**
+ * Runs every check at once, each bounded by `timeoutMs`: a dependency that hangs (a Redis that accepts
+ * the connection but never answers) counts as failed instead of hanging the probe.
+ */
+export async function checkReadiness(
+  checks: Record<string, () => Promise<unknown>>,
+  timeoutMs: number,
+): Promise<Readiness> {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]): Promise<[string, CheckStatus]> => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<CheckStatus>((resolve) => {
+        timer = setTimeout(() => resolve('failed'), timeoutMs);
+      });
+      try {
+        const probe = Promise.resolve()
+          .then(check)
+          .then((): CheckStatus => 'ok');
+        probe.catch(() => undefined);
+        return [name, await Promise.race([probe, deadline])];
+      } catch {
+        return [name, 'failed'];
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  const result = Object.fromEntries(entries);
+  return { status: entries.every(([, s]) => s === 'ok') ? 'ok' : 'failed', checks: result };
+}

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ERROR_CODES } from '#contracts';
+import { TestService } from '#test-support';
+
+type Json = Record<string, unknown>;
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** Resolves a local JSON pointer (`#/components/schemas/Error`) in `doc`; undefined when it points nowhere. */
+function resolvePointer(doc: unknown, ref: string): unknown {
+  let node = doc;
+  for (const raw of ref.slice(2).split('/')) {
+    const key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Json)[key];
+  }
+  return node;
+}
+
+function collectRefs(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) for (const item of node) collectRefs(item, out);
+  else if (node !== null && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string') out.push(value);
+      else collectRefs(value, out);
+    }
+  }
+  return out;
+}
+
+export async function fetchOpenApi(service: TestService): Promise<Json> {
+  const res = await service.request('/docs/openapi.json', { token: null });
+  assert.equal(res.status, 200);
+  return (await res.json()) as Json;
+}
+
+/** `METHOD /path/{param}` of every operation in the document. */
+export function documentedRoutes(doc: Json): string[] {
+  const paths = doc.paths as Record<string, Json>;
+  return Object.entries(paths).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((m) => METHODS.includes(m))
+      .map((m) => `${m.toUpperCase()} ${path}`),
+  );
+}
+
+describe('OpenAPI document', () => {
+  const service = new TestService({ scanner: false });
+  let doc: Json;
+  before(async () => {
+    await service.start();
+    doc = await fetchOpenApi(service);
+  });
+  after(() => service.stop());
+
+  it('is structurally OpenAPI 3.1 and every $ref resolves', () => {
+    assert.match(String(doc.openapi), /^3\.1\.\d+$/);
+    const info = doc.info as Json;
+    assert.equal(typeof info.title, 'string');
+    assert.equal(typeof info.version, 'string');
+    assert.equal(typeof doc.paths, 'object');
+    const components = doc.components as Json;
+    assert.equal(typeof components.schemas, 'object');
+    const refs = collectRefs(doc);
+    assert.ok(refs.length > 0);
+    for (const ref of refs) {
+      assert.ok(ref.startsWith('#/'), `${ref} is local`);
+      assert.notEqual(resolvePointer(doc, ref), undefined, `${ref} resolves`);
+    }
+    const operationIds = new Set<string>();
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Json>)) {
+      assert.ok(path.startsWith('/'), path);
+      assert.doesNotMatch(path, /:/, `${path} uses {param}, not :param`);
+      for (const [method, op] of Object.entries(item as Record<string, Json>)) {
+        assert.ok(METHODS.includes(method), `${path} ${method}`);
+        const where = `${method.toUpperCase()} ${path}`;
+        assert.equal(typeof op.summary, 'string', `${where} is documented (add it to ROUTE_DOCS)`);
+        assert.ok(!operationIds.has(String(op.operationId)), `${where}: unique operationId`);
+        operationIds.add(String(op.operationId));
+        assert.ok(Array.isArray(op['x-roles']) && op['x-roles'].length > 0, `${where}: roles`);
+        const responses = op.responses as Record<string, Json>;
+        assert.ok(
+          Object.keys(responses).some((s) => /^2\d\d$/.test(s)),
+          `${where}: a success response`,
+        );
+        assert.ok(responses['500'] !== undefined, `${where}: INTERNAL`);
+        const params = ((op.parameters as Json[] | undefined) ?? []).filter((p) => p.in === 'path');
+        const inPath = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+        assert.deepEqual(params.map((p) => p.name).sort(), inPath.sort(), `${where}: path parameters`);
+        for (const p of params) assert.equal(p.required, true);
+      }
+    }
+  });
+
+  it('names every error code with the one error shape', () => {
+    const schemas = (doc.components as Json).schemas as Record<string, Json>;
+    assert.deepEqual([...(schemas.ErrorCode?.enum as string[])].sort(), [...ERROR_CODES].sort());
+    const error = (schemas.Error?.properties as Record<string, Json>).error as Json;
+    assert.deepEqual(Object.keys(error.properties as Json).sort(), ['code', 'details', 'message']);
+    for (const code of ERROR_CODES) assert.ok(String((doc.info as Json).description).includes(`| ${code} |`));
+  });
+
+  it('has an example for every JSON answer and request body', () => {
+    for (const route of documentedRoutes(doc)) {
+      const [method, path] = route.split(' ') as [string, string];
+      const op = (doc.paths as Record<string, Record<string, Json>>)[path]?.[method.toLowerCase()] as Json;
+      const responses = op.responses as Record<string, Json>;
+      const [status, success] = Object.entries(responses).find(([s]) => /^2/.test(s)) ?? [];
+      const content = (success?.content ?? {}) as Record<string, Json>;
+      if (content['application/json'] !== undefined) {
+        assert.notEqual(content['application/json'].example, undefined, `${route} ${status}: example`);
+      }
+      const body = (op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
+      if (body?.['application/json'] !== undefined) {
+        assert.notEqual(body['application/json'].example, undefined, `${route}: request example`);
+      }
+    }
+  });
+
+  it('lists only routes the app serves, and the ones it serves', async () => {
+    const routes = documentedRoutes(doc);
+    for (const expected of [
+      'GET /health/live',
+      'GET /health/ready',
+      'GET /metrics',
+      'GET /docs',
+      'GET /docs/openapi.json',
+      'POST /v1/submissions',
+      'GET /v1/samples/{sha256}/download',
+      'PATCH /v1/rulesets/{id}/rules/{rule}',
+      'PUT /v1/agents/me/consent',
+    ]) {
+      assert.ok(routes.includes(expected), expected);
+    }
+    // Every documented route is answered by a handler, not by the framework's "Cannot GET" catch-all.
+    for (const route of routes) {
+      const [method, path] = route.split(' ') as [string, string];
+      const url = path.replace(/\{[^}]+\}/g, (m) => (m === '{file}' ? 'swagger-ui.css' : 'x'));
+      const res = await service.request(url, { method, token: null });
+      const text = await res.text();
+      assert.doesNotMatch(text, /Cannot (GET|POST|PUT|PATCH|DELETE)/, `${route} is served`);
+    }
+    const unknown = await service.request('/v1/not-a-route', { token: null });
+    assert.match(await unknown.text(), /Cannot GET/);
+  });
+
+  it('serves Swagger UI from the installed package', async () => {
+    const page = await service.request('/docs', { token: null });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    const html = await page.text();
+    assert.match(html, /swagger-ui-bundle\.js/);
+    assert.doesNotMatch(html, /https?:\/\//, 'nothing is fetched from elsewhere');
+    for (const file of [
+      'swagger-ui-bundle.js',
+      'swagger-ui.css',
+      'swagger-ui-standalone-preset.js',
+      'init.js',
+    ]) {
+      const res = await service.request(`/docs/assets/${file}`, { token: null });
+      assert.equal(res.status, 200, file);
+      await res.arrayBuffer();
+    }
+    for (const file of ['package.json', '..%2Fpackage.json', 'index.html']) {
+      assert.equal((await service.request(`/docs/assets/${file}`, { token: null })).status, 404, file);
+    }
+  });
+});
