@@ -23,6 +23,9 @@ interface Call {
   path: string;
   body?: unknown;
   multipart?: FormData;
+  /** Extra request headers (tus), with a raw body when `raw` is given. */
+  headers?: Record<string, string>;
+  raw?: Uint8Array;
 }
 
 interface Row {
@@ -82,6 +85,47 @@ async function createRuleset(service: TestService, name: string): Promise<string
   const res = await service.request('/v1/rulesets', {
     method: 'POST',
     ...json({ name, source: 'rule demo { condition: false }' }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return ((await res.json()) as { id: string }).id;
+}
+
+const TUS = { 'tus-resumable': '1.0.0' };
+
+/** tus creation headers for `bytes`. */
+const tusCreation = (bytes: Buffer): Record<string, string> => ({
+  ...TUS,
+  'upload-length': String(bytes.length),
+  'upload-metadata': `metadata ${Buffer.from(JSON.stringify(fileMetadata(bytes))).toString('base64')}`,
+});
+
+/** A fresh tus upload of 512 bytes created with `token`; only that token may see it. */
+async function createUpload(service: TestService, token: string): Promise<string> {
+  const res = await service.request('/v1/uploads', {
+    method: 'POST',
+    token,
+    headers: tusCreation(benign(512)),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  const location = res.headers.get('location');
+  assert.ok(location !== null);
+  return location;
+}
+
+/** The caller's own upload; callers that cannot create one (none, analyst) get the agent's. */
+const ownUpload = (c: Context, who: Who): Promise<string> =>
+  createUpload(c.service, who === 'agent' || who === 'admin' ? c.tokens[who] : c.tokens.agent);
+
+const patchChunk = (path: string): Call => ({
+  path,
+  headers: { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+  raw: benign(128),
+});
+
+async function createRetrohunt(service: TestService): Promise<string> {
+  const res = await service.request('/v1/retrohunts', {
+    method: 'POST',
+    ...json({ source: 'rule hunt { condition: false }' }),
   });
   assert.equal(res.status, 201, await res.clone().text());
   return ((await res.json()) as { id: string }).id;
@@ -227,6 +271,24 @@ const ROWS: Row[] = [
     expect: roles(403, 403, 200),
   },
   {
+    route: 'POST /v1/rulesets/{id}/activate',
+    note: 'with a retro-scan',
+    call: async (c) => ({
+      path: `/v1/rulesets/${await createRuleset(c.service, 'retroscan')}/activate`,
+      body: { retroscan: true },
+    }),
+    expect: roles(403, 403, 200),
+  },
+  {
+    route: 'POST /v1/rulesets/{id}/activate',
+    note: 'retroscan not a boolean',
+    call: async (c) => ({
+      path: `/v1/rulesets/${await createRuleset(c.service, 'retroscan')}/activate`,
+      body: { retroscan: 'yes' },
+    }),
+    expect: roles(403, 403, 400),
+  },
+  {
     route: 'POST /v1/tokens',
     call: (_, who) => ({ path: '/v1/tokens', body: { name: `made-by-${who}`, role: 'analyst' } }),
     expect: roles(403, 403, 201),
@@ -314,6 +376,151 @@ const ROWS: Row[] = [
     call: () => ({ path: '/v1/audit?from=yesterday' }),
     expect: roles(403, 403, 400),
   },
+  {
+    route: 'POST /v1/uploads',
+    call: () => ({ path: '/v1/uploads', headers: tusCreation(benign(512)) }),
+    expect: roles(201, 403, 201),
+  },
+  {
+    route: 'POST /v1/uploads',
+    note: 'no Tus-Resumable header',
+    call: () => {
+      const { 'tus-resumable': _, ...headers } = tusCreation(benign(512));
+      return { path: '/v1/uploads', headers };
+    },
+    expect: roles(412, 403, 412),
+  },
+  {
+    route: 'POST /v1/uploads',
+    note: 'no metadata key in Upload-Metadata',
+    call: () => ({ path: '/v1/uploads', headers: { ...TUS, 'upload-length': '512' } }),
+    expect: roles(400, 403, 400),
+  },
+  {
+    route: 'PATCH /v1/uploads/{id}',
+    note: "the agent's upload: nobody else sees it",
+    call: async (c) => patchChunk(await createUpload(c.service, c.tokens.agent)),
+    expect: roles(204, 403, 404),
+  },
+  {
+    route: 'PATCH /v1/uploads/{id}',
+    note: "the caller's own upload",
+    call: async (c, who) => patchChunk(await ownUpload(c, who)),
+    expect: roles(204, 403, 204),
+  },
+  {
+    route: 'PATCH /v1/uploads/{id}',
+    note: 'wrong Upload-Offset',
+    call: async (c, who) => {
+      const call = patchChunk(await ownUpload(c, who));
+      return { ...call, headers: { ...call.headers, 'upload-offset': '7' } };
+    },
+    expect: roles(409, 403, 409),
+  },
+  {
+    route: 'DELETE /v1/uploads/{id}',
+    note: "the agent's upload: nobody else sees it",
+    call: async (c) => ({ path: await createUpload(c.service, c.tokens.agent), headers: TUS }),
+    expect: roles(204, 403, 404),
+  },
+  {
+    route: 'DELETE /v1/uploads/{id}',
+    note: "the caller's own upload",
+    call: async (c, who) => ({ path: await ownUpload(c, who), headers: TUS }),
+    expect: roles(204, 403, 204),
+  },
+  {
+    route: 'POST /v1/retrohunts',
+    call: () => ({ path: '/v1/retrohunts', body: { source: 'rule hunt { condition: false }' } }),
+    expect: roles(403, 201, 201),
+  },
+  {
+    route: 'POST /v1/retrohunts',
+    note: 'no rule compiles',
+    call: () => ({ path: '/v1/retrohunts', body: { source: 'rule broken {' } }),
+    expect: roles(403, 400, 400),
+  },
+  { route: 'GET /v1/retrohunts', call: () => ({ path: '/v1/retrohunts' }), expect: roles(403, 200, 200) },
+  {
+    route: 'GET /v1/retrohunts/{id}',
+    call: async (c) => ({ path: `/v1/retrohunts/${await createRetrohunt(c.service)}` }),
+    expect: roles(403, 200, 200),
+  },
+  {
+    route: 'GET /v1/retrohunts/{id}',
+    note: 'unknown retrohunt',
+    call: () => ({ path: `/v1/retrohunts/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}` }),
+    expect: roles(403, 404, 404),
+  },
+  {
+    route: 'POST /v1/retrohunts/{id}/cancel',
+    call: async (c) => ({ path: `/v1/retrohunts/${await createRetrohunt(c.service)}/cancel` }),
+    expect: roles(403, 200, 200),
+  },
+  {
+    route: 'POST /v1/retrohunts/{id}/cancel',
+    note: 'already cancelled',
+    call: async (c) => {
+      const path = `/v1/retrohunts/${await createRetrohunt(c.service)}/cancel`;
+      assert.equal((await c.service.request(path, { method: 'POST' })).status, 200);
+      return { path };
+    },
+    expect: roles(403, 409, 409),
+  },
+  {
+    route: 'GET /v1/stats/overview',
+    call: () => ({ path: '/v1/stats/overview' }),
+    expect: roles(403, 200, 200),
+  },
+  {
+    route: 'GET /v1/stats/overview',
+    note: 'from after to',
+    call: () => ({ path: '/v1/stats/overview?from=2026-02-01&to=2026-01-01' }),
+    expect: roles(403, 400, 400),
+  },
+  {
+    route: 'GET /v1/stats/series',
+    call: () => ({ path: '/v1/stats/series?groupBy=verdict' }),
+    expect: roles(403, 200, 200),
+  },
+  {
+    route: 'GET /v1/stats/series',
+    note: 'no groupBy',
+    call: () => ({ path: '/v1/stats/series' }),
+    expect: roles(403, 400, 400),
+  },
+  {
+    route: 'GET /v1/admin/jobs/failed',
+    call: () => ({ path: '/v1/admin/jobs/failed?queue=scan' }),
+    expect: roles(403, 403, 200),
+  },
+  {
+    route: 'GET /v1/admin/jobs/failed',
+    note: 'no queue',
+    call: () => ({ path: '/v1/admin/jobs/failed' }),
+    expect: roles(403, 403, 400),
+  },
+  {
+    route: 'POST /v1/admin/jobs/failed/replay',
+    call: () => ({ path: '/v1/admin/jobs/failed/replay', body: { queue: 'scan', ids: ['not-a-job'] } }),
+    expect: roles(403, 403, 200),
+  },
+  {
+    route: 'POST /v1/admin/jobs/failed/replay',
+    note: 'unknown queue',
+    call: () => ({ path: '/v1/admin/jobs/failed/replay', body: { queue: 'mail' } }),
+    expect: roles(403, 403, 400),
+  },
+  {
+    route: 'POST /v1/admin/stats/rollup',
+    call: () => ({ path: '/v1/admin/stats/rollup' }),
+    expect: roles(403, 403, 202),
+  },
+  {
+    route: 'POST /v1/admin/retention/sweep',
+    call: () => ({ path: '/v1/admin/retention/sweep' }),
+    expect: roles(403, 403, 202),
+  },
 ];
 
 describe('permission matrix', () => {
@@ -386,6 +593,10 @@ describe('permission matrix', () => {
           ...(call.body === undefined ? {} : json(call.body)),
           ...(call.multipart === undefined ? {} : { body: call.multipart }),
         };
+        if (call.headers !== undefined) {
+          init.headers = { ...(init.headers as Record<string, string> | undefined), ...call.headers };
+        }
+        if (call.raw !== undefined) init.body = call.raw;
         const res = await service.request(call.path, init);
         const text = await res.text();
         if (res.status !== row.expect[who]) {

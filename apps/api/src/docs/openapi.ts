@@ -107,7 +107,7 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
   }
   const produces = doc?.produces ?? 'application/json';
   const success: Json = { description: doc?.summary ?? 'undocumented' };
-  if (doc !== undefined) {
+  if (doc !== undefined && doc.emptyBody !== true) {
     success.content = {
       [produces]: {
         schema: produces === 'application/json' ? {} : { type: 'string' },

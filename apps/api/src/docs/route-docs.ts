@@ -1,19 +1,26 @@
 import type { z } from 'zod';
 import {
+  ActivateRulesetRequest,
   AuditQuery,
   ConsentRequest,
   CreateEnrollmentTokenRequest,
+  CreateRetrohuntRequest,
   CreateRulesetRequest,
   CreateTokenRequest,
   EnrollRequest,
   type ErrorCode,
+  FailedJobsQuery,
   ListAgentsQuery,
   LookupItem,
   LookupRequest,
   PageQuery,
   PreviewQuery,
+  ReplayFailedJobsRequest,
+  RetrohuntMatchesQuery,
   SearchSamplesQuery,
   SetRuleStateRequest,
+  StatsOverviewQuery,
+  StatsSeriesQuery,
   SubmissionMetadata,
 } from '#contracts';
 
@@ -24,6 +31,8 @@ export interface RouteDoc {
   /** Status of a successful answer. */
   status: number;
   /** Media type of the successful answer (JSON unless said). */
+  /** The successful answer has no body (tus: its state is in headers). */
+  emptyBody?: true;
   produces?: 'application/json' | 'application/zip' | 'text/plain' | 'text/html' | 'application/octet-stream';
   query?: z.ZodType;
   body?: z.ZodType;
@@ -39,6 +48,18 @@ export interface RouteDoc {
 const SHA = '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f';
 const ID = '0b6e3f0e-3c35-4c8e-9a55-6c1c3a5b8d11';
 const AT = '2026-01-01T12:00:00.000Z';
+const retrohunt = {
+  id: ID,
+  status: 'running',
+  ruleCount: 1,
+  progress: { scanned: 120, total: 480, bytes: 7340032 },
+  matchCount: 1,
+  createdAt: AT,
+  createdBy: { id: ID, name: 'analyst-1' },
+  startedAt: AT,
+  finishedAt: null,
+  error: null,
+};
 const summary = {
   sha256: SHA,
   sha1: '3395856ce81f2b7382dee72602f798b642f14140',
@@ -265,11 +286,14 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     },
   },
   'POST /v1/rulesets/:id/activate': {
-    summary: 'Make a version active (the previous one becomes disabled)',
+    summary:
+      'Make a version active (the previous one becomes disabled); optional body `{retroscan: true}` queues a ' +
+      'low-priority rescan of every retained sample with it',
     tag: 'rulesets',
     status: 200,
+    body: ActivateRulesetRequest,
     errors: ['NOT_FOUND', 'CONFLICT'],
-    example: { response: { ...ruleset, status: 'active' } },
+    example: { request: { retroscan: true }, response: { ...ruleset, status: 'active' } },
   },
   'PATCH /v1/rulesets/:id/rules/:rule': {
     summary: 'Set one rule of a version enabled, disabled or noisy',
@@ -390,6 +414,213 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
         nextCursor: null,
       },
     },
+  },
+  'POST /v1/uploads': {
+    summary:
+      'tus 1.0.0 creation: `Tus-Resumable: 1.0.0`, `Upload-Length` and `Upload-Metadata` whose `metadata` ' +
+      'key is the submission metadata (base64 JSON); no body. 201 with `Location` and `Upload-Expires`',
+    tag: 'ingest',
+    status: 201,
+    errors: [
+      'TUS_VERSION_UNSUPPORTED',
+      'EMPTY_FILE',
+      'FILE_TOO_LARGE',
+      'SIZE_MISMATCH',
+      'CONSENT_REQUIRED',
+      'RATE_LIMITED',
+      'BACKPRESSURE',
+    ],
+    emptyBody: true,
+    example: {},
+  },
+  'PATCH /v1/uploads/:id': {
+    summary:
+      'tus 1.0.0: append a chunk (`application/offset+octet-stream`, `Upload-Offset`, optional ' +
+      "`Upload-Checksum: sha1|sha256 <base64>`) to the caller's own upload; 204 with the new " +
+      '`Upload-Offset`, and `Specimen-Submission-Id`/`Specimen-Sha256` once the last byte is in',
+    tag: 'ingest',
+    status: 204,
+    errors: [
+      'TUS_VERSION_UNSUPPORTED',
+      'VALIDATION_FAILED',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'OFFSET_MISMATCH',
+      'UPLOAD_EXPIRED',
+      'FILE_TOO_LARGE',
+      'UPLOAD_CHECKSUM_MISMATCH',
+      'CHECKSUM_MISMATCH',
+      'SIZE_MISMATCH',
+      'CONSENT_REQUIRED',
+      'RATE_LIMITED',
+      'BACKPRESSURE',
+      'CLIENT_CLOSED_REQUEST',
+      'STORAGE_UNAVAILABLE',
+    ],
+    emptyBody: true,
+    example: {},
+  },
+  'DELETE /v1/uploads/:id': {
+    summary: "tus 1.0.0 termination: drop the caller's own unfinished upload and its stored parts",
+    tag: 'ingest',
+    status: 204,
+    errors: ['TUS_VERSION_UNSUPPORTED', 'UPLOAD_EXPIRED', 'CONSENT_REQUIRED', 'RATE_LIMITED'],
+    emptyBody: true,
+    example: {},
+  },
+  'POST /v1/retrohunts': {
+    summary: 'Run YARA rules over every retained sample (rules that do not compile are left out); audited',
+    tag: 'retrohunts',
+    status: 201,
+    body: CreateRetrohuntRequest,
+    example: {
+      request: { source: 'rule demo { strings: $a = "X5O!P%@AP" condition: $a }' },
+      response: {
+        ...retrohunt,
+        status: 'queued',
+        progress: { scanned: 0, total: 480, bytes: 0 },
+        matchCount: 0,
+        startedAt: null,
+      },
+    },
+  },
+  'GET /v1/retrohunts': {
+    summary: 'The newest 200 retrohunts',
+    tag: 'retrohunts',
+    status: 200,
+    example: { response: [retrohunt] },
+  },
+  'GET /v1/retrohunts/:id': {
+    summary: 'A retrohunt with its source and a page of its matches, in the order they were found',
+    tag: 'retrohunts',
+    status: 200,
+    query: RetrohuntMatchesQuery,
+    example: {
+      request: { limit: 50 },
+      response: {
+        ...retrohunt,
+        source: 'rule demo { strings: $a = "X5O!P%@AP" condition: $a }',
+        matches: [
+          {
+            sha256: SHA,
+            rule: 'demo',
+            namespace: 'retrohunt',
+            tags: [],
+            meta: {},
+            strings: [{ identifier: '$a', offset: 0, length: 9 }],
+          },
+        ],
+        nextCursor: null,
+      },
+    },
+  },
+  'POST /v1/retrohunts/:id/cancel': {
+    summary: 'Stop a queued or running retrohunt (matches found so far stay); audited',
+    tag: 'retrohunts',
+    status: 200,
+    errors: ['CONFLICT'],
+    example: { response: { ...retrohunt, status: 'cancelled', finishedAt: AT } },
+  },
+  'GET /v1/admin/jobs/failed': {
+    summary: 'Failed jobs of one queue, most recently failed first (payloads are ids only)',
+    tag: 'operations',
+    status: 200,
+    query: FailedJobsQuery,
+    errors: ['QUEUE_UNAVAILABLE'],
+    example: {
+      request: { queue: 'scan', limit: 50 },
+      response: [
+        {
+          id: `scan-${SHA}`,
+          name: 'scan-sample',
+          data: { sha256: SHA, submissionId: ID },
+          failedReason: 'the sample could not be read from storage',
+          attemptsMade: 5,
+          failedAt: AT,
+          createdAt: AT,
+        },
+      ],
+    },
+  },
+  'POST /v1/admin/jobs/failed/replay': {
+    summary: 'Replay the given failed jobs of a queue, or all of them; audited first',
+    tag: 'operations',
+    status: 200,
+    body: ReplayFailedJobsRequest,
+    errors: ['QUEUE_UNAVAILABLE'],
+    example: {
+      request: { queue: 'scan', ids: [`scan-${SHA}`] },
+      response: { queue: 'scan', replayed: [`scan-${SHA}`], notFailed: [] },
+    },
+  },
+  'GET /v1/stats/overview': {
+    summary:
+      'k-anonymous totals over UTC days (the last 30 by default): by kind, verdict, country, product version, top rules',
+    tag: 'statistics',
+    status: 200,
+    query: StatsOverviewQuery,
+    example: {
+      request: { from: '2026-01-01', to: '2026-01-31' },
+      response: {
+        from: '2026-01-01',
+        to: '2026-01-31',
+        k: 5,
+        total: 1200,
+        byKind: [
+          { value: 'file', submissions: 1150 },
+          { value: 'url', submissions: 50 },
+        ],
+        byVerdict: [
+          { value: 'clean', submissions: 1000 },
+          { value: 'malicious', submissions: 200 },
+        ],
+        byCountry: [
+          { value: 'DE', submissions: 700 },
+          { value: '(other)', submissions: 500 },
+        ],
+        byProductVersion: [{ value: 'demo 1.0', submissions: 1200 }],
+        topRules: [{ value: 'demo', submissions: 200 }],
+      },
+    },
+  },
+  'GET /v1/stats/series': {
+    summary: 'k-anonymous daily series grouped by kind, verdict, country, product version or rule',
+    tag: 'statistics',
+    status: 200,
+    query: StatsSeriesQuery,
+    example: {
+      request: { groupBy: 'verdict', from: '2026-01-01', to: '2026-01-02' },
+      response: {
+        groupBy: 'verdict',
+        interval: 'day',
+        from: '2026-01-01',
+        to: '2026-01-02',
+        k: 5,
+        points: [
+          {
+            date: '2026-01-01',
+            total: 40,
+            cells: [
+              { value: 'clean', submissions: 33 },
+              { value: 'malicious', submissions: 7 },
+            ],
+          },
+        ],
+      },
+    },
+  },
+  'POST /v1/admin/retention/sweep': {
+    summary: 'Queue a retention sweep now (besides the scheduled ones); the sweep audits what it removes',
+    tag: 'operations',
+    status: 202,
+    errors: ['QUEUE_UNAVAILABLE'],
+    example: { response: { jobId: 'retention-sweep-manual-1767268800000' } },
+  },
+  'POST /v1/admin/stats/rollup': {
+    summary: 'Queue a roll-up of the daily statistics now',
+    tag: 'operations',
+    status: 202,
+    errors: ['QUEUE_UNAVAILABLE'],
+    example: { response: { jobId: 'stats-rollup-manual-1767268800000' } },
   },
 };
 
