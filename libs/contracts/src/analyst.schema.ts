@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Sha256 } from './hashes.js';
-import type { MatchView, ScanStatus } from './sample.schema.js';
+import type { MatchView } from './sample.schema.js';
 import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
 
 /** Query strings carry text: numbers are coerced. */
@@ -54,20 +54,6 @@ export const SearchSamplesQuery = z
     }
   });
 export type SearchSamplesQuery = z.output<typeof SearchSamplesQuery>;
-
-/** One row of a sample search. */
-export interface SampleSummary {
-  sha256: string;
-  sha1: string;
-  md5: string;
-  size: number;
-  kind: SampleKind;
-  firstSeen: string;
-  lastSeen: string;
-  sightings: number;
-  scanStatus: ScanStatus;
-  verdict: Verdict | null;
-}
 
 /** A page of any list: `nextCursor` is null on the last page. */
 export interface Page<T> {

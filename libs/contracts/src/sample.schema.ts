@@ -19,7 +19,8 @@ export interface MatchView {
   noisy: boolean;
 }
 
-export interface SampleView {
+/** One row of a sample search. */
+export interface SampleSummary {
   sha256: string;
   sha1: string;
   md5: string;
@@ -30,6 +31,10 @@ export interface SampleView {
   sightings: number;
   scanStatus: ScanStatus;
   verdict: Verdict | null;
+}
+
+/** Everything known about one sample: its summary, the verdict's scan, matches and analysis. */
+export interface SampleView extends SampleSummary {
   /** The ruleset version (id, name and number) of the scan the verdict comes from. */
   rulesetId: string | null;
   rulesetName: string | null;
