@@ -13,6 +13,7 @@ import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
 import { DocsController } from './docs/docs.controller.js';
 import { RouteDiscovery } from './docs/route-discovery.js';
+import { OutboxDispatcher } from './jobs/outbox-dispatcher.js';
 import { HealthController } from './health/health.controller.js';
 import { FailedJobsController } from './jobs/failed-jobs.controller.js';
 import { FailedJobsService } from './jobs/failed-jobs.service.js';
@@ -99,6 +100,7 @@ export class ApiModule implements NestModule {
         UploadsController,
       ],
       providers: [
+        OutboxDispatcher,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
         RulesetsService,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   type AgentPage,
   type AgentView,
@@ -22,9 +22,10 @@ import {
   OutboxRepository,
   TokensRepository,
 } from '#database';
-import { QueueProducer } from '#queue';
+
 import { hashToken, newToken } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
+import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -48,15 +49,13 @@ export function toAgentView(a: AgentRecord): AgentView {
 /** Enrollment, the agent registry and consent. Every change commits with its audit record. */
 @Injectable()
 export class AgentsService {
-  private readonly logger = new Logger(AgentsService.name);
-
   constructor(
+    @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(AgentsRepository) private readonly agents: AgentsRepository,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
-    @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
   async createEnrollmentToken(body: unknown, principal: Principal): Promise<EnrollmentTokenCreated> {
@@ -245,15 +244,11 @@ export class AgentsService {
       return { ...changed, purge };
     });
     if (change.purge !== null) {
-      try {
-        await this.queue.add(
-          { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } },
-          change.purge.jobId,
-        );
-        await this.outbox.remove(change.purge.id);
-      } catch (e) {
-        this.logger.warn({ err: e }, 'consent purge job left in the outbox for re-drive');
-      }
+      await this.dispatcher.dispatch(
+        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } },
+        change.purge.jobId,
+        change.purge.id,
+      );
     }
     return {
       agentId,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import {
   CreateRetrohuntRequest,
@@ -19,11 +19,12 @@ import {
   RetrohuntsRepository,
   type RetrohuntRecord,
 } from '#database';
-import { QueueProducer, retrohuntJobId } from '#queue';
+import { retrohuntJobId } from '#queue';
 import { YaraError, compileRules } from '#yara';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
 import { toDiagnosticView } from '../rulesets/diagnostics.js';
+import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_LIMIT = 200;
@@ -46,14 +47,12 @@ function summaryView(r: RetrohuntRecord): RetrohuntSummaryView {
 
 @Injectable()
 export class RetrohuntsService {
-  private readonly logger = new Logger(RetrohuntsService.name);
-
   constructor(
+    @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(RetrohuntsRepository) private readonly retrohunts: RetrohuntsRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
-    @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
   /**
@@ -94,12 +93,11 @@ export class RetrohuntsService {
       );
       return { record: created, outboxId: id };
     });
-    try {
-      await this.queue.add({ ...item, data: { retrohuntId: record.id } }, retrohuntJobId(record.id));
-      await this.outbox.remove(outboxId);
-    } catch (e) {
-      this.logger.warn({ err: e, retrohuntId: record.id }, 'retrohunt job left in the outbox for re-drive');
-    }
+    await this.dispatcher.dispatch(
+      { ...item, data: { retrohuntId: record.id } },
+      retrohuntJobId(record.id),
+      outboxId,
+    );
     return summaryView(record);
   }
 

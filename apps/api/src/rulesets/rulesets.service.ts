@@ -23,10 +23,11 @@ import {
   type RulesetSummary,
 } from '#database';
 import { SpecimenMetrics } from '#observability';
-import { QueueProducer, type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
+import { type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
 import { type CompileResult, YaraError, compileRules, ruleNames } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
 import { toDiagnosticView } from './diagnostics.js';
+import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_LIMIT = 500;
@@ -62,12 +63,12 @@ export class RulesetsService {
   private readonly logger = new Logger(RulesetsService.name);
 
   constructor(
+    @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(RulesetPublisher) private readonly publisher: RulesetPublisher,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
-    @Inject(QueueProducer) private readonly queue: QueueProducer,
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
@@ -186,15 +187,11 @@ export class RulesetsService {
     });
     if (outcome.previous !== id) await this.announce({ kind: 'activated', rulesetId: id });
     if (outcome.job !== null && outcome.outboxId !== null) {
-      try {
-        await this.queue.add(
-          { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: outcome.job },
-          retroscanJobId(outcome.job),
-        );
-        await this.outbox.remove(outcome.outboxId);
-      } catch (e) {
-        this.logger.warn({ err: e, rulesetId: id }, 'retro-scan job left in the outbox for re-drive');
-      }
+      await this.dispatcher.dispatch(
+        { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: outcome.job },
+        retroscanJobId(outcome.job),
+        outcome.outboxId,
+      );
     }
     return summaryView(await this.detail(id));
   }

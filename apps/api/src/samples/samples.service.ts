@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { CONFIG, type Config } from '#config';
 import {
@@ -27,9 +27,10 @@ import {
   type SampleRecord,
   SamplesRepository,
 } from '#database';
-import { QueueProducer, scanJobId } from '#queue';
+import { scanJobId } from '#queue';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
+import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 /** Position after the last row of a page, tied to the sort it was made for. */
 const SearchCursor = z.strictObject({
@@ -71,15 +72,13 @@ const summary = (s: SampleRecord): SampleSummary => ({
 
 @Injectable()
 export class SamplesService {
-  private readonly logger = new Logger(SamplesService.name);
-
   constructor(
+    @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(Database) private readonly database: Database,
     @Inject(SamplesRepository) private readonly samples: SamplesRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
-    @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
   /** Samples last sighted before this are expired: never served, even before the sweep removes them. */
@@ -121,12 +120,7 @@ export class SamplesService {
       );
       return id;
     });
-    try {
-      await this.queue.add(item, jobId);
-      await this.outbox.remove(outboxId);
-    } catch (e) {
-      this.logger.warn({ err: e, sha256: sample.sha256 }, 'rescan job left in the outbox for re-drive');
-    }
+    await this.dispatcher.dispatch(item, jobId, outboxId);
     return { sha256: sample.sha256, jobId };
   }
 
