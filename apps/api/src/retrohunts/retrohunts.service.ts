@@ -9,7 +9,6 @@ import {
   RetrohuntMatchesQuery,
   type RetrohuntSummaryView,
   type RetrohuntView,
-  SCAN_EXTERNALS,
   SpecimenError,
 } from '#contracts';
 import {
@@ -20,10 +19,9 @@ import {
   type RetrohuntRecord,
 } from '#database';
 import { retrohuntJobId } from '#queue';
-import { YaraError, compileRules } from '#yara';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
-import { toDiagnosticView } from '../rulesets/diagnostics.js';
+import { compileSubmitted } from '../rulesets/diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -61,7 +59,7 @@ export class RetrohuntsService {
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
     const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
-    const ruleCount = this.compile(source);
+    const { ruleCount } = compileSubmitted(source, 'retrohunt', 'retrohunt');
     const item = {
       queue: QueueName.Retrohunt,
       name: JobName.RetrohuntBatch,
@@ -152,30 +150,6 @@ export class RetrohuntsService {
       });
     }
     return summaryView(cancelled);
-  }
-
-  private compile(source: string): number {
-    try {
-      const compiled = compileRules([{ source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }], {
-        externals: SCAN_EXTERNALS,
-      });
-      if (compiled.rules === null) {
-        throw new SpecimenError('VALIDATION_FAILED', 'no rule of the retrohunt compiles', {
-          issues: [{ field: 'body.source', message: 'no rule compiles' }],
-          diagnostics: compiled.diagnostics.map((d) => toDiagnosticView(source, d)),
-        });
-      }
-      compiled.rules.destroy();
-      return compiled.ruleCount;
-    } catch (e) {
-      if (e instanceof YaraError) {
-        throw new SpecimenError('VALIDATION_FAILED', e.message, {
-          issues: [{ field: 'body.source', message: e.message }],
-          diagnostics: [],
-        });
-      }
-      throw e;
-    }
   }
 
   private async get(id: string): Promise<RetrohuntRecord> {

@@ -1,5 +1,5 @@
-import type { RuleDiagnosticView } from '#contracts';
-import type { CompileDiagnostic } from '#yara';
+import { type RuleDiagnosticView, SCAN_EXTERNALS, SpecimenError } from '#contracts';
+import { type CompileDiagnostic, type CompileResult, YaraError, compileRules } from '#yara';
 
 /** How far above its reported line an error's token is looked for (libyara reports the lookahead's line). */
 const LOOKBACK_LINES = 3;
@@ -40,4 +40,51 @@ export function toDiagnosticView(source: string, d: CompileDiagnostic): RuleDiag
     column: where.column,
     message: d.message,
   };
+}
+
+/** What {@link compileSubmitted} found: the counts and diagnostics; the compiled rules are already freed. */
+export interface SubmittedRules {
+  ruleCount: number;
+  quarantined: string[];
+  diagnostics: RuleDiagnosticView[];
+  errorCount: number;
+}
+
+/**
+ * Compiles rule text sent by a person (a ruleset or a retrohunt) as the scanner will: with the scan
+ * externals, or a rule using `kind` would not compile here. 400 VALIDATION_FAILED naming every error when
+ * no rule compiles, or when the compiler cannot pin an error on any rule (the text is not YARA at all).
+ */
+export function compileSubmitted(
+  source: string,
+  namespace: string,
+  /** `ruleset` or `retrohunt`, for the message. */
+  what: string,
+  onDiagnostics: (errorCount: number) => void = () => undefined,
+): SubmittedRules {
+  let compiled: CompileResult;
+  try {
+    compiled = compileRules([{ source, namespace, fileName: `${namespace}.yar` }], {
+      externals: SCAN_EXTERNALS,
+    });
+  } catch (e) {
+    if (e instanceof YaraError) {
+      throw new SpecimenError('VALIDATION_FAILED', e.message, {
+        issues: [{ field: 'body.source', message: e.message }],
+        diagnostics: [],
+      });
+    }
+    throw e;
+  }
+  const diagnostics = compiled.diagnostics.map((d) => toDiagnosticView(source, d));
+  const errorCount = compiled.diagnostics.filter((d) => d.severity === 'error').length;
+  onDiagnostics(errorCount);
+  if (compiled.rules === null) {
+    throw new SpecimenError('VALIDATION_FAILED', `no rule of the ${what} compiles`, {
+      issues: [{ field: 'body.source', message: 'no rule compiles' }],
+      diagnostics,
+    });
+  }
+  compiled.rules.destroy();
+  return { ruleCount: compiled.ruleCount, quarantined: compiled.quarantined, diagnostics, errorCount };
 }

@@ -12,7 +12,6 @@ import {
   type RulesetView,
   SetRuleStateRequest,
   SpecimenError,
-  SCAN_EXTERNALS,
 } from '#contracts';
 import {
   AuditRepository,
@@ -24,9 +23,9 @@ import {
 } from '#database';
 import { SpecimenMetrics } from '#observability';
 import { type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
-import { type CompileResult, YaraError, compileRules, ruleNames } from '#yara';
+import { ruleNames } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
-import { toDiagnosticView } from './diagnostics.js';
+import { compileSubmitted } from './diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -78,23 +77,16 @@ export class RulesetsService {
    */
   async create(body: unknown, principal: Principal): Promise<RulesetCreated> {
     const request = parseOrThrow(CreateRulesetRequest, body, 'body');
-    const compiled = this.compile(request);
-    const diagnostics = compiled.diagnostics.map((d) => toDiagnosticView(request.source, d));
-    this.metrics.ruleCompileErrors.inc(compiled.diagnostics.filter((d) => d.severity === 'error').length);
-    if (compiled.rules === null) {
-      throw new SpecimenError('VALIDATION_FAILED', 'no rule of the ruleset compiles', {
-        issues: [{ field: 'body.source', message: 'no rule compiles' }],
-        diagnostics,
-      });
-    }
-    compiled.rules.destroy();
+    const compiled = compileSubmitted(request.source, request.name, 'ruleset', (errors) =>
+      this.metrics.ruleCompileErrors.inc(errors),
+    );
     const created = await this.database.transaction(async (tx) => {
       const record = await this.rulesets.create(
         {
           name: request.name,
           source: request.source,
           ruleCount: compiled.ruleCount,
-          diagnostics,
+          diagnostics: compiled.diagnostics,
           quarantined: compiled.quarantined,
           createdBy: principal.tokenId,
         },
@@ -126,7 +118,7 @@ export class RulesetsService {
       status: created.status,
       ruleCount: created.ruleCount,
       quarantined: created.quarantined,
-      diagnostics,
+      diagnostics: compiled.diagnostics,
     };
   }
 
@@ -225,25 +217,6 @@ export class RulesetsService {
     });
     if (detail.status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
     return { name: rule, state: detail.quarantined.includes(rule) ? 'quarantined' : state };
-  }
-
-  private compile(request: CreateRulesetRequest): CompileResult {
-    try {
-      // The same externals as the scanner declares, or a rule using `kind` would not compile here.
-      return compileRules(
-        [{ source: request.source, namespace: request.name, fileName: `${request.name}.yar` }],
-        { externals: SCAN_EXTERNALS },
-      );
-    } catch (e) {
-      // The compiler could not pin an error on any rule: the text as a whole is not YARA.
-      if (e instanceof YaraError) {
-        throw new SpecimenError('VALIDATION_FAILED', e.message, {
-          issues: [{ field: 'body.source', message: e.message }],
-          diagnostics: [],
-        });
-      }
-      throw e;
-    }
   }
 
   private async detail(id: string): Promise<RulesetDetail> {
