@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { query } from '#test-support';
+import { pseudonym } from '#config';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
+import { backfillPseudonyms } from './pseudonyms.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
@@ -77,7 +79,7 @@ describe('database', () => {
           objectKey: `samples/${sha256}`,
           metadata: {},
           filename: null,
-          submittedBy: null,
+          submitter: { pseudonym: 'test', country: null, productVersion: null },
           scanJob: (submissionId) => ({
             queue: 'scan',
             name: 'scan-sample',
@@ -95,6 +97,57 @@ describe('database', () => {
     assert.equal(sample?.sightings, 8);
     const outbox = await sql('select 1 from outbox where job_id = $1', [`scan-${sha256}`]);
     assert.equal(outbox.length, 1);
+  });
+
+  it('converts rows from before the pseudonyms at start-up, once', async () => {
+    const key = 'database-spec-pseudonym-key';
+    const [agent] = await sql<{ id: string }>(
+      `insert into agents (product_name, product_version, os_family, os_version, country)
+       values ('P', '1', 'linux', '6', 'FR') returning id`,
+    );
+    const [agentKey] = await sql<{ id: string }>(
+      `insert into api_tokens (name, role, token_hash, agent_id) values ('agent', 'agent', $1, $2) returning id`,
+      [randomBytes(32).toString('hex'), agent?.id],
+    );
+    const [person] = await sql<{ id: string }>(
+      `insert into api_tokens (name, role, token_hash) values ('analyst', 'analyst', $1) returning id`,
+      [randomBytes(32).toString('hex')],
+    );
+    const sha256 = randomBytes(32).toString('hex');
+    await sql(
+      `insert into samples (sha256, sha1, md5, size, kind, object_key) values ($1, $2, $3, 1, 'file', $4)`,
+      [sha256, 'a'.repeat(40), 'b'.repeat(32), `samples/${sha256}`],
+    );
+    for (const token of [agentKey?.id, person?.id]) {
+      await sql(
+        `insert into submissions (sample_sha256, kind, metadata, submitted_by) values ($1, 'file', '{}', $2)`,
+        [sha256, token],
+      );
+    }
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const first = await backfillPseudonyms(client, key);
+      assert.ok(first.agents >= 1 && first.submissions >= 2);
+      assert.deepEqual(await backfillPseudonyms(client, key), { agents: 0, submissions: 0 });
+    } finally {
+      await client.end();
+    }
+    const [stored] = await sql<{ pseudonym: string }>('select pseudonym from agents where id = $1', [
+      agent?.id,
+    ]);
+    assert.equal(stored?.pseudonym, pseudonym(key, agent?.id ?? ''));
+    const rows = await sql<{ submitter: string; submitted_by: string | null }>(
+      'select submitter, submitted_by from submissions where sample_sha256 = $1 order by submitter',
+      [sha256],
+    );
+    assert.deepEqual(
+      rows,
+      [
+        { submitter: pseudonym(key, agent?.id ?? ''), submitted_by: null },
+        { submitter: pseudonym(key, person?.id ?? ''), submitted_by: null },
+      ].sort((a, b) => a.submitter.localeCompare(b.submitter)),
+    );
   });
 
   it('keeps the audit log append-only', async () => {
