@@ -397,6 +397,24 @@ const ROWS: Row[] = [
     expect: roles(400, 403, 400),
   },
   {
+    route: 'OPTIONS /v1/uploads',
+    note: 'public: tus discovery',
+    call: () => ({ path: '/v1/uploads' }),
+    expect: all(204),
+  },
+  {
+    route: 'HEAD /v1/uploads/{id}',
+    note: "the agent's upload: nobody else sees it",
+    call: async (c) => ({ path: await createUpload(c.service, c.tokens.agent), headers: TUS }),
+    expect: roles(200, 403, 404),
+  },
+  {
+    route: 'HEAD /v1/uploads/{id}',
+    note: "the caller's own upload",
+    call: async (c, who) => ({ path: await ownUpload(c, who), headers: TUS }),
+    expect: roles(200, 403, 200),
+  },
+  {
     route: 'PATCH /v1/uploads/{id}',
     note: "the agent's upload: nobody else sees it",
     call: async (c) => patchChunk(await createUpload(c.service, c.tokens.agent)),

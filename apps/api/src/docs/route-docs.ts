@@ -419,6 +419,26 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       },
     },
   },
+  'OPTIONS /v1/uploads': {
+    summary:
+      'tus 1.0.0 discovery (no token needed): 204 with `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` ' +
+      'and `Tus-Checksum-Algorithm`',
+    tag: 'ingest',
+    status: 204,
+    errors: [],
+    emptyBody: true,
+    example: {},
+  },
+  'HEAD /v1/uploads/:id': {
+    summary:
+      "tus 1.0.0: the state of the caller's own upload: 200 with `Upload-Offset`, `Upload-Length`, " +
+      '`Upload-Metadata` and `Upload-Expires` (and `Cache-Control: no-store`); where to resume',
+    tag: 'ingest',
+    status: 200,
+    errors: ['TUS_VERSION_UNSUPPORTED', 'UPLOAD_EXPIRED', 'CONSENT_REQUIRED', 'RATE_LIMITED'],
+    emptyBody: true,
+    example: {},
+  },
   'POST /v1/uploads': {
     summary:
       'tus 1.0.0 creation: `Tus-Resumable: 1.0.0`, `Upload-Length` and `Upload-Metadata` whose `metadata` ' +
