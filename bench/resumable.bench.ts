@@ -21,6 +21,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { nodeFetch } from '#client-node';
 import { SpecimenClient, uploadResumable } from '#client';
 import { projectRoot } from '#config';
 import { TestService } from '#test-support';
@@ -173,7 +174,12 @@ async function main(): Promise<void> {
   await service.start();
   try {
     const token = await service.token('agent');
-    const client = new SpecimenClient({ baseUrl: service.baseUrl, token, retry: { attempts: 1 } });
+    const client = new SpecimenClient({
+      baseUrl: service.baseUrl,
+      token,
+      retry: { attempts: 1 },
+      fetch: process.env.BENCH_FETCH === 'global' ? fetch : nodeFetch,
+    });
     const sides = {
       tus: { run: (s: Sample) => resumable(client, s), ms: [] as number[] },
       multipart: { run: (s: Sample) => multipart(service.baseUrl, token, s), ms: [] as number[] },
