@@ -31,7 +31,7 @@ describe('UploadAssemblies', () => {
   }
 
   it('streams in-order chunks into one incoming object with the digests of the whole', async () => {
-    const assemblies = new UploadAssemblies(store, 4);
+    const assemblies = new UploadAssemblies(store, 4, 60_000);
     const bytes = randomBytes(300 * 1024);
     for (let at = 0; at < bytes.length; at += 64 * 1024) {
       assert.ok(await send(assemblies, 'u1', at, bytes.subarray(at, at + 64 * 1024)));
@@ -49,7 +49,7 @@ describe('UploadAssemblies', () => {
   });
 
   it('gives up on an upload whose chunks come out of step, and leaves no temporary object', async () => {
-    const assemblies = new UploadAssemblies(store, 4);
+    const assemblies = new UploadAssemblies(store, 4, 60_000);
     const bytes = randomBytes(3 * 1024);
     // Resumed on this process after starting elsewhere: nothing to continue.
     assert.equal(await send(assemblies, 'u2', 1024, bytes.subarray(1024, 2048)), false);
@@ -67,7 +67,7 @@ describe('UploadAssemblies', () => {
   });
 
   it('drops a chunk refused after it was fed, and a second PATCH racing for the same offset', async () => {
-    const assemblies = new UploadAssemblies(store, 4);
+    const assemblies = new UploadAssemblies(store, 4, 60_000);
     const first = assemblies.feed('u4', 0);
     assert.ok(first !== null);
     first.write(Buffer.from('corrupted'));
@@ -84,18 +84,24 @@ describe('UploadAssemblies', () => {
     assert.deepEqual(await listFiles(join(dir, '.tmp')).catch(() => []), []);
   });
 
-  it('assembles at most maxOpen uploads at once and drops the idle ones', async () => {
+  it('assembles at most maxOpen uploads at once, idle ones giving their place, and drops the idle ones', async () => {
     let now = 0;
-    const assemblies = new UploadAssemblies(store, 2, () => now);
+    const assemblies = new UploadAssemblies(store, 2, 1000, () => now);
     assert.ok(await send(assemblies, 'a', 0, Buffer.from('a')));
     assert.ok(await send(assemblies, 'b', 0, Buffer.from('b')));
     assert.equal(await send(assemblies, 'c', 0, Buffer.from('c')), false);
     now = 1000;
     assert.ok(await send(assemblies, 'a', 1, Buffer.from('a')));
-    assert.equal(assemblies.dropIdle(1000), 1);
-    assert.equal(assemblies.open, 1);
-    const a = await assemblies.finish('a', 2);
-    assert.equal(a?.digests.sha256, sha256(Buffer.from('aa')));
+    // Full, but 'b' has not been fed for idleMs: it gives its place to 'd'.
+    assert.ok(await send(assemblies, 'd', 0, Buffer.from('d')));
+    assert.equal(await send(assemblies, 'b', 1, Buffer.from('b')), false);
+    now = 2000;
+    assert.equal(assemblies.dropIdle(1000), 2);
+    assert.equal(assemblies.open, 0);
+    assert.ok(await send(assemblies, 'e', 0, Buffer.from('e')));
+    assert.ok(await send(assemblies, 'e', 1, Buffer.from('e')));
+    const a = await assemblies.finish('e', 2);
+    assert.equal(a?.digests.sha256, sha256(Buffer.from('ee')));
     if (a !== null) await store.delete(a.tempKey);
     await assemblies.close();
   });

@@ -43,6 +43,8 @@ export class UploadAssemblies {
   constructor(
     private readonly store: ObjectStore,
     private readonly maxOpen: number,
+    /** An assembly not fed for this long gives its place to a new upload when all places are taken. */
+    private readonly idleMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -61,7 +63,9 @@ export class UploadAssemblies {
       return null;
     }
     if (assembly === undefined) {
-      if (offset !== 0 || this.assemblies.size >= this.maxOpen) return null;
+      if (offset !== 0) return null;
+      if (this.assemblies.size >= this.maxOpen) this.dropIdle(this.idleMs);
+      if (this.assemblies.size >= this.maxOpen) return null;
       const feed = new PassThrough({ highWaterMark: 1024 * 1024 });
       const abort = new AbortController();
       const result = hashIntoIncoming(this.store, feed, abort.signal);

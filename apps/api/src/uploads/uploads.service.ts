@@ -19,6 +19,8 @@ const FINAL_REFUSALS = new Set(['CHECKSUM_MISMATCH', 'SIZE_MISMATCH', 'EMPTY_FIL
  * multipart upload) and up to about one chunk in memory; beyond it an upload is assembled at its finish.
  */
 const MAX_ASSEMBLIES = 8;
+/** An agent whose PATCHes stop for this long has stalled: its assembly's place may go to another upload. */
+const ASSEMBLY_IDLE_MS = 2 * 60_000;
 
 /** The request as the service needs it: a body stream that reports the client going away. */
 export interface PatchRequest extends Readable {
@@ -61,7 +63,11 @@ export class UploadsService implements OnApplicationShutdown {
     @Inject(UploadsRepository) private readonly uploads: UploadsRepository,
     @Inject(SubmissionsService) private readonly submissions: SubmissionsService,
   ) {
-    this.assemblies = new UploadAssemblies(store, MAX_ASSEMBLIES);
+    this.assemblies = new UploadAssemblies(
+      store,
+      MAX_ASSEMBLIES,
+      Math.min(ASSEMBLY_IDLE_MS, config.limits.resumableExpirySeconds * 1000),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -282,8 +288,8 @@ export class UploadsService implements OnApplicationShutdown {
   /** Removes uploads that expired, with their parts; returns how many. */
   async sweep(): Promise<number> {
     let swept = 0;
-    // An upload idle that long has expired, or goes on elsewhere: its assembly here is of no more use.
-    this.assemblies.dropIdle(this.config.limits.resumableExpirySeconds * 1000);
+    // A stalled upload (or one that goes on at another replica) is reassembled at its finish, if ever.
+    this.assemblies.dropIdle(Math.min(ASSEMBLY_IDLE_MS, this.config.limits.resumableExpirySeconds * 1000));
     for (;;) {
       const ids = await this.uploads.deleteExpired(new Date(), 100);
       for (const id of ids) {
