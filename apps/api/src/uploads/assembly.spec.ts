@@ -98,6 +98,13 @@ describe('UploadAssemblies', () => {
     now = 2000;
     assert.equal(assemblies.dropIdle(1000), 2);
     assert.equal(assemblies.open, 0);
+    assert.ok(await send(assemblies, 'g', 0, Buffer.from('g')));
+    // A PATCH that stops feeding mid-chunk (a hung client) does not keep its place either.
+    now = 3000;
+    const hung = assemblies.feed('f', 0);
+    hung?.write(Buffer.from('f'));
+    now = 4000;
+    assert.equal(assemblies.dropIdle(1000), 2);
     assert.ok(await send(assemblies, 'e', 0, Buffer.from('e')));
     assert.ok(await send(assemblies, 'e', 1, Buffer.from('e')));
     const a = await assemblies.finish('e', 2);

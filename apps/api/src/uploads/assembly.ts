@@ -79,6 +79,7 @@ export class UploadAssemblies {
     current.lastUsed = this.now();
     return {
       write: (chunk) => {
+        current.lastUsed = this.now();
         current.feed.write(chunk);
       },
       commit: async (bytes) => {
@@ -132,11 +133,14 @@ export class UploadAssemblies {
     void settled.finally(() => this.dropping.delete(settled));
   }
 
-  /** Drops assemblies not fed for `idleMs` (their uploads stalled or went elsewhere); returns how many. */
+  /**
+   * Drops assemblies not fed for `idleMs` (their uploads stalled or went elsewhere, or a PATCH hangs);
+   * returns how many. A PATCH still feeding a dropped one goes on; only the finish reassembles.
+   */
   dropIdle(idleMs: number): number {
     let dropped = 0;
     for (const [id, assembly] of this.assemblies) {
-      if (!assembly.busy && this.now() - assembly.lastUsed >= idleMs) {
+      if (this.now() - assembly.lastUsed >= idleMs) {
         this.drop(id);
         dropped++;
       }

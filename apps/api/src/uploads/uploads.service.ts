@@ -177,10 +177,13 @@ export class UploadsService implements OnApplicationShutdown {
       return this.finish(upload, principal);
     }
 
-    const meter = new PartMeter(upload.length - offset, checksum?.algorithm ?? null);
     // The bytes also go on into this process's assembly of the whole upload, when it has one in step.
     const assembly = this.assemblies.feed(upload.id, offset);
-    if (assembly !== null) meter.on('data', (chunk: Buffer) => assembly.write(chunk));
+    const meter = new PartMeter(
+      upload.length - offset,
+      checksum?.algorithm ?? null,
+      assembly === null ? null : (chunk) => assembly.write(chunk),
+    );
     const key = uploadPartKey(upload.id, offset, randomBytes(6).toString('hex'));
     const abort = new AbortController();
     const onClose = () => {
@@ -220,12 +223,18 @@ export class UploadsService implements OnApplicationShutdown {
       await this.store.delete(key);
       return UploadsService.state(upload);
     }
-    const moved = await this.uploads.appendPart(
-      upload.id,
-      offset,
-      { key, offset, size: meter.bytes },
-      this.expiry(),
-    );
+    let moved;
+    try {
+      moved = await this.uploads.appendPart(
+        upload.id,
+        offset,
+        { key, offset, size: meter.bytes },
+        this.expiry(),
+      );
+    } catch (e) {
+      assembly?.discard();
+      throw e;
+    }
     if (moved === null) {
       // Another request moved the offset first, or the upload was terminated or expired meanwhile.
       assembly?.discard();
