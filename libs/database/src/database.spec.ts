@@ -150,6 +150,69 @@ describe('database', () => {
     );
   });
 
+  it('records lookup sightings of overlapping batches sent at once without a deadlock', async () => {
+    const repo = new SubmissionsRepository(database);
+    const prefix = randomBytes(4).toString('hex');
+    const [sample] = await sql<{ n: string }>(
+      `with s as (
+         insert into samples (sha256, sha1, md5, size, kind, object_key)
+         select h, left(h, 40), left(h, 32), 1, 'file', 'samples/' || h
+         from (select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex') as h
+               from generate_series(1, 2000) as i) as g
+         returning sha256)
+       select count(*) as n from s`,
+      [prefix],
+    );
+    assert.equal(sample?.n, '2000');
+    const hashes = (
+      await sql<{ sha256: string }>(
+        `select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex') as sha256 from generate_series(1, 2000) as i`,
+        [prefix],
+      )
+    ).map((r) => r.sha256);
+    const [token] = await sql<{ id: string }>(
+      `insert into api_tokens (name, role, token_hash) values ('lookups', 'agent', $1) returning id`,
+      [randomBytes(32).toString('hex')],
+    );
+    assert.ok(token !== undefined);
+    // Each batch is its own random half of the hashes in its own order, as agents looking up popular files
+    // send them: overlapping batches whose rows, locked in whatever order the plan meets them, used to
+    // deadlock (a 500 for the agent).
+    const batch = () => {
+      const copy = [...hashes];
+      for (let i = copy.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [copy[i], copy[j]] = [copy[j] as string, copy[i] as string];
+      }
+      return copy.slice(0, 1000);
+    };
+    // Workers that each send batch after batch, so commits interleave with statements in flight: a
+    // statement that began before another's commit meets the rows in another order than one after it.
+    const workers = 8;
+    const perWorker = 4;
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let i = 0; i < perWorker; i++) {
+          const seen = await repo.recordLookupSightings(batch(), {
+            pseudonym: token.id,
+            country: null,
+            productVersion: null,
+          });
+          assert.equal(seen.length, 1000);
+        }
+      }),
+    );
+    const [counts] = await sql<{ sightings: string; lookups: string }>(
+      `select (select sum(sightings) from samples where sha256 = any($1::bpchar[])) as sightings,
+              (select count(*) from submissions
+               where sample_sha256 = any($1::bpchar[]) and source = 'lookup') as lookups`,
+      [hashes],
+    );
+    // 1 for the insert of each sample, then one for each hash of each batch.
+    assert.equal(counts?.sightings, String(2000 + workers * perWorker * 1000));
+    assert.equal(counts?.lookups, String(workers * perWorker * 1000));
+  });
+
   it('keeps the audit log append-only', async () => {
     const audit = new AuditRepository(database);
     const id = await audit.append({

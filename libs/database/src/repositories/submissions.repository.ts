@@ -159,17 +159,26 @@ export class SubmissionsRepository {
   ): Promise<LookupSighting[]> {
     if (sha256s.length === 0) return [];
     // One text parameter split server-side: drizzle would expand an array into one parameter per item.
+    // The rows are locked in sha256 order before they are updated: an UPDATE locks them in whatever order
+    // its scan meets them, which differs between statements that started before and after another one's
+    // commit (new row versions move), so overlapping batches from several agents deadlocked.
     const result = await this.database.db.execute<{
       sha256: string;
       object_key: string;
       scan_status: ScanStatus;
       verdict: Verdict | null;
     }>(
-      sql`with seen as (
-            update ${samples} set last_seen = now(), sightings = ${samples.sightings} + 1
+      sql`with target as materialized (
+            select sha256 from ${samples}
             where ${samples.sha256} = any(string_to_array(${sha256s.join(',')}, ',')::bpchar[])
               and ${samples.lastSeen} >= ${(seenSince ?? new Date(0)).toISOString()}::timestamptz
-            returning sha256, kind, object_key, scan_status, verdict
+            order by sha256
+            for update
+          ), seen as (
+            update ${samples} set last_seen = now(), sightings = ${samples.sightings} + 1
+            from target where ${samples.sha256} = target.sha256
+            returning ${samples.sha256}, ${samples.kind}, ${samples.objectKey}, ${samples.scanStatus},
+                      ${samples.verdict}
           ), sighted as (
             insert into ${submissions}
               (sample_sha256, kind, metadata, submitter, country, product_version, status, source)
