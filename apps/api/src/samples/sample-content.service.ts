@@ -67,7 +67,11 @@ export class SampleContentService {
     }
     return {
       filename: `${sample.sha256}.zip`,
-      body: encryptedZip(sample.sha256, object, this.config.download.zipPassword),
+      body: encryptedZip(
+        { name: sample.sha256, size: sample.size },
+        object,
+        this.config.download.zipPassword,
+      ),
     };
   }
 
