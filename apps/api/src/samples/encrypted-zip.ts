@@ -56,6 +56,14 @@ export function encryptedZip(
   password: string,
   options: EncryptedZipOptions = {},
 ): Readable {
+  if (!Number.isSafeInteger(entry.size) || entry.size < 0 || Buffer.byteLength(entry.name) > 0xffff) {
+    body.destroy();
+    throw new RangeError(`cannot archive an entry of ${entry.size} bytes named ${entry.name.slice(0, 80)}`);
+  }
+  if (options.salt !== undefined && options.salt.length !== SALT_LENGTH) {
+    body.destroy();
+    throw new RangeError(`the salt must be ${SALT_LENGTH} bytes`);
+  }
   const zip = new EncryptedZipStream(entry, password, options);
   // Errors on either side destroy both streams; the consumer sees them as an error of `zip`.
   pipeline(body, zip, () => undefined);
@@ -76,11 +84,7 @@ class EncryptedZipStream extends Transform {
     options: EncryptedZipOptions,
   ) {
     super();
-    if (!Number.isSafeInteger(entry.size) || entry.size < 0)
-      throw new RangeError(`bad entry size ${entry.size}`);
-    if (Buffer.byteLength(entry.name) > 0xffff) throw new RangeError('entry name too long');
     this.salt = options.salt ?? randomBytes(SALT_LENGTH);
-    if (this.salt.length !== SALT_LENGTH) throw new RangeError(`the salt must be ${SALT_LENGTH} bytes`);
     this.modified = options.modified ?? new Date();
     this.zip64 = options.forceZip64 === true || needsZip64(entry);
     this.header = this.localHeader();
