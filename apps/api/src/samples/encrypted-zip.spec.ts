@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -13,6 +13,11 @@ import { encryptedZip, needsZip64 } from './encrypted-zip.js';
 import { AUTH_CODE_LENGTH, SALT_LENGTH, VERIFIER_LENGTH, deriveKeys } from './winzip-aes.js';
 
 configure({ useWebWorkers: false });
+
+async function pollUntilClosed(file: FileHandle): Promise<void> {
+  for (let i = 0; i < 100 && file.fd !== -1; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(file.fd, -1, 'closed after destroy');
+}
 const run = promisify(execFile);
 const NAME = 'a'.repeat(64);
 
@@ -112,6 +117,28 @@ describe('encryptedZip', () => {
       await assert.rejects(run('7z', ['t', '-pwrong', join(dir, `s${size}.zip`)]));
     });
   }
+
+  it('reads an open file the same way (7-Zip extracts it byte-exact) and closes it at the end or on error', async () => {
+    const data = randomBytes(600_001); // more than two of the file chunks, and not a whole number of blocks
+    const path = join(dir, 'source.bin');
+    await writeFile(path, data);
+    const file = await open(path, 'r');
+    const zip = await collect(encryptedZip({ name: NAME, size: data.length }, file, 'infected'));
+    assert.ok((await sevenZip(zip, 'infected', 'fromfile')).equals(data));
+    await pollUntilClosed(file);
+
+    const short = await open(path, 'r');
+    await assert.rejects(
+      collect(encryptedZip({ name: NAME, size: data.length + 1 }, short, 'infected')),
+      /600001 bytes, not the 600002/,
+    );
+    await pollUntilClosed(short);
+    const left = await open(path, 'r');
+    const zipped = encryptedZip({ name: NAME, size: data.length }, left, 'infected');
+    zipped.destroy();
+    await new Promise((r) => setImmediate(r));
+    await pollUntilClosed(left);
+  });
 
   it('writes sizes up front (no data descriptor), the AE-2 field, and one entry', async () => {
     const data = randomBytes(1000);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { AES_OVERHEAD, SALT_LENGTH, WinZipAesEncryptor, deriveKeys } from './winzip-aes.js';
 
 /** What the archive holds: one entry of `size` bytes (the size must be known before the first byte). */
@@ -43,34 +44,78 @@ export function needsZip64(entry: ZipEntry): boolean {
 }
 
 /**
- * A ZIP archive holding `body` as one WinZip AES-256 (AE-2) encrypted, stored entry, written as `body` is
- * read: memory stays bounded by the streams' buffers whatever the size, and a slow reader slows the
- * reading of `body`. Stored, not deflated: samples are mostly packed or encrypted already, and deflate
- * would cut the download rate for little gain. The sizes go into the local header (no data descriptor),
- * so `body` must yield exactly `entry.size` bytes; otherwise, or if reading `body` fails, the returned
- * stream is destroyed with an error and `body` too.
+ * Where the entry's bytes come from: any stream, or an open file, which is read into one buffer used
+ * again and again. With a stream every chunk is a new buffer besides the ciphertext's; measured in the
+ * API, that doubled the garbage collections per byte, which cost more than the encryption itself.
+ */
+export type ZipSource = Readable | FileHandle;
+
+/** Bytes read from a file per step. */
+const FILE_CHUNK = 256 * 1024;
+
+/** Chunks one at a time; a chunk is used up before the next is asked for, so a file source may reuse it. */
+interface ChunkSource {
+  next(): Promise<Buffer | null>;
+  close(): Promise<void>;
+}
+
+function streamChunks(body: Readable): ChunkSource {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  return {
+    async next() {
+      const step = await chunks.next();
+      return step.done === true ? null : step.value;
+    },
+    close() {
+      body.destroy();
+      return Promise.resolve();
+    },
+  };
+}
+
+function fileChunks(file: FileHandle): ChunkSource {
+  const buffer = Buffer.allocUnsafeSlow(FILE_CHUNK);
+  let position = 0;
+  return {
+    async next() {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      position += bytesRead;
+      return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
+    },
+    close: () => file.close(),
+  };
+}
+
+/**
+ * A ZIP archive holding `source` as one WinZip AES-256 (AE-2) encrypted, stored entry, written as the
+ * archive is read: `source` is read only when the consumer wants more, so memory stays bounded whatever
+ * the size and a slow reader slows the reading. Stored, not deflated: samples are mostly packed or
+ * encrypted already, and deflate would cut the download rate for little gain. The sizes go into the local
+ * header (no data descriptor), so `source` must hold exactly `entry.size` bytes; otherwise, or if reading
+ * it fails, the returned stream is destroyed with an error. Either way, and at the end, `source` is
+ * destroyed or closed.
  */
 export function encryptedZip(
   entry: ZipEntry,
-  body: Readable,
+  source: ZipSource,
   password: string,
   options: EncryptedZipOptions = {},
 ): Readable {
+  const chunks = source instanceof Readable ? streamChunks(source) : fileChunks(source);
   if (!Number.isSafeInteger(entry.size) || entry.size < 0 || Buffer.byteLength(entry.name) > 0xffff) {
-    body.destroy();
+    void chunks.close().catch(() => undefined);
     throw new RangeError(`cannot archive an entry of ${entry.size} bytes named ${entry.name.slice(0, 80)}`);
   }
   if (options.salt !== undefined && options.salt.length !== SALT_LENGTH) {
-    body.destroy();
+    void chunks.close().catch(() => undefined);
     throw new RangeError(`the salt must be ${SALT_LENGTH} bytes`);
   }
-  const zip = new EncryptedZipStream(entry, password, options);
-  // Errors on either side destroy both streams; the consumer sees them as an error of `zip`.
-  pipeline(body, zip, () => undefined);
-  return zip;
+  return new EncryptedZipStream(entry, chunks, password, options);
 }
 
-class EncryptedZipStream extends Transform {
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+class EncryptedZipStream extends Readable {
   private encryptor: WinZipAesEncryptor | null = null;
   private readonly zip64: boolean;
   private readonly salt: Buffer;
@@ -80,6 +125,7 @@ class EncryptedZipStream extends Transform {
 
   constructor(
     private readonly entry: ZipEntry,
+    private readonly source: ChunkSource,
     private readonly password: string,
     options: EncryptedZipOptions,
   ) {
@@ -94,39 +140,48 @@ class EncryptedZipStream extends Transform {
     deriveKeys(this.password, this.salt).then(
       (keys) => {
         this.encryptor = new WinZipAesEncryptor(keys);
-        this.push(this.header);
-        this.push(this.salt);
-        this.push(keys.verifier);
+        this.push(Buffer.concat([this.header, this.salt, keys.verifier]));
         callback();
       },
-      (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+      (e: unknown) => callback(asError(e)),
     );
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.received += chunk.length;
-    if (this.received > this.entry.size) {
-      callback(new Error(`the sample has more than the ${this.entry.size} bytes recorded for it`));
-      return;
-    }
-    const out = this.encryptor!.update(chunk);
-    if (out.length > 0) this.push(out);
-    callback();
+  // Readable calls _read again only after a push, so one step runs at a time.
+  override _read(): void {
+    this.step().catch((e: unknown) => this.destroy(asError(e)));
   }
 
-  override _flush(callback: TransformCallback): void {
-    if (this.received !== this.entry.size) {
-      callback(
-        new Error(`the sample has ${this.received} bytes, not the ${this.entry.size} recorded for it`),
-      );
-      return;
-    }
+  /** Reads until it can push something: ciphertext (a chunk under 16 bytes gives none yet) or the end. */
+  private async step(): Promise<void> {
     const encryptor = this.encryptor!;
+    for (;;) {
+      const chunk = await this.source.next();
+      if (this.destroyed) return;
+      if (chunk === null) break;
+      this.received += chunk.length;
+      if (this.received > this.entry.size) {
+        throw new Error(`the sample has more than the ${this.entry.size} bytes recorded for it`);
+      }
+      const out = encryptor.update(chunk);
+      if (out.length > 0) {
+        this.push(out);
+        return;
+      }
+    }
+    if (this.received !== this.entry.size) {
+      throw new Error(`the sample has ${this.received} bytes, not the ${this.entry.size} recorded for it`);
+    }
     const last = encryptor.final();
-    if (last.length > 0) this.push(last);
-    this.push(encryptor.authCode());
-    this.push(this.trailer());
-    callback();
+    this.push(Buffer.concat([last, encryptor.authCode(), this.trailer()]));
+    this.push(null);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.source.close().then(
+      () => callback(error),
+      (e: unknown) => callback(error ?? asError(e)),
+    );
   }
 
   private get compressedSize(): number {

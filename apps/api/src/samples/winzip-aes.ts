@@ -52,6 +52,7 @@ export class WinZipAesEncryptor {
   private readonly ecb: Cipheriv;
   private readonly hmac: Hmac;
   private counters = EMPTY;
+  private counterWords = new Uint32Array(0);
   /** Next counter value, as two 32-bit halves (the counter passes 2^32 after 64 GiB). */
   private low = 1;
   private high = 0;
@@ -105,12 +106,15 @@ export class WinZipAesEncryptor {
   /** `blocks` keystream blocks: the next counter values encrypted with AES-256-ECB. */
   private keystream(blocks: number): Buffer {
     const bytes = blocks * BLOCK;
-    if (this.counters.length < bytes) this.counters = Buffer.alloc(bytes); // bytes 8..15 of each block stay 0
+    if (this.counters.length < bytes) {
+      this.counters = Buffer.alloc(bytes); // bytes 8..15 of each block stay 0
+      this.counterWords = new Uint32Array(this.counters.buffer, this.counters.byteOffset, bytes / 4);
+    }
     let low = this.low;
     let high = this.high;
     if (LITTLE_ENDIAN) {
-      const words = new Uint32Array(this.counters.buffer, this.counters.byteOffset, bytes / 4);
-      for (let i = 0; i < words.length; i += 4) {
+      const words = this.counterWords;
+      for (let i = 0; i < bytes / 4; i += 4) {
         words[i] = low;
         words[i + 1] = high;
         low = (low + 1) >>> 0;
