@@ -123,13 +123,18 @@ async function zipInProcess(store: ObjectStore, sample: Sample): Promise<void> {
   if (bytes() <= sample.size) throw new Error(`the archive has only ${bytes()} bytes`);
 }
 
+/** Milliseconds from each download's request to its response headers (auth, lookup, audit, key derivation). */
+const firstByteMs: number[] = [];
+
 function download(service: TestService, agent: Agent, token: string, sample: Sample): Promise<void> {
+  const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const req = request(new URL(`/v1/samples/${sample.sha256}/download`, service.baseUrl), {
       agent,
       headers: { authorization: `Bearer ${token}` },
     });
     req.on('response', (res) => {
+      firstByteMs.push(Number(process.hrtime.bigint() - started) / 1e6);
       if (res.statusCode !== 200 || res.headers['content-type'] !== 'application/zip') {
         res.resume();
         reject(new Error(`download answered ${res.statusCode} ${res.headers['content-type']}`));
@@ -202,6 +207,7 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
     const rows: Row[] = [];
     for (const c of cases) {
       const times = { raw: [] as number[], zip: [] as number[], writer: [] as number[] };
+      firstByteMs.length = 0;
       for (let r = 0; r < REPEATS; r++) {
         times.raw.push(await timed(() => c.run(paths.raw)));
         times.zip.push(await timed(() => c.run(paths.zip)));
@@ -213,12 +219,12 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
         rawMBps: mbps(c.bytes, median(times.raw)),
         zipMBps: mbps(c.bytes, median(times.zip)),
         writerMBps: mbps(c.bytes, median(times.writer)),
-        note: '',
+        note: `median time to the response headers ${median(firstByteMs).toFixed(1)} ms`,
       });
     }
     const last = rows[rows.length - 1];
     if (last !== undefined) {
-      last.note = `API peak RSS ${(await peakRssMb(pid)).toFixed(0)} MB (${rssBefore.toFixed(0)} MB before the timed runs)`;
+      last.note += `; API peak RSS ${(await peakRssMb(pid)).toFixed(0)} MB (${rssBefore.toFixed(0)} MB before the timed runs)`;
     }
     return rows;
   } finally {
