@@ -136,7 +136,6 @@ describe('encryptedZip', () => {
     const left = await open(path, 'r');
     const zipped = encryptedZip({ name: NAME, size: data.length }, left, 'infected');
     zipped.destroy();
-    await new Promise((r) => setImmediate(r));
     await pollUntilClosed(left);
   });
 
