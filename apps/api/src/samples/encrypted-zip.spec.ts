@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader, configure } from '@zip.js/zip.js';
-import { encryptedZip, needsZip64 } from './encrypted-zip.js';
+import { encryptedZip, encryptedZipLength, needsZip64 } from './encrypted-zip.js';
 import { AUTH_CODE_LENGTH, SALT_LENGTH, VERIFIER_LENGTH, deriveKeys } from './winzip-aes.js';
 
 configure({ useWebWorkers: false });
@@ -137,6 +137,19 @@ describe('encryptedZip', () => {
     const zipped = encryptedZip({ name: NAME, size: data.length }, left, 'infected');
     zipped.destroy();
     await pollUntilClosed(left);
+  });
+
+  it('knows its exact length before the first byte', async () => {
+    for (const size of [0, 1, 17, 70_001]) {
+      for (const forceZip64 of [false, true]) {
+        const zip = await zipOf(randomBytes(size), { forceZip64 });
+        assert.equal(
+          encryptedZipLength({ name: NAME, size }, { forceZip64 }),
+          zip.length,
+          `${size} ${forceZip64}`,
+        );
+      }
+    }
   });
 
   it('writes sizes up front (no data descriptor), the AE-2 field, and one entry', async () => {
@@ -341,5 +354,6 @@ describe('encryptedZip', () => {
     assert.deepEqual(code, hmac.digest().subarray(0, AUTH_CODE_LENGTH), 'HMAC-SHA1 of all ciphertext');
     assert.equal(directoryOffset, cipherEnd + AUTH_CODE_LENGTH);
     assert.equal(total, directoryOffset + central.length);
+    assert.equal(total, encryptedZipLength({ name: NAME, size }));
   });
 });

@@ -43,6 +43,17 @@ export function needsZip64(entry: ZipEntry): boolean {
   return header + entry.size + AES_OVERHEAD >= MAX32;
 }
 
+/** The exact length of the archive {@link encryptedZip} makes of `entry`, known before the first byte. */
+export function encryptedZipLength(
+  entry: ZipEntry,
+  options: Pick<EncryptedZipOptions, 'forceZip64'> = {},
+): number {
+  const zip64 = options.forceZip64 === true || needsZip64(entry);
+  const perHeader = Buffer.byteLength(entry.name) + (zip64 ? ZIP64_EXTRA : 0) + AES_EXTRA + TIME_EXTRA;
+  const ends = (zip64 ? ZIP64_END + ZIP64_LOCATOR : 0) + END;
+  return LOCAL_HEADER + perHeader + entry.size + AES_OVERHEAD + CENTRAL_HEADER + perHeader + ends;
+}
+
 /**
  * Where the entry's bytes come from: any stream, or an open file, which is read into one buffer used
  * again and again. With a stream every chunk is a new buffer besides the ciphertext's; measured in the

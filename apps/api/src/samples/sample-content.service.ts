@@ -6,7 +6,7 @@ import { type Principal, PreviewQuery, type PreviewRow, type PreviewView, Specim
 import { AuditRepository } from '#database';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
-import { type ZipSource, encryptedZip } from './encrypted-zip.js';
+import { type ZipSource, encryptedZip, encryptedZipLength } from './encrypted-zip.js';
 import { SamplesService } from './samples.service.js';
 
 const ROW = 16;
@@ -40,9 +40,12 @@ export class SampleContentService {
   /**
    * The sample as an AES-256 ZIP with one entry named by its sha256. The audit record is committed
    * before this returns, so before the first byte is sent; when it cannot be written, the download is
-   * refused with AUDIT_UNAVAILABLE.
+   * refused with AUDIT_UNAVAILABLE. `length` is the archive's exact length, for Content-Length.
    */
-  async download(sha256: string, principal: Principal): Promise<{ filename: string; body: Readable }> {
+  async download(
+    sha256: string,
+    principal: Principal,
+  ): Promise<{ filename: string; length: number; body: Readable }> {
     const sample = await this.samples.get(sha256);
     const source = await this.open(sample.objectKey);
     try {
@@ -67,13 +70,11 @@ export class SampleContentService {
         },
       );
     }
+    const entry = { name: sample.sha256, size: sample.size };
     return {
       filename: `${sample.sha256}.zip`,
-      body: encryptedZip(
-        { name: sample.sha256, size: sample.size },
-        source,
-        this.config.download.zipPassword,
-      ),
+      length: encryptedZipLength(entry),
+      body: encryptedZip(entry, source, this.config.download.zipPassword),
     };
   }
 
