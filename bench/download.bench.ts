@@ -142,9 +142,11 @@ function download(service: TestService, agent: Agent, token: string, sample: Sam
       }
       const { sink, bytes } = counter();
       pipeline(res, sink).then(() => {
-        // The archive is the sample plus 28 bytes of AES framing and some headers.
-        if (bytes() < sample.size + 28) reject(new Error(`the archive has only ${bytes()} bytes`));
-        else resolve();
+        // The archive is the sample plus 28 bytes of AES framing and some headers, as long as announced.
+        const announced = Number(res.headers['content-length']);
+        if (bytes() < sample.size + 28 || bytes() !== announced) {
+          reject(new Error(`the archive has ${bytes()} bytes, ${announced} announced`));
+        } else resolve();
       }, reject);
     });
     req.on('error', reject);
