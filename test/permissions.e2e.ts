@@ -477,10 +477,11 @@ const ROWS: Row[] = [
   },
   {
     route: 'POST /v1/retrohunts/{id}/cancel',
-    note: 'already cancelled',
+    note: 'already cancelled or done',
     call: async (c) => {
       const path = `/v1/retrohunts/${await createRetrohunt(c.service)}/cancel`;
-      assert.equal((await c.service.request(path, { method: 'POST' })).status, 200);
+      // An idle scanner can finish this four-sample hunt (~20 ms) before the cancel lands: then it is done.
+      assert.ok([200, 409].includes((await c.service.request(path, { method: 'POST' })).status));
       return { path };
     },
     expect: roles(403, 409, 409),
