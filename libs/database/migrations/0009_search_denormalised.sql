@@ -1,0 +1,75 @@
+DROP INDEX "matches_rule_scan_idx";--> statement-breakpoint
+DROP INDEX "matches_tags_idx";--> statement-breakpoint
+DROP INDEX "samples_latest_scan_idx";--> statement-breakpoint
+ALTER TABLE "samples" ADD COLUMN "match_rules" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
+ALTER TABLE "samples" ADD COLUMN "match_tags" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
+ALTER TABLE "samples" ADD COLUMN "countries" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
+UPDATE "samples" s SET "match_rules" = x.rules, "match_tags" = x.tags
+FROM (
+  SELECT m.scan_id,
+    array_agg(DISTINCT m.rule ORDER BY m.rule) AS rules,
+    coalesce((SELECT array_agg(DISTINCT t.tag ORDER BY t.tag)
+              FROM "matches" m2 CROSS JOIN LATERAL unnest(m2.tags) AS t(tag)
+              WHERE m2.scan_id = m.scan_id), '{}') AS tags
+  FROM "matches" m GROUP BY m.scan_id
+) x
+WHERE x.scan_id = s.latest_scan_id;--> statement-breakpoint
+UPDATE "samples" s SET "countries" = x.countries
+FROM (
+  SELECT sub.sample_sha256, array_agg(DISTINCT a.country::text ORDER BY a.country::text) AS countries
+  FROM "submissions" sub
+    JOIN "api_tokens" t ON t.id = sub.submitted_by
+    JOIN "agents" a ON a.id = t.agent_id
+  WHERE a.country IS NOT NULL
+  GROUP BY sub.sample_sha256
+) x
+WHERE x.sample_sha256 = s.sha256;--> statement-breakpoint
+CREATE INDEX "samples_match_rules_idx" ON "samples" USING gin ("match_rules");--> statement-breakpoint
+CREATE INDEX "samples_match_tags_idx" ON "samples" USING gin ("match_tags");--> statement-breakpoint
+CREATE INDEX "samples_countries_idx" ON "samples" USING gin ("countries");--> statement-breakpoint
+CREATE FUNCTION "samples_latest_matches"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- The scan's matches are inserted before the sample points at it (ScansRepository.record, one transaction).
+  NEW.match_rules := coalesce(
+    (SELECT array_agg(DISTINCT m.rule ORDER BY m.rule) FROM matches m WHERE m.scan_id = NEW.latest_scan_id),
+    '{}');
+  NEW.match_tags := coalesce(
+    (SELECT array_agg(DISTINCT t.tag ORDER BY t.tag)
+     FROM matches m CROSS JOIN LATERAL unnest(m.tags) AS t(tag)
+     WHERE m.scan_id = NEW.latest_scan_id),
+    '{}');
+  RETURN NEW;
+END;
+$$;
+--> statement-breakpoint
+CREATE TRIGGER "samples_latest_matches" BEFORE INSERT OR UPDATE OF "latest_scan_id" ON "samples"
+  FOR EACH ROW EXECUTE FUNCTION "samples_latest_matches"();--> statement-breakpoint
+CREATE FUNCTION "sample_countries"(sha256 char(64)) RETURNS text[] LANGUAGE sql STABLE AS $$
+  SELECT coalesce(array_agg(DISTINCT a.country::text ORDER BY a.country::text), '{}')
+  FROM submissions sub
+    JOIN api_tokens t ON t.id = sub.submitted_by
+    JOIN agents a ON a.id = t.agent_id
+  WHERE sub.sample_sha256 = sha256 AND a.country IS NOT NULL;
+$$;
+--> statement-breakpoint
+CREATE FUNCTION "submissions_sample_countries"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    -- The common case: a sighting adds its agent's country when the sample lacks it (no update otherwise).
+    UPDATE samples s SET countries = (SELECT array_agg(DISTINCT c ORDER BY c) FROM unnest(s.countries || a.country::text) c)
+    FROM api_tokens t JOIN agents a ON a.id = t.agent_id
+    WHERE t.id = NEW.submitted_by AND a.country IS NOT NULL
+      AND s.sha256 = NEW.sample_sha256 AND NOT s.countries @> ARRAY[a.country::text];
+    RETURN NULL;
+  END IF;
+  -- A sighting removed (consent purge, retention) or its key gone (submitted_by set null): recount.
+  UPDATE samples SET countries = sample_countries(OLD.sample_sha256) WHERE sha256 = OLD.sample_sha256;
+  IF TG_OP = 'UPDATE' AND NEW.sample_sha256 IS DISTINCT FROM OLD.sample_sha256 THEN
+    UPDATE samples SET countries = sample_countries(NEW.sample_sha256) WHERE sha256 = NEW.sample_sha256;
+  END IF;
+  RETURN NULL;
+END;
+$$;
+--> statement-breakpoint
+CREATE TRIGGER "submissions_sample_countries" AFTER INSERT OR DELETE OR UPDATE OF "submitted_by", "sample_sha256"
+  ON "submissions" FOR EACH ROW EXECUTE FUNCTION "submissions_sample_countries"();
