@@ -4,31 +4,41 @@ DROP INDEX "samples_latest_scan_idx";--> statement-breakpoint
 ALTER TABLE "samples" ADD COLUMN "match_rules" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
 ALTER TABLE "samples" ADD COLUMN "match_tags" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
 ALTER TABLE "samples" ADD COLUMN "countries" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
-UPDATE "samples" s SET "match_rules" = x.rules, "match_tags" = x.tags
-FROM (
-  SELECT m.scan_id,
-    array_agg(DISTINCT m.rule ORDER BY m.rule) AS rules,
-    coalesce((SELECT array_agg(DISTINCT t.tag ORDER BY t.tag)
-              FROM "matches" m2 CROSS JOIN LATERAL unnest(m2.tags) AS t(tag)
-              WHERE m2.scan_id = m.scan_id), '{}') AS tags
-  FROM "matches" m GROUP BY m.scan_id
-) x
-WHERE x.scan_id = s.latest_scan_id;--> statement-breakpoint
-UPDATE "samples" s SET "countries" = x.countries
-FROM (
+-- One pass over the table for all three copies (each updated row is a new tuple in every index).
+WITH "rules" AS (
+  SELECT scan_id, array_agg(DISTINCT rule ORDER BY rule) AS rules FROM "matches" GROUP BY scan_id
+), "tags" AS (
+  SELECT m.scan_id, array_agg(DISTINCT t.tag ORDER BY t.tag) AS tags
+  FROM "matches" m CROSS JOIN LATERAL unnest(m.tags) AS t(tag) GROUP BY m.scan_id
+), "countries" AS (
   SELECT sub.sample_sha256, array_agg(DISTINCT a.country::text ORDER BY a.country::text) AS countries
   FROM "submissions" sub
     JOIN "api_tokens" t ON t.id = sub.submitted_by
     JOIN "agents" a ON a.id = t.agent_id
   WHERE a.country IS NOT NULL
   GROUP BY sub.sample_sha256
-) x
-WHERE x.sample_sha256 = s.sha256;--> statement-breakpoint
+), "copies" AS (
+  SELECT s.sha256, coalesce(r.rules, '{}') AS rules, coalesce(g.tags, '{}') AS tags,
+    coalesce(c.countries, '{}') AS countries
+  FROM "samples" s
+    LEFT JOIN "rules" r ON r.scan_id = s.latest_scan_id
+    LEFT JOIN "tags" g ON g.scan_id = s.latest_scan_id
+    LEFT JOIN "countries" c ON c.sample_sha256 = s.sha256
+  WHERE r.scan_id IS NOT NULL OR c.sample_sha256 IS NOT NULL
+)
+UPDATE "samples" s SET "match_rules" = x.rules, "match_tags" = x.tags, "countries" = x.countries
+FROM "copies" x
+WHERE x.sha256 = s.sha256;--> statement-breakpoint
 CREATE INDEX "samples_match_rules_idx" ON "samples" USING gin ("match_rules");--> statement-breakpoint
 CREATE INDEX "samples_match_tags_idx" ON "samples" USING gin ("match_tags");--> statement-breakpoint
 CREATE INDEX "samples_countries_idx" ON "samples" USING gin ("countries");--> statement-breakpoint
 CREATE FUNCTION "samples_latest_matches"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF NEW.latest_scan_id IS NULL THEN
+    NEW.match_rules := '{}';
+    NEW.match_tags := '{}';
+    RETURN NEW;
+  END IF;
   -- The scan's matches are inserted before the sample points at it (ScansRepository.record, one transaction).
   NEW.match_rules := coalesce(
     (SELECT array_agg(DISTINCT m.rule ORDER BY m.rule) FROM matches m WHERE m.scan_id = NEW.latest_scan_id),
