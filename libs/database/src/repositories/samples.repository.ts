@@ -30,6 +30,34 @@ export interface SampleRecord {
   fileType: string | null;
 }
 
+/** What a search returns per sample: the columns of its summary, not the copies or the storage key. */
+export type SampleSummaryRecord = Pick<
+  SampleRecord,
+  | 'sha256'
+  | 'sha1'
+  | 'md5'
+  | 'size'
+  | 'kind'
+  | 'firstSeen'
+  | 'lastSeen'
+  | 'sightings'
+  | 'scanStatus'
+  | 'verdict'
+>;
+
+const SUMMARY_COLUMNS = {
+  sha256: samples.sha256,
+  sha1: samples.sha1,
+  md5: samples.md5,
+  size: samples.size,
+  kind: samples.kind,
+  firstSeen: samples.firstSeen,
+  lastSeen: samples.lastSeen,
+  sightings: samples.sightings,
+  scanStatus: samples.scanStatus,
+  verdict: samples.verdict,
+};
+
 export interface LatestScan {
   id: string;
   rulesetId: string;
@@ -193,10 +221,10 @@ export class SamplesRepository {
   }
 
   /** One page of samples matching every filter, in keyset order (sort column, then sha256). */
-  async search(q: SampleSearch): Promise<KeysetPage<SampleRecord>> {
+  async search(q: SampleSearch): Promise<KeysetPage<SampleSummaryRecord>> {
     const rows = await this.searchQuery(q);
     return page(
-      rows.map((r) => ({ row: r.sample, position: { key: r.key, id: r.sample.sha256 } })),
+      rows.map(({ key, ...row }) => ({ row, position: { key, id: row.sha256 } })),
       q.limit,
     );
   }
@@ -238,7 +266,7 @@ export class SamplesRepository {
     ].filter((c) => c !== undefined);
     const direction = q.order === 'asc' ? asc : desc;
     return this.database.db
-      .select({ sample: samples, key: sort.key })
+      .select({ ...SUMMARY_COLUMNS, key: sort.key })
       .from(samples)
       .where(conditions.length === 0 ? undefined : and(...conditions))
       .orderBy(direction(sort.column), direction(samples.sha256))
