@@ -11,7 +11,7 @@
 // (log-uniform: a few very common rules, many rare ones) with family and category tags. The shape version
 // is kept in the database: a rerun with the same shape reuses it (BENCH_REGENERATE=1 to force).
 //
-// Fairness: the direct side runs the statement the API's repository builds (`searchQuery().toSQL()`, the
+// Fairness: the direct side runs the statement the API's repository builds (`searchStatement()`, the
 // same text and parameters, retention cutoff included; built once per variant) on a pg pool as large as the API's
 // (DATABASE_POOL_MAX = BENCH_CONCURRENCY), with the same number of requests in flight, from this process;
 // the API side adds HTTP, the bearer-token lookup (one more query per request), validation and JSON. Both
@@ -286,8 +286,7 @@ interface Statement {
 function statementFor(repository: SamplesRepository, params: string): Statement {
   const { cursor: _cursor, ...q } = SearchSamplesQuery.parse(Object.fromEntries(new URLSearchParams(params)));
   const seenSince = new Date(Date.now() - RETENTION_DAYS * 86_400_000);
-  const built = repository.searchQuery({ ...q, seenSince }).toSQL();
-  return { text: built.sql, values: built.params };
+  return repository.searchStatement({ ...q, seenSince });
 }
 
 interface Run {

@@ -230,10 +230,16 @@ export class SamplesRepository {
   }
 
   /**
-   * The statement {@link search} runs (one more row than `limit`, to tell whether a page follows). Public so
-   * the search benchmark can run the very same SQL (`.toSQL()`) straight on PostgreSQL.
+   * The SQL text and parameters {@link search} sends for these filters, so the search benchmark can run the
+   * very same statement straight on PostgreSQL.
    */
-  searchQuery(q: SampleSearch) {
+  searchStatement(q: SampleSearch): { text: string; values: unknown[] } {
+    const built = this.searchQuery(q).toSQL();
+    return { text: built.sql, values: built.params };
+  }
+
+  /** One more row than `limit`, to tell whether a page follows. */
+  private searchQuery(q: SampleSearch) {
     const sort = SORTS[q.sort];
     const hashColumn =
       q.hash === undefined
