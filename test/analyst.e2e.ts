@@ -36,8 +36,8 @@ interface Summary {
 /**
  * 150 samples with known spreads: kinds and verdicts cycle, sizes grow, first-seen times come in groups
  * of five identical timestamps (ties broken by sha256) and differ by one microsecond between odd and even
- * rows (a millisecond cursor would skip or repeat those). Every tenth sample has two scans: an older one
- * matching Seed_Old and the latest matching Seed_Rule with the tag seedtag.
+ * rows (a millisecond cursor would skip or repeat those); file types cycle too. Every tenth sample has two
+ * scans: an older one matching Seed_Old and the latest matching Seed_Rule with the tag seedtag.
  */
 const SEED_SQL = `
 do $$
@@ -48,12 +48,14 @@ begin
   for i in 1..150 loop
     h := encode(sha256(convert_to('seed-' || i, 'UTF8')), 'hex');
     fs := timestamptz '2026-01-01 00:00:00Z' + (i / 5) * interval '1 hour' + (i % 2) * interval '1 microsecond';
-    insert into samples (sha256, sha1, md5, size, kind, object_key, first_seen, last_seen, sightings, scan_status, verdict)
+    insert into samples (sha256, sha1, md5, size, kind, object_key, first_seen, last_seen, sightings, scan_status, verdict,
+      file_type)
     values (h, left(encode(sha512(convert_to('seed-' || i, 'UTF8')), 'hex'), 40), md5('seed-' || i), i * 100,
       (array['file', 'file-fragment', 'memory-region', 'boot-record'])[1 + i % 4],
       'samples/' || substr(h, 1, 2) || '/' || substr(h, 3, 2) || '/' || h,
       fs, fs + i * interval '1 day', 1, 'scanned',
-      (array['clean', 'suspicious', 'malicious'])[1 + i % 3]);
+      (array['clean', 'suspicious', 'malicious'])[1 + i % 3],
+      (array['pe', 'elf', 'pdf', 'script', 'archive'])[1 + i % 5]);
     if i % 10 = 0 then
       insert into scans (sample_sha256, ruleset_id, status, verdict, duration_ms, started_at, finished_at)
         values (h, rs, 'scanned', 'suspicious', 3, fs, fs) returning id into old_scan;
@@ -84,6 +86,45 @@ describe('analyst API', () => {
   ): Promise<{ status: number; body: T }> {
     const res = await service.request(path, { token });
     return { status: res.status, body: (await res.json()) as T };
+  }
+
+  /** POSTs JSON as the admin (or `token`), expecting `status`; returns the parsed body. */
+  async function post<T>(path: string, body: unknown, status: number, token?: string): Promise<T> {
+    const res = await service.request(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      ...(token === undefined ? {} : { token }),
+    });
+    assert.equal(res.status, status, `${path}: ${await res.clone().text()}`);
+    return (await res.json()) as T;
+  }
+
+  /** An agent enrolled with `country` that has consented to submit. */
+  async function enrolledAgent(country: string): Promise<{ agentId: string; apiKey: string }> {
+    const { token } = await post<{ token: string }>(
+      '/v1/enrollment-tokens',
+      { ttlSeconds: 600, maxUses: 1 },
+      201,
+    );
+    const enrolled = await post<{ agentId: string; apiKey: string }>(
+      '/v1/agents/enroll',
+      {
+        enrollmentToken: token,
+        product: { name: 'Specimen Agent', version: '1.0.0' },
+        os: { family: 'windows', version: '10.0' },
+        country,
+      },
+      201,
+    );
+    const res = await service.request('/v1/agents/me/consent', {
+      method: 'PUT',
+      token: enrolled.apiKey,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ participating: true, statementVersion: '2026-01' }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return enrolled;
   }
 
   /** Every page of a search, following nextCursor; `between` runs before each further page. */
@@ -236,6 +277,91 @@ describe('analyst API', () => {
       );
     });
 
+    it('filters by file type, alone and combined', async () => {
+      for (const [params, where] of [
+        ['fileType=pe', `file_type = 'pe'`],
+        ['fileType=elf&verdict=clean', `file_type = 'elf' and verdict = 'clean'`],
+        ['fileType=archive&kind=file&sort=size', `file_type = 'archive' and kind = 'file'`],
+      ] as const) {
+        const want = await expected(
+          where,
+          params.includes('sort=size') ? 'size desc, sha256 desc' : 'first_seen desc, sha256 desc',
+        );
+        assert.ok(want.length > 0, `${params} selects something`);
+        assert.deepEqual(
+          (await allPages(`${params}&limit=6`)).map((s) => s.sha256),
+          want,
+          params,
+        );
+      }
+      assert.deepEqual(await allPages('fileType=macho'), []);
+    });
+
+    it('filters by the country of the agents that sighted a sample, and forgets removed sightings', async () => {
+      const fr = await enrolledAgent('fr');
+      const jp = await enrolledAgent('JP');
+      const onlyJapan = benign(700);
+      for (const [bytes, key] of [
+        [EICAR, fr.apiKey],
+        [onlyJapan, jp.apiKey],
+      ] as const) {
+        const res = await service.submit(bytes, fileMetadata(bytes), key);
+        assert.ok(res.status === 200 || res.status === 201, await res.clone().text());
+      }
+      // Sightings of seeded samples: every third from France, every fourth from Japan.
+      for (const [agentId, every] of [
+        [fr.agentId, 3],
+        [jp.agentId, 4],
+      ] as const) {
+        await query(
+          service.databaseUrl,
+          `insert into submissions (sample_sha256, kind, metadata, submitter, country)
+           select sha256, kind, '{}', a.pseudonym, a.country from agents a, samples
+           where a.id = $1 and sha256 in (select sha256 from samples where md5 in (select md5('seed-' || i) from generate_series($2::int, 150, $2::int) i))`,
+          [agentId, every],
+        );
+      }
+      const sightedIn = (country: string) =>
+        `exists (select 1 from submissions x join agents a on a.pseudonym = x.submitter
+           where x.sample_sha256 = s.sha256 and a.country = '${country}')`;
+      const france = await expected(sightedIn('FR'));
+      assert.equal(france.length, 51, 'fifty seeded samples and EICAR');
+      assert.ok(france.includes(eicar));
+      assert.deepEqual(
+        (await allPages('country=fr&limit=7')).map((s) => s.sha256),
+        france,
+      );
+      const japan = await expected(sightedIn('JP'));
+      assert.ok(japan.includes(sha256(onlyJapan)) && !france.includes(sha256(onlyJapan)));
+      assert.deepEqual(
+        (await allPages('country=JP&limit=7')).map((s) => s.sha256),
+        japan,
+      );
+      assert.deepEqual(
+        (await allPages('country=JP&verdict=malicious&limit=3')).map((s) => s.sha256),
+        await expected(`verdict = 'malicious' and ${sightedIn('JP')}`),
+      );
+      assert.deepEqual(await allPages('country=US'), []);
+
+      // Sightings removed (as the consent purge does): France no longer lists those samples, Japan still does.
+      const removed = await query<{ sample_sha256: string }>(
+        service.databaseUrl,
+        `delete from submissions where submitter = (select pseudonym from agents where id = $1)
+           and sample_sha256 in (select sha256 from samples where md5 in
+             (select md5('seed-' || i) from generate_series(12, 150, 12) i))
+         returning sample_sha256`,
+        [fr.agentId],
+      );
+      assert.equal(removed.length, 12);
+      const franceAfter = (await allPages('country=FR&limit=9')).map((s) => s.sha256);
+      assert.deepEqual(franceAfter, await expected(sightedIn('FR')));
+      assert.equal(franceAfter.length, france.length - 12);
+      const japanAfter = (await allPages('country=JP&limit=9')).map((s) => s.sha256);
+      for (const { sample_sha256: h } of removed) {
+        assert.ok(!franceAfter.includes(h) && japanAfter.includes(h), h);
+      }
+    });
+
     it('stays stable while new samples arrive between pages', async () => {
       for (const order of ['desc', 'asc'] as const) {
         const before = new Set(await expected('true'));
@@ -272,7 +398,9 @@ describe('analyst API', () => {
         ['sort=name', 'query.sort'],
         ['order=up', 'query.order'],
         ['cursor=bm90LWpzb24', 'query.cursor'],
-        ['country=FR', 'query'],
+        ['fileType=exe', 'query.fileType'],
+        ['country=FRA', 'query.country'],
+        ['colour=red', 'query'],
       ] as const) {
         const { status, body } = await getJson<ErrorBody>(`/v1/samples?${params}`);
         assert.equal(status, 400, params);
@@ -633,6 +761,49 @@ describe('analyst API', () => {
       const bad = await getJson<ErrorBody>('/v1/audit?from=soon', service.adminToken);
       assert.equal(bad.status, 400);
       assert.ok(bad.body.error.details?.issues?.some((i) => i.field === 'query.from'));
+    });
+  });
+
+  describe('search copies of the latest scan', () => {
+    // Last: it activates another ruleset, which the tests above do not expect.
+    it('rule and tag filters follow a rescan to its new matches', async () => {
+      const eicarRules = await getJson<Page<Summary>>('/v1/samples?rule=EICAR_Test_File');
+      assert.deepEqual(
+        eicarRules.body.items.map((s) => s.sha256),
+        [eicar],
+      );
+      const ruleset = await post<{ id: string }>(
+        '/v1/rulesets',
+        {
+          name: 'search-rescan',
+          source: 'rule Rescan_Rule : rescantag { strings: $a = "EICAR-STANDARD" condition: $a }',
+        },
+        201,
+      );
+      await post(`/v1/rulesets/${ruleset.id}/activate`, {}, 200);
+      await post(`/v1/samples/${eicar}/rescan`, {}, 202, analyst);
+      await pollUntil(
+        async () => {
+          const { body } = await getJson<Page<Summary>>('/v1/samples?rule=Rescan_Rule');
+          return body.items.some((s) => s.sha256 === eicar) ? true : undefined;
+        },
+        { timeoutMs: 30_000, what: 'the rescan with the new ruleset' },
+      );
+      assert.deepEqual(
+        (await getJson<Page<Summary>>('/v1/samples?tag=rescantag')).body.items.map((s) => s.sha256),
+        [eicar],
+      );
+      assert.deepEqual((await getJson<Page<Summary>>('/v1/samples?rule=EICAR_Test_File')).body.items, []);
+      // Every sample's copies equal what its latest scan's matches say.
+      const [drift] = await query<{ n: string }>(
+        service.databaseUrl,
+        `select count(*) as n from samples s where
+           match_rules <> coalesce((select array_agg(distinct rule order by rule) from matches
+                                    where scan_id = s.latest_scan_id), '{}')
+           or match_tags <> coalesce((select array_agg(distinct t order by t) from matches, unnest(tags) t
+                                      where scan_id = s.latest_scan_id), '{}')`,
+      );
+      assert.equal(drift?.n, '0');
     });
   });
 

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { CountryCode } from './agents.schema.js';
+import { FILE_TYPES } from './analysis.js';
 import { Sha256 } from './hashes.js';
 import type { MatchView } from './sample.schema.js';
 import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
@@ -37,6 +39,10 @@ export const SearchSamplesQuery = z
     rule: shortText.optional(),
     /** A tag of a rule that matched in the sample's latest scan. */
     tag: shortText.optional(),
+    /** The analyzers' file type from the latest scan. */
+    fileType: z.enum(FILE_TYPES).optional(),
+    /** Sighted at least once by an agent enrolled with this country (ISO 3166-1 alpha-2, any case). */
+    country: CountryCode.optional(),
     sizeMin: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
     sizeMax: queryInt(0, Number.MAX_SAFE_INTEGER).optional(),
     firstSeenFrom: queryDate.optional(),

@@ -166,12 +166,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: { response: { id: ID, sha256: SHA, kind: 'file', status: 'scanned', verdict: 'malicious' } },
   },
   'GET /v1/samples': {
-    summary: 'Search samples (filters, sort, keyset paging)',
+    summary:
+      'Search samples (hash, kind, verdict, rule, tag, file type, country, size, seen ranges; keyset paging)',
     tag: 'samples',
     status: 200,
     query: SearchSamplesQuery,
     example: {
-      request: { verdict: 'malicious', limit: 50 },
+      request: { verdict: 'malicious', fileType: 'pe', country: 'DE', limit: 50 },
       response: { items: [summary], nextCursor: null },
     },
   },

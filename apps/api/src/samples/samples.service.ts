@@ -24,6 +24,7 @@ import {
   type KeysetPosition,
   OutboxRepository,
   type SampleRecord,
+  type SampleSummaryRecord,
   SamplesRepository,
 } from '#database';
 import { scanJobId } from '#queue';
@@ -56,7 +57,7 @@ export function sha256Param(value: string): string {
   return value.toLowerCase();
 }
 
-const summary = (s: SampleRecord): SampleSummary => ({
+const summary = (s: SampleSummaryRecord): SampleSummary => ({
   sha256: s.sha256,
   sha1: s.sha1,
   md5: s.md5,
