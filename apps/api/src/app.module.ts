@@ -11,6 +11,7 @@ import { AgentsController, EnrollmentTokensController } from './agents/agents.co
 import { AgentsService } from './agents/agents.service.js';
 import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
+import { MeController } from './auth/me.controller.js';
 import { DocsController } from './docs/docs.controller.js';
 import { RouteDiscovery } from './docs/route-discovery.js';
 import { OutboxDispatcher } from './jobs/outbox-dispatcher.js';
@@ -85,6 +86,7 @@ export class ApiModule implements NestModule {
       controllers: [
         HealthController,
         DocsController,
+        MeController,
         RulesetsController,
         SamplesController,
         SubmissionsController,

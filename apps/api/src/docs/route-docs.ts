@@ -346,6 +346,20 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       response: { agentId: ID, apiKey: 'spa_…' },
     },
   },
+  'GET /v1/me': {
+    summary: "The caller: its token's id, name and role, and the routes that role may call",
+    tag: 'access',
+    status: 200,
+    example: {
+      response: {
+        tokenId: ID,
+        name: 'analyst-1',
+        role: 'analyst',
+        agentId: null,
+        permissions: ['GET /v1/me', 'GET /v1/samples', 'GET /v1/samples/{sha256}'],
+      },
+    },
+  },
   'GET /v1/agents': {
     summary: 'Agents in id order',
     tag: 'agents',

@@ -1,0 +1,304 @@
+// The analyst console in a real browser (Debian's Chromium driven by playwright-core) against the real
+// API and scanner: sign-in, search, sample detail, hex view, download, rule editor, activation.
+// Screenshots of each main page land in test-artifacts/console/ (git-ignored) for a person to look at.
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { projectRoot } from '#config';
+import { EICAR, TestService, benign, fileMetadata, pollUntil, sha256 } from '#test-support';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(projectRoot(), 'test-artifacts', 'console');
+const WAIT = 30_000;
+
+interface SampleState {
+  scanStatus: string;
+  verdict: string | null;
+}
+
+/** Submits `bytes` as the admin and waits for its scan; returns the sha256 and verdict. */
+async function submitAndScan(service: TestService, bytes: Buffer, filename: string): Promise<SampleState> {
+  const res = await service.submit(bytes, fileMetadata(bytes, { filename }), service.adminToken);
+  assert.equal(res.status, 201, await res.clone().text());
+  return pollUntil(
+    async () => {
+      const sample = (await (await service.request(`/v1/samples/${sha256(bytes)}`)).json()) as SampleState;
+      return sample.scanStatus === 'scanned' ? sample : undefined;
+    },
+    { timeoutMs: WAIT, what: `the scan of ${filename}` },
+  );
+}
+
+/** `bytes` with the EICAR string inside benign bytes at `offset`. */
+function embedded(size: number, offset: number): Buffer {
+  const bytes = Buffer.alloc(size, 0x41);
+  EICAR.copy(bytes, offset);
+  return bytes;
+}
+
+describe('analyst console (browser)', () => {
+  const service = new TestService();
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let analystToken: string;
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+  async function signIn(token: string): Promise<void> {
+    // Forget any earlier session on a page of the origin where the console does not run (so it cannot
+    // write its token back while we clear it).
+    await page.goto(`${service.baseUrl}/health/live`);
+    await page.evaluate(() => globalThis.sessionStorage.clear());
+    await page.goto(`${service.baseUrl}/`);
+    await page.getByTestId('token-input').fill(token);
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('sign-out').waitFor({ timeout: WAIT });
+  }
+
+  before(async () => {
+    await mkdir(SHOTS, { recursive: true });
+    await service.start();
+    analystToken = await service.token('analyst', 'analyst-console');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+    page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+  });
+  after(async () => {
+    await browser?.close();
+    await service.stop();
+  });
+
+  it('is served by the API at / with its CSP, and /v1 stays the API', async () => {
+    const html = await fetch(`${service.baseUrl}/samples`, { headers: { accept: 'text/html' } });
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const api = await fetch(`${service.baseUrl}/v1/samples`, { headers: { accept: 'text/html' } });
+    assert.equal(api.status, 401);
+  });
+
+  it('signs in with a token, shows the navigation of its role, and signs out', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    await page.goto(`${service.baseUrl}/`);
+    await page.getByTestId('token-input').fill('spk_not-a-token');
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('sign-in-error').waitFor();
+    assert.match(await page.getByTestId('sign-in-error').innerText(), /unknown or revoked/);
+    await shot('01-sign-in');
+
+    await signIn(analystToken);
+    assert.equal(await page.getByTestId('role').innerText(), 'ANALYST');
+    assert.equal(await page.getByTestId('identity').innerText(), 'analyst-console');
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    assert.equal(await nav.getByText('Samples').count(), 1);
+    assert.equal(await nav.getByText('Rules').count(), 1);
+    // An analyst may not list agents: no admin page for this role.
+    assert.equal(await nav.getByText('Admin').count(), 0);
+    assert.equal(
+      await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
+      analystToken,
+    );
+
+    // The token survives a reload of the tab (sessionStorage), and sign-out forgets it.
+    await page.reload();
+    await page.getByTestId('sign-out').waitFor();
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('token-input').waitFor();
+    assert.equal(
+      await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
+      null,
+    );
+    assert.deepEqual(
+      errors.filter((e) => !/401|Unauthorized/i.test(e)),
+      [],
+    );
+  });
+
+  it('finds an uploaded sample, shows its EICAR match, moves the hex view to a match and downloads a ZIP', async () => {
+    const eicar = await submitAndScan(service, EICAR, 'eicar.com');
+    assert.equal(eicar.verdict, 'malicious');
+    const inner = embedded(6000, 4100);
+    const innerState = await submitAndScan(service, inner, 'embedded.bin');
+    assert.equal(innerState.verdict, 'suspicious');
+
+    await signIn(service.adminToken);
+    await page.getByRole('navigation', { name: 'Main' }).getByText('Samples').click();
+    const eicarRow = page.locator(`[data-testid="sample-row"][data-sha256="${sha256(EICAR)}"]`);
+    await eicarRow.waitFor();
+
+    // The hash filter goes through the form into the URL, and the table shows only that sample.
+    await page.getByTestId('filter-hash').fill(sha256(EICAR));
+    await page.getByTestId('search').click();
+    await page.waitForURL(/hash=275a02/);
+    await pollUntil(async () => ((await page.getByTestId('sample-row').count()) === 1 ? true : undefined), {
+      what: 'the search to show one row',
+    });
+    await shot('02-samples');
+    // Filters live in the URL: opening it afresh gives the same search.
+    await page.goto(page.url());
+    await eicarRow.waitFor();
+    assert.equal(await page.getByTestId('sample-row').count(), 1);
+
+    await eicarRow.getByRole('link').click();
+    await page.waitForURL(/\/samples\/275a02/);
+    const match = page.locator('[data-testid="match"][data-rule="EICAR_Test_File"]');
+    await match.waitFor();
+    assert.equal(await page.getByTestId('verdict').first().innerText(), 'MALICIOUS');
+    assert.match(await page.getByTestId('zip-password').innerText(), /infected/);
+    await page.getByTestId('hex-view').waitFor();
+    await shot('03-sample-eicar');
+
+    const download = page.waitForEvent('download');
+    await page.getByTestId('download').click();
+    const file = await download;
+    const path = await file.path();
+    const zip = await readFile(path);
+    assert.deepEqual([...zip.subarray(0, 4)], [0x50, 0x4b, 0x03, 0x04], 'a ZIP local file header');
+    assert.match(file.suggestedFilename(), /\.zip$/);
+
+    // The embedded EICAR string at 4100: the hex view starts at 0 and moves to the match when it is clicked.
+    await page.goto(`${service.baseUrl}/samples/${sha256(inner)}`);
+    await page.locator('[data-testid="match"][data-rule="EICAR_Test_String_Embedded"]').waitFor();
+    const hex = page.getByTestId('hex-view');
+    await hex.waitFor();
+    assert.equal(await hex.getAttribute('data-start'), '0');
+    await page.locator('[data-testid="match-string"][data-offset="4100"]').click();
+    await page.locator('[data-testid="hex-view"][data-start="4032"]').waitFor();
+    const hits = page.locator('[data-testid="hex-view"] [data-hit]');
+    assert.equal(await hits.count(), EICAR.length);
+    assert.equal(await hits.first().innerText(), EICAR[0]?.toString(16));
+    await shot('04-sample-hex-jump');
+
+    await page.getByTestId('tab-scans').click();
+    await page.getByTestId('scans').waitFor();
+    assert.ok((await page.getByTestId('scans').innerText()).includes('EICAR_Test_String_Embedded'));
+    await page.getByTestId('tab-sightings').click();
+    await page.getByTestId('sightings').waitFor();
+    assert.ok((await page.getByTestId('sightings').innerText()).includes('embedded.bin'));
+    await shot('05-sample-sightings');
+  });
+
+  it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
+    const marker = 'SPECIMEN-CONSOLE-E2E-MARKER';
+    const before = Buffer.concat([benign(300), Buffer.from(marker), benign(300)]);
+    const first = await submitAndScan(service, before, 'marker-1.bin');
+    assert.equal(first.verdict, 'clean');
+
+    // Line 6 names a string the rule does not define.
+    const broken = [
+      'rule console_marker : e2e',
+      '{',
+      '  strings:',
+      `    $m = "${marker}"`,
+      '  condition:',
+      '    $m and $undefined_string',
+      '}',
+      '',
+    ].join('\n');
+    await signIn(service.adminToken);
+    await page.goto(`${service.baseUrl}/rules/new`);
+    await page.getByTestId('ruleset-name').fill('console-e2e');
+    const editor = page.locator('[data-testid="yara-editor"] .cm-content');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(broken);
+    await page.getByTestId('save-ruleset').click();
+    const diagnostic = page.locator('[data-testid="diagnostic"][data-severity="error"]').first();
+    await diagnostic.waitFor();
+    const line = Number(await diagnostic.getAttribute('data-line'));
+    assert.equal(line, 6, await diagnostic.innerText());
+    // The editor marks that line: the lint range sits in the 6th line of the document.
+    const marked = page
+      .locator('[data-testid="yara-editor"] .cm-line')
+      .nth(line - 1)
+      .locator('.cm-lintRange-error');
+    await marked.waitFor();
+    await shot('06-rule-error');
+
+    const fixed = [
+      'rule console_marker : e2e',
+      '{',
+      '  meta:',
+      '    score = 100',
+      '    severity = "malicious"',
+      '  strings:',
+      `    $m = "${marker}"`,
+      '  condition:',
+      '    $m',
+      '}',
+      '',
+    ].join('\n');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(fixed);
+    await page.getByTestId('save-ruleset').click();
+    await page.getByTestId('ruleset-created').waitFor();
+    assert.equal(await page.locator('[data-testid="diagnostic"][data-severity="error"]').count(), 0);
+    await page.getByTestId('open-created').click();
+    await page.getByTestId('activate').click();
+    await page.getByTestId('retroscan').waitFor();
+    await shot('07-activate-confirm');
+    await page.getByTestId('confirm-activate').click();
+    await page.getByText('active', { exact: true }).first().waitFor();
+    await page.getByTestId('activate').waitFor({ state: 'detached' });
+    await shot('08-ruleset-active');
+
+    // The next scan uses the activated version: a new sample with the marker is malicious ...
+    const after = Buffer.concat([benign(200), Buffer.from(marker), benign(200)]);
+    const next = await pollUntil(
+      async () => {
+        const state = await submitAndScan(service, after, 'marker-2.bin');
+        return state.verdict === 'malicious' ? state : undefined;
+      },
+      { timeoutMs: WAIT, what: 'a malicious verdict from the activated ruleset' },
+    );
+    assert.equal(next.verdict, 'malicious');
+    // ... and the first one, rescanned from the console, turns malicious too.
+    await page.goto(`${service.baseUrl}/samples/${sha256(before)}`);
+    await page.getByTestId('rescan').click();
+    await page
+      .locator('[data-testid="verdict"]', { hasText: 'malicious' })
+      .first()
+      .waitFor({ timeout: WAIT });
+    await page.locator('[data-testid="match"][data-rule="console_marker"]').waitFor();
+    await shot('09-sample-rescanned');
+
+    await page.goto(`${service.baseUrl}/rules`);
+    await page.getByTestId('rulesets').waitFor();
+    await shot('10-rules');
+  });
+
+  it('switches to the dark theme', async () => {
+    await page.goto(`${service.baseUrl}/samples`);
+    await page.getByTestId('samples-table').waitFor();
+    const before = await page.locator('html').getAttribute('data-mantine-color-scheme');
+    await page.getByTestId('theme-toggle').click();
+    const after = await page.locator('html').getAttribute('data-mantine-color-scheme');
+    assert.notEqual(after, before);
+    if (after !== 'dark') await page.getByTestId('theme-toggle').click();
+    assert.equal(await page.locator('html').getAttribute('data-mantine-color-scheme'), 'dark');
+    await shot('11-samples-dark');
+    await page.goto(`${service.baseUrl}/samples/${sha256(EICAR)}`);
+    await page.getByTestId('hex-view').waitFor();
+    await shot('12-sample-dark');
+  });
+});
