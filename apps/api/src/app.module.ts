@@ -18,6 +18,7 @@ import { OutboxDispatcher } from './jobs/outbox-dispatcher.js';
 import { HealthController } from './health/health.controller.js';
 import { FailedJobsController } from './jobs/failed-jobs.controller.js';
 import { FailedJobsService } from './jobs/failed-jobs.service.js';
+import { QueuesController } from './jobs/queues.controller.js';
 import { RetrohuntsController } from './retrohunts/retrohunts.controller.js';
 import { RetrohuntsService } from './retrohunts/retrohunts.service.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
@@ -99,6 +100,7 @@ export class ApiModule implements NestModule {
         AuditController,
         RetrohuntsController,
         FailedJobsController,
+        QueuesController,
         UploadsController,
       ],
       providers: [

@@ -1,4 +1,5 @@
 import type { ComponentType } from 'react';
+import { DashboardPage } from './pages/dashboard/DashboardPage.js';
 import { RuleEditorPage } from './pages/rule-editor/RuleEditorPage.js';
 import { RulesPage } from './pages/rules/RulesPage.js';
 import { RulesetPage } from './pages/ruleset/RulesetPage.js';
@@ -20,6 +21,7 @@ export interface PageDef {
 }
 
 export const PAGES: PageDef[] = [
+  { path: '/dashboard', component: DashboardPage, requires: 'GET /v1/stats/overview', nav: 'Dashboard' },
   { path: '/samples', component: SamplesPage, requires: 'GET /v1/samples', nav: 'Samples' },
   { path: '/samples/:sha256', component: SampleDetailPage, requires: 'GET /v1/samples/{sha256}' },
   { path: '/rules', component: RulesPage, requires: 'GET /v1/rulesets', nav: 'Rules' },

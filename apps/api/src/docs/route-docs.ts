@@ -360,6 +360,26 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       },
     },
   },
+  'GET /v1/queues': {
+    summary: 'Depth and oldest job age of each job state per queue, and the scanner workers connected to it',
+    tag: 'operations',
+    status: 200,
+    errors: ['QUEUE_UNAVAILABLE'],
+    example: {
+      response: {
+        queues: [
+          {
+            name: 'scan',
+            workers: 1,
+            states: [
+              { state: 'waiting', depth: 3, oldestAgeSeconds: 1.5 },
+              { state: 'active', depth: 1, oldestAgeSeconds: 0.2 },
+            ],
+          },
+        ],
+      },
+    },
+  },
   'GET /v1/agents': {
     summary: 'Agents in id order',
     tag: 'agents',

@@ -6,6 +6,7 @@ import type {
   EnrollmentTokenCreated,
   Page,
   PreviewView,
+  QueuesView,
   RescanQueued,
   RetrohuntSummaryView,
   RetrohuntView,
@@ -118,6 +119,8 @@ export class ConsoleApi {
     this.json(`/v1/stats/overview${qs({ from, to })}`);
   statsSeries = (groupBy: StatsGroup, from?: string, to?: string): Promise<StatsSeriesView> =>
     this.json(`/v1/stats/series${qs({ groupBy, from, to })}`);
+
+  queues = (): Promise<QueuesView> => this.json('/v1/queues');
 
   retrohunts = (): Promise<RetrohuntSummaryView[]> => this.json('/v1/retrohunts');
   retrohunt = (id: string, cursor?: string): Promise<RetrohuntView> =>
