@@ -289,7 +289,7 @@ describe('analyst console (browser)', () => {
     await page.waitForURL(/\/dashboard$/);
     const health = page.getByTestId('scanner-health');
     await health.waitFor();
-    assert.match(await health.innerText(), /scanner up \(\d+ workers\)/i);
+    assert.match(await health.innerText(), /scanner up \(\d+ workers?\)/i);
     assert.match(await page.getByTestId('queues').innerText(), /scan/);
     await page.getByTestId('total').waitFor();
     await shot('13-dashboard');
