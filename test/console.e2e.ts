@@ -295,6 +295,114 @@ describe('analyst console (browser)', () => {
     await shot('13-dashboard');
   });
 
+  it('starts a retrohunt, follows it to its matches, and cancels another', async () => {
+    await page.goto(`${service.baseUrl}/retrohunts`);
+    const editor = page.locator('[data-testid="yara-editor"] .cm-content');
+
+    // With the scanner stopped the hunt stays queued, so cancelling it is certain to be in time.
+    await service.stopScanner();
+    try {
+      await editor.click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.press('Delete');
+      await page.keyboard.insertText('rule never_runs { condition: false }');
+      await page.getByTestId('start-retrohunt').click();
+      await page.waitForURL(/\/retrohunts\/[0-9a-f-]{36}$/);
+      assert.equal(await page.getByTestId('retrohunt-status').innerText(), 'QUEUED');
+      await page.getByTestId('cancel-retrohunt').click();
+      await page.getByTestId('confirm-cancel').click();
+      await page.locator('[data-testid="retrohunt-status"]', { hasText: 'cancelled' }).waitFor();
+    } finally {
+      service.startScanner();
+    }
+
+    await page.goto(`${service.baseUrl}/retrohunts`);
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(
+      'rule hunt_eicar { strings: $e = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $e }',
+    );
+    await page.getByTestId('start-retrohunt').click();
+    await page.waitForURL(/\/retrohunts\/[0-9a-f-]{36}$/);
+    // The page follows the hunt live until it is done.
+    await page.locator('[data-testid="retrohunt-status"]', { hasText: 'done' }).waitFor({ timeout: WAIT });
+    const matches = page.getByTestId('retrohunt-matches');
+    await matches.waitFor();
+    const text = await matches.innerText();
+    assert.ok(text.includes(sha256(EICAR).slice(0, 16)), text);
+    assert.ok(text.includes('hunt_eicar'));
+    await shot('14-retrohunt');
+    await matches.getByRole('link', { name: new RegExp(sha256(EICAR).slice(0, 16)) }).click();
+    await page.waitForURL(new RegExp(`/samples/${sha256(EICAR)}$`));
+    await page.getByTestId('hex-view').waitFor();
+
+    await page.goto(`${service.baseUrl}/retrohunts`);
+    await page.getByTestId('retrohunts').waitFor();
+    const listed = (await page.getByTestId('retrohunts').innerText()).toLowerCase();
+    assert.ok(listed.includes('cancelled') && listed.includes('done'), listed);
+    await shot('15-retrohunts');
+  });
+
+  it('administers agents, tokens and the audit log', async () => {
+    // An enrolled agent to list and revoke.
+    const enrollment = (await (
+      await service.request('/v1/enrollment-tokens', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ttlSeconds: 600, maxUses: 1 }),
+      })
+    ).json()) as { token: string };
+    const enrolled = await service.request('/v1/agents/enroll', {
+      method: 'POST',
+      token: null,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        enrollmentToken: enrollment.token,
+        product: { name: 'console-test', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+      }),
+    });
+    assert.equal(enrolled.status, 201, await enrolled.clone().text());
+    const agent = (await enrolled.json()) as { agentId: string; apiKey: string };
+
+    await page.goto(`${service.baseUrl}/admin`);
+    const row = page.locator(`[data-testid="agent-row"][data-id="${agent.agentId}"]`);
+    await row.waitFor();
+    await shot('16-admin-agents');
+    await row.getByTestId('revoke-agent').click();
+    await page.getByTestId('confirm-revoke').click();
+    await row.getByText(/revoked/i).waitFor();
+    const refused = await service.request('/v1/lookups', {
+      method: 'POST',
+      token: agent.apiKey,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ sha256: sha256(EICAR) }] }),
+    });
+    assert.equal(refused.status, 401, 'the revoked agent key no longer works');
+
+    // An API token made in the console works at once.
+    await page.getByTestId('tab-tokens').click();
+    await page.getByTestId('token-name').fill('made-in-console');
+    await page.getByTestId('create-token').click();
+    const secret = page.getByTestId('new-secret');
+    await secret.waitFor();
+    const token = (await secret.locator('p').first().innerText()).trim();
+    const me = await service.request('/v1/me', { token });
+    assert.equal(me.status, 200);
+    assert.equal(((await me.json()) as { name: string; role: string }).name, 'made-in-console');
+    await shot('17-admin-tokens');
+
+    await page.getByTestId('tab-audit').click();
+    const audit = page.getByTestId('audit');
+    await audit.waitFor();
+    const log = await audit.innerText();
+    for (const action of ['agent.revoke', 'token.create', 'ruleset.activate', 'sample.download']) {
+      assert.ok(log.includes(action), `${action} in the audit log`);
+    }
+    await shot('18-admin-audit');
+  });
+
   it('switches to the dark theme', async () => {
     await page.goto(`${service.baseUrl}/samples`);
     await page.getByTestId('samples-table').waitFor();

@@ -1,5 +1,8 @@
 import type { ComponentType } from 'react';
+import { AdminPage } from './pages/admin/AdminPage.js';
 import { DashboardPage } from './pages/dashboard/DashboardPage.js';
+import { RetrohuntPage } from './pages/retrohunt/RetrohuntPage.js';
+import { RetrohuntsPage } from './pages/retrohunts/RetrohuntsPage.js';
 import { RuleEditorPage } from './pages/rule-editor/RuleEditorPage.js';
 import { RulesPage } from './pages/rules/RulesPage.js';
 import { RulesetPage } from './pages/ruleset/RulesetPage.js';
@@ -27,6 +30,9 @@ export const PAGES: PageDef[] = [
   { path: '/rules', component: RulesPage, requires: 'GET /v1/rulesets', nav: 'Rules' },
   { path: '/rules/new', component: RuleEditorPage, requires: 'POST /v1/rulesets' },
   { path: '/rules/:id', component: RulesetPage, requires: 'GET /v1/rulesets/{id}' },
+  { path: '/retrohunts', component: RetrohuntsPage, requires: 'GET /v1/retrohunts', nav: 'Retrohunts' },
+  { path: '/retrohunts/:id', component: RetrohuntPage, requires: 'GET /v1/retrohunts/{id}' },
+  { path: '/admin', component: AdminPage, requires: 'GET /v1/agents', nav: 'Admin' },
 ];
 
 /** The pages a set of permissions opens. */

@@ -27,9 +27,17 @@ export function AsyncView<T>({
   return <>{children(state.data)}</>;
 }
 
-export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+export function ErrorNote({
+  error,
+  onRetry,
+  title = 'Something went wrong',
+}: {
+  error: unknown;
+  onRetry?: () => void;
+  title?: string;
+}) {
   return (
-    <Alert color="red" title="Something went wrong" role="alert">
+    <Alert color="red" title={title} role="alert">
       <Text size="sm">{errorMessage(error)}</Text>
       {onRetry === undefined ? null : (
         <Button mt="sm" size="xs" variant="light" color="red" onClick={onRetry}>

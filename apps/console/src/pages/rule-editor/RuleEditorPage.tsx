@@ -118,7 +118,7 @@ export function RuleEditorPage() {
           </Anchor>
         </Alert>
       )}
-      {failure === undefined ? null : <ErrorNote error={failure} />}
+      {failure === undefined ? null : <ErrorNote error={failure} title="Not saved" />}
       <DiagnosticsList diagnostics={diagnostics} onSelect={(line) => focusLine(editorBox.current, line)} />
     </Stack>
   );
