@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { projectRoot } from '#config';
-import { EICAR, TestService, benign, fileMetadata, pollUntil, sha256 } from '#test-support';
+import { EICAR, TestService, benign, fileMetadata, pollUntil, sfdiskImage, sha256 } from '#test-support';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join(projectRoot(), 'test-artifacts', 'console');
@@ -192,6 +192,41 @@ describe('analyst console (browser)', () => {
     await shot('05-sample-sightings');
   });
 
+  it("shows a boot record's partition tables and its kind metadata", async () => {
+    const { head } = await sfdiskImage('label: gpt\n,8MiB,U\n,,L\n', 34 * 512);
+    const metadata = {
+      ...fileMetadata(head),
+      kind: 'boot-record',
+      filename: undefined,
+      device: '/dev/sda',
+      lba: 0,
+      sectorSize: 512,
+      scheme: 'gpt',
+    };
+    const res = await service.submit(
+      head,
+      JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>,
+      service.adminToken,
+    );
+    assert.equal(res.status, 201, await res.clone().text());
+    await pollUntil(
+      async () => {
+        const s = (await (await service.request(`/v1/samples/${sha256(head)}`)).json()) as SampleState;
+        return s.scanStatus === 'scanned' ? true : undefined;
+      },
+      { timeoutMs: WAIT, what: 'the boot record scan' },
+    );
+    await page.goto(`${service.baseUrl}/samples/${sha256(head)}`);
+    const gpt = page.getByTestId('gpt-table');
+    await gpt.waitFor();
+    const text = await gpt.innerText();
+    assert.match(text, /EFI system/i);
+    assert.match(text, /Linux filesystem/);
+    assert.match(await page.getByTestId('partition-table').innerText(), /protective/i);
+    assert.match(await page.getByTestId('kind-metadata').innerText(), /\/dev\/sda/);
+    await shot('06-sample-boot-record');
+  });
+
   it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
     const marker = 'SPECIMEN-CONSOLE-E2E-MARKER';
     const before = Buffer.concat([benign(300), Buffer.from(marker), benign(300)]);
@@ -228,7 +263,7 @@ describe('analyst console (browser)', () => {
       .nth(line - 1)
       .locator('.cm-lintRange-error');
     await marked.waitFor();
-    await shot('06-rule-error');
+    await shot('07-rule-error');
 
     const fixed = [
       'rule console_marker : e2e',
@@ -253,11 +288,11 @@ describe('analyst console (browser)', () => {
     await page.getByTestId('open-created').click();
     await page.getByTestId('activate').click();
     await page.getByTestId('retroscan').waitFor();
-    await shot('07-activate-confirm');
+    await shot('08-activate-confirm');
     await page.getByTestId('confirm-activate').click();
     await page.getByText('active', { exact: true }).first().waitFor();
     await page.getByTestId('activate').waitFor({ state: 'detached' });
-    await shot('08-ruleset-active');
+    await shot('09-ruleset-active');
 
     // The next scan uses the activated version: a new sample with the marker is malicious ...
     const after = Buffer.concat([benign(200), Buffer.from(marker), benign(200)]);
@@ -277,11 +312,11 @@ describe('analyst console (browser)', () => {
       .first()
       .waitFor({ timeout: WAIT });
     await page.locator('[data-testid="match"][data-rule="console_marker"]').waitFor();
-    await shot('09-sample-rescanned');
+    await shot('10-sample-rescanned');
 
     await page.goto(`${service.baseUrl}/rules`);
     await page.getByTestId('rulesets').waitFor();
-    await shot('10-rules');
+    await shot('11-rules');
   });
 
   it('shows the dashboard: queues, scanner health and the statistics', async () => {
@@ -412,9 +447,9 @@ describe('analyst console (browser)', () => {
     assert.notEqual(after, before);
     if (after !== 'dark') await page.getByTestId('theme-toggle').click();
     assert.equal(await page.locator('html').getAttribute('data-mantine-color-scheme'), 'dark');
-    await shot('11-samples-dark');
+    await shot('19-samples-dark');
     await page.goto(`${service.baseUrl}/samples/${sha256(EICAR)}`);
     await page.getByTestId('hex-view').waitFor();
-    await shot('12-sample-dark');
+    await shot('20-sample-dark');
   });
 });

@@ -72,46 +72,50 @@ export function AuditPanel() {
       <AsyncView state={page} label="Loading the audit log">
         {(p) => (
           <Stack gap="sm">
-            <Table striped data-testid="audit">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>At</Table.Th>
-                  <Table.Th>Actor</Table.Th>
-                  <Table.Th>Action</Table.Th>
-                  <Table.Th>Target</Table.Th>
-                  <Table.Th>Details</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {p.items.length === 0 ? (
+            <Table.ScrollContainer minWidth={900}>
+              <Table striped data-testid="audit" layout="fixed">
+                <Table.Thead>
                   <Table.Tr>
-                    <Table.Td colSpan={5}>
-                      <Text c="dimmed" size="sm">
-                        No entry.
-                      </Text>
-                    </Table.Td>
+                    <Table.Th w={180}>At</Table.Th>
+                    <Table.Th w={170}>Actor</Table.Th>
+                    <Table.Th w={170}>Action</Table.Th>
+                    <Table.Th w={220}>Target</Table.Th>
+                    <Table.Th>Details</Table.Th>
                   </Table.Tr>
-                ) : null}
-                {p.items.map((a) => (
-                  <Table.Tr key={a.id}>
-                    <Table.Td>{formatTime(a.at)}</Table.Td>
-                    <Table.Td>{a.actorName}</Table.Td>
-                    <Table.Td ff="monospace">{a.action}</Table.Td>
-                    <Table.Td ff="monospace" fz="xs">
-                      {a.targetType}
-                      {a.targetId === null
-                        ? ''
-                        : ` ${a.targetId.slice(0, 20)}${a.targetId.length > 20 ? '…' : ''}`}
-                    </Table.Td>
-                    <Table.Td>
-                      {Object.keys(a.details).length === 0 ? null : (
-                        <Code fz="xs">{JSON.stringify(a.details)}</Code>
-                      )}
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+                </Table.Thead>
+                <Table.Tbody>
+                  {p.items.length === 0 ? (
+                    <Table.Tr>
+                      <Table.Td colSpan={5}>
+                        <Text c="dimmed" size="sm">
+                          No entry.
+                        </Text>
+                      </Table.Td>
+                    </Table.Tr>
+                  ) : null}
+                  {p.items.map((a) => (
+                    <Table.Tr key={a.id}>
+                      <Table.Td style={{ whiteSpace: 'nowrap' }}>{formatTime(a.at)}</Table.Td>
+                      <Table.Td style={{ overflowWrap: 'anywhere' }}>{a.actorName}</Table.Td>
+                      <Table.Td ff="monospace">{a.action}</Table.Td>
+                      <Table.Td ff="monospace" fz="xs">
+                        {a.targetType}
+                        {a.targetId === null
+                          ? ''
+                          : ` ${a.targetId.slice(0, 20)}${a.targetId.length > 20 ? '…' : ''}`}
+                      </Table.Td>
+                      <Table.Td>
+                        {Object.keys(a.details).length === 0 ? null : (
+                          <Code fz="xs" style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}>
+                            {JSON.stringify(a.details)}
+                          </Code>
+                        )}
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
             <Group gap="xs">
               <Button
                 size="xs"
