@@ -44,14 +44,30 @@ describe('analyst console (browser)', () => {
   let context: BrowserContext;
   let page: Page;
   let analystToken: string;
+  const problems: string[] = [];
 
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
+  /** A new tab (so a new, empty sessionStorage), watched for whatever goes wrong in it. */
+  async function openPage(): Promise<Page> {
+    const p = await context.newPage();
+    p.setDefaultTimeout(WAIT);
+    p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    p.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    p.on('response', (r) => {
+      if (r.status() >= 400 && r.status() !== 401) problems.push(`${r.status()} ${r.url()}`);
+    });
+    return p;
+  }
+
+  /** The problems seen since the last call. */
+  const takeProblems = (): string[] => problems.splice(0);
+
   async function signIn(token: string): Promise<void> {
-    // Forget any earlier session on a page of the origin where the console does not run (so it cannot
-    // write its token back while we clear it).
-    await page.goto(`${service.baseUrl}/health/live`);
-    await page.evaluate(() => globalThis.sessionStorage.clear());
+    await page.close();
+    page = await openPage();
     await page.goto(`${service.baseUrl}/`);
     await page.getByTestId('token-input').fill(token);
     await page.getByTestId('sign-in').click();
@@ -74,8 +90,7 @@ describe('analyst console (browser)', () => {
       ],
     });
     context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
-    page = await context.newPage();
-    page.setDefaultTimeout(WAIT);
+    page = await openPage();
   });
   after(async () => {
     await browser?.close();
@@ -91,11 +106,6 @@ describe('analyst console (browser)', () => {
   });
 
   it('signs in with a token, shows the navigation of its role, and signs out', async () => {
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('response', (r) => {
-      if (r.status() >= 400 && r.status() !== 401) errors.push(`${r.status()} ${r.url()}`);
-    });
     await page.goto(`${service.baseUrl}/`);
     await page.getByTestId('token-input').fill('spk_not-a-token');
     await page.getByTestId('sign-in').click();
@@ -125,7 +135,6 @@ describe('analyst console (browser)', () => {
       await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
       null,
     );
-    assert.deepEqual(errors, []);
   });
 
   it('finds an uploaded sample, shows its EICAR match, moves the hex view to a match and downloads a ZIP', async () => {
@@ -252,9 +261,21 @@ describe('analyst console (browser)', () => {
     await page.keyboard.press('Control+A');
     await page.keyboard.press('Delete');
     await page.keyboard.insertText(broken);
+    assert.deepEqual(takeProblems(), []);
     await page.getByTestId('save-ruleset').click();
     const diagnostic = page.locator('[data-testid="diagnostic"][data-severity="error"]').first();
     await diagnostic.waitFor();
+    // The refused compile (400) is the one failed call, and the page shows it instead of breaking.
+    const refused = takeProblems();
+    assert.equal(
+      refused.filter((p) => p.startsWith('400 ') && p.endsWith('/v1/rulesets')).length,
+      1,
+      refused.join('\n'),
+    );
+    assert.ok(
+      refused.every((p) => /\b400\b/.test(p)),
+      refused.join('\n'),
+    );
     const line = Number(await diagnostic.getAttribute('data-line'));
     assert.equal(line, 6, await diagnostic.innerText());
     // The editor marks that line: the lint range sits in the 6th line of the document.
@@ -451,5 +472,9 @@ describe('analyst console (browser)', () => {
     await page.goto(`${service.baseUrl}/samples/${sha256(EICAR)}`);
     await page.getByTestId('hex-view').waitFor();
     await shot('20-sample-dark');
+  });
+
+  it('met no script error, CSP violation or failed call in the whole run', () => {
+    assert.deepEqual(takeProblems(), []);
   });
 });
