@@ -6,6 +6,7 @@ import {
   Button,
   Center,
   Group,
+  Loader,
   NavLink,
   Stack,
   Text,
@@ -15,6 +16,7 @@ import {
   useMantineColorScheme,
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
+import { Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { useAuth, useSession } from './auth/AuthContext.js';
 import { MoonIcon, SunIcon } from './components/icons.js';
@@ -99,20 +101,28 @@ export function Shell() {
             </Text>
           </Center>
         ) : (
-          <Routes>
-            {pages.map((p) => (
-              <Route key={p.path} path={p.path} element={<p.component />} />
-            ))}
-            <Route path="/" element={<Navigate to={home} replace />} />
-            <Route
-              path="*"
-              element={
-                <Center py="xl">
-                  <Text>This page does not exist, or your role may not open it.</Text>
-                </Center>
-              }
-            />
-          </Routes>
+          <Suspense
+            fallback={
+              <Center py="xl" role="status">
+                <Loader size="sm" />
+              </Center>
+            }
+          >
+            <Routes>
+              {pages.map((p) => (
+                <Route key={p.path} path={p.path} element={<p.component />} />
+              ))}
+              <Route path="/" element={<Navigate to={home} replace />} />
+              <Route
+                path="*"
+                element={
+                  <Center py="xl">
+                    <Text>This page does not exist, or your role may not open it.</Text>
+                  </Center>
+                }
+              />
+            </Routes>
+          </Suspense>
         )}
       </AppShell.Main>
     </AppShell>
