@@ -191,6 +191,13 @@ describe('analyst console (browser)', () => {
     assert.equal(await hits.count(), EICAR.length);
     assert.equal(await hits.first().innerText(), EICAR[0]?.toString(16));
     await shot('04-sample-hex-jump');
+    // The window pages on through the preview endpoint: Next shows the following 512 bytes.
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
+    await page.locator('[data-testid="hex-view"][data-start="4544"]').waitFor();
+    // Keyboard: a matched string is a button; Enter on it brings the view back to the match.
+    await page.locator('[data-testid="match-string"][data-offset="4100"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid="hex-view"][data-start="4032"]').waitFor();
 
     await page.getByTestId('tab-scans').click();
     await page.getByTestId('scans').waitFor();

@@ -84,7 +84,9 @@ export function SamplesPage() {
       <Group justify="space-between">
         <Title order={2}>Samples</Title>
         {activeFilterCount(filters) > 0 ? (
-          <Badge variant="light">{activeFilterCount(filters)} filters</Badge>
+          <Badge variant="light">
+            {activeFilterCount(filters)} {activeFilterCount(filters) === 1 ? 'filter' : 'filters'}
+          </Badge>
         ) : null}
       </Group>
       <Paper withBorder p="md">
