@@ -12,6 +12,8 @@ import { EICAR, TestService, benign, fileMetadata, pollUntil, sfdiskImage, sha25
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join(projectRoot(), 'test-artifacts', 'console');
 const WAIT = 30_000;
+/** What the rule activated in the rules test finds (that ruleset stays active for the later tests). */
+const MARKER = 'SPECIMEN-CONSOLE-E2E-MARKER';
 
 interface SampleState {
   scanStatus: string;
@@ -39,7 +41,8 @@ function embedded(size: number, offset: number): Buffer {
 }
 
 describe('analyst console (browser)', () => {
-  const service = new TestService();
+  // k = 2 so that three agents are enough to publish statistics (and one country stays under k).
+  const service = new TestService({ env: { STATS_K_ANONYMITY: '2' } });
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -244,8 +247,7 @@ describe('analyst console (browser)', () => {
   });
 
   it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
-    const marker = 'SPECIMEN-CONSOLE-E2E-MARKER';
-    const before = Buffer.concat([benign(300), Buffer.from(marker), benign(300)]);
+    const before = Buffer.concat([benign(300), Buffer.from(MARKER), benign(300)]);
     const first = await submitAndScan(service, before, 'marker-1.bin');
     assert.equal(first.verdict, 'clean');
 
@@ -254,7 +256,7 @@ describe('analyst console (browser)', () => {
       'rule console_marker : e2e',
       '{',
       '  strings:',
-      `    $m = "${marker}"`,
+      `    $m = "${MARKER}"`,
       '  condition:',
       '    $m and $undefined_string',
       '}',
@@ -300,7 +302,7 @@ describe('analyst console (browser)', () => {
       '    score = 100',
       '    severity = "malicious"',
       '  strings:',
-      `    $m = "${marker}"`,
+      `    $m = "${MARKER}"`,
       '  condition:',
       '    $m',
       '}',
@@ -323,7 +325,7 @@ describe('analyst console (browser)', () => {
     await shot('09-ruleset-active');
 
     // The next scan uses the activated version: a new sample with the marker is malicious ...
-    const after = Buffer.concat([benign(200), Buffer.from(marker), benign(200)]);
+    const after = Buffer.concat([benign(200), Buffer.from(MARKER), benign(200)]);
     const next = await pollUntil(
       async () => {
         const state = await submitAndScan(service, after, 'marker-2.bin');
@@ -347,7 +349,71 @@ describe('analyst console (browser)', () => {
     await shot('11-rules');
   });
 
-  it('shows the dashboard: queues, scanner health and the statistics', async () => {
+  /** An enrolled, consenting agent of `country`; returns its API key. */
+  async function consentingAgent(country: string): Promise<string> {
+    const json = (body: unknown) => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const enrollment = (await (
+      await service.request('/v1/enrollment-tokens', json({ ttlSeconds: 600, maxUses: 1 }))
+    ).json()) as { token: string };
+    const res = await service.request('/v1/agents/enroll', {
+      ...json({
+        enrollmentToken: enrollment.token,
+        product: { name: 'console-test', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+        country,
+      }),
+      token: null,
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const { apiKey } = (await res.json()) as { apiKey: string };
+    const consent = await service.request('/v1/agents/me/consent', {
+      ...json({ participating: true, statementVersion: '2026-01' }),
+      method: 'PUT',
+      token: apiKey,
+    });
+    assert.equal(consent.status, 200, await consent.clone().text());
+    return apiKey;
+  }
+
+  it('shows the dashboard: queues, scanner health and the k-anonymous statistics', async () => {
+    // Three agents (two in DE, one in FR) each send a sample that the active rule (console_marker) finds.
+    let lastKey = '';
+    for (const [i, country] of ['DE', 'DE', 'FR'].entries()) {
+      const key = await consentingAgent(country);
+      lastKey = key;
+      const bytes = Buffer.concat([benign(100 + i), Buffer.from(MARKER)]);
+      const res = await service.submit(bytes, fileMetadata(bytes), key);
+      assert.equal(res.status, 201, await res.clone().text());
+      await pollUntil(
+        async () => {
+          const s = (await (await service.request(`/v1/samples/${sha256(bytes)}`)).json()) as SampleState;
+          return s.scanStatus === 'scanned' ? true : undefined;
+        },
+        { timeoutMs: WAIT, what: 'an agent sample scanned' },
+      );
+    }
+    // The rules that only the admin's uploads matched are under k together (one submitter): the FR agent
+    // sending the EICAR file too lifts EICAR_Test_File to two agents, so the (other) cell can reach k
+    // without swallowing console_marker.
+    const again = await service.submit(EICAR, fileMetadata(EICAR), lastKey);
+    assert.equal(again.status, 200, await again.clone().text()); // a duplicate: a new sighting
+    assert.equal((await service.request('/v1/admin/stats/rollup', { method: 'POST' })).status, 202);
+    const overview = await pollUntil(
+      async () => {
+        const o = (await (await service.request('/v1/stats/overview')).json()) as {
+          total: number;
+          byCountry: { value: string; submissions: number }[];
+          topRules: { value: string; submissions: number }[];
+        };
+        return o.byCountry.some((c) => c.value === 'DE') && o.topRules.length > 0 ? o : undefined;
+      },
+      { timeoutMs: WAIT, what: 'the statistics roll-up' },
+    );
+
     await page.goto(`${service.baseUrl}/`);
     await page.waitForURL(/\/dashboard$/);
     const health = page.getByTestId('scanner-health');
@@ -355,6 +421,22 @@ describe('analyst console (browser)', () => {
     assert.match(await health.innerText(), /scanner up \(\d+ workers?\)/i);
     assert.match(await page.getByTestId('queues').innerText(), /scan/);
     await page.getByTestId('total').waitFor();
+    assert.equal(
+      await page.getByTestId('total').innerText(),
+      String(overview.total),
+      JSON.stringify(overview),
+    );
+    // DE has two agents and is named; FR has one (under k) and is only counted in (other), with the
+    // submissions that carry no country.
+    const countries = await page.getByTestId('countries').innerText();
+    assert.match(countries, /DE\s+2/);
+    const other = overview.byCountry.find((c) => c.value === '(other)');
+    assert.ok(other !== undefined && other.submissions >= 1, JSON.stringify(overview.byCountry));
+    assert.match(countries, new RegExp(`\\(other\\)\\s+${other.submissions}`));
+    assert.doesNotMatch(countries, /FR/);
+    assert.match(await page.getByTestId('top-rules').innerText(), /console_marker\s+\d+/);
+    // The charts draw bars for the published day.
+    await page.locator('.recharts-bar-rectangle').first().waitFor();
     await shot('13-dashboard');
   });
 
