@@ -54,8 +54,14 @@ function fakeApi(calls: string[]): typeof fetch {
     if (who === null)
       return json(401, { error: { code: 'UNAUTHENTICATED', message: 'the token is unknown or revoked' } });
     if (url.pathname === '/v1/me') return json(200, who);
-    if (url.pathname === '/v1/samples')
-      return json(200, { items: [SAMPLE], nextCursor: null } satisfies Page<SampleSummary>);
+    if (url.pathname === '/v1/samples') {
+      // Two pages: the first one points at the second with a cursor.
+      const second = url.searchParams.get('cursor') === 'page2';
+      const body: Page<SampleSummary> = second
+        ? { items: [{ ...SAMPLE, sha256: SHA.replace(/^2/, '3') }], nextCursor: null }
+        : { items: [SAMPLE], nextCursor: 'page2' };
+      return json(200, body);
+    }
     return json(404, { error: { code: 'NOT_FOUND', message: 'no such route' } });
   };
 }
@@ -106,6 +112,18 @@ describe('console app (components)', () => {
     await waitFor(() =>
       assert.ok(calls.includes('GET /v1/samples?sort=size&order=desc&limit=50'), calls.join('\n')),
     );
+
+    // Cursor paging: Next asks for the cursor the API gave and keeps it in the URL; Previous goes back.
+    fireEvent.click(screen.getByTestId('page-next'));
+    await waitFor(() => assert.equal(new URLSearchParams(window.location.search).get('cursor'), 'page2'));
+    await waitFor(() =>
+      assert.equal(screen.getByTestId('sample-row').getAttribute('data-sha256'), SHA.replace(/^2/, '3')),
+    );
+    assert.ok(calls.some((c) => c.includes('cursor=page2')));
+    assert.equal(screen.getByTestId<HTMLButtonElement>('page-next').disabled, true);
+    fireEvent.click(screen.getByTestId('page-previous'));
+    await waitFor(() => assert.equal(new URLSearchParams(window.location.search).get('cursor'), null));
+    await waitFor(() => assert.equal(screen.getByTestId('sample-row').getAttribute('data-sha256'), SHA));
 
     fireEvent.click(screen.getByTestId('sign-out'));
     await screen.findByLabelText('API token');
