@@ -49,7 +49,11 @@ describe('analyst console (browser)', () => {
   let analystToken: string;
   const problems: string[] = [];
 
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  /** A full-page screenshot from the top (scrolled, the fixed header would be drawn mid-page). */
+  const shot = async (name: string) => {
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
 
   /** A new tab (so a new, empty sessionStorage), watched for whatever goes wrong in it. */
   async function openPage(): Promise<Page> {
