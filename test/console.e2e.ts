@@ -128,6 +128,19 @@ describe('analyst console (browser)', () => {
     assert.equal(await nav.getByText('Rules').count(), 1);
     // An analyst may not list agents: no admin page for this role.
     assert.equal(await nav.getByText('Admin').count(), 0);
+    // Only an admin may activate a ruleset: on a staging version the analyst sees no such button.
+    const staged = await service.request('/v1/rulesets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'staged', source: 'rule staged_rule { condition: false }' }),
+    });
+    assert.equal(staged.status, 201, await staged.clone().text());
+    await nav.getByText('Rules').click();
+    await page.locator('[data-testid="ruleset-row"][data-name="staged"]').getByRole('link').click();
+    await page.getByTestId('rules').waitFor();
+    assert.match(await page.locator('main').innerText(), /STAGING/);
+    assert.equal(await page.getByTestId('new-version').count(), 1);
+    assert.equal(await page.getByTestId('activate').count(), 0);
     assert.equal(
       await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
       analystToken,
