@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EICAR, TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
@@ -15,6 +15,11 @@ interface LookupAnswer {
   verdict?: string;
   error?: string;
 }
+
+const PSEUDONYM_KEY = 'agents-e2e-pseudonym-key-0123456789abcdef';
+/** What the service must call an agent outside its agents row: HMAC-SHA256 of its id under the key. */
+const pseudonymOf = (agentId: string): string =>
+  createHmac('sha256', PSEUDONYM_KEY).update(agentId, 'utf8').digest('hex');
 
 const json = (body: unknown): RequestInit => ({
   headers: { 'content-type': 'application/json' },
@@ -103,7 +108,7 @@ describe('agent protocol', () => {
   let service: TestService;
 
   before(async () => {
-    service = new TestService({ env: { RATE_LIMIT_PER_MINUTE: '50' } });
+    service = new TestService({ env: { RATE_LIMIT_PER_MINUTE: '50', PSEUDONYM_KEY } });
     await service.start();
   });
   after(() => service.stop());
@@ -142,15 +147,17 @@ describe('agent protocol', () => {
         'participating',
         'product_name',
         'product_version',
+        'pseudonym',
         'revoked_at',
         'country',
       ].sort(),
     );
     assert.equal(agent?.country, 'DE');
+    assert.equal(agent?.pseudonym, pseudonymOf(agentId));
     const actions = await query<{ action: string }>(
       service.databaseUrl,
       `select action from audit_log where target_id = $1 order by id`,
-      [agentId],
+      [pseudonymOf(agentId)],
     );
     assert.deepEqual(
       actions.map((a) => a.action),
@@ -196,7 +203,7 @@ describe('agent protocol', () => {
     const audits = await query<{ action: string; details: Record<string, unknown> }>(
       service.databaseUrl,
       `select action, details from audit_log where target_id = $1 and action like 'agent.consent.%' order by id`,
-      [agentId],
+      [pseudonymOf(agentId)],
     );
     assert.deepEqual(
       audits.map((a) => [a.action, a.details.participating]),
@@ -205,6 +212,49 @@ describe('agent protocol', () => {
         ['agent.consent.revoke', false],
       ],
     );
+  });
+
+  it('outside the agents table and its key an agent is named only by its keyed pseudonym', async () => {
+    const { agentId, apiKey } = await newAgent(service);
+    const bytes = benign(700);
+    const res = await service.submit(bytes, fileMetadata(bytes), apiKey);
+    assert.equal(res.status, 201, await res.clone().text());
+    const seen = await lookup(service, apiKey, [{ sha256: sha256(bytes) }]);
+    assert.equal(seen.status, 200);
+    const listed = await service.request('/v1/agents?limit=100');
+    const agents = ((await listed.json()) as { items: { id: string; pseudonym: string | null }[] }).items;
+    assert.equal(agents.find((a) => a.id === agentId)?.pseudonym, pseudonymOf(agentId));
+    const [key] = await query<{ id: string }>(
+      service.databaseUrl,
+      'select id from api_tokens where agent_id = $1',
+      [agentId],
+    );
+    assert.ok(key !== undefined);
+    const sightings = await query<{ country: string | null; product_version: string | null }>(
+      service.databaseUrl,
+      'select country, product_version from submissions where submitter = $1',
+      [pseudonymOf(agentId)],
+    );
+    assert.ok(sightings.length >= 1, 'its sightings carry its pseudonym');
+    assert.ok(sightings.every((s) => s.country === 'DE' && s.product_version === 'Specimen Agent 1.2.3'));
+    await consent(service, apiKey, false);
+    assert.equal((await service.request(`/v1/agents/${agentId}/revoke`, { method: 'POST' })).status, 200);
+
+    // Every row of every other table, as text: neither the agent's id nor its key's id may appear.
+    const tables = await query<{ name: string }>(
+      service.databaseUrl,
+      `select table_name as name from information_schema.tables
+        where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not in ('agents', 'api_tokens')`,
+    );
+    assert.ok(tables.some((t) => t.name === 'audit_log') && tables.some((t) => t.name === 'submissions'));
+    for (const { name } of tables) {
+      const found: unknown[] = await query(
+        service.databaseUrl,
+        `select 1 from "${name}" t where strpos(t::text, $1) > 0 or strpos(t::text, $2) > 0 limit 1`,
+        [agentId, key.id],
+      );
+      assert.equal(found.length, 0, `table ${name} names the agent or its key`);
+    }
   });
 
   it('a revoked agent gets 401 at once, and the revocation is audited', async () => {
@@ -227,7 +277,7 @@ describe('agent protocol', () => {
     const audits = await query(
       service.databaseUrl,
       `select 1 from audit_log where action = 'agent.revoke' and target_id = $1`,
-      [agentId],
+      [pseudonymOf(agentId)],
     );
     assert.equal(audits.length, 1);
     const unknown = await service.request(`/v1/agents/${'0'.repeat(8)}-0000-0000-0000-000000000000/revoke`, {

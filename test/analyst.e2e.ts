@@ -373,6 +373,7 @@ describe('analyst API', () => {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
       assert.equal(res.headers.get('cache-control'), 'no-store');
       const zip = Buffer.from(await res.arrayBuffer());
+      assert.equal(res.headers.get('content-length'), String(zip.length));
       assert.ok(!zip.includes(EICAR.subarray(0, 20)), 'the sample is not in the clear');
       const dir = await mkdtemp(join(tmpdir(), 'specimen-unzip-'));
       try {
@@ -469,10 +470,12 @@ describe('analyst API', () => {
         }, 50);
         const started = Date.now();
         const zipPath = join(tmp, 'big.zip');
+        let contentLength: string | null = null;
         try {
           const res = await service.request(`/v1/samples/${h}/download`, { token: analyst });
           assert.equal(res.status, 200);
           assert.ok(res.body);
+          contentLength = res.headers.get('content-length');
           await pipeline(
             Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
             async function* (source: AsyncIterable<Buffer>) {
@@ -488,6 +491,7 @@ describe('analyst API', () => {
         }
         const seconds = (Date.now() - started) / 1000;
         const zipSize = (await stat(zipPath)).size;
+        assert.equal(contentLength, String(zipSize));
         const growth = peak - baseline;
         const mib = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
         console.log(

@@ -237,7 +237,7 @@ describe('data stewardship', () => {
     assert.ok(!existsSync(objectPath(service, own)), 'the object is deleted');
     const left = await query(
       service.databaseUrl,
-      `select 1 from submissions s join api_tokens t on t.id = s.submitted_by where t.agent_id = $1`,
+      `select 1 from submissions s join agents a on a.pseudonym = s.submitter where a.id = $1`,
       [a0.agentId],
     );
     assert.equal(left.length, 0);
@@ -398,8 +398,8 @@ describe('data stewardship: scanner killed during a large purge', () => {
     const remaining = async (): Promise<number> => {
       const [row] = await query<{ n: string }>(
         service.databaseUrl,
-        `select count(*) as n from submissions s join api_tokens t on t.id = s.submitted_by
-         where t.agent_id = $1`,
+        `select count(*) as n from submissions s join agents a on a.pseudonym = s.submitter
+         where a.id = $1`,
         [a0.agentId],
       );
       return Number(row?.n ?? 0);

@@ -7,6 +7,7 @@ import { AgentFiles, agentHome } from './config.js';
 import { Progress } from './progress.js';
 import { bufferSource, digestBuffer, digestFile, expandPaths, fileSource, readSectors } from './sources.js';
 import { type Item, bufferBlob, checksums, describeError, fileBlob, label, submitItems } from './submit.js';
+import { nodeFetch } from '#client-node';
 
 const VERSION = '0.1.0';
 const MiB = 1024 * 1024;
@@ -70,6 +71,7 @@ async function client(): Promise<{ client: SpecimenClient; agentId: string; serv
     client: new SpecimenClient({
       baseUrl: config.server,
       token: config.apiKey,
+      fetch: nodeFetch,
       onRetry: ({ delayMs, status, code }) =>
         progress.note(`${code} (${status}): retrying in ${(delayMs / 1000).toFixed(1)} s`),
     }),
@@ -80,7 +82,7 @@ async function client(): Promise<{ client: SpecimenClient; agentId: string; serv
 
 async function enroll(): Promise<number> {
   const server = required('server', values.server);
-  const anonymous = new SpecimenClient({ baseUrl: server });
+  const anonymous = new SpecimenClient({ baseUrl: server, fetch: nodeFetch });
   const enrolled = await anonymous.enroll({
     enrollmentToken: required('enrollment-token', values['enrollment-token']),
     product: { name: 'specimen-agent', version: VERSION },

@@ -15,9 +15,9 @@ export function jobItemOf(row: OutboxRecord): JobItem | null {
     };
   }
   if (row.queue === String(QueueName.Maintenance) && row.name === String(JobName.ConsentPurge)) {
-    const { agentId } = row.payload;
-    if (typeof agentId !== 'string') return null;
-    return { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } };
+    const { agent } = row.payload;
+    if (typeof agent !== 'string') return null;
+    return { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agent } };
   }
   const after = typeof row.payload.after === 'string' ? { after: row.payload.after } : {};
   if (row.queue === String(QueueName.Retrohunt) && row.name === String(JobName.RetrohuntBatch)) {

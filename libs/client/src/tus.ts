@@ -43,6 +43,11 @@ async function sha256Base64(bytes: Uint8Array): Promise<string> {
   return base64(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
 }
 
+interface PreparedChunk {
+  chunk: Uint8Array;
+  checksum: string;
+}
+
 function finished(res: Response): SubmissionCreated | null {
   const submissionId = res.headers.get('specimen-submission-id');
   const sha256 = res.headers.get('specimen-sha256');
@@ -95,16 +100,35 @@ export async function uploadResumable(
   const resumedFrom = offset;
   options.onProgress?.(offset, source.size);
   let checksumFailures = 0;
+  // The next chunk is read and hashed while the current one is on the wire (one request at a time, as
+  // tus wants, but the agent's disk and CPU work overlaps the network and the service's work).
+  const prepare = async (at: number): Promise<PreparedChunk> => {
+    const chunk = await source.read(at, Math.min(chunkSize, source.size - at));
+    return { chunk, checksum: `sha256 ${await sha256Base64(chunk)}` };
+  };
+  let ahead: { at: number; chunk: Promise<PreparedChunk> } | null = null;
+  const take = (at: number): Promise<PreparedChunk> => {
+    const next = ahead?.at === at ? ahead.chunk : prepare(at);
+    ahead = null;
+    return next;
+  };
+  let current = await take(offset);
   for (;;) {
-    const chunk = await source.read(offset, Math.min(chunkSize, source.size - offset));
-    const checksum = `sha256 ${await sha256Base64(chunk)}`;
+    const end = offset + current.chunk.length;
+    if (ahead === null && end < source.size) {
+      const chunk = prepare(end);
+      // Awaited later, or dropped after a 409: a failure is reported where it is awaited, not as unhandled.
+      chunk.catch(() => undefined);
+      ahead = { at: end, chunk };
+    }
+    const chunk = current.chunk;
     const res = await client.send(url, {
       method: 'PATCH',
       headers: {
         ...TUS,
         'content-type': 'application/offset+octet-stream',
         'upload-offset': String(offset),
-        'upload-checksum': checksum,
+        'upload-checksum': current.checksum,
       },
       body: () => chunk as Uint8Array<ArrayBuffer>,
       accept: [409, 460],
@@ -121,6 +145,7 @@ export async function uploadResumable(
       offset = Number(head.headers.get('upload-offset'));
       const done = finished(head);
       if (done !== null) return { submission: done, url, resumedFrom };
+      current = await take(offset);
       continue;
     }
     offset = Number(res.headers.get('upload-offset'));
@@ -129,5 +154,6 @@ export async function uploadResumable(
     if (done !== null) return { submission: done, url, resumedFrom };
     if (offset >= source.size)
       throw new SpecimenClientError(res.status, 'UNKNOWN', 'the upload ended without a submission');
+    current = await take(offset);
   }
 }

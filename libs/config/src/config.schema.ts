@@ -64,6 +64,8 @@ export function envSchema(root: string) {
     STORAGE_URL: urlWith(['file:', 's3:']).default(pathToFileURL(join(root, 'var', 'objects')).href),
     /** Part size of S3 multipart uploads (bytes). */
     STORAGE_PART_SIZE: int(5 * MiB).default(16 * MiB),
+    /** S3: how long a request may wait for the server's answer before it fails (ms). */
+    STORAGE_TIMEOUT_MS: int(100).default(30_000),
     /** When set (at least 16 characters), an admin token with this value is created at start-up. */
     SPECIMEN_ADMIN_TOKEN: z.string().min(16).optional(),
     /** Largest sample accepted by the multipart upload (bytes). */
@@ -153,7 +155,7 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   database: { url: string; poolMax: number };
   redis: { url: string; queuePrefix: string };
-  storage: { url: string; partSize: number };
+  storage: { url: string; partSize: number; timeoutMs: number };
   auth: { adminToken: string | undefined; pseudonymKey: string };
   limits: {
     uploadMaxBytes: number;
@@ -235,7 +237,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
-    storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE },
+    storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE, timeoutMs: e.STORAGE_TIMEOUT_MS },
     auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN, pseudonymKey: e.PSEUDONYM_KEY ?? DEVELOPMENT_PSEUDONYM_KEY },
     limits: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,

@@ -1,2 +1,3 @@
 export { ConfigError, loadConfig, projectRoot, type Config } from './config.schema.js';
 export { CONFIG, ConfigModule } from './config.module.js';
+export { pseudonym } from './pseudonym.js';

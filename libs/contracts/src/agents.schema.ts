@@ -57,6 +57,11 @@ export interface Enrolled {
 
 export interface AgentView {
   id: string;
+  /**
+   * How the audit log, sightings and statistics name this agent: HMAC-SHA256 of its id under
+   * PSEUDONYM_KEY (null only for an agent enrolled before that existed, until the next start-up).
+   */
+  pseudonym: string | null;
   product: { name: string; version: string };
   os: { family: string; version: string };
   country: string | null;

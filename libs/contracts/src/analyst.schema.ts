@@ -73,8 +73,15 @@ export interface SightingView {
   /** The metadata document the agent sent (validated per kind at ingest). */
   metadata: Record<string, unknown>;
   filename: string | null;
-  /** HMAC-SHA256 of the submitter's token id under PSEUDONYM_KEY; null when the token is gone. */
+  /**
+   * The sender's keyed pseudonym: HMAC-SHA256 of the agent's id (of the token's, for a person) under
+   * PSEUDONYM_KEY, the same value `GET /v1/agents` shows; null for sightings older than the pseudonyms
+   * whose token was already gone.
+   */
   submitter: string | null;
+  /** The agent's country (ISO 3166-1 alpha-2) and product "name version" when it sent this. */
+  country: string | null;
+  productVersion: string | null;
 }
 
 /** One YARA run in a sample's history. */

@@ -27,6 +27,14 @@ export interface Principal {
   agentId?: string;
   /** For an enrolled agent: whether it currently consents to send data. */
   participating?: boolean;
+  /**
+   * How records outside the agents table name this caller: the agent's keyed pseudonym for an agent
+   * key, the token's own for a person's token.
+   */
+  pseudonym: string;
+  /** For an enrolled agent: its country (ISO 3166-1 alpha-2, if it gave one) and product "name version". */
+  country?: string | null;
+  productVersion?: string;
 }
 
 /** `GET /v1/me`: who the bearer token belongs to and which routes its role may call. */

@@ -29,7 +29,8 @@ export interface OutboxRedriveJob {
 
 /** Removes what one agent contributed alone up to its consent withdrawal. */
 export interface ConsentPurgeJob {
-  agentId: string;
+  /** The agent's keyed pseudonym (agents.pseudonym): job data and outbox rows never carry its id. */
+  agent: string;
 }
 
 /** Finds agents whose consent is withdrawn and whose data is still stored, and queues their purge. */

@@ -41,7 +41,11 @@ export class DatabaseModule implements OnApplicationShutdown {
           provide: Database,
           inject: [CONFIG],
           useFactory: (config: Config) =>
-            Database.connect({ url: config.database.url, poolMax: config.database.poolMax }),
+            Database.connect({
+              url: config.database.url,
+              poolMax: config.database.poolMax,
+              pseudonymKey: config.auth.pseudonymKey,
+            }),
         },
         ...REPOSITORIES.map((repository) => ({
           provide: repository,

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { query } from '#test-support';
+import { pseudonym } from '#config';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
+import { backfillPseudonyms } from './pseudonyms.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
@@ -77,7 +79,7 @@ describe('database', () => {
           objectKey: `samples/${sha256}`,
           metadata: {},
           filename: null,
-          submittedBy: null,
+          submitter: { pseudonym: 'test', country: null, productVersion: null },
           scanJob: (submissionId) => ({
             queue: 'scan',
             name: 'scan-sample',
@@ -95,6 +97,120 @@ describe('database', () => {
     assert.equal(sample?.sightings, 8);
     const outbox = await sql('select 1 from outbox where job_id = $1', [`scan-${sha256}`]);
     assert.equal(outbox.length, 1);
+  });
+
+  it('converts rows from before the pseudonyms at start-up, once', async () => {
+    const key = 'database-spec-pseudonym-key';
+    const [agent] = await sql<{ id: string }>(
+      `insert into agents (product_name, product_version, os_family, os_version, country)
+       values ('P', '1', 'linux', '6', 'FR') returning id`,
+    );
+    const [agentKey] = await sql<{ id: string }>(
+      `insert into api_tokens (name, role, token_hash, agent_id) values ('agent', 'agent', $1, $2) returning id`,
+      [randomBytes(32).toString('hex'), agent?.id],
+    );
+    const [person] = await sql<{ id: string }>(
+      `insert into api_tokens (name, role, token_hash) values ('analyst', 'analyst', $1) returning id`,
+      [randomBytes(32).toString('hex')],
+    );
+    const sha256 = randomBytes(32).toString('hex');
+    await sql(
+      `insert into samples (sha256, sha1, md5, size, kind, object_key) values ($1, $2, $3, 1, 'file', $4)`,
+      [sha256, 'a'.repeat(40), 'b'.repeat(32), `samples/${sha256}`],
+    );
+    for (const token of [agentKey?.id, person?.id]) {
+      await sql(
+        `insert into submissions (sample_sha256, kind, metadata, submitted_by) values ($1, 'file', '{}', $2)`,
+        [sha256, token],
+      );
+    }
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const first = await backfillPseudonyms(client, key);
+      assert.ok(first.agents >= 1 && first.submissions >= 2);
+      assert.deepEqual(await backfillPseudonyms(client, key), { agents: 0, submissions: 0 });
+    } finally {
+      await client.end();
+    }
+    const [stored] = await sql<{ pseudonym: string }>('select pseudonym from agents where id = $1', [
+      agent?.id,
+    ]);
+    assert.equal(stored?.pseudonym, pseudonym(key, agent?.id ?? ''));
+    const rows = await sql<{ submitter: string; submitted_by: string | null }>(
+      'select submitter, submitted_by from submissions where sample_sha256 = $1 order by submitter',
+      [sha256],
+    );
+    assert.deepEqual(
+      rows,
+      [
+        { submitter: pseudonym(key, agent?.id ?? ''), submitted_by: null },
+        { submitter: pseudonym(key, person?.id ?? ''), submitted_by: null },
+      ].sort((a, b) => a.submitter.localeCompare(b.submitter)),
+    );
+  });
+
+  it('records lookup sightings of overlapping batches sent at once without a deadlock', async () => {
+    const repo = new SubmissionsRepository(database);
+    const prefix = randomBytes(4).toString('hex');
+    const [sample] = await sql<{ n: string }>(
+      `with s as (
+         insert into samples (sha256, sha1, md5, size, kind, object_key)
+         select h, left(h, 40), left(h, 32), 1, 'file', 'samples/' || h
+         from (select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex') as h
+               from generate_series(1, 2000) as i) as g
+         returning sha256)
+       select count(*) as n from s`,
+      [prefix],
+    );
+    assert.equal(sample?.n, '2000');
+    const hashes = (
+      await sql<{ sha256: string }>(
+        `select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex') as sha256 from generate_series(1, 2000) as i`,
+        [prefix],
+      )
+    ).map((r) => r.sha256);
+    const [token] = await sql<{ id: string }>(
+      `insert into api_tokens (name, role, token_hash) values ('lookups', 'agent', $1) returning id`,
+      [randomBytes(32).toString('hex')],
+    );
+    assert.ok(token !== undefined);
+    // Each batch is its own random half of the hashes in its own order, as agents looking up popular files
+    // send them: overlapping batches whose rows, locked in whatever order the plan meets them, used to
+    // deadlock (a 500 for the agent).
+    const batch = () => {
+      const copy = [...hashes];
+      for (let i = copy.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [copy[i], copy[j]] = [copy[j] as string, copy[i] as string];
+      }
+      return copy.slice(0, 1000);
+    };
+    // Workers that each send batch after batch, so commits interleave with statements in flight: a
+    // statement that began before another's commit meets the rows in another order than one after it.
+    const workers = 8;
+    const perWorker = 4;
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let i = 0; i < perWorker; i++) {
+          const seen = await repo.recordLookupSightings(batch(), {
+            pseudonym: token.id,
+            country: null,
+            productVersion: null,
+          });
+          assert.equal(seen.length, 1000);
+        }
+      }),
+    );
+    const [counts] = await sql<{ sightings: string; lookups: string }>(
+      `select (select sum(sightings) from samples where sha256 = any($1::bpchar[])) as sightings,
+              (select count(*) from submissions
+               where sample_sha256 = any($1::bpchar[]) and source = 'lookup') as lookups`,
+      [hashes],
+    );
+    // 1 for the insert of each sample, then one for each hash of each batch.
+    assert.equal(counts?.sightings, String(2000 + workers * perWorker * 1000));
+    assert.equal(counts?.lookups, String(workers * perWorker * 1000));
   });
 
   it('keeps the audit log append-only', async () => {

@@ -4,6 +4,7 @@ import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { drizzle, migrate } from './drizzle.js';
 import pg from 'pg';
 import { SpecimenError } from '#contracts';
+import { backfillPseudonyms } from './pseudonyms.js';
 import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -49,14 +50,18 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
-/** Runs pending migrations under a session advisory lock, so replicas starting together migrate once. */
-export async function runMigrations(url: string): Promise<void> {
+/**
+ * Runs pending migrations under a session advisory lock, so replicas starting together migrate once;
+ * with the pseudonym key, also converts pre-0009 rows to pseudonyms under the same lock.
+ */
+export async function runMigrations(url: string, options: { pseudonymKey?: string } = {}): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       await migrate(drizzle(client), { migrationsFolder: migrationsFolder() });
+      if (options.pseudonymKey !== undefined) await backfillPseudonyms(client, options.pseudonymKey);
     } finally {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
@@ -73,10 +78,18 @@ export class Database {
   }
 
   /** Creates the database if missing, migrates it, and opens a pool. */
-  static async connect(options: { url: string; poolMax: number; migrate?: boolean }): Promise<Database> {
+  static async connect(options: {
+    url: string;
+    poolMax: number;
+    migrate?: boolean;
+    pseudonymKey?: string;
+  }): Promise<Database> {
     if (options.migrate !== false) {
       await ensureDatabase(options.url);
-      await runMigrations(options.url);
+      await runMigrations(
+        options.url,
+        options.pseudonymKey === undefined ? {} : { pseudonymKey: options.pseudonymKey },
+      );
     }
     const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax });
     // An idle client losing its connection must not crash the process; the next query reconnects.

@@ -58,6 +58,7 @@ export {
   type RecordSubmissionInput,
   type RecordedSubmission,
   type SubmissionRecord,
+  type Submitter,
 } from './repositories/submissions.repository.js';
 export { TokensRepository, type ActiveToken, type TokenRecord } from './repositories/tokens.repository.js';
 export { UploadsRepository, type UploadPart, type UploadRecord } from './repositories/uploads.repository.js';

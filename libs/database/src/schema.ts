@@ -88,6 +88,18 @@ export const submissions = pgTable(
     kind: text('kind', { enum: ['file', 'file-fragment', 'memory-region', 'boot-record'] }).notNull(),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull(),
     filename: text('filename'),
+    /**
+     * Who sent it, as the keyed pseudonym of the agent (or of a person's token): see `pseudonym()` in
+     * libs/config. Agent identity appears outside the agents table only in this form.
+     */
+    submitter: text('submitter'),
+    /** The agent's country and product ("name version") when it sent this, for sightings and roll-ups. */
+    country: char('country', { length: 2 }),
+    productVersion: text('product_version'),
+    /**
+     * Legacy: the submitting token's id, written before migration 0009. Start-up converts every such row
+     * to `submitter` and empties this column (libs/database/src/pseudonyms.ts); nothing writes it now.
+     */
     submittedBy: uuid('submitted_by').references(() => apiTokens.id, { onDelete: 'set null' }),
     status: text('status', { enum: ['received', 'queued'] })
       .notNull()
@@ -100,7 +112,7 @@ export const submissions = pgTable(
   },
   (t) => [
     index('submissions_sample_idx').on(t.sampleSha256, t.receivedAt),
-    index('submissions_submitted_by_idx').on(t.submittedBy, t.receivedAt),
+    index('submissions_submitter_idx').on(t.submitter, t.receivedAt),
     // --- data stewardship (issue 7): the daily statistics roll-up reads one day of submissions at a time.
     index('submissions_received_idx').on(t.receivedAt),
   ],
@@ -291,6 +303,12 @@ export const agents = pgTable(
   'agents',
   {
     id: uuid('id').primaryKey().defaultRandom(),
+    /**
+     * The agent's keyed pseudonym (HMAC of its id under PSEUDONYM_KEY), the only form in which it is
+     * named elsewhere (submissions, audit log). Set at enrolment; rows from before migration 0009 get it
+     * at start-up.
+     */
+    pseudonym: text('pseudonym').unique('agents_pseudonym_key'),
     productName: text('product_name').notNull(),
     productVersion: text('product_version').notNull(),
     osFamily: text('os_family').notNull(),

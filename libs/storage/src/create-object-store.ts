@@ -1,16 +1,24 @@
+import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'minio';
 import { FsObjectStore } from './fs.driver.js';
 import { type ObjectStore } from './object-store.js';
-import { S3ObjectStore } from './s3.driver.js';
+import { S3ObjectStore, answerTimeoutTransport } from './s3.driver.js';
 
 /** Options of {@link createObjectStore}. */
 export interface ObjectStoreOptions {
   /** S3 multipart part size in bytes (default 16 MiB, at least 5 MiB); also the most a put buffers. */
   partSize?: number;
+  /**
+   * S3: how long a request may wait for the server's answer (its response headers) before it fails
+   * with STORAGE_UNAVAILABLE (default 30 s). Time spent sending a body counts only while no byte moves.
+   */
+  timeoutMs?: number;
 }
 
 const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 30_000;
 const S3_PARAMS = new Set(['ssl', 'region']);
 
 /** A URL problem, phrased without echoing the URL: it may carry a secret key. */
@@ -40,7 +48,7 @@ export async function createObjectStore(url: string, options: ObjectStoreOptions
     case 'file:':
       return FsObjectStore.open(fileRoot(url, parsed));
     case 's3:':
-      return openS3(parsed, options.partSize ?? DEFAULT_PART_SIZE);
+      return openS3(parsed, options.partSize ?? DEFAULT_PART_SIZE, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     default:
       throw badUrl(`unsupported scheme "${parsed.protocol}" (expected file: or s3:)`);
   }
@@ -56,7 +64,7 @@ function fileRoot(url: string, parsed: URL): string {
   return root;
 }
 
-async function openS3(parsed: URL, partSize: number): Promise<ObjectStore> {
+async function openS3(parsed: URL, partSize: number, timeoutMs: number): Promise<ObjectStore> {
   let accessKey: string;
   let secretKey: string;
   try {
@@ -86,6 +94,7 @@ async function openS3(parsed: URL, partSize: number): Promise<ObjectStore> {
     secretKey,
     // A known region spares the client a GetBucketLocation round trip before each first request.
     region,
+    transport: answerTimeoutTransport(useSSL ? https : http, timeoutMs),
   });
   const store = new S3ObjectStore(client, bucket, partSize);
   await store.ensureBucket(region);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 import { readFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -473,6 +473,46 @@ describe('createObjectStore', () => {
       await assert.rejects(store.stat('x'), withCode('STORAGE_UNAVAILABLE'));
     } finally {
       await server?.close();
+    }
+  });
+
+  it('fails put, stat and get with STORAGE_UNAVAILABLE when the S3 server stops answering', async () => {
+    const server = await startS3Server();
+    // A proxy that forwards until told to swallow: then it accepts connections and never answers.
+    let stalled = false;
+    const held = new Set<Socket>();
+    const proxy = createServer((socket) => {
+      held.add(socket);
+      socket.on('close', () => held.delete(socket));
+      socket.on('error', () => undefined);
+      if (stalled) {
+        socket.resume();
+        return;
+      }
+      const upstream = connect(Number(new URL(server.url.replace(/^s3:/, 'http:')).port), '127.0.0.1');
+      upstream.on('error', () => socket.destroy());
+      socket.pipe(upstream).pipe(socket);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const port = (proxy.address() as AddressInfo).port;
+    try {
+      const url = server.url.replace(/@127\.0\.0\.1:\d+\//, `@127.0.0.1:${port}/`);
+      const store = await createObjectStore(url, { timeoutMs: 300 });
+      await store.put('before', Readable.from([Buffer.from('x')]));
+      stalled = true;
+      for (const socket of held) socket.destroy();
+      const started = Date.now();
+      await assert.rejects(store.stat('before'), withCode('STORAGE_UNAVAILABLE'));
+      await assert.rejects(store.get('before'), withCode('STORAGE_UNAVAILABLE'));
+      await assert.rejects(
+        store.put('after', Readable.from([randomBytes(64 * KiB)])),
+        withCode('STORAGE_UNAVAILABLE'),
+      );
+      assert.ok(Date.now() - started < 5_000, 'each operation gave up after its timeout, not later');
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+      await server.close();
     }
   });
 

@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { type Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import { SpecimenError } from '#contracts';
@@ -120,6 +121,30 @@ class PartBuffer {
   clear(): void {
     this.length = 0;
   }
+}
+
+/** What the minio client calls to make a request: `request` of node:http or node:https. */
+type Transport = Pick<typeof http, 'request'>;
+
+/**
+ * Wraps node:http(s) so that a request whose socket stays silent for `ms` before the answer's headers
+ * arrive is destroyed with ETIMEDOUT (which maps to STORAGE_UNAVAILABLE): a stalled S3 fails a put,
+ * stat or get instead of hanging it. The timer stops at the headers, because a body read is paced by
+ * the reader (a slow download pauses the socket without anything being wrong).
+ */
+export function answerTimeoutTransport(base: Transport, ms: number): Transport {
+  const request = (...args: Parameters<typeof http.request>): http.ClientRequest => {
+    const request = base.request(...args);
+    request.setTimeout(ms, () => {
+      const error = Object.assign(new Error(`object storage did not answer within ${ms} ms`), {
+        code: 'ETIMEDOUT',
+      });
+      request.destroy(error);
+    });
+    request.once('response', () => request.setTimeout(0));
+    return request;
+  };
+  return { request: request as typeof http.request };
 }
 
 function notFound(key: string, cause?: unknown): SpecimenError {

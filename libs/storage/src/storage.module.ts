@@ -17,7 +17,10 @@ export class StorageModule {
           provide: OBJECT_STORE,
           inject: [CONFIG],
           useFactory: (config: Config) =>
-            createObjectStore(config.storage.url, { partSize: config.storage.partSize }),
+            createObjectStore(config.storage.url, {
+              partSize: config.storage.partSize,
+              timeoutMs: config.storage.timeoutMs,
+            }),
         },
       ],
       exports: [OBJECT_STORE],

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import { CONFIG, type Config, pseudonym } from '#config';
 import {
   type AgentPage,
   type AgentView,
@@ -27,11 +29,14 @@ import { hashToken, newToken } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
+/** The actor name of what an agent does itself; the agent is the record's target, by pseudonym. */
+const AGENT_ACTOR = 'agent';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function toAgentView(a: AgentRecord): AgentView {
   return {
     id: a.id,
+    pseudonym: a.pseudonym,
     product: { name: a.productName, version: a.productVersion },
     os: { family: a.osFamily, version: a.osVersion },
     country: a.country,
@@ -56,7 +61,13 @@ export class AgentsService {
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(CONFIG) private readonly config: Config,
   ) {}
+
+  /** The audit log outlives agents: it names them only by their keyed pseudonym, never by id. */
+  private pseudonymOf(agentId: string): string {
+    return pseudonym(this.config.auth.pseudonymKey, agentId);
+  }
 
   async createEnrollmentToken(body: unknown, principal: Principal): Promise<EnrollmentTokenCreated> {
     const request = parseOrThrow(CreateEnrollmentTokenRequest, body, 'body');
@@ -138,8 +149,11 @@ export class AgentsService {
           reason: taken.refused,
         });
       }
+      const id = randomUUID();
       const agent = await this.agents.createAgent(
         {
+          id,
+          pseudonym: this.pseudonymOf(id),
           productName: request.product.name,
           productVersion: request.product.version,
           osFamily: request.os.family,
@@ -149,17 +163,17 @@ export class AgentsService {
         },
         tx,
       );
-      const key = await this.tokens.create(
+      await this.tokens.create(
         { name: `agent:${agent.id}`, role: 'agent', tokenHash: hashToken(apiKey), agentId: agent.id },
         tx,
       );
       await this.audit.append(
         {
-          actorId: key.id,
-          actorName: key.name,
+          actorId: null,
+          actorName: AGENT_ACTOR,
           action: 'agent.enroll',
           targetType: 'agent',
-          targetId: agent.id,
+          targetId: this.pseudonymOf(agent.id),
           details: {
             enrollmentTokenId: taken.id,
             product: request.product,
@@ -191,7 +205,7 @@ export class AgentsService {
           actorName: principal.name,
           action: 'agent.revoke',
           targetType: 'agent',
-          targetId: id,
+          targetId: this.pseudonymOf(id),
           details: { revokedAt: revoked.revokedAt?.toISOString() ?? null },
         },
         tx,
@@ -218,11 +232,11 @@ export class AgentsService {
       if (changed === null) throw new SpecimenError('UNAUTHENTICATED', 'the agent is unknown');
       await this.audit.append(
         {
-          actorId: principal.tokenId,
-          actorName: principal.name,
+          actorId: null,
+          actorName: AGENT_ACTOR,
           action: request.participating ? 'agent.consent.give' : 'agent.consent.revoke',
           targetType: 'agent',
-          targetId: agentId,
+          targetId: principal.pseudonym,
           details: {
             participating: changed.participating,
             statementVersion: changed.statementVersion,
@@ -231,13 +245,18 @@ export class AgentsService {
         },
         tx,
       );
-      const jobId = `consent-purge-${agentId}-${changed.changedAt.getTime()}`;
+      const jobId = `consent-purge-${principal.pseudonym}-${changed.changedAt.getTime()}`;
       const purge = request.participating
         ? null
         : {
             jobId,
             id: await this.outbox.add(
-              { queue: QueueName.Maintenance, name: JobName.ConsentPurge, jobId, payload: { agentId } },
+              {
+                queue: QueueName.Maintenance,
+                name: JobName.ConsentPurge,
+                jobId,
+                payload: { agent: principal.pseudonym },
+              },
               tx,
             ),
           };
@@ -245,7 +264,7 @@ export class AgentsService {
     });
     if (change.purge !== null) {
       await this.dispatcher.dispatch(
-        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } },
+        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agent: principal.pseudonym } },
         change.purge.jobId,
         change.purge.id,
       );

@@ -9,8 +9,9 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
+import { CONFIG, type Config, pseudonym } from '#config';
 import { type Principal, type Role, SpecimenError } from '#contracts';
-import { TokensRepository } from '#database';
+import { type Submitter, TokensRepository } from '#database';
 
 declare module 'express' {
   interface Request {
@@ -52,6 +53,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
+    @Inject(CONFIG) private readonly config: Config,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -68,8 +70,14 @@ export class AuthGuard implements CanActivate {
       role: record.role,
       name: record.name,
       ...(record.agentId === null
-        ? {}
-        : { agentId: record.agentId, participating: record.participating === true }),
+        ? { pseudonym: pseudonym(this.config.auth.pseudonymKey, record.id) }
+        : {
+            agentId: record.agentId,
+            participating: record.participating === true,
+            pseudonym: record.agentPseudonym ?? pseudonym(this.config.auth.pseudonymKey, record.agentId),
+            country: record.country,
+            productVersion: record.productVersion ?? '',
+          }),
     };
     const allowed = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
     if (!allowed.includes(record.role)) {
@@ -78,3 +86,10 @@ export class AuthGuard implements CanActivate {
     return true;
   }
 }
+
+/** How a submission stores its sender: the caller's pseudonym and, for an agent, its country and product. */
+export const submitterOf = (principal: Principal): Submitter => ({
+  pseudonym: principal.pseudonym,
+  country: principal.country ?? null,
+  productVersion: principal.productVersion ?? null,
+});

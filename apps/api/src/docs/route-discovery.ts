@@ -6,7 +6,7 @@ import { routeAccess } from '../auth/auth.js';
 
 /** A route the API serves: Express path template (`/v1/samples/:sha256`), method and who may call it. */
 export interface ServedRoute {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'OPTIONS' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   access: Role[] | 'public';
 }
@@ -17,6 +17,9 @@ const METHODS: Partial<Record<RequestMethod, ServedRoute['method']>> = {
   [RequestMethod.PUT]: 'PUT',
   [RequestMethod.PATCH]: 'PATCH',
   [RequestMethod.DELETE]: 'DELETE',
+  // Only routes declared with @Head() or @Options() (tus): Express's implicit HEAD of a GET is not listed.
+  [RequestMethod.HEAD]: 'HEAD',
+  [RequestMethod.OPTIONS]: 'OPTIONS',
 };
 
 const joinPath = (...parts: unknown[]): string =>

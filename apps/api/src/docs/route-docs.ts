@@ -48,6 +48,7 @@ export interface RouteDoc {
 const SHA = '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f';
 const ID = '0b6e3f0e-3c35-4c8e-9a55-6c1c3a5b8d11';
 const AT = '2026-01-01T12:00:00.000Z';
+const PSEUDONYM = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
 const retrohunt = {
   id: ID,
   status: 'running',
@@ -203,7 +204,9 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
             kind: 'file',
             metadata: {},
             filename: 'eicar.com',
-            submitter: 'a1b2c3',
+            submitter: PSEUDONYM,
+            country: 'DE',
+            productVersion: 'Acme Agent 4.2',
           },
         ],
         nextCursor: null,
@@ -395,6 +398,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: {
       response: {
         id: ID,
+        pseudonym: PSEUDONYM,
         product: { name: 'demo', version: '1.0' },
         os: { family: 'linux', version: '6.1' },
         country: null,
@@ -448,6 +452,26 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
         nextCursor: null,
       },
     },
+  },
+  'OPTIONS /v1/uploads': {
+    summary:
+      'tus 1.0.0 discovery (no token needed): 204 with `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` ' +
+      'and `Tus-Checksum-Algorithm`',
+    tag: 'ingest',
+    status: 204,
+    errors: [],
+    emptyBody: true,
+    example: {},
+  },
+  'HEAD /v1/uploads/:id': {
+    summary:
+      "tus 1.0.0: the state of the caller's own upload: 200 with `Upload-Offset`, `Upload-Length`, " +
+      '`Upload-Metadata` and `Upload-Expires` (and `Cache-Control: no-store`); where to resume',
+    tag: 'ingest',
+    status: 200,
+    errors: ['TUS_VERSION_UNSUPPORTED', 'UPLOAD_EXPIRED', 'CONSENT_REQUIRED', 'RATE_LIMITED'],
+    emptyBody: true,
+    example: {},
   },
   'POST /v1/uploads': {
     summary:

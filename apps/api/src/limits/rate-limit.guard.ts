@@ -25,11 +25,12 @@ export class RateLimitGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const agentId = context.switchToHttp().getRequest<Request>().principal?.agentId;
-    if (agentId === undefined) return true;
+    const principal = context.switchToHttp().getRequest<Request>().principal;
+    if (principal?.agentId === undefined) return true;
     let decision;
     try {
-      decision = await this.limiter.hit(`agent:${agentId}`, this.limit, MINUTE_MS);
+      // Keyed by the agent's pseudonym: Redis holds no agent id either.
+      decision = await this.limiter.hit(`agent:${principal.pseudonym}`, this.limit, MINUTE_MS);
     } catch (e) {
       this.logger.warn({ err: e }, 'rate limit not checked: Redis did not answer');
       return true;

@@ -9,6 +9,7 @@ import {
 } from '#contracts';
 import { type LookupSighting, SubmissionsRepository } from '#database';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { submitterOf } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 
 /** Object checks at once per batch: enough to hide S3 latency without flooding the store. */
@@ -56,7 +57,7 @@ export class LookupsService {
     const valid = [...new Set(parsed.flatMap((p) => ('error' in p ? [] : [p.sha256])))];
     // An expired sample (past retention, not yet swept) is unknown: its verdict is not served any more.
     const seenSince = new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
-    const seen = await this.submissions.recordLookupSightings(valid, principal.tokenId, seenSince);
+    const seen = await this.submissions.recordLookupSightings(valid, submitterOf(principal), seenSince);
     // A row without its object (lost, or removed by retention) is known but wanted again.
     const intact = new Set(
       (

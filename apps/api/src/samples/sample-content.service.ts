@@ -1,11 +1,12 @@
-import type { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { type Principal, PreviewQuery, type PreviewRow, type PreviewView, SpecimenError } from '#contracts';
 import { AuditRepository } from '#database';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
-import { encryptedZip } from './encrypted-zip.js';
+import { type ZipSource, encryptedZip, encryptedZipLength } from './encrypted-zip.js';
 import { SamplesService } from './samples.service.js';
 
 const ROW = 16;
@@ -39,11 +40,14 @@ export class SampleContentService {
   /**
    * The sample as an AES-256 ZIP with one entry named by its sha256. The audit record is committed
    * before this returns, so before the first byte is sent; when it cannot be written, the download is
-   * refused with AUDIT_UNAVAILABLE.
+   * refused with AUDIT_UNAVAILABLE. `length` is the archive's exact length, for Content-Length.
    */
-  async download(sha256: string, principal: Principal): Promise<{ filename: string; body: Readable }> {
+  async download(
+    sha256: string,
+    principal: Principal,
+  ): Promise<{ filename: string; length: number; body: Readable }> {
     const sample = await this.samples.get(sha256);
-    const object = await this.store.get(sample.objectKey);
+    const source = await this.open(sample.objectKey);
     try {
       await this.audit.append({
         actorId: principal.tokenId,
@@ -54,7 +58,8 @@ export class SampleContentService {
         details: { size: sample.size, role: principal.role },
       });
     } catch (e) {
-      object.destroy();
+      if (source instanceof Readable) source.destroy();
+      else await source.close().catch(() => undefined);
       throw new SpecimenError(
         'AUDIT_UNAVAILABLE',
         'the download could not be audited, so it is refused',
@@ -65,10 +70,23 @@ export class SampleContentService {
         },
       );
     }
+    const entry = { name: sample.sha256, size: sample.size };
     return {
       filename: `${sample.sha256}.zip`,
-      body: encryptedZip(sample.sha256, object, this.config.download.zipPassword),
+      length: encryptedZipLength(entry),
+      body: encryptedZip(entry, source, this.config.download.zipPassword),
     };
+  }
+
+  /**
+   * The object as an open file when the store keeps it on this machine (the archive then reads it into
+   * one reused buffer: half the garbage of a stream, see ZipSource), else as the store's stream.
+   */
+  private async open(key: string): Promise<ZipSource> {
+    const path = this.store.localPath(key);
+    if (path === null) return this.store.get(key);
+    // When that fails, the store's own get says why, in its terms (NOT_FOUND, STORAGE_UNAVAILABLE).
+    return open(path, 'r').catch(() => this.store.get(key));
   }
 
   /** At most 64 KiB from `offset`, read as a byte range; an offset at or past the end gives no rows. */

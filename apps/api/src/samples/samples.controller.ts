@@ -69,9 +69,10 @@ export class SamplesController {
     @CurrentPrincipal() principal: Principal,
     @Res() res: Response,
   ): Promise<void> {
-    const { filename, body } = await this.content.download(sha256, principal);
+    const { filename, length, body } = await this.content.download(sha256, principal);
     res.set({
       'Content-Type': 'application/zip',
+      'Content-Length': String(length),
       'Content-Disposition': `attachment; filename="${filename}"`,
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-store',

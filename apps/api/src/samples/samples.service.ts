@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { CONFIG, type Config } from '#config';
@@ -166,7 +165,7 @@ export class SamplesService {
     };
   }
 
-  /** Sightings, newest first; the submitter appears only as a keyed pseudonym of its token id. */
+  /** Sightings, newest first; the submitter appears only as its keyed pseudonym. */
   async sightings(sha256: string, query: unknown): Promise<Page<SightingView>> {
     const sample = await this.get(sha256);
     const q = parseOrThrow(PageQuery, query, 'query');
@@ -178,7 +177,9 @@ export class SamplesService {
         kind: row.kind,
         metadata: row.metadata,
         filename: row.filename,
-        submitter: row.submittedBy === null ? null : this.pseudonym(row.submittedBy),
+        submitter: row.submitter,
+        country: row.country,
+        productVersion: row.productVersion,
       })),
       nextCursor: this.nextListCursor(found),
     };
@@ -202,11 +203,6 @@ export class SamplesService {
       })),
       nextCursor: this.nextListCursor(found),
     };
-  }
-
-  /** Stable per token and key, unlinkable to the token without the key. */
-  pseudonym(tokenId: string): string {
-    return createHmac('sha256', this.config.auth.pseudonymKey).update(tokenId, 'utf8').digest('hex');
   }
 
   private nextListCursor(found: { rows: { position: KeysetPosition }[]; more: boolean }): string | null {

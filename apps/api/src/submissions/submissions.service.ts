@@ -13,6 +13,7 @@ import { type RecordedSubmission, SubmissionsRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
 import { QueueProducer, scanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
+import { submitterOf } from '../auth/auth.js';
 import { scrubDocument, scrubString } from './scrub.js';
 import type { ReceivedFile } from './upload.engine.js';
 
@@ -94,7 +95,7 @@ export class SubmissionsService {
       // Scrubbed before anything is stored: user names, host names, e-mail addresses, SIDs.
       metadata: scrubDocument(context),
       filename: filename === null ? null : scrubString(filename),
-      submittedBy: principal.tokenId,
+      submitter: submitterOf(principal),
       scanJob: (submissionId) => ({
         queue: QueueName.Scan,
         name: JobName.ScanSample,
@@ -130,7 +131,7 @@ export class SubmissionsService {
     const record = /^[0-9a-f-]{36}$/i.test(id)
       ? await this.submissions.findById(
           id,
-          principal.role === 'agent' ? { submittedBy: principal.tokenId } : undefined,
+          principal.role === 'agent' ? { submitter: principal.pseudonym } : undefined,
         )
       : null;
     if (record === null) throw new SpecimenError('NOT_FOUND', 'no such submission');

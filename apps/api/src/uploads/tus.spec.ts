@@ -91,6 +91,22 @@ describe('PartMeter', () => {
     assert.deepEqual(meter.digest(), createHash('sha256').update('abcde').digest());
   });
 
+  it('shows every byte it passes on to its tap, in order, and none past the limit', async () => {
+    const tapped: Buffer[] = [];
+    const meter = new PartMeter(5, null, (chunk) => tapped.push(chunk));
+    const out: Buffer[] = [];
+    for await (const chunk of Readable.from([Buffer.from('abc'), Buffer.from('de')]).pipe(meter))
+      out.push(chunk as Buffer);
+    assert.equal(Buffer.concat(tapped).toString(), 'abcde');
+    assert.deepEqual(Buffer.concat(out), Buffer.concat(tapped));
+    const over: Buffer[] = [];
+    const small = new PartMeter(4, null, (chunk) => over.push(chunk));
+    await assert.rejects(async () => {
+      for await (const _ of Readable.from([Buffer.from('abc'), Buffer.from('de')]).pipe(small)) void _;
+    });
+    assert.equal(Buffer.concat(over).toString(), 'abc');
+  });
+
   it('fails with FILE_TOO_LARGE past the remaining length', async () => {
     const meter = new PartMeter(4, null);
     await assert.rejects(

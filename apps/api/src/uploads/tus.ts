@@ -73,7 +73,8 @@ export function parseChecksum(value: string): { algorithm: ChecksumAlgorithm; di
 /**
  * Counts (and, when asked, hashes) the bytes of one PATCH body on their way to storage, and fails the
  * stream with FILE_TOO_LARGE as soon as they would go past the declared `Upload-Length`. A chunk is
- * small (one PATCH), so its one checksum is computed on the event loop.
+ * small (one PATCH), so its one checksum is computed on the event loop. `tap`, when given, sees every
+ * byte that goes on to storage, in order (the upload's assembly), without changing how the stream flows.
  */
 export class PartMeter extends Transform {
   bytes = 0;
@@ -82,6 +83,7 @@ export class PartMeter extends Transform {
   constructor(
     private readonly remaining: number,
     algorithm: ChecksumAlgorithm | null,
+    private readonly tap: ((chunk: Buffer) => void) | null = null,
   ) {
     super();
     this.hash = algorithm === null ? null : createHash(algorithm);
@@ -98,6 +100,7 @@ export class PartMeter extends Transform {
       return;
     }
     this.hash?.update(chunk);
+    this.tap?.(chunk);
     callback(null, chunk);
   }
 

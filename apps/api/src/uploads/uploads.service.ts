@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata } from '#contracts';
 import { type UploadPart, type UploadRecord, UploadsRepository } from '#database';
@@ -8,11 +8,19 @@ import { OBJECT_STORE, type ObjectStore, uploadPartKey, uploadPrefix } from '#st
 import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
+import { UploadAssemblies } from './assembly.js';
 import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Verification failures of the whole upload: retrying cannot help, so the upload is dropped. */
 const FINAL_REFUSALS = new Set(['CHECKSUM_MISMATCH', 'SIZE_MISMATCH', 'EMPTY_FILE']);
+/**
+ * Uploads assembled while their chunks arrive, at most, per process: each holds an open file (or S3
+ * multipart upload) and up to about one chunk in memory; beyond it an upload is assembled at its finish.
+ */
+const MAX_ASSEMBLIES = 8;
+/** An agent whose PATCHes stop for this long has stalled: its assembly's place may go to another upload. */
+const ASSEMBLY_IDLE_MS = 2 * 60_000;
 
 /** The request as the service needs it: a body stream that reports the client going away. */
 export interface PatchRequest extends Readable {
@@ -45,15 +53,26 @@ async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGener
  * the multipart path's own.
  */
 @Injectable()
-export class UploadsService {
+export class UploadsService implements OnApplicationShutdown {
   private readonly logger = new Logger(UploadsService.name);
+  private readonly assemblies: UploadAssemblies;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(UploadsRepository) private readonly uploads: UploadsRepository,
     @Inject(SubmissionsService) private readonly submissions: SubmissionsService,
-  ) {}
+  ) {
+    this.assemblies = new UploadAssemblies(
+      store,
+      MAX_ASSEMBLIES,
+      Math.min(ASSEMBLY_IDLE_MS, config.limits.resumableExpirySeconds * 1000),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.assemblies.close();
+  }
 
   private expiry(): Date {
     return new Date(Date.now() + this.config.limits.resumableExpirySeconds * 1000);
@@ -158,7 +177,13 @@ export class UploadsService {
       return this.finish(upload, principal);
     }
 
-    const meter = new PartMeter(upload.length - offset, checksum?.algorithm ?? null);
+    // The bytes also go on into this process's assembly of the whole upload, when it has one in step.
+    const assembly = this.assemblies.feed(upload.id, offset);
+    const meter = new PartMeter(
+      upload.length - offset,
+      checksum?.algorithm ?? null,
+      assembly === null ? null : (chunk) => assembly.write(chunk),
+    );
     const key = uploadPartKey(upload.id, offset, randomBytes(6).toString('hex'));
     const abort = new AbortController();
     const onClose = () => {
@@ -172,6 +197,7 @@ export class UploadsService {
     try {
       await this.store.put(key, meter, { signal: abort.signal });
     } catch (e) {
+      assembly?.discard();
       body.unpipe(meter);
       body.resume();
       if (abort.signal.aborted) throw abort.signal.reason as unknown;
@@ -184,6 +210,7 @@ export class UploadsService {
 
     const digest = meter.digest();
     if (checksum !== null && digest !== null && !digest.equals(checksum.digest)) {
+      assembly?.discard();
       await this.store.delete(key);
       throw new SpecimenError(
         'UPLOAD_CHECKSUM_MISMATCH',
@@ -192,37 +219,49 @@ export class UploadsService {
       );
     }
     if (meter.bytes === 0) {
+      await assembly?.commit(0);
       await this.store.delete(key);
       return UploadsService.state(upload);
     }
-    const moved = await this.uploads.appendPart(
-      upload.id,
-      offset,
-      { key, offset, size: meter.bytes },
-      this.expiry(),
-    );
+    let moved;
+    try {
+      moved = await this.uploads.appendPart(
+        upload.id,
+        offset,
+        { key, offset, size: meter.bytes },
+        this.expiry(),
+      );
+    } catch (e) {
+      assembly?.discard();
+      throw e;
+    }
     if (moved === null) {
       // Another request moved the offset first, or the upload was terminated or expired meanwhile.
+      assembly?.discard();
       await this.store.delete(key);
       const now = await this.owned(id, principal);
       throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${now.offset}`, {
         offset: now.offset,
       });
     }
+    await assembly?.commit(meter.bytes);
     return moved.offset === moved.length ? this.finish(moved, principal) : UploadsService.state(moved);
   }
 
   private async finish(upload: UploadRecord, principal: Principal): Promise<UploadState> {
     const metadata = parseOrThrow(SubmissionMetadata, upload.metadata, 'metadata');
-    const source = Readable.from(concatenate(this.store, upload.parts));
-    let received;
-    try {
-      received = await hashIntoIncoming(this.store, source);
-    } catch (e) {
-      source.destroy();
-      throw e instanceof SpecimenError
-        ? e
-        : new SpecimenError('INTERNAL', 'the upload could not be assembled', undefined, { cause: e });
+    // Assembled while the chunks arrived, or else now from the stored parts, in order.
+    let received = await this.assemblies.finish(upload.id, upload.length);
+    if (received === null) {
+      const source = Readable.from(concatenate(this.store, upload.parts));
+      try {
+        received = await hashIntoIncoming(this.store, source);
+      } catch (e) {
+        source.destroy();
+        throw e instanceof SpecimenError
+          ? e
+          : new SpecimenError('INTERNAL', 'the upload could not be assembled', undefined, { cause: e });
+      }
     }
     let created: SubmissionCreated;
     try {
@@ -246,6 +285,7 @@ export class UploadsService {
 
   /** The row first, so a PATCH still in flight loses its conditional update and removes its own part. */
   private async remove(id: string): Promise<void> {
+    this.assemblies.drop(id);
     await this.uploads.delete(id);
     await this.removeParts(id);
   }
@@ -257,9 +297,12 @@ export class UploadsService {
   /** Removes uploads that expired, with their parts; returns how many. */
   async sweep(): Promise<number> {
     let swept = 0;
+    // A stalled upload (or one that goes on at another replica) is reassembled at its finish, if ever.
+    this.assemblies.dropIdle(Math.min(ASSEMBLY_IDLE_MS, this.config.limits.resumableExpirySeconds * 1000));
     for (;;) {
       const ids = await this.uploads.deleteExpired(new Date(), 100);
       for (const id of ids) {
+        this.assemblies.drop(id);
         try {
           await this.removeParts(id);
         } catch (e) {

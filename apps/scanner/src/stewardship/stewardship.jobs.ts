@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
@@ -58,10 +57,10 @@ export class StewardshipJobs {
       objectsDeleted: 0,
     };
     counts.objectsDeleted += await this.drainTombstones();
-    await this.freeze(await this.stewardship.purgeDays(data.agentId));
+    await this.freeze(await this.stewardship.purgeDays(data.agent));
     const failAfter = this.config.stewardship.purgeFailAfterBatches;
     for (;;) {
-      const batch = await this.stewardship.purgeBatch(data.agentId, this.config.stewardship.purgeBatchSize);
+      const batch = await this.stewardship.purgeBatch(data.agent, this.config.stewardship.purgeBatchSize);
       if (batch.samples === 0) break;
       add(counts, batch);
       if (failAfter !== undefined && counts.batches >= failAfter) {
@@ -77,7 +76,7 @@ export class StewardshipJobs {
       action: 'consent.purge',
       targetType: 'agent',
       // The audit log outlives the agent: it names it only by its keyed pseudonym.
-      targetId: this.pseudonym(data.agentId),
+      targetId: data.agent,
       details: { ...counts },
     });
     this.logger.log(`consent purge: ${JSON.stringify(counts)}`);
@@ -87,11 +86,11 @@ export class StewardshipJobs {
   /** Queues a purge for every agent whose consent is withdrawn and whose data is still stored. */
   async consentSweep(): Promise<{ queued: number }> {
     const agents = await this.stewardship.agentsToPurge(AGENTS_PER_SWEEP);
-    for (const agentId of agents) {
+    for (const agent of agents) {
       // One purge per agent at a time: a job id that is still waiting or active is not added twice.
       await this.queue.add(
-        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agentId } },
-        `consent-purge-sweep-${agentId}`,
+        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agent } },
+        `consent-purge-sweep-${agent}`,
         { removeOnComplete: true, removeOnFail: true },
       );
     }
@@ -163,9 +162,5 @@ export class StewardshipJobs {
       }
       if (keys.length < TOMBSTONES_PER_PASS) return deleted;
     }
-  }
-
-  private pseudonym(id: string): string {
-    return createHmac('sha256', this.config.auth.pseudonymKey).update(id, 'utf8').digest('hex');
   }
 }

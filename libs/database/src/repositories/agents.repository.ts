@@ -14,6 +14,8 @@ export type EnrollmentRefusal = 'unknown' | 'expired' | 'used-up' | 'revoked';
 
 export interface AgentRecord {
   id: string;
+  /** Null only for an agent enrolled before migration 0009 until start-up has converted it. */
+  pseudonym: string | null;
   productName: string;
   productVersion: string;
   osFamily: string;
@@ -28,6 +30,8 @@ export interface AgentRecord {
 }
 
 export interface NewAgent {
+  id: string;
+  pseudonym: string;
   productName: string;
   productVersion: string;
   osFamily: string;
@@ -47,6 +51,7 @@ export interface ConsentChange {
 
 const agentColumns = {
   id: agents.id,
+  pseudonym: agents.pseudonym,
   productName: agents.productName,
   productVersion: agents.productVersion,
   osFamily: agents.osFamily,

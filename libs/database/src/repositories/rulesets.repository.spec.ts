@@ -75,7 +75,7 @@ describe('RulesetsRepository', () => {
       objectKey: `samples/${sha256}`,
       metadata: {},
       filename: null,
-      submittedBy: null,
+      submitter: { pseudonym: 'test', country: null, productVersion: null },
       scanJob: () => ({
         queue: 'scan',
         name: 'scan-sample',

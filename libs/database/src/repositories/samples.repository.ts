@@ -81,7 +81,9 @@ export interface SightingRecord {
   kind: SampleKind;
   metadata: Record<string, unknown>;
   filename: string | null;
-  submittedBy: string | null;
+  submitter: string | null;
+  country: string | null;
+  productVersion: string | null;
 }
 
 export interface ScanRecord {
@@ -244,7 +246,9 @@ export class SamplesRepository {
         kind: submissions.kind,
         metadata: submissions.metadata,
         filename: submissions.filename,
-        submittedBy: submissions.submittedBy,
+        submitter: submissions.submitter,
+        country: submissions.country,
+        productVersion: submissions.productVersion,
         key: microsUtc(submissions.receivedAt),
       })
       .from(submissions)

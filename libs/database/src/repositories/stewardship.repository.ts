@@ -55,24 +55,27 @@ const csv = (values: string[]): string => values.join('\u001f');
 export class StewardshipRepository {
   constructor(private readonly database: Database) {}
 
-  /** Agents whose consent is withdrawn and who still have submissions from before the withdrawal. */
+  /**
+   * Pseudonyms of the agents whose consent is withdrawn and who still have submissions from before the
+   * withdrawal.
+   */
   async agentsToPurge(limit: number): Promise<string[]> {
     const result = await this.database.db.execute<{ id: string }>(
-      sql`select a.id from agents a
+      sql`select a.pseudonym as id from agents a
           where a.consent_revoked_at is not null and exists (
-            select 1 from submissions s join api_tokens t on t.id = s.submitted_by
-            where t.agent_id = a.id and s.received_at <= a.consent_revoked_at)
+            select 1 from submissions s
+            where s.submitter = a.pseudonym and s.received_at <= a.consent_revoked_at)
           order by a.consent_revoked_at limit ${limit}`,
     );
     return result.rows.map((r) => r.id);
   }
 
-  /** UTC days of the agent's submissions that its purge will remove. */
-  async purgeDays(agentId: string): Promise<string[]> {
+  /** UTC days of the submissions of the agent (by pseudonym) that its purge will remove. */
+  async purgeDays(agent: string): Promise<string[]> {
     const result = await this.database.db.execute<{ day: string }>(
       sql`select distinct to_char(s.received_at at time zone 'UTC', 'YYYY-MM-DD') as day
-          from submissions s join api_tokens t on t.id = s.submitted_by join agents a on a.id = t.agent_id
-          where a.id = ${agentId} and a.consent_revoked_at is not null
+          from submissions s join agents a on a.pseudonym = s.submitter
+          where a.pseudonym = ${agent} and a.consent_revoked_at is not null
             and s.received_at <= a.consent_revoked_at`,
     );
     return result.rows.map((r) => r.day);
@@ -83,10 +86,10 @@ export class StewardshipRepository {
    * submissions; those nobody else submitted are deleted (scans and matches cascade) and their objects
    * recorded as tombstones, the others keep their rows with fewer sightings.
    */
-  async purgeBatch(agentId: string, batchSize: number): Promise<BatchOutcome> {
+  async purgeBatch(agent: string, batchSize: number): Promise<BatchOutcome> {
     return this.database.transaction(async (tx) => {
-      const mine = sql`from submissions s join api_tokens t on t.id = s.submitted_by join agents a on a.id = t.agent_id
-          where a.id = ${agentId} and a.consent_revoked_at is not null and s.received_at <= a.consent_revoked_at`;
+      const mine = sql`from submissions s join agents a on a.pseudonym = s.submitter
+          where a.pseudonym = ${agent} and a.consent_revoked_at is not null and s.received_at <= a.consent_revoked_at`;
       const picked = await tx.execute<{ sha256: string }>(
         sql`select distinct s.sample_sha256 as sha256 ${mine} order by 1 limit ${batchSize}`,
       );
@@ -267,11 +270,10 @@ export class StewardshipRepository {
         : sql``;
     return sql`(select b.*, ${sql.raw(VALUE[dimension])} as value from (
         select s.id, s.kind, coalesce(sm.verdict, 'pending') as verdict, sm.latest_scan_id,
-               coalesce(a.country, 'unknown') as country,
-               coalesce(a.product_name || ' ' || a.product_version, 'unknown') as product_version,
-               coalesce(t.agent_id::text, s.submitted_by::text, 'unknown') as agent
+               coalesce(s.country, 'unknown') as country,
+               coalesce(s.product_version, 'unknown') as product_version,
+               coalesce(s.submitter, 'unknown') as agent
         from submissions s join samples sm on sm.sha256 = s.sample_sha256
-          left join api_tokens t on t.id = s.submitted_by left join agents a on a.id = t.agent_id
         where s.received_at >= ${from}::timestamptz and s.received_at < ${from}::timestamptz + interval '1 day'
       ) b ${rules}) x`;
   }

@@ -4,13 +4,20 @@ import type { Database } from '../database.js';
 import { outbox, samples, submissions } from '../schema.js';
 import type { OutboxJob } from './outbox.repository.js';
 
+/** Who sent a submission, as stored: a pseudonym, never an agent or token id (see `pseudonym()`). */
+export interface Submitter {
+  pseudonym: string;
+  country: string | null;
+  productVersion: string | null;
+}
+
 export interface RecordSubmissionInput {
   digests: Digests;
   kind: SampleKind;
   objectKey: string;
   metadata: Record<string, unknown>;
   filename: string | null;
-  submittedBy: string | null;
+  submitter: Submitter;
   /** Job to commit with the rows when the sample is new; built from the new submission's id. */
   scanJob: (submissionId: string) => OutboxJob;
 }
@@ -31,7 +38,7 @@ export interface SubmissionRecord {
   verdict: Verdict | null;
   receivedAt: Date;
   filename: string | null;
-  submittedBy: string | null;
+  submitter: string | null;
 }
 
 /** A known sample seen by a hash-first lookup. */
@@ -77,7 +84,9 @@ export class SubmissionsRepository {
           kind: input.kind,
           metadata: input.metadata,
           filename: input.filename,
-          submittedBy: input.submittedBy,
+          submitter: input.submitter.pseudonym,
+          country: input.submitter.country,
+          productVersion: input.submitter.productVersion,
           // A duplicate rides on the scan its sample already has (queued or done).
           status: needsScan ? 'received' : 'queued',
         })
@@ -105,7 +114,7 @@ export class SubmissionsRepository {
   }
 
   /** The submission with a status derived from its sample's scan: received → queued → scanned | failed. */
-  async findById(id: string, visibleTo?: { submittedBy: string }): Promise<SubmissionRecord | null> {
+  async findById(id: string, visibleTo?: { submitter: string }): Promise<SubmissionRecord | null> {
     const [row] = await this.database.db
       .select({
         id: submissions.id,
@@ -116,14 +125,14 @@ export class SubmissionsRepository {
         verdict: samples.verdict,
         receivedAt: submissions.receivedAt,
         filename: submissions.filename,
-        submittedBy: submissions.submittedBy,
+        submitter: submissions.submitter,
       })
       .from(submissions)
       .innerJoin(samples, eq(samples.sha256, submissions.sampleSha256))
       .where(
         visibleTo === undefined
           ? eq(submissions.id, id)
-          : and(eq(submissions.id, id), eq(submissions.submittedBy, visibleTo.submittedBy)),
+          : and(eq(submissions.id, id), eq(submissions.submitter, visibleTo.submitter)),
       )
       .limit(1);
     if (row === undefined) return null;
@@ -145,25 +154,36 @@ export class SubmissionsRepository {
    */
   async recordLookupSightings(
     sha256s: string[],
-    submittedBy: string,
+    submitter: Submitter,
     seenSince?: Date,
   ): Promise<LookupSighting[]> {
     if (sha256s.length === 0) return [];
     // One text parameter split server-side: drizzle would expand an array into one parameter per item.
+    // The rows are locked in sha256 order before they are updated: an UPDATE locks them in whatever order
+    // its scan meets them, which differs between statements that started before and after another one's
+    // commit (new row versions move), so overlapping batches from several agents deadlocked.
     const result = await this.database.db.execute<{
       sha256: string;
       object_key: string;
       scan_status: ScanStatus;
       verdict: Verdict | null;
     }>(
-      sql`with seen as (
-            update ${samples} set last_seen = now(), sightings = ${samples.sightings} + 1
+      sql`with target as materialized (
+            select sha256 from ${samples}
             where ${samples.sha256} = any(string_to_array(${sha256s.join(',')}, ',')::bpchar[])
               and ${samples.lastSeen} >= ${(seenSince ?? new Date(0)).toISOString()}::timestamptz
-            returning sha256, kind, object_key, scan_status, verdict
+            order by sha256
+            for update
+          ), seen as (
+            update ${samples} set last_seen = now(), sightings = ${samples.sightings} + 1
+            from target where ${samples.sha256} = target.sha256
+            returning ${samples.sha256}, ${samples.kind}, ${samples.objectKey}, ${samples.scanStatus},
+                      ${samples.verdict}
           ), sighted as (
-            insert into ${submissions} (sample_sha256, kind, metadata, submitted_by, status, source)
-            select sha256, kind, '{}'::jsonb, ${submittedBy}, 'queued', 'lookup' from seen
+            insert into ${submissions}
+              (sample_sha256, kind, metadata, submitter, country, product_version, status, source)
+            select sha256, kind, '{}'::jsonb, ${submitter.pseudonym}, ${submitter.country},
+                   ${submitter.productVersion}, 'queued', 'lookup' from seen
           )
           select sha256, object_key, scan_status, verdict from seen`,
     );

@@ -1,4 +1,4 @@
-import { and, eq, isNull } from '../drizzle.js';
+import { and, eq, isNull, sql } from '../drizzle.js';
 import type { Role } from '#contracts';
 import type { Database, Executor } from '../database.js';
 import { agents, apiTokens } from '../schema.js';
@@ -15,6 +15,10 @@ export interface ActiveToken extends TokenRecord {
   agentId: string | null;
   /** The agent's consent; null for people's tokens. */
   participating: boolean | null;
+  /** The agent's pseudonym, country and product ("name version"); null for people's tokens. */
+  agentPseudonym: string | null;
+  country: string | null;
+  productVersion: string | null;
 }
 
 export class TokensRepository {
@@ -71,6 +75,9 @@ export class TokensRepository {
         createdAt: apiTokens.createdAt,
         agentId: apiTokens.agentId,
         participating: agents.participating,
+        agentPseudonym: agents.pseudonym,
+        country: agents.country,
+        productVersion: sql<string | null>`${agents.productName} || ' ' || ${agents.productVersion}`,
         agentRevokedAt: agents.revokedAt,
       })
       .from(apiTokens)

@@ -1,0 +1,156 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { ObjectStore } from '#storage';
+import { type ReceivedFile, hashIntoIncoming } from '../submissions/upload.engine.js';
+
+type Assembled = Omit<ReceivedFile, 'metadata'>;
+
+interface Assembly {
+  /** Bytes fed so far: the upload's offset while the chunks keep arriving here, in order. */
+  offset: number;
+  feed: PassThrough;
+  abort: AbortController;
+  result: Promise<Assembled>;
+  /** A PATCH is feeding it now. */
+  busy: boolean;
+  lastUsed: number;
+}
+
+/** What a PATCH does with its chunk's bytes when the upload is being assembled in this process. */
+export interface AssemblyFeed {
+  write(chunk: Buffer): void;
+  /** The chunk is stored and the offset moved: the assembly goes on from the new offset. */
+  commit(bytes: number): Promise<void>;
+  /** The chunk was refused or failed: the assembly is dropped (the upload is then reassembled from its parts). */
+  discard(): void;
+}
+
+/**
+ * Assembles resumable uploads while their chunks arrive. Each chunk of an upload that began in this
+ * process is also streamed, in order, through the same hashing into an `incoming/` object as the
+ * multipart path ({@link hashIntoIncoming}), so the last PATCH only ends that stream instead of reading
+ * every part back, hashing it and writing it again (measured: about a third of a 256 MiB tus upload).
+ * The parts are still stored one by one and stay the record a resumed upload relies on: whenever this
+ * process cannot follow (a chunk failed or was refused, the upload moved to another replica or was
+ * resumed after a restart, too many uploads at once), the assembly is dropped, its temporary object is
+ * removed, and the finish reassembles from the parts as before.
+ */
+export class UploadAssemblies {
+  private readonly assemblies = new Map<string, Assembly>();
+  /** Dropped assemblies still removing their temporary objects. */
+  private readonly dropping = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly maxOpen: number,
+    /** An assembly not fed for this long gives its place to a new upload when all places are taken. */
+    private readonly idleMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get open(): number {
+    return this.assemblies.size;
+  }
+
+  /**
+   * The feed for a chunk at `offset` of upload `id`, or null when this chunk cannot be assembled here:
+   * the first chunk starts an assembly, a later one continues it only if it is exactly the next one.
+   */
+  feed(id: string, offset: number): AssemblyFeed | null {
+    let assembly = this.assemblies.get(id);
+    if (assembly !== undefined && (assembly.busy || assembly.offset !== offset)) {
+      this.drop(id);
+      return null;
+    }
+    if (assembly === undefined) {
+      if (offset !== 0) return null;
+      if (this.assemblies.size >= this.maxOpen) this.dropIdle(this.idleMs);
+      if (this.assemblies.size >= this.maxOpen) return null;
+      const feed = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const abort = new AbortController();
+      const result = hashIntoIncoming(this.store, feed, abort.signal);
+      // Awaited at the finish, or dropped: a failure then only means the parts are reassembled.
+      result.catch(() => undefined);
+      assembly = { offset: 0, feed, abort, result, busy: false, lastUsed: this.now() };
+      this.assemblies.set(id, assembly);
+    }
+    const current = assembly;
+    current.busy = true;
+    current.lastUsed = this.now();
+    return {
+      write: (chunk) => {
+        current.lastUsed = this.now();
+        current.feed.write(chunk);
+      },
+      commit: async (bytes) => {
+        current.offset += bytes;
+        current.busy = false;
+        current.lastUsed = this.now();
+        // At most about one chunk waits in memory: the next PATCH is answered once the assembly caught up.
+        if (current.feed.writableNeedDrain) {
+          await Promise.race([once(current.feed, 'drain'), current.result.then(() => undefined)]).catch(
+            () => undefined,
+          );
+        }
+      },
+      discard: () => {
+        if (this.assemblies.get(id) === current) this.drop(id);
+      },
+    };
+  }
+
+  /**
+   * The assembled object of a finished upload of `length` bytes, or null when it was not assembled here
+   * (or the assembly failed): the caller then reassembles from the parts.
+   */
+  async finish(id: string, length: number): Promise<Assembled | null> {
+    const assembly = this.assemblies.get(id);
+    if (assembly === undefined) return null;
+    if (assembly.busy || assembly.offset !== length) {
+      this.drop(id);
+      return null;
+    }
+    this.assemblies.delete(id);
+    assembly.feed.end();
+    try {
+      return await assembly.result;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Drops the assembly of `id` (terminated, expired, or out of step); its temporary object is removed. */
+  drop(id: string): void {
+    const assembly = this.assemblies.get(id);
+    if (assembly === undefined) return;
+    this.assemblies.delete(id);
+    assembly.abort.abort(new Error('upload assembly dropped'));
+    const settled = assembly.result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.dropping.add(settled);
+    void settled.finally(() => this.dropping.delete(settled));
+  }
+
+  /**
+   * Drops assemblies not fed for `idleMs` (their uploads stalled or went elsewhere, or a PATCH hangs);
+   * returns how many. A PATCH still feeding a dropped one goes on; only the finish reassembles.
+   */
+  dropIdle(idleMs: number): number {
+    let dropped = 0;
+    for (const [id, assembly] of this.assemblies) {
+      if (this.now() - assembly.lastUsed >= idleMs) {
+        this.drop(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Drops every assembly and waits until their temporary objects are gone (shutdown). */
+  async close(): Promise<void> {
+    for (const id of [...this.assemblies.keys()]) this.drop(id);
+    await Promise.all(this.dropping);
+  }
+}
