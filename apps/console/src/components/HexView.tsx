@@ -60,8 +60,9 @@ export function HexView({
             className="hex-view"
             data-testid="hex-view"
             data-start={view.offset}
-            role="table"
-            aria-label="Hex view"
+            role="region"
+            aria-label="Hex view of the preview"
+            tabIndex={0}
           >
             {view.rows.map((row) => {
               const cells = rowCells(
@@ -70,7 +71,7 @@ export function HexView({
                 focus?.length ?? 0,
               );
               return (
-                <div key={row.offset} role="row" data-offset={row.offset}>
+                <div key={row.offset} data-offset={row.offset}>
                   <span className="hex-offset">{hexOffset(row.offset)}</span>
                   {cells.map((c, i) => (
                     <Fragment key={c.offset}>
