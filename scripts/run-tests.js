@@ -11,6 +11,8 @@ const files =
         'dist/libs/*/src/**/*.spec.js',
         'dist/apps/*/src/**/*.spec.js',
         'dist/test/**/*.e2e.js',
+        // The console's specs, compiled by apps/console/tsconfig.json (JSX, DOM types) beside the rest.
+        'dist/console-node/apps/console/src/**/*.spec.js',
       ]).sort();
 if (files.length === 0) {
   console.error('no compiled test files found: run "npm run build" first');

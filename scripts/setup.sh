@@ -3,7 +3,7 @@
 # PostgreSQL and Redis it expects (started only when they are not answering already). Idempotent.
 set -euo pipefail
 
-packages=(libyara-dev yara p7zip-full fdisk python3 make g++ postgresql-client redis-tools)
+packages=(libyara-dev yara p7zip-full fdisk python3 make g++ postgresql-client redis-tools chromium)
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()

@@ -188,6 +188,8 @@ const ROWS: Row[] = [
     call: (c) => ({ path: `/v1/submissions/${c.otherSubmission}` }),
     expect: roles(404, 200, 200),
   },
+  { route: 'GET /v1/me', call: () => ({ path: '/v1/me' }), expect: roles(200, 200, 200) },
+  { route: 'GET /v1/queues', call: () => ({ path: '/v1/queues' }), expect: roles(403, 200, 200) },
   { route: 'GET /v1/samples', call: () => ({ path: '/v1/samples' }), expect: roles(403, 200, 200) },
   {
     route: 'GET /v1/samples',

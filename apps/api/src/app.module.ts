@@ -11,12 +11,14 @@ import { AgentsController, EnrollmentTokensController } from './agents/agents.co
 import { AgentsService } from './agents/agents.service.js';
 import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
+import { MeController } from './auth/me.controller.js';
 import { DocsController } from './docs/docs.controller.js';
 import { RouteDiscovery } from './docs/route-discovery.js';
 import { OutboxDispatcher } from './jobs/outbox-dispatcher.js';
 import { HealthController } from './health/health.controller.js';
 import { FailedJobsController } from './jobs/failed-jobs.controller.js';
 import { FailedJobsService } from './jobs/failed-jobs.service.js';
+import { QueuesController } from './jobs/queues.controller.js';
 import { RetrohuntsController } from './retrohunts/retrohunts.controller.js';
 import { RetrohuntsService } from './retrohunts/retrohunts.service.js';
 import { SpecimenExceptionFilter } from './http/exception.filter.js';
@@ -85,6 +87,7 @@ export class ApiModule implements NestModule {
       controllers: [
         HealthController,
         DocsController,
+        MeController,
         RulesetsController,
         SamplesController,
         SubmissionsController,
@@ -97,6 +100,7 @@ export class ApiModule implements NestModule {
         AuditController,
         RetrohuntsController,
         FailedJobsController,
+        QueuesController,
         UploadsController,
       ],
       providers: [

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
+import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
-import { ConfigError, loadConfig } from '#config';
+import { ConfigError, loadConfig, projectRoot } from '#config';
 import { SpecimenMetrics } from '#observability';
 import { ApiModule } from './app.module.js';
+import { consoleHandler } from './console/console.static.js';
 import { httpMetrics } from './http/http-metrics.js';
 
 async function main(): Promise<void> {
@@ -16,6 +18,11 @@ async function main(): Promise<void> {
   app.disable('x-powered-by');
   // Before the routes (registered at listen), so every request is timed, refused ones included.
   app.use(httpMetrics(app.get(SpecimenMetrics)));
+  // The analyst console (built by `npm run build` into dist/console), same origin as the API.
+  const consoleDir = join(projectRoot(), 'dist', 'console');
+  const console_ = consoleHandler(consoleDir);
+  if (console_ === null) app.get(Logger).warn(`no console build in ${consoleDir}: / is not served`);
+  else app.use(console_);
   app.useBodyParser('json', { limit: '1mb' });
   app.enableShutdownHooks();
   await app.listen(config.http.port, config.http.host);

@@ -36,3 +36,13 @@ export interface Principal {
   country?: string | null;
   productVersion?: string;
 }
+
+/** `GET /v1/me`: who the bearer token belongs to and which routes its role may call. */
+export interface WhoAmIView {
+  tokenId: string;
+  name: string;
+  role: Role;
+  agentId: string | null;
+  /** The routes this role may call, as the API document names them (`GET /v1/samples/{sha256}`). */
+  permissions: string[];
+}

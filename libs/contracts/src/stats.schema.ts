@@ -62,3 +62,16 @@ export interface StatsOverviewView {
 export interface MaintenanceQueued {
   jobId: string;
 }
+
+/** One job state of a queue in `GET /v1/queues`. */
+export interface QueueStateView {
+  state: 'waiting' | 'prioritized' | 'delayed' | 'active' | 'failed' | 'completed';
+  depth: number;
+  /** Seconds since the oldest job of this state was created (0 when none; not given for completed). */
+  oldestAgeSeconds: number;
+}
+
+/** `GET /v1/queues`: each queue's depths and the scanner workers listening to it. */
+export interface QueuesView {
+  queues: { name: string; workers: number; states: QueueStateView[] }[];
+}

@@ -191,6 +191,11 @@ export class QueueProducer {
     );
   }
 
+  /** Workers (scanner processes' BullMQ workers) connected to a queue now, from Redis' client list. */
+  async workers(name: QueueName): Promise<number> {
+    return this.withDeadline(this.queue(name).getWorkersCount());
+  }
+
   async ping(): Promise<void> {
     await this.withDeadline(this.queue(QueueName.Scan).getJobCounts('waiting'));
   }

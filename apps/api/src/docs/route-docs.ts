@@ -350,6 +350,40 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       response: { agentId: ID, apiKey: 'spa_…' },
     },
   },
+  'GET /v1/me': {
+    summary: "The caller: its token's id, name and role, and the routes that role may call",
+    tag: 'access',
+    status: 200,
+    example: {
+      response: {
+        tokenId: ID,
+        name: 'analyst-1',
+        role: 'analyst',
+        agentId: null,
+        permissions: ['GET /v1/me', 'GET /v1/samples', 'GET /v1/samples/{sha256}'],
+      },
+    },
+  },
+  'GET /v1/queues': {
+    summary: 'Depth and oldest job age of each job state per queue, and the scanner workers connected to it',
+    tag: 'operations',
+    status: 200,
+    errors: ['QUEUE_UNAVAILABLE'],
+    example: {
+      response: {
+        queues: [
+          {
+            name: 'scan',
+            workers: 1,
+            states: [
+              { state: 'waiting', depth: 3, oldestAgeSeconds: 1.5 },
+              { state: 'active', depth: 1, oldestAgeSeconds: 0.2 },
+            ],
+          },
+        ],
+      },
+    },
+  },
   'GET /v1/agents': {
     summary: 'Agents in id order',
     tag: 'agents',

@@ -1,0 +1,29 @@
+/** Bytes as a person reads them: 68 B, 4.0 KiB, 1.5 MiB. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** An ISO time as `2026-01-01 12:00:00Z` (UTC, so analysts in different places see the same text). */
+export function formatTime(iso: string | null | undefined): string {
+  if (iso === null || iso === undefined) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+}
+
+/** `0x00001f40` style offsets for the hex view and match lists. */
+export const hexOffset = (n: number, width = 8): string => `0x${n.toString(16).padStart(width, '0')}`;
+
+/** Start of the preview window that shows `offset`: aligned to 16 and a few rows before it. */
+export function windowStart(offset: number, rowsBefore = 4): number {
+  const aligned = offset - (offset % 16);
+  return Math.max(0, aligned - rowsBefore * 16);
+}

@@ -1,0 +1,142 @@
+import { Button, Code, Group, Stack, Table, Text, TextInput } from '@mantine/core';
+import { type FormEvent, useState } from 'react';
+import { useSession } from '../../auth/AuthContext.js';
+import { AsyncView } from '../../components/AsyncView.js';
+import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+
+interface AuditFilters {
+  actor: string;
+  action: string;
+  from: string;
+  to: string;
+}
+const EMPTY: AuditFilters = { actor: '', action: '', from: '', to: '' };
+
+/** The audit log, newest first, with its filters and cursor paging. */
+export function AuditPanel() {
+  const { api } = useSession();
+  const [draft, setDraft] = useState<AuditFilters>(EMPTY);
+  const [filters, setFilters] = useState<AuditFilters>(EMPTY);
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors.at(-1);
+  const page = useAsync(
+    () =>
+      api.audit({
+        actor: filters.actor.trim() || undefined,
+        action: filters.action.trim() || undefined,
+        from: filters.from === '' ? undefined : `${filters.from}T00:00:00.000Z`,
+        to: filters.to === '' ? undefined : `${filters.to}T23:59:59.999Z`,
+        cursor,
+      }),
+    [filters, cursor],
+  );
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setCursors([]);
+    setFilters(draft);
+  };
+  return (
+    <Stack gap="sm">
+      <form onSubmit={submit}>
+        <Group align="end">
+          <TextInput
+            label="Actor"
+            placeholder="token id or name"
+            value={draft.actor}
+            onChange={(e) => setDraft({ ...draft, actor: e.currentTarget.value })}
+          />
+          <TextInput
+            label="Action"
+            placeholder="sample.download"
+            value={draft.action}
+            onChange={(e) => setDraft({ ...draft, action: e.currentTarget.value })}
+          />
+          <TextInput
+            type="date"
+            label="From"
+            value={draft.from}
+            onChange={(e) => setDraft({ ...draft, from: e.currentTarget.value })}
+          />
+          <TextInput
+            type="date"
+            label="To"
+            value={draft.to}
+            onChange={(e) => setDraft({ ...draft, to: e.currentTarget.value })}
+          />
+          <Button type="submit" data-testid="audit-search">
+            Filter
+          </Button>
+        </Group>
+      </form>
+      <AsyncView state={page} label="Loading the audit log">
+        {(p) => (
+          <Stack gap="sm">
+            <Table.ScrollContainer minWidth={900}>
+              <Table striped data-testid="audit" layout="fixed">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th w={180}>At</Table.Th>
+                    <Table.Th w={170}>Actor</Table.Th>
+                    <Table.Th w={170}>Action</Table.Th>
+                    <Table.Th w={220}>Target</Table.Th>
+                    <Table.Th>Details</Table.Th>
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {p.items.length === 0 ? (
+                    <Table.Tr>
+                      <Table.Td colSpan={5}>
+                        <Text c="dimmed" size="sm">
+                          No entry.
+                        </Text>
+                      </Table.Td>
+                    </Table.Tr>
+                  ) : null}
+                  {p.items.map((a) => (
+                    <Table.Tr key={a.id}>
+                      <Table.Td style={{ whiteSpace: 'nowrap' }}>{formatTime(a.at)}</Table.Td>
+                      <Table.Td style={{ overflowWrap: 'anywhere' }}>{a.actorName}</Table.Td>
+                      <Table.Td ff="monospace">{a.action}</Table.Td>
+                      <Table.Td ff="monospace" fz="xs">
+                        {a.targetType}
+                        {a.targetId === null
+                          ? ''
+                          : ` ${a.targetId.slice(0, 20)}${a.targetId.length > 20 ? '…' : ''}`}
+                      </Table.Td>
+                      <Table.Td>
+                        {Object.keys(a.details).length === 0 ? null : (
+                          <Code fz="xs" style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}>
+                            {JSON.stringify(a.details)}
+                          </Code>
+                        )}
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
+            <Group gap="xs">
+              <Button
+                size="xs"
+                variant="default"
+                disabled={cursors.length === 0}
+                onClick={() => setCursors(cursors.slice(0, -1))}
+              >
+                Newer
+              </Button>
+              <Button
+                size="xs"
+                variant="default"
+                disabled={p.nextCursor === null}
+                onClick={() => p.nextCursor !== null && setCursors([...cursors, p.nextCursor])}
+              >
+                Older
+              </Button>
+            </Group>
+          </Stack>
+        )}
+      </AsyncView>
+    </Stack>
+  );
+}

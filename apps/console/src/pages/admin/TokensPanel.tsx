@@ -1,0 +1,187 @@
+import {
+  Alert,
+  Button,
+  Group,
+  NumberInput,
+  Paper,
+  Select,
+  SimpleGrid,
+  Stack,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core';
+import { notifications } from '@mantine/notifications';
+import { type FormEvent, useState } from 'react';
+import { ROLES, type Role } from '#contracts';
+import { useSession } from '../../auth/AuthContext.js';
+import { Hash } from '../../components/Hash.js';
+import { errorMessage } from '../../lib/api.js';
+import { formatTime } from '../../lib/format.js';
+
+/** A secret the service shows once: copy it now. */
+function OnceSecret({ label, secret, details }: { label: string; secret: string; details: string }) {
+  return (
+    <Alert color="yellow" title={`${label}: shown once, copy it now`} data-testid="new-secret">
+      <Hash value={secret} label={label} />
+      <Text size="xs" c="dimmed" mt={4}>
+        {details}
+      </Text>
+    </Alert>
+  );
+}
+
+function ApiTokenForm() {
+  const { api } = useSession();
+  const [name, setName] = useState('');
+  const [role, setRole] = useState<Role>('analyst');
+  const [created, setCreated] = useState<{ token: string; details: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      const t = await api.createToken(name.trim(), role);
+      setCreated({ token: t.token, details: `${t.name} (${t.role}), id ${t.id}` });
+      setName('');
+    } catch (err) {
+      notifications.show({ title: 'No token made', message: errorMessage(err), color: 'red' });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Paper withBorder p="md">
+      <form onSubmit={(e) => void submit(e)}>
+        <Stack gap="sm">
+          <Title order={4}>API token</Title>
+          <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <TextInput
+              label="Name"
+              value={name}
+              onChange={(e) => setName(e.currentTarget.value)}
+              required
+              data-testid="token-name"
+            />
+            <Select
+              label="Role"
+              data={[...ROLES]}
+              value={role}
+              allowDeselect={false}
+              onChange={(v) => v !== null && setRole(v)}
+            />
+          </SimpleGrid>
+          <Group>
+            <Button type="submit" loading={busy} disabled={name.trim() === ''} data-testid="create-token">
+              Create API token
+            </Button>
+          </Group>
+          {created === null ? null : (
+            <OnceSecret label="API token" secret={created.token} details={created.details} />
+          )}
+        </Stack>
+      </form>
+    </Paper>
+  );
+}
+
+function EnrollmentTokenForm() {
+  const { api } = useSession();
+  const [name, setName] = useState('');
+  const [days, setDays] = useState<number>(7);
+  const [maxUses, setMaxUses] = useState<number>(100);
+  const [created, setCreated] = useState<{ id: string; token: string; details: string } | null>(null);
+  const [revokeId, setRevokeId] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      const t = await api.createEnrollmentToken({
+        ...(name.trim() === '' ? {} : { name: name.trim() }),
+        ttlSeconds: Math.round(days * 86400),
+        maxUses,
+      });
+      setCreated({
+        id: t.id,
+        token: t.token,
+        details: `id ${t.id}, up to ${t.maxUses} agents, until ${formatTime(t.expiresAt)}`,
+      });
+      setRevokeId(t.id);
+    } catch (err) {
+      notifications.show({ title: 'No enrollment token made', message: errorMessage(err), color: 'red' });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const revoke = async () => {
+    try {
+      await api.revokeEnrollmentToken(revokeId.trim());
+      notifications.show({ message: `Enrollment token ${revokeId} revoked`, color: 'teal' });
+      if (created?.id === revokeId.trim()) setCreated(null);
+      setRevokeId('');
+    } catch (err) {
+      notifications.show({ title: 'Not revoked', message: errorMessage(err), color: 'red' });
+    }
+  };
+  return (
+    <Paper withBorder p="md">
+      <Stack gap="sm">
+        <form onSubmit={(e) => void submit(e)}>
+          <Stack gap="sm">
+            <Title order={4}>Enrollment token</Title>
+            <SimpleGrid cols={{ base: 1, sm: 3 }}>
+              <TextInput
+                label="Name (optional)"
+                value={name}
+                onChange={(e) => setName(e.currentTarget.value)}
+              />
+              <NumberInput
+                label="Valid for (days)"
+                min={1}
+                max={366}
+                value={days}
+                onChange={(v) => setDays(Number(v) || 1)}
+              />
+              <NumberInput
+                label="Agents it may enroll"
+                min={1}
+                value={maxUses}
+                onChange={(v) => setMaxUses(Number(v) || 1)}
+              />
+            </SimpleGrid>
+            <Group>
+              <Button type="submit" loading={busy} data-testid="create-enrollment-token">
+                Create enrollment token
+              </Button>
+            </Group>
+            {created === null ? null : (
+              <OnceSecret label="enrollment token" secret={created.token} details={created.details} />
+            )}
+          </Stack>
+        </form>
+        <Group align="end">
+          <TextInput
+            label="Revoke an enrollment token by id"
+            description="agents already enrolled with it keep their keys"
+            value={revokeId}
+            onChange={(e) => setRevokeId(e.currentTarget.value)}
+            w={380}
+          />
+          <Button color="red" variant="light" disabled={revokeId.trim() === ''} onClick={() => void revoke()}>
+            Revoke
+          </Button>
+        </Group>
+      </Stack>
+    </Paper>
+  );
+}
+
+export function TokensPanel() {
+  return (
+    <Stack>
+      <ApiTokenForm />
+      <EnrollmentTokenForm />
+    </Stack>
+  );
+}

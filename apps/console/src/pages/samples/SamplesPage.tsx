@@ -1,0 +1,268 @@
+import {
+  Badge,
+  Button,
+  Group,
+  Paper,
+  Select,
+  SimpleGrid,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+  UnstyledButton,
+} from '@mantine/core';
+import { type FormEvent, useEffect, useState } from 'react';
+import { useSearchParams } from 'react-router';
+import { SAMPLE_KINDS, type SampleSort, VERDICTS } from '#contracts';
+import { useSession } from '../../auth/AuthContext.js';
+import { AsyncView } from '../../components/AsyncView.js';
+import { VerdictBadge } from '../../components/Badges.js';
+import { Hash } from '../../components/Hash.js';
+import { formatBytes, formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import {
+  EMPTY_FILTERS,
+  type SampleFilters,
+  activeFilterCount,
+  apiQuery,
+  filtersFromParams,
+  filtersToParams,
+  toggleSort,
+} from './query.js';
+
+function SortHeader({
+  column,
+  label,
+  filters,
+  onSort,
+}: {
+  column: SampleSort;
+  label: string;
+  filters: SampleFilters;
+  onSort: (c: SampleSort) => void;
+}) {
+  const active = filters.sort === column;
+  const arrow = active ? (filters.order === 'desc' ? ' ↓' : ' ↑') : '';
+  return (
+    <Table.Th aria-sort={active ? (filters.order === 'desc' ? 'descending' : 'ascending') : 'none'}>
+      <UnstyledButton onClick={() => onSort(column)} fw={600} fz="sm" data-testid={`sort-${column}`}>
+        {label}
+        {arrow}
+      </UnstyledButton>
+    </Table.Th>
+  );
+}
+
+export function SamplesPage() {
+  const { api } = useSession();
+  const [params, setParams] = useSearchParams();
+  const filters = filtersFromParams(params);
+  const [draft, setDraft] = useState<SampleFilters>(filters);
+  // The cursors of the pages before this one, to step back (the API pages forward only).
+  const [previous, setPrevious] = useState<string[]>([]);
+  const key = params.toString();
+
+  useEffect(() => setDraft(filtersFromParams(new URLSearchParams(key))), [key]);
+
+  const page = useAsync(() => api.searchSamples(apiQuery(filters)), [key]);
+  const go = (next: SampleFilters, keepHistory = false) => {
+    if (!keepHistory) setPrevious([]);
+    setParams(filtersToParams(next));
+  };
+  const set = <K extends keyof SampleFilters>(k: K, v: SampleFilters[K]) => setDraft({ ...draft, [k]: v });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    go({ ...draft, cursor: '' });
+  };
+  const dateInput = (k: keyof SampleFilters, label: string) => (
+    <TextInput type="date" label={label} value={draft[k]} onChange={(e) => set(k, e.currentTarget.value)} />
+  );
+
+  return (
+    <Stack>
+      <Group justify="space-between">
+        <Title order={2}>Samples</Title>
+        {activeFilterCount(filters) > 0 ? (
+          <Badge variant="light">
+            {activeFilterCount(filters)} {activeFilterCount(filters) === 1 ? 'filter' : 'filters'}
+          </Badge>
+        ) : null}
+      </Group>
+      <Paper withBorder p="md">
+        <form onSubmit={submit} aria-label="Search samples">
+          <Stack gap="sm">
+            <SimpleGrid cols={{ base: 1, sm: 2, lg: 4 }}>
+              <TextInput
+                label="Hash"
+                placeholder="md5, sha1 or sha256"
+                value={draft.hash}
+                onChange={(e) => set('hash', e.currentTarget.value)}
+                data-testid="filter-hash"
+              />
+              <Select
+                label="Kind"
+                placeholder="any"
+                data={SAMPLE_KINDS.map((k) => ({ value: k, label: k }))}
+                value={draft.kind === '' ? null : draft.kind}
+                onChange={(v) => set('kind', v ?? '')}
+                clearable
+                data-testid="filter-kind"
+              />
+              <Select
+                label="Verdict"
+                placeholder="any"
+                data={VERDICTS.map((v) => ({ value: v, label: v }))}
+                value={draft.verdict === '' ? null : draft.verdict}
+                onChange={(v) => set('verdict', v ?? '')}
+                clearable
+                data-testid="filter-verdict"
+              />
+              <TextInput
+                label="Rule"
+                placeholder="matched in the latest scan"
+                value={draft.rule}
+                onChange={(e) => set('rule', e.currentTarget.value)}
+                data-testid="filter-rule"
+              />
+              <TextInput
+                label="Tag"
+                placeholder="of a matching rule"
+                value={draft.tag}
+                onChange={(e) => set('tag', e.currentTarget.value)}
+              />
+              <Group grow gap="xs">
+                <TextInput
+                  label="Size from (bytes)"
+                  type="number"
+                  min={0}
+                  value={draft.sizeMin}
+                  onChange={(e) => set('sizeMin', e.currentTarget.value)}
+                />
+                <TextInput
+                  label="to"
+                  type="number"
+                  min={0}
+                  value={draft.sizeMax}
+                  onChange={(e) => set('sizeMax', e.currentTarget.value)}
+                />
+              </Group>
+              <Group grow gap="xs">
+                {dateInput('firstSeenFrom', 'First seen from')}
+                {dateInput('firstSeenTo', 'to')}
+              </Group>
+              <Group grow gap="xs">
+                {dateInput('lastSeenFrom', 'Last seen from')}
+                {dateInput('lastSeenTo', 'to')}
+              </Group>
+            </SimpleGrid>
+            <Group>
+              <Button type="submit" data-testid="search">
+                Search
+              </Button>
+              <Button variant="default" onClick={() => go(EMPTY_FILTERS)}>
+                Clear
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      </Paper>
+      <AsyncView state={page} label="Searching">
+        {(result) => (
+          <Stack gap="sm">
+            <Table.ScrollContainer minWidth={900}>
+              <Table striped highlightOnHover verticalSpacing="xs" data-testid="samples-table">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>sha256</Table.Th>
+                    <Table.Th>Kind</Table.Th>
+                    <SortHeader
+                      column="size"
+                      label="Size"
+                      filters={filters}
+                      onSort={(c) => go(toggleSort(filters, c))}
+                    />
+                    <Table.Th>Verdict</Table.Th>
+                    <Table.Th>Sightings</Table.Th>
+                    <SortHeader
+                      column="firstSeen"
+                      label="First seen"
+                      filters={filters}
+                      onSort={(c) => go(toggleSort(filters, c))}
+                    />
+                    <SortHeader
+                      column="lastSeen"
+                      label="Last seen"
+                      filters={filters}
+                      onSort={(c) => go(toggleSort(filters, c))}
+                    />
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {result.items.length === 0 ? (
+                    <Table.Tr>
+                      <Table.Td colSpan={7}>
+                        <Text c="dimmed" ta="center" py="md">
+                          No sample matches these filters.
+                        </Text>
+                      </Table.Td>
+                    </Table.Tr>
+                  ) : (
+                    result.items.map((s) => (
+                      <Table.Tr key={s.sha256} data-testid="sample-row" data-sha256={s.sha256}>
+                        <Table.Td>
+                          <Hash value={s.sha256} label="sha256" truncate to={`/samples/${s.sha256}`} />
+                        </Table.Td>
+                        <Table.Td>{s.kind}</Table.Td>
+                        <Table.Td>{formatBytes(s.size)}</Table.Td>
+                        <Table.Td>
+                          <VerdictBadge verdict={s.verdict} status={s.scanStatus} />
+                        </Table.Td>
+                        <Table.Td>{s.sightings}</Table.Td>
+                        <Table.Td>{formatTime(s.firstSeen)}</Table.Td>
+                        <Table.Td>{formatTime(s.lastSeen)}</Table.Td>
+                      </Table.Tr>
+                    ))
+                  )}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
+            <Group justify="space-between">
+              <Text size="sm" c="dimmed">
+                {result.items.length} on this page
+              </Text>
+              <Group gap="xs">
+                <Button
+                  variant="default"
+                  size="xs"
+                  disabled={filters.cursor === ''}
+                  onClick={() => {
+                    const prior = previous.slice(0, -1);
+                    const cursor = previous.at(-1) ?? '';
+                    setPrevious(prior);
+                    go({ ...filters, cursor }, true);
+                  }}
+                  data-testid="page-previous"
+                >
+                  Previous
+                </Button>
+                <Button
+                  variant="default"
+                  size="xs"
+                  disabled={result.nextCursor === null}
+                  onClick={() => {
+                    setPrevious([...previous, filters.cursor]);
+                    go({ ...filters, cursor: result.nextCursor ?? '' }, true);
+                  }}
+                  data-testid="page-next"
+                >
+                  Next
+                </Button>
+              </Group>
+            </Group>
+          </Stack>
+        )}
+      </AsyncView>
+    </Stack>
+  );
+}

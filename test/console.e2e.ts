@@ -1,0 +1,586 @@
+// The analyst console in a real browser (Debian's Chromium driven by playwright-core) against the real
+// API and scanner: sign-in, search, sample detail, hex view, download, rule editor, activation.
+// Screenshots of each main page land in test-artifacts/console/ (git-ignored) for a person to look at.
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { projectRoot } from '#config';
+import { EICAR, TestService, benign, fileMetadata, pollUntil, sfdiskImage, sha256 } from '#test-support';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(projectRoot(), 'test-artifacts', 'console');
+const WAIT = 30_000;
+/** What the rule activated in the rules test finds (that ruleset stays active for the later tests). */
+const MARKER = 'SPECIMEN-CONSOLE-E2E-MARKER';
+
+interface SampleState {
+  scanStatus: string;
+  verdict: string | null;
+}
+
+/** Submits `bytes` as the admin and waits for its scan; returns the sha256 and verdict. */
+async function submitAndScan(service: TestService, bytes: Buffer, filename: string): Promise<SampleState> {
+  const res = await service.submit(bytes, fileMetadata(bytes, { filename }), service.adminToken);
+  assert.equal(res.status, 201, await res.clone().text());
+  return pollUntil(
+    async () => {
+      const sample = (await (await service.request(`/v1/samples/${sha256(bytes)}`)).json()) as SampleState;
+      return sample.scanStatus === 'scanned' ? sample : undefined;
+    },
+    { timeoutMs: WAIT, what: `the scan of ${filename}` },
+  );
+}
+
+/** `bytes` with the EICAR string inside benign bytes at `offset`. */
+function embedded(size: number, offset: number): Buffer {
+  const bytes = Buffer.alloc(size, 0x41);
+  EICAR.copy(bytes, offset);
+  return bytes;
+}
+
+describe('analyst console (browser)', () => {
+  // k = 2 so that three agents are enough to publish statistics (and one country stays under k).
+  const service = new TestService({ env: { STATS_K_ANONYMITY: '2' } });
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let analystToken: string;
+  const problems: string[] = [];
+
+  /** A full-page screenshot from the top (scrolled, the fixed header would be drawn mid-page). */
+  const shot = async (name: string) => {
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+
+  /** A new tab (so a new, empty sessionStorage), watched for whatever goes wrong in it. */
+  async function openPage(): Promise<Page> {
+    const p = await context.newPage();
+    p.setDefaultTimeout(WAIT);
+    p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    p.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    p.on('response', (r) => {
+      if (r.status() >= 400 && r.status() !== 401) problems.push(`${r.status()} ${r.url()}`);
+    });
+    return p;
+  }
+
+  /** The problems seen since the last call. */
+  const takeProblems = (): string[] => problems.splice(0);
+
+  async function signIn(token: string): Promise<void> {
+    await page.close();
+    page = await openPage();
+    await page.goto(`${service.baseUrl}/`);
+    await page.getByTestId('token-input').fill(token);
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('sign-out').waitFor({ timeout: WAIT });
+  }
+
+  before(async () => {
+    await mkdir(SHOTS, { recursive: true });
+    await service.start();
+    analystToken = await service.token('analyst', 'analyst-console');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+    page = await openPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await service.stop();
+  });
+
+  it('is served by the API at / with its CSP, and /v1 stays the API', async () => {
+    const html = await fetch(`${service.baseUrl}/samples`, { headers: { accept: 'text/html' } });
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const api = await fetch(`${service.baseUrl}/v1/samples`, { headers: { accept: 'text/html' } });
+    assert.equal(api.status, 401);
+  });
+
+  it('signs in with a token, shows the navigation of its role, and signs out', async () => {
+    await page.goto(`${service.baseUrl}/`);
+    await page.getByTestId('token-input').fill('spk_not-a-token');
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('sign-in-error').waitFor();
+    assert.match(await page.getByTestId('sign-in-error').innerText(), /unknown or revoked/);
+    await shot('01-sign-in');
+
+    await signIn(analystToken);
+    assert.equal(await page.getByTestId('role').innerText(), 'ANALYST');
+    assert.equal(await page.getByTestId('identity').innerText(), 'analyst-console');
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    assert.equal(await nav.getByText('Samples').count(), 1);
+    assert.equal(await nav.getByText('Rules').count(), 1);
+    // An analyst may not list agents: no admin page for this role.
+    assert.equal(await nav.getByText('Admin').count(), 0);
+    // Only an admin may activate a ruleset: on a staging version the analyst sees no such button.
+    const staged = await service.request('/v1/rulesets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'staged', source: 'rule staged_rule { condition: false }' }),
+    });
+    assert.equal(staged.status, 201, await staged.clone().text());
+    await nav.getByText('Rules').click();
+    await page.locator('[data-testid="ruleset-row"][data-name="staged"]').getByRole('link').click();
+    await page.getByTestId('rules').waitFor();
+    assert.match(await page.locator('main').innerText(), /STAGING/);
+    assert.equal(await page.getByTestId('new-version').count(), 1);
+    assert.equal(await page.getByTestId('activate').count(), 0);
+    assert.equal(
+      await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
+      analystToken,
+    );
+
+    // The token survives a reload of the tab (sessionStorage), and sign-out forgets it.
+    await page.reload();
+    await page.getByTestId('sign-out').waitFor();
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('token-input').waitFor();
+    assert.equal(
+      await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
+      null,
+    );
+  });
+
+  it('finds an uploaded sample, shows its EICAR match, moves the hex view to a match and downloads a ZIP', async () => {
+    const eicar = await submitAndScan(service, EICAR, 'eicar.com');
+    assert.equal(eicar.verdict, 'malicious');
+    const inner = embedded(6000, 4100);
+    const innerState = await submitAndScan(service, inner, 'embedded.bin');
+    assert.equal(innerState.verdict, 'suspicious');
+
+    await signIn(service.adminToken);
+    await page.getByRole('navigation', { name: 'Main' }).getByText('Samples').click();
+    const eicarRow = page.locator(`[data-testid="sample-row"][data-sha256="${sha256(EICAR)}"]`);
+    await eicarRow.waitFor();
+
+    // The hash filter goes through the form into the URL, and the table shows only that sample.
+    await page.getByTestId('filter-hash').fill(sha256(EICAR));
+    await page.getByTestId('search').click();
+    await page.waitForURL(/hash=275a02/);
+    await pollUntil(async () => ((await page.getByTestId('sample-row').count()) === 1 ? true : undefined), {
+      what: 'the search to show one row',
+    });
+    await shot('02-samples');
+    // Filters live in the URL: opening it afresh gives the same search.
+    await page.goto(page.url());
+    await eicarRow.waitFor();
+    assert.equal(await page.getByTestId('sample-row').count(), 1);
+
+    await eicarRow.getByRole('link').click();
+    await page.waitForURL(/\/samples\/275a02/);
+    const match = page.locator('[data-testid="match"][data-rule="EICAR_Test_File"]');
+    await match.waitFor();
+    assert.equal(await page.getByTestId('verdict').first().innerText(), 'MALICIOUS');
+    assert.match(await page.getByTestId('zip-password').innerText(), /infected/);
+    await page.getByTestId('hex-view').waitFor();
+    await shot('03-sample-eicar');
+
+    const download = page.waitForEvent('download');
+    await page.getByTestId('download').click();
+    const file = await download;
+    const path = await file.path();
+    const zip = await readFile(path);
+    assert.deepEqual([...zip.subarray(0, 4)], [0x50, 0x4b, 0x03, 0x04], 'a ZIP local file header');
+    assert.match(file.suggestedFilename(), /\.zip$/);
+
+    // The embedded EICAR string at 4100: the hex view starts at 0 and moves to the match when it is clicked.
+    await page.goto(`${service.baseUrl}/samples/${sha256(inner)}`);
+    await page.locator('[data-testid="match"][data-rule="EICAR_Test_String_Embedded"]').waitFor();
+    const hex = page.getByTestId('hex-view');
+    await hex.waitFor();
+    assert.equal(await hex.getAttribute('data-start'), '0');
+    await page.locator('[data-testid="match-string"][data-offset="4100"]').click();
+    await page.locator('[data-testid="hex-view"][data-start="4032"]').waitFor();
+    const hits = page.locator('[data-testid="hex-view"] [data-hit]');
+    assert.equal(await hits.count(), EICAR.length);
+    assert.equal(await hits.first().innerText(), EICAR[0]?.toString(16));
+    await shot('04-sample-hex-jump');
+    // The window pages on through the preview endpoint: Next shows the following 512 bytes.
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
+    await page.locator('[data-testid="hex-view"][data-start="4544"]').waitFor();
+    // Keyboard: a matched string is a button; Enter on it brings the view back to the match.
+    await page.locator('[data-testid="match-string"][data-offset="4100"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid="hex-view"][data-start="4032"]').waitFor();
+
+    await page.getByTestId('tab-scans').click();
+    await page.getByTestId('scans').waitFor();
+    assert.ok((await page.getByTestId('scans').innerText()).includes('EICAR_Test_String_Embedded'));
+    await page.getByTestId('tab-sightings').click();
+    await page.getByTestId('sightings').waitFor();
+    assert.ok((await page.getByTestId('sightings').innerText()).includes('embedded.bin'));
+    await shot('05-sample-sightings');
+  });
+
+  it("shows a boot record's partition tables and its kind metadata", async () => {
+    const { head } = await sfdiskImage('label: gpt\n,8MiB,U\n,,L\n', 34 * 512);
+    const metadata = {
+      ...fileMetadata(head),
+      kind: 'boot-record',
+      filename: undefined,
+      device: '/dev/sda',
+      lba: 0,
+      sectorSize: 512,
+      scheme: 'gpt',
+    };
+    const res = await service.submit(
+      head,
+      JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>,
+      service.adminToken,
+    );
+    assert.equal(res.status, 201, await res.clone().text());
+    await pollUntil(
+      async () => {
+        const s = (await (await service.request(`/v1/samples/${sha256(head)}`)).json()) as SampleState;
+        return s.scanStatus === 'scanned' ? true : undefined;
+      },
+      { timeoutMs: WAIT, what: 'the boot record scan' },
+    );
+    await page.goto(`${service.baseUrl}/samples/${sha256(head)}`);
+    const gpt = page.getByTestId('gpt-table');
+    await gpt.waitFor();
+    const text = await gpt.innerText();
+    assert.match(text, /EFI system/i);
+    assert.match(text, /Linux filesystem/);
+    assert.match(await page.getByTestId('partition-table').innerText(), /protective/i);
+    assert.match(await page.getByTestId('kind-metadata').innerText(), /\/dev\/sda/);
+    await shot('06-sample-boot-record');
+  });
+
+  it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
+    const before = Buffer.concat([benign(300), Buffer.from(MARKER), benign(300)]);
+    const first = await submitAndScan(service, before, 'marker-1.bin');
+    assert.equal(first.verdict, 'clean');
+
+    // Line 6 names a string the rule does not define.
+    const broken = [
+      'rule console_marker : e2e',
+      '{',
+      '  strings:',
+      `    $m = "${MARKER}"`,
+      '  condition:',
+      '    $m and $undefined_string',
+      '}',
+      '',
+    ].join('\n');
+    await signIn(service.adminToken);
+    await page.goto(`${service.baseUrl}/rules/new`);
+    await page.getByTestId('ruleset-name').fill('console-e2e');
+    const editor = page.locator('[data-testid="yara-editor"] .cm-content');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(broken);
+    assert.deepEqual(takeProblems(), []);
+    await page.getByTestId('save-ruleset').click();
+    const diagnostic = page.locator('[data-testid="diagnostic"][data-severity="error"]').first();
+    await diagnostic.waitFor();
+    // The refused compile (400) is the one failed call, and the page shows it instead of breaking.
+    const refused = takeProblems();
+    assert.equal(
+      refused.filter((p) => p.startsWith('400 ') && p.endsWith('/v1/rulesets')).length,
+      1,
+      refused.join('\n'),
+    );
+    assert.ok(
+      refused.every((p) => /\b400\b/.test(p)),
+      refused.join('\n'),
+    );
+    const line = Number(await diagnostic.getAttribute('data-line'));
+    assert.equal(line, 6, await diagnostic.innerText());
+    // The editor marks that line: the lint range sits in the 6th line of the document.
+    const marked = page
+      .locator('[data-testid="yara-editor"] .cm-line')
+      .nth(line - 1)
+      .locator('.cm-lintRange-error');
+    await marked.waitFor();
+    await shot('07-rule-error');
+
+    const fixed = [
+      'rule console_marker : e2e',
+      '{',
+      '  meta:',
+      '    score = 100',
+      '    severity = "malicious"',
+      '  strings:',
+      `    $m = "${MARKER}"`,
+      '  condition:',
+      '    $m',
+      '}',
+      '',
+    ].join('\n');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(fixed);
+    await page.getByTestId('save-ruleset').click();
+    await page.getByTestId('ruleset-created').waitFor();
+    assert.equal(await page.locator('[data-testid="diagnostic"][data-severity="error"]').count(), 0);
+    await page.getByTestId('open-created').click();
+    await page.getByTestId('activate').click();
+    await page.getByTestId('retroscan').waitFor();
+    await shot('08-activate-confirm');
+    await page.getByTestId('confirm-activate').click();
+    await page.getByText('active', { exact: true }).first().waitFor();
+    await page.getByTestId('activate').waitFor({ state: 'detached' });
+    await shot('09-ruleset-active');
+
+    // The next scan uses the activated version: a new sample with the marker is malicious ...
+    const after = Buffer.concat([benign(200), Buffer.from(MARKER), benign(200)]);
+    const next = await pollUntil(
+      async () => {
+        const state = await submitAndScan(service, after, 'marker-2.bin');
+        return state.verdict === 'malicious' ? state : undefined;
+      },
+      { timeoutMs: WAIT, what: 'a malicious verdict from the activated ruleset' },
+    );
+    assert.equal(next.verdict, 'malicious');
+    // ... and the first one, rescanned from the console, turns malicious too.
+    await page.goto(`${service.baseUrl}/samples/${sha256(before)}`);
+    await page.getByTestId('rescan').click();
+    await page
+      .locator('[data-testid="verdict"]', { hasText: 'malicious' })
+      .first()
+      .waitFor({ timeout: WAIT });
+    await page.locator('[data-testid="match"][data-rule="console_marker"]').waitFor();
+    await shot('10-sample-rescanned');
+
+    await page.goto(`${service.baseUrl}/rules`);
+    await page.getByTestId('rulesets').waitFor();
+    await shot('11-rules');
+  });
+
+  /** An enrolled, consenting agent of `country`; returns its API key. */
+  async function consentingAgent(country: string): Promise<string> {
+    const json = (body: unknown) => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const enrollment = (await (
+      await service.request('/v1/enrollment-tokens', json({ ttlSeconds: 600, maxUses: 1 }))
+    ).json()) as { token: string };
+    const res = await service.request('/v1/agents/enroll', {
+      ...json({
+        enrollmentToken: enrollment.token,
+        product: { name: 'console-test', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+        country,
+      }),
+      token: null,
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const { apiKey } = (await res.json()) as { apiKey: string };
+    const consent = await service.request('/v1/agents/me/consent', {
+      ...json({ participating: true, statementVersion: '2026-01' }),
+      method: 'PUT',
+      token: apiKey,
+    });
+    assert.equal(consent.status, 200, await consent.clone().text());
+    return apiKey;
+  }
+
+  it('shows the dashboard: queues, scanner health and the k-anonymous statistics', async () => {
+    // Three agents (two in DE, one in FR) each send a sample that the active rule (console_marker) finds.
+    let lastKey = '';
+    for (const [i, country] of ['DE', 'DE', 'FR'].entries()) {
+      const key = await consentingAgent(country);
+      lastKey = key;
+      const bytes = Buffer.concat([benign(100 + i), Buffer.from(MARKER)]);
+      const res = await service.submit(bytes, fileMetadata(bytes), key);
+      assert.equal(res.status, 201, await res.clone().text());
+      await pollUntil(
+        async () => {
+          const s = (await (await service.request(`/v1/samples/${sha256(bytes)}`)).json()) as SampleState;
+          return s.scanStatus === 'scanned' ? true : undefined;
+        },
+        { timeoutMs: WAIT, what: 'an agent sample scanned' },
+      );
+    }
+    // The rules that only the admin's uploads matched are under k together (one submitter): the FR agent
+    // sending the EICAR file too lifts EICAR_Test_File to two agents, so the (other) cell can reach k
+    // without swallowing console_marker.
+    const again = await service.submit(EICAR, fileMetadata(EICAR), lastKey);
+    assert.equal(again.status, 200, await again.clone().text()); // a duplicate: a new sighting
+    assert.equal((await service.request('/v1/admin/stats/rollup', { method: 'POST' })).status, 202);
+    const overview = await pollUntil(
+      async () => {
+        const o = (await (await service.request('/v1/stats/overview')).json()) as {
+          total: number;
+          byCountry: { value: string; submissions: number }[];
+          topRules: { value: string; submissions: number }[];
+        };
+        return o.byCountry.some((c) => c.value === 'DE') && o.topRules.length > 0 ? o : undefined;
+      },
+      { timeoutMs: WAIT, what: 'the statistics roll-up' },
+    );
+
+    await page.goto(`${service.baseUrl}/`);
+    await page.waitForURL(/\/dashboard$/);
+    const health = page.getByTestId('scanner-health');
+    await health.waitFor();
+    assert.match(await health.innerText(), /scanner up \(\d+ workers?\)/i);
+    assert.match(await page.getByTestId('queues').innerText(), /scan/);
+    await page.getByTestId('total').waitFor();
+    assert.equal(
+      await page.getByTestId('total').innerText(),
+      String(overview.total),
+      JSON.stringify(overview),
+    );
+    // DE has two agents and is named; FR has one (under k) and is only counted in (other), with the
+    // submissions that carry no country.
+    const countries = await page.getByTestId('countries').innerText();
+    assert.match(countries, /DE\s+2/);
+    const other = overview.byCountry.find((c) => c.value === '(other)');
+    assert.ok(other !== undefined && other.submissions >= 1, JSON.stringify(overview.byCountry));
+    assert.match(countries, new RegExp(`\\(other\\)\\s+${other.submissions}`));
+    assert.doesNotMatch(countries, /FR/);
+    assert.match(await page.getByTestId('top-rules').innerText(), /console_marker\s+\d+/);
+    // The charts draw bars for the published day.
+    await page.locator('.recharts-bar-rectangle').first().waitFor();
+    await shot('13-dashboard');
+  });
+
+  it('starts a retrohunt, follows it to its matches, and cancels another', async () => {
+    await page.goto(`${service.baseUrl}/retrohunts`);
+    const editor = page.locator('[data-testid="yara-editor"] .cm-content');
+
+    // With the scanner stopped the hunt stays queued, so cancelling it is certain to be in time.
+    await service.stopScanner();
+    try {
+      await editor.click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.press('Delete');
+      await page.keyboard.insertText('rule never_runs { condition: false }');
+      await page.getByTestId('start-retrohunt').click();
+      await page.waitForURL(/\/retrohunts\/[0-9a-f-]{36}$/);
+      assert.equal(await page.getByTestId('retrohunt-status').innerText(), 'QUEUED');
+      await page.getByTestId('cancel-retrohunt').click();
+      await page.getByTestId('confirm-cancel').click();
+      await page.locator('[data-testid="retrohunt-status"]', { hasText: 'cancelled' }).waitFor();
+    } finally {
+      service.startScanner();
+    }
+
+    await page.goto(`${service.baseUrl}/retrohunts`);
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(
+      'rule hunt_eicar { strings: $e = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $e }',
+    );
+    await page.getByTestId('start-retrohunt').click();
+    await page.waitForURL(/\/retrohunts\/[0-9a-f-]{36}$/);
+    // The page follows the hunt live until it is done.
+    await page.locator('[data-testid="retrohunt-status"]', { hasText: 'done' }).waitFor({ timeout: WAIT });
+    const matches = page.getByTestId('retrohunt-matches');
+    await matches.waitFor();
+    const text = await matches.innerText();
+    assert.ok(text.includes(sha256(EICAR).slice(0, 16)), text);
+    assert.ok(text.includes('hunt_eicar'));
+    await shot('14-retrohunt');
+    await matches.getByRole('link', { name: new RegExp(sha256(EICAR).slice(0, 16)) }).click();
+    await page.waitForURL(new RegExp(`/samples/${sha256(EICAR)}$`));
+    await page.getByTestId('hex-view').waitFor();
+
+    await page.goto(`${service.baseUrl}/retrohunts`);
+    await page.getByTestId('retrohunts').waitFor();
+    const listed = (await page.getByTestId('retrohunts').innerText()).toLowerCase();
+    assert.ok(listed.includes('cancelled') && listed.includes('done'), listed);
+    await shot('15-retrohunts');
+  });
+
+  it('administers agents, tokens and the audit log', async () => {
+    // An enrolled agent to list and revoke.
+    const enrollment = (await (
+      await service.request('/v1/enrollment-tokens', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ttlSeconds: 600, maxUses: 1 }),
+      })
+    ).json()) as { token: string };
+    const enrolled = await service.request('/v1/agents/enroll', {
+      method: 'POST',
+      token: null,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        enrollmentToken: enrollment.token,
+        product: { name: 'console-test', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+      }),
+    });
+    assert.equal(enrolled.status, 201, await enrolled.clone().text());
+    const agent = (await enrolled.json()) as { agentId: string; apiKey: string };
+
+    await page.goto(`${service.baseUrl}/admin`);
+    const row = page.locator(`[data-testid="agent-row"][data-id="${agent.agentId}"]`);
+    await row.waitFor();
+    await shot('16-admin-agents');
+    await row.getByTestId('revoke-agent').click();
+    await page.getByTestId('confirm-revoke').click();
+    await row.getByText(/revoked/i).waitFor();
+    const refused = await service.request('/v1/lookups', {
+      method: 'POST',
+      token: agent.apiKey,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ sha256: sha256(EICAR) }] }),
+    });
+    assert.equal(refused.status, 401, 'the revoked agent key no longer works');
+
+    // An API token made in the console works at once.
+    await page.getByTestId('tab-tokens').click();
+    await page.getByTestId('token-name').fill('made-in-console');
+    await page.getByTestId('create-token').click();
+    const secret = page.getByTestId('new-secret');
+    await secret.waitFor();
+    const token = (await secret.locator('p').first().innerText()).trim();
+    const me = await service.request('/v1/me', { token });
+    assert.equal(me.status, 200);
+    assert.equal(((await me.json()) as { name: string; role: string }).name, 'made-in-console');
+    await shot('17-admin-tokens');
+
+    await page.getByTestId('tab-audit').click();
+    const audit = page.getByTestId('audit');
+    await audit.waitFor();
+    const log = await audit.innerText();
+    for (const action of ['agent.revoke', 'token.create', 'ruleset.activate', 'sample.download']) {
+      assert.ok(log.includes(action), `${action} in the audit log`);
+    }
+    await shot('18-admin-audit');
+  });
+
+  it('switches to the dark theme', async () => {
+    await page.goto(`${service.baseUrl}/samples`);
+    await page.getByTestId('samples-table').waitFor();
+    const before = await page.locator('html').getAttribute('data-mantine-color-scheme');
+    await page.getByTestId('theme-toggle').click();
+    const after = await page.locator('html').getAttribute('data-mantine-color-scheme');
+    assert.notEqual(after, before);
+    if (after !== 'dark') await page.getByTestId('theme-toggle').click();
+    assert.equal(await page.locator('html').getAttribute('data-mantine-color-scheme'), 'dark');
+    await shot('19-samples-dark');
+    await page.goto(`${service.baseUrl}/samples/${sha256(EICAR)}`);
+    await page.getByTestId('hex-view').waitFor();
+    await shot('20-sample-dark');
+  });
+
+  it('met no script error, CSP violation or failed call in the whole run', () => {
+    assert.deepEqual(takeProblems(), []);
+  });
+});
