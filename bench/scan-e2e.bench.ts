@@ -52,6 +52,14 @@ const UPLOADS_IN_FLIGHT = 16;
 const POLL_MS = 50;
 const SCAN_TIMEOUT_MS = 60_000;
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second here).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** One 4 KiB sample: text, random, PE-like or EICAR-bearing; its last bytes make it unique. */
 function sample(random: () => number, round: number, index: number): Buffer {
   const roll = random();
@@ -129,13 +137,19 @@ async function ingest(
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, sha256s };
 }
 
+interface Baseline {
+  seconds: number;
+  matches: number;
+  cpuSeconds: number;
+}
+
 interface Input {
   path: string;
   externals: Record<string, ExternalValue>;
 }
 
 /** The raw baseline, in a child process whose libuv pool has THREADS threads. */
-function runBaseline(compiled: string, inputs: string): Promise<{ seconds: number; matches: number }> {
+function runBaseline(compiled: string, inputs: string): Promise<Baseline> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', compiled, inputs], {
       env: { ...process.env, UV_THREADPOOL_SIZE: String(THREADS) },
@@ -146,7 +160,7 @@ function runBaseline(compiled: string, inputs: string): Promise<{ seconds: numbe
     child.on('error', reject);
     child.on('close', (code) =>
       code === 0
-        ? resolvePromise(JSON.parse(output) as { seconds: number; matches: number })
+        ? resolvePromise(JSON.parse(output) as Baseline)
         : reject(new Error(`baseline child exited with ${code}`)),
     );
   });
@@ -158,6 +172,7 @@ async function child(compiled: string, inputsFile: string): Promise<void> {
   let next = 0;
   let matches = 0;
   const start = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: THREADS }, async () => {
       for (let i = next++; i < inputs.length; i = next++) {
@@ -172,7 +187,8 @@ async function child(compiled: string, inputsFile: string): Promise<void> {
     }),
   );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(JSON.stringify({ seconds, matches }));
+  const cpu = process.cpuUsage(cpuBefore);
+  process.stdout.write(JSON.stringify({ seconds, matches, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
   rules.destroy();
 }
 
@@ -248,6 +264,7 @@ async function main(): Promise<void> {
           { timeoutMs: 120_000, what: 'the scanner worker and its compiled rules' },
         );
       }
+      const cpuBefore = await cpuSeconds(service.scanner?.pid);
       const start = process.hrtime.bigint();
       await queue.resume();
       await pollUntil(
@@ -261,6 +278,7 @@ async function main(): Promise<void> {
         { timeoutMs: 30 * 60_000, intervalMs: POLL_MS, what: `verdicts for round ${round}` },
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const scannerCpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
 
       const rows = await query<{
         object_key: string;
@@ -287,7 +305,8 @@ async function main(): Promise<void> {
       const baseline = await runBaseline(join(cacheDir, compiled), inputsFile);
       console.log(
         `round ${round}${round === 0 ? ' (warm-up)' : ''}: ingest ${(SAMPLES / ingestSeconds).toFixed(0)} samples/s; ` +
-          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s; raw libs/yara ${(SAMPLES / baseline.seconds).toFixed(0)} samples/s`,
+          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (scanner process CPU ${((scannerCpu * 1000) / SAMPLES).toFixed(2)} ms/sample); ` +
+          `raw libs/yara ${(SAMPLES / baseline.seconds).toFixed(0)} samples/s (CPU ${((baseline.cpuSeconds * 1000) / SAMPLES).toFixed(2)} ms/sample)`,
       );
       if (round === 0) continue;
       e2e.push(e2eSeconds);

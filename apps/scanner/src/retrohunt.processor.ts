@@ -126,10 +126,13 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     let bytes = 0;
     let next = 0;
     let stopped = false;
+    // Largest first: the batch ends when its last scan does, and a big file started last would leave the
+    // other lanes idle meanwhile. Sizes are known up front, so the tail is one of the smallest files.
+    const bySize = [...samples].sort((a, b) => b.size - a.size);
     const lane = async (): Promise<void> => {
-      while (!stopped && next < samples.length) {
+      while (!stopped && next < bySize.length) {
         const index = next++;
-        const sample = samples[index];
+        const sample = bySize[index];
         if (sample === undefined) return;
         if (index > 0 && index % CANCEL_CHECK_EVERY === 0) {
           const status = await this.retrohunts.status(id);

@@ -2,19 +2,37 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { SCAN_EXTERNALS, type AnalysisResult, type ScanSampleJob } from '#contracts';
-import { SamplesRepository, ScansRepository, type MatchRecord, type SampleRecord } from '#database';
+import {
+  SamplesRepository,
+  ScansRepository,
+  type MatchRecord,
+  type RecordScanInput,
+  type SampleRecord,
+} from '#database';
 import { SpecimenMetrics } from '#observability';
 import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import type { ScanResult, YaraRules } from '#yara';
 import { analyze, detectFileType, openFileSource } from './analyzers/analyze.js';
+import { BatchWriter } from './batch-writer.js';
+import { Slots } from './slots.js';
 import { withLocalFile } from './local-file.js';
 import { RulesService } from './rules.service.js';
 import { applyRuleStates, computeVerdict } from './verdict.js';
 
+/** Most scans one database transaction records (group commit of the scans finished meanwhile). */
+const MAX_RECORD_BATCH = 100;
+
 @Injectable()
 export class ScanProcessor {
   private readonly logger = new Logger(ScanProcessor.name);
+  /** Scans finished while a write is in flight are recorded together by the next one. */
+  private readonly recorder = new BatchWriter<RecordScanInput, string>(
+    (inputs) => this.scans.recordMany(inputs),
+    MAX_RECORD_BATCH,
+  );
+  /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
+  private readonly scanning: Slots;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -23,7 +41,9 @@ export class ScanProcessor {
     @Inject(ScansRepository) private readonly scans: ScansRepository,
     @Inject(RulesService) private readonly rules: RulesService,
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
-  ) {}
+  ) {
+    this.scanning = new Slots(config.scanner.concurrency);
+  }
 
   /**
    * Scans one sample with the active ruleset and records scan, matches and verdict in one transaction.
@@ -40,8 +60,10 @@ export class ScanProcessor {
     try {
       const sample = await this.samples.findBySha256(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
-      const { result, analysis } = await withLocalFile(this.store, sample.objectKey, (path) =>
-        this.scanAndAnalyze(sample, path, ruleset.rules),
+      const { result, analysis } = await this.scanning.run(() =>
+        withLocalFile(this.store, sample.objectKey, (path) =>
+          this.scanAndAnalyze(sample, path, ruleset.rules),
+        ),
       );
       const matches: MatchRecord[] = applyRuleStates(
         result.matches.map((m) => ({
@@ -54,13 +76,14 @@ export class ScanProcessor {
         ruleset.states,
       );
       const verdict = computeVerdict(matches, this.config.scanner);
-      await this.scans.record({
+      await this.recorder.submit({
         sha256: sample.sha256,
         rulesetId: ruleset.id,
         status: result.timedOut ? 'timeout' : 'scanned',
         verdict,
         startedAt,
         durationMs: result.durationMs,
+        finishedAt: new Date(),
         matches,
         analysis,
       });
