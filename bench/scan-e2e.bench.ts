@@ -60,6 +60,18 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Busy and total CPU time of the whole machine so far (/proc/stat), to show how loaded it was. */
+async function machineCpu(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+const busyShare = (before: { busy: number; total: number }, after: { busy: number; total: number }): string =>
+  `${((100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total)).toFixed(0)}%`;
+
 /** One 4 KiB sample: text, random, PE-like or EICAR-bearing; its last bytes make it unique. */
 function sample(random: () => number, round: number, index: number): Buffer {
   const roll = random();
@@ -264,7 +276,17 @@ async function main(): Promise<void> {
           { timeoutMs: 120_000, what: 'the scanner worker and its compiled rules' },
         );
       }
+      // The database's own CPU: the backends serving this service's database (the scanner's pool stays open).
+      const backends = (
+        await db.query<{ pid: number }>(
+          'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+        )
+      ).rows.map((r) => r.pid);
+      const postgresCpu = async (): Promise<number> =>
+        (await Promise.all(backends.map((pid) => cpuSeconds(pid).catch(() => 0)))).reduce((a, b) => a + b, 0);
+      const postgresBefore = await postgresCpu();
       const cpuBefore = await cpuSeconds(service.scanner?.pid);
+      const machineBefore = await machineCpu();
       const start = process.hrtime.bigint();
       await queue.resume();
       await pollUntil(
@@ -279,6 +301,8 @@ async function main(): Promise<void> {
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       const scannerCpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
+      const databaseCpu = (await postgresCpu()) - postgresBefore;
+      const machineDuring = busyShare(machineBefore, await machineCpu());
 
       const rows = await query<{
         object_key: string;
@@ -302,11 +326,13 @@ async function main(): Promise<void> {
       const inputsFile = join(work, 'inputs.json');
       await writeFile(inputsFile, JSON.stringify(inputs));
       const compiled = readdirSync(cacheDir).find((f) => f.endsWith('.rules')) ?? '';
+      const machineBeforeBaseline = await machineCpu();
       const baseline = await runBaseline(join(cacheDir, compiled), inputsFile);
+      const machineDuringBaseline = busyShare(machineBeforeBaseline, await machineCpu());
       console.log(
         `round ${round}${round === 0 ? ' (warm-up)' : ''}: ingest ${(SAMPLES / ingestSeconds).toFixed(0)} samples/s; ` +
-          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (scanner process CPU ${((scannerCpu * 1000) / SAMPLES).toFixed(2)} ms/sample); ` +
-          `raw libs/yara ${(SAMPLES / baseline.seconds).toFixed(0)} samples/s (CPU ${((baseline.cpuSeconds * 1000) / SAMPLES).toFixed(2)} ms/sample)`,
+          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (CPU ms/sample: scanner ${((scannerCpu * 1000) / SAMPLES).toFixed(2)}, PostgreSQL ${((databaseCpu * 1000) / SAMPLES).toFixed(2)}; machine ${machineDuring} busy); ` +
+          `raw libs/yara ${(SAMPLES / baseline.seconds).toFixed(0)} samples/s (CPU ${((baseline.cpuSeconds * 1000) / SAMPLES).toFixed(2)} ms/sample, machine ${machineDuringBaseline} busy)`,
       );
       if (round === 0) continue;
       e2e.push(e2eSeconds);

@@ -14,22 +14,27 @@ import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import type { ScanResult, YaraRules } from '#yara';
 import { analyze, detectFileType, openFileSource } from './analyzers/analyze.js';
-import { BatchWriter } from './batch-writer.js';
+import { Batcher } from './batcher.js';
 import { Slots } from './slots.js';
 import { withLocalFile } from './local-file.js';
 import { RulesService } from './rules.service.js';
 import { applyRuleStates, computeVerdict } from './verdict.js';
 
-/** Most scans one database transaction records (group commit of the scans finished meanwhile). */
-const MAX_RECORD_BATCH = 100;
+/** Most scans one database transaction records, and most sample rows one query reads. */
+const MAX_BATCH = 100;
 
 @Injectable()
 export class ScanProcessor {
   private readonly logger = new Logger(ScanProcessor.name);
   /** Scans finished while a write is in flight are recorded together by the next one. */
-  private readonly recorder = new BatchWriter<RecordScanInput, string>(
+  private readonly recorder = new Batcher<RecordScanInput, string>(
     (inputs) => this.scans.recordMany(inputs),
-    MAX_RECORD_BATCH,
+    MAX_BATCH,
+  );
+  /** Sample rows asked for while a read is in flight are read together by the next one. */
+  private readonly sampleRows = new Batcher<string, SampleRecord | null>(
+    (sha256s) => this.samples.findManyBySha256(sha256s),
+    MAX_BATCH,
   );
   /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
   private readonly scanning: Slots;
@@ -58,7 +63,7 @@ export class ScanProcessor {
     const lease = await this.rules.acquire();
     const { ruleset } = lease;
     try {
-      const sample = await this.samples.findBySha256(data.sha256);
+      const sample = await this.sampleRows.submit(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
       const { result, analysis } = await this.scanning.run(() =>
         withLocalFile(this.store, sample.objectKey, (path) =>

@@ -5,24 +5,25 @@ interface Pending<T, R> {
 }
 
 /**
- * Group commit: callers submit one item each and wait for it to be written; items submitted while a write
- * is in flight are written together by the next one (up to `maxBatch`). An idle writer writes at once,
- * so a lone item waits for no timer, and under load batches grow by themselves. When a batch fails, its
- * items are written again one by one, so one bad item fails only its own caller.
+ * Many callers, few round trips (group commit for writes, one `where … = any(…)` for reads): callers
+ * submit one item each and wait for its result; items submitted while a call is in flight go together
+ * into the next one (up to `maxBatch`). An idle batcher calls at once, so a lone item waits for no timer,
+ * and under load batches grow by themselves. When a batch fails, its items are tried again one by one,
+ * so one bad item fails only its own caller.
  */
-export class BatchWriter<T, R> {
+export class Batcher<T, R> {
   private pending: Array<Pending<T, R>> = [];
   private writing = false;
 
   constructor(
-    /** Writes the items, all or nothing, and returns one result per item in order. */
-    private readonly write: (items: T[]) => Promise<R[]>,
+    /** Handles the items, all or nothing, and returns one result per item, in order. */
+    private readonly call: (items: T[]) => Promise<R[]>,
     private readonly maxBatch: number,
   ) {
     if (!(maxBatch >= 1)) throw new Error(`maxBatch must be >= 1, got ${maxBatch}`);
   }
 
-  /** Items waiting for the next write. */
+  /** Items waiting for the next call. */
   get queued(): number {
     return this.pending.length;
   }
@@ -46,7 +47,7 @@ export class BatchWriter<T, R> {
   private async flush(batch: Array<Pending<T, R>>): Promise<void> {
     let results: R[];
     try {
-      results = await this.write(batch.map((p) => p.item));
+      results = await this.call(batch.map((p) => p.item));
     } catch (e) {
       if (batch.length === 1) {
         batch[0]?.reject(e);
@@ -57,7 +58,7 @@ export class BatchWriter<T, R> {
     }
     batch.forEach((p, i) => {
       if (i < results.length) p.resolve(results[i] as R);
-      else p.reject(new Error(`the write returned ${results.length} results for ${batch.length} items`));
+      else p.reject(new Error(`the batch call returned ${results.length} results for ${batch.length} items`));
     });
   }
 }
