@@ -282,8 +282,8 @@ async function main(): Promise<void> {
           'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
         )
       ).rows.map((r) => r.pid);
-      const postgresCpu = async (): Promise<number> =>
-        (await Promise.all(backends.map((pid) => cpuSeconds(pid).catch(() => 0)))).reduce((a, b) => a + b, 0);
+      const postgresCpu = async (): Promise<number[]> =>
+        Promise.all(backends.map((pid) => cpuSeconds(pid).catch(() => NaN)));
       const postgresBefore = await postgresCpu();
       const cpuBefore = await cpuSeconds(service.scanner?.pid);
       const machineBefore = await machineCpu();
@@ -301,7 +301,11 @@ async function main(): Promise<void> {
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       const scannerCpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
-      const databaseCpu = (await postgresCpu()) - postgresBefore;
+      // Backends that closed meanwhile (NaN) are left out.
+      const databaseCpu = (await postgresCpu())
+        .map((after, i) => after - (postgresBefore[i] ?? NaN))
+        .filter((delta) => Number.isFinite(delta))
+        .reduce((a, b) => a + b, 0);
       const machineDuring = busyShare(machineBefore, await machineCpu());
 
       const rows = await query<{
