@@ -10,7 +10,7 @@ import {
 } from '#database';
 import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
-import { type YaraRules, compileRules } from '#yara';
+import { type CompileResult, type YaraRules, compileRulesAsync } from '#yara';
 import { detectFileType, openFileSource } from './analyzers/analyze.js';
 import { MissingObjectError, withLocalFile } from './local-file.js';
 
@@ -86,7 +86,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       await this.complete(hunt.id);
       return { scanned: 0, finished: true };
     }
-    const rules = this.acquire(hunt);
+    const rules = await this.acquire(hunt);
     let outcome: { matches: RetrohuntMatchRecord[]; bytes: number } | null;
     try {
       outcome = await this.scanAll(hunt.id, rules.rules, samples);
@@ -215,14 +215,21 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     this.drop(id);
   }
 
-  /** The retrohunt's compiled rules, compiled once per process (same externals as every scan). */
-  private acquire(hunt: RetrohuntRecord): CachedRules {
+  /**
+   * The retrohunt's compiled rules, compiled once per process (same externals as every scan), on the
+   * thread pool so that the event loop keeps turning meanwhile.
+   */
+  private async acquire(hunt: RetrohuntRecord): Promise<CachedRules> {
     let cached = this.cache.get(hunt.id);
     if (cached === undefined) {
-      const compiled = compileRules(
-        [{ source: hunt.source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }],
-        { externals: SCAN_EXTERNALS },
-      );
+      const compiled = await this.compile(hunt);
+      // Another batch of the same retrohunt (a replay) may have compiled it meanwhile: keep one.
+      const raced = this.cache.get(hunt.id);
+      if (raced !== undefined) {
+        compiled.rules?.destroy();
+        raced.users += 1;
+        return raced;
+      }
       if (compiled.rules === null) throw new UnrecoverableError('no rule of the retrohunt compiles');
       cached = { rules: compiled.rules, users: 0, finished: false };
       this.cache.set(hunt.id, cached);
@@ -230,6 +237,12 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     }
     cached.users += 1;
     return cached;
+  }
+
+  private compile(hunt: RetrohuntRecord): Promise<CompileResult> {
+    return compileRulesAsync([{ source: hunt.source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }], {
+      externals: SCAN_EXTERNALS,
+    });
   }
 
   /** Forgets a finished retrohunt's rules; they are destroyed once no scan uses them. */

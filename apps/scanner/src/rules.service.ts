@@ -14,7 +14,7 @@ import { SCAN_EXTERNALS } from '#contracts';
 import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
 import { RulesetSubscriber } from '#queue';
 import { SpecimenMetrics } from '#observability';
-import { type CompileOptions, type YaraRules, compileRules, loadRules, yaraVersion } from '#yara';
+import { type CompileOptions, type YaraRules, compileRulesAsync, loadRules, yaraVersion } from '#yara';
 
 export interface LoadedRuleset {
   id: string;
@@ -74,7 +74,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     if ((await this.rulesets.findActive()) === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
-      const compiled = compileRules([{ source, fileName: path }], COMPILE_OPTIONS);
+      const compiled = await compileRulesAsync([{ source, fileName: path }], COMPILE_OPTIONS);
       compiled.rules?.destroy();
       if (compiled.rules === null || compiled.quarantined.length > 0) {
         throw new Error(
@@ -186,7 +186,9 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
         this.logger.warn({ err: e }, `cached rules ${path} are unreadable; recompiling`);
       }
     }
-    const compiled = compileRules(
+    // On the thread pool: a large ruleset compiles for seconds, and scans, health checks and job lock
+    // renewals must keep running meanwhile.
+    const compiled = await compileRulesAsync(
       [{ source: record.source, namespace: record.name, fileName: `${record.name}.yar` }],
       COMPILE_OPTIONS,
     );
