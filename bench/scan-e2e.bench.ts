@@ -16,11 +16,14 @@
 // loads that very file with loadRules), so neither side's timing includes compiling. The ruleset is
 // signature-base-534 plus libs/yara's default.yar (so EICAR-bearing samples match and matches get written),
 // created and activated through the API; a generated ruleset stands in when ../shared/rulesets is absent.
-// The scanner runs with SCAN_CONCURRENCY = SCANNER_THREADS = THREADS; the baseline is a child process with
-// UV_THREADPOOL_SIZE = THREADS and THREADS scans in flight, with the same externals (kind, file type,
-// size) and the same timeout. PostgreSQL and Redis run on the same machine and their CPU counts against
-// the scanner, as in a one-box deployment. Every round ingests 10,000 fresh samples; rounds interleave
-// scanner and baseline; the table shows the median.
+// The scanner runs with SCAN_CONCURRENCY = SCANNER_THREADS = THREADS (and its default SCAN_JOBS_IN_FLIGHT,
+// 8 × THREADS jobs held, of which THREADS scan); the baseline is a child process with UV_THREADPOOL_SIZE =
+// THREADS and THREADS scans in flight, with the same externals (kind, file type, size) and the same
+// timeout. PostgreSQL and Redis run on the same machine and their CPU counts against the scanner, as in a
+// one-box deployment. Every round ingests 10,000 fresh samples; rounds interleave scanner and baseline;
+// the table shows the median. Each round also prints the CPU time per sample of the scanner process, of
+// this database's PostgreSQL backends and of the baseline, and how busy the whole machine was: on a
+// shared machine the wall-clock ratio depends on the neighbours, the CPU cost per sample much less.
 // Run: npm run bench:scan-e2e   (BENCH_SAMPLES=2000 BENCH_REPEAT=1 for a shorter run; BENCH_THREADS=2;
 // BENCH_RULESET=/path/to/rules.yar for another ruleset, BENCH_RULESET=default for default.yar alone;
 // BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner)
