@@ -122,9 +122,21 @@ interface Run {
   seconds: number;
   bytes: number;
   matches: number;
+  /** CPU seconds (user + system) of the scanner process, or of the yara process. */
+  cpuSeconds: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN once it is gone. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second here).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function runService(service: TestService, source: string): Promise<Run> {
+  const cpuBefore = await cpuSeconds(service.scanner?.pid);
   const start = process.hrtime.bigint();
   const res = await service.request('/v1/retrohunts', {
     method: 'POST',
@@ -149,7 +161,8 @@ async function runService(service: TestService, source: string): Promise<Run> {
     { timeoutMs: 30 * 60_000, intervalMs: POLL_MS, what: `retrohunt ${id}` },
   );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return { seconds, bytes: done.progress.bytes, matches: done.matchCount };
+  const cpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
+  return { seconds, bytes: done.progress.bytes, matches: done.matchCount, cpuSeconds: cpu };
 }
 
 function runCli(rulesFile: string, dir: string, bytes: number): Promise<Run> {
@@ -162,10 +175,18 @@ function runCli(rulesFile: string, dir: string, bytes: number): Promise<Run> {
     child.stdout.on('data', (chunk: Buffer) => {
       for (const byte of chunk) if (byte === 0x0a) lines++;
     });
+    // Its CPU time is read while it runs (the last reading before exit: a slight undercount).
+    let cpu = 0;
+    const sampler = setInterval(() => {
+      void cpuSeconds(child.pid).then((seen) => {
+        if (Number.isFinite(seen)) cpu = Math.max(cpu, seen);
+      });
+    }, 20);
     child.on('error', reject);
     child.on('close', (code) => {
+      clearInterval(sampler);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      if (code === 0) resolvePromise({ seconds, bytes, matches: lines });
+      if (code === 0) resolvePromise({ seconds, bytes, matches: lines, cpuSeconds: cpu });
       else reject(new Error(`yara exited with ${code}`));
     });
   });
@@ -223,6 +244,8 @@ async function main(): Promise<void> {
         'retrohunt MB/s': Number(serviceRate.toFixed(1)),
         'yara CLI MB/s': Number(cliRate.toFixed(1)),
         'ratio service/CLI': Number((serviceRate / cliRate).toFixed(3)),
+        'scanner CPU s': Number(median(service_.map((x) => x.cpuSeconds)).toFixed(2)),
+        'yara CPU s': Number(median(cli.map((x) => x.cpuSeconds)).toFixed(2)),
         'retrohunt matches': service_[0]?.matches ?? 0,
         'CLI matches': cli[0]?.matches ?? 0,
       });

@@ -279,15 +279,16 @@ async function main(): Promise<void> {
           { timeoutMs: 120_000, what: 'the scanner worker and its compiled rules' },
         );
       }
-      // The database's own CPU: the backends serving this service's database (the scanner's pool stays open).
-      const backends = (
-        await db.query<{ pid: number }>(
+      // The database's own CPU: the backends serving this service's database. The scanner's pool may open
+      // new connections during the round (after idling through the ingest): those count from their start.
+      const backendCpu = async (): Promise<Map<number, number>> => {
+        const { rows } = await db.query<{ pid: number }>(
           'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
-        )
-      ).rows.map((r) => r.pid);
-      const postgresCpu = async (): Promise<number[]> =>
-        Promise.all(backends.map((pid) => cpuSeconds(pid).catch(() => NaN)));
-      const postgresBefore = await postgresCpu();
+        );
+        const cpu = await Promise.all(rows.map((r) => cpuSeconds(r.pid).catch(() => NaN)));
+        return new Map(rows.map((r, i) => [r.pid, cpu[i] ?? NaN]));
+      };
+      const postgresBefore = await backendCpu();
       const cpuBefore = await cpuSeconds(service.scanner?.pid);
       const machineBefore = await machineCpu();
       const start = process.hrtime.bigint();
@@ -304,9 +305,9 @@ async function main(): Promise<void> {
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       const scannerCpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
-      // Backends that closed meanwhile (NaN) are left out.
-      const databaseCpu = (await postgresCpu())
-        .map((after, i) => after - (postgresBefore[i] ?? NaN))
+      // Backends that closed during the round are left out (their CPU is lost: an undercount).
+      const databaseCpu = [...(await backendCpu())]
+        .map(([pid, after]) => after - (postgresBefore.get(pid) ?? 0))
         .filter((delta) => Number.isFinite(delta))
         .reduce((a, b) => a + b, 0);
       const machineDuring = busyShare(machineBefore, await machineCpu());
