@@ -71,6 +71,27 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // Nest runs this module's bootstrap hooks together, so the scan workers start while this first load
+    // (a compile of seconds for a large ruleset, off the event loop) is under way: their scans wait for it
+    // in acquire() instead of failing for want of rules.
+    const first = this.firstLoad();
+    this.tail = first;
+    await first;
+    this.subscriber = new RulesetSubscriber(
+      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
+      (change) => {
+        this.logger.log(`ruleset change (${change.kind} ${change.rulesetId}): reloading`);
+        void this.refresh();
+      },
+      // After a reconnect: changes published while we were away were lost.
+      () => void this.refresh(),
+    );
+    await this.subscriber.start();
+    this.timer = setInterval(() => void this.refresh(), this.config.scanner.rulesPollMs);
+  }
+
+  /** On the first start of a deployment the configured default ruleset becomes version 1; then the load. */
+  private async firstLoad(): Promise<void> {
     if ((await this.rulesets.findActive()) === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
@@ -89,17 +110,6 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
       this.logger.log(`active ruleset: ${record.name} v${record.version} (${record.ruleCount} rules)`);
     }
     await this.load();
-    this.subscriber = new RulesetSubscriber(
-      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
-      (change) => {
-        this.logger.log(`ruleset change (${change.kind} ${change.rulesetId}): reloading`);
-        void this.refresh();
-      },
-      // After a reconnect: changes published while we were away were lost.
-      () => void this.refresh(),
-    );
-    await this.subscriber.start();
-    this.timer = setInterval(() => void this.refresh(), this.config.scanner.rulesPollMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
