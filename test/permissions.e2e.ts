@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { QueueName } from '#contracts';
 import { EICAR, TestService, benign, fileMetadata, pollUntil } from '#test-support';
 
 type Who = 'none' | 'agent' | 'analyst' | 'admin';
@@ -550,6 +552,14 @@ describe('permission matrix', () => {
 
   before(async () => {
     await service.start();
+    // Retrohunts stay queued: over this handful of samples one would otherwise be done within
+    // milliseconds, and whether a cancel finds it running would be a race.
+    const retrohunts = new Queue(QueueName.Retrohunt, {
+      connection: { url: 'redis://127.0.0.1:6379' },
+      prefix: service.queuePrefix,
+    });
+    await retrohunts.pause();
+    await retrohunts.close();
     const enrollment = await enrollmentToken(service, 100);
     const agent = await enrollAgent(service, enrollment.token);
     const consent = await service.request('/v1/agents/me/consent', {

@@ -14,7 +14,10 @@ export class MissingObjectError extends UnrecoverableError {
   }
 }
 
-/** The fs driver's file is scanned in place (mmap); other drivers' objects are streamed to a temp file. */
+/**
+ * The fs driver's file is scanned in place (mmap); other drivers' objects are streamed to a temp file.
+ * Throws {@link MissingObjectError} when the object is not in storage.
+ */
 export async function withLocalFile<T>(
   store: ObjectStore,
   key: string,
@@ -22,9 +25,13 @@ export async function withLocalFile<T>(
 ): Promise<T> {
   const local = store.localPath(key);
   if (local !== null) {
-    const found = await stat(local).catch(() => null);
-    if (found === null) throw new MissingObjectError(key);
-    return fn(local);
+    try {
+      return await fn(local);
+    } catch (e) {
+      // Looked at only after a failure (one stat fewer per scan): when the file is gone, that is the cause.
+      if ((await stat(local).catch(() => null)) === null) throw new MissingObjectError(key);
+      throw e;
+    }
   }
   const temp = join(tmpdir(), `specimen-scan-${randomUUID()}`);
   try {

@@ -10,7 +10,7 @@ import {
 } from '#database';
 import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
-import { type YaraRules, compileRules } from '#yara';
+import { type CompileResult, type YaraRules, compileRulesAsync } from '#yara';
 import { detectFileType, openFileSource } from './analyzers/analyze.js';
 import { MissingObjectError, withLocalFile } from './local-file.js';
 
@@ -86,7 +86,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       await this.complete(hunt.id);
       return { scanned: 0, finished: true };
     }
-    const rules = this.acquire(hunt);
+    const rules = await this.acquire(hunt);
     let outcome: { matches: RetrohuntMatchRecord[]; bytes: number } | null;
     try {
       outcome = await this.scanAll(hunt.id, rules.rules, samples);
@@ -126,10 +126,13 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     let bytes = 0;
     let next = 0;
     let stopped = false;
+    // Largest first: the batch ends when its last scan does, and a big file started last would leave the
+    // other lanes idle meanwhile. Sizes are known up front, so the tail is one of the smallest files.
+    const bySize = [...samples].sort((a, b) => b.size - a.size);
     const lane = async (): Promise<void> => {
-      while (!stopped && next < samples.length) {
+      while (!stopped && next < bySize.length) {
         const index = next++;
-        const sample = samples[index];
+        const sample = bySize[index];
         if (sample === undefined) return;
         if (index > 0 && index % CANCEL_CHECK_EVERY === 0) {
           const status = await this.retrohunts.status(id);
@@ -212,14 +215,21 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     this.drop(id);
   }
 
-  /** The retrohunt's compiled rules, compiled once per process (same externals as every scan). */
-  private acquire(hunt: RetrohuntRecord): CachedRules {
+  /**
+   * The retrohunt's compiled rules, compiled once per process (same externals as every scan), on the
+   * thread pool so that the event loop keeps turning meanwhile.
+   */
+  private async acquire(hunt: RetrohuntRecord): Promise<CachedRules> {
     let cached = this.cache.get(hunt.id);
     if (cached === undefined) {
-      const compiled = compileRules(
-        [{ source: hunt.source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }],
-        { externals: SCAN_EXTERNALS },
-      );
+      const compiled = await this.compile(hunt);
+      // Another batch of the same retrohunt (a replay) may have compiled it meanwhile: keep one.
+      const raced = this.cache.get(hunt.id);
+      if (raced !== undefined) {
+        compiled.rules?.destroy();
+        raced.users += 1;
+        return raced;
+      }
       if (compiled.rules === null) throw new UnrecoverableError('no rule of the retrohunt compiles');
       cached = { rules: compiled.rules, users: 0, finished: false };
       this.cache.set(hunt.id, cached);
@@ -227,6 +237,12 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     }
     cached.users += 1;
     return cached;
+  }
+
+  private compile(hunt: RetrohuntRecord): Promise<CompileResult> {
+    return compileRulesAsync([{ source: hunt.source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }], {
+      externals: SCAN_EXTERNALS,
+    });
   }
 
   /** Forgets a finished retrohunt's rules; they are destroyed once no scan uses them. */

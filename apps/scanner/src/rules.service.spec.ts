@@ -49,6 +49,22 @@ describe('RulesService', () => {
       new SpecimenMetrics('scanner'),
     );
 
+  it('makes a scan that starts during the first load wait for it (workers start beside the load)', async () => {
+    const repository = new FakeRulesets();
+    repository.active = record(3, 'THREE');
+    const rules = service(repository);
+    const boot = rules.onApplicationBootstrap();
+    try {
+      // Asked at once, as a scan worker started by the same bootstrap would: no "no active ruleset".
+      const lease = await rules.acquire();
+      assert.equal(lease.ruleset.version, 3);
+      lease.release();
+    } finally {
+      await boot;
+      await rules.onApplicationShutdown();
+    }
+  });
+
   it('lets a scan holding the old rules finish after a swap, then frees them', async () => {
     const repository = new FakeRulesets();
     const rules = service(repository);

@@ -14,7 +14,7 @@ import { SCAN_EXTERNALS } from '#contracts';
 import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
 import { RulesetSubscriber } from '#queue';
 import { SpecimenMetrics } from '#observability';
-import { type CompileOptions, type YaraRules, compileRules, loadRules, yaraVersion } from '#yara';
+import { type CompileOptions, type YaraRules, compileRulesAsync, loadRules, yaraVersion } from '#yara';
 
 export interface LoadedRuleset {
   id: string;
@@ -71,10 +71,31 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // Nest runs this module's bootstrap hooks together, so the scan workers start while this first load
+    // (a compile of seconds for a large ruleset, off the event loop) is under way: their scans wait for it
+    // in acquire() instead of failing for want of rules.
+    const first = this.firstLoad();
+    this.tail = first;
+    await first;
+    this.subscriber = new RulesetSubscriber(
+      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
+      (change) => {
+        this.logger.log(`ruleset change (${change.kind} ${change.rulesetId}): reloading`);
+        void this.refresh();
+      },
+      // After a reconnect: changes published while we were away were lost.
+      () => void this.refresh(),
+    );
+    await this.subscriber.start();
+    this.timer = setInterval(() => void this.refresh(), this.config.scanner.rulesPollMs);
+  }
+
+  /** On the first start of a deployment the configured default ruleset becomes version 1; then the load. */
+  private async firstLoad(): Promise<void> {
     if ((await this.rulesets.findActive()) === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
-      const compiled = compileRules([{ source, fileName: path }], COMPILE_OPTIONS);
+      const compiled = await compileRulesAsync([{ source, fileName: path }], COMPILE_OPTIONS);
       compiled.rules?.destroy();
       if (compiled.rules === null || compiled.quarantined.length > 0) {
         throw new Error(
@@ -89,17 +110,6 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
       this.logger.log(`active ruleset: ${record.name} v${record.version} (${record.ruleCount} rules)`);
     }
     await this.load();
-    this.subscriber = new RulesetSubscriber(
-      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
-      (change) => {
-        this.logger.log(`ruleset change (${change.kind} ${change.rulesetId}): reloading`);
-        void this.refresh();
-      },
-      // After a reconnect: changes published while we were away were lost.
-      () => void this.refresh(),
-    );
-    await this.subscriber.start();
-    this.timer = setInterval(() => void this.refresh(), this.config.scanner.rulesPollMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -186,7 +196,9 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
         this.logger.warn({ err: e }, `cached rules ${path} are unreadable; recompiling`);
       }
     }
-    const compiled = compileRules(
+    // On the thread pool: a large ruleset compiles for seconds, and scans, health checks and job lock
+    // renewals must keep running meanwhile.
+    const compiled = await compileRulesAsync(
       [{ source: record.source, namespace: record.name, fileName: `${record.name}.yar` }],
       COMPILE_OPTIONS,
     );

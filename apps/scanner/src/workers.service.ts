@@ -41,7 +41,9 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     const scan = startWorker(
       QueueName.Scan,
       { [JobName.ScanSample]: (data, job) => this.scan.handle(data, job) },
-      { connection: this.connection, concurrency: this.config.scanner.concurrency },
+      // More jobs than scans: the extra ones do their database and queue round trips while others scan
+      // (ScanProcessor keeps the scans themselves to SCAN_CONCURRENCY).
+      { connection: this.connection, concurrency: this.config.scanner.jobsInFlight },
     );
     const maintenance = startWorker(
       QueueName.Maintenance,
@@ -74,7 +76,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     }
     await this.schedule();
     this.logger.log(
-      `workers started: scan (concurrency ${this.config.scanner.concurrency}), retrohunt (concurrency ${this.config.scanner.retrohuntConcurrency}), maintenance`,
+      `workers started: scan (concurrency ${this.config.scanner.concurrency}, ${this.config.scanner.jobsInFlight} jobs in flight), retrohunt (concurrency ${this.config.scanner.retrohuntConcurrency}), maintenance`,
     );
   }
 

@@ -87,6 +87,12 @@ export function envSchema(root: string) {
     /** Scans a scanner process runs at once. */
     SCAN_CONCURRENCY: int(1).default(Math.max(2, availableParallelism())),
     /**
+     * Scan jobs a scanner process holds at once (default 8 × SCAN_CONCURRENCY): beyond the SCAN_CONCURRENCY
+     * scanning, the others read their sample row or wait for their result to be recorded, so database and
+     * queue round trips overlap the scans and results are recorded in batches.
+     */
+    SCAN_JOBS_IN_FLIGHT: int(1).max(1024).optional(),
+    /**
      * Size of libuv's thread pool in the scanner (YARA scans, fs and crypto share it); default SCAN_CONCURRENCY.
      */
     SCANNER_THREADS: int(1).max(1024).optional(),
@@ -185,6 +191,8 @@ export interface Config {
   };
   scanner: {
     concurrency: number;
+    /** Scan jobs held at once (at least `concurrency`). */
+    jobsInFlight: number;
     /** UV_THREADPOOL_SIZE of scanner processes. */
     threads: number;
     retrohuntConcurrency: number;
@@ -266,6 +274,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
+      jobsInFlight: Math.max(e.SCAN_CONCURRENCY, e.SCAN_JOBS_IN_FLIGHT ?? 8 * e.SCAN_CONCURRENCY),
       threads: e.SCANNER_THREADS ?? e.SCAN_CONCURRENCY,
       retrohuntConcurrency: e.RETROHUNT_CONCURRENCY,
       retrohuntBatchSize: e.RETROHUNT_BATCH_SIZE,

@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("compile", Napi::Function::New(env, Compile));
+  exports.Set("compileAsync", Napi::Function::New(env, CompileAsync));
   exports.Set("loadRules", Napi::Function::New(env, LoadRules));
   exports.Set("maxConcurrentScans", Napi::Number::New(env, YR_MAX_THREADS));
   return exports;

@@ -41,6 +41,7 @@ Napi::Function InitRulesClass(Napi::Env env);
 Napi::Object WrapRules(Napi::Env env, YR_RULES* rules);
 
 Napi::Value Compile(const Napi::CallbackInfo& info);
+Napi::Value CompileAsync(const Napi::CallbackInfo& info);
 Napi::Value LoadRules(const Napi::CallbackInfo& info);
 
 }  // namespace specimen

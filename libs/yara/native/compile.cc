@@ -1,4 +1,6 @@
 #include <memory>
+#include <mutex>
+#include <utility>
 
 #include "common.h"
 
@@ -59,53 +61,106 @@ int DefineCompilerExternal(YR_COMPILER* compiler, const ExternalValue& external)
   return ERROR_INVALID_ARGUMENT;
 }
 
-}  // namespace
+// What a compile needs, copied out of JS values so that it can run on another thread.
+struct CompileInput {
+  std::vector<std::pair<std::string, std::string>> sources;  // text, namespace
+  std::vector<ExternalValue> externals;
+  bool build = false;
+  bool allowIncludes = false;
+};
 
-// compile(sources: {source, namespace}[], externals, { build, allowIncludes })
-//   -> { diagnostics, errorCount, rules: NativeRules | null }
-// Stops adding sources after the first one with errors: libyara's compiler is unusable after an error.
-Napi::Value Compile(const Napi::CallbackInfo& info) {
+struct CompileOutput {
+  std::vector<Diagnostic> diagnostics;
+  int errorCount = 0;
+  YR_RULES* rules = nullptr;
+  // A failure of libyara itself (not a rule error): thrown, or the promise rejected, with this code.
+  int failure = ERROR_SUCCESS;
+  std::string failureMessage;
+
+  CompileOutput() = default;
+  CompileOutput(const CompileOutput&) = delete;
+  CompileOutput& operator=(const CompileOutput&) = delete;
+  ~CompileOutput() {
+    if (rules != nullptr) yr_rules_destroy(rules);
+  }
+};
+
+// One compile at a time per process: libyara's compiler is not documented as safe to run on two threads
+// at once, and compiles now run on the libuv pool besides the main thread.
+std::mutex compileMutex;
+
+CompileInput ReadCompileInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsArray() || !info[2].IsObject()) {
     throw Napi::TypeError::New(env, "compile(sources, externals, options)");
   }
+  CompileInput input;
   Napi::Array sources = info[0].As<Napi::Array>();
-  std::vector<ExternalValue> externals = ReadExternals(env, info[1]);
+  for (uint32_t i = 0; i < sources.Length(); i++) {
+    Napi::Value item = sources.Get(i);
+    if (!item.IsObject()) throw Napi::TypeError::New(env, "each source must be an object");
+    Napi::Object entry = item.As<Napi::Object>();
+    input.sources.emplace_back(entry.Get("source").ToString().Utf8Value(),
+                               entry.Get("namespace").ToString().Utf8Value());
+  }
+  input.externals = ReadExternals(env, info[1]);
   Napi::Object options = info[2].As<Napi::Object>();
-  bool build = options.Get("build").ToBoolean().Value();
-  bool allowIncludes = options.Get("allowIncludes").ToBoolean().Value();
+  input.build = options.Get("build").ToBoolean().Value();
+  input.allowIncludes = options.Get("allowIncludes").ToBoolean().Value();
+  return input;
+}
 
+// The libyara part of a compile: no JS values, so it may run on any thread.
+// Stops adding sources after the first one with errors: libyara's compiler is unusable after an error.
+void RunCompile(const CompileInput& input, CompileOutput* output) {
+  std::lock_guard<std::mutex> lock(compileMutex);
   YR_COMPILER* raw = nullptr;
   int result = yr_compiler_create(&raw);
-  if (result != ERROR_SUCCESS) throw MakeError(env, ErrorCode(result), "yr_compiler_create failed");
+  if (result != ERROR_SUCCESS) {
+    output->failure = result;
+    output->failureMessage = "yr_compiler_create failed";
+    return;
+  }
   std::unique_ptr<YR_COMPILER, CompilerDeleter> compiler(raw);
 
   CompileState state;
   yr_compiler_set_callback(compiler.get(), OnCompilerMessage, &state);
-  if (!allowIncludes) yr_compiler_set_include_callback(compiler.get(), RefuseInclude, nullptr, nullptr);
+  if (!input.allowIncludes) yr_compiler_set_include_callback(compiler.get(), RefuseInclude, nullptr, nullptr);
 
-  for (const auto& external : externals) {
+  for (const auto& external : input.externals) {
     result = DefineCompilerExternal(compiler.get(), external);
     if (result != ERROR_SUCCESS) {
-      throw MakeError(env, ErrorCode(result), "cannot define external variable '" + external.name + "'");
+      output->failure = result;
+      output->failureMessage = "cannot define external variable '" + external.name + "'";
+      return;
     }
   }
 
   int errorCount = 0;
-  for (uint32_t i = 0; i < sources.Length() && errorCount == 0; i++) {
-    Napi::Value item = sources.Get(i);
-    if (!item.IsObject()) throw Napi::TypeError::New(env, "each source must be an object");
-    Napi::Object entry = item.As<Napi::Object>();
-    std::string text = entry.Get("source").ToString().Utf8Value();
-    std::string ns = entry.Get("namespace").ToString().Utf8Value();
+  for (uint32_t i = 0; i < input.sources.size() && errorCount == 0; i++) {
     state.sourceIndex = i;
-    errorCount += yr_compiler_add_string(compiler.get(), text.c_str(), ns.c_str());
+    errorCount += yr_compiler_add_string(compiler.get(), input.sources[i].first.c_str(),
+                                         input.sources[i].second.c_str());
   }
+  output->diagnostics = std::move(state.diagnostics);
+  output->errorCount = errorCount;
 
+  if (input.build && errorCount == 0) {
+    result = yr_compiler_get_rules(compiler.get(), &output->rules);
+    if (result != ERROR_SUCCESS) {
+      output->rules = nullptr;
+      output->failure = result;
+      output->failureMessage = "yr_compiler_get_rules failed: " + ErrorDescription(result);
+    }
+  }
+}
+
+// { diagnostics, errorCount, rules: NativeRules | null }; the rules change owner (to the JS object).
+Napi::Object CompileOutputToJs(Napi::Env env, CompileOutput* output) {
   Napi::Object out = Napi::Object::New(env);
-  Napi::Array diagnostics = Napi::Array::New(env, state.diagnostics.size());
-  for (size_t i = 0; i < state.diagnostics.size(); i++) {
-    const Diagnostic& d = state.diagnostics[i];
+  Napi::Array diagnostics = Napi::Array::New(env, output->diagnostics.size());
+  for (size_t i = 0; i < output->diagnostics.size(); i++) {
+    const Diagnostic& d = output->diagnostics[i];
     Napi::Object o = Napi::Object::New(env);
     o.Set("severity", d.level == YARA_ERROR_LEVEL_WARNING ? "warning" : "error");
     o.Set("sourceIndex", d.sourceIndex);
@@ -116,18 +171,62 @@ Napi::Value Compile(const Napi::CallbackInfo& info) {
     diagnostics.Set(static_cast<uint32_t>(i), o);
   }
   out.Set("diagnostics", diagnostics);
-  out.Set("errorCount", errorCount);
+  out.Set("errorCount", output->errorCount);
   out.Set("rules", env.Null());
-
-  if (build && errorCount == 0) {
-    YR_RULES* rules = nullptr;
-    result = yr_compiler_get_rules(compiler.get(), &rules);
-    if (result != ERROR_SUCCESS) {
-      throw MakeError(env, ErrorCode(result), "yr_compiler_get_rules failed: " + ErrorDescription(result));
-    }
+  if (output->rules != nullptr) {
+    YR_RULES* rules = output->rules;
+    output->rules = nullptr;
     out.Set("rules", WrapRules(env, rules));
   }
   return out;
+}
+
+class CompileWorker : public Napi::AsyncWorker {
+ public:
+  CompileWorker(Napi::Env env, CompileInput input)
+      : Napi::AsyncWorker(env, "specimen_yara.compile"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        input_(std::move(input)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    RunCompile(input_, &output_);
+    if (output_.failure != ERROR_SUCCESS) SetError(output_.failureMessage);
+  }
+
+  void OnOK() override { deferred_.Resolve(CompileOutputToJs(Env(), &output_)); }
+
+  void OnError(const Napi::Error& error) override {
+    deferred_.Reject(MakeError(Env(), ErrorCode(output_.failure), error.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  CompileInput input_;
+  CompileOutput output_;
+};
+
+}  // namespace
+
+// compile(sources: {source, namespace}[], externals, { build, allowIncludes })
+//   -> { diagnostics, errorCount, rules: NativeRules | null }, on the calling thread.
+Napi::Value Compile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CompileInput input = ReadCompileInput(info);
+  CompileOutput output;
+  RunCompile(input, &output);
+  if (output.failure != ERROR_SUCCESS) throw MakeError(env, ErrorCode(output.failure), output.failureMessage);
+  return CompileOutputToJs(env, &output);
+}
+
+// compileAsync(...) -> Promise of what compile(...) returns; libyara's work runs on the libuv pool, so
+// the event loop keeps turning during a large compile.
+Napi::Value CompileAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new CompileWorker(info.Env(), ReadCompileInput(info));
+  worker->Queue();
+  return worker->Promise();
 }
 
 // loadRules(path) -> NativeRules

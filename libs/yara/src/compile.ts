@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 
-import { type NativeCompileResult, type NativeDiagnostic, native } from './native-addon.js';
+import { type NativeAddon, type NativeCompileResult, type NativeDiagnostic, native } from './native-addon.js';
 import { type SourceChunk, splitSource } from './rule-splitter.js';
 import { YaraError, YaraRules, toYaraError } from './yara-rules.js';
 import type { CompileDiagnostic, CompileOptions, RuleSource } from './yara.types.js';
@@ -41,12 +41,55 @@ const MIN_WINDOW = 16;
  * rules (after stand-ins for the rules already verified) and restarts after each error: cost grows with
  * the number of bad rules, not with the square of the ruleset.
  *
- * Runs synchronously on the calling thread (about 1-2 s for 5,000 rules); cache the result with
+ * Runs synchronously on the calling thread (about 1-2 s for 5,000 rules, the event loop stopped
+ * meanwhile): a server compiles with {@link compileRulesAsync}. Cache the result with
  * {@link YaraRules.save} and {@link loadRules}.
  */
 export function compileRules(sources: RuleSource[], options: CompileOptions = {}): CompileResult {
-  const compiler = new QuarantiningCompiler(sources, options);
-  return compiler.run();
+  const steps = new QuarantiningCompiler(sources, options).run();
+  let step = steps.next();
+  while (step.done !== true) {
+    const request = step.value;
+    step = steps.next(nativeCompile(() => native().compile(...request)));
+  }
+  return step.value;
+}
+
+/**
+ * {@link compileRules} with libyara's work on the libuv thread pool: the event loop keeps turning during
+ * a large compile (only splitting and error bookkeeping, which are quick, run on the calling thread).
+ * One compile runs at a time per process; others wait for it on the pool.
+ */
+export async function compileRulesAsync(
+  sources: RuleSource[],
+  options: CompileOptions = {},
+): Promise<CompileResult> {
+  const steps = new QuarantiningCompiler(sources, options).run();
+  let step = steps.next();
+  while (step.done !== true) {
+    const request = step.value;
+    step = steps.next(await nativeCompileAsync(() => native().compileAsync(...request)));
+  }
+  return step.value;
+}
+
+/** The arguments of one native compile, as the quarantining search asks for it. */
+type CompileRequest = Parameters<NativeAddon['compile']>;
+
+function nativeCompile(call: () => NativeCompileResult): NativeCompileResult {
+  try {
+    return call();
+  } catch (error) {
+    throw toYaraError(error);
+  }
+}
+
+async function nativeCompileAsync(call: () => Promise<NativeCompileResult>): Promise<NativeCompileResult> {
+  try {
+    return await call();
+  } catch (error) {
+    throw toYaraError(error);
+  }
 }
 
 /** Loads rules written by {@link YaraRules.save} with the same libyara version. */
@@ -75,8 +118,12 @@ class QuarantiningCompiler {
     this.#allowIncludes = options.allowIncludes ?? false;
   }
 
-  run(): CompileResult {
-    const first = this.#compile(
+  /**
+   * The search, as a generator: it yields each native compile it needs and is resumed with its result,
+   * so the same steps run synchronously ({@link compileRules}) or on the thread pool ({@link compileRulesAsync}).
+   */
+  *run(): Generator<CompileRequest, CompileResult, NativeCompileResult> {
+    const first = yield this.#compile(
       this.#sources.map((s) => s.source),
       true,
     );
@@ -84,11 +131,11 @@ class QuarantiningCompiler {
 
     this.#split();
     this.#blame(first);
-    this.#searchBadRules();
+    yield* this.#searchBadRules();
 
     // Everything left was verified, but only next to stand-ins: the real build can still (rarely) fail.
     for (;;) {
-      const result = this.#compile(
+      const result = yield this.#compile(
         this.#sources.map((_, i) => this.#render(i, (item) => (item.state === 'bad' ? 'blank' : 'original'))),
         true,
       );
@@ -97,16 +144,12 @@ class QuarantiningCompiler {
     }
   }
 
-  #compile(texts: string[], build: boolean): NativeCompileResult {
-    try {
-      return native().compile(
-        texts.map((source, i) => ({ source, namespace: this.#namespaces[i] ?? 'default' })),
-        this.#externals,
-        { build, allowIncludes: this.#allowIncludes },
-      );
-    } catch (error) {
-      throw toYaraError(error);
-    }
+  #compile(texts: string[], build: boolean): CompileRequest {
+    return [
+      texts.map((source, i) => ({ source, namespace: this.#namespaces[i] ?? 'default' })),
+      this.#externals,
+      { build, allowIncludes: this.#allowIncludes },
+    ];
   }
 
   #split(): void {
@@ -129,14 +172,14 @@ class QuarantiningCompiler {
   }
 
   /** Compiles windows of pending rules after stand-ins for the verified ones, growing on success. */
-  #searchBadRules(): void {
+  *#searchBadRules(): Generator<CompileRequest, void, NativeCompileResult> {
     const total = this.#rules.length;
     let lo = 0;
     let window = total;
     while (lo < total) {
       const hi = Math.min(total, lo + window);
       const inWindow = new Set(this.#rules.slice(lo, hi));
-      const result = this.#compile(
+      const result = yield this.#compile(
         this.#sources.map((_, i) =>
           this.#render(i, (item) => {
             if (item.state === 'bad') return 'blank';

@@ -44,6 +44,12 @@ export interface NativeAddon {
     externals: Record<string, string | number | boolean>,
     options: { build: boolean; allowIncludes: boolean },
   ): NativeCompileResult;
+  /** compile() with libyara's work on the libuv thread pool. */
+  compileAsync(
+    sources: Array<{ source: string; namespace: string }>,
+    externals: Record<string, string | number | boolean>,
+    options: { build: boolean; allowIncludes: boolean },
+  ): Promise<NativeCompileResult>;
   loadRules(path: string): NativeRules;
   maxConcurrentScans: number;
 }

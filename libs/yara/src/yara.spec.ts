@@ -12,6 +12,7 @@ import {
   YaraError,
   type YaraRules,
   compileRules,
+  compileRulesAsync,
   loadRules,
   yaraVersion,
 } from './index.js';
@@ -155,6 +156,103 @@ describe('libs/yara compile', () => {
       result.rules?.destroy();
     },
   );
+});
+
+/** `count` generated rules, each with a text, a hex and a regex string (big enough to compile for a while). */
+function generatedRules(count: number): string {
+  const rules: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const hex = Array.from({ length: 12 }, (_, j) =>
+      ((i * 31 + j * 17) % 256).toString(16).padStart(2, '0'),
+    ).join(' ');
+    rules.push(
+      `rule r${i} { strings: $a = "word${i}_alpha" ascii wide nocase $b = { ${hex} } $c = /re${i}[a-z]{2,8}x/ condition: any of them }`,
+    );
+  }
+  return rules.join('\n');
+}
+
+/** Runs `fn` while a 5 ms interval ticks; returns its result, how long it took and the longest pause. */
+async function watchEventLoop<T>(
+  fn: () => Promise<T> | T,
+): Promise<{ value: T; ms: number; longestPauseMs: number; ticks: number }> {
+  let last = performance.now();
+  let longestPauseMs = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longestPauseMs = Math.max(longestPauseMs, now - last);
+    last = now;
+    ticks++;
+  }, 5);
+  const start = performance.now();
+  try {
+    const value = await fn();
+    const end = performance.now();
+    longestPauseMs = Math.max(longestPauseMs, end - last);
+    return { value, ms: end - start, longestPauseMs, ticks };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('libs/yara compile off the main thread', () => {
+  it('keeps the event loop ticking during a large compile, with the same rules as a blocking compile', async () => {
+    const source = generatedRules(30_000);
+    const blocking = await watchEventLoop(() => compileRules([{ source }]));
+    const pooled = await watchEventLoop(() => compileRulesAsync([{ source }]));
+    try {
+      // The blocking compile stops the loop for its whole length; the pooled one must not.
+      assert.ok(
+        blocking.longestPauseMs > 300,
+        `the test ruleset compiles too fast (${blocking.ms} ms) to tell`,
+      );
+      assert.ok(
+        pooled.longestPauseMs < blocking.longestPauseMs / 4,
+        `event loop paused ${pooled.longestPauseMs.toFixed(0)} ms during the pooled compile (blocking: ${blocking.longestPauseMs.toFixed(0)} ms)`,
+      );
+      assert.ok(pooled.ticks >= 10, `only ${pooled.ticks} ticks during a ${pooled.ms.toFixed(0)} ms compile`);
+      assert.equal(pooled.value.ruleCount, 30_000);
+      assert.equal(pooled.value.ruleCount, blocking.value.ruleCount);
+      const scan = await pooled.value.rules?.scanBuffer(Buffer.from('.. WORD12345_ALPHA .. re777abcx ..'));
+      assert.deepEqual(scan?.matches.map((m) => m.rule).sort(), ['r12345', 'r777']);
+    } finally {
+      blocking.value.rules?.destroy();
+      pooled.value.rules?.destroy();
+    }
+  });
+
+  it('quarantines broken rules the same way as the blocking compile', async () => {
+    const source = [
+      'rule good_one { strings: $a = "alpha" condition: $a }',
+      'rule broken { condition: undefined_thing }',
+      'rule depends_on_broken { condition: broken }',
+    ].join('\n');
+    const sources = [{ source, fileName: 'mixed.yar', namespace: 'ns1' }];
+    const blocking = compileRules(sources, { externals: { kind: 'file' } });
+    const pooled = await compileRulesAsync(sources, { externals: { kind: 'file' } });
+    try {
+      assert.deepEqual(pooled.diagnostics, blocking.diagnostics);
+      assert.deepEqual(pooled.quarantined, ['broken', 'depends_on_broken']);
+      assert.equal(pooled.ruleCount, 1);
+      assert.equal((await pooled.rules?.scanBuffer(Buffer.from('alpha')))?.matches[0]?.rule, 'good_one');
+    } finally {
+      blocking.rules?.destroy();
+      pooled.rules?.destroy();
+    }
+  });
+
+  it('rejects bad externals, and gives null rules when nothing compiles', async () => {
+    await assert.rejects(
+      compileRulesAsync([{ source: 'rule a { condition: true }' }], {
+        externals: { bad: {} as unknown as string },
+      }),
+    );
+    const none = await compileRulesAsync([{ source: 'rule a { condition: nope }' }]);
+    assert.equal(none.rules, null);
+    assert.equal(none.ruleCount, 0);
+    assert.deepEqual(none.quarantined, ['a']);
+  });
 });
 
 describe('libs/yara scan', () => {

@@ -59,7 +59,7 @@ export class RetrohuntsService {
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
     const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
-    const { ruleCount } = compileSubmitted(source, 'retrohunt', 'retrohunt');
+    const { ruleCount } = await compileSubmitted(source, 'retrohunt', 'retrohunt');
     const item = {
       queue: QueueName.Retrohunt,
       name: JobName.RetrohuntBatch,

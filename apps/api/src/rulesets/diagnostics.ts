@@ -1,5 +1,5 @@
 import { type RuleDiagnosticView, SCAN_EXTERNALS, SpecimenError } from '#contracts';
-import { type CompileDiagnostic, type CompileResult, YaraError, compileRules } from '#yara';
+import { type CompileDiagnostic, type CompileResult, YaraError, compileRulesAsync } from '#yara';
 
 /** How far above its reported line an error's token is looked for (libyara reports the lookahead's line). */
 const LOOKBACK_LINES = 3;
@@ -54,17 +54,18 @@ export interface SubmittedRules {
  * Compiles rule text sent by a person (a ruleset or a retrohunt) as the scanner will: with the scan
  * externals, or a rule using `kind` would not compile here. 400 VALIDATION_FAILED naming every error when
  * no rule compiles, or when the compiler cannot pin an error on any rule (the text is not YARA at all).
+ * libyara's work runs on the thread pool: a 5,000-rule upload must not stall every other request.
  */
-export function compileSubmitted(
+export async function compileSubmitted(
   source: string,
   namespace: string,
   /** `ruleset` or `retrohunt`, for the message. */
   what: string,
   onDiagnostics: (errorCount: number) => void = () => undefined,
-): SubmittedRules {
+): Promise<SubmittedRules> {
   let compiled: CompileResult;
   try {
-    compiled = compileRules([{ source, namespace, fileName: `${namespace}.yar` }], {
+    compiled = await compileRulesAsync([{ source, namespace, fileName: `${namespace}.yar` }], {
       externals: SCAN_EXTERNALS,
     });
   } catch (e) {

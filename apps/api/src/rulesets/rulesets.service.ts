@@ -77,7 +77,7 @@ export class RulesetsService {
    */
   async create(body: unknown, principal: Principal): Promise<RulesetCreated> {
     const request = parseOrThrow(CreateRulesetRequest, body, 'body');
-    const compiled = compileSubmitted(request.source, request.name, 'ruleset', (errors) =>
+    const compiled = await compileSubmitted(request.source, request.name, 'ruleset', (errors) =>
       this.metrics.ruleCompileErrors.inc(errors),
     );
     const created = await this.database.transaction(async (tx) => {

@@ -179,6 +179,17 @@ export class SamplesRepository {
     return row ?? null;
   }
 
+  /** {@link findBySha256} for many samples in one query: one entry per given hash, in order. */
+  async findManyBySha256(sha256s: readonly string[]): Promise<Array<SampleRecord | null>> {
+    if (sha256s.length === 0) return [];
+    const rows = await this.database.db
+      .select()
+      .from(samples)
+      .where(inArray(samples.sha256, [...new Set(sha256s)]));
+    const bySha256 = new Map(rows.map((row) => [row.sha256, row]));
+    return sha256s.map((sha256) => bySha256.get(sha256) ?? null);
+  }
+
   /** The scan a sample's verdict comes from, with its matches. */
   async latestScan(sample: SampleRecord): Promise<LatestScan | null> {
     if (sample.latestScanId === null) return null;

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Job } from 'bullmq';
+import type { Config } from '#config';
+import type { BatchSample, RetrohuntBatchResult, RetrohuntRecord, RetrohuntsRepository } from '#database';
+import type { QueueProducer } from '#queue';
+import type { ObjectStore } from '#storage';
+import { RetrohuntProcessor } from './retrohunt.processor.js';
+
+describe('RetrohuntProcessor batch', () => {
+  let dir: string;
+  const sizes = [10, 5000, 300, 70_000, 2000];
+  const batch: BatchSample[] = sizes.map((size, i) => ({
+    sha256: String(i).repeat(64).slice(0, 64),
+    size,
+    kind: 'file',
+    objectKey: `sample-${i}`,
+    fileType: 'unknown',
+  }));
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'specimen-retrohunt-spec-'));
+    for (const sample of batch) {
+      await writeFile(join(dir, sample.objectKey), Buffer.alloc(sample.size, sample.size === 300 ? 'x' : 0));
+    }
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('scans the largest samples first and records the whole batch', async () => {
+    const opened: string[] = [];
+    const store = {
+      localPath: (key: string) => {
+        opened.push(key);
+        return join(dir, key);
+      },
+    } as unknown as ObjectStore;
+    const recorded: RetrohuntBatchResult[] = [];
+    const hunt = {
+      id: 'hunt-1',
+      source: 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }',
+      status: 'running',
+      cursor: null,
+      createdAt: new Date(),
+    } as RetrohuntRecord;
+    const retrohunts = {
+      find: () => Promise.resolve(hunt),
+      start: () => Promise.resolve(true),
+      status: () => Promise.resolve('running'),
+      samplesAfter: () => Promise.resolve(batch),
+      recordBatch: (_id: string, result: RetrohuntBatchResult) => {
+        recorded.push(result);
+        return Promise.resolve(true);
+      },
+      finish: () => Promise.resolve(null),
+    } as unknown as RetrohuntsRepository;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
+    try {
+      const outcome = await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
+      assert.deepEqual(outcome, { scanned: 5, finished: true });
+    } finally {
+      processor.onApplicationShutdown();
+    }
+    // One lane: the dispatch order is the scan order, by size, largest first.
+    assert.deepEqual(opened, ['sample-3', 'sample-1', 'sample-4', 'sample-2', 'sample-0']);
+    assert.equal(recorded.length, 1);
+    assert.equal(
+      recorded[0]?.bytes,
+      sizes.reduce((a, b) => a + b, 0),
+    );
+    assert.equal(recorded[0]?.to, batch.at(-1)?.sha256, 'the cursor still moves in sha256 order');
+    assert.deepEqual(
+      recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
+      [[batch[2]?.sha256, 'many_x']],
+    );
+  });
+});

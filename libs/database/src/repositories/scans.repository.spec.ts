@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { Database } from '../database.js';
+import { RulesetsRepository } from './rulesets.repository.js';
+import { SamplesRepository } from './samples.repository.js';
+import { type RecordScanInput, ScansRepository } from './scans.repository.js';
+import { SubmissionsRepository } from './submissions.repository.js';
+
+const url = `postgres://postgres@127.0.0.1:5432/specimen_scantest_${randomBytes(5).toString('hex')}`;
+
+describe('ScansRepository.recordMany and SamplesRepository.findManyBySha256', () => {
+  let database: Database;
+  let scans: ScansRepository;
+  let samples: SamplesRepository;
+  let active: string;
+  let old: string;
+
+  before(async () => {
+    database = await Database.connect({ url, poolMax: 4 });
+    scans = new ScansRepository(database);
+    samples = new SamplesRepository(database);
+    const rulesets = new RulesetsRepository(database);
+    const create = () =>
+      database.transaction((tx) =>
+        rulesets.create(
+          {
+            name: 'batch',
+            source: 'rule R { condition: true }',
+            ruleCount: 1,
+            diagnostics: [],
+            quarantined: [],
+            createdBy: null,
+          },
+          tx,
+        ),
+      );
+    old = (await create()).id;
+    active = (await create()).id;
+    await database.transaction((tx) => rulesets.activate(active, null, tx));
+  });
+
+  after(async () => {
+    await database.close();
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    await admin.query(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
+    await admin.end();
+  });
+
+  async function newSample(): Promise<string> {
+    const sha256 = randomBytes(32).toString('hex');
+    await new SubmissionsRepository(database).record({
+      digests: { sha256, sha1: 'a'.repeat(40), md5: 'b'.repeat(32), size: 10 },
+      kind: 'file',
+      objectKey: `samples/${sha256}`,
+      metadata: {},
+      filename: null,
+      submitter: { pseudonym: 'test', country: null, productVersion: null },
+      scanJob: () => ({
+        queue: 'scan',
+        name: 'scan-sample',
+        jobId: `scan-ingest-${sha256}`,
+        payload: { sha256 },
+      }),
+    });
+    return sha256;
+  }
+
+  const input = (sha256: string, rulesetId: string, verdict: 'clean' | 'malicious', rules: string[] = []) =>
+    ({
+      sha256,
+      rulesetId,
+      status: 'scanned',
+      verdict,
+      startedAt: new Date(),
+      durationMs: 1.4,
+      matches: rules.map((rule) => ({
+        rule,
+        namespace: 'batch',
+        tags: ['t'],
+        meta: { score: 90 },
+        strings: [],
+        noisy: false,
+      })),
+      analysis: { version: 1, fileType: { type: 'pe', format: 'PE32' }, durationMs: 0.1 },
+    }) satisfies RecordScanInput;
+
+  it('records a batch: one scan per input with its matches, each sample with its verdict and file type', async () => {
+    const a = await newSample();
+    const b = await newSample();
+    const ids = await scans.recordMany([
+      input(a, active, 'malicious', ['R1', 'R2']),
+      input(b, active, 'clean'),
+    ]);
+    assert.equal(ids.length, 2);
+    const [rowA, rowB] = await samples.findManyBySha256([a, b]);
+    assert.equal(rowA?.verdict, 'malicious');
+    assert.equal(rowA?.latestScanId, ids[0]);
+    assert.equal(rowA?.scanStatus, 'scanned');
+    assert.equal(rowA?.fileType, 'pe');
+    assert.equal(rowB?.verdict, 'clean');
+    assert.equal(rowB?.latestScanId, ids[1]);
+    const { rows } = await database.db.execute<{ scan_id: string; n: string }>(
+      `select scan_id, count(*) as n from matches where scan_id in ('${ids[0]}', '${ids[1]}') group by scan_id`,
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.scan_id, Number(r.n)]),
+      [[ids[0], 2]],
+    );
+  });
+
+  it('applies scans of the same sample in order, as separate records would', async () => {
+    const a = await newSample();
+    const ids = await scans.recordMany([input(a, active, 'clean'), input(a, active, 'malicious')]);
+    const [row] = await samples.findManyBySha256([a]);
+    assert.equal(row?.verdict, 'malicious');
+    assert.equal(row?.latestScanId, ids[1]);
+  });
+
+  it('keeps the verdict of the active ruleset against a late scan under an older one, within a batch', async () => {
+    const a = await newSample();
+    const b = await newSample();
+    await scans.recordMany([input(a, active, 'malicious')]);
+    // b has no verdict yet: any scan sets it; a's verdict from the active version stays.
+    await scans.recordMany([input(a, old, 'clean'), input(b, old, 'clean')]);
+    const [rowA, rowB] = await samples.findManyBySha256([a, b]);
+    assert.equal(rowA?.verdict, 'malicious');
+    assert.equal(rowB?.verdict, 'clean');
+  });
+
+  it('writes nothing of a batch in which one scan cannot be recorded', async () => {
+    const a = await newSample();
+    const missing = randomBytes(32).toString('hex');
+    await assert.rejects(scans.recordMany([input(a, active, 'malicious'), input(missing, active, 'clean')]));
+    const [row] = await samples.findManyBySha256([a]);
+    assert.equal(row?.scanStatus, 'pending');
+  });
+
+  it('finds many samples in one query, in the order asked, null for unknown ones', async () => {
+    const a = await newSample();
+    const b = await newSample();
+    const unknown = randomBytes(32).toString('hex');
+    const rows = await samples.findManyBySha256([b, unknown, a, b]);
+    assert.deepEqual(
+      rows.map((r) => r?.sha256 ?? null),
+      [b, null, a, b],
+    );
+    assert.deepEqual(await samples.findManyBySha256([]), []);
+  });
+});
