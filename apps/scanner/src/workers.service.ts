@@ -9,6 +9,7 @@ import { Queue, type Worker } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
 import { startWorker, type QueueConnection } from '#queue';
+import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
@@ -31,6 +32,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(StewardshipJobs) private readonly stewardship: StewardshipJobs,
     @Inject(RetrohuntProcessor) private readonly retrohunt: RetrohuntProcessor,
     @Inject(RetroscanProcessor) private readonly retroscan: RetroscanProcessor,
+    @Inject(LookupSightingsWriter) private readonly sightings: LookupSightingsWriter,
   ) {}
 
   private get connection(): QueueConnection {
@@ -51,6 +53,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
         [JobName.ConsentSweep]: () => this.stewardship.consentSweep(),
         [JobName.RetentionSweep]: (data) => this.stewardship.retentionSweep(data),
         [JobName.StatsRollup]: () => this.stewardship.rollup(),
+        [JobName.LookupSightings]: (data) => this.sightings.handle(data),
       },
       { connection: this.connection, concurrency: 1 },
     );
