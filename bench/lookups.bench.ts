@@ -12,8 +12,10 @@
 // the API through HTTP as an enrolled, consenting agent (authentication, the Redis rate limit counter,
 // validation of every item, one indexed read, the sightings job added to the maintenance queue in Redis
 // before the answer, JSON out); the baseline through a `pg.Pool` of the same size as the API's
-// (DATABASE_POOL_MAX), one `select … from samples where sha256 = any($1::char(64)[])` per batch, the
-// primary-key SELECT the issue names. A known hash also records a sighting: the API hands it to the
+// (DATABASE_POOL_MAX), one primary-key SELECT of the batch's hashes per batch, the baseline the issue names,
+// in its fastest form: `select … from unnest($1::char(64)[]) join samples on sha256` probes the primary key
+// once per hash (2.5 ms for 1,000 on 100,000 rows), where `where sha256 = any($1)` is planned as a
+// sequential scan (25 ms), which would flatter the API. A known hash also records a sighting: the API hands it to the
 // scanner, which writes it (an UPDATE of the sample row, an INSERT of a `source = 'lookup'` submission row)
 // within seconds. That write is not left out: after each API round the benchmark waits until every
 // sighting of the round is in PostgreSQL (counting the rows, so a lost sighting fails the run) before the
@@ -182,7 +184,8 @@ async function main(): Promise<void> {
     };
     const direct = async (hashes: string[]): Promise<number> => {
       const { rows } = await pool.query(
-        'select sha256, object_key, scan_status, verdict from samples where sha256 = any($1::char(64)[])',
+        `select s.sha256, s.object_key, s.scan_status, s.verdict
+         from unnest($1::char(64)[]) as h(sha256) join samples s on s.sha256 = h.sha256`,
         [hashes],
       );
       return rows.length;
