@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Config } from '#config';
-import { SpecimenError, type JobItem, type Principal } from '#contracts';
+import { LookupItem, SpecimenError, type JobItem, type Principal } from '#contracts';
 import type { LookupRead, SightingBatch, SubmissionsRepository } from '#database';
 import type { QueueProducer } from '#queue';
 import type { ObjectStore } from '#storage';
-import { LookupsService } from './lookups.service.js';
+import { LookupsService, wellFormed } from './lookups.service.js';
 
 const known = 'a'.repeat(64);
 const failed = 'b'.repeat(64);
@@ -97,5 +97,42 @@ describe('LookupsService', () => {
         },
       ],
     ]);
+  });
+});
+
+describe('wellFormed', () => {
+  it('accepts only what LookupItem accepts, with the same lower-case sha256', () => {
+    const hex = 'AbCdEf0123456789'.repeat(4);
+    const cases: unknown[] = [
+      { sha256: hex },
+      { sha256: hex, size: 0, kind: 'file' },
+      { sha256: hex, size: 12, kind: 'boot-record' },
+      { sha256: hex.slice(1) },
+      { sha256: `${hex}0` },
+      { sha256: 'g'.repeat(64) },
+      { sha256: hex, size: -1 },
+      { sha256: hex, size: 1.5 },
+      { sha256: hex, size: '3' },
+      { sha256: hex, size: 2 ** 53 },
+      { sha256: hex, kind: 'elephant' },
+      { sha256: hex, extra: true },
+      { sha256: 42 },
+      { size: 3 },
+      null,
+      'not an object',
+      [hex],
+      Object.assign(Object.create(null) as object, { sha256: hex }),
+    ];
+    for (const item of cases) {
+      const quick = wellFormed(item);
+      const schema = LookupItem.safeParse(item);
+      if (quick !== null) {
+        assert.ok(schema.success, `accepted without zod but refused by it: ${JSON.stringify(item)}`);
+        assert.equal(quick, schema.data.sha256);
+      }
+    }
+    // The common forms do take the fast path.
+    assert.equal(wellFormed({ sha256: hex }), hex.toLowerCase());
+    assert.equal(wellFormed({ sha256: hex, size: 12, kind: 'file' }), hex.toLowerCase());
   });
 });

@@ -6,6 +6,7 @@ import {
   LookupItem,
   LookupRequest,
   QueueName,
+  SampleKind,
   type LookupResponse,
   type LookupResult,
   type Principal,
@@ -15,6 +16,28 @@ import { QueueProducer } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { submitterOf } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
+
+const SHA256 = /^[0-9A-Fa-f]{64}$/;
+const KINDS: ReadonlySet<unknown> = new Set(SampleKind.options);
+
+/**
+ * The common well-formed item, accepted without zod: a plain object with only `sha256` (64 hex digits),
+ * `size` (a non-negative safe integer) and `kind` (a sample kind). Anything else, null, goes to `LookupItem`
+ * for its verdict and its error message, so this only ever accepts what the schema accepts. Per item, the
+ * schema's parse allocates enough to matter in a batch of 1,000 on an API with a small young generation.
+ */
+export function wellFormed(raw: unknown): string | null {
+  if (typeof raw !== 'object' || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) return null;
+  const item = raw as Record<string, unknown>;
+  for (const key of Object.keys(item)) {
+    if (key !== 'sha256' && key !== 'size' && key !== 'kind') return null;
+  }
+  const { sha256, size, kind } = item;
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return null;
+  if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) return null;
+  if (kind !== undefined && !KINDS.has(kind)) return null;
+  return sha256.toLowerCase();
+}
 
 /** Object checks at once per batch: enough to hide S3 latency without flooding the store. */
 const STAT_CONCURRENCY = 32;
@@ -52,7 +75,9 @@ export class LookupsService {
    */
   async lookup(body: unknown, principal: Principal): Promise<LookupResponse> {
     const { items } = parseOrThrow(LookupRequest, body, 'body');
-    const parsed = items.map((raw) => {
+    const parsed = items.map((raw): { sha256: string } | { sha256: string | null; error: string } => {
+      const quick = wellFormed(raw);
+      if (quick !== null) return { sha256: quick };
       const result = LookupItem.safeParse(raw);
       if (result.success) return result.data;
       const given = (raw as { sha256?: unknown } | null)?.sha256;
