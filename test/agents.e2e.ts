@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { JobName, QueueName } from '#contracts';
 import { EICAR, TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
 
 interface ErrorBody {
@@ -375,8 +377,9 @@ describe('agent protocol', () => {
   });
 
   it('answers 1,000 lookups of known, unknown and malformed hashes item by item, recording sightings', async () => {
-    const { apiKey } = await newAgent(service);
-    // Two samples uploaded for real (intact), 398 rows whose objects are gone (known but wanted again).
+    const { apiKey, agentId } = await newAgent(service);
+    // Two samples uploaded for real (intact), 398 rows whose objects are gone (known but wanted again): their
+    // scan failed, which is where the scanner records an object it found missing.
     const uploaded = [benign(1024), benign(1024)];
     for (const bytes of uploaded) {
       const res = await service.submit(bytes, fileMetadata(bytes), apiKey);
@@ -387,7 +390,7 @@ describe('agent protocol', () => {
     await query(
       service.databaseUrl,
       `insert into samples (sha256, sha1, md5, size, kind, object_key, scan_status, verdict)
-       select h, repeat('0', 40), repeat('0', 32), 10, 'file', 'samples/gone/' || h, 'scanned', 'clean'
+       select h, repeat('0', 40), repeat('0', 32), 10, 'file', 'samples/gone/' || h, 'failed', null
        from unnest($1::text[]) as h`,
       [lost],
     );
@@ -415,7 +418,7 @@ describe('agent protocol', () => {
       intact.map((h) => [h, true, false]),
     );
     for (const a of answers.slice(2, 400)) {
-      assert.deepEqual([a.known, a.wanted, a.verdict], [true, true, 'clean']);
+      assert.deepEqual([a.known, a.wanted, a.verdict], [true, true, undefined]);
     }
     for (const [i, a] of answers.slice(400, 900).entries()) {
       assert.deepEqual(a, { sha256: unknown[i], known: false, wanted: true });
@@ -426,16 +429,29 @@ describe('agent protocol', () => {
     }
     assert.match(answers[900]?.error ?? '', /64 hexadecimal digits/);
 
-    const sightings = await query<{ sightings: number; lookups: number }>(
-      service.databaseUrl,
-      `select s.sightings, (select count(*)::int from submissions u
-                            where u.sample_sha256 = s.sha256 and u.source = 'lookup') as lookups
-       from samples s where s.sha256 = any($1::text[])`,
-      [[...intact, ...lost]],
+    // The sightings are written by the scanner from the maintenance queue, within seconds.
+    const sightings = await pollUntil(
+      async () => {
+        const rows = await query<{ sightings: number; lookups: number; submitter: string }>(
+          service.databaseUrl,
+          `select s.sightings, u.lookups, u.submitter
+           from samples s
+           left join lateral (select count(*)::int as lookups, max(submitter) as submitter from submissions u
+                              where u.sample_sha256 = s.sha256 and u.source = 'lookup') u on true
+           where s.sha256 = any($1::text[])`,
+          [[...intact, ...lost]],
+        );
+        return rows.every((r) => r.lookups > 0) ? rows : undefined;
+      },
+      { what: 'the lookup sightings written' },
     );
     assert.equal(sightings.length, 400);
     assert.ok(sightings.every((s) => s.lookups === 1));
     assert.ok(sightings.every((s) => s.sightings === 2));
+    assert.ok(
+      sightings.every((s) => s.submitter === pseudonymOf(agentId)),
+      'the agent by its pseudonym',
+    );
 
     const tooMany = await lookup(
       service,
@@ -443,6 +459,81 @@ describe('agent protocol', () => {
       Array.from({ length: 1001 }, () => ({ sha256: unknown[0] })),
     );
     assert.equal(tooMany.status, 400);
+  });
+
+  it('does not write the queued sightings of an agent that withdrew its consent, even after its purge', async () => {
+    const withdrawing = await newAgent(service);
+    const staying = await newAgent(service);
+    const bytes = benign(512);
+    assert.equal((await service.submit(bytes, fileMetadata(bytes), staying.apiKey)).status, 201);
+    const hash = sha256(bytes);
+    const lookupsOf = async (agentId: string) =>
+      (
+        await query<{ n: number }>(
+          service.databaseUrl,
+          `select count(*)::int as n from submissions
+           where sample_sha256 = $1 and source = 'lookup' and submitter = $2`,
+          [hash, pseudonymOf(agentId)],
+        )
+      )[0]?.n;
+    const sightings = new Queue(QueueName.Sightings, {
+      connection: { url: service.env.REDIS_URL ?? '' },
+      prefix: service.queuePrefix,
+    });
+    try {
+      // No scanner: the sightings wait in the queue while the agent withdraws.
+      await service.stopScanner();
+      let jobId: string | undefined;
+      try {
+        const first = await lookup(service, withdrawing.apiKey, [{ sha256: hash }]);
+        assert.equal(first.status, 200);
+        assert.equal(((await first.json()) as { items: LookupAnswer[] }).items[0]?.known, true);
+        await consent(service, withdrawing.apiKey, false);
+        assert.equal((await lookup(service, staying.apiKey, [{ sha256: hash }])).status, 200);
+        assert.equal(await lookupsOf(withdrawing.agentId), 0, 'the sighting is not written in the request');
+        assert.equal(await lookupsOf(staying.agentId), 0);
+        // The job carries the pseudonym, never the id. Its queue stays paused until the purge the withdrawal
+        // queued has run: the case where only the writer's consent check can help.
+        const jobs = await sightings.getJobs(['waiting']);
+        const job = jobs.find(
+          (j) =>
+            (j.name as JobName) === JobName.LookupSightings &&
+            (j.data as { submitter?: string }).submitter === pseudonymOf(withdrawing.agentId),
+        );
+        assert.ok(job !== undefined, 'the sightings job is queued');
+        assert.ok(!JSON.stringify(job.data).includes(withdrawing.agentId));
+        jobId = job.id;
+        await sightings.pause();
+      } finally {
+        service.startScanner();
+      }
+      await pollUntil(
+        async () => {
+          const rows = await query(
+            service.databaseUrl,
+            `select 1 from audit_log where action = 'consent.purge' and target_id = $1`,
+            [pseudonymOf(withdrawing.agentId)],
+          );
+          return rows.length > 0 ? true : undefined;
+        },
+        { what: "the withdrawn agent's purge" },
+      );
+      await sightings.resume();
+      await pollUntil(async () => ((await sightings.getJob(jobId ?? '')) === undefined ? true : undefined), {
+        what: "the withdrawn agent's sightings job done",
+      });
+    } finally {
+      await sightings.resume().catch(() => undefined);
+      await sightings.close();
+    }
+    assert.equal(await lookupsOf(staying.agentId), 1);
+    assert.equal(await lookupsOf(withdrawing.agentId), 0);
+    const [sample] = await query<{ sightings: number }>(
+      service.databaseUrl,
+      'select sightings from samples where sha256 = $1',
+      [hash],
+    );
+    assert.equal(sample?.sightings, 2, 'the upload and the staying agent: the withdrawn one does not count');
   });
 
   it('limits each agent by its id: a burst over the limit gets 429 with Retry-After', async () => {

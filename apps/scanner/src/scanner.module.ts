@@ -6,6 +6,7 @@ import { ObservabilityModule } from '#observability';
 import { QueueModule } from '#queue';
 import { StorageModule } from '#storage';
 import { ScannerHttpServer } from './http.server.js';
+import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
@@ -33,6 +34,7 @@ export class ScannerModule {
         RetrohuntProcessor,
         RetroscanProcessor,
         OutboxRedrive,
+        LookupSightingsWriter,
         StewardshipJobs,
         WorkersService,
         ScannerHttpServer,

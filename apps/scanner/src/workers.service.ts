@@ -9,6 +9,7 @@ import { Queue, type Worker } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
 import { startWorker, type QueueConnection } from '#queue';
+import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
@@ -19,6 +20,9 @@ const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
 
 /** Starts the workers once the application is up and closes them (waiting for active jobs) on shutdown. */
+/** Lookup-sightings jobs a scanner holds at once; their writes are committed together (one statement). */
+const SIGHTINGS_JOBS_IN_FLIGHT = 32;
+
 @Injectable()
 export class WorkersService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkersService.name);
@@ -31,6 +35,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(StewardshipJobs) private readonly stewardship: StewardshipJobs,
     @Inject(RetrohuntProcessor) private readonly retrohunt: RetrohuntProcessor,
     @Inject(RetroscanProcessor) private readonly retroscan: RetroscanProcessor,
+    @Inject(LookupSightingsWriter) private readonly sightings: LookupSightingsWriter,
   ) {}
 
   private get connection(): QueueConnection {
@@ -56,6 +61,13 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       },
       { connection: this.connection, concurrency: 1 },
     );
+    // Lookup sightings have a queue of their own, so a flood of lookups never delays a consent purge, and
+    // many jobs at once: the writer commits the jobs in hand together, one statement for all of them.
+    const sightings = startWorker(
+      QueueName.Sightings,
+      { [JobName.LookupSightings]: (data) => this.sightings.handle(data) },
+      { connection: this.connection, concurrency: SIGHTINGS_JOBS_IN_FLIGHT },
+    );
     // Its own queue and few slots: retrohunts and retro-scans never take a scan worker's place.
     const retrohunt = startWorker(
       QueueName.Retrohunt,
@@ -65,7 +77,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       },
       { connection: this.connection, concurrency: this.config.scanner.retrohuntConcurrency },
     );
-    for (const worker of [scan, maintenance, retrohunt]) {
+    for (const worker of [scan, maintenance, retrohunt, sightings]) {
       worker.on('error', (e) => this.logger.error({ err: e }, `worker ${worker.name}: ${e.message}`));
       worker.on('failed', (job, e) =>
         this.logger.warn(
@@ -76,7 +88,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     }
     await this.schedule();
     this.logger.log(
-      `workers started: scan (concurrency ${this.config.scanner.concurrency}, ${this.config.scanner.jobsInFlight} jobs in flight), retrohunt (concurrency ${this.config.scanner.retrohuntConcurrency}), maintenance`,
+      `workers started: scan (concurrency ${this.config.scanner.concurrency}, ${this.config.scanner.jobsInFlight} jobs in flight), retrohunt (concurrency ${this.config.scanner.retrohuntConcurrency}), maintenance, sightings`,
     );
   }
 

@@ -125,7 +125,10 @@ export type LookupResult =
   | {
       sha256: string;
       known: boolean;
-      /** True when the service wants the bytes: unknown, or known but its stored object is missing. */
+      /**
+       * True when the service wants the bytes: unknown, or known but its stored object is missing (looked
+       * for only when the sample's scan failed, which is where a missing object is found).
+       */
       wanted: boolean;
       verdict?: Verdict;
     }

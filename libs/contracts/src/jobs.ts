@@ -3,6 +3,8 @@ export enum QueueName {
   Scan = 'scan',
   Retrohunt = 'retrohunt',
   Maintenance = 'maintenance',
+  /** Sightings of hash-first lookups, written behind the answer (its own queue: purges never wait on it). */
+  Sightings = 'sightings',
 }
 
 export enum JobName {
@@ -12,6 +14,7 @@ export enum JobName {
   ConsentSweep = 'consent-sweep',
   RetentionSweep = 'retention-sweep',
   StatsRollup = 'stats-rollup',
+  LookupSightings = 'lookup-sightings',
   RetrohuntBatch = 'retrohunt-batch',
   RetroscanBatch = 'retroscan-batch',
 }
@@ -45,6 +48,21 @@ export interface RetentionSweepJob {
 /** Writes the daily statistics roll-ups from raw rows. */
 export type StatsRollupJob = Record<string, never>;
 
+/**
+ * The sightings of one hash-first lookup, written by the scanner after the API answered: every known
+ * sample of the batch gets its `last_seen`/`sightings` bump and a `lookup` submission row.
+ */
+export interface LookupSightingsJob {
+  /** The agent's keyed pseudonym (`submissions.submitter`): never its id. */
+  submitter: string;
+  country: string | null;
+  productVersion: string | null;
+  /** When the lookup read the samples (ISO 8601, the database's clock): last_seen and received_at. */
+  seenAt: string;
+  /** The known samples the lookup answered (lower-case sha256). */
+  sha256s: string[];
+}
+
 /** One batch of a retrohunt: the samples after `after` (sha256 order), then the next batch is queued. */
 export interface RetrohuntBatchJob {
   retrohuntId: string;
@@ -69,5 +87,6 @@ export type JobItem =
   | { queue: QueueName.Maintenance; name: JobName.ConsentSweep; data: ConsentSweepJob }
   | { queue: QueueName.Maintenance; name: JobName.RetentionSweep; data: RetentionSweepJob }
   | { queue: QueueName.Maintenance; name: JobName.StatsRollup; data: StatsRollupJob }
+  | { queue: QueueName.Sightings; name: JobName.LookupSightings; data: LookupSightingsJob }
   | { queue: QueueName.Retrohunt; name: JobName.RetrohuntBatch; data: RetrohuntBatchJob }
   | { queue: QueueName.Retrohunt; name: JobName.RetroscanBatch; data: RetroscanBatchJob };

@@ -193,12 +193,17 @@ describe('database', () => {
     await Promise.all(
       Array.from({ length: workers }, async () => {
         for (let i = 0; i < perWorker; i++) {
-          const seen = await repo.recordLookupSightings(batch(), {
-            pseudonym: token.id,
-            country: null,
-            productVersion: null,
-          });
-          assert.equal(seen.length, 1000);
+          const hashes = batch();
+          const { seenAt, samples } = await repo.findForLookup(hashes);
+          assert.equal(samples.length, 1000);
+          const written = await repo.recordSightings([
+            {
+              sha256s: hashes,
+              submitter: { pseudonym: token.id, country: null, productVersion: null },
+              seenAt,
+            },
+          ]);
+          assert.equal(written, 1000);
         }
       }),
     );
@@ -211,6 +216,72 @@ describe('database', () => {
     // 1 for the insert of each sample, then one for each hash of each batch.
     assert.equal(counts?.sightings, String(2000 + workers * perWorker * 1000));
     assert.equal(counts?.lookups, String(workers * perWorker * 1000));
+  });
+
+  it('writes queued lookup sightings except those of an agent that withdrew consent since', async () => {
+    const repo = new SubmissionsRepository(database);
+    const [sample] = await sql<{ sha256: string; sightings: number }>(
+      `insert into samples (sha256, sha1, md5, size, kind, object_key)
+       select h, left(h, 40), left(h, 32), 1, 'file', 'samples/' || h
+       from (select encode(sha256(convert_to($1, 'UTF8')), 'hex') as h) as g
+       returning sha256, sightings`,
+      [randomBytes(8).toString('hex')],
+    );
+    assert.ok(sample !== undefined);
+    const agent = async (participating: boolean, revokedAt: string | null) => {
+      const name = randomBytes(8).toString('hex');
+      await sql(
+        `insert into agents (pseudonym, product_name, product_version, os_family, os_version, participating,
+                             consent_revoked_at)
+         values ($1, 'test', '1', 'linux', '6', $2, $3)`,
+        [name, participating, revokedAt],
+      );
+      return { pseudonym: name, country: null, productVersion: null };
+    };
+    const read = await repo.findForLookup([sample.sha256]);
+    assert.deepEqual(
+      read.samples.map((s) => s.sha256),
+      [sample.sha256],
+    );
+    const seen = Date.parse(read.seenAt);
+    assert.ok(Math.abs(seen - Date.now()) < 60_000, `the read's clock ${read.seenAt} is the database's now`);
+    const at = (ms: number) => new Date(seen + ms).toISOString();
+    const consenting = await agent(true, null);
+    const reconsented = await agent(true, at(-60_000));
+    const withdrawnSince = await agent(false, at(1_000));
+    // Withdrew after the lookup and consented again before the write: the purge may have run in between.
+    const withdrawnAndBack = await agent(true, at(1_000));
+    const neverConsenting = await agent(false, null);
+    const batches = [consenting, reconsented, withdrawnSince, withdrawnAndBack, neverConsenting].map(
+      (submitter) => ({ sha256s: [sample.sha256], submitter, seenAt: read.seenAt }),
+    );
+    assert.equal(await repo.recordSightings(batches), 2);
+    const rows = await sql<{ submitter: string; received_at: Date }>(
+      `select submitter, received_at from submissions where sample_sha256 = $1 and source = 'lookup'`,
+      [sample.sha256],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.submitter).sort(),
+      [consenting.pseudonym, reconsented.pseudonym].sort(),
+    );
+    assert.ok(
+      rows.every((r) => Math.abs(r.received_at.getTime() - seen) < 1),
+      'received at the lookup',
+    );
+    const [after] = await sql<{ sightings: number; last_seen: Date }>(
+      'select sightings, last_seen from samples where sha256 = $1',
+      [sample.sha256],
+    );
+    assert.equal(after?.sightings, sample.sightings + 2);
+    // A late write never moves last_seen back.
+    assert.equal(
+      await repo.recordSightings([{ ...batches[0]!, seenAt: new Date(seen - 86_400_000).toISOString() }]),
+      1,
+    );
+    const [later] = await sql<{ last_seen: Date }>('select last_seen from samples where sha256 = $1', [
+      sample.sha256,
+    ]);
+    assert.equal(later?.last_seen.getTime(), after?.last_seen.getTime());
   });
 
   it('keeps the audit log append-only', async () => {

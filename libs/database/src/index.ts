@@ -55,7 +55,9 @@ export {
 export { ScansRepository, type RecordScanInput } from './repositories/scans.repository.js';
 export {
   SubmissionsRepository,
-  type LookupSighting,
+  type LookupRead,
+  type LookupSample,
+  type SightingBatch,
   type RecordSubmissionInput,
   type RecordedSubmission,
   type SubmissionRecord,

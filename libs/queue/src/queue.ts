@@ -20,6 +20,7 @@ export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
     JobName.RetentionSweep,
     JobName.StatsRollup,
   ],
+  [QueueName.Sightings]: [JobName.LookupSightings],
 };
 
 type ItemOf<N extends JobName> = Extract<JobItem, { name: N }>;
