@@ -626,7 +626,13 @@ describe('analyst API', () => {
           `256 MiB download: ${(size / 1024 / 1024 / seconds).toFixed(1)} MiB/s, API RSS ${mib(baseline)}, ` +
             `peak ${mib(firstQuarterPeak)} in the first quarter, ${mib(peak)} overall, zip ${zipSize} bytes`,
         );
-        assert.ok(peak - firstQuarterPeak < 32 * 1024 * 1024, 'memory stays flat after the first quarter');
+        // Each encrypted chunk is a fresh 256 KiB buffer freed only when the GC gets to it, so RSS drifts up
+        // by tens of MiB before a collection (37 MiB seen on CI for the last three quarters); buffering the
+        // sample would add the remaining 192 MiB.
+        assert.ok(
+          peak - firstQuarterPeak < 64 * 1024 * 1024,
+          `memory stays flat after the first quarter (+${mib(peak - firstQuarterPeak)})`,
+        );
         assert.ok(growth < 96 * 1024 * 1024, `RSS grew by ${mib(growth)}`);
         await run('7z', ['x', '-pinfected', `-o${join(tmp, 'out')}`, zipPath]);
         const out = createHash('sha256');
