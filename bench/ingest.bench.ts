@@ -6,11 +6,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { projectRoot } from '#config';
+import { submitMultipart } from './multipart.js';
 import { createObjectStore, type ObjectStore } from '#storage';
 import { TestService, startS3Server } from '#test-support';
 
@@ -42,46 +42,15 @@ async function bigFile(): Promise<{ path: string; sha256: string; size: number }
   return { path, sha256: hash.digest('hex'), size: BIG_MIB * MiB };
 }
 
-/** Streams a multipart body (metadata part, then the file) with a known length: nothing buffered. */
-function upload(
+/** Streams one upload through the API; resolves with the answer's status. */
+async function upload(
   baseUrl: string,
   token: string,
   metadata: Record<string, unknown>,
   body: () => Readable,
   size: number,
 ): Promise<number> {
-  const boundary = `bench${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${JSON.stringify(metadata)}\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/v1/submissions', baseUrl), {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
-        'content-length': String(head.length + size + tail.length),
-      },
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 201 && res.statusCode !== 200) {
-          reject(new Error(`upload failed: ${res.statusCode} ${Buffer.concat(chunks).toString()}`));
-        } else resolve(res.statusCode);
-      });
-    });
-    req.on('error', reject);
-    req.write(head);
-    const stream = body();
-    stream.on('error', reject);
-    stream.on('end', () => req.end(tail));
-    stream.pipe(req, { end: false });
-  });
+  return (await submitMultipart({ baseUrl, token, metadata, file: body, size })).status;
 }
 
 async function peakRssMb(pid: number): Promise<number> {

@@ -17,10 +17,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { submitMultipart } from './multipart.js';
 import { nodeFetch } from '#client-node';
 import { SpecimenClient, uploadResumable } from '#client';
 import { projectRoot } from '#config';
@@ -75,41 +75,18 @@ const body = (s: Sample): Readable =>
   );
 
 /** The multipart path, streamed with a known length as an agent would send it. */
-function multipart(baseUrl: string, token: string, s: Sample): Promise<void> {
-  const boundary = `bench${randomBytes(8).toString('hex')}`;
+async function multipart(baseUrl: string, token: string, s: Sample): Promise<void> {
   const metadata = { kind: 'file', sha256: s.sha256, size: s.size };
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${JSON.stringify(metadata)}\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/v1/submissions', baseUrl), {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
-        'content-length': String(head.length + s.size + tail.length),
-      },
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        const created = res.statusCode === 201 && !(JSON.parse(text) as { duplicate: boolean }).duplicate;
-        if (created) resolve();
-        else reject(new Error(`multipart: ${res.statusCode} ${text}`));
-      });
-    });
-    req.on('error', reject);
-    req.write(head);
-    const stream = body(s);
-    stream.on('error', reject);
-    stream.on('end', () => req.end(tail));
-    stream.pipe(req, { end: false });
+  const { status, body: text } = await submitMultipart({
+    baseUrl,
+    token,
+    metadata,
+    file: () => body(s),
+    size: s.size,
   });
+  if (status !== 201 || (JSON.parse(text) as { duplicate: boolean }).duplicate) {
+    throw new Error(`multipart: ${status} ${text}`);
+  }
 }
 
 /** The tus path through libs/client, reading each chunk at its offset as the agent's file source does. */

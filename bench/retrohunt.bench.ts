@@ -18,11 +18,12 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
+import { submitMultipart } from './multipart.js';
 import { TestService, pollUntil, query } from '#test-support';
 import { yaraVersion } from '#yara';
 import { ROOT, SHARED_RULESETS, ensureCorpus, generatedRuleset, median } from './corpus.js';
@@ -50,41 +51,15 @@ const HUNTING_RULE = `rule hunt_packed_or_test_file {
 const agent = new Agent({ keepAlive: true, maxSockets: UPLOADS_IN_FLIGHT });
 
 /** A streamed multipart submission of one corpus file. */
-function submit(baseUrl: string, token: string, path: string, sha256: string, size: number): Promise<void> {
-  const boundary = 'benchboundary52c3';
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n` +
-      `${JSON.stringify({ kind: 'file', sha256, size })}\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/v1/submissions', baseUrl), {
-      method: 'POST',
-      agent,
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
-        'content-length': String(head.length + size + tail.length),
-      },
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        res.statusCode === 201 || res.statusCode === 200
-          ? resolve()
-          : reject(new Error(`upload failed: ${res.statusCode} ${Buffer.concat(chunks).toString()}`)),
-      );
-    });
-    req.on('error', reject);
-    req.write(head);
-    const file = createReadStream(path);
-    file.on('error', reject);
-    file.on('end', () => req.end(tail));
-    file.pipe(req, { end: false });
-  });
+async function submit(
+  baseUrl: string,
+  token: string,
+  path: string,
+  sha256: string,
+  size: number,
+): Promise<void> {
+  const metadata = { kind: 'file', sha256, size };
+  await submitMultipart({ baseUrl, token, metadata, file: () => createReadStream(path), size, agent });
 }
 
 async function sha256Of(path: string): Promise<string> {

@@ -31,13 +31,14 @@ import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 
+import { submitMultipart } from './multipart.js';
 import { QueueName } from '#contracts';
 import { createObjectStore } from '#storage';
 import { TestService, pollUntil, query } from '#test-support';
@@ -93,41 +94,18 @@ function sample(random: () => number, round: number, index: number): Buffer {
 const agent = new Agent({ keepAlive: true, maxSockets: UPLOADS_IN_FLIGHT });
 
 /** A multipart submission (metadata part, then the file) over a kept-alive connection. */
-function submit(baseUrl: string, token: string, bytes: Buffer): Promise<void> {
-  const boundary = 'benchboundary7d1f';
+async function submit(baseUrl: string, token: string, bytes: Buffer): Promise<void> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n` +
-        `${JSON.stringify({ kind: 'file', sha256, size: bytes.length })}\r\n` +
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n` +
-        'Content-Type: application/octet-stream\r\n\r\n',
-    ),
-    bytes,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/v1/submissions', baseUrl), {
-      method: 'POST',
-      agent,
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
-        'content-length': String(body.length),
-      },
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        res.statusCode === 201
-          ? resolve()
-          : reject(new Error(`upload failed: ${res.statusCode} ${Buffer.concat(chunks).toString()}`)),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
+  const metadata = { kind: 'file', sha256, size: bytes.length };
+  const { status } = await submitMultipart({
+    baseUrl,
+    token,
+    metadata,
+    file: bytes,
+    size: bytes.length,
+    agent,
   });
+  if (status !== 201) throw new Error(`upload answered ${status}, expected 201 (a new sample)`);
 }
 
 /** Submits a round's samples; returns the seconds it took and their sha256s. */
