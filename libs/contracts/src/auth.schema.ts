@@ -34,7 +34,7 @@ export interface Principal {
   pseudonym: string;
   /** For an enrolled agent: its country (ISO 3166-1 alpha-2, if it gave one) and product "name version". */
   country?: string | null;
-  productVersion?: string;
+  productVersion?: string | null;
 }
 
 /** `GET /v1/me`: who the bearer token belongs to and which routes its role may call. */

@@ -76,7 +76,7 @@ export class AuthGuard implements CanActivate {
             participating: record.participating === true,
             pseudonym: record.agentPseudonym ?? pseudonym(this.config.auth.pseudonymKey, record.agentId),
             country: record.country,
-            productVersion: record.productVersion ?? '',
+            productVersion: record.productVersion,
           }),
     };
     const allowed = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CONFIG, type Config } from '#config';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
   JobName,
   LookupItem,
@@ -69,7 +69,7 @@ export class LookupsService {
   /**
    * Answers each item in order: known or not, whether the bytes are wanted, and the verdict once scanned.
    * The answer comes from one indexed read; the sightings of the known hashes are handed to the
-   * maintenance queue (one job per batch, durable in Redis before the answer goes out), which the scanner
+   * `sightings` queue (one job per batch, durable in Redis before the answer goes out), which the scanner
    * writes to PostgreSQL within seconds. When Redis does not take the job, they are written here, before
    * answering: a sighting is never lost. A malformed item gets its own error and does not fail the others.
    */
@@ -90,7 +90,7 @@ export class LookupsService {
     });
     const valid = [...new Set(parsed.flatMap((p) => ('error' in p ? [] : [p.sha256])))];
     // An expired sample (past retention, not yet swept) is unknown: its verdict is not served any more.
-    const seenSince = new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
+    const seenSince = retentionCutoff(this.config);
     const read = valid.length === 0 ? null : await this.submissions.findForLookup(valid, seenSince);
     const seen = read?.samples ?? [];
     const [missing] = await Promise.all([

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { CONFIG, type Config } from '#config';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
   FILE_TYPES,
   type FileType,
@@ -82,13 +82,10 @@ export class SamplesService {
   ) {}
 
   /** Samples last sighted before this are expired: never served, even before the sweep removes them. */
-  private retentionCutoff(): Date {
-    return new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
-  }
 
   /** A sample by sha256, or NOT_FOUND (also when it is past retention). */
   async get(sha256: string): Promise<SampleRecord> {
-    const sample = await this.samples.findBySha256(sha256Param(sha256), this.retentionCutoff());
+    const sample = await this.samples.findBySha256(sha256Param(sha256), retentionCutoff(this.config));
     if (sample === null) throw new SpecimenError('NOT_FOUND', 'no such sample');
     return sample;
   }
@@ -153,7 +150,7 @@ export class SamplesService {
     }
     const found = await this.samples.search({
       ...q,
-      seenSince: this.retentionCutoff(),
+      seenSince: retentionCutoff(this.config),
       ...(after === undefined ? {} : { after }),
     });
     const last = found.rows.at(-1);

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CONFIG, type Config } from '#config';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
 import { AuditRepository, type BatchOutcome, StewardshipRepository } from '#database';
 import { QueueProducer } from '#queue';
@@ -99,7 +99,7 @@ export class StewardshipJobs {
 
   /** Destroys raw data of samples last sighted more than RETENTION_DAYS ago. */
   async retentionSweep(data: RetentionSweepJob): Promise<PurgeCounts & { cutoff: string }> {
-    const cutoff = new Date(Date.now() - this.config.stewardship.retentionDays * 86_400_000);
+    const cutoff = retentionCutoff(this.config);
     const counts: PurgeCounts = {
       batches: 0,
       submissionsDeleted: 0,

@@ -1,0 +1,2 @@
+CREATE INDEX "agents_without_pseudonym_idx" ON "agents" USING btree ("id") WHERE "agents"."pseudonym" is null;--> statement-breakpoint
+CREATE INDEX "submissions_legacy_submitted_by_idx" ON "submissions" USING btree ("id") WHERE "submissions"."submitted_by" is not null;
