@@ -101,6 +101,57 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     );
   }
 
+  it('takes a rule source of several MiB, reading it only after the token is checked', async () => {
+    // 4,000 rules with comments: about 2.4 MB of source, over the 1 MiB body limit of every other route.
+    const padding = `// ${'signature-base style commentary '.repeat(16)}`;
+    const rules = Array.from({ length: 4_000 }, (_, i) =>
+      [
+        padding,
+        `rule Big_${i}`,
+        '{',
+        `  strings: $m = "SPECIMEN-BIG-${i}-MARKER"`,
+        '  condition: $m',
+        '}',
+      ].join('\n'),
+    );
+    const source = rules.join('\n');
+    assert.ok(source.length > 2 * 1024 * 1024, `${source.length} chars`);
+
+    const anonymous = await fetch(`${service.baseUrl}/v1/rulesets`, {
+      method: 'POST',
+      ...json({ name: 'big', source }),
+    });
+    assert.equal(anonymous.status, 401);
+    assert.equal(((await anonymous.json()) as ErrorBody).error.code, 'UNAUTHENTICATED');
+
+    const created = await createRuleset('big', source);
+    assert.equal(created.ruleCount, 4_000);
+    assert.deepEqual(created.quarantined, []);
+
+    const tooLarge = await service.request('/v1/retrohunts', {
+      method: 'POST',
+      token: analyst,
+      ...json({ source: 'x'.repeat(33 * 1024 * 1024) }),
+    });
+    assert.equal(tooLarge.status, 413);
+    const error = ((await tooLarge.json()) as ErrorBody).error;
+    assert.equal(error.code, 'FILE_TOO_LARGE');
+    assert.equal(error.details?.limit, 32 * 1024 * 1024);
+
+    const notJson = await service.request('/v1/rulesets', {
+      method: 'POST',
+      token: analyst,
+      headers: { 'content-type': 'application/json' },
+      body: '{"name": "big",',
+    });
+    assert.equal(notJson.status, 400);
+    assert.equal(((await notJson.json()) as ErrorBody).error.code, 'VALIDATION_FAILED');
+
+    // Every other route keeps the small limit, checked before its guards.
+    const tokens = await service.request('/v1/tokens', { method: 'POST', ...json({ name: 'x', source }) });
+    assert.equal(tokens.status, 413);
+  });
+
   it('quarantines a broken rule with its line, and the other rules match once activated', async () => {
     const source = [
       rule('Good_One', 'SPECIMEN-GOOD-ONE', 100),

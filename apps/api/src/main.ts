@@ -8,6 +8,7 @@ import { SpecimenMetrics } from '#observability';
 import { ApiModule } from './app.module.js';
 import { consoleHandler } from './console/console.static.js';
 import { httpMetrics } from './http/http-metrics.js';
+import { SMALL_JSON_LIMIT_BYTES, smallJsonType } from './http/large-json.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -23,7 +24,8 @@ async function main(): Promise<void> {
   const console_ = consoleHandler(consoleDir);
   if (console_ === null) app.get(Logger).warn(`no console build in ${consoleDir}: / is not served`);
   else app.use(console_);
-  app.useBodyParser('json', { limit: '1mb' });
+  // Small JSON bodies everywhere but on the rule-source routes, which parse theirs after authentication.
+  app.useBodyParser('json', { limit: SMALL_JSON_LIMIT_BYTES, type: smallJsonType });
   app.enableShutdownHooks();
   await app.listen(config.http.port, config.http.host);
   app.get(Logger).log(`api listening on http://${config.http.host}:${config.http.port}`);

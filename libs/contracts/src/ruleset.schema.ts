@@ -1,7 +1,11 @@
 import { z } from 'zod';
 
-/** Largest rule source accepted (the API's JSON body limit is 1 MiB). */
-export const RULESET_SOURCE_MAX_CHARS = 1_000_000;
+/**
+ * Largest rule source accepted (ruleset or retrohunt): room for signature-base's 5,287 rules (5.9 MB).
+ * The JSON body that carries it may be up to twice as long (escaped quotes and backslashes).
+ */
+export const RULESET_SOURCE_MAX_CHARS = 16 * 1024 * 1024;
+export const RULESET_BODY_MAX_BYTES = 2 * RULESET_SOURCE_MAX_CHARS;
 
 export const RULESET_STATUSES = ['staging', 'active', 'disabled'] as const;
 export type RulesetStatus = (typeof RULESET_STATUSES)[number];

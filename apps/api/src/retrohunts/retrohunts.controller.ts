@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, UseInterceptors } from '@nestjs/common';
 import type { Principal, RetrohuntSummaryView, RetrohuntView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
+import { LargeJsonBody } from '../http/large-json.js';
 import { RetrohuntsService } from './retrohunts.service.js';
 
 @Controller('v1/retrohunts')
@@ -10,6 +11,7 @@ export class RetrohuntsController {
   /** `{source}` → 201, queued over every retained sample. */
   @Post()
   @Roles('analyst', 'admin')
+  @UseInterceptors(LargeJsonBody)
   create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RetrohuntSummaryView> {
     return this.retrohunts.create(body, principal);
   }

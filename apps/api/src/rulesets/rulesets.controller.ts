@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, UseInterceptors } from '@nestjs/common';
 import type { Principal, RuleView, RulesetCreated, RulesetSummaryView, RulesetView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
+import { LargeJsonBody } from '../http/large-json.js';
 import { RulesetsService } from './rulesets.service.js';
 
 @Controller('v1/rulesets')
@@ -10,6 +11,7 @@ export class RulesetsController {
   /** `{name, source}` → version N+1 of `name`, in staging. */
   @Post()
   @Roles('analyst', 'admin')
+  @UseInterceptors(LargeJsonBody)
   create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RulesetCreated> {
     return this.rulesets.create(body, principal);
   }
