@@ -455,6 +455,16 @@ describe('analyst console (browser)', () => {
     // The charts draw bars for the published day.
     await page.locator('.recharts-bar-rectangle').first().waitFor();
     await shot('13-dashboard');
+
+    // The EICAR file's sightings name the FR agent's country and product, never its id.
+    await page.goto(`${service.baseUrl}/samples/${sha256(EICAR)}`);
+    await page.getByTestId('tab-sightings').click();
+    const sightings = page.getByTestId('sightings');
+    await sightings.waitFor();
+    const text = await sightings.innerText();
+    assert.match(text, /Country/);
+    assert.match(text, /\bFR\b/);
+    assert.match(text, /console-test 1\.0/);
   });
 
   it('starts a retrohunt, follows it to its matches, and cancels another', async () => {

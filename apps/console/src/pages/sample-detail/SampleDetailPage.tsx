@@ -166,6 +166,8 @@ function Sightings({ sha256 }: { sha256: string }) {
                 <Table.Th>Kind</Table.Th>
                 <Table.Th>File name</Table.Th>
                 <Table.Th>Submitter (pseudonym)</Table.Th>
+                <Table.Th>Country</Table.Th>
+                <Table.Th>Product</Table.Th>
                 <Table.Th>Metadata</Table.Th>
               </Table.Tr>
             </Table.Thead>
@@ -178,6 +180,8 @@ function Sightings({ sha256 }: { sha256: string }) {
                   <Table.Td ff="monospace" fz="xs">
                     {s.submitter === null ? '—' : `${s.submitter.slice(0, 16)}…`}
                   </Table.Td>
+                  <Table.Td>{s.country ?? '—'}</Table.Td>
+                  <Table.Td>{s.productVersion ?? '—'}</Table.Td>
                   <Table.Td>
                     <Code block fz="xs" maw={420}>
                       {JSON.stringify(s.metadata, null, 1)}
