@@ -8,7 +8,7 @@ import {
   ScansRepository,
   type MatchRecord,
   type RecordScanInput,
-  type SampleRecord,
+  type ScanTarget,
 } from '#database';
 import { SpecimenMetrics } from '#observability';
 import { UnrecoverableError } from '#queue';
@@ -22,9 +22,9 @@ import { RulesService } from './rules.service.js';
 import { applyRuleStates, computeVerdict } from './verdict.js';
 
 /**
- * Samples up to this size are read whole for the analyzers with one synchronous read (from the page
- * cache: microseconds) instead of an open, a stat, reads and a close, each a thread-pool round trip that
- * would queue behind the YARA scans sharing the pool.
+ * Samples up to this size are read whole with one synchronous read (from the page cache: microseconds) for
+ * the analyzers and the YARA scan, instead of an open, a stat, reads and a close, each a thread-pool round
+ * trip that would queue behind the YARA scans sharing the pool, and another open and mmap for the scan.
  */
 const READ_WHOLE_BYTES = 64 * 1024;
 
@@ -40,8 +40,8 @@ export class ScanProcessor {
     MAX_BATCH,
   );
   /** Sample rows asked for while a read is in flight are read together by the next one. */
-  private readonly sampleRows = new Batcher<string, SampleRecord | null>(
-    (sha256s) => this.samples.findManyBySha256(sha256s),
+  private readonly sampleRows = new Batcher<string, ScanTarget | null>(
+    (sha256s) => this.samples.scanTargets(sha256s),
     MAX_BATCH,
   );
   /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
@@ -130,14 +130,15 @@ export class ScanProcessor {
    * analyzers side by side: both only read the file.
    */
   private async scanAndAnalyze(
-    sample: SampleRecord,
+    sample: ScanTarget,
     path: string,
     rules: YaraRules,
   ): Promise<{ result: ScanResult; analysis: AnalysisResult }> {
     const metadata = sample.kind === 'file' ? {} : ((await this.samples.latestMetadata(sample.sha256)) ?? {});
+    const bytes = sample.size <= READ_WHOLE_BYTES ? readFileSync(path) : null;
     const source =
-      sample.size <= READ_WHOLE_BYTES
-        ? { ...bufferSource(readFileSync(path)), close: () => Promise.resolve() }
+      bytes !== null
+        ? { ...bufferSource(bytes), close: () => Promise.resolve() }
         : await openFileSource(path);
     try {
       const fileType = await detectFileType(source).catch((e: unknown) => {
@@ -150,7 +151,10 @@ export class ScanProcessor {
         size: sample.size,
       };
       const [result, analysis] = await Promise.all([
-        rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals }),
+        // Bytes read whole are scanned as they are: no second open and mmap of the file on the thread.
+        bytes !== null
+          ? rules.scanBuffer(bytes, { timeoutMs: this.config.scanner.timeoutMs, externals })
+          : rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals }),
         analyze(sample.kind, source, metadata, { fileType }),
       ]);
       if (analysis.errors !== undefined) {
