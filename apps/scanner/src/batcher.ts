@@ -8,19 +8,25 @@ interface Pending<T, R> {
  * Many callers, few round trips (group commit for writes, one `where … = any(…)` for reads): callers
  * submit one item each and wait for its result; items submitted while a call is in flight go together
  * into the next one (up to `maxBatch`). An idle batcher calls at once, so a lone item waits for no timer,
- * and under load batches grow by themselves. When a batch fails, its items are tried again one by one,
- * so one bad item fails only its own caller.
+ * and under load batches grow by themselves. With `lingerMs`, an idle batcher waits that long for company
+ * (or for maxBatch items) before calling: when items come one at a time, a little latency per item buys
+ * far fewer calls. When a batch fails, its items are tried again one by one, so one bad item fails only
+ * its own caller.
  */
 export class Batcher<T, R> {
   private pending: Array<Pending<T, R>> = [];
   private writing = false;
+  private lingering: NodeJS.Timeout | null = null;
 
   constructor(
     /** Handles the items, all or nothing, and returns one result per item, in order. */
     private readonly call: (items: T[]) => Promise<R[]>,
     private readonly maxBatch: number,
+    /** How long an idle batcher waits for more items before a call (0: none). */
+    private readonly lingerMs = 0,
   ) {
     if (!(maxBatch >= 1)) throw new Error(`maxBatch must be >= 1, got ${maxBatch}`);
+    if (!(lingerMs >= 0)) throw new Error(`lingerMs must be >= 0, got ${lingerMs}`);
   }
 
   /** Items waiting for the next call. */
@@ -31,11 +37,15 @@ export class Batcher<T, R> {
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
-      if (!this.writing) void this.drain();
+      if (this.writing) return;
+      if (this.lingerMs === 0 || this.pending.length >= this.maxBatch) void this.drain();
+      else this.lingering ??= setTimeout(() => void this.drain(), this.lingerMs);
     });
   }
 
   private async drain(): Promise<void> {
+    if (this.lingering !== null) clearTimeout(this.lingering);
+    this.lingering = null;
     this.writing = true;
     try {
       while (this.pending.length > 0) await this.flush(this.pending.splice(0, this.maxBatch));

@@ -31,6 +31,15 @@ const READ_WHOLE_BYTES = 64 * 1024;
 /** Most scans one database transaction records, and most sample rows one query reads. */
 const MAX_BATCH = 100;
 
+/**
+ * How long an idle recorder or reader waits for company. Jobs arrive and finish one at a time (BullMQ hands
+ * over the next job as the last one completes), so without a wait most writes would carry one or two scans,
+ * each paying a transaction and its commit, and most reads one row. The waits are short beside a job's
+ * time in flight: SCAN_JOBS_IN_FLIGHT jobs must still cover read, scan and record at full speed.
+ */
+const RECORD_LINGER_MS = 4;
+const READ_LINGER_MS = 2;
+
 @Injectable()
 export class ScanProcessor {
   private readonly logger = new Logger(ScanProcessor.name);
@@ -38,11 +47,13 @@ export class ScanProcessor {
   private readonly recorder = new Batcher<RecordScanInput, string>(
     (inputs) => this.scans.recordMany(inputs),
     MAX_BATCH,
+    RECORD_LINGER_MS,
   );
   /** Sample rows asked for while a read is in flight are read together by the next one. */
   private readonly sampleRows = new Batcher<string, ScanTarget | null>(
     (sha256s) => this.samples.scanTargets(sha256s),
     MAX_BATCH,
+    READ_LINGER_MS,
   );
   /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
   private readonly scanning: Slots;
