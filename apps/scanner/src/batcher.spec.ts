@@ -61,9 +61,9 @@ describe('Batcher', () => {
     await assert.rejects(batcher.submit(1), /returned 0 results for 1 items/);
   });
 
-  it('with lingerMs, waits that long for company when idle, or until maxBatch items are in', async () => {
+  it('with a linger, waits that long for company when idle, or until enough items are in', async () => {
     const { batches, call, releaseAll } = gatedCall();
-    const batcher = new Batcher(call, 3, 30);
+    const batcher = new Batcher(call, 5, { ms: 30, items: 3 });
     const first = [1, 2].map((i) => batcher.submit(i));
     assert.deepEqual(batches, [], 'a lone item waits for company');
     await new Promise((resolve) => setTimeout(resolve, 60));

@@ -9,8 +9,8 @@ interface Pending<T, R> {
  * submit one item each and wait for its result; items submitted while a call is in flight go together
  * into the next one (up to `maxBatch`). An idle batcher calls at once, so a lone item waits for no timer,
  * and under load batches grow by themselves. With `lingerMs`, an idle batcher waits that long for company
- * (or for maxBatch items) before calling: when items come one at a time, a little latency per item buys
- * far fewer calls. When a batch fails, its items are tried again one by one, so one bad item fails only
+ * (or until `lingerFor` items are in) before calling: when items come one at a time, a little latency per
+ * item buys far fewer calls, and at high rates the count ends the wait early. When a batch fails, its items are tried again one by one, so one bad item fails only
  * its own caller.
  */
 export class Batcher<T, R> {
@@ -22,11 +22,15 @@ export class Batcher<T, R> {
     /** Handles the items, all or nothing, and returns one result per item, in order. */
     private readonly call: (items: T[]) => Promise<R[]>,
     private readonly maxBatch: number,
-    /** How long an idle batcher waits for more items before a call (0: none). */
-    private readonly lingerMs = 0,
+    private readonly linger: {
+      /** How long an idle batcher waits for more items before a call (0: none). */
+      ms: number;
+      /** Items that end the wait at once (default maxBatch). */
+      items?: number;
+    } = { ms: 0 },
   ) {
     if (!(maxBatch >= 1)) throw new Error(`maxBatch must be >= 1, got ${maxBatch}`);
-    if (!(lingerMs >= 0)) throw new Error(`lingerMs must be >= 0, got ${lingerMs}`);
+    if (!(linger.ms >= 0)) throw new Error(`linger.ms must be >= 0, got ${linger.ms}`);
   }
 
   /** Items waiting for the next call. */
@@ -38,8 +42,9 @@ export class Batcher<T, R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (this.writing) return;
-      if (this.lingerMs === 0 || this.pending.length >= this.maxBatch) void this.drain();
-      else this.lingering ??= setTimeout(() => void this.drain(), this.lingerMs);
+      const enough = Math.min(this.maxBatch, this.linger.items ?? this.maxBatch);
+      if (this.linger.ms === 0 || this.pending.length >= enough) void this.drain();
+      else this.lingering ??= setTimeout(() => void this.drain(), this.linger.ms);
     });
   }
 

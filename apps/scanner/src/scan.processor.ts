@@ -34,8 +34,9 @@ const MAX_BATCH = 100;
 /**
  * How long an idle recorder or reader waits for company. Jobs arrive and finish one at a time (BullMQ hands
  * over the next job as the last one completes), so without a wait most writes would carry one or two scans,
- * each paying a transaction and its commit, and most reads one row. The waits are short beside a job's
- * time in flight: SCAN_JOBS_IN_FLIGHT jobs must still cover read, scan and record at full speed.
+ * each paying a transaction and its commit, and most reads one row. A quarter of the jobs in flight ends
+ * the wait at once: at high rates that many come within a millisecond or two, and the jobs held must still
+ * cover read, scan and record with the scan threads never idle.
  */
 const RECORD_LINGER_MS = 4;
 const READ_LINGER_MS = 2;
@@ -44,17 +45,9 @@ const READ_LINGER_MS = 2;
 export class ScanProcessor {
   private readonly logger = new Logger(ScanProcessor.name);
   /** Scans finished while a write is in flight are recorded together by the next one. */
-  private readonly recorder = new Batcher<RecordScanInput, string>(
-    (inputs) => this.scans.recordMany(inputs),
-    MAX_BATCH,
-    RECORD_LINGER_MS,
-  );
+  private readonly recorder: Batcher<RecordScanInput, string>;
   /** Sample rows asked for while a read is in flight are read together by the next one. */
-  private readonly sampleRows = new Batcher<string, ScanTarget | null>(
-    (sha256s) => this.samples.scanTargets(sha256s),
-    MAX_BATCH,
-    READ_LINGER_MS,
-  );
+  private readonly sampleRows: Batcher<string, ScanTarget | null>;
   /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
   private readonly scanning: Slots;
 
@@ -67,6 +60,15 @@ export class ScanProcessor {
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {
     this.scanning = new Slots(config.scanner.concurrency);
+    const enough = Math.max(1, Math.floor(config.scanner.jobsInFlight / 4));
+    this.recorder = new Batcher((inputs) => this.scans.recordMany(inputs), MAX_BATCH, {
+      ms: RECORD_LINGER_MS,
+      items: enough,
+    });
+    this.sampleRows = new Batcher((sha256s) => this.samples.scanTargets(sha256s), MAX_BATCH, {
+      ms: READ_LINGER_MS,
+      items: enough,
+    });
   }
 
   /**
