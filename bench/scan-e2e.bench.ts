@@ -17,7 +17,7 @@
 // signature-base-534 plus libs/yara's default.yar (so EICAR-bearing samples match and matches get written),
 // created and activated through the API; a generated ruleset stands in when ../shared/rulesets is absent.
 // The scanner runs with SCAN_CONCURRENCY = SCANNER_THREADS = THREADS (and its default SCAN_JOBS_IN_FLIGHT,
-// 8 × THREADS jobs held, of which THREADS scan); the baseline is a child process with UV_THREADPOOL_SIZE =
+// 32 × THREADS jobs held, of which THREADS scan); the baseline is a child process with UV_THREADPOOL_SIZE =
 // THREADS and THREADS scans in flight, with the same externals (kind, file type, size) and the same
 // timeout. PostgreSQL and Redis run on the same machine and their CPU counts against the scanner, as in a
 // one-box deployment. Every round ingests 10,000 fresh samples; rounds interleave scanner and baseline;
