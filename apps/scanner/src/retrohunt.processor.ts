@@ -219,12 +219,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       if (next !== undefined && !stopped)
         void this.headStart(id, cached, next, () => stopped || next.settled);
     };
-    // When the retrohunt may take every thread anyway, one scan more than the threads waits in the pool's
-    // queue, so a thread that finishes starts the next scan at once instead of waiting for this (busy)
-    // event loop to hand it one.
-    const { retrohuntConcurrency, threads } = this.config.scanner;
-    const queued = retrohuntConcurrency >= threads ? 1 : 0;
-    const lanes = Math.max(1, Math.min(retrohuntConcurrency + queued, samples.length));
+    const lanes = Math.max(1, Math.min(this.config.scanner.retrohuntConcurrency, samples.length));
     await Promise.all(Array.from({ length: lanes }, lane));
     // A check still in flight decides too: a batch that ends as its retrohunt is cancelled is not recorded.
     await check.pending;
