@@ -17,7 +17,7 @@
 // signature-base-534 plus libs/yara's default.yar (so EICAR-bearing samples match and matches get written),
 // created and activated through the API; a generated ruleset stands in when ../shared/rulesets is absent.
 // The scanner runs with SCAN_CONCURRENCY = SCANNER_THREADS = THREADS (and its default SCAN_JOBS_IN_FLIGHT,
-// 8 × THREADS jobs held, of which THREADS scan); the baseline is a child process with UV_THREADPOOL_SIZE =
+// 32 × THREADS jobs held, of which THREADS scan); the baseline is a child process with UV_THREADPOOL_SIZE =
 // THREADS and THREADS scans in flight, with the same externals (kind, file type, size) and the same
 // timeout. PostgreSQL and Redis run on the same machine and their CPU counts against the scanner, as in a
 // one-box deployment. Every round ingests 10,000 fresh samples; rounds interleave scanner and baseline;
@@ -26,7 +26,9 @@
 // shared machine the wall-clock ratio depends on the neighbours, the CPU cost per sample much less.
 // Run: npm run bench:scan-e2e   (BENCH_SAMPLES=2000 BENCH_REPEAT=1 for a shorter run; BENCH_THREADS=2;
 // BENCH_RULESET=/path/to/rules.yar for another ruleset, BENCH_RULESET=default for default.yar alone;
-// BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner)
+// BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner; BENCH_REDIS_URL=redis://127.0.0.1:6390
+// for a Redis of the run's own, whose CPU per sample then counts this run alone: the Redis CPU shown is the
+// whole server's, neighbours' commands included)
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -36,6 +38,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 import { submitMultipart } from './multipart.js';
@@ -55,6 +58,7 @@ const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const UPLOADS_IN_FLIGHT = 16;
 const POLL_MS = 50;
 const SCAN_TIMEOUT_MS = 60_000;
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 async function cpuSeconds(pid: number | undefined): Promise<number> {
@@ -71,6 +75,13 @@ async function machineCpu(): Promise<{ busy: number; total: number }> {
   const total = ticks.reduce((a, b) => a + b, 0);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
   return { busy: total - idle, total };
+}
+
+/** CPU seconds the Redis server has used so far (INFO cpu: its main thread and the others, user + system). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string): number => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1]);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
 const busyShare = (before: { busy: number; total: number }, after: { busy: number; total: number }): string =>
@@ -200,6 +211,7 @@ async function main(): Promise<void> {
     scanner: false,
     env: {
       LOG_LEVEL: 'warn',
+      REDIS_URL,
       SCAN_CONCURRENCY: String(THREADS),
       SCANNER_THREADS: String(THREADS),
       SCAN_TIMEOUT_MS: String(SCAN_TIMEOUT_MS),
@@ -212,9 +224,10 @@ async function main(): Promise<void> {
   });
   await service.start();
   const queue = new Queue(QueueName.Scan, {
-    connection: { url: 'redis://127.0.0.1:6379' },
+    connection: { url: REDIS_URL },
     prefix: service.queuePrefix,
   });
+  const redis = new Redis(REDIS_URL);
   const db = new pg.Client({ connectionString: service.databaseUrl });
   await db.connect();
   try {
@@ -268,6 +281,7 @@ async function main(): Promise<void> {
       };
       const postgresBefore = await backendCpu();
       const cpuBefore = await cpuSeconds(service.scanner?.pid);
+      const redisBefore = await redisCpuSeconds(redis);
       const machineBefore = await machineCpu();
       const start = process.hrtime.bigint();
       await queue.resume();
@@ -283,6 +297,7 @@ async function main(): Promise<void> {
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       const scannerCpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
+      const redisCpu = (await redisCpuSeconds(redis)) - redisBefore;
       // Backends that closed during the round are left out (their CPU is lost: an undercount).
       const databaseCpu = [...(await backendCpu())]
         .map(([pid, after]) => after - (postgresBefore.get(pid) ?? 0))
@@ -317,7 +332,7 @@ async function main(): Promise<void> {
       const machineDuringBaseline = busyShare(machineBeforeBaseline, await machineCpu());
       console.log(
         `round ${round}${round === 0 ? ' (warm-up)' : ''}: ingest ${(SAMPLES / ingestSeconds).toFixed(0)} samples/s; ` +
-          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (CPU ms/sample: scanner ${((scannerCpu * 1000) / SAMPLES).toFixed(2)}, PostgreSQL ${((databaseCpu * 1000) / SAMPLES).toFixed(2)}; machine ${machineDuring} busy); ` +
+          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (CPU ms/sample: scanner ${((scannerCpu * 1000) / SAMPLES).toFixed(2)}, PostgreSQL ${((databaseCpu * 1000) / SAMPLES).toFixed(2)}, Redis ${((redisCpu * 1000) / SAMPLES).toFixed(2)}; machine ${machineDuring} busy); ` +
           `raw libs/yara ${(SAMPLES / baseline.seconds).toFixed(0)} samples/s (CPU ${((baseline.cpuSeconds * 1000) / SAMPLES).toFixed(2)} ms/sample, machine ${machineDuringBaseline} busy)`,
       );
       if (round === 0) continue;
@@ -347,6 +362,7 @@ async function main(): Promise<void> {
     agent.destroy();
     await db.end();
     await queue.close();
+    redis.disconnect();
     await service.stop();
     await rm(work, { recursive: true, force: true });
   }

@@ -60,4 +60,26 @@ describe('Batcher', () => {
     const batcher = new Batcher<number, number>(() => Promise.resolve([]), 10);
     await assert.rejects(batcher.submit(1), /returned 0 results for 1 items/);
   });
+
+  it('with a linger, waits that long for company when idle, or until enough items are in', async () => {
+    const { batches, call, releaseAll } = gatedCall();
+    const batcher = new Batcher(call, 5, { ms: 30, items: 3 });
+    const first = [1, 2].map((i) => batcher.submit(i));
+    assert.deepEqual(batches, [], 'a lone item waits for company');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.deepEqual(batches, [[1, 2]], 'the linger ends the wait');
+    await releaseAll();
+    assert.deepEqual(await Promise.all(first), ['r1', 'r2']);
+    const second = [3, 4, 5].map((i) => batcher.submit(i));
+    assert.deepEqual(
+      batches,
+      [
+        [1, 2],
+        [3, 4, 5],
+      ],
+      'a full batch does not wait',
+    );
+    await releaseAll();
+    assert.deepEqual(await Promise.all(second), ['r3', 'r4', 'r5']);
+  });
 });

@@ -80,4 +80,81 @@ describe('RetrohuntProcessor batch', () => {
       [[batch[2]?.sha256, 'many_x']],
     );
   });
+
+  it('starts the next batch early and lets it adopt those scans: each sample scanned once, in order', async () => {
+    const opened: string[] = [];
+    const store = {
+      localPath: (key: string) => {
+        opened.push(key);
+        return join(dir, key);
+      },
+    } as unknown as ObjectStore;
+    const sorted = [...batch].sort((a, b) => a.sha256.localeCompare(b.sha256));
+    const recorded: RetrohuntBatchResult[] = [];
+    const reads: Array<string | null> = [];
+    const hunt = {
+      id: 'hunt-2',
+      source: 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }',
+      status: 'running',
+      cursor: null as string | null,
+      createdAt: new Date(),
+    } as RetrohuntRecord;
+    const retrohunts = {
+      find: () => Promise.resolve({ ...hunt }),
+      start: () => Promise.resolve(true),
+      status: () => Promise.resolve('running'),
+      samplesAfter: ({ after, limit }: { after?: string | null; limit: number }) => {
+        reads.push(after ?? null);
+        return Promise.resolve(sorted.filter((s) => after == null || s.sha256 > after).slice(0, limit));
+      },
+      recordBatch: (_id: string, result: RetrohuntBatchResult) => {
+        recorded.push(result);
+        hunt.cursor = result.to;
+        return Promise.resolve(true);
+      },
+      finish: () => Promise.resolve(null),
+    } as unknown as RetrohuntsRepository;
+    const queued: Array<{ after?: string }> = [];
+    const queue = {
+      add: (item: { data: { after?: string } }) => {
+        queued.push(item.data);
+        return Promise.resolve();
+      },
+    } as unknown as QueueProducer;
+    const config = {
+      scanner: { retrohuntBatchSize: 2, retrohuntConcurrency: 2, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
+    const job = { attemptsMade: 0, opts: {} } as Job;
+    try {
+      let data: { retrohuntId: string; after?: string } = { retrohuntId: hunt.id };
+      for (let i = 0; i < 10; i++) {
+        const outcome = await processor.handle(data, job);
+        if (outcome.finished) break;
+        const after = queued.at(-1)?.after;
+        data = after === undefined ? { retrohuntId: hunt.id } : { retrohuntId: hunt.id, after };
+      }
+    } finally {
+      processor.onApplicationShutdown();
+    }
+    assert.deepEqual(
+      recorded.map((r) => [r.from, r.to, r.scanned]),
+      [
+        [null, sorted[1]?.sha256, 2],
+        [sorted[1]?.sha256, sorted[3]?.sha256, 2],
+        [sorted[3]?.sha256, sorted[4]?.sha256, 1],
+      ],
+    );
+    assert.equal(
+      recorded.reduce((sum, r) => sum + r.bytes, 0),
+      sizes.reduce((a, b) => a + b, 0),
+    );
+    assert.deepEqual(
+      recorded.flatMap((r) => r.matches.map((m) => m.sampleSha256)),
+      [batch[2]?.sha256],
+    );
+    assert.deepEqual([...opened].sort(), batch.map((b) => b.objectKey).sort(), 'every sample scanned once');
+    // Each batch's list was read once, during the previous batch's scans (the first one at its start).
+    assert.deepEqual(reads, [null, sorted[1]?.sha256, sorted[3]?.sha256]);
+  });
 });

@@ -25,6 +25,24 @@ interface CachedRules {
   finished: boolean;
 }
 
+/** A sample's matches, or null when its object is gone. */
+type Found = RetrohuntMatchRecord[] | null;
+
+/**
+ * What a batch leaves for the next one of the same retrohunt in this process: the next batch's samples
+ * (read while this batch scanned) and the scans of those samples started by this batch's lanes once their
+ * share of it was done (a head start, so that no thread idles through this batch's tail, its record, and
+ * the next job's start). The next batch adopts them when its cursor is `after`; otherwise (another replica
+ * ran it, or the retrohunt stopped) they are dropped. Head starts stop once the lookahead is `settled`
+ * (adopted or dropped): the next batch's own lanes go on from there.
+ */
+interface Lookahead {
+  after: string;
+  samples: Promise<BatchSample[]>;
+  started: Map<string, Promise<Found>>;
+  settled: boolean;
+}
+
 /**
  * Runs one batch of a retrohunt: the next samples in sha256 order, scanned with the retrohunt's own rules,
  * then progress and matches in one transaction and the next batch queued. Verdicts are never touched.
@@ -35,6 +53,7 @@ interface CachedRules {
 export class RetrohuntProcessor implements OnApplicationShutdown {
   private readonly logger = new Logger(RetrohuntProcessor.name);
   private readonly cache = new Map<string, CachedRules>();
+  private readonly lookaheads = new Map<string, Lookahead>();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -76,11 +95,14 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     }
     if (!(await this.retrohunts.start(hunt.id))) return { scanned: 0, finished: true };
     const batchSize = this.config.scanner.retrohuntBatchSize;
-    const samples = await this.retrohunts.samplesAfter({
-      after: from,
-      until: hunt.createdAt,
-      limit: batchSize,
-    });
+    const ahead = this.lookaheads.get(hunt.id);
+    this.lookaheads.delete(hunt.id);
+    if (ahead !== undefined) ahead.settled = true;
+    const adopted = ahead !== undefined && from !== null && ahead.after === from ? ahead : undefined;
+    // The previous batch read this list already (a failed read is simply done again).
+    const read = adopted === undefined ? null : await adopted.samples.catch(() => null);
+    const samples =
+      read ?? (await this.retrohunts.samplesAfter({ after: from, until: hunt.createdAt, limit: batchSize }));
     const last = samples.at(-1);
     if (last === undefined) {
       await this.complete(hunt.id);
@@ -89,9 +111,41 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     const rules = await this.acquire(hunt);
     let outcome: { matches: RetrohuntMatchRecord[]; bytes: number } | null;
     try {
-      outcome = await this.scanAll(hunt.id, rules.rules, samples);
+      // The next batch's samples are read while this one scans (a full batch has a next one, maybe empty).
+      const next =
+        samples.length < batchSize
+          ? undefined
+          : {
+              after: last.sha256,
+              samples: this.retrohunts.samplesAfter({
+                after: last.sha256,
+                until: hunt.createdAt,
+                limit: batchSize,
+              }),
+              started: new Map<string, Promise<Found>>(),
+              settled: false,
+            };
+      next?.samples.catch(() => undefined);
+      outcome = await this.scanAll(
+        hunt.id,
+        rules,
+        samples,
+        adopted?.started ?? new Map<string, Promise<Found>>(),
+        next,
+      );
+      if (outcome === null || next === undefined) {
+        if (next !== undefined) next.settled = true;
+      } else {
+        this.lookaheads.set(hunt.id, next);
+        // One per retrohunt running here; those whose next batch ran elsewhere go, oldest first.
+        for (const [key, old] of this.lookaheads) {
+          if (this.lookaheads.size <= MAX_CACHED) break;
+          old.settled = true;
+          this.lookaheads.delete(key);
+        }
+      }
     } finally {
-      rules.users -= 1;
+      this.release(hunt.id, rules);
     }
     if (outcome === null) {
       this.drop(hunt.id);
@@ -114,42 +168,86 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   }
 
   /**
-   * Scans the batch with up to RETROHUNT_CONCURRENCY scans at once. Null when the retrohunt stopped
-   * meanwhile (cancelled): nothing of the batch is recorded then.
+   * Scans the batch with up to RETROHUNT_CONCURRENCY scans at once, largest samples first; scans the
+   * previous batch started early (`started`) are awaited instead of run again. Once every sample of the
+   * batch is under way, free lanes start the next batch's scans (`next`), largest first, until the next
+   * batch takes over. Whether the retrohunt was cancelled is checked every CANCEL_CHECK_EVERY samples without
+   * holding a lane up. Null when the retrohunt stopped meanwhile (cancelled): nothing of the batch is
+   * recorded then.
    */
   private async scanAll(
     id: string,
-    rules: YaraRules,
+    cached: CachedRules,
     samples: BatchSample[],
+    started: Map<string, Promise<Found>>,
+    next?: Lookahead,
   ): Promise<{ matches: RetrohuntMatchRecord[]; bytes: number } | null> {
     const matches: RetrohuntMatchRecord[] = [];
     let bytes = 0;
-    let next = 0;
+    let index = 0;
     let stopped = false;
+    /** The status check in flight, if any (it never rejects: a failure is kept in `error`). */
+    const check: { pending: Promise<void> | null; error: Error | null } = { pending: null, error: null };
+    const startCheck = (): void => {
+      check.pending ??= this.retrohunts.status(id).then(
+        (status) => {
+          check.pending = null;
+          if (status !== 'running') stopped = true;
+        },
+        (e: unknown) => {
+          check.pending = null;
+          check.error ??= e instanceof Error ? e : new Error(String(e));
+          stopped = true;
+        },
+      );
+    };
     // Largest first: the batch ends when its last scan does, and a big file started last would leave the
     // other lanes idle meanwhile. Sizes are known up front, so the tail is one of the smallest files.
     const bySize = [...samples].sort((a, b) => b.size - a.size);
     const lane = async (): Promise<void> => {
-      while (!stopped && next < bySize.length) {
-        const index = next++;
-        const sample = bySize[index];
+      while (!stopped && index < bySize.length) {
+        const i = index++;
+        const sample = bySize[i];
         if (sample === undefined) return;
-        if (index > 0 && index % CANCEL_CHECK_EVERY === 0) {
-          const status = await this.retrohunts.status(id);
-          if (status !== 'running') {
-            stopped = true;
-            return;
-          }
-        }
-        const found = await this.scanOne(rules, sample);
+        if (i > 0 && i % CANCEL_CHECK_EVERY === 0) startCheck();
+        const found = await (started.get(sample.sha256) ?? this.scanOne(cached.rules, sample));
         if (found === null) continue;
         bytes += sample.size;
         matches.push(...found);
       }
+      // This lane's share is done: it starts the next batch's scans while the other lanes finish theirs.
+      if (next !== undefined && !stopped)
+        void this.headStart(id, cached, next, () => stopped || next.settled);
     };
     const lanes = Math.max(1, Math.min(this.config.scanner.retrohuntConcurrency, samples.length));
     await Promise.all(Array.from({ length: lanes }, lane));
+    // A check still in flight decides too: a batch that ends as its retrohunt is cancelled is not recorded.
+    await check.pending;
+    if (check.error !== null) throw check.error;
     return stopped ? null : { matches, bytes };
+  }
+
+  /**
+   * Starts the next batch's scans, largest first, one at a time on this lane, until `enough()`; each
+   * scan is left in `next.started` for the next batch to adopt (its failure is that batch's to report).
+   */
+  private async headStart(
+    id: string,
+    cached: CachedRules,
+    next: Lookahead,
+    enough: () => boolean,
+  ): Promise<void> {
+    const list = await next.samples.catch(() => null);
+    if (list === null) return;
+    const bySize = [...list].sort((a, b) => b.size - a.size);
+    for (const sample of bySize) {
+      if (enough()) return;
+      if (next.started.has(sample.sha256)) continue;
+      cached.users += 1;
+      const scan = this.scanOne(cached.rules, sample).finally(() => this.release(id, cached));
+      next.started.set(sample.sha256, scan);
+      await scan.catch(() => undefined);
+    }
   }
 
   /** The sample's matches; null when its object is gone (it counts as scanned, with no bytes). */
@@ -245,8 +343,20 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     });
   }
 
+  /** One use of the rules ends; rules of a finished retrohunt go with their last use. */
+  private release(id: string, cached: CachedRules): void {
+    cached.users -= 1;
+    if (cached.finished && cached.users === 0 && this.cache.get(id) === cached) {
+      cached.rules.destroy();
+      this.cache.delete(id);
+    }
+  }
+
   /** Forgets a finished retrohunt's rules; they are destroyed once no scan uses them. */
   private drop(id: string): void {
+    const ahead = this.lookaheads.get(id);
+    if (ahead !== undefined) ahead.settled = true;
+    this.lookaheads.delete(id);
     const cached = this.cache.get(id);
     if (cached === undefined) return;
     cached.finished = true;
@@ -270,5 +380,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   onApplicationShutdown(): void {
     for (const cached of this.cache.values()) if (cached.users === 0) cached.rules.destroy();
     this.cache.clear();
+    for (const ahead of this.lookaheads.values()) ahead.settled = true;
+    this.lookaheads.clear();
   }
 }

@@ -8,7 +8,7 @@ import {
   ScansRepository,
   type MatchRecord,
   type RecordScanInput,
-  type SampleRecord,
+  type ScanTarget,
 } from '#database';
 import { SpecimenMetrics } from '#observability';
 import { UnrecoverableError } from '#queue';
@@ -22,28 +22,32 @@ import { RulesService } from './rules.service.js';
 import { applyRuleStates, computeVerdict } from './verdict.js';
 
 /**
- * Samples up to this size are read whole for the analyzers with one synchronous read (from the page
- * cache: microseconds) instead of an open, a stat, reads and a close, each a thread-pool round trip that
- * would queue behind the YARA scans sharing the pool.
+ * Samples up to this size are read whole with one synchronous read (from the page cache: microseconds) for
+ * the analyzers and the YARA scan, instead of an open, a stat, reads and a close, each a thread-pool round
+ * trip that would queue behind the YARA scans sharing the pool, and another open and mmap for the scan.
  */
 const READ_WHOLE_BYTES = 64 * 1024;
 
 /** Most scans one database transaction records, and most sample rows one query reads. */
 const MAX_BATCH = 100;
 
+/**
+ * How long an idle recorder or reader waits for company. Jobs arrive and finish one at a time (BullMQ hands
+ * over the next job as the last one completes), so without a wait most writes would carry one or two scans,
+ * each paying a transaction and its commit, and most reads one row. A quarter of the jobs in flight ends
+ * the wait at once: at high rates that many come within a millisecond or two, and the jobs held must still
+ * cover read, scan and record with the scan threads never idle.
+ */
+const RECORD_LINGER_MS = 4;
+const READ_LINGER_MS = 2;
+
 @Injectable()
 export class ScanProcessor {
   private readonly logger = new Logger(ScanProcessor.name);
   /** Scans finished while a write is in flight are recorded together by the next one. */
-  private readonly recorder = new Batcher<RecordScanInput, string>(
-    (inputs) => this.scans.recordMany(inputs),
-    MAX_BATCH,
-  );
+  private readonly recorder: Batcher<RecordScanInput, string>;
   /** Sample rows asked for while a read is in flight are read together by the next one. */
-  private readonly sampleRows = new Batcher<string, SampleRecord | null>(
-    (sha256s) => this.samples.findManyBySha256(sha256s),
-    MAX_BATCH,
-  );
+  private readonly sampleRows: Batcher<string, ScanTarget | null>;
   /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
   private readonly scanning: Slots;
 
@@ -56,6 +60,15 @@ export class ScanProcessor {
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {
     this.scanning = new Slots(config.scanner.concurrency);
+    const enough = Math.max(1, Math.floor(config.scanner.jobsInFlight / 4));
+    this.recorder = new Batcher((inputs) => this.scans.recordMany(inputs), MAX_BATCH, {
+      ms: RECORD_LINGER_MS,
+      items: enough,
+    });
+    this.sampleRows = new Batcher((sha256s) => this.samples.scanTargets(sha256s), MAX_BATCH, {
+      ms: READ_LINGER_MS,
+      items: enough,
+    });
   }
 
   /**
@@ -130,14 +143,15 @@ export class ScanProcessor {
    * analyzers side by side: both only read the file.
    */
   private async scanAndAnalyze(
-    sample: SampleRecord,
+    sample: ScanTarget,
     path: string,
     rules: YaraRules,
   ): Promise<{ result: ScanResult; analysis: AnalysisResult }> {
     const metadata = sample.kind === 'file' ? {} : ((await this.samples.latestMetadata(sample.sha256)) ?? {});
+    const bytes = sample.size <= READ_WHOLE_BYTES ? readFileSync(path) : null;
     const source =
-      sample.size <= READ_WHOLE_BYTES
-        ? { ...bufferSource(readFileSync(path)), close: () => Promise.resolve() }
+      bytes !== null
+        ? { ...bufferSource(bytes), close: () => Promise.resolve() }
         : await openFileSource(path);
     try {
       const fileType = await detectFileType(source).catch((e: unknown) => {
@@ -150,7 +164,10 @@ export class ScanProcessor {
         size: sample.size,
       };
       const [result, analysis] = await Promise.all([
-        rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals }),
+        // Bytes read whole are scanned as they are: no second open and mmap of the file on the thread.
+        bytes !== null
+          ? rules.scanBuffer(bytes, { timeoutMs: this.config.scanner.timeoutMs, externals })
+          : rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals }),
         analyze(sample.kind, source, metadata, { fileType }),
       ]);
       if (analysis.errors !== undefined) {

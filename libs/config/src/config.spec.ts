@@ -32,8 +32,8 @@ describe('loadConfig', () => {
     );
   });
 
-  it('holds 8 scan jobs per concurrent scan unless SCAN_JOBS_IN_FLIGHT says otherwise, never fewer than scans', () => {
-    assert.equal(loadConfig({ SCAN_CONCURRENCY: '3' }).scanner.jobsInFlight, 24);
+  it('holds 32 scan jobs per concurrent scan unless SCAN_JOBS_IN_FLIGHT says otherwise, never fewer than scans', () => {
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '3' }).scanner.jobsInFlight, 96);
     assert.equal(loadConfig({ SCAN_CONCURRENCY: '3', SCAN_JOBS_IN_FLIGHT: '50' }).scanner.jobsInFlight, 50);
     assert.equal(loadConfig({ SCAN_CONCURRENCY: '3', SCAN_JOBS_IN_FLIGHT: '1' }).scanner.jobsInFlight, 3);
     assert.throws(() => loadConfig({ SCAN_JOBS_IN_FLIGHT: '0' }), /SCAN_JOBS_IN_FLIGHT/);

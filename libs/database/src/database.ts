@@ -103,6 +103,43 @@ export class Database {
     });
   }
 
+  /**
+   * A transaction on a plain pg client, for the few hot paths whose statements are fixed text with a
+   * constant number of parameters: sent as named prepared statements (parsed once per connection), they
+   * skip the query builder's per-value work and PostgreSQL's parse and plan of a fresh statement.
+   */
+  async rawTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw toDatabaseError(e);
+    }
+    let broken = false;
+    try {
+      await client.query('begin');
+      const result = await fn(client);
+      await client.query('commit');
+      return result;
+    } catch (e) {
+      await client.query('rollback').catch(() => {
+        broken = true;
+      });
+      throw toDatabaseError(e);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** One statement on the pool, outside any transaction (see {@link rawTransaction}). */
+  async rawQuery<R extends pg.QueryResultRow>(query: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(query);
+    } catch (e) {
+      throw toDatabaseError(e);
+    }
+  }
+
   async ping(): Promise<void> {
     try {
       await this.pool.query('select 1');

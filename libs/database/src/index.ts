@@ -39,6 +39,7 @@ export {
   type LatestScan,
   type MatchRecord,
   type SampleRecord,
+  type ScanTarget,
   type SampleSummaryRecord,
   type SampleSearch,
   type ScanRecord,

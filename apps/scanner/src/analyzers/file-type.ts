@@ -234,8 +234,14 @@ function detectScript(head: Buffer): FileTypeInfo | null {
   }
   let best: { format: string; score: number } | null = null;
   for (const h of SCRIPT_HEURISTICS) {
-    const score = h.patterns.filter((p) => p.test(text)).length;
-    if (score >= 2 && (best === null || score > best.score)) best = { format: h.format, score };
+    // A format wins with at least two points and more than the best so far: once it cannot get there,
+    // its remaining patterns need not run over the text.
+    const needed = Math.max(2, (best?.score ?? 0) + 1);
+    let score = 0;
+    for (let i = 0; i < h.patterns.length && score + h.patterns.length - i >= needed; i++) {
+      if (h.patterns[i]?.test(text) === true) score++;
+    }
+    if (score >= needed) best = { format: h.format, score };
   }
   if (best !== null) return { type: 'script', format: best.format, details: { score: best.score } };
   return { type: 'unknown', format: 'text' };
@@ -253,8 +259,25 @@ function decodeText(head: Buffer): string | null {
     return mostlyText(text) ? text : null;
   }
   const start = sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf ? 3 : 0;
-  const text = sample.subarray(start).toString('utf8');
+  const bytes = sample.subarray(start);
+  // Binary data is told apart before decoding: ASCII control bytes decode to one character each and no
+  // byte decodes to more than one, so this share of them is at most their share of the decoded text.
+  if (bytes.length > 0 && controlBytes(bytes) / bytes.length >= MAX_BAD_SHARE) return null;
+  const text = bytes.toString('utf8');
   return mostlyText(text) ? text : null;
+}
+
+/** Share of bad characters above which a head is not text (see {@link mostlyText}). */
+const MAX_BAD_SHARE = 0.02;
+
+/** Bytes that {@link mostlyText} counts as bad when they stand alone (ASCII controls but tab, LF, FF, CR; DEL). */
+function controlBytes(bytes: Buffer): number {
+  let bad = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i] as number;
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0x7f) bad++;
+  }
+  return bad;
 }
 
 function mostlyText(text: string): boolean {
@@ -264,5 +287,5 @@ function mostlyText(text: string): boolean {
     if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0xfffd || c === 0x7f)
       bad++;
   }
-  return text.length > 0 && bad / text.length < 0.02;
+  return text.length > 0 && bad / text.length < MAX_BAD_SHARE;
 }

@@ -30,6 +30,12 @@ export interface SampleRecord {
   fileType: string | null;
 }
 
+/** What a scan needs of its sample's row. */
+export type ScanTarget = Pick<SampleRecord, 'sha256' | 'kind' | 'size' | 'objectKey'>;
+
+/** Fixed text, one array parameter: a named prepared statement, parsed once per connection. */
+const SCAN_TARGETS = `select sha256, kind, size, object_key from samples where sha256 = any($1::char(64)[])`;
+
 /** What a search returns per sample: the columns of its summary, not the copies or the storage key. */
 export type SampleSummaryRecord = Pick<
   SampleRecord,
@@ -187,6 +193,27 @@ export class SamplesRepository {
       .from(samples)
       .where(inArray(samples.sha256, [...new Set(sha256s)]));
     const bySha256 = new Map(rows.map((row) => [row.sha256, row]));
+    return sha256s.map((sha256) => bySha256.get(sha256) ?? null);
+  }
+
+  /**
+   * {@link findManyBySha256} for the scanner's hot path: only the columns a scan needs, in one prepared
+   * statement, in the order asked (null for unknown samples).
+   */
+  async scanTargets(sha256s: readonly string[]): Promise<Array<ScanTarget | null>> {
+    if (sha256s.length === 0) return [];
+    const { rows } = await this.database.rawQuery<{
+      sha256: string;
+      kind: SampleKind;
+      size: string;
+      object_key: string;
+    }>({ name: 'samples.scanTargets', text: SCAN_TARGETS, values: [[...new Set(sha256s)]] });
+    const bySha256 = new Map(
+      rows.map((r) => [
+        r.sha256,
+        { sha256: r.sha256, kind: r.kind, size: Number(r.size), objectKey: r.object_key },
+      ]),
+    );
     return sha256s.map((sha256) => bySha256.get(sha256) ?? null);
   }
 
