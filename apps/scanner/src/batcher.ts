@@ -10,8 +10,8 @@ interface Pending<T, R> {
  * into the next one (up to `maxBatch`). An idle batcher calls at once, so a lone item waits for no timer,
  * and under load batches grow by themselves. With `lingerMs`, an idle batcher waits that long for company
  * (or until `lingerFor` items are in) before calling: when items come one at a time, a little latency per
- * item buys far fewer calls, and at high rates the count ends the wait early. When a batch fails, its items are tried again one by one, so one bad item fails only
- * its own caller.
+ * item buys far fewer calls, and at high rates the count ends the wait early. When a batch fails, its
+ * items are tried again one by one, so one bad item fails only its own caller.
  */
 export class Batcher<T, R> {
   private pending: Array<Pending<T, R>> = [];
