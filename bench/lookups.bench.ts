@@ -164,7 +164,9 @@ async function main(): Promise<void> {
       RATE_LIMIT_PER_MINUTE: '1000000',
       DATABASE_POOL_MAX: String(POOL_MAX),
       // e.g. --cpu-prof for a profile of the API and the scanner (written when they exit normally).
-      ...(process.env.BENCH_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
+      ...(process.env.BENCH_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
     },
   });
   await service.start();

@@ -22,10 +22,9 @@ export class LookupsController {
   async lookup(
     @Body() body: unknown,
     @CurrentPrincipal() principal: Principal,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<string> {
+    @Res() res: Response,
+  ): Promise<void> {
     const json = await this.lookups.lookupJson(body, principal);
-    res.type('json');
-    return json;
+    res.status(200).type('json').send(json);
   }
 }

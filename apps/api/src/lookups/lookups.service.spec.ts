@@ -96,7 +96,7 @@ describe('LookupsService', () => {
       ],
     };
     const objects = await service.lookup(body, principal);
-    const text = await service.lookupJson(body, principal);
+    const text = (await service.lookupJson(body, principal)).toString('utf8');
     assert.equal(text, JSON.stringify(objects));
     assert.deepEqual(JSON.parse(text), objects);
     assert.equal(objects.items.length, 6);

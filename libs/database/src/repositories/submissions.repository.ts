@@ -172,13 +172,13 @@ export class SubmissionsRepository {
    * anything that is not 64 lower-case hex digits, which no stored sample's sha256 is.
    */
   async findForLookup(sha256s: string[], seenSince?: Date): Promise<LookupRead> {
-    // The hashes go as one array literal built here (hex digits need no quoting), not a JS array that pg
+    // The hashes go as one comma-separated text (hex digits need no quoting), not a JS array that pg
     // quotes element by element; the answer names each hit by its position in that array instead of
     // repeating its sha256, and carries the object key only where the caller needs it (a failed scan):
     // with 1,000 hashes this is what the API allocates and parses per lookup, on a small young generation.
     const hashes = sha256s.filter((h) => LOWER_HEX_SHA256.test(h));
     const result = await this.database.db.execute<{
-      i: string | null;
+      i: number | null;
       object_key: string | null;
       scan_status: ScanStatus;
       verdict: Verdict | null;
@@ -191,8 +191,8 @@ export class SubmissionsRepository {
       sql`select null as i, null as object_key, null as scan_status, null as verdict,
                  to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as seen_at
           union all
-          select h.i, case when s.scan_status = 'failed' then s.object_key end, s.scan_status, s.verdict, null
-          from unnest(${`{${hashes.join(',')}}`}::char(64)[]) with ordinality as h(sha256, i)
+          select h.i::int4, case when s.scan_status = 'failed' then s.object_key end, s.scan_status, s.verdict, null
+          from unnest(string_to_array(${hashes.join(',')}, ',')::char(64)[]) with ordinality as h(sha256, i)
           join ${samples} s on s.sha256 = h.sha256
           where s.last_seen >= ${(seenSince ?? new Date(0)).toISOString()}::timestamptz`,
     );
@@ -204,7 +204,7 @@ export class SubmissionsRepository {
         continue;
       }
       found.push({
-        sha256: hashes[Number(r.i) - 1] as string,
+        sha256: hashes[r.i - 1] as string,
         objectKey: r.object_key,
         scanStatus: r.scan_status,
         verdict: r.verdict,
