@@ -162,11 +162,9 @@ export class UploadsService implements OnApplicationShutdown {
     if (headers.contentType?.split(';')[0]?.trim().toLowerCase() !== PATCH_CONTENT_TYPE) {
       throw new SpecimenError('UNSUPPORTED_MEDIA_TYPE', `a PATCH body must be ${PATCH_CONTENT_TYPE}`);
     }
-    const T = [performance.now()];
     const offset = parseSize('Upload-Offset', headers.offset);
     const checksum = headers.checksum === undefined ? null : parseChecksum(headers.checksum);
     const upload = await this.owned(id, principal);
-    T.push(performance.now());
     if (upload.offset !== offset) {
       throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${upload.offset}`, {
         offset: upload.offset,
@@ -210,7 +208,6 @@ export class UploadsService implements OnApplicationShutdown {
       body.off('close', onClose);
     }
 
-    T.push(performance.now());
     const digest = meter.digest();
     if (checksum !== null && digest !== null && !digest.equals(checksum.digest)) {
       assembly?.discard();
@@ -247,10 +244,7 @@ export class UploadsService implements OnApplicationShutdown {
         offset: now.offset,
       });
     }
-    T.push(performance.now());
     await assembly?.commit(meter.bytes);
-    T.push(performance.now());
-    if (process.env.TUS_TRACE === '1') console.error(`TUSTRACE ${T.map((t, i) => (i === 0 ? t : t - (T[i - 1] as number)).toFixed(1)).join(' ')}`);
     return moved.offset === moved.length ? this.finish(moved, principal) : UploadsService.state(moved);
   }
 
