@@ -53,8 +53,10 @@ async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGener
 }
 
 /**
- * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` and
- * then moves the offset in one conditional update; the last one streams the parts, in order, through
+ * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` (on
+ * the fs driver, while the upload is assembled in this process, as the next byte range of the
+ * assembly's one file there instead: see UploadAssemblies) and then moves the offset in one conditional
+ * update; the last one streams the parts, in order, through
  * the same hashing into `incoming/` as the multipart path and hands the result to
  * {@link SubmissionsService.accept}, so verification, promotion, the transaction and the queueing are
  * the multipart path's own.
