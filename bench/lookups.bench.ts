@@ -29,7 +29,7 @@
 // (SubmissionsRepository.findForLookup + recordSightings): what a synchronous lookup would cost.
 // Warm-up batches run on every side first; then REPEATS rounds, sides interleaved, median shown.
 // Run: npm run bench:lookups   (BENCH_BATCHES=20 BENCH_SAMPLES=20000 BENCH_STORED=5000 for a shorter run;
-// BENCH_CONCURRENCY=4, BENCH_REPEATS=3)
+// BENCH_CONCURRENCY=4, BENCH_REPEATS=3; BENCH_NODE_OPTIONS is passed to the API and scanner processes)
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -163,6 +163,10 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
       RATE_LIMIT_PER_MINUTE: '1000000',
       DATABASE_POOL_MAX: String(POOL_MAX),
+      // e.g. --cpu-prof for a profile of the API and the scanner (written when they exit normally).
+      ...(process.env.BENCH_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
     },
   });
   await service.start();

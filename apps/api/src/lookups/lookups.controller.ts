@@ -1,5 +1,6 @@
-import { Body, Controller, HttpCode, Inject, Post, UseGuards } from '@nestjs/common';
-import type { LookupResponse, Principal } from '#contracts';
+import { Body, Controller, HttpCode, Inject, Post, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Principal } from '#contracts';
 import { ConsentGuard } from '../agents/consent.guard.js';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { RateLimitGuard } from '../limits/rate-limit.guard.js';
@@ -11,13 +12,19 @@ export class LookupsController {
 
   /**
    * `{items: [{sha256, size?, kind?}]}` (up to 1,000) → one answer per item, in order. A lookup records a
-   * sighting, so it needs consent like an upload; it is never held back by the scan backlog.
+   * sighting, so it needs consent like an upload; it is never held back by the scan backlog. The answer
+   * (a `LookupResponse`) comes as JSON text written by the service, not as objects Express stringifies.
    */
   @Post()
   @HttpCode(200)
   @Roles('agent')
   @UseGuards(RateLimitGuard, ConsentGuard)
-  lookup(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<LookupResponse> {
-    return this.lookups.lookup(body, principal);
+  async lookup(
+    @Body() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+    @Res() res: Response,
+  ): Promise<void> {
+    const json = await this.lookups.lookupJson(body, principal);
+    res.status(200).type('json').send(json);
   }
 }

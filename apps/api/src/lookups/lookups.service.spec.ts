@@ -53,7 +53,7 @@ function setup(queueUp: boolean) {
       { items: [{ sha256: known }, { sha256: failed.toUpperCase() }, { sha256: unknown }] },
       principal,
     );
-  return { lookup, written, queued, stats };
+  return { lookup, written, queued, stats, service, principal };
 }
 
 describe('LookupsService', () => {
@@ -81,6 +81,26 @@ describe('LookupsService', () => {
         },
       },
     ]);
+  });
+
+  it('writes the same answer as JSON text as it gives as objects, malformed items included', async () => {
+    const { service, principal } = setup(true);
+    const body = {
+      items: [
+        { sha256: known },
+        { sha256: 'x"\\'.repeat(3) },
+        { size: 3 },
+        { sha256: failed, kind: 'file', size: 10 },
+        { sha256: unknown },
+        { sha256: known.toUpperCase() },
+      ],
+    };
+    const objects = await service.lookup(body, principal);
+    const text = (await service.lookupJson(body, principal)).toString('utf8');
+    assert.equal(text, JSON.stringify(objects));
+    assert.deepEqual(JSON.parse(text), objects);
+    assert.equal(objects.items.length, 6);
+    assert.ok('error' in (objects.items[1] ?? {}) && 'error' in (objects.items[2] ?? {}));
   });
 
   it('writes the sightings in the request when the queue refuses them', async () => {

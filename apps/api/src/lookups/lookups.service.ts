@@ -10,6 +10,7 @@ import {
   type LookupResponse,
   type LookupResult,
   type Principal,
+  type Verdict,
 } from '#contracts';
 import { type LookupSample, type SightingBatch, SubmissionsRepository } from '#database';
 import { QueueProducer } from '#queue';
@@ -29,7 +30,8 @@ const KINDS: ReadonlySet<unknown> = new Set(SampleKind.options);
 export function wellFormed(raw: unknown): string | null {
   if (typeof raw !== 'object' || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) return null;
   const item = raw as Record<string, unknown>;
-  for (const key of Object.keys(item)) {
+  // for…in, not Object.keys: no array per item (the prototype is Object.prototype, nothing inherited).
+  for (const key in item) {
     if (key !== 'sha256' && key !== 'size' && key !== 'kind') return null;
   }
   const { sha256, size, kind } = item;
@@ -37,6 +39,33 @@ export function wellFormed(raw: unknown): string | null {
   if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) return null;
   if (kind !== undefined && !KINDS.has(kind)) return null;
   return sha256.toLowerCase();
+}
+
+/** What the answer says of a known hash. */
+interface KnownState {
+  wanted: boolean;
+  verdict: Verdict | null;
+}
+
+/** Fixed pieces of the answer's JSON text (see LookupsService.lookupJson). */
+const OPEN = Buffer.from('{"items":[');
+const CLOSE = Buffer.from(']}');
+const COMMA = 0x2c;
+const ITEM_HEAD = Buffer.from('{"sha256":"');
+const tails = new Map<string, Buffer>();
+/** What follows an item's sha256 in the answer, one buffer per distinct state (a handful), reused. */
+function tailOf(state: KnownState | undefined): Buffer {
+  const key = state === undefined ? '' : `${state.wanted}:${state.verdict}`;
+  let tail = tails.get(key);
+  if (tail === undefined) {
+    tail = Buffer.from(
+      state === undefined
+        ? '","known":false,"wanted":true}'
+        : `","known":true,"wanted":${state.wanted}${state.verdict === null ? '' : `,"verdict":${JSON.stringify(state.verdict)}`}}`,
+    );
+    tails.set(key, tail);
+  }
+  return tail;
 }
 
 /** Object checks at once per batch: enough to hide S3 latency without flooding the store. */
@@ -74,28 +103,102 @@ export class LookupsService {
    * answering: a sighting is never lost. A malformed item gets its own error and does not fail the others.
    */
   async lookup(body: unknown, principal: Principal): Promise<LookupResponse> {
+    const answer = await this.answer(body, principal);
+    return {
+      items: answer.hashes.map((sha256, i): LookupResult => {
+        const error = answer.errors?.[i];
+        if (error !== undefined) return { sha256, error };
+        const state = answer.states[i];
+        if (state === undefined) return { sha256: sha256 as string, known: false, wanted: true };
+        return {
+          sha256: sha256 as string,
+          known: true,
+          wanted: state.wanted,
+          ...(state.verdict !== null ? { verdict: state.verdict } : {}),
+        };
+      }),
+    };
+  }
+
+  /**
+   * {@link lookup}'s answer as the UTF-8 JSON text of a {@link LookupResponse}, written straight into one
+   * buffer: for 1,000 items, building the answer's objects, stringifying them and encoding the string was
+   * a good part of what a lookup allocated. A well-formed item is its sha256 (hex digits, no escaping)
+   * between fixed pieces of text; an error goes through JSON.stringify.
+   */
+  async lookupJson(body: unknown, principal: Principal): Promise<Buffer> {
+    const { hashes, errors, states } = await this.answer(body, principal);
+    const pieces = new Array<Buffer>(hashes.length);
+    let size = OPEN.length + CLOSE.length + Math.max(0, hashes.length - 1);
+    for (let i = 0; i < hashes.length; i++) {
+      const error = errors?.[i];
+      const piece =
+        error !== undefined ? Buffer.from(JSON.stringify({ sha256: hashes[i], error })) : tailOf(states[i]);
+      pieces[i] = piece;
+      size += piece.length + (error !== undefined ? 0 : ITEM_HEAD.length + 64);
+    }
+    const out = Buffer.allocUnsafe(size);
+    let at = OPEN.copy(out, 0);
+    for (let i = 0; i < hashes.length; i++) {
+      if (i > 0) out[at++] = COMMA;
+      const piece = pieces[i] as Buffer;
+      if (errors?.[i] === undefined) {
+        at += ITEM_HEAD.copy(out, at);
+        at += out.write(hashes[i] as string, at, 'latin1');
+      }
+      at += piece.copy(out, at);
+    }
+    at += CLOSE.copy(out, at);
+    if (at !== size) throw new Error(`lookup answer: wrote ${at} bytes of ${size}`);
+    return out;
+  }
+
+  /**
+   * The answer in columns, by item: the sha256 (lower case; as given, cut to 128 characters, or null for a
+   * malformed item), the error of a malformed item, and what is known of a known one.
+   */
+  private async answer(
+    body: unknown,
+    principal: Principal,
+  ): Promise<{
+    hashes: (string | null)[];
+    errors: (string | undefined)[] | null;
+    states: (KnownState | undefined)[];
+  }> {
     const { items } = parseOrThrow(LookupRequest, body, 'body');
-    const parsed = items.map((raw): { sha256: string } | { sha256: string | null; error: string } => {
+    const hashes = new Array<string | null>(items.length);
+    let errors: (string | undefined)[] | null = null;
+    const distinct = new Set<string>();
+    for (let i = 0; i < items.length; i++) {
+      const raw = items[i];
       const quick = wellFormed(raw);
-      if (quick !== null) return { sha256: quick };
+      if (quick !== null) {
+        hashes[i] = quick;
+        distinct.add(quick);
+        continue;
+      }
       const result = LookupItem.safeParse(raw);
-      if (result.success) return result.data;
+      if (result.success) {
+        hashes[i] = result.data.sha256;
+        distinct.add(result.data.sha256);
+        continue;
+      }
       const given = (raw as { sha256?: unknown } | null)?.sha256;
-      return {
-        sha256: typeof given === 'string' ? given.slice(0, 128) : null,
-        error: result.error.issues
-          .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
-          .join('; '),
-      };
-    });
-    const valid = [...new Set(parsed.flatMap((p) => ('error' in p ? [] : [p.sha256])))];
+      hashes[i] = typeof given === 'string' ? given.slice(0, 128) : null;
+      errors ??= new Array<string | undefined>(items.length);
+      errors[i] = result.error.issues
+        .map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+        .join('; ');
+    }
+    const states = new Array<KnownState | undefined>(items.length);
+    if (distinct.size === 0) return { hashes, errors, states };
     // An expired sample (past retention, not yet swept) is unknown: its verdict is not served any more.
     const seenSince = retentionCutoff(this.config);
-    const read = valid.length === 0 ? null : await this.submissions.findForLookup(valid, seenSince);
-    const seen = read?.samples ?? [];
+    const read = await this.submissions.findForLookup([...distinct], seenSince);
+    const seen = read.samples;
     const [missing] = await Promise.all([
       this.missingObjects(seen),
-      read === null || seen.length === 0
+      seen.length === 0
         ? undefined
         : this.recordSightings({
             sha256s: seen.map((s) => s.sha256),
@@ -103,21 +206,19 @@ export class LookupsService {
             seenAt: read.seenAt,
           }),
     ]);
-    const known = new Map(seen.map((s) => [s.sha256, s]));
-    return {
-      items: parsed.map((p): LookupResult => {
-        if ('error' in p) return p;
-        const sample = known.get(p.sha256);
-        if (sample === undefined) return { sha256: p.sha256, known: false, wanted: true };
-        const scanned = sample.scanStatus === 'scanned' || sample.scanStatus === 'timeout';
-        return {
-          sha256: p.sha256,
-          known: true,
-          wanted: missing.has(p.sha256),
-          ...(scanned && sample.verdict !== null ? { verdict: sample.verdict } : {}),
-        };
-      }),
-    };
+    const known = new Map<string, KnownState>();
+    for (const sample of seen) {
+      const scanned = sample.scanStatus === 'scanned' || sample.scanStatus === 'timeout';
+      known.set(sample.sha256, {
+        wanted: missing.has(sample.sha256),
+        verdict: scanned ? sample.verdict : null,
+      });
+    }
+    for (let i = 0; i < hashes.length; i++) {
+      const sha256 = hashes[i];
+      if (sha256 !== null && sha256 !== undefined && errors?.[i] === undefined) states[i] = known.get(sha256);
+    }
+    return { hashes, errors, states };
   }
 
   /**
@@ -130,7 +231,7 @@ export class LookupsService {
   private async missingObjects(seen: LookupSample[]): Promise<Set<string>> {
     const failed = seen.filter((s) => s.scanStatus === 'failed');
     const gone = await mapLimited(failed, STAT_CONCURRENCY, async (s) =>
-      (await this.store.stat(s.objectKey)) === null ? s.sha256 : null,
+      s.objectKey === null || (await this.store.stat(s.objectKey)) === null ? s.sha256 : null,
     );
     return new Set(gone.filter((s) => s !== null));
   }

@@ -7,7 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { type ObjectStore, createObjectStore } from '#storage';
 import { listFiles } from '#test-support';
+import { Readable, Transform } from 'node:stream';
 import { UploadAssemblies } from './assembly.js';
+import { writeAt } from './stream-file.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -110,6 +112,61 @@ describe('UploadAssemblies', () => {
     const a = await assemblies.finish('e', 2);
     assert.equal(a?.digests.sha256, sha256(Buffer.from('ee')));
     if (a !== null) await store.delete(a.tempKey);
+    await assemblies.close();
+  });
+
+  it("streaming: each chunk is written once into the assembly's file, which the finish links under incoming/", async () => {
+    const assemblies = new UploadAssemblies(store, 4, 60_000, Date.now, true);
+    const bytes = randomBytes(200 * 1024);
+    let streamKey: string | null = null;
+    for (let at = 0; at < bytes.length; at += 64 * 1024) {
+      const chunk = bytes.subarray(at, at + 64 * 1024);
+      const feed = assemblies.feed('s1', at);
+      assert.ok(feed !== null && feed.streamKey !== null);
+      streamKey ??= feed.streamKey;
+      assert.equal(feed.streamKey, streamKey, 'one file for the whole assembly');
+      const path = store.localPath(feed.streamKey);
+      assert.ok(path !== null);
+      // A failed earlier attempt left bytes past the offset: the next write cuts them off.
+      if (at > 0)
+        await writeAt(path, at, Readable.from([Buffer.from('stale tail')]), new AbortController().signal);
+      const written = await writeAt(
+        path,
+        at,
+        Readable.from([chunk]).pipe(
+          new Transform({
+            transform: (c: Buffer, _e, callback) => {
+              feed.write(c);
+              callback(null, c);
+            },
+          }),
+        ),
+        new AbortController().signal,
+      );
+      assert.equal(written, chunk.length);
+      await feed.commit(chunk.length);
+    }
+    assert.ok(streamKey !== null);
+    const assembled = await assemblies.finish('s1', bytes.length);
+    assert.ok(assembled !== null);
+    assert.equal(assembled.digests.sha256, sha256(bytes));
+    assert.equal(assembled.digests.size, bytes.length);
+    const read = async (key: string) => {
+      const out = [];
+      for await (const c of await store.get(key)) out.push(c as Buffer);
+      return Buffer.concat(out);
+    };
+    assert.ok((await read(assembled.tempKey)).equals(bytes));
+    // The upload's own file stays (its parts are ranges of it) until the upload's parts are removed.
+    assert.ok((await read(streamKey)).equals(bytes));
+    await store.delete(assembled.tempKey);
+    await store.delete(streamKey);
+    // A finish whose file is not exactly the upload's length is no assembly (reassembled from the parts).
+    const short = assemblies.feed('s2', 0);
+    assert.ok(short !== null && short.streamKey !== null);
+    short.write(Buffer.from('abc'));
+    await short.commit(3);
+    assert.equal(await assemblies.finish('s2', 3), null);
     await assemblies.close();
   });
 });

@@ -1,7 +1,12 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
-import type { ObjectStore } from '#storage';
+import { PassThrough, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Digests } from '#contracts';
+import { type ObjectStore, incomingKey, uploadPartKey } from '#storage';
+import { HashingStream } from '../submissions/hashing.js';
 import { type ReceivedFile, hashIntoIncoming } from '../submissions/upload.engine.js';
+import { linkFile } from './stream-file.js';
 
 type Assembled = Omit<ReceivedFile, 'metadata'>;
 
@@ -10,7 +15,10 @@ interface Assembly {
   offset: number;
   feed: PassThrough;
   abort: AbortController;
-  result: Promise<Assembled>;
+  /** The assembled object (or, streaming, only the digests: the bytes are in `streamKey`). */
+  result: Promise<Assembled | Digests>;
+  /** Streaming: the object every chunk of this assembly is written into by its PATCH. */
+  streamKey: string | null;
   /** A PATCH is feeding it now. */
   busy: boolean;
   lastUsed: number;
@@ -18,6 +26,11 @@ interface Assembly {
 
 /** What a PATCH does with its chunk's bytes when the upload is being assembled in this process. */
 export interface AssemblyFeed {
+  /**
+   * Where the PATCH stores its chunk when the upload is streamed (fs driver): this object, from the
+   * chunk's offset on, instead of a part object of its own. Null: a part object as usual.
+   */
+  readonly streamKey: string | null;
   write(chunk: Buffer): void;
   /** The chunk is stored and the offset moved: the assembly goes on from the new offset. */
   commit(bytes: number): Promise<void>;
@@ -34,6 +47,14 @@ export interface AssemblyFeed {
  * process cannot follow (a chunk failed or was refused, the upload moved to another replica or was
  * resumed after a restart, too many uploads at once), the assembly is dropped, its temporary object is
  * removed, and the finish reassembles from the parts as before.
+ *
+ * Streaming (`streams`, for the fs driver, where objects are local files): the bytes are not written
+ * twice. Each PATCH of an assembly writes its chunk into one file of the assembly's own
+ * ({@link AssemblyFeed.streamKey}, under `uploads/<id>/`, fsynced per chunk as a part is) and records
+ * the part as that byte range of it; the assembly only hashes the bytes as they pass. The finish links
+ * that file under `incoming/`, so the last PATCH neither copies nor rereads anything. Dropped, the file
+ * stays: the parts recorded in it are read back from it by a reassembly, and go with the upload's other
+ * parts.
  */
 export class UploadAssemblies {
   private readonly assemblies = new Map<string, Assembly>();
@@ -46,6 +67,8 @@ export class UploadAssemblies {
     /** An assembly not fed for this long gives its place to a new upload when all places are taken. */
     private readonly idleMs: number,
     private readonly now: () => number = Date.now,
+    /** Chunks go into one local file per assembly (fs driver only: see the class comment). */
+    private readonly streams = false,
   ) {}
 
   get open(): number {
@@ -68,16 +91,19 @@ export class UploadAssemblies {
       if (this.assemblies.size >= this.maxOpen) return null;
       const feed = new PassThrough({ highWaterMark: 1024 * 1024 });
       const abort = new AbortController();
-      const result = hashIntoIncoming(this.store, feed, abort.signal);
+      const streamKey = this.streams ? uploadPartKey(id, 0, `stream${randomBytes(6).toString('hex')}`) : null;
+      const result =
+        streamKey === null ? hashIntoIncoming(this.store, feed, abort.signal) : hashOnly(feed, abort.signal);
       // Awaited at the finish, or dropped: a failure then only means the parts are reassembled.
       result.catch(() => undefined);
-      assembly = { offset: 0, feed, abort, result, busy: false, lastUsed: this.now() };
+      assembly = { offset: 0, feed, abort, result, streamKey, busy: false, lastUsed: this.now() };
       this.assemblies.set(id, assembly);
     }
     const current = assembly;
     current.busy = true;
     current.lastUsed = this.now();
     return {
+      streamKey: current.streamKey,
       write: (chunk) => {
         current.lastUsed = this.now();
         current.feed.write(chunk);
@@ -113,10 +139,28 @@ export class UploadAssemblies {
     this.assemblies.delete(id);
     assembly.feed.end();
     try {
-      return await assembly.result;
+      const result = await assembly.result;
+      if ('tempKey' in result) return result;
+      return await this.linkStream(assembly.streamKey, result, length);
     } catch {
       return null;
     }
+  }
+
+  /** A streamed upload's file under a fresh `incoming/` key too, once it holds exactly `length` bytes. */
+  private async linkStream(
+    streamKey: string | null,
+    digests: Digests,
+    length: number,
+  ): Promise<Assembled | null> {
+    const from = streamKey === null ? null : this.store.localPath(streamKey);
+    if (streamKey === null || from === null || digests.size !== length) return null;
+    if ((await this.store.stat(streamKey))?.size !== length) return null;
+    const tempKey = incomingKey(randomUUID());
+    const to = this.store.localPath(tempKey);
+    if (to === null) return null;
+    await linkFile(from, to);
+    return { tempKey, digests };
   }
 
   /** Drops the assembly of `id` (terminated, expired, or out of step); its temporary object is removed. */
@@ -153,4 +197,15 @@ export class UploadAssemblies {
     for (const id of [...this.assemblies.keys()]) this.drop(id);
     await Promise.all(this.dropping);
   }
+}
+
+/** The digests of what goes through `feed`, the bytes themselves going nowhere (streaming assemblies). */
+async function hashOnly(feed: PassThrough, signal: AbortSignal): Promise<Digests> {
+  const hashing = new HashingStream();
+  hashing.on('error', () => undefined);
+  feed.on('error', (e) => hashing.destroy(e));
+  feed.pipe(hashing);
+  const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  await pipeline(hashing, sink, { signal });
+  return hashing.digests();
 }

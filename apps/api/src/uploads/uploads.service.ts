@@ -9,6 +9,7 @@ import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
 import { UploadAssemblies } from './assembly.js';
+import { cutAt, writeAt } from './stream-file.js';
 import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,15 +40,23 @@ export interface UploadState {
   submission: SubmissionCreated | null;
 }
 
+/** A streamed assembly's file (see UploadAssemblies): its parts are byte ranges of it, at their offsets. */
+const STREAM_KEY = /-stream[0-9a-f]+$/;
+
 async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGenerator<Buffer> {
   for (const part of [...parts].sort((a, b) => a.offset - b.offset)) {
-    for await (const chunk of await store.get(part.key)) yield chunk as Buffer;
+    const body = STREAM_KEY.test(part.key)
+      ? await store.get(part.key, { start: part.offset, end: part.offset + part.size - 1 })
+      : await store.get(part.key);
+    for await (const chunk of body) yield chunk as Buffer;
   }
 }
 
 /**
- * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` and
- * then moves the offset in one conditional update; the last one streams the parts, in order, through
+ * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` (on
+ * the fs driver, while the upload is assembled in this process, as the next byte range of the
+ * assembly's one file there instead: see UploadAssemblies) and then moves the offset in one conditional
+ * update; the last one streams the parts, in order, through
  * the same hashing into `incoming/` as the multipart path and hands the result to
  * {@link SubmissionsService.accept}, so verification, promotion, the transaction and the queueing are
  * the multipart path's own.
@@ -67,6 +76,9 @@ export class UploadsService implements OnApplicationShutdown {
       store,
       MAX_ASSEMBLIES,
       Math.min(ASSEMBLY_IDLE_MS, config.limits.resumableExpirySeconds * 1000),
+      Date.now,
+      // On the fs driver each chunk is written once, into the assembly's file, not also into a part.
+      store.driver === 'fs',
     );
   }
 
@@ -184,7 +196,10 @@ export class UploadsService implements OnApplicationShutdown {
       checksum?.algorithm ?? null,
       assembly === null ? null : (chunk) => assembly.write(chunk),
     );
-    const key = uploadPartKey(upload.id, offset, randomBytes(6).toString('hex'));
+    // Streamed: the chunk goes into the assembly's file at its offset, and the part is that range of it.
+    const stream = assembly?.streamKey ?? null;
+    const key = stream ?? uploadPartKey(upload.id, offset, randomBytes(6).toString('hex'));
+    const streamPath = stream === null ? null : this.store.localPath(stream);
     const abort = new AbortController();
     const onClose = () => {
       if (!body.readableEnded) {
@@ -195,7 +210,8 @@ export class UploadsService implements OnApplicationShutdown {
     body.on('error', (e) => meter.destroy(e));
     body.pipe(meter);
     try {
-      await this.store.put(key, meter, { signal: abort.signal });
+      if (streamPath === null) await this.store.put(key, meter, { signal: abort.signal });
+      else await writeAt(streamPath, offset, meter, abort.signal);
     } catch (e) {
       assembly?.discard();
       body.unpipe(meter);
@@ -208,10 +224,16 @@ export class UploadsService implements OnApplicationShutdown {
       body.off('close', onClose);
     }
 
+    // A chunk not taken: its part goes, or, streamed, the file is cut back to the bytes taken before it.
+    const discardChunk = async () => {
+      if (streamPath === null) await this.store.delete(key);
+      else if (offset === 0) await this.store.delete(key);
+      else await cutAt(streamPath, offset);
+    };
     const digest = meter.digest();
     if (checksum !== null && digest !== null && !digest.equals(checksum.digest)) {
       assembly?.discard();
-      await this.store.delete(key);
+      await discardChunk();
       throw new SpecimenError(
         'UPLOAD_CHECKSUM_MISMATCH',
         `the chunk does not match its ${checksum.algorithm} checksum and was discarded`,
@@ -220,7 +242,7 @@ export class UploadsService implements OnApplicationShutdown {
     }
     if (meter.bytes === 0) {
       await assembly?.commit(0);
-      await this.store.delete(key);
+      if (stream === null) await this.store.delete(key);
       return UploadsService.state(upload);
     }
     let moved;
@@ -238,7 +260,7 @@ export class UploadsService implements OnApplicationShutdown {
     if (moved === null) {
       // Another request moved the offset first, or the upload was terminated or expired meanwhile.
       assembly?.discard();
-      await this.store.delete(key);
+      await discardChunk();
       const now = await this.owned(id, principal);
       throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${now.offset}`, {
         offset: now.offset,
