@@ -14,12 +14,14 @@
 // Fairness: the direct side runs the statement the API's repository builds (`searchStatement()`, the
 // same text and parameters, retention cutoff included; built once per variant) on a pg pool as large as the API's
 // (DATABASE_POOL_MAX = BENCH_CONCURRENCY), with the same number of requests in flight, from this process;
-// the API side adds HTTP, the bearer-token lookup (one more query per request), validation and JSON. Both
-// send the same sequence of filter variants (e.g. a common, a middling and a rare rule). Each case runs
-// BENCH_REPEATS times interleaved (direct, then API) after a warm-up; the table shows the median of the
-// repeats. The first page of each variant is checked to be the same rows on both sides.
+// the API side adds HTTP, authentication (a query per request unless the principal cache has the token),
+// validation and JSON. Both send the same sequence of filter variants (e.g. a common, a middling and a
+// rare rule). Each case runs BENCH_REPEATS times interleaved (direct, then API) after a warm-up; the table
+// shows the median of the repeats. The first page of each variant is checked to be the same rows on both
+// sides.
 // Run: npm run bench:search   (BENCH_SAMPLES=200000 for a smaller set, BENCH_REQUESTS=200 BENCH_REPEATS=1 for
-// a shorter run, BENCH_EXPLAIN=1 to print each variant's plan). The first run generates the data: ~3 min, ~2.2 GB.
+// a shorter run, BENCH_EXPLAIN=1 to print each variant's plan, AUTH_CACHE_MS=0 to run the API without its
+// principal cache). The first run generates the data: ~3 min, ~2.2 GB.
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -354,6 +356,7 @@ async function main(): Promise<void> {
       DATABASE_POOL_MAX: String(CONCURRENCY),
       RETENTION_DAYS: String(RETENTION_DAYS),
       LOG_LEVEL: 'warn',
+      ...(process.env.AUTH_CACHE_MS === undefined ? {} : { AUTH_CACHE_MS: process.env.AUTH_CACHE_MS }),
     },
   });
   await service.start();
