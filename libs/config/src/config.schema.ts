@@ -126,9 +126,10 @@ export function envSchema(root: string) {
      */
     PSEUDONYM_KEY: z.string().min(32).optional(),
     /**
-     * How long (ms) an API replica may answer from its memory who a known bearer token is, instead of one
+     * How long (ms) an API replica may answer from memory who a known bearer token is, instead of one
      * database query per request; 0 disables. Revocations and consent changes reach every replica at once
-     * over Redis pub/sub; this only bounds how stale a replica can be while Redis is unreachable.
+     * over Redis pub/sub, and a replica that is not subscribed keeps nothing: this only bounds how long a
+     * change whose publish failed can go unseen by the other replicas.
      */
     AUTH_CACHE_MS: int(0).max(600_000).default(5_000),
     /** Password of the AES-256 ZIP archives of sample downloads. */
