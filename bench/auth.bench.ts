@@ -7,24 +7,13 @@
 // Run: npm run bench:auth   (BENCH_REQUESTS=2000 BENCH_REPEATS=3 for a shorter run; AUTH_CACHE_MS=0 in
 // the environment runs the API without its principal cache, for comparison; BENCH_API_NODE_OPTIONS is the
 // API's NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { TestService } from '#test-support';
+import { processCpuMs as cpuMs } from './proc.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5_000);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on every Linux Node supports). */
-const TICKS_PER_SECOND = 100;
-
-/** CPU time (ms) the process has used so far, from /proc/<pid>/stat (Linux only). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces, hence from the last ')'): utime is the 12th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
-
 function get(agent: Agent, url: string, token: string | null): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(
