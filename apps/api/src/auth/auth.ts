@@ -50,8 +50,11 @@ export const newToken = (prefix = 'spk'): string => `${prefix}_${randomBytes(32)
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  /** Each handler's access, read from its decorators once (metadata does not change after start-up). */
-  private readonly access = new WeakMap<object, Role[] | 'public'>();
+  /**
+   * Each route's access by controller and handler (a handler may be inherited by several controllers),
+   * read from the decorators once: metadata does not change after start-up.
+   */
+  private readonly access = new WeakMap<object, Map<object, Role[] | 'public'>>();
 
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
@@ -60,10 +63,16 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const handler = context.getHandler();
-    let access = this.access.get(handler);
+    const controller = context.getClass();
+    let routes = this.access.get(controller);
+    if (routes === undefined) {
+      routes = new Map();
+      this.access.set(controller, routes);
+    }
+    let access = routes.get(handler);
     if (access === undefined) {
-      access = routeAccess(this.reflector, handler, context.getClass());
-      this.access.set(handler, access);
+      access = routeAccess(this.reflector, handler, controller);
+      routes.set(handler, access);
     }
     if (access === 'public') return true;
     const req = context.switchToHttp().getRequest<Request>();
