@@ -1,7 +1,9 @@
 // Search benchmark: `GET /v1/samples` through the compiled API over 1,000,000 generated samples, against the
 // very same SQL run straight on PostgreSQL with `pg`, in the same run, for five typical analyst filters.
 // Prints p50/p95 latency (one request at a time: what an analyst waits) and throughput (BENCH_CONCURRENCY
-// requests in flight) of both, and the ratio API / direct throughput. Goal: API p95 < 50 ms and ratio ≥ 0.5.
+// requests in flight) of both, the ratio API / direct throughput, and the API process's CPU time per
+// request at BENCH_CONCURRENCY (from /proc: a busy machine disturbs it less than wall time). Goal: API p95
+// < 50 ms and ratio ≥ 0.5.
 //
 // Data: a database of its own (BENCH_DATABASE, `specimen_bench_search`), migrated like the API does, then
 // filled with set-based SQL (generate_series, indexes dropped during the load and rebuilt after, then
@@ -14,12 +16,14 @@
 // Fairness: the direct side runs the statement the API's repository builds (`searchStatement()`, the
 // same text and parameters, retention cutoff included; built once per variant) on a pg pool as large as the API's
 // (DATABASE_POOL_MAX = BENCH_CONCURRENCY), with the same number of requests in flight, from this process;
-// the API side adds HTTP, the bearer-token lookup (one more query per request), validation and JSON. Both
-// send the same sequence of filter variants (e.g. a common, a middling and a rare rule). Each case runs
-// BENCH_REPEATS times interleaved (direct, then API) after a warm-up; the table shows the median of the
-// repeats. The first page of each variant is checked to be the same rows on both sides.
+// the API side adds HTTP, authentication (a query per request unless the principal cache has the token),
+// validation and JSON. Both send the same sequence of filter variants (e.g. a common, a middling and a
+// rare rule). Each case runs BENCH_REPEATS times interleaved (direct, then API) after a warm-up; the table
+// shows the median of the repeats. The first page of each variant is checked to be the same rows on both
+// sides.
 // Run: npm run bench:search   (BENCH_SAMPLES=200000 for a smaller set, BENCH_REQUESTS=200 BENCH_REPEATS=1 for
-// a shorter run, BENCH_EXPLAIN=1 to print each variant's plan). The first run generates the data: ~3 min, ~2.2 GB.
+// a shorter run, BENCH_EXPLAIN=1 to print each variant's plan, AUTH_CACHE_MS=0 to run the API without its
+// principal cache). The first run generates the data: ~3 min, ~2.2 GB.
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +32,7 @@ import { projectRoot } from '#config';
 import { SearchSamplesQuery } from '#contracts';
 import { Database, SamplesRepository, ensureDatabase, runMigrations } from '#database';
 import { TestService } from '#test-support';
+import { processCpuMs } from './proc.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1_000_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -354,6 +359,10 @@ async function main(): Promise<void> {
       DATABASE_POOL_MAX: String(CONCURRENCY),
       RETENTION_DAYS: String(RETENTION_DAYS),
       LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_API_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.BENCH_API_NODE_OPTIONS }),
+      ...(process.env.AUTH_CACHE_MS === undefined ? {} : { AUTH_CACHE_MS: process.env.AUTH_CACHE_MS }),
     },
   });
   await service.start();
@@ -381,7 +390,10 @@ async function main(): Promise<void> {
       directLoaded: Run;
       apiLoaded: Run;
       found: string;
+      apiCpuMs: number;
     }[] = [];
+    const apiPid = service.api?.pid;
+    if (apiPid === undefined) throw new Error('no API process');
     for (const filter of filters(anchor)) {
       const found: number[] = [];
       for (const params of filter.variants) {
@@ -415,11 +427,14 @@ async function main(): Promise<void> {
         directLoaded: [],
         apiLoaded: [],
       };
+      const apiCpu: number[] = [];
       for (let r = 0; r < REPEATS; r++) {
         runs.directAlone.push(await load(LATENCY_REQUESTS, 1, directCall));
         runs.apiAlone.push(await load(LATENCY_REQUESTS, 1, apiCall));
         runs.directLoaded.push(await load(REQUESTS, CONCURRENCY, directCall));
+        const cpu = processCpuMs(apiPid);
         runs.apiLoaded.push(await load(REQUESTS, CONCURRENCY, apiCall));
+        apiCpu.push((processCpuMs(apiPid) - cpu) / REQUESTS);
       }
       const pick = (xs: Run[]): Run => ({
         p50: median(xs.map((x) => x.p50)),
@@ -433,6 +448,7 @@ async function main(): Promise<void> {
         directLoaded: pick(runs.directLoaded),
         apiLoaded: pick(runs.apiLoaded),
         found: found.join('/'),
+        apiCpuMs: median(apiCpu),
       });
     }
 
@@ -454,6 +470,7 @@ async function main(): Promise<void> {
         'API req/s',
         'API/SQL',
         `API p95 @${CONCURRENCY}`,
+        'API CPU/req',
         'goal',
       ],
       ...rows.map((r) => {
@@ -469,6 +486,7 @@ async function main(): Promise<void> {
           r.apiLoaded.perSecond.toFixed(0),
           ratio.toFixed(2),
           ms(r.apiLoaded.p95),
+          `${r.apiCpuMs.toFixed(2)} ms`,
           r.apiAlone.p95 < 50 && ratio >= 0.5 ? 'met' : 'MISSED',
         ];
       }),

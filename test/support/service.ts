@@ -78,6 +78,8 @@ export class TestService {
   storageDir: string | null = null;
   storageUrl = '';
   api: ChildProcess | null = null;
+  /** API replicas started with {@link startApiReplica}. */
+  private readonly replicas: ChildProcess[] = [];
   scanner: ChildProcess | null = null;
   private readonly logs: string[] = [];
 
@@ -124,6 +126,27 @@ export class TestService {
     return this;
   }
 
+  /**
+   * Starts another API process on the same database, Redis prefix and storage (a second replica) and
+   * resolves with its base URL once it is ready.
+   */
+  async startApiReplica(env: Record<string, string> = {}): Promise<string> {
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const child = this.spawn('api', { ...this.env, ...this.options.apiEnv, ...env, PORT: String(port) });
+    this.replicas.push(child);
+    const ready = await pollUntil(
+      async () => {
+        if (child.exitCode !== null) return 'exited';
+        const res = await fetch(`${baseUrl}/health/ready`).catch(() => null);
+        return res?.status === 200 ? 'ready' : undefined;
+      },
+      { timeoutMs: 30_000, what: `the API replica at ${baseUrl}` },
+    ).catch((e: unknown) => String(e));
+    if (ready !== 'ready') throw new Error(`API replica did not start (${ready}):\n${this.output()}`);
+    return baseUrl;
+  }
+
   /** Starts a scanner process (again, after {@link stopScanner}, or late when `scanner: false`). */
   startScanner(): void {
     const running =
@@ -161,7 +184,7 @@ export class TestService {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([stopChild(this.api), stopChild(this.scanner)]);
+    await Promise.all([stopChild(this.api), stopChild(this.scanner), ...this.replicas.map(stopChild)]);
     await query(
       ADMIN_DB,
       `drop database if exists "${new URL(this.databaseUrl).pathname.slice(1)}" with (force)`,
@@ -169,12 +192,15 @@ export class TestService {
     if (this.storageDir !== null) await rm(this.storageDir, { recursive: true, force: true });
   }
 
-  /** fetch against the API with a bearer token (the admin's by default). */
-  async request(path: string, init: RequestInit & { token?: string | null } = {}): Promise<Response> {
-    const { token = this.adminToken, headers, ...rest } = init;
+  /** fetch against the API (or `baseUrl`, e.g. a replica's) with a bearer token (the admin's by default). */
+  async request(
+    path: string,
+    init: RequestInit & { token?: string | null; baseUrl?: string } = {},
+  ): Promise<Response> {
+    const { token = this.adminToken, headers, baseUrl = this.baseUrl, ...rest } = init;
     const h = new Headers(headers);
     if (token !== null) h.set('authorization', `Bearer ${token}`);
-    return fetch(`${this.baseUrl}${path}`, { ...rest, headers: h });
+    return fetch(`${baseUrl}${path}`, { ...rest, headers: h });
   }
 
   /** Creates a token with `role` through the API. */

@@ -12,6 +12,7 @@ import { AgentsService } from './agents/agents.service.js';
 import { ConsentGuard } from './agents/consent.guard.js';
 import { AuthGuard } from './auth/auth.js';
 import { MeController } from './auth/me.controller.js';
+import { PrincipalsService } from './auth/principals.service.js';
 import { DocsController } from './docs/docs.controller.js';
 import { RouteDiscovery } from './docs/route-discovery.js';
 import { OutboxDispatcher } from './jobs/outbox-dispatcher.js';
@@ -105,6 +106,7 @@ export class ApiModule implements NestModule {
       ],
       providers: [
         OutboxDispatcher,
+        PrincipalsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: SpecimenExceptionFilter },
         RulesetsService,

@@ -127,6 +127,13 @@ export function envSchema(root: string) {
      * production; elsewhere a fixed development key is used.
      */
     PSEUDONYM_KEY: z.string().min(32).optional(),
+    /**
+     * How long (ms) an API replica may answer from memory who a known bearer token is, instead of one
+     * database query per request; 0 disables. Revocations and consent changes reach every replica at once
+     * over Redis pub/sub, and a replica that is not subscribed keeps nothing: this only bounds how long a
+     * change whose publish failed can go unseen by the other replicas.
+     */
+    AUTH_CACHE_MS: int(0).max(600_000).default(5_000),
     /** Password of the AES-256 ZIP archives of sample downloads. */
     DOWNLOAD_ZIP_PASSWORD: z.string().min(1).max(128).default('infected'),
     // --- data stewardship (issue 7) ---
@@ -164,7 +171,7 @@ export interface Config {
   database: { url: string; poolMax: number };
   redis: { url: string; queuePrefix: string };
   storage: { url: string; partSize: number; timeoutMs: number };
-  auth: { adminToken: string | undefined; pseudonymKey: string };
+  auth: { adminToken: string | undefined; pseudonymKey: string; cacheMs: number };
   limits: {
     uploadMaxBytes: number;
     resumableMaxBytes: number;
@@ -248,7 +255,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
     storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE, timeoutMs: e.STORAGE_TIMEOUT_MS },
-    auth: { adminToken: e.SPECIMEN_ADMIN_TOKEN, pseudonymKey: e.PSEUDONYM_KEY ?? DEVELOPMENT_PSEUDONYM_KEY },
+    auth: {
+      adminToken: e.SPECIMEN_ADMIN_TOKEN,
+      pseudonymKey: e.PSEUDONYM_KEY ?? DEVELOPMENT_PSEUDONYM_KEY,
+      cacheMs: e.AUTH_CACHE_MS,
+    },
     limits: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,
       resumableMaxBytes: e.RESUMABLE_MAX_BYTES,

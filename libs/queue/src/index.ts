@@ -17,4 +17,11 @@ export {
 } from './queue.js';
 export { QueueModule } from './queue.module.js';
 export { RulesetPublisher, RulesetSubscriber, rulesetChannel, type RulesetChange } from './ruleset-events.js';
+export {
+  PrincipalPublisher,
+  PrincipalSubscriber,
+  principalChannel,
+  type PrincipalChange,
+  type PrincipalSubscriberHandlers,
+} from './principal-events.js';
 export { RateLimiter, type RateDecision } from './rate-limiter.js';

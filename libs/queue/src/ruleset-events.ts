@@ -12,6 +12,23 @@ export const rulesetChannel = (prefix: string): string => `${prefix}:rulesets:ch
 
 const PUBLISH_DEADLINE_MS = 2_000;
 
+/** PUBLISH, rejecting when Redis has not answered within the deadline (a request must not hang on it). */
+export async function publishWithin(redis: Redis, channel: string, message: string): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer from Redis')), PUBLISH_DEADLINE_MS);
+  });
+  const call = redis.publish(channel, message);
+  try {
+    return await Promise.race([call, deadline]);
+  } catch (e) {
+    call.catch(() => undefined);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function parseChange(message: string): RulesetChange | null {
   try {
     const value = JSON.parse(message) as Partial<RulesetChange>;
@@ -42,20 +59,8 @@ export class RulesetPublisher {
   }
 
   /** Resolves with the number of subscribers that received the change; rejects when Redis is unreachable. */
-  async publish(change: RulesetChange): Promise<number> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no answer from Redis')), PUBLISH_DEADLINE_MS);
-    });
-    const call = this.redis.publish(rulesetChannel(this.connection.prefix), JSON.stringify(change));
-    try {
-      return await Promise.race([call, deadline]);
-    } catch (e) {
-      call.catch(() => undefined);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+  publish(change: RulesetChange): Promise<number> {
+    return publishWithin(this.redis, rulesetChannel(this.connection.prefix), JSON.stringify(change));
   }
 
   close(): void {

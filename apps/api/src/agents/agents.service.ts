@@ -26,6 +26,7 @@ import {
 } from '#database';
 
 import { hashToken, newToken } from '../auth/auth.js';
+import { PrincipalsService } from '../auth/principals.service.js';
 import { parseOrThrow } from '../http/validation.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
@@ -62,6 +63,7 @@ export class AgentsService {
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(CONFIG) private readonly config: Config,
+    @Inject(PrincipalsService) private readonly principals: PrincipalsService,
   ) {}
 
   /** The audit log outlives agents: it names them only by their keyed pseudonym, never by id. */
@@ -213,6 +215,8 @@ export class AgentsService {
       return revoked;
     });
     if (agent === null) throw new SpecimenError('NOT_FOUND', 'no such agent');
+    // Before the answer: once the admin sees "revoked", no replica accepts the key.
+    await this.principals.changed({ agentId: id });
     return toAgentView(agent);
   }
 
@@ -262,6 +266,8 @@ export class AgentsService {
           };
       return { ...changed, purge };
     });
+    // Before the answer: once the agent hears its withdrawal took, no replica takes its data.
+    await this.principals.changed({ agentId });
     if (change.purge !== null) {
       await this.dispatcher.dispatch(
         { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agent: principal.pseudonym } },

@@ -9,9 +9,9 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { CONFIG, type Config, pseudonym } from '#config';
 import { type Principal, type Role, SpecimenError } from '#contracts';
-import { type Submitter, TokensRepository } from '#database';
+import type { Submitter } from '#database';
+import { PrincipalsService } from './principals.service.js';
 
 declare module 'express' {
   interface Request {
@@ -50,38 +50,40 @@ export const newToken = (prefix = 'spk'): string => `${prefix}_${randomBytes(32)
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
+  /**
+   * Each route's access by controller and handler (a handler may be inherited by several controllers),
+   * read from the decorators once: metadata does not change after start-up.
+   */
+  private readonly access = new WeakMap<object, Map<object, Role[] | 'public'>>();
+
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
-    @Inject(TokensRepository) private readonly tokens: TokensRepository,
-    @Inject(CONFIG) private readonly config: Config,
+    @Inject(PrincipalsService) private readonly principals: PrincipalsService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets) === true) return true;
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let routes = this.access.get(controller);
+    if (routes === undefined) {
+      routes = new Map();
+      this.access.set(controller, routes);
+    }
+    let access = routes.get(handler);
+    if (access === undefined) {
+      access = routeAccess(this.reflector, handler, controller);
+      routes.set(handler, access);
+    }
+    if (access === 'public') return true;
     const req = context.switchToHttp().getRequest<Request>();
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (match?.[1] === undefined) throw new SpecimenError('UNAUTHENTICATED', 'a bearer token is required');
-    const record = await this.tokens.findActiveByHash(hashToken(match[1]));
-    if (record === null) throw new SpecimenError('UNAUTHENTICATED', 'the token is unknown or revoked');
-    req.principal = {
-      tokenId: record.id,
-      role: record.role,
-      name: record.name,
-      ...(record.agentId === null
-        ? { pseudonym: pseudonym(this.config.auth.pseudonymKey, record.id) }
-        : {
-            agentId: record.agentId,
-            participating: record.participating === true,
-            pseudonym: record.agentPseudonym ?? pseudonym(this.config.auth.pseudonymKey, record.agentId),
-            country: record.country,
-            productVersion: record.productVersion,
-          }),
-    };
-    const allowed = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
-    if (!allowed.includes(record.role)) {
-      throw new SpecimenError('FORBIDDEN', `the ${record.role} role may not do this`, { allowed });
+    const principal = await this.principals.resolve(hashToken(match[1]));
+    if (principal === null) throw new SpecimenError('UNAUTHENTICATED', 'the token is unknown or revoked');
+    req.principal = principal;
+    if (!access.includes(principal.role)) {
+      throw new SpecimenError('FORBIDDEN', `the ${principal.role} role may not do this`, { allowed: access });
     }
     return true;
   }

@@ -1,0 +1,104 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { CONFIG, type Config, pseudonym } from '#config';
+import type { Principal } from '#contracts';
+import { type ActiveToken, TokensRepository } from '#database';
+import { type PrincipalChange, PrincipalPublisher, PrincipalSubscriber } from '#queue';
+import { PrincipalCache } from './principal-cache.js';
+
+/** Enough for every agent of a large deployment; an entry is a few hundred bytes. */
+const MAX_ENTRIES = 50_000;
+
+/**
+ * Who a bearer token is. Known tokens are kept for AUTH_CACHE_MS; every write that changes a principal
+ * (agent revoked, consent changed) calls {@link changed} before it answers, which drops the entries here
+ * and, over Redis pub/sub, on every other replica. A replica that is not subscribed (Redis down, or
+ * reconnecting) keeps nothing and asks PostgreSQL every time, so a missed message cannot leave a revoked
+ * key working there; AUTH_CACHE_MS only bounds what a replica serves when a publish itself fails.
+ */
+@Injectable()
+export class PrincipalsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(PrincipalsService.name);
+  private readonly cache: PrincipalCache;
+  private subscriber: PrincipalSubscriber | null = null;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(TokensRepository) private readonly tokens: TokensRepository,
+    @Inject(PrincipalPublisher) private readonly publisher: PrincipalPublisher,
+  ) {
+    this.cache = new PrincipalCache(config.auth.cacheMs, MAX_ENTRIES);
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.config.auth.cacheMs === 0) return;
+    this.subscriber = new PrincipalSubscriber(
+      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
+      {
+        onChange: (change) => this.cache.invalidate(change),
+        onListening: () => this.cache.resume(),
+        onDeaf: () => this.cache.suspend(),
+      },
+    );
+    this.subscriber.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.subscriber?.close();
+    this.subscriber = null;
+  }
+
+  /** The principal of an unrevoked token, by its hash; null for an unknown or revoked token. */
+  async resolve(tokenHash: string): Promise<Principal | null> {
+    const cached = this.cache.get(tokenHash);
+    if (cached !== undefined) return cached;
+    const ticket = this.cache.ticket();
+    const record = await this.tokens.findActiveByHash(tokenHash);
+    if (record === null) return null;
+    // Frozen: the same object serves many requests.
+    const principal = Object.freeze(this.principalOf(record));
+    this.cache.set(tokenHash, principal, ticket);
+    return principal;
+  }
+
+  /**
+   * Call after a change to a token or agent commits and before answering: drops it here, then tells the
+   * other replicas. When Redis does not answer, the change is logged and the others notice within
+   * AUTH_CACHE_MS (the write itself has committed; failing the request would not undo it).
+   */
+  async changed(change: PrincipalChange): Promise<void> {
+    this.cache.invalidate(change);
+    // Published even with this replica's cache off: the others may have theirs on.
+    try {
+      await this.publisher.publish(change);
+    } catch (e) {
+      this.logger.warn(
+        { err: e },
+        `principal change not published: other replicas may use the old state for up to ${this.config.auth.cacheMs} ms`,
+      );
+    }
+  }
+
+  private principalOf(record: ActiveToken): Principal {
+    const key = this.config.auth.pseudonymKey;
+    return {
+      tokenId: record.id,
+      role: record.role,
+      name: record.name,
+      ...(record.agentId === null
+        ? { pseudonym: pseudonym(key, record.id) }
+        : {
+            agentId: record.agentId,
+            participating: record.participating === true,
+            pseudonym: record.agentPseudonym ?? pseudonym(key, record.agentId),
+            country: record.country,
+            productVersion: record.productVersion,
+          }),
+    };
+  }
+}
