@@ -519,9 +519,15 @@ describe('agent protocol', () => {
         { what: "the withdrawn agent's purge" },
       );
       await sightings.resume();
-      await pollUntil(async () => ((await sightings.getJob(jobId ?? '')) === undefined ? true : undefined), {
-        what: "the withdrawn agent's sightings job done",
-      });
+      // Both agents' jobs: the staying agent's may be written in a later batch than the withdrawn one's.
+      await pollUntil(
+        async () => {
+          const counts = await sightings.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+          const pending = Object.values(counts).reduce((a, b) => a + b, 0);
+          return pending === 0 && (await sightings.getJob(jobId ?? '')) === undefined ? true : undefined;
+        },
+        { what: 'the queued sightings jobs done' },
+      );
     } finally {
       await sightings.resume().catch(() => undefined);
       await sightings.close();
