@@ -3,33 +3,41 @@ import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import type { HashReply, HashRequest } from './hash-protocol.js';
 
-const sessions = new Map<number, { md5: Hash; sha1: Hash; sha256: Hash; size: number }>();
+interface Session {
+  md5: Hash;
+  sha1: Hash;
+  sha256: Hash;
+  size: number;
+}
+const sessions = new Map<number, Session>();
 const port = parentPort;
 if (port === null) throw new Error('hash.worker must run in a worker thread');
+
+const open = (): Session => ({
+  md5: createHash('md5'),
+  sha1: createHash('sha1'),
+  sha256: createHash('sha256'),
+  size: 0,
+});
 
 port.on('message', (message: HashRequest) => {
   const { id } = message;
   switch (message.type) {
     case 'update': {
       let session = sessions.get(id);
-      if (session === undefined) {
-        session = { md5: createHash('md5'), sha1: createHash('sha1'), sha256: createHash('sha256'), size: 0 };
-        sessions.set(id, session);
-      }
-      session.md5.update(message.data);
-      session.sha1.update(message.data);
-      session.sha256.update(message.data);
-      session.size += message.data.byteLength;
-      port.postMessage({ type: 'ack', id, bytes: message.data.byteLength } satisfies HashReply);
+      if (session === undefined) sessions.set(id, (session = open()));
+      const view = new Uint8Array(message.data, 0, message.length);
+      session.md5.update(view);
+      session.sha1.update(view);
+      session.sha256.update(view);
+      session.size += message.length;
+      port.postMessage({ type: 'ack', id, bytes: message.length, data: message.data } satisfies HashReply, [
+        message.data,
+      ]);
       return;
     }
     case 'end': {
-      const session = sessions.get(id) ?? {
-        md5: createHash('md5'),
-        sha1: createHash('sha1'),
-        sha256: createHash('sha256'),
-        size: 0,
-      };
+      const session = sessions.get(id) ?? open();
       sessions.delete(id);
       port.postMessage({
         type: 'digests',

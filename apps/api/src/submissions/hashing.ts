@@ -5,7 +5,20 @@ import type { Digests } from '#contracts';
 import type { HashReply, HashRequest } from './hash-protocol.js';
 
 /** Bytes a session may have in flight to its hashing thread before the stream waits (bounds memory). */
-const MAX_IN_FLIGHT = 8 * 1024 * 1024;
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
+/**
+ * Bytes go to the hashing thread in slabs of this size, copied in and reused: not a fresh copy per chunk
+ * (64 KiB from a socket), whose allocation, per-chunk message and garbage cost more than the hashing.
+ */
+const SLAB_BYTES = 256 * 1024;
+/** Idle slabs kept for reuse (the rest are left to the garbage collector). */
+const MAX_FREE_SLABS = 64;
+
+const freeSlabs: ArrayBuffer[] = [];
+const takeSlab = (): ArrayBuffer => freeSlabs.pop() ?? new ArrayBuffer(SLAB_BYTES);
+const giveSlab = (slab: ArrayBuffer): void => {
+  if (slab.byteLength === SLAB_BYTES && freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
+};
 
 interface Session {
   onAck: (bytes: number) => void;
@@ -31,6 +44,7 @@ class HashPool {
     if (worker === undefined) {
       worker = new Worker(new URL('./hash.worker.js', import.meta.url));
       worker.on('message', (reply: HashReply) => {
+        if (reply.type === 'ack') giveSlab(reply.data);
         const session = this.sessions.get(reply.id);
         if (session === undefined) return;
         if (reply.type === 'ack') session.onAck(reply.bytes);
@@ -86,7 +100,7 @@ const hashPool = (): HashPool =>
 
 /**
  * A pass-through stream that computes md5, sha1 and sha256 and counts bytes in one pass. Bytes go on
- * at once; a copy goes to a hashing thread, and the stream ends only when the digests are back.
+ * at once; a copy goes to a hashing thread in slabs, and the stream ends only when the digests are back.
  */
 export class HashingStream extends Transform {
   private readonly id: number;
@@ -95,6 +109,9 @@ export class HashingStream extends Transform {
   private finish: ((digests: Digests) => void) | null = null;
   private result: Digests | null = null;
   private failure: Error | null = null;
+  /** The slab being filled, and how many of its bytes are filled. */
+  private slab: Uint8Array | null = null;
+  private filled = 0;
 
   constructor() {
     super();
@@ -119,23 +136,41 @@ export class HashingStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    // A copy of exactly these bytes, transferred: the original goes on down the pipe untouched.
-    const copy = new Uint8Array(chunk);
-    hashPool().send({ type: 'update', id: this.id, data: copy }, [copy.buffer]);
-    this.inFlight += copy.byteLength;
+    // A copy of these bytes goes into slabs: the original goes on down the pipe untouched.
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.slab ??= new Uint8Array(takeSlab());
+      const n = Math.min(SLAB_BYTES - this.filled, chunk.length - offset);
+      this.slab.set(n === chunk.length ? chunk : chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === SLAB_BYTES) this.sendSlab();
+    }
     this.push(chunk);
     if (this.inFlight > MAX_IN_FLIGHT) this.waiting = () => callback();
     else callback();
   }
 
+  private sendSlab(): void {
+    if (this.slab === null) return;
+    const data = this.slab.buffer as ArrayBuffer;
+    hashPool().send({ type: 'update', id: this.id, data, length: this.filled }, [data]);
+    this.inFlight += this.filled;
+    this.slab = null;
+    this.filled = 0;
+  }
+
   override _flush(callback: TransformCallback): void {
     if (this.failure !== null) return callback(this.failure);
+    if (this.filled > 0) this.sendSlab();
     this.finish = () => callback();
     hashPool().send({ type: 'end', id: this.id });
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.result === null) hashPool().send({ type: 'abort', id: this.id });
+    if (this.slab !== null) giveSlab(this.slab.buffer as ArrayBuffer);
+    this.slab = null;
     callback(error);
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from '../drizzle.js';
 import type { Digests, SampleKind, ScanStatus, SubmissionStatus, Verdict } from '#contracts';
 import type { Database } from '../database.js';
@@ -75,49 +76,48 @@ export class SubmissionsRepository {
    * and, for a new sample or one whose scan failed, the outbox row of its scan job.
    */
   async record(input: RecordSubmissionInput): Promise<RecordedSubmission> {
-    return this.database.transaction(async (tx) => {
-      const [sample] = await tx
-        .insert(samples)
-        .values({
-          sha256: input.digests.sha256,
-          sha1: input.digests.sha1,
-          md5: input.digests.md5,
-          size: input.digests.size,
-          kind: input.kind,
-          objectKey: input.objectKey,
-        })
-        .onConflictDoUpdate({
-          target: samples.sha256,
-          set: { lastSeen: sql`now()`, sightings: sql`${samples.sightings} + 1` },
-        })
-        // xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
-        .returning({ inserted: sql<boolean>`(xmax = 0)`, scanStatus: samples.scanStatus });
-      if (sample === undefined) throw new Error('upsert returned no row');
-      const needsScan = sample.inserted || sample.scanStatus === 'failed';
-
-      const [submission] = await tx
-        .insert(submissions)
-        .values({
-          sampleSha256: input.digests.sha256,
-          kind: input.kind,
-          metadata: input.metadata,
-          filename: input.filename,
-          submitter: input.submitter.pseudonym,
-          country: input.submitter.country,
-          productVersion: input.submitter.productVersion,
-          // A duplicate rides on the scan its sample already has (queued or done).
-          status: needsScan ? 'received' : 'queued',
-        })
-        .returning({ id: submissions.id });
-      if (submission === undefined) throw new Error('insert returned no row');
-
-      if (!needsScan) {
-        return { submissionId: submission.id, duplicate: true, outboxId: null, job: null };
-      }
-      const job = input.scanJob(submission.id);
-      const [row] = await tx.insert(outbox).values(job).returning({ id: outbox.id });
-      return { submissionId: submission.id, duplicate: !sample.inserted, outboxId: row?.id ?? null, job };
-    });
+    // One statement (auto-committed) instead of BEGIN, three INSERTs and COMMIT: one round trip to the
+    // database per upload instead of five, the same rows. The submission's id is made here so that the
+    // scan job can name it; the outbox row is written only when the sample needs a scan.
+    const id = randomUUID();
+    const job = input.scanJob(id);
+    const { digests: d, submitter } = input;
+    const result = await this.database.db.execute<{
+      inserted: boolean;
+      needs_scan: boolean;
+      outbox_id: string | null;
+    }>(
+      sql`with sample as (
+            insert into ${samples} (sha256, sha1, md5, size, kind, object_key)
+            values (${d.sha256}, ${d.sha1}, ${d.md5}, ${d.size}, ${input.kind}, ${input.objectKey})
+            on conflict (sha256) do update set last_seen = now(), sightings = ${samples}.sightings + 1
+            -- xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
+            returning (xmax = 0) as inserted, (xmax = 0 or scan_status = 'failed') as needs_scan
+          ), submission as (
+            insert into ${submissions}
+              (id, sample_sha256, kind, metadata, filename, submitter, country, product_version, status)
+            select ${id}::uuid, ${d.sha256}, ${input.kind}, ${JSON.stringify(input.metadata)}::jsonb,
+                   ${input.filename}::text, ${submitter.pseudonym}::text, ${submitter.country}::char(2),
+                   ${submitter.productVersion}::text,
+                   -- A duplicate rides on the scan its sample already has (queued or done).
+                   case when sample.needs_scan then 'received' else 'queued' end
+            from sample
+            returning id
+          ), job as (
+            insert into ${outbox} (queue, name, job_id, payload)
+            select ${job.queue}::text, ${job.name}::text, ${job.jobId}::text, ${JSON.stringify(job.payload)}::jsonb
+            from sample, submission
+            where sample.needs_scan
+            returning id
+          )
+          select sample.inserted, sample.needs_scan, (select job.id from job) as outbox_id
+          from sample, submission`,
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('the upsert returned no row');
+    if (!row.needs_scan) return { submissionId: id, duplicate: true, outboxId: null, job: null };
+    if (row.outbox_id === null) throw new Error('the outbox insert returned no row');
+    return { submissionId: id, duplicate: !row.inserted, outboxId: Number(row.outbox_id), job };
   }
 
   /**
