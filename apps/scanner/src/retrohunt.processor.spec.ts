@@ -29,7 +29,8 @@ describe('RetrohuntProcessor batch', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('scans the largest samples first and records the whole batch', async () => {
+  /** A store whose objects are this folder's files, listing the keys it was asked for. */
+  const recordingStore = (): { opened: string[]; store: ObjectStore } => {
     const opened: string[] = [];
     const store = {
       localPath: (key: string) => {
@@ -37,6 +38,11 @@ describe('RetrohuntProcessor batch', () => {
         return join(dir, key);
       },
     } as unknown as ObjectStore;
+    return { opened, store };
+  };
+
+  it('scans the largest samples first and records the whole batch', async () => {
+    const { opened, store } = recordingStore();
     const recorded: RetrohuntBatchResult[] = [];
     const hunt = {
       id: 'hunt-1',
@@ -82,13 +88,7 @@ describe('RetrohuntProcessor batch', () => {
   });
 
   it('starts the next batch early and lets it adopt those scans: each sample scanned once, in order', async () => {
-    const opened: string[] = [];
-    const store = {
-      localPath: (key: string) => {
-        opened.push(key);
-        return join(dir, key);
-      },
-    } as unknown as ObjectStore;
+    const { opened, store } = recordingStore();
     const sorted = [...batch].sort((a, b) => a.sha256.localeCompare(b.sha256));
     const recorded: RetrohuntBatchResult[] = [];
     const reads: Array<string | null> = [];

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { QueueConnection } from './queue.js';
-import { publishWithin } from './ruleset-events.js';
+import { ChannelPublisher } from './publisher.js';
 
 /** What changed about who a bearer token is: one token, or every token of an agent. */
 export type PrincipalChange = { tokenId: string } | { agentId: string };
@@ -20,26 +20,9 @@ function parseChange(message: string): PrincipalChange | null {
 }
 
 /** Publishes principal changes (token or agent revoked, consent changed) to every API replica. */
-export class PrincipalPublisher {
-  private readonly redis: Redis;
-
-  constructor(private readonly connection: QueueConnection) {
-    // Fail fast, like the queue producers: a request must not hang on Redis.
-    this.redis = new Redis(connection.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-    });
-    this.redis.on('error', () => undefined);
-  }
-
-  /** Resolves with the number of subscribers that received the change; rejects when Redis is unreachable. */
-  publish(change: PrincipalChange): Promise<number> {
-    return publishWithin(this.redis, principalChannel(this.connection.prefix), JSON.stringify(change));
-  }
-
-  close(): void {
-    this.redis.disconnect();
+export class PrincipalPublisher extends ChannelPublisher<PrincipalChange> {
+  constructor(connection: QueueConnection) {
+    super(connection, principalChannel(connection.prefix));
   }
 }
 

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { ChannelPublisher } from './publisher.js';
 import type { QueueConnection } from './queue.js';
 
 /** What changed: a version became active, or the states of single rules of a version changed. */
@@ -9,25 +10,6 @@ export interface RulesetChange {
 
 /** The pub/sub channel of ruleset changes: under the deployment's prefix, so test runs do not cross. */
 export const rulesetChannel = (prefix: string): string => `${prefix}:rulesets:changes`;
-
-const PUBLISH_DEADLINE_MS = 2_000;
-
-/** PUBLISH, rejecting when Redis has not answered within the deadline (a request must not hang on it). */
-export async function publishWithin(redis: Redis, channel: string, message: string): Promise<number> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('no answer from Redis')), PUBLISH_DEADLINE_MS);
-  });
-  const call = redis.publish(channel, message);
-  try {
-    return await Promise.race([call, deadline]);
-  } catch (e) {
-    call.catch(() => undefined);
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function parseChange(message: string): RulesetChange | null {
   try {
@@ -45,26 +27,9 @@ function parseChange(message: string): RulesetChange | null {
  * Publishes ruleset changes on Redis pub/sub (API side). Pub/sub delivers at most once and only to
  * subscribers connected at that moment, so subscribers also poll the database now and then.
  */
-export class RulesetPublisher {
-  private readonly redis: Redis;
-
-  constructor(private readonly connection: QueueConnection) {
-    // Fail fast, like the queue producers: a request must not hang on Redis.
-    this.redis = new Redis(connection.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-    });
-    this.redis.on('error', () => undefined);
-  }
-
-  /** Resolves with the number of subscribers that received the change; rejects when Redis is unreachable. */
-  publish(change: RulesetChange): Promise<number> {
-    return publishWithin(this.redis, rulesetChannel(this.connection.prefix), JSON.stringify(change));
-  }
-
-  close(): void {
-    this.redis.disconnect();
+export class RulesetPublisher extends ChannelPublisher<RulesetChange> {
+  constructor(connection: QueueConnection) {
+    super(connection, rulesetChannel(connection.prefix));
   }
 }
 
