@@ -246,6 +246,13 @@ describe('specimen-agent against the real service', () => {
     assert.equal(uploads[0]?.n, '0');
     const status = await cli<StatusOutput>(home, ['status']);
     assert.equal(status.pendingUploads, 0);
+
+    // Once the agent is revoked, status says so and fails instead of listing its submissions as unknown.
+    const revoke = await service.request(`/v1/agents/${status.agentId}/revoke`, { method: 'POST' });
+    assert.equal(revoke.status, 200, await revoke.clone().text());
+    const revoked = await startCli(home, ['status']).done;
+    assert.notEqual(revoked.code, 0, revoked.stdout);
+    assert.match(revoked.stderr, /UNAUTHENTICATED \(401\)/);
   });
 });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { release } from 'node:os';
 import { parseArgs } from 'node:util';
-import { SpecimenClient } from '#client';
+import { SpecimenClient, SpecimenClientError } from '#client';
 import type { SubmissionMetadata } from '#contracts';
 import { AgentFiles, agentHome } from './config.js';
 import { Progress } from './progress.js';
@@ -190,6 +190,8 @@ async function status(): Promise<number> {
       const view = await api.submission(s.submissionId);
       submissions.push({ ...s, status: view.status, verdict: view.verdict });
     } catch (e) {
+      // A key the service no longer accepts (revoked agent) is the answer, not one unknown submission each.
+      if (e instanceof SpecimenClientError && e.status === 401) throw e;
       submissions.push({ ...s, status: 'unknown', verdict: null, error: describeError(e) });
     }
   }
@@ -198,7 +200,8 @@ async function status(): Promise<number> {
     `${Object.keys(state.uploads).length} unfinished uploads`,
     ...submissions.map(
       (s) =>
-        `${s.status.padEnd(9)} ${String(s.verdict ?? '-').padEnd(10)} ${s.sha256.slice(0, 12)} ${s.name}`,
+        `${s.status.padEnd(9)} ${String(s.verdict ?? '-').padEnd(10)} ${s.sha256.slice(0, 12)} ${s.name}` +
+        ('error' in s ? `: ${s.error}` : ''),
     ),
   ].join('\n');
   print(human, { agentId, server, pendingUploads: Object.keys(state.uploads).length, submissions });
