@@ -222,6 +222,13 @@ describe('data stewardship', () => {
     assert.ok(a0 !== undefined && mine !== undefined);
     const own = sha256(mine);
     assert.ok(existsSync(objectPath(service, own)));
+    const seen = (sha: string) =>
+      query<{ first_seen: Date; last_seen: Date }>(
+        service.databaseUrl,
+        'select first_seen, last_seen from samples where sha256 = $1',
+        [sha],
+      );
+    const [sharedBefore] = await seen(sha256(shared));
     await setConsent(service, a0, false);
     await pollUntil(
       async () => {
@@ -244,6 +251,17 @@ describe('data stewardship', () => {
     assert.deepEqual(await sampleRows(service, sha256(shared)), [{ sightings: 1 }]);
     assert.ok(existsSync(objectPath(service, sha256(shared))), 'the shared sample stays');
     assert.equal((await service.request(`/v1/samples/${sha256(shared)}`)).status, 200);
+    // a0 sent the shared sample first: its first-seen time now is that of a1's sighting, the one left.
+    const [sharedAfter] = await seen(sha256(shared));
+    const [remaining] = await query<{ received_at: Date }>(
+      service.databaseUrl,
+      'select received_at from submissions where sample_sha256 = $1',
+      [sha256(shared)],
+    );
+    assert.ok(sharedBefore !== undefined && sharedAfter !== undefined && remaining !== undefined);
+    assert.ok(sharedAfter.first_seen > sharedBefore.first_seen, 'the withdrawn sighting no longer sets it');
+    assert.equal(sharedAfter.first_seen.getTime(), remaining.received_at.getTime());
+    assert.equal(sharedAfter.last_seen.getTime(), remaining.received_at.getTime());
     const [audit] = await query<{ target_id: string; details: Record<string, number> }>(
       service.databaseUrl,
       `select target_id, details from audit_log where action = 'consent.purge'`,

@@ -84,7 +84,8 @@ export class StewardshipRepository {
   /**
    * One transaction: up to `batchSize` samples the agent submitted before withdrawing lose its
    * submissions; those nobody else submitted are deleted (scans and matches cascade) and their objects
-   * recorded as tombstones, the others keep their rows with fewer sightings.
+   * recorded as tombstones, the others keep their rows with fewer sightings and the first and last seen
+   * times of the sightings that stay.
    */
   async purgeBatch(agent: string, batchSize: number): Promise<BatchOutcome> {
     return this.database.transaction(async (tx) => {
@@ -108,7 +109,12 @@ export class StewardshipRepository {
       const kept = removed.rows.filter((r) => !outcome.deleted.has(r.sha256));
       if (kept.length > 0) {
         await tx.execute(
-          sql`update samples set sightings = greatest(1, sightings - d.n)
+          // First and last seen come from the sightings that stay: the withdrawn agent's times go too.
+          sql`update samples set sightings = greatest(1, sightings - d.n),
+                first_seen = coalesce((select min(x.received_at) from submissions x
+                                        where x.sample_sha256 = samples.sha256), samples.first_seen),
+                last_seen = coalesce((select max(x.received_at) from submissions x
+                                       where x.sample_sha256 = samples.sha256), samples.last_seen)
               from (select unnest(string_to_array(${csv(kept.map((r) => r.sha256))}, E'\\x1f'))::bpchar as sha256,
                            unnest(string_to_array(${csv(kept.map((r) => String(r.n)))}, E'\\x1f'))::int as n) d
               where samples.sha256 = d.sha256`,
