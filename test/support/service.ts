@@ -51,6 +51,11 @@ export async function query<T extends pg.QueryResultRow>(
   }
 }
 
+/** Drops a test's database, closing whatever connections are still open on it. */
+export async function dropDatabase(url: string): Promise<void> {
+  await query(ADMIN_DB, `drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
+}
+
 export interface ServiceOptions {
   /** Extra or overriding environment for both processes. */
   env?: Record<string, string>;
@@ -185,10 +190,7 @@ export class TestService {
 
   async stop(): Promise<void> {
     await Promise.all([stopChild(this.api), stopChild(this.scanner), ...this.replicas.map(stopChild)]);
-    await query(
-      ADMIN_DB,
-      `drop database if exists "${new URL(this.databaseUrl).pathname.slice(1)}" with (force)`,
-    );
+    await dropDatabase(this.databaseUrl);
     if (this.storageDir !== null) await rm(this.storageDir, { recursive: true, force: true });
   }
 

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { query } from '#test-support';
+import { dropDatabase, query } from '#test-support';
 import { pseudonym } from '#config';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
 import { backfillPseudonyms } from './pseudonyms.js';
@@ -28,10 +28,7 @@ describe('database', () => {
 
   after(async () => {
     await database.close();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
-    await admin.end();
+    await dropDatabase(url);
   });
 
   it('applied every migration exactly once', async () => {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import { dropDatabase, recordSample } from '#test-support';
 import { Database } from '../database.js';
 import { RulesetsRepository } from './rulesets.repository.js';
 import { SamplesRepository } from './samples.repository.js';
 import { type RecordScanInput, ScansRepository } from './scans.repository.js';
-import { SubmissionsRepository } from './submissions.repository.js';
 
 const url = `postgres://postgres@127.0.0.1:5432/specimen_scantest_${randomBytes(5).toString('hex')}`;
 
@@ -43,30 +42,10 @@ describe('ScansRepository.recordMany and SamplesRepository.findManyBySha256', ()
 
   after(async () => {
     await database.close();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
-    await admin.end();
+    await dropDatabase(url);
   });
 
-  async function newSample(): Promise<string> {
-    const sha256 = randomBytes(32).toString('hex');
-    await new SubmissionsRepository(database).record({
-      digests: { sha256, sha1: 'a'.repeat(40), md5: 'b'.repeat(32), size: 10 },
-      kind: 'file',
-      objectKey: `samples/${sha256}`,
-      metadata: {},
-      filename: null,
-      submitter: { pseudonym: 'test', country: null, productVersion: null },
-      scanJob: () => ({
-        queue: 'scan',
-        name: 'scan-sample',
-        jobId: `scan-ingest-${sha256}`,
-        payload: { sha256 },
-      }),
-    });
-    return sha256;
-  }
+  const newSample = (): Promise<string> => recordSample(database);
 
   const input = (sha256: string, rulesetId: string, verdict: 'clean' | 'malicious', rules: string[] = []) =>
     ({
