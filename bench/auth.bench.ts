@@ -9,7 +9,7 @@
 // API's NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
 import { Agent, request } from 'node:http';
 import { TestService } from '#test-support';
-import { processCpuMs as cpuMs } from './proc.js';
+import { median, processCpuMs as cpuMs } from './measure.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5_000);
@@ -58,8 +58,6 @@ async function round(
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   return { perSecond: count / (wallMs / 1000), cpuMsPerRequest: (cpuMs(pid) - cpu) / count };
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 async function main(): Promise<void> {
   const env: Record<string, string> = { LOG_LEVEL: 'warn' };

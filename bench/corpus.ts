@@ -165,8 +165,3 @@ export function generatedRuleset(): string {
   }
   return rules.join('\n');
 }
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}

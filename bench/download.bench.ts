@@ -11,7 +11,7 @@
 // Run: npm run bench:download   (BENCH_BIG_MIB=64 BENCH_SMALL_COUNT=16 for a shorter run, BENCH_DRIVERS=fs for
 // one driver, BENCH_REPEATS=5 runs each, median shown, BENCH_PARALLEL=4 concurrent small downloads)
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { encryptedZip } from '../apps/api/src/samples/encrypted-zip.js';
 import { type ObjectStore, createObjectStore, sampleKey } from '#storage';
 import { TestService, query, startS3Server } from '#test-support';
+import { mbps, median, peakRssMb, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 256);
@@ -31,17 +32,6 @@ const DRIVERS = (process.env.BENCH_DRIVERS ?? 'fs,s3').split(',') as Array<'fs' 
 interface Sample {
   sha256: string;
   size: number;
-}
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
-const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
 /** Counts and drops what it is given. */
@@ -154,11 +144,6 @@ function download(service: TestService, agent: Agent, token: string, sample: Sam
   });
 }
 
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
 interface Row {
   driver: string;
   case: string;
@@ -205,7 +190,7 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
     // Warm-up (JIT, page cache, connections, folders), not timed.
     for (const c of cases) for (const read of Object.values(paths)) await c.run(read);
 
-    const rssBefore = await peakRssMb(pid);
+    const rssBefore = peakRssMb(pid);
     const rows: Row[] = [];
     for (const c of cases) {
       const times = { raw: [] as number[], zip: [] as number[], writer: [] as number[] };
@@ -226,7 +211,7 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
     }
     const last = rows[rows.length - 1];
     if (last !== undefined) {
-      last.note += `; API peak RSS ${(await peakRssMb(pid)).toFixed(0)} MB (${rssBefore.toFixed(0)} MB before the timed runs)`;
+      last.note += `; API peak RSS ${peakRssMb(pid).toFixed(0)} MB (${rssBefore.toFixed(0)} MB before the timed runs)`;
     }
     return rows;
   } finally {

@@ -5,7 +5,6 @@
 // median shown)
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +12,7 @@ import { projectRoot } from '#config';
 import { submitMultipart } from './multipart.js';
 import { createObjectStore, type ObjectStore } from '#storage';
 import { TestService, startS3Server } from '#test-support';
+import { mbps, median, peakRssMb, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
@@ -51,23 +51,6 @@ async function upload(
   size: number,
 ): Promise<number> {
   return (await submitMultipart({ baseUrl, token, metadata, file: body, size })).status;
-}
-
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return kb / 1024;
-}
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
-const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
 interface Row {
@@ -125,7 +108,7 @@ async function benchDriver(
     const big2: number[] = [];
     const small1: number[] = [];
     const small2: number[] = [];
-    const rssBefore = await peakRssMb(pid);
+    const rssBefore = peakRssMb(pid);
     for (let r = 0; r < REPEATS; r++) {
       big1.push(await timed(() => store.put(`bench/direct-${r}`, createReadStream(big.path))));
       big2.push(
@@ -140,7 +123,7 @@ async function benchDriver(
         ),
       );
     }
-    const rssPeak = await peakRssMb(pid);
+    const rssPeak = peakRssMb(pid);
     for (let r = 0; r < REPEATS; r++) {
       const smalls = Array.from({ length: SMALL_COUNT }, () => randomBytes(MiB));
       small1.push(await timed(() => putSmalls(smalls)));

@@ -37,6 +37,7 @@ import pg from 'pg';
 import { Database, SubmissionsRepository } from '#database';
 import { sampleKey } from '#storage';
 import { TestService, query } from '#test-support';
+import { median } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100_000);
 const STORED = Math.min(SAMPLES, Number(process.env.BENCH_STORED ?? 20_000));
@@ -53,11 +54,6 @@ interface Drain {
   sightings: number;
   sinceStartMs: number;
 }
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
 
 /** Samples 1..SAMPLES in one statement: sha256 of `bench-<i>`, objects under their content-addressed key. */
 async function seed(service: TestService): Promise<void> {

@@ -25,6 +25,7 @@ import { nodeFetch } from '#client-node';
 import { SpecimenClient, uploadResumable } from '#client';
 import { projectRoot } from '#config';
 import { TestService } from '#test-support';
+import { median, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_MIB ?? 1024);
@@ -127,16 +128,6 @@ async function resumable(client: SpecimenClient, s: Sample): Promise<void> {
   }
 }
 let lastSplit = { chunksMs: 0, lastMs: 0 };
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
 
 async function main(): Promise<void> {
   console.log(

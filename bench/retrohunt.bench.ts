@@ -26,7 +26,8 @@ import { pipeline } from 'node:stream/promises';
 import { submitMultipart } from './multipart.js';
 import { TestService, pollUntil, query } from '#test-support';
 import { yaraVersion } from '#yara';
-import { ROOT, SHARED_RULESETS, ensureCorpus, generatedRuleset, median } from './corpus.js';
+import { ROOT, SHARED_RULESETS, ensureCorpus, generatedRuleset } from './corpus.js';
+import { median, processCpuMs } from './measure.js';
 
 const CORPUS_MB = Number(process.env.BENCH_CORPUS_MB ?? 320);
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
@@ -101,17 +102,8 @@ interface Run {
   cpuSeconds: number;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN once it is gone. */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return NaN;
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const fields = stat.split(') ')[1]?.split(' ') ?? [];
-  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second here).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function runService(service: TestService, source: string): Promise<Run> {
-  const cpuBefore = await cpuSeconds(service.scanner?.pid);
+  const cpuBefore = processCpuMs(service.scanner?.pid) / 1000;
   const start = process.hrtime.bigint();
   const res = await service.request('/v1/retrohunts', {
     method: 'POST',
@@ -136,7 +128,7 @@ async function runService(service: TestService, source: string): Promise<Run> {
     { timeoutMs: 30 * 60_000, intervalMs: POLL_MS, what: `retrohunt ${id}` },
   );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const cpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
+  const cpu = processCpuMs(service.scanner?.pid) / 1000 - cpuBefore;
   return { seconds, bytes: done.progress.bytes, matches: done.matchCount, cpuSeconds: cpu };
 }
 
@@ -153,9 +145,8 @@ function runCli(rulesFile: string, dir: string, bytes: number): Promise<Run> {
     // Its CPU time is read while it runs (the last reading before exit: a slight undercount).
     let cpu = 0;
     const sampler = setInterval(() => {
-      void cpuSeconds(child.pid).then((seen) => {
-        if (Number.isFinite(seen)) cpu = Math.max(cpu, seen);
-      });
+      const seen = processCpuMs(child.pid) / 1000;
+      if (Number.isFinite(seen)) cpu = Math.max(cpu, seen);
     }, 20);
     child.on('error', reject);
     child.on('close', (code) => {

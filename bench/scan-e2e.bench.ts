@@ -46,7 +46,8 @@ import { QueueName } from '#contracts';
 import { createObjectStore } from '#storage';
 import { TestService, pollUntil, query } from '#test-support';
 import { DEFAULT_RULESET_PATH, type ExternalValue, loadRules, yaraVersion } from '#yara';
-import { EICAR, KiB, SHARED_RULESETS, generatedRuleset, median, peFile, prng, textBlock } from './corpus.js';
+import { EICAR, KiB, SHARED_RULESETS, generatedRuleset, peFile, prng, textBlock } from './corpus.js';
+import { median, processCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 10_000);
 const SIZE = 4 * KiB;
@@ -59,14 +60,6 @@ const UPLOADS_IN_FLIGHT = 16;
 const POLL_MS = 50;
 const SCAN_TIMEOUT_MS = 60_000;
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return NaN;
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second here).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** Busy and total CPU time of the whole machine so far (/proc/stat), to show how loaded it was. */
 async function machineCpu(): Promise<{ busy: number; total: number }> {
@@ -276,11 +269,11 @@ async function main(): Promise<void> {
         const { rows } = await db.query<{ pid: number }>(
           'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
         );
-        const cpu = await Promise.all(rows.map((r) => cpuSeconds(r.pid).catch(() => NaN)));
+        const cpu = rows.map((r) => processCpuMs(r.pid) / 1000);
         return new Map(rows.map((r, i) => [r.pid, cpu[i] ?? NaN]));
       };
       const postgresBefore = await backendCpu();
-      const cpuBefore = await cpuSeconds(service.scanner?.pid);
+      const cpuBefore = processCpuMs(service.scanner?.pid) / 1000;
       const redisBefore = await redisCpuSeconds(redis);
       const machineBefore = await machineCpu();
       const start = process.hrtime.bigint();
@@ -296,7 +289,7 @@ async function main(): Promise<void> {
         { timeoutMs: 30 * 60_000, intervalMs: POLL_MS, what: `verdicts for round ${round}` },
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const scannerCpu = (await cpuSeconds(service.scanner?.pid)) - cpuBefore;
+      const scannerCpu = processCpuMs(service.scanner?.pid) / 1000 - cpuBefore;
       const redisCpu = (await redisCpuSeconds(redis)) - redisBefore;
       // Backends that closed during the round are left out (their CPU is lost: an undercount).
       const databaseCpu = [...(await backendCpu())]

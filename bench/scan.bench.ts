@@ -20,13 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { DEFAULT_RULESET_PATH, type YaraRules, loadRules, yaraVersion } from '#yara';
-import {
-  ROOT,
-  SHARED_RULESETS,
-  ensureCorpus as ensureMixedCorpus,
-  generatedRuleset,
-  median,
-} from './corpus.js';
+import { ROOT, SHARED_RULESETS, ensureCorpus as ensureMixedCorpus, generatedRuleset } from './corpus.js';
+import { median } from './measure.js';
 
 const CORPUS_MB = Number(process.env.BENCH_CORPUS_MB ?? 320);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);

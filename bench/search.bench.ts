@@ -32,7 +32,7 @@ import { projectRoot } from '#config';
 import { SearchSamplesQuery } from '#contracts';
 import { Database, SamplesRepository, ensureDatabase, runMigrations } from '#database';
 import { TestService } from '#test-support';
-import { processCpuMs } from './proc.js';
+import { median, processCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1_000_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -323,11 +323,6 @@ async function load(count: number, concurrency: number, call: (i: number) => Pro
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   return { p50: at(0.5), p95: at(0.95), perSecond: count / (wall / 1000) };
 }
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
 
 function get(agent: Agent, baseUrl: string, token: string, path: string): Promise<string> {
   return new Promise((resolve, reject) => {

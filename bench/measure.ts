@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+
+// What the benchmarks measure with: medians, wall time, CPU time and peak memory of processes (/proc).
+
+const MiB = 1024 * 1024;
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on every Linux Node supports). */
+const TICKS_PER_SECOND = 100;
+
+/** The middle value (the upper one of an even count); NaN for none. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+/** Milliseconds `fn` took. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+/** MB/s (MiB per second) for `bytes` in `ms`. */
+export const mbps = (bytes: number, ms: number): number => bytes / MiB / (ms / 1000);
+
+/**
+ * CPU time (user + system, ms) process `pid` has used so far, from /proc (Linux only); NaN when there is
+ * no such process (any more). A busy machine stretches wall time far more than the CPU time work takes.
+ */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  // Fields after the command name (which may hold spaces, hence from the last ')'): utime is the 12th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/** Peak resident memory (VmHWM, MB) of process `pid` so far. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
