@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 // What the benchmarks measure with: medians, wall time, CPU time and peak memory of processes (/proc).
 
@@ -40,8 +40,23 @@ export function processCpuMs(pid: number | undefined): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
-/** Peak resident memory (VmHWM, MB) of process `pid` so far. */
+const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS'): number =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+
+/** Peak resident memory (VmHWM, MB) of process `pid` since it started or since {@link resetPeakRss}. */
 export function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+  return statusKb(pid, 'VmHWM') / 1024;
+}
+
+/** Resident memory (VmRSS, MB) of process `pid` now. */
+export function rssMb(pid: number): number {
+  return statusKb(pid, 'VmRSS') / 1024;
+}
+
+/**
+ * Restarts the peak of {@link peakRssMb} from the current RSS (Linux: "5" to /proc/<pid>/clear_refs), so a
+ * peak can be measured over one phase (the warm-up's peak, for instance, does not count as the phase's).
+ */
+export function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }

@@ -168,7 +168,7 @@ export class TestService {
   private spawn(role: 'api' | 'scanner', env: Record<string, string>): ChildProcess {
     const entry = join(projectRoot(), 'dist', 'apps', role, 'src', 'main.js');
     // As `npm run start:api` runs it (see apps/main.ts for why).
-    const flags = role === 'api' ? ['--max-semi-space-size=2'] : [];
+    const flags = role === 'api' ? ['--max-semi-space-size=2', '--expose-gc'] : [];
     const child = spawn(process.execPath, [...flags, entry], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digests } from '#contracts';
+import { bodyBytesConsumed } from '../http/buffer-garbage.js';
 import type { HashReply, HashRequest } from './hash-protocol.js';
 
 /** Bytes a session may have in flight to its hashing thread before the stream waits (bounds memory). */
@@ -147,6 +148,7 @@ export class HashingStream extends Transform {
       if (this.filled === SLAB_BYTES) this.sendSlab();
     }
     this.push(chunk);
+    bodyBytesConsumed(chunk.length);
     if (this.inFlight > MAX_IN_FLIGHT) this.waiting = () => callback();
     else callback();
   }
