@@ -131,10 +131,15 @@ export class Database {
     }
   }
 
-  /** One statement on the pool, outside any transaction (see {@link rawTransaction}). */
-  async rawQuery<R extends pg.QueryResultRow>(query: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+  /**
+   * One statement on the pool, outside any transaction (see {@link rawTransaction}); with `rowMode: 'array'`,
+   * each row is the array of its columns in the order selected.
+   */
+  rawQuery<R extends pg.QueryResultRow>(query: pg.QueryConfig): Promise<pg.QueryResult<R>>;
+  rawQuery<R extends unknown[]>(query: pg.QueryArrayConfig): Promise<pg.QueryArrayResult<R>>;
+  async rawQuery(query: pg.QueryConfig): Promise<pg.QueryResult | pg.QueryArrayResult> {
     try {
-      return await this.pool.query<R>(query);
+      return await this.pool.query(query);
     } catch (e) {
       throw toDatabaseError(e);
     }

@@ -155,7 +155,7 @@ export class SamplesService {
     });
     const last = found.rows.at(-1);
     return {
-      items: found.rows.map((r) => summary(r.row)),
+      items: found.rows.map((r) => r.row),
       nextCursor:
         found.more && last !== undefined
           ? encodeCursor({ s: q.sort, o: q.order, k: last.position.key, h: last.position.id })
