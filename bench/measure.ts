@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 // What the benchmarks measure with: medians, wall time, CPU time and peak memory of processes (/proc).
 
@@ -23,21 +23,50 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
 /** MB/s (MiB per second) for `bytes` in `ms`. */
 export const mbps = (bytes: number, ms: number): number => bytes / MiB / (ms / 1000);
 
+/** User + system CPU (ms) in a /proc stat line; the command name may hold spaces, hence from the last ')'. */
+function statCpuMs(stat: string): number {
+  // Fields after the command name: utime is the 12th, stime the 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
 /**
  * CPU time (user + system, ms) process `pid` has used so far, from /proc (Linux only); NaN when there is
  * no such process (any more). A busy machine stretches wall time far more than the CPU time work takes.
  */
 export function processCpuMs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
-  let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return NaN;
   }
-  // Fields after the command name (which may hold spaces, hence from the last ')'): utime is the 12th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU time (ms) so far of process `pid`'s live threads, summed by thread name (Node's: `MainThread`,
+ * `libuv-worker` for the thread pool, `V8Worker` for concurrent GC and compiling); empty when there is no
+ * such process. Threads that already exited are not counted.
+ */
+export function threadCpuMs(pid: number | undefined): Map<string, number> {
+  const byName = new Map<string, number>();
+  if (pid === undefined) return byName;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      byName.set(name, (byName.get(name) ?? 0) + statCpuMs(stat));
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return byName;
 }
 
 const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS'): number =>

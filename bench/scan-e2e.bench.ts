@@ -26,9 +26,16 @@
 // shared machine the wall-clock ratio depends on the neighbours, the CPU cost per sample much less.
 // Run: npm run bench:scan-e2e   (BENCH_SAMPLES=2000 BENCH_REPEAT=1 for a shorter run; BENCH_THREADS=2;
 // BENCH_RULESET=/path/to/rules.yar for another ruleset, BENCH_RULESET=default for default.yar alone;
-// BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner; BENCH_REDIS_URL=redis://127.0.0.1:6390
-// for a Redis of the run's own, whose CPU per sample then counts this run alone: the Redis CPU shown is the
-// whole server's, neighbours' commands included)
+// BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner; BENCH_NODE_OPTIONS for other node
+// flags of both, e.g. --perf-basic-prof to name JavaScript frames for `perf record -p <scanner pid>`, which
+// counts CPU time: on a loaded machine --cpu-prof's samples also weigh the time a thread was preempted (a
+// scan's start, where the main thread wakes a pool thread, looked like a third of the scanner's main thread);
+// BENCH_REDIS_URL=redis://127.0.0.1:6390 for a Redis of the run's own, whose CPU per sample then counts this
+// run alone: the Redis CPU shown is the whole server's, neighbours' commands included)
+//
+// The scanner's CPU is also split by thread: its main thread (BullMQ, ioredis, pg, the analyzers, our own
+// code), the libuv pool (the YARA scans, which is what the baseline measures) and V8's helper threads
+// (concurrent garbage collection and compiling).
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -47,7 +54,7 @@ import { createObjectStore } from '#storage';
 import { TestService, pollUntil, query } from '#test-support';
 import { DEFAULT_RULESET_PATH, type ExternalValue, loadRules, yaraVersion } from '#yara';
 import { EICAR, KiB, SHARED_RULESETS, generatedRuleset, peFile, prng, textBlock } from './corpus.js';
-import { median, processCpuMs } from './measure.js';
+import { median, processCpuMs, threadCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 10_000);
 const SIZE = 4 * KiB;
@@ -56,10 +63,21 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const RULESET = process.env.BENCH_RULESET ?? join(SHARED_RULESETS, 'signature-base-534.yar');
 /** When set, the API and the scanner write V8 CPU profiles (.cpuprofile) into this folder at exit. */
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+const NODE_OPTIONS = [
+  ...(PROFILE_DIR === undefined ? [] : [`--cpu-prof --cpu-prof-dir=${PROFILE_DIR}`]),
+  ...(process.env.BENCH_NODE_OPTIONS === undefined ? [] : [process.env.BENCH_NODE_OPTIONS]),
+].join(' ');
 const UPLOADS_IN_FLIGHT = 16;
 const POLL_MS = 50;
 const SCAN_TIMEOUT_MS = 60_000;
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** CPU ms per sample of the scanner's main thread, its libuv pool and V8's helper threads between two readings. */
+function threadSplit(before: Map<string, number>, after: Map<string, number>): string {
+  const perSample = (name: string): string =>
+    (((after.get(name) ?? 0) - (before.get(name) ?? 0)) / SAMPLES).toFixed(2);
+  return `main ${perSample('MainThread')}, pool ${perSample('libuv-worker')}, V8 helpers ${perSample('V8Worker')}`;
+}
 
 /** Busy and total CPU time of the whole machine so far (/proc/stat), to show how loaded it was. */
 async function machineCpu(): Promise<{ busy: number; total: number }> {
@@ -212,7 +230,7 @@ async function main(): Promise<void> {
       // The whole batch waits in the paused queue: no back-pressure, no per-agent limit for the load client.
       SCAN_BACKLOG_MAX: String(SAMPLES * (REPEAT + 1)),
       RATE_LIMIT_PER_MINUTE: String(SAMPLES * (REPEAT + 1) * 10),
-      ...(PROFILE_DIR === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` }),
+      ...(NODE_OPTIONS === '' ? {} : { NODE_OPTIONS }),
     },
   });
   await service.start();
@@ -274,6 +292,7 @@ async function main(): Promise<void> {
       };
       const postgresBefore = await backendCpu();
       const cpuBefore = processCpuMs(service.scanner?.pid) / 1000;
+      const threadsBefore = threadCpuMs(service.scanner?.pid);
       const redisBefore = await redisCpuSeconds(redis);
       const machineBefore = await machineCpu();
       const start = process.hrtime.bigint();
@@ -290,6 +309,7 @@ async function main(): Promise<void> {
       );
       const e2eSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       const scannerCpu = processCpuMs(service.scanner?.pid) / 1000 - cpuBefore;
+      const threads = threadSplit(threadsBefore, threadCpuMs(service.scanner?.pid));
       const redisCpu = (await redisCpuSeconds(redis)) - redisBefore;
       // Backends that closed during the round are left out (their CPU is lost: an undercount).
       const databaseCpu = [...(await backendCpu())]
@@ -325,7 +345,7 @@ async function main(): Promise<void> {
       const machineDuringBaseline = busyShare(machineBeforeBaseline, await machineCpu());
       console.log(
         `round ${round}${round === 0 ? ' (warm-up)' : ''}: ingest ${(SAMPLES / ingestSeconds).toFixed(0)} samples/s; ` +
-          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (CPU ms/sample: scanner ${((scannerCpu * 1000) / SAMPLES).toFixed(2)}, PostgreSQL ${((databaseCpu * 1000) / SAMPLES).toFixed(2)}, Redis ${((redisCpu * 1000) / SAMPLES).toFixed(2)}; machine ${machineDuring} busy); ` +
+          `scanner ${(SAMPLES / e2eSeconds).toFixed(0)} samples/s (CPU ms/sample: scanner ${((scannerCpu * 1000) / SAMPLES).toFixed(2)} [${threads}], PostgreSQL ${((databaseCpu * 1000) / SAMPLES).toFixed(2)}, Redis ${((redisCpu * 1000) / SAMPLES).toFixed(2)}; machine ${machineDuring} busy); ` +
           `raw libs/yara ${(SAMPLES / baseline.seconds).toFixed(0)} samples/s (CPU ${((baseline.cpuSeconds * 1000) / SAMPLES).toFixed(2)} ms/sample, machine ${machineDuringBaseline} busy)`,
       );
       if (round === 0) continue;
