@@ -9,7 +9,9 @@
 // parallelism on both paths. With the fs driver the API reads the file itself into a reused buffer (see
 // ZipSource in apps/api/src/samples/encrypted-zip.ts), while the raw baseline is the store's own stream.
 // Run: npm run bench:download   (BENCH_BIG_MIB=64 BENCH_SMALL_COUNT=16 for a shorter run, BENCH_DRIVERS=fs for
-// one driver, BENCH_REPEATS=5 runs each, median shown, BENCH_PARALLEL=4 concurrent small downloads)
+// one driver, BENCH_REPEATS=5 runs each, median shown, BENCH_PARALLEL=4 concurrent small downloads,
+// BENCH_API_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the API). "API CPU ms/MiB" is the
+// API process's CPU time over the timed ZIP runs per MiB of sample bytes: steadier than MB/s on a busy machine.
 import { createHash, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -20,7 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { encryptedZip } from '../apps/api/src/samples/encrypted-zip.js';
 import { type ObjectStore, createObjectStore, sampleKey } from '#storage';
 import { TestService, query, startS3Server } from '#test-support';
-import { mbps, median, peakRssMb, timed } from './measure.js';
+import { mbps, median, peakRssMb, processCpuMs, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 256);
@@ -28,6 +30,7 @@ const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 64);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 4);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const DRIVERS = (process.env.BENCH_DRIVERS ?? 'fs,s3').split(',') as Array<'fs' | 's3'>;
+const API_NODE_OPTIONS = process.env.BENCH_API_NODE_OPTIONS;
 
 interface Sample {
   sha256: string;
@@ -150,6 +153,8 @@ interface Row {
   rawMBps: number;
   zipMBps: number;
   writerMBps: number;
+  /** API process CPU (user + system) per MiB of sample bytes over the timed ZIP runs. */
+  apiCpuMsPerMiB: number;
   note: string;
 }
 
@@ -159,6 +164,8 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
     scanner: false,
     ...(s3 === null ? {} : { storageUrl: s3.url }),
     env: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000' },
+    // e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, to see where the API's CPU goes.
+    ...(API_NODE_OPTIONS === undefined ? {} : { apiEnv: { NODE_OPTIONS: API_NODE_OPTIONS } }),
   });
   await service.start();
   const store = await createObjectStore(service.storageUrl);
@@ -195,9 +202,12 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
     for (const c of cases) {
       const times = { raw: [] as number[], zip: [] as number[], writer: [] as number[] };
       firstByteMs.length = 0;
+      let apiCpuMs = 0;
       for (let r = 0; r < REPEATS; r++) {
         times.raw.push(await timed(() => c.run(paths.raw)));
+        const cpuBefore = processCpuMs(pid);
         times.zip.push(await timed(() => c.run(paths.zip)));
+        apiCpuMs += processCpuMs(pid) - cpuBefore;
         times.writer.push(await timed(() => c.run(paths.writer)));
       }
       rows.push({
@@ -206,6 +216,7 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
         rawMBps: mbps(c.bytes, median(times.raw)),
         zipMBps: mbps(c.bytes, median(times.zip)),
         writerMBps: mbps(c.bytes, median(times.writer)),
+        apiCpuMsPerMiB: apiCpuMs / REPEATS / (c.bytes / MiB),
         note: `median time to the response headers ${median(firstByteMs).toFixed(1)} ms`,
       });
     }
@@ -228,14 +239,16 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const driver of DRIVERS) rows.push(...(await benchDriver(driver)));
   console.log('');
-  console.log('driver | case                     | raw MB/s | ZIP MB/s | ZIP/raw | writer alone MB/s | note');
+  console.log(
+    'driver | case                     | raw MB/s | ZIP MB/s | ZIP/raw | writer alone MB/s | API CPU ms/MiB | note',
+  );
   for (const r of rows) {
     console.log(
       `${r.driver.padEnd(6)} | ${r.case.padEnd(24)} | ${r.rawMBps.toFixed(1).padStart(8)} | ${r.zipMBps
         .toFixed(1)
         .padStart(
           8,
-        )} | ${(r.zipMBps / r.rawMBps).toFixed(2).padStart(7)} | ${r.writerMBps.toFixed(1).padStart(17)} | ${r.note}`,
+        )} | ${(r.zipMBps / r.rawMBps).toFixed(2).padStart(7)} | ${r.writerMBps.toFixed(1).padStart(17)} | ${r.apiCpuMsPerMiB.toFixed(2).padStart(14)} | ${r.note}`,
     );
   }
   console.log(
