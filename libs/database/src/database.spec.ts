@@ -295,6 +295,29 @@ describe('database', () => {
     await assert.rejects(sql('delete from audit_log'), /append-only/);
   });
 
+  it('appends many audit records in one statement, ids in the order given', async () => {
+    const audit = new AuditRepository(database);
+    assert.deepEqual(await audit.appendMany([]), []);
+    const targets = ['a', 'b', 'c', 'd'];
+    const ids = await audit.appendMany(
+      targets.map((targetId) => ({
+        actorId: null,
+        actorName: 'system',
+        action: 'test.many',
+        targetType: 'test',
+        targetId,
+      })),
+    );
+    const records = await audit.list({ action: 'test.many', limit: 10 });
+    const byId = new Map(records.map((r) => [r.id, r]));
+    assert.deepEqual(
+      ids.map((id) => byId.get(id)?.targetId),
+      targets,
+    );
+    // One statement outside a transaction is one commit: the records share its timestamp.
+    assert.equal(new Set(records.map((r) => r.at.getTime())).size, 1);
+  });
+
   it('turns a refused connection into DATABASE_UNAVAILABLE', async () => {
     const dead = await Database.connect({
       url: 'postgres://postgres@127.0.0.1:1/x',

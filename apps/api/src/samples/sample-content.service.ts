@@ -3,13 +3,15 @@ import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { type Principal, PreviewQuery, type PreviewRow, type PreviewView, SpecimenError } from '#contracts';
-import { AuditRepository } from '#database';
+import { type AuditEntry, AuditRepository, Batcher } from '#database';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
 import { type ZipSource, encryptedZip, encryptedZipLength } from './encrypted-zip.js';
 import { SamplesService } from './samples.service.js';
 
 const ROW = 16;
+/** Download records committed together at most (one INSERT of that many rows). */
+const MAX_AUDIT_BATCH = 64;
 
 /** Hex and ASCII rows of 16 bytes; only printable ASCII is shown as itself, so the dump is safe to display. */
 export function hexRows(bytes: Buffer, offset: number): PreviewRow[] {
@@ -30,52 +32,66 @@ export function hexRows(bytes: Buffer, offset: number): PreviewRow[] {
 /** The bytes of samples, handed out only as an encrypted archive or a bounded hex dump. */
 @Injectable()
 export class SampleContentService {
+  /**
+   * Group commit of download records: the records of downloads that start while a commit is under way
+   * go together in the next one, so concurrent downloads share one statement and one WAL flush instead
+   * of queueing for one each. A lone download's record is written at once.
+   */
+  private readonly downloadRecords: Batcher<AuditEntry, number>;
+
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
-    @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(AuditRepository) audit: AuditRepository,
     @Inject(SamplesService) private readonly samples: SamplesService,
-  ) {}
+  ) {
+    this.downloadRecords = new Batcher((entries) => audit.appendMany(entries), MAX_AUDIT_BATCH);
+  }
 
   /**
    * The sample as an AES-256 ZIP with one entry named by its sha256. The audit record is committed
    * before this returns, so before the first byte is sent; when it cannot be written, the download is
    * refused with AUDIT_UNAVAILABLE. `length` is the archive's exact length, for Content-Length.
+   *
+   * The record is written while the archive makes its first bytes (its key derivation and first chunk,
+   * which the stream reads ahead into its own buffer): the caller gets the body, and can send from it,
+   * only once the record has committed. The object is opened first, as a download the store cannot
+   * serve is not recorded.
    */
   async download(
     sha256: string,
     principal: Principal,
   ): Promise<{ filename: string; length: number; body: Readable }> {
     const sample = await this.samples.get(sha256);
-    const source = await this.open(sample.objectKey);
-    try {
-      await this.audit.append({
+    const entry = { name: sample.sha256, size: sample.size };
+    const body = encryptedZip(entry, await this.open(sample.objectKey), this.config.download.zipPassword);
+    const audited = this.downloadRecords
+      .submit({
         actorId: principal.tokenId,
         actorName: principal.name,
         action: 'sample.download',
         targetType: 'sample',
         targetId: sample.sha256,
         details: { size: sample.size, role: principal.role },
-      });
-    } catch (e) {
-      if (source instanceof Readable) source.destroy();
-      else await source.close().catch(() => undefined);
+      })
+      .then(
+        () => ({ ok: true as const }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+    const audit = await audited;
+    if (!audit.ok) {
+      body.destroy();
       throw new SpecimenError(
         'AUDIT_UNAVAILABLE',
         'the download could not be audited, so it is refused',
         undefined,
         {
-          cause: e,
+          cause: audit.error,
           retryAfterSeconds: 30,
         },
       );
     }
-    const entry = { name: sample.sha256, size: sample.size };
-    return {
-      filename: `${sample.sha256}.zip`,
-      length: encryptedZipLength(entry),
-      body: encryptedZip(entry, source, this.config.download.zipPassword),
-    };
+    return { filename: `${sample.sha256}.zip`, length: encryptedZipLength(entry), body };
   }
 
   /**

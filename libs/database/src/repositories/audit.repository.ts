@@ -34,12 +34,26 @@ export class AuditRepository {
 
   /** Appends one record; pass the transaction when the audited change must commit with it. */
   async append(entry: AuditEntry, executor: Executor = this.database.db): Promise<number> {
-    const [row] = await executor
+    const [id] = await this.appendMany([entry], executor);
+    if (id === undefined) throw new Error('insert returned no row');
+    return id;
+  }
+
+  /**
+   * Appends records in one statement (so, outside a transaction, one commit for all): their ids, in the
+   * order given.
+   */
+  async appendMany(entries: readonly AuditEntry[], executor: Executor = this.database.db): Promise<number[]> {
+    if (entries.length === 0) return [];
+    const rows = await executor
       .insert(auditLog)
-      .values({ ...entry, targetId: entry.targetId ?? null, details: entry.details ?? {} })
+      .values(entries.map((e) => ({ ...e, targetId: e.targetId ?? null, details: e.details ?? {} })))
       .returning({ id: auditLog.id });
-    if (row === undefined) throw new Error('insert returned no row');
-    return row.id;
+    if (rows.length !== entries.length) {
+      throw new Error(`insert returned ${rows.length} rows for ${entries.length} records`);
+    }
+    // The ids are drawn in the order of the values; RETURNING's row order is not promised.
+    return rows.map((r) => r.id).sort((a, b) => a - b);
   }
 
   /** Newest first. */
