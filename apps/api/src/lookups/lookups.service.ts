@@ -19,6 +19,7 @@ import { submitterOf } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 
 const SHA256 = /^[0-9A-Fa-f]{64}$/;
+const UPPER_HEX = /[A-F]/;
 const KINDS: ReadonlySet<unknown> = new Set(SampleKind.options);
 
 /**
@@ -38,13 +39,14 @@ export function wellFormed(raw: unknown): string | null {
   if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return null;
   if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) return null;
   if (kind !== undefined && !KINDS.has(kind)) return null;
-  return sha256.toLowerCase();
+  // toLowerCase allocates a new string even when nothing changes: agents send lower case.
+  return UPPER_HEX.test(sha256) ? sha256.toLowerCase() : sha256;
 }
 
 /** What the answer says of a known hash. */
 interface KnownState {
-  wanted: boolean;
-  verdict: Verdict | null;
+  readonly wanted: boolean;
+  readonly verdict: Verdict | null;
 }
 
 /** Fixed pieces of the answer's JSON text (see LookupsService.lookupJson). */
@@ -52,20 +54,33 @@ const OPEN = Buffer.from('{"items":[');
 const CLOSE = Buffer.from(']}');
 const COMMA = 0x2c;
 const ITEM_HEAD = Buffer.from('{"sha256":"');
-const tails = new Map<string, Buffer>();
-/** What follows an item's sha256 in the answer, one buffer per distinct state (a handful), reused. */
+const UNKNOWN_TAIL = Buffer.from('","known":false,"wanted":true}');
+const tails = new Map<KnownState, Buffer>();
+/**
+ * What follows an item's sha256 in the answer: one buffer per distinct state (a handful, see
+ * {@link knownState}), reused, and found without building a key per item.
+ */
 function tailOf(state: KnownState | undefined): Buffer {
-  const key = state === undefined ? '' : `${state.wanted}:${state.verdict}`;
-  let tail = tails.get(key);
+  if (state === undefined) return UNKNOWN_TAIL;
+  let tail = tails.get(state);
   if (tail === undefined) {
     tail = Buffer.from(
-      state === undefined
-        ? '","known":false,"wanted":true}'
-        : `","known":true,"wanted":${state.wanted}${state.verdict === null ? '' : `,"verdict":${JSON.stringify(state.verdict)}`}}`,
+      `","known":true,"wanted":${state.wanted}${state.verdict === null ? '' : `,"verdict":${JSON.stringify(state.verdict)}`}}`,
     );
-    tails.set(key, tail);
+    tails.set(state, tail);
   }
   return tail;
+}
+
+/** The states a known hash can be in, one shared object each (not one per hash of every batch). */
+const knownStates = new Map<Verdict | null, readonly [KnownState, KnownState]>();
+function knownState(wanted: boolean, verdict: Verdict | null): KnownState {
+  let pair = knownStates.get(verdict);
+  if (pair === undefined) {
+    pair = [Object.freeze({ wanted: false, verdict }), Object.freeze({ wanted: true, verdict })];
+    knownStates.set(verdict, pair);
+  }
+  return pair[wanted ? 1 : 0];
 }
 
 /** Object checks at once per batch: enough to hide S3 latency without flooding the store. */
@@ -209,10 +224,7 @@ export class LookupsService {
     const known = new Map<string, KnownState>();
     for (const sample of seen) {
       const scanned = sample.scanStatus === 'scanned' || sample.scanStatus === 'timeout';
-      known.set(sample.sha256, {
-        wanted: missing.has(sample.sha256),
-        verdict: scanned ? sample.verdict : null,
-      });
+      known.set(sample.sha256, knownState(missing.has(sample.sha256), scanned ? sample.verdict : null));
     }
     for (let i = 0; i < hashes.length; i++) {
       const sha256 = hashes[i];
