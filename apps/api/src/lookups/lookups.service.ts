@@ -183,19 +183,20 @@ export class LookupsService {
     const { items } = parseOrThrow(LookupRequest, body, 'body');
     const hashes = new Array<string | null>(items.length);
     let errors: (string | undefined)[] | null = null;
-    const distinct = new Set<string>();
+    // Each distinct hash once, and then what is known of it: one map for both, no second one per batch.
+    const distinct = new Map<string, KnownState | undefined>();
     for (let i = 0; i < items.length; i++) {
       const raw = items[i];
       const quick = wellFormed(raw);
       if (quick !== null) {
         hashes[i] = quick;
-        distinct.add(quick);
+        distinct.set(quick, undefined);
         continue;
       }
       const result = LookupItem.safeParse(raw);
       if (result.success) {
         hashes[i] = result.data.sha256;
-        distinct.add(result.data.sha256);
+        distinct.set(result.data.sha256, undefined);
         continue;
       }
       const given = (raw as { sha256?: unknown } | null)?.sha256;
@@ -209,7 +210,7 @@ export class LookupsService {
     if (distinct.size === 0) return { hashes, errors, states };
     // An expired sample (past retention, not yet swept) is unknown: its verdict is not served any more.
     const seenSince = retentionCutoff(this.config);
-    const read = await this.submissions.findForLookup([...distinct], seenSince);
+    const read = await this.submissions.findForLookup([...distinct.keys()], seenSince);
     const seen = read.samples;
     const [missing] = await Promise.all([
       this.missingObjects(seen),
@@ -221,14 +222,14 @@ export class LookupsService {
             seenAt: read.seenAt,
           }),
     ]);
-    const known = new Map<string, KnownState>();
     for (const sample of seen) {
       const scanned = sample.scanStatus === 'scanned' || sample.scanStatus === 'timeout';
-      known.set(sample.sha256, knownState(missing.has(sample.sha256), scanned ? sample.verdict : null));
+      distinct.set(sample.sha256, knownState(missing.has(sample.sha256), scanned ? sample.verdict : null));
     }
     for (let i = 0; i < hashes.length; i++) {
       const sha256 = hashes[i];
-      if (sha256 !== null && sha256 !== undefined && errors?.[i] === undefined) states[i] = known.get(sha256);
+      if (sha256 !== null && sha256 !== undefined && errors?.[i] === undefined)
+        states[i] = distinct.get(sha256);
     }
     return { hashes, errors, states };
   }
