@@ -37,7 +37,7 @@ import pg from 'pg';
 import { Database, SubmissionsRepository } from '#database';
 import { sampleKey } from '#storage';
 import { TestService, query } from '#test-support';
-import { median } from './measure.js';
+import { median, processCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100_000);
 const STORED = Math.min(SAMPLES, Number(process.env.BENCH_STORED ?? 20_000));
@@ -247,11 +247,18 @@ async function main(): Promise<void> {
       return known;
     };
     type Mode = 'none' | 'concurrent' | 'deferred';
-    const sides: Array<{ name: string; send: (b: string[]) => Promise<number>; ms: number[]; mode: Mode }> = [
-      { name: 'direct SELECT (baseline)', send: direct, ms: [], mode: 'none' },
-      { name: 'direct, read + write', send: directWrite, ms: [], mode: 'none' },
-      { name: 'API, scanner writing', send: viaApiCounted, ms: [], mode: 'concurrent' },
-      { name: 'API, writes deferred', send: viaApiCounted, ms: [], mode: 'deferred' },
+    const sides: Array<{
+      name: string;
+      send: (b: string[]) => Promise<number>;
+      ms: number[];
+      /** CPU ms of the API process per batch, for the API sides (its answering only, not the drain). */
+      cpu: number[];
+      mode: Mode;
+    }> = [
+      { name: 'direct SELECT (baseline)', send: direct, ms: [], cpu: [], mode: 'none' },
+      { name: 'direct, read + write', send: directWrite, ms: [], cpu: [], mode: 'none' },
+      { name: 'API, scanner writing', send: viaApiCounted, ms: [], cpu: [], mode: 'concurrent' },
+      { name: 'API, writes deferred', send: viaApiCounted, ms: [], cpu: [], mode: 'deferred' },
     ];
     /** One round of a side; an API side's sightings are all written before the next side starts. */
     const round = async (side: (typeof sides)[number], batches: number): Promise<number> => {
@@ -260,7 +267,9 @@ async function main(): Promise<void> {
       // Deferred: no scanner during the round, so the sightings wait in Redis and the writes take no CPU
       // from the API (as on a deployment whose scanners run elsewhere, with PostgreSQL to spare).
       if (side.mode === 'deferred') await service.stopScanner();
+      const cpuBefore = processCpuMs(service.api?.pid);
       const ms = await drive(Array.from({ length: batches }, batch), side.send);
+      if (batches === BATCHES) side.cpu.push((processCpuMs(service.api?.pid) - cpuBefore) / batches);
       if (side.mode === 'deferred') service.startScanner();
       if (side.mode !== 'none') {
         const drain = await drained(start, answered - before);
@@ -292,6 +301,10 @@ async function main(): Promise<void> {
       `sightings written        | ${writeRate.toFixed(0).padStart(8)} | sightings/s with the API round ` +
         `(then ${median(drains.concurrent.map((d) => d.ms)).toFixed(0)} ms to the last one; deferred: ` +
         `${median(drains.deferred.map((d) => d.ms)).toFixed(0)} ms after the round, scanner start included)`,
+    );
+    console.log(
+      `API process CPU per 1,000-hash lookup: ${median(sides[2]?.cpu ?? []).toFixed(1)} ms scanner writing, ` +
+        `${median(sides[3]?.cpu ?? []).toFixed(1)} ms writes deferred`,
     );
     console.log(`ratio API / direct SELECT, scanner writing: ${(api / baseline).toFixed(2)} (goal ≥ 0.50)`);
     console.log(

@@ -25,7 +25,7 @@ import { nodeFetch } from '#client-node';
 import { SpecimenClient, uploadResumable } from '#client';
 import { projectRoot } from '#config';
 import { TestService } from '#test-support';
-import { median, timed } from './measure.js';
+import { median, processCpuMs, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_MIB ?? 1024);
@@ -149,8 +149,12 @@ async function main(): Promise<void> {
       fetch: process.env.BENCH_FETCH === 'global' ? fetch : nodeFetch,
     });
     const sides = {
-      tus: { run: (s: Sample) => resumable(client, s), ms: [] as number[] },
-      multipart: { run: (s: Sample) => multipart(service.baseUrl, token, s), ms: [] as number[] },
+      tus: { run: (s: Sample) => resumable(client, s), ms: [] as number[], cpu: [] as number[] },
+      multipart: {
+        run: (s: Sample) => multipart(service.baseUrl, token, s),
+        ms: [] as number[],
+        cpu: [] as number[],
+      },
     };
     // Warm-up: a small sample each (JIT, pools, folders), untimed.
     const warm = async (run: (s: Sample) => Promise<void>) => {
@@ -164,14 +168,19 @@ async function main(): Promise<void> {
       const order = r % 2 === 0 ? (['tus', 'multipart'] as const) : (['multipart', 'tus'] as const);
       for (const name of order) {
         const s = await sample(path);
+        const cpuBefore = processCpuMs(service.api?.pid);
         const ms = await timed(() => sides[name].run(s));
+        const cpu = processCpuMs(service.api?.pid) - cpuBefore;
         sides[name].ms.push(ms);
+        sides[name].cpu.push(cpu);
         const split =
           name === 'tus'
             ? ` (chunks before the last ${(lastSplit.chunksMs / 1000).toFixed(2)} s, last PATCH with assembly ` +
               `${(lastSplit.lastMs / 1000).toFixed(2)} s)`
             : '';
-        console.log(`round ${r + 1}: ${name.padEnd(9)} ${(ms / 1000).toFixed(2)} s${split}`);
+        console.log(
+          `round ${r + 1}: ${name.padEnd(9)} ${(ms / 1000).toFixed(2)} s, API CPU ${(cpu / 1000).toFixed(2)} s${split}`,
+        );
       }
     }
     const mbps = (ms: number) => (PREFIX + SIZE_MIB * MiB) / MiB / (ms / 1000);
@@ -190,6 +199,13 @@ async function main(): Promise<void> {
         .padStart(5)} | ${(mp / tus).toFixed(2)}`,
     );
     console.log(`ratio tus / multipart (throughput): ${(mp / tus).toFixed(2)} (goal ≥ 0.80)`);
+    // CPU of the API process (all its threads, hashing included): wall time on a shared machine is noisy.
+    const patches = Math.ceil((PREFIX + SIZE_MIB * MiB) / (CHUNK_MIB * MiB));
+    const tusCpu = median(sides.tus.cpu);
+    console.log(
+      `API CPU: tus ${(tusCpu / 1000).toFixed(2)} s (${(tusCpu / patches).toFixed(1)} ms per PATCH of ` +
+        `${CHUNK_MIB} MiB, ${patches} PATCHes), multipart ${(median(sides.multipart.cpu) / 1000).toFixed(2)} s`,
+    );
   } finally {
     await service.stop();
   }

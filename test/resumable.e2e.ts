@@ -217,6 +217,41 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal(tooLarge.status, 413);
   });
 
+  it('lets nobody but its creator extend an upload in progress', async () => {
+    const bytes = benign(2000);
+    const url = await createdUrl(service, agent, bytes);
+    assert.equal((await patch(service, agent, url, 0, bytes.subarray(0, 1000))).status, 204);
+    const other = await service.token('agent');
+    const stranger = await patch(service, other, url, 1000, bytes.subarray(1000));
+    assert.equal(stranger.status, 404);
+    assert.equal(((await stranger.json()) as ErrorBody).error.code, 'NOT_FOUND');
+    assert.equal((await offsetOf(service, agent, url)).headers.get('upload-offset'), '1000');
+    const last = await patch(service, agent, url, 1000, bytes.subarray(1000));
+    assert.equal(last.status, 204, await last.clone().text());
+    assert.match(last.headers.get('specimen-submission-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses a chunk once another replica terminated the upload, and keeps none of its bytes', async () => {
+    const replica = await service.startApiReplica();
+    const bytes = benign(3000);
+    const url = await createdUrl(service, agent, bytes);
+    const id = url.split('/').pop() ?? '';
+    assert.equal((await patch(service, agent, url, 0, bytes.subarray(0, 1000))).status, 204);
+    const gone = await service.request(url, {
+      method: 'DELETE',
+      token: agent,
+      baseUrl: replica,
+      headers: { 'tus-resumable': '1.0.0' },
+    });
+    assert.equal(gone.status, 204);
+    const late = await patch(service, agent, url, 1000, bytes.subarray(1000, 2000));
+    assert.equal(late.status, 404);
+    assert.deepEqual(
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`)),
+      [],
+    );
+  });
+
   it('terminates an upload on DELETE and removes its parts', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);

@@ -19,6 +19,7 @@ import { submitterOf } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 
 const SHA256 = /^[0-9A-Fa-f]{64}$/;
+const UPPER_HEX = /[A-F]/;
 const KINDS: ReadonlySet<unknown> = new Set(SampleKind.options);
 
 /**
@@ -38,13 +39,14 @@ export function wellFormed(raw: unknown): string | null {
   if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return null;
   if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) return null;
   if (kind !== undefined && !KINDS.has(kind)) return null;
-  return sha256.toLowerCase();
+  // toLowerCase allocates a new string even when nothing changes: agents send lower case.
+  return UPPER_HEX.test(sha256) ? sha256.toLowerCase() : sha256;
 }
 
 /** What the answer says of a known hash. */
 interface KnownState {
-  wanted: boolean;
-  verdict: Verdict | null;
+  readonly wanted: boolean;
+  readonly verdict: Verdict | null;
 }
 
 /** Fixed pieces of the answer's JSON text (see LookupsService.lookupJson). */
@@ -52,20 +54,33 @@ const OPEN = Buffer.from('{"items":[');
 const CLOSE = Buffer.from(']}');
 const COMMA = 0x2c;
 const ITEM_HEAD = Buffer.from('{"sha256":"');
-const tails = new Map<string, Buffer>();
-/** What follows an item's sha256 in the answer, one buffer per distinct state (a handful), reused. */
+const UNKNOWN_TAIL = Buffer.from('","known":false,"wanted":true}');
+const tails = new Map<KnownState, Buffer>();
+/**
+ * What follows an item's sha256 in the answer: one buffer per distinct state (a handful, see
+ * {@link knownState}), reused, and found without building a key per item.
+ */
 function tailOf(state: KnownState | undefined): Buffer {
-  const key = state === undefined ? '' : `${state.wanted}:${state.verdict}`;
-  let tail = tails.get(key);
+  if (state === undefined) return UNKNOWN_TAIL;
+  let tail = tails.get(state);
   if (tail === undefined) {
     tail = Buffer.from(
-      state === undefined
-        ? '","known":false,"wanted":true}'
-        : `","known":true,"wanted":${state.wanted}${state.verdict === null ? '' : `,"verdict":${JSON.stringify(state.verdict)}`}}`,
+      `","known":true,"wanted":${state.wanted}${state.verdict === null ? '' : `,"verdict":${JSON.stringify(state.verdict)}`}}`,
     );
-    tails.set(key, tail);
+    tails.set(state, tail);
   }
   return tail;
+}
+
+/** The states a known hash can be in, one shared object each (not one per hash of every batch). */
+const knownStates = new Map<Verdict | null, readonly [KnownState, KnownState]>();
+function knownState(wanted: boolean, verdict: Verdict | null): KnownState {
+  let pair = knownStates.get(verdict);
+  if (pair === undefined) {
+    pair = [Object.freeze({ wanted: false, verdict }), Object.freeze({ wanted: true, verdict })];
+    knownStates.set(verdict, pair);
+  }
+  return pair[wanted ? 1 : 0];
 }
 
 /** Object checks at once per batch: enough to hide S3 latency without flooding the store. */
@@ -168,19 +183,20 @@ export class LookupsService {
     const { items } = parseOrThrow(LookupRequest, body, 'body');
     const hashes = new Array<string | null>(items.length);
     let errors: (string | undefined)[] | null = null;
-    const distinct = new Set<string>();
+    // Each distinct hash once, and then what is known of it: one map for both, no second one per batch.
+    const distinct = new Map<string, KnownState | undefined>();
     for (let i = 0; i < items.length; i++) {
       const raw = items[i];
       const quick = wellFormed(raw);
       if (quick !== null) {
         hashes[i] = quick;
-        distinct.add(quick);
+        distinct.set(quick, undefined);
         continue;
       }
       const result = LookupItem.safeParse(raw);
       if (result.success) {
         hashes[i] = result.data.sha256;
-        distinct.add(result.data.sha256);
+        distinct.set(result.data.sha256, undefined);
         continue;
       }
       const given = (raw as { sha256?: unknown } | null)?.sha256;
@@ -194,7 +210,7 @@ export class LookupsService {
     if (distinct.size === 0) return { hashes, errors, states };
     // An expired sample (past retention, not yet swept) is unknown: its verdict is not served any more.
     const seenSince = retentionCutoff(this.config);
-    const read = await this.submissions.findForLookup([...distinct], seenSince);
+    const read = await this.submissions.findForLookup([...distinct.keys()], seenSince);
     const seen = read.samples;
     const [missing] = await Promise.all([
       this.missingObjects(seen),
@@ -206,17 +222,14 @@ export class LookupsService {
             seenAt: read.seenAt,
           }),
     ]);
-    const known = new Map<string, KnownState>();
     for (const sample of seen) {
       const scanned = sample.scanStatus === 'scanned' || sample.scanStatus === 'timeout';
-      known.set(sample.sha256, {
-        wanted: missing.has(sample.sha256),
-        verdict: scanned ? sample.verdict : null,
-      });
+      distinct.set(sample.sha256, knownState(missing.has(sample.sha256), scanned ? sample.verdict : null));
     }
     for (let i = 0; i < hashes.length; i++) {
       const sha256 = hashes[i];
-      if (sha256 !== null && sha256 !== undefined && errors?.[i] === undefined) states[i] = known.get(sha256);
+      if (sha256 !== null && sha256 !== undefined && errors?.[i] === undefined)
+        states[i] = distinct.get(sha256);
     }
     return { hashes, errors, states };
   }

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digests } from '#contracts';
+import type { UploadRecord } from '#database';
 import { type ObjectStore, incomingKey, uploadPartKey } from '#storage';
 import { HashingStream } from '../submissions/hashing.js';
 import { type ReceivedFile, hashIntoIncoming } from '../submissions/upload.engine.js';
@@ -21,6 +22,8 @@ interface Assembly {
   streamKey: string | null;
   /** A PATCH is feeding it now. */
   busy: boolean;
+  /** The upload as the last committed chunk left it (the row its conditional update returned). */
+  upload: UploadRecord | null;
   lastUsed: number;
 }
 
@@ -32,8 +35,11 @@ export interface AssemblyFeed {
    */
   readonly streamKey: string | null;
   write(chunk: Buffer): void;
-  /** The chunk is stored and the offset moved: the assembly goes on from the new offset. */
-  commit(bytes: number): Promise<void>;
+  /**
+   * The chunk is stored and the offset moved (`upload`: the row as that left it): the assembly goes on
+   * from the new offset.
+   */
+  commit(bytes: number, upload?: UploadRecord): Promise<void>;
   /** The chunk was refused or failed: the assembly is dropped (the upload is then reassembled from its parts). */
   discard(): void;
 }
@@ -96,7 +102,16 @@ export class UploadAssemblies {
         streamKey === null ? hashIntoIncoming(this.store, feed, abort.signal) : hashOnly(feed, abort.signal);
       // Awaited at the finish, or dropped: a failure then only means the parts are reassembled.
       result.catch(() => undefined);
-      assembly = { offset: 0, feed, abort, result, streamKey, busy: false, lastUsed: this.now() };
+      assembly = {
+        offset: 0,
+        feed,
+        abort,
+        result,
+        streamKey,
+        busy: false,
+        upload: null,
+        lastUsed: this.now(),
+      };
       this.assemblies.set(id, assembly);
     }
     const current = assembly;
@@ -108,8 +123,9 @@ export class UploadAssemblies {
         current.lastUsed = this.now();
         current.feed.write(chunk);
       },
-      commit: async (bytes) => {
+      commit: async (bytes, upload) => {
         current.offset += bytes;
+        current.upload = upload ?? null;
         current.busy = false;
         current.lastUsed = this.now();
         // At most about one chunk waits in memory: the next PATCH is answered once the assembly caught up.
@@ -123,6 +139,16 @@ export class UploadAssemblies {
         if (this.assemblies.get(id) === current) this.drop(id);
       },
     };
+  }
+
+  /**
+   * The upload as the last chunk committed here left it, when a chunk at `offset` would continue its
+   * assembly (none is being fed, and the assembly is at `offset`); null otherwise.
+   */
+  inStep(id: string, offset: number): UploadRecord | null {
+    const assembly = this.assemblies.get(id);
+    if (assembly === undefined || assembly.busy || assembly.offset !== offset) return null;
+    return assembly.upload?.offset === offset ? assembly.upload : null;
   }
 
   /**

@@ -147,6 +147,20 @@ export class UploadsService implements OnApplicationShutdown {
     return upload;
   }
 
+  /**
+   * The caller's upload as the last PATCH of it in this process left it, when the PATCH at `offset`
+   * continues this process's assembly of it; null when that is not known here (the row is then read).
+   * Not reading the row is safe: who created an upload never changes, the expiry is checked here as
+   * {@link owned} does, and the conditional update that takes the chunk checks the offset and the expiry
+   * against the row again (a chunk that lost to another replica, a termination or the sweeper is
+   * refused then, as when the row was read first and changed meanwhile).
+   */
+  private inStep(id: string, principal: Principal, offset: number): UploadRecord | null {
+    const upload = this.assemblies.inStep(id, offset);
+    if (upload === null || upload.createdBy !== principal.tokenId) return null;
+    return upload.expiresAt.getTime() > Date.now() ? upload : null;
+  }
+
   private static state(upload: UploadRecord): UploadState {
     return {
       upload,
@@ -176,7 +190,7 @@ export class UploadsService implements OnApplicationShutdown {
     }
     const offset = parseSize('Upload-Offset', headers.offset);
     const checksum = headers.checksum === undefined ? null : parseChecksum(headers.checksum);
-    const upload = await this.owned(id, principal);
+    const upload = this.inStep(id, principal, offset) ?? (await this.owned(id, principal));
     if (upload.offset !== offset) {
       throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${upload.offset}`, {
         offset: upload.offset,
@@ -261,12 +275,19 @@ export class UploadsService implements OnApplicationShutdown {
       // Another request moved the offset first, or the upload was terminated or expired meanwhile.
       assembly?.discard();
       await discardChunk();
-      const now = await this.owned(id, principal);
+      const now = await this.owned(id, principal).catch(async (e: unknown) => {
+        // Terminated (or swept) while this chunk was written: the row went first and its parts with
+        // it, but a streamed chunk's file was opened again by this PATCH, so it goes too.
+        if (e instanceof SpecimenError && e.code === 'NOT_FOUND' && streamPath !== null) {
+          await this.removeParts(upload.id);
+        }
+        throw e;
+      });
       throw new SpecimenError('OFFSET_MISMATCH', `the upload is at offset ${now.offset}`, {
         offset: now.offset,
       });
     }
-    await assembly?.commit(meter.bytes);
+    await assembly?.commit(meter.bytes, moved);
     return moved.offset === moved.length ? this.finish(moved, principal) : UploadsService.state(moved);
   }
 
