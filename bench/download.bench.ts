@@ -10,8 +10,10 @@
 // ZipSource in apps/api/src/samples/encrypted-zip.ts), while the raw baseline is the store's own stream.
 // Run: npm run bench:download   (BENCH_BIG_MIB=64 BENCH_SMALL_COUNT=16 for a shorter run, BENCH_DRIVERS=fs for
 // one driver, BENCH_REPEATS=5 runs each, median shown, BENCH_PARALLEL=4 concurrent small downloads,
-// BENCH_API_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the API). "API CPU ms/MiB" is the
-// API process's CPU time over the timed ZIP runs per MiB of sample bytes: steadier than MB/s on a busy machine.
+// BENCH_API_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the API, BENCH_API_FLAGS='--trace-gc'
+// for flags NODE_OPTIONS refuses, put on the API's command line). "API CPU ms/MiB" is the API process's CPU time
+// over the timed ZIP runs per MiB of sample bytes: steadier than MB/s on a busy machine. With --trace-gc in
+// BENCH_API_FLAGS the note also gives the API's full (mark-compact) collections per timed ZIP run.
 import { createHash, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -31,6 +33,7 @@ const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 4);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const DRIVERS = (process.env.BENCH_DRIVERS ?? 'fs,s3').split(',') as Array<'fs' | 's3'>;
 const API_NODE_OPTIONS = process.env.BENCH_API_NODE_OPTIONS;
+const API_FLAGS = (process.env.BENCH_API_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
 interface Sample {
   sha256: string;
@@ -166,8 +169,17 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
     env: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000' },
     // e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, to see where the API's CPU goes.
     ...(API_NODE_OPTIONS === undefined ? {} : { apiEnv: { NODE_OPTIONS: API_NODE_OPTIONS } }),
+    apiFlags: API_FLAGS,
   });
   await service.start();
+  // --trace-gc prints a line per collection on the API's stdout.
+  let fullGcs = 0;
+  let partial = '';
+  service.api?.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.includes('Mark-Compact')) fullGcs++;
+  });
   const store = await createObjectStore(service.storageUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: PARALLEL });
   try {
@@ -203,11 +215,14 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
       const times = { raw: [] as number[], zip: [] as number[], writer: [] as number[] };
       firstByteMs.length = 0;
       let apiCpuMs = 0;
+      let zipFullGcs = 0;
       for (let r = 0; r < REPEATS; r++) {
         times.raw.push(await timed(() => c.run(paths.raw)));
         const cpuBefore = processCpuMs(pid);
+        const gcsBefore = fullGcs;
         times.zip.push(await timed(() => c.run(paths.zip)));
         apiCpuMs += processCpuMs(pid) - cpuBefore;
+        zipFullGcs += fullGcs - gcsBefore;
         times.writer.push(await timed(() => c.run(paths.writer)));
       }
       rows.push({
@@ -217,7 +232,11 @@ async function benchDriver(driver: 'fs' | 's3'): Promise<Row[]> {
         zipMBps: mbps(c.bytes, median(times.zip)),
         writerMBps: mbps(c.bytes, median(times.writer)),
         apiCpuMsPerMiB: apiCpuMs / REPEATS / (c.bytes / MiB),
-        note: `median time to the response headers ${median(firstByteMs).toFixed(1)} ms`,
+        note:
+          `median time to the response headers ${median(firstByteMs).toFixed(1)} ms` +
+          (API_FLAGS.includes('--trace-gc')
+            ? `; API full GCs per run ${(zipFullGcs / REPEATS).toFixed(1)}`
+            : ''),
       });
     }
     const last = rows[rows.length - 1];

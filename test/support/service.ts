@@ -61,6 +61,8 @@ export interface ServiceOptions {
   env?: Record<string, string>;
   /** Environment for the API only (e.g. a Redis URL that does not answer). */
   apiEnv?: Record<string, string>;
+  /** Node or V8 flags for the API's command line, after its own (e.g. --trace-gc, which NODE_OPTIONS refuses). */
+  apiFlags?: string[];
   /** STORAGE_URL; a fresh temporary folder by default. */
   storageUrl?: string;
   scanner?: boolean;
@@ -168,7 +170,8 @@ export class TestService {
   private spawn(role: 'api' | 'scanner', env: Record<string, string>): ChildProcess {
     const entry = join(projectRoot(), 'dist', 'apps', role, 'src', 'main.js');
     // As `npm run start:api` runs it (see apps/main.ts for why).
-    const flags = role === 'api' ? ['--max-semi-space-size=2', '--expose-gc'] : [];
+    const flags =
+      role === 'api' ? ['--max-semi-space-size=2', '--expose-gc', ...(this.options.apiFlags ?? [])] : [];
     const child = spawn(process.execPath, [...flags, entry], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
