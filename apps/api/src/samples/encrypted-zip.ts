@@ -55,27 +55,43 @@ export function encryptedZipLength(
 }
 
 /**
- * Where the entry's bytes come from: any stream, or an open file, which is read into one buffer used
- * again and again. With a stream every chunk is a new buffer besides the ciphertext's; measured in the
- * API, that doubled the garbage collections per byte, which cost more than the encryption itself.
+ * Where the entry's bytes come from: any stream, or an open file, which is read straight into the
+ * buffers the ciphertext is made in (with a stream every chunk is a new buffer besides the ciphertext's;
+ * measured in the API, that doubled the garbage collections per byte, which cost more than the encryption).
  */
 export type ZipSource = Readable | FileHandle;
 
-/** Bytes read from a file per step. */
-const FILE_CHUNK = 256 * 1024;
+/**
+ * The archive as a stream, whose ciphertext chunks may be given back (see {@link EncryptedZipStream.release})
+ * once the consumer is done with them, to be filled again.
+ */
+export type EncryptedZip = Readable & Pick<EncryptedZipStream, 'release'>;
 
-/** Chunks one at a time; a chunk is used up before the next is asked for, so a file source may reuse it. */
-interface ChunkSource {
-  next(): Promise<Buffer | null>;
+/** Bytes of ciphertext per chunk at most (one read of a file source). */
+const CHUNK = 256 * 1024;
+const BLOCK = 16;
+const EMPTY = Buffer.alloc(0);
+
+/** The entry's bytes in order, copied or read into a buffer the caller gives. */
+interface ByteSource {
+  /** Puts the next bytes into `into` from `at` on, at most up to its end; how many (0: the end). */
+  read(into: Buffer, at: number): Promise<number>;
   close(): Promise<void>;
 }
 
-function streamChunks(body: Readable): ChunkSource {
+function streamBytes(body: Readable): ByteSource {
   const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let rest: Buffer = EMPTY;
   return {
-    async next() {
-      const step = await chunks.next();
-      return step.done === true ? null : step.value;
+    async read(into, at) {
+      while (rest.length === 0) {
+        const step = await chunks.next();
+        if (step.done === true) return 0;
+        rest = step.value;
+      }
+      const n = rest.copy(into, at);
+      rest = rest.subarray(n);
+      return n;
     },
     close() {
       body.destroy();
@@ -84,14 +100,13 @@ function streamChunks(body: Readable): ChunkSource {
   };
 }
 
-function fileChunks(file: FileHandle): ChunkSource {
-  const buffer = Buffer.allocUnsafeSlow(FILE_CHUNK);
+function fileBytes(file: FileHandle): ByteSource {
   let position = 0;
   return {
-    async next() {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+    async read(into, at) {
+      const { bytesRead } = await file.read(into, at, into.length - at, position);
       position += bytesRead;
-      return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
+      return bytesRead;
     },
     close: () => file.close(),
   };
@@ -111,17 +126,17 @@ export function encryptedZip(
   source: ZipSource,
   password: string,
   options: EncryptedZipOptions = {},
-): Readable {
-  const chunks = source instanceof Readable ? streamChunks(source) : fileChunks(source);
+): EncryptedZip {
+  const bytes = source instanceof Readable ? streamBytes(source) : fileBytes(source);
   if (!Number.isSafeInteger(entry.size) || entry.size < 0 || Buffer.byteLength(entry.name) > 0xffff) {
-    void chunks.close().catch(() => undefined);
+    void bytes.close().catch(() => undefined);
     throw new RangeError(`cannot archive an entry of ${entry.size} bytes named ${entry.name.slice(0, 80)}`);
   }
   if (options.salt !== undefined && options.salt.length !== SALT_LENGTH) {
-    void chunks.close().catch(() => undefined);
+    void bytes.close().catch(() => undefined);
     throw new RangeError(`the salt must be ${SALT_LENGTH} bytes`);
   }
-  return new EncryptedZipStream(entry, chunks, password, options);
+  return new EncryptedZipStream(entry, bytes, password, options);
 }
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
@@ -133,10 +148,17 @@ class EncryptedZipStream extends Readable {
   private readonly modified: Date;
   private readonly header: Buffer;
   private received = 0;
+  /** Plaintext after the last whole block read so far (under 16 bytes), to go first into the next chunk. */
+  private readonly held = Buffer.alloc(BLOCK);
+  private heldLength = 0;
+  /** Chunk buffers given back, to be filled again. */
+  private readonly spare: Buffer[] = [];
+  /** The buffers of the chunks pushed and not given back, by their memory. */
+  private readonly lent = new Map<ArrayBufferLike, Buffer>();
 
   constructor(
     private readonly entry: ZipEntry,
-    private readonly source: ChunkSource,
+    private readonly source: ByteSource,
     private readonly password: string,
     options: EncryptedZipOptions,
   ) {
@@ -145,6 +167,19 @@ class EncryptedZipStream extends Readable {
     this.modified = options.modified ?? new Date();
     this.zip64 = options.forceZip64 === true || needsZip64(entry);
     this.header = this.localHeader();
+  }
+
+  /**
+   * Gives back a ciphertext chunk this stream pushed, once nothing reads its bytes any more (for a socket:
+   * once the write's callback has fired), so that its memory holds a later chunk instead of waiting for a
+   * garbage collection. Other buffers are ignored, and chunks never given back are left to the collector.
+   * Giving back a chunk whose bytes are still to be read corrupts them.
+   */
+  release(chunk: Buffer): void {
+    const buffer = this.lent.get(chunk.buffer);
+    if (buffer === undefined) return;
+    this.lent.delete(chunk.buffer);
+    this.spare.push(buffer);
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -163,26 +198,42 @@ class EncryptedZipStream extends Readable {
     this.step().catch((e: unknown) => this.destroy(asError(e)));
   }
 
-  /** Reads until it can push something: ciphertext (a chunk under 16 bytes gives none yet) or the end. */
+  /**
+   * Reads into a chunk buffer, after the bytes held back last time, until it holds a whole block or the
+   * source ends; encrypts the whole blocks where they lie and pushes them; at the end, pushes the rest.
+   */
   private async step(): Promise<void> {
     const encryptor = this.encryptor!;
-    for (;;) {
-      const chunk = await this.source.next();
+    const chunk = this.spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+    let filled = this.held.copy(chunk, 0, 0, this.heldLength);
+    let ended = false;
+    while (filled < BLOCK) {
+      const n = await this.source.read(chunk, filled);
       if (this.destroyed) return;
-      if (chunk === null) break;
-      this.received += chunk.length;
+      if (n === 0) {
+        ended = true;
+        break;
+      }
+      this.received += n;
       if (this.received > this.entry.size) {
         throw new Error(`the sample has more than the ${this.entry.size} bytes recorded for it`);
       }
-      const out = encryptor.update(chunk);
-      if (out.length > 0) {
-        this.push(out);
-        return;
-      }
+      filled += n;
     }
+    const whole = filled - (filled % BLOCK);
+    this.heldLength = chunk.copy(this.held, 0, whole, filled);
+    if (whole > 0) {
+      encryptor.encryptInPlace(chunk.subarray(0, whole));
+      this.lent.set(chunk.buffer, chunk);
+      this.push(chunk.subarray(0, whole));
+    } else {
+      this.spare.push(chunk);
+    }
+    if (!ended) return;
     if (this.received !== this.entry.size) {
       throw new Error(`the sample has ${this.received} bytes, not the ${this.entry.size} recorded for it`);
     }
+    encryptor.update(this.held.subarray(0, this.heldLength)); // under a block: held back for final
     const last = encryptor.final();
     this.push(Buffer.concat([last, encryptor.authCode(), this.trailer()]));
     this.push(null);

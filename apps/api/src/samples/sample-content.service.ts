@@ -1,12 +1,11 @@
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { type Principal, PreviewQuery, type PreviewRow, type PreviewView, SpecimenError } from '#contracts';
 import { type AuditEntry, AuditRepository, Batcher } from '#database';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
-import { type ZipSource, encryptedZip, encryptedZipLength } from './encrypted-zip.js';
+import { type EncryptedZip, type ZipSource, encryptedZip, encryptedZipLength } from './encrypted-zip.js';
 import { SamplesService } from './samples.service.js';
 
 const ROW = 16;
@@ -61,7 +60,7 @@ export class SampleContentService {
   async download(
     sha256: string,
     principal: Principal,
-  ): Promise<{ filename: string; length: number; body: Readable }> {
+  ): Promise<{ filename: string; length: number; body: EncryptedZip }> {
     const sample = await this.samples.get(sha256);
     const entry = { name: sample.sha256, size: sample.size };
     const body = encryptedZip(entry, await this.open(sample.objectKey), this.config.download.zipPassword);
@@ -95,8 +94,8 @@ export class SampleContentService {
   }
 
   /**
-   * The object as an open file when the store keeps it on this machine (the archive then reads it into
-   * one reused buffer: half the garbage of a stream, see ZipSource), else as the store's stream.
+   * The object as an open file when the store keeps it on this machine (the archive then reads it straight
+   * into its chunk buffers: half the garbage of a stream, see ZipSource), else as the store's stream.
    */
   private async open(key: string): Promise<ZipSource> {
     const path = this.store.localPath(key);

@@ -77,6 +77,7 @@ export class SamplesController {
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-store',
     });
-    await sendStream(res, body);
+    // The socket's finished chunks go back to the archive, which fills them again.
+    await sendStream(res, body, (chunk) => body.release(chunk));
   }
 }
