@@ -40,14 +40,15 @@ interface Sample {
   size: number;
 }
 
-/** Counts and drops what it is given. */
-function counter(): { sink: Writable; bytes: () => number } {
+/** Counts and drops what it is given, handing each chunk to `release` once counted. */
+function counter(release?: (chunk: Buffer) => void): { sink: Writable; bytes: () => number } {
   let n = 0;
   return {
     sink: new Writable({
       highWaterMark: MiB,
       write(chunk: Buffer, _encoding, callback) {
         n += chunk.length;
+        release?.(chunk);
         callback();
       },
     }),
@@ -111,11 +112,13 @@ async function readRaw(store: ObjectStore, sample: Sample): Promise<void> {
 }
 
 async function zipInProcess(store: ObjectStore, sample: Sample): Promise<void> {
-  const { sink, bytes } = counter();
   // The source the API picks: the file itself when the store keeps it locally, else the store's stream.
   const path = store.localPath(sampleKey(sample.sha256));
   const source = path === null ? await store.get(sampleKey(sample.sha256)) : await open(path, 'r');
-  await pipeline(encryptedZip({ name: sample.sha256, size: sample.size }, source, 'infected'), sink);
+  const zip = encryptedZip({ name: sample.sha256, size: sample.size }, source, 'infected');
+  // Chunks go back to the archive once used, as the API's route gives them back after each socket write.
+  const { sink, bytes } = counter((chunk) => zip.release(chunk));
+  await pipeline(zip, sink);
   if (bytes() <= sample.size) throw new Error(`the archive has only ${bytes()} bytes`);
 }
 

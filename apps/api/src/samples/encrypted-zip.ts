@@ -153,8 +153,11 @@ class EncryptedZipStream extends Readable {
   private heldLength = 0;
   /** Chunk buffers given back, to be filled again. */
   private readonly spare: Buffer[] = [];
-  /** The buffers of the chunks pushed and not given back, by their memory. */
-  private readonly lent = new Map<ArrayBufferLike, Buffer>();
+  /**
+   * The buffers of the chunks pushed and not given back, by their memory; weakly, as a consumer need not
+   * give any back.
+   */
+  private readonly lent = new WeakMap<ArrayBufferLike, Buffer>();
 
   constructor(
     private readonly entry: ZipEntry,
