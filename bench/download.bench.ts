@@ -6,7 +6,7 @@
 // Fairness: both paths read the same objects after a warm-up read of each (page cache or s3rver warm), the
 // raw and ZIP runs interleave, and each figure is the median of the repeats. The client runs on the same
 // 2-core machine as the API, so it takes CPU from it. The small objects are read with the same
-// parallelism on both paths. With the fs driver the API reads the file itself into a reused buffer (see
+// parallelism on both paths. With the fs driver the API reads the file itself into its reused chunk buffers (see
 // ZipSource in apps/api/src/samples/encrypted-zip.ts), while the raw baseline is the store's own stream.
 // Run: npm run bench:download   (BENCH_BIG_MIB=64 BENCH_SMALL_COUNT=16 for a shorter run, BENCH_DRIVERS=fs for
 // one driver, BENCH_REPEATS=5 runs each, median shown, BENCH_PARALLEL=4 concurrent small downloads,
