@@ -13,7 +13,8 @@
 // server), and the server's assembly of the parts into one object at the end. Sides alternate (tus first
 // in even rounds, multipart first in odd ones) after an untimed warm-up of each; the median of BENCH_REPEATS
 // is shown.
-// Run: npm run bench:resumable   (BENCH_MIB=256 for a shorter run, BENCH_CHUNK_MIB=8, BENCH_REPEATS=3)
+// Run: npm run bench:resumable   (BENCH_MIB=256 for a shorter run, BENCH_CHUNK_MIB=8, BENCH_REPEATS=3;
+// BENCH_API_FLAGS='--trace-gc' puts node/V8 flags on the API's command line, its output then goes to stderr)
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
@@ -32,6 +33,7 @@ const SIZE_MIB = Number(process.env.BENCH_MIB ?? 1024);
 const CHUNK_MIB = Number(process.env.BENCH_CHUNK_MIB ?? 8);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const PREFIX = 64;
+const API_FLAGS = (process.env.BENCH_API_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
 async function bigFile(): Promise<string> {
   const dir = join(projectRoot(), 'bench', '.data');
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
   const path = await bigFile();
   const service = new TestService({
     scanner: false,
+    apiFlags: API_FLAGS,
     env: { UPLOAD_MAX_BYTES: String((SIZE_MIB + 1) * MiB), LOG_LEVEL: 'warn' },
   });
   await service.start();
