@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { LookupSightingsJob } from '#contracts';
-import { type SightingBatch, SubmissionsRepository } from '#database';
-import { Batcher } from './batcher.js';
+import { Batcher, type SightingBatch, SubmissionsRepository } from '#database';
 
 /**
  * Writes the sightings of a hash-first lookup that the API answered from a read: one set-based statement

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { SCAN_EXTERNALS, type AnalysisResult, type ScanSampleJob } from '#contracts';
 import {
+  Batcher,
   SamplesRepository,
   ScansRepository,
   type MatchRecord,
@@ -15,7 +16,6 @@ import { UnrecoverableError } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import type { ScanResult, YaraRules } from '#yara';
 import { analyze, bufferSource, detectFileType, openFileSource } from './analyzers/analyze.js';
-import { Batcher } from './batcher.js';
 import { Slots } from './slots.js';
 import { withLocalFile } from './local-file.js';
 import { RulesService } from './rules.service.js';

@@ -96,6 +96,54 @@ describe('database', () => {
     assert.equal(outbox.length, 1);
   });
 
+  it('marks several submissions queued in one statement, dropping their outbox rows and no others', async () => {
+    const repo = new SubmissionsRepository(database);
+    const recorded = await Promise.all(
+      Array.from({ length: 3 }, () => {
+        const sha256 = randomBytes(32).toString('hex');
+        return repo.record({
+          digests: { sha256, sha1: 'a'.repeat(40), md5: 'b'.repeat(32), size: 10 },
+          kind: 'file',
+          objectKey: `samples/${sha256}`,
+          metadata: {},
+          filename: null,
+          submitter: { pseudonym: 'test', country: null, productVersion: null },
+          scanJob: (submissionId) => ({
+            queue: 'scan',
+            name: 'scan-sample',
+            jobId: `scan-${sha256}`,
+            payload: { sha256, submissionId },
+          }),
+        });
+      }),
+    );
+    const [first, second, third] = recorded.map((r) => ({
+      submissionId: r.submissionId,
+      outboxId: r.outboxId ?? NaN,
+    }));
+    assert.ok(first !== undefined && second !== undefined && third !== undefined);
+    await repo.markQueuedMany([first, second]);
+    const status = await sql<{ id: string; status: string }>(
+      'select id, status from submissions where id = any($1::uuid[])',
+      [[first, second, third].map((r) => r.submissionId)],
+    );
+    assert.deepEqual(
+      new Map(status.map((r) => [r.id, r.status])),
+      new Map([
+        [first.submissionId, 'queued'],
+        [second.submissionId, 'queued'],
+        [third.submissionId, 'received'],
+      ]),
+    );
+    const left = await sql<{ id: string }>('select id from outbox where id = any($1::bigint[])', [
+      [first, second, third].map((r) => r.outboxId),
+    ]);
+    assert.deepEqual(
+      left.map((r) => Number(r.id)),
+      [third.outboxId],
+    );
+  });
+
   it('converts rows from before the pseudonyms at start-up, once', async () => {
     const key = 'database-spec-pseudonym-key';
     const [agent] = await sql<{ id: string }>(

@@ -1,4 +1,5 @@
 export type { StoredDiagnostic } from './schema.js';
+export { Batcher } from './batcher.js';
 export { Database, ensureDatabase, runMigrations, toDatabaseError, type Executor } from './database.js';
 export {
   AuditRepository,

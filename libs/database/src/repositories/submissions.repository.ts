@@ -125,9 +125,17 @@ export class SubmissionsRepository {
    * commit instead of two; it halved this step's latency under 200 concurrent uploads).
    */
   async markQueued(id: string, outboxId: number): Promise<void> {
+    await this.markQueuedMany([{ submissionId: id, outboxId }]);
+  }
+
+  /** {@link markQueued} for several submissions in one statement (one commit for all). */
+  async markQueuedMany(rows: ReadonlyArray<{ submissionId: string; outboxId: number }>): Promise<void> {
+    if (rows.length === 0) return;
+    const outboxIds = rows.map((r) => r.outboxId);
+    const ids = rows.map((r) => r.submissionId);
     await this.database.db.execute(
-      sql`with done as (delete from ${outbox} where ${outbox.id} = ${outboxId})
-          update ${submissions} set status = 'queued' where ${submissions.id} = ${id}`,
+      sql`with done as (delete from ${outbox} where ${outbox.id} = any(${sql.param(outboxIds)}::bigint[]))
+          update ${submissions} set status = 'queued' where ${submissions.id} = any(${sql.param(ids)}::uuid[])`,
     );
   }
 
