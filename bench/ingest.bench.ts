@@ -93,7 +93,9 @@ async function benchDriver(
     env: {
       UPLOAD_MAX_BYTES: String(big.size + MiB),
       LOG_LEVEL: 'warn',
-      ...(process.env.BENCH_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
+      ...(process.env.BENCH_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
     },
   });
   await service.start();
