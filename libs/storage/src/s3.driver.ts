@@ -328,14 +328,12 @@ export class S3ObjectStore implements ObjectStore {
   async promote(from: string, to: string): Promise<'moved' | 'existed'> {
     if (from === to)
       throw new SpecimenError('VALIDATION_FAILED', 'promote() needs two different keys', { key: to });
-    assertValidKey(from);
+    if ((await this.stat(from)) === null) throw notFound(from);
     // Not atomic across two racing promotes to one key; both copy identical content-addressed bytes.
     if ((await this.stat(to)) !== null) {
-      if ((await this.stat(from)) === null) throw notFound(from);
       await this.delete(from);
       return 'existed';
     }
-    // No stat of the source first (one request less per new sample): a missing source fails the copy.
     try {
       await this.client.copyObject(
         new CopySourceOptions({ Bucket: this.bucket, Object: from }),
