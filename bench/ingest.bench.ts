@@ -2,7 +2,10 @@
 // same bytes through the same storage driver directly, in the same run, for the fs and S3 drivers.
 // Prints MB/s, the ratio API / direct (goal ≥ 0.7) and the API's peak RSS during the 1 GiB upload
 // (goal ≤ 200 MB). Run: npm run bench:ingest   (BENCH_BIG_MIB=256 for a shorter run, BENCH_DRIVERS=fs for one driver, BENCH_REPEATS=3 runs each,
-// median shown)
+// median shown, BENCH_SMALL_COUNT=200 uploads per small batch; BENCH_NODE_OPTIONS is added to the API's node flags,
+// e.g. --perf-basic-prof for perf record). The small-upload row also shows the API's CPU per upload split by thread
+// (main, the hashing thread, the libuv pool, V8 helpers), all API batches together: CPU, unlike wall time, holds up
+// on a busy machine.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,13 +15,30 @@ import { projectRoot } from '#config';
 import { submitMultipart } from './multipart.js';
 import { createObjectStore, type ObjectStore } from '#storage';
 import { TestService, startS3Server } from '#test-support';
-import { mbps, median, peakRssMb, resetPeakRss, rssMb, timed } from './measure.js';
+import { mbps, median, peakRssMb, resetPeakRss, rssMb, threadCpuMs, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 200);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const DRIVERS = (process.env.BENCH_DRIVERS ?? 'fs,s3').split(',') as Array<'fs' | 's3'>;
+
+/** Node's thread names (/proc comm): the event loop, the hashing thread (a worker_threads Worker), the rest. */
+const THREADS = [
+  ['main', 'MainThread'],
+  ['hash', 'WorkerThread'],
+  ['pool', 'libuv-worker'],
+  ['V8', 'V8Worker'],
+] as const;
+
+/** CPU ms per upload by thread between two {@link threadCpuMs} readings, e.g. "18.1 (main 14.2, hash 3.3, …)". */
+function cpuPerUpload(before: Map<string, number>, after: Map<string, number>, uploads: number): string {
+  const delta = (name: string) => ((after.get(name) ?? 0) - (before.get(name) ?? 0)) / uploads;
+  let total = 0;
+  for (const name of after.keys()) total += delta(name);
+  const parts = THREADS.map(([label, name]) => `${label} ${delta(name).toFixed(1)}`);
+  return `${total.toFixed(1)} (${parts.join(', ')})`;
+}
 
 async function bigFile(): Promise<{ path: string; sha256: string; size: number }> {
   const dir = join(projectRoot(), 'bench', '.data');
@@ -70,7 +90,13 @@ async function benchDriver(
   const service = new TestService({
     scanner: false,
     ...(s3 === null ? {} : { storageUrl: s3.url }),
-    env: { UPLOAD_MAX_BYTES: String(big.size + MiB), LOG_LEVEL: 'warn' },
+    env: {
+      UPLOAD_MAX_BYTES: String(big.size + MiB),
+      LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
+    },
   });
   await service.start();
   const store: ObjectStore = await createObjectStore(service.storageUrl);
@@ -128,10 +154,15 @@ async function benchDriver(
       );
     }
     const rssPeak = peakRssMb(pid);
+    const apiThreads = new Map<string, number>();
     for (let r = 0; r < REPEATS; r++) {
       const smalls = Array.from({ length: SMALL_COUNT }, () => randomBytes(MiB));
       small1.push(await timed(() => putSmalls(smalls)));
+      const before = threadCpuMs(pid);
       small2.push(await timed(() => uploadSmalls(smalls)));
+      for (const [name, ms] of threadCpuMs(pid)) {
+        apiThreads.set(name, (apiThreads.get(name) ?? 0) + ms - (before.get(name) ?? 0));
+      }
     }
     const directBig = median(big1);
     const apiBig = median(big2);
@@ -151,7 +182,11 @@ async function benchDriver(
       directMBps: mbps(SMALL_COUNT * MiB, directSmall),
       apiMBps: mbps(SMALL_COUNT * MiB, apiSmall),
       ratio: directSmall / apiSmall,
-      note: `${(SMALL_COUNT / (apiSmall / 1000)).toFixed(0)} uploads/s through the API`,
+      note: `${(SMALL_COUNT / (apiSmall / 1000)).toFixed(0)} uploads/s through the API; API CPU ms/upload ${cpuPerUpload(
+        new Map(),
+        apiThreads,
+        REPEATS * SMALL_COUNT,
+      )}`,
     });
     return rows;
   } finally {

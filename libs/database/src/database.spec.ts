@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { dropDatabase, query } from '#test-support';
+import { dropDatabase, query, submissionInput } from '#test-support';
 import { pseudonym } from '#config';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
 import { backfillPseudonyms } from './pseudonyms.js';
@@ -68,24 +68,7 @@ describe('database', () => {
   it('records one sample, N sightings and one scan job when the same sample arrives N times at once', async () => {
     const repo = new SubmissionsRepository(database);
     const sha256 = randomBytes(32).toString('hex');
-    const results = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        repo.record({
-          digests: { sha256, sha1: 'a'.repeat(40), md5: 'b'.repeat(32), size: 10 },
-          kind: 'file',
-          objectKey: `samples/${sha256}`,
-          metadata: {},
-          filename: null,
-          submitter: { pseudonym: 'test', country: null, productVersion: null },
-          scanJob: (submissionId) => ({
-            queue: 'scan',
-            name: 'scan-sample',
-            jobId: `scan-${sha256}`,
-            payload: { sha256, submissionId },
-          }),
-        }),
-      ),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, () => repo.record(submissionInput(sha256))));
     assert.equal(results.filter((r) => !r.duplicate).length, 1);
     assert.equal(results.filter((r) => r.outboxId !== null).length, 1);
     const [sample] = await sql<{ sightings: number }>('select sightings from samples where sha256 = $1', [
@@ -94,6 +77,38 @@ describe('database', () => {
     assert.equal(sample?.sightings, 8);
     const outbox = await sql('select 1 from outbox where job_id = $1', [`scan-${sha256}`]);
     assert.equal(outbox.length, 1);
+  });
+
+  it('marks several submissions queued in one statement, dropping their outbox rows and no others', async () => {
+    const repo = new SubmissionsRepository(database);
+    const recorded = await Promise.all(
+      Array.from({ length: 3 }, () => repo.record(submissionInput(randomBytes(32).toString('hex')))),
+    );
+    const [first, second, third] = recorded.map((r) => ({
+      submissionId: r.submissionId,
+      outboxId: r.outboxId ?? NaN,
+    }));
+    assert.ok(first !== undefined && second !== undefined && third !== undefined);
+    await repo.markQueuedMany([first, second]);
+    const status = await sql<{ id: string; status: string }>(
+      'select id, status from submissions where id = any($1::uuid[])',
+      [[first, second, third].map((r) => r.submissionId)],
+    );
+    assert.deepEqual(
+      new Map(status.map((r) => [r.id, r.status])),
+      new Map([
+        [first.submissionId, 'queued'],
+        [second.submissionId, 'queued'],
+        [third.submissionId, 'received'],
+      ]),
+    );
+    const left = await sql<{ id: string }>('select id from outbox where id = any($1::bigint[])', [
+      [first, second, third].map((r) => r.outboxId),
+    ]);
+    assert.deepEqual(
+      left.map((r) => Number(r.id)),
+      [third.outboxId],
+    );
   });
 
   it('converts rows from before the pseudonyms at start-up, once', async () => {

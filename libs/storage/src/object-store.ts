@@ -19,6 +19,12 @@ export interface PutOptions {
    * body and leaves nothing behind. An abort after the commit has started is ignored.
    */
   signal?: AbortSignal;
+  /**
+   * The body's sha256 (lowercase hex), asked for once the body has ended. A driver that signs the hash of
+   * what it sends (S3 over plain HTTP) may take it instead of hashing the bytes once more; the server
+   * refuses the object if it does not match them.
+   */
+  sha256?: () => string;
 }
 
 /** An inclusive byte range; `end` defaults to the last byte and is clamped to it. */

@@ -9,7 +9,7 @@ import {
   type SubmissionMetadata,
   type SubmissionView,
 } from '#contracts';
-import { type RecordedSubmission, SubmissionsRepository } from '#database';
+import { Batcher, type RecordedSubmission, SubmissionsRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
 import { QueueProducer, scanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
@@ -54,16 +54,30 @@ export function verify(declared: SubmissionMetadata, actual: Digests): SpecimenE
   return null;
 }
 
+/** Submissions marked queued in one statement at most (see {@link SubmissionsService.queued}). */
+const MAX_QUEUED_BATCH = 256;
+
 @Injectable()
 export class SubmissionsService {
   private readonly logger = new Logger(SubmissionsService.name);
+  /**
+   * Marks submissions queued (outbox row dropped) in one statement for all the uploads that got there
+   * while the previous one ran: one commit for many instead of one each. A lone upload waits for no one;
+   * a failed batch is retried row by row, so an upload fails only for its own row.
+   */
+  private readonly queued: Batcher<{ submissionId: string; outboxId: number }, undefined>;
 
   constructor(
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
-  ) {}
+  ) {
+    this.queued = new Batcher(async (rows) => {
+      await this.submissions.markQueuedMany(rows);
+      return rows.map(() => undefined);
+    }, MAX_QUEUED_BATCH);
+  }
 
   /**
    * After the bytes are in a temporary object: verify, promote to the content-addressed key (or drop the
@@ -124,7 +138,7 @@ export class SubmissionsService {
       this.logger.warn({ err: e, sha256 }, 'scan job left in the outbox for re-drive');
       return;
     }
-    await this.submissions.markQueued(recorded.submissionId, recorded.outboxId);
+    await this.queued.submit({ submissionId: recorded.submissionId, outboxId: recorded.outboxId });
   }
 
   async find(id: string, principal: Principal): Promise<SubmissionView> {

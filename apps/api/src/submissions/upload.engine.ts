@@ -50,7 +50,9 @@ export async function hashIntoIncoming(
   source.on('error', (e) => hashing.destroy(e));
   source.pipe(hashing);
   const tempKey = incomingKey(randomUUID());
-  await store.put(tempKey, hashing, signal === undefined ? {} : { signal });
+  // The sha256 is known once the body has ended (the hashing stream ends only with its digests).
+  const sha256 = () => hashing.digests().sha256;
+  await store.put(tempKey, hashing, signal === undefined ? { sha256 } : { signal, sha256 });
   return { tempKey, digests: hashing.digests() };
 }
 
