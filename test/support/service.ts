@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { projectRoot } from '#config';
 import { pollUntil } from './poll.js';
+import { API_NODE_FLAGS } from '../../apps/node-flags.js';
 
 const ADMIN_DB = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -169,9 +170,8 @@ export class TestService {
 
   private spawn(role: 'api' | 'scanner', env: Record<string, string>): ChildProcess {
     const entry = join(projectRoot(), 'dist', 'apps', role, 'src', 'main.js');
-    // As `npm run start:api` runs it (see apps/main.ts for why).
-    const flags =
-      role === 'api' ? ['--max-semi-space-size=2', '--expose-gc', ...(this.options.apiFlags ?? [])] : [];
+    // As `npm run start:api` runs it (see apps/node-flags.ts for why).
+    const flags = role === 'api' ? [...API_NODE_FLAGS, ...(this.options.apiFlags ?? [])] : [];
     const child = spawn(process.execPath, [...flags, entry], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,8 +8,8 @@
  * {@link PACE_BYTES} of body bounds that garbage (peak 167–170 MB; a scavenge of the API's young
  * generation costs well under a millisecond, against ~60 ms to receive 8 MiB).
  *
- * It needs `--expose-gc` (set where the API is started: package.json, apps/main.ts, docker/, test
- * support); without the flag it does nothing and V8 collects on its own schedule.
+ * It needs `--expose-gc` (apps/node-flags.ts, and the command lines of package.json and docker/); without
+ * the flag it does nothing and V8 collects on its own schedule.
  */
 const PACE_BYTES = 8 * 1024 * 1024;
 const collect = globalThis.gc;

@@ -64,28 +64,23 @@ export class SampleContentService {
     const sample = await this.samples.get(sha256);
     const entry = { name: sample.sha256, size: sample.size };
     const body = encryptedZip(entry, await this.open(sample.objectKey), this.config.download.zipPassword);
-    const audited = this.downloadRecords
-      .submit({
+    try {
+      await this.downloadRecords.submit({
         actorId: principal.tokenId,
         actorName: principal.name,
         action: 'sample.download',
         targetType: 'sample',
         targetId: sample.sha256,
         details: { size: sample.size, role: principal.role },
-      })
-      .then(
-        () => ({ ok: true as const }),
-        (error: unknown) => ({ ok: false as const, error }),
-      );
-    const audit = await audited;
-    if (!audit.ok) {
+      });
+    } catch (e) {
       body.destroy();
       throw new SpecimenError(
         'AUDIT_UNAVAILABLE',
         'the download could not be audited, so it is refused',
         undefined,
         {
-          cause: audit.error,
+          cause: e,
           retryAfterSeconds: 30,
         },
       );

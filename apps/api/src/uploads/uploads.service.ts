@@ -61,6 +61,19 @@ async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGener
  * {@link SubmissionsService.accept}, so verification, promotion, the transaction and the queueing are
  * the multipart path's own.
  */
+/** `upload` if `principal` may use it now, else why not: absent or another's (NOT_FOUND), or expired. */
+function usableBy(upload: UploadRecord | null, principal: Principal): UploadRecord | SpecimenError {
+  if (upload === null || upload.createdBy !== principal.tokenId) {
+    return new SpecimenError('NOT_FOUND', 'no such upload');
+  }
+  if (upload.expiresAt.getTime() <= Date.now()) {
+    return new SpecimenError('UPLOAD_EXPIRED', 'the upload has expired; start a new one', {
+      expiredAt: upload.expiresAt.toISOString(),
+    });
+  }
+  return upload;
+}
+
 @Injectable()
 export class UploadsService implements OnApplicationShutdown {
   private readonly logger = new Logger(UploadsService.name);
@@ -136,29 +149,23 @@ export class UploadsService implements OnApplicationShutdown {
   /** The upload, if it is the caller's: anyone else's is as absent as an unknown id. */
   private async owned(id: string, principal: Principal): Promise<UploadRecord> {
     const upload = UUID.test(id) ? await this.uploads.find(id) : null;
-    if (upload === null || upload.createdBy !== principal.tokenId) {
-      throw new SpecimenError('NOT_FOUND', 'no such upload');
-    }
-    if (upload.expiresAt.getTime() <= Date.now()) {
-      throw new SpecimenError('UPLOAD_EXPIRED', 'the upload has expired; start a new one', {
-        expiredAt: upload.expiresAt.toISOString(),
-      });
-    }
-    return upload;
+    const usable = usableBy(upload, principal);
+    if (usable instanceof SpecimenError) throw usable;
+    return usable;
   }
 
   /**
    * The caller's upload as the last PATCH of it in this process left it, when the PATCH at `offset`
    * continues this process's assembly of it; null when that is not known here (the row is then read).
    * Not reading the row is safe: who created an upload never changes, the expiry is checked here as
-   * {@link owned} does, and the conditional update that takes the chunk checks the offset and the expiry
+   * {@link owned} does (usableBy), and the conditional update that takes the chunk checks the offset and the expiry
    * against the row again (a chunk that lost to another replica, a termination or the sweeper is
    * refused then, as when the row was read first and changed meanwhile).
    */
   private inStep(id: string, principal: Principal, offset: number): UploadRecord | null {
     const upload = this.assemblies.inStep(id, offset);
-    if (upload === null || upload.createdBy !== principal.tokenId) return null;
-    return upload.expiresAt.getTime() > Date.now() ? upload : null;
+    const usable = usableBy(upload, principal);
+    return usable instanceof SpecimenError ? null : usable;
   }
 
   private static state(upload: UploadRecord): UploadState {
