@@ -66,6 +66,9 @@ describe('file type', () => {
         'script',
         'vbscript',
       ],
+      // Upper case and, in the second, UTF-8 beyond ASCII: the patterns' word pre-check must not miss them.
+      [Buffer.from('@ECHO OFF\r\nSETLOCAL\r\nSET X=%1\r\nGOTO :END\r\nREM done\r\n'), 'script', 'batch'],
+      [Buffer.from("' Überprüfung\nDIM o\nON ERROR RESUME NEXT\nEnd Sub\n"), 'script', 'vbscript'],
       [Buffer.from('just some notes\nabout nothing\n'), 'unknown', 'text'],
       [randomBytes(4096), 'unknown', 'unknown'],
     ];

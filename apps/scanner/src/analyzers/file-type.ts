@@ -1,5 +1,6 @@
 import type { FileTypeInfo } from '#contracts';
 import { type ByteSource, has, printable, u16, u32 } from './bytes.js';
+import { TextIndex, type Word, word } from './text-index.js';
 
 /** Bytes read from the start of a sample to decide its type. */
 const HEAD = 64 * 1024;
@@ -162,9 +163,17 @@ function localNames(b: Buffer): string[] {
   return names;
 }
 
+interface Pattern {
+  re: RegExp;
+  /** Words of which every match of the pattern holds one: the pattern runs only if the text may hold one. */
+  needles: Word[];
+}
+
+const p = (re: RegExp, ...needles: string[]): Pattern => ({ re, needles: needles.map(word) });
+
 interface Heuristic {
   format: string;
-  patterns: RegExp[];
+  patterns: Pattern[];
 }
 
 // Each pattern that occurs scores one point; the best format with at least two points wins.
@@ -172,49 +181,63 @@ const SCRIPT_HEURISTICS: Heuristic[] = [
   {
     format: 'powershell',
     patterns: [
-      /\b(?:invoke-expression|iex)\b/i,
-      /\bnew-object\b/i,
-      /\$env:/i,
-      /\b(?:write-host|write-output|get-item|get-childitem|set-itemproperty|start-process)\b/i,
-      /\[(?:system\.)?(?:convert|text\.encoding|io\.|net\.|reflection\.)/i,
-      /-(?:executionpolicy|windowstyle|noprofile|encodedcommand)\b/i,
-      /\bparam\s*\(/i,
-      /\$[a-z_][a-z0-9_]*\s*=\s*/i,
+      p(/\b(?:invoke-expression|iex)\b/i, 'invoke-expression', 'iex'),
+      p(/\bnew-object\b/i, 'new-object'),
+      p(/\$env:/i, '$env:'),
+      p(
+        /\b(?:write-host|write-output|get-item|get-childitem|set-itemproperty|start-process)\b/i,
+        'write-host',
+        'write-output',
+        'get-item',
+        'get-childitem',
+        'set-itemproperty',
+        'start-process',
+      ),
+      p(/\[(?:system\.)?(?:convert|text\.encoding|io\.|net\.|reflection\.)/i, '['),
+      p(
+        /-(?:executionpolicy|windowstyle|noprofile|encodedcommand)\b/i,
+        '-executionpolicy',
+        '-windowstyle',
+        '-noprofile',
+        '-encodedcommand',
+      ),
+      p(/\bparam\s*\(/i, 'param'),
+      p(/\$[a-z_][a-z0-9_]*\s*=\s*/i, '$'),
     ],
   },
   {
     format: 'javascript',
     patterns: [
-      /\bfunction(?:\s+[\w$]+)?\s*\(/,
-      /\b(?:var|let|const)\s+[a-z_$][\w$]*\s*=/i,
-      /\bnew\s+activexobject\s*\(/i,
-      /\bwscript\.(?:createobject|shell|echo|sleep)\b/i,
-      /\beval\s*\(/,
-      /\bdocument\.(?:write|getelementbyid|createelement)\b/i,
-      /\bstring\.fromcharcode\s*\(/i,
-      /=>\s*\{/,
+      p(/\bfunction(?:\s+[\w$]+)?\s*\(/, 'function'),
+      p(/\b(?:var|let|const)\s+[a-z_$][\w$]*\s*=/i, 'var', 'let', 'const'),
+      p(/\bnew\s+activexobject\s*\(/i, 'activexobject'),
+      p(/\bwscript\.(?:createobject|shell|echo|sleep)\b/i, 'wscript.'),
+      p(/\beval\s*\(/, 'eval'),
+      p(/\bdocument\.(?:write|getelementbyid|createelement)\b/i, 'document.'),
+      p(/\bstring\.fromcharcode\s*\(/i, 'string.fromcharcode'),
+      p(/=>\s*\{/, '=>'),
     ],
   },
   {
     format: 'vbscript',
     patterns: [
-      /^[ \t]*dim\s+\w+/im,
-      /^[ \t]*set\s+\w+\s*=\s*createobject\s*\(/im,
-      /\bcreateobject\s*\(\s*"/i,
-      /^[ \t]*on\s+error\s+resume\s+next/im,
-      /^[ \t]*end\s+(?:sub|function|if)\b/im,
-      /\bwscript\.(?:createobject|shell|echo|sleep)\b/i,
-      /\bchr\s*\(\s*\d+\s*\)\s*&/i,
+      p(/^[ \t]*dim\s+\w+/im, 'dim'),
+      p(/^[ \t]*set\s+\w+\s*=\s*createobject\s*\(/im, 'createobject'),
+      p(/\bcreateobject\s*\(\s*"/i, 'createobject'),
+      p(/^[ \t]*on\s+error\s+resume\s+next/im, 'resume'),
+      p(/^[ \t]*end\s+(?:sub|function|if)\b/im, 'end'),
+      p(/\bwscript\.(?:createobject|shell|echo|sleep)\b/i, 'wscript.'),
+      p(/\bchr\s*\(\s*\d+\s*\)\s*&/i, 'chr'),
     ],
   },
   {
     format: 'batch',
     patterns: [
-      /^[ \t]*@echo\s+off/im,
-      /^[ \t]*(?:set|setlocal)\s+\w*/im,
-      /%~?[0-9]\b|%[a-z_][a-z0-9_]*%/i,
-      /^[ \t]*goto\s+:?\w+/im,
-      /^[ \t]*rem\s/im,
+      p(/^[ \t]*@echo\s+off/im, '@echo'),
+      p(/^[ \t]*(?:set|setlocal)\s+\w*/im, 'set'),
+      p(/%~?[0-9]\b|%[a-z_][a-z0-9_]*%/i, '%'),
+      p(/^[ \t]*goto\s+:?\w+/im, 'goto'),
+      p(/^[ \t]*rem\s/im, 'rem'),
     ],
   },
 ];
@@ -233,13 +256,16 @@ function detectScript(head: Buffer): FileTypeInfo | null {
     return { type: 'script', format: 'shebang', details: { interpreter: clean } };
   }
   let best: { format: string; score: number } | null = null;
+  let index: TextIndex | undefined;
   for (const h of SCRIPT_HEURISTICS) {
     // A format wins with at least two points and more than the best so far: once it cannot get there,
     // its remaining patterns need not run over the text.
     const needed = Math.max(2, (best?.score ?? 0) + 1);
     let score = 0;
     for (let i = 0; i < h.patterns.length && score + h.patterns.length - i >= needed; i++) {
-      if (h.patterns[i]?.test(text) === true) score++;
+      const pattern = h.patterns[i] as Pattern;
+      const words = (index ??= new TextIndex(text));
+      if (pattern.needles.some((n) => words.mayContain(n)) && pattern.re.test(text)) score++;
     }
     if (score >= needed) best = { format: h.format, score };
   }
@@ -262,7 +288,10 @@ function decodeText(head: Buffer): string | null {
   const bytes = sample.subarray(start);
   // Binary data is told apart before decoding: ASCII control bytes decode to one character each and no
   // byte decodes to more than one, so this share of them is at most their share of the decoded text.
-  if (bytes.length > 0 && controlBytes(bytes) / bytes.length >= MAX_BAD_SHARE) return null;
+  const { controls, ascii } = controlBytes(bytes);
+  if (bytes.length > 0 && controls / bytes.length >= MAX_BAD_SHARE) return null;
+  // ASCII decodes to the same characters, one per byte: mostlyText would count what was just counted.
+  if (ascii) return bytes.length > 0 ? bytes.toString('latin1') : null;
   const text = bytes.toString('utf8');
   return mostlyText(text) ? text : null;
 }
@@ -270,22 +299,28 @@ function decodeText(head: Buffer): string | null {
 /** Share of bad characters above which a head is not text (see {@link mostlyText}). */
 const MAX_BAD_SHARE = 0.02;
 
-/** Bytes that {@link mostlyText} counts as bad when they stand alone (ASCII controls but tab, LF, FF, CR; DEL). */
-function controlBytes(bytes: Buffer): number {
-  let bad = 0;
+/** 1 for the characters below 256 that {@link mostlyText} counts as bad (ASCII controls but tab, LF, FF, CR; DEL). */
+const CONTROL = Uint8Array.from({ length: 256 }, (_, c) =>
+  (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0x7f ? 1 : 0,
+);
+
+/** How many bytes are ASCII controls that count as bad, and whether every byte is ASCII (one table read each). */
+function controlBytes(bytes: Buffer): { controls: number; ascii: boolean } {
+  let controls = 0;
+  let any = 0;
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i] as number;
-    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0x7f) bad++;
+    controls += CONTROL[c] as number;
+    any |= c;
   }
-  return bad;
+  return { controls, ascii: any < 0x80 };
 }
 
 function mostlyText(text: string): boolean {
   let bad = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0xfffd || c === 0x7f)
-      bad++;
+    bad += c < 0x100 ? (CONTROL[c] as number) : c === 0xfffd ? 1 : 0;
   }
   return text.length > 0 && bad / text.length < MAX_BAD_SHARE;
 }
