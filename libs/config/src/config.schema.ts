@@ -63,7 +63,7 @@ export function envSchema(root: string) {
     /** file:///abs/dir or s3://ACCESS:SECRET@host:port/bucket?ssl=false */
     STORAGE_URL: urlWith(['file:', 's3:']).default(pathToFileURL(join(root, 'var', 'objects')).href),
     /** Part size of S3 multipart uploads (bytes). */
-    STORAGE_PART_SIZE: int(5 * MiB).default(16 * MiB),
+    STORAGE_PART_SIZE: int(5 * MiB).default(8 * MiB),
     /** S3: how long a request may wait for the server's answer before it fails (ms). */
     STORAGE_TIMEOUT_MS: int(100).default(30_000),
     /** When set (at least 16 characters), an admin token with this value is created at start-up. */

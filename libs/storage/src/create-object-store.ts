@@ -8,7 +8,7 @@ import { S3ObjectStore, answerTimeoutTransport } from './s3.driver.js';
 
 /** Options of {@link createObjectStore}. */
 export interface ObjectStoreOptions {
-  /** S3 multipart part size in bytes (default 16 MiB, at least 5 MiB); also the most a put buffers. */
+  /** S3 multipart part size in bytes (default 8 MiB, at least 5 MiB); also the most a put buffers. */
   partSize?: number;
   /**
    * S3: how long a request may wait for the server's answer (its response headers) before it fails
@@ -17,7 +17,7 @@ export interface ObjectStoreOptions {
   timeoutMs?: number;
 }
 
-const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const S3_PARAMS = new Set(['ssl', 'region']);
 

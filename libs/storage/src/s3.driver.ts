@@ -99,6 +99,8 @@ const LISTED_BYTES = 4 * 1024 * 1024;
 class PartBuffer {
   private chunks: Buffer[] = [];
   private buffer: Buffer | null = null;
+  /** Buffers {@link contents} allocated to join chunks (ours to free). */
+  private joined: Buffer[] = [];
   private length = 0;
 
   constructor(private readonly capacity: number) {}
@@ -115,7 +117,7 @@ class PartBuffer {
       this.chunks.push(piece);
     } else {
       if (this.buffer === null) {
-        this.buffer = Buffer.allocUnsafe(this.capacity);
+        this.buffer = Buffer.allocUnsafeSlow(this.capacity);
         let at = 0;
         for (const listed of this.chunks) at += listed.copy(this.buffer, at);
         this.chunks = [];
@@ -126,17 +128,35 @@ class PartBuffer {
     return taken;
   }
 
-  /** The collected bytes; valid until the next append or clear. */
+  /** The collected bytes; valid until the next append, clear or release. */
   contents(): Buffer {
     if (this.buffer !== null) return this.buffer.subarray(0, this.length);
-    const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    const joined = Buffer.allocUnsafeSlow(this.length);
+    let at = 0;
+    for (const listed of this.chunks) at += listed.copy(joined, at);
     this.chunks = [joined];
+    this.joined.push(joined);
     return joined;
   }
 
   clear(): void {
     this.chunks = [];
     this.length = 0;
+  }
+
+  /**
+   * Frees the buffer this PartBuffer allocated, now rather than at the next full garbage collection: it
+   * lived through the whole upload, so it was promoted to the old generation, where V8 only frees it when a
+   * major collection comes, and 20 parallel 1 MiB uploads left ~40 MB of such buffers behind. Only after
+   * the server has answered for every byte: nothing may still be writing them to a socket.
+   */
+  release(): void {
+    const own = [...this.joined, ...(this.buffer === null ? [] : [this.buffer])];
+    this.buffer = null;
+    this.joined = [];
+    this.clear();
+    for (const b of own) if (b.buffer instanceof ArrayBuffer) b.buffer.transfer(0);
   }
 }
 
@@ -232,6 +252,7 @@ export class S3ObjectStore implements ObjectStore {
         const id = uploadId;
         await s3(() => this.client.completeMultipartUpload(this.bucket, key, id, parts));
       }
+      buffer.release();
       return { size };
     } catch (err) {
       await this.discard(key, uploadId, committing);
