@@ -101,6 +101,74 @@ describe('principal cache across replicas', () => {
     assert.equal((await service.request('/v1/me', { token: apiKey })).status, 401);
   });
 
+  it("a person's token revoked on A is refused (401) on B from the next request", async () => {
+    const token = await service.token('analyst');
+    assert.equal(await meOnB(token), 200);
+    const me = (await (await service.request('/v1/me', { token })).json()) as { tokenId: string };
+    const revoked = await service.request(`/v1/tokens/${me.tokenId}/revoke`, { method: 'POST' });
+    assert.equal(revoked.status, 200, await revoked.clone().text());
+    assert.equal(await meOnB(token), 401);
+    assert.equal((await service.request('/v1/me', { token })).status, 401);
+  });
+
+  it("lists people's tokens and revokes them once, refusing agents' keys and the last admin token", async () => {
+    const adminId = async (token?: string): Promise<string> =>
+      ((await (await service.request('/v1/me', { token })).json()) as { tokenId: string }).tokenId;
+    const list = async () => {
+      const res = await service.request('/v1/tokens');
+      assert.equal(res.status, 200, await res.clone().text());
+      return ((await res.json()) as { items: { id: string; role: string; revokedAt: string | null }[] })
+        .items;
+    };
+    const revoke = (id: string) => service.request(`/v1/tokens/${id}/revoke`, { method: 'POST' });
+    const code = async (res: Response) => ((await res.json()) as ErrorBody).error.code;
+
+    // Twice: the same revocation time, one audit record.
+    const token = await service.token('analyst');
+    const id = await adminId(token);
+    const first = (await (await revoke(id)).json()) as { revokedAt: string };
+    const again = await revoke(id);
+    assert.equal(again.status, 200);
+    assert.equal(((await again.json()) as { revokedAt: string }).revokedAt, first.revokedAt);
+    assert.equal((await list()).find((t) => t.id === id)?.revokedAt, first.revokedAt);
+    const audit = await query<{ n: string }>(
+      service.databaseUrl,
+      "select count(*) as n from audit_log where action = 'token.revoke' and target_id = $1",
+      [id],
+    );
+    assert.equal(audit[0]?.n, '1');
+
+    // An agent's key is revoked with its agent, and is not listed.
+    const { agentId, apiKey } = await newAgent();
+    const keyId = await adminId(apiKey);
+    assert.equal(
+      (await list()).some((t) => t.id === keyId),
+      false,
+    );
+    const refused = await revoke(keyId);
+    assert.equal(refused.status, 409);
+    assert.equal(await code(refused), 'CONFLICT');
+    assert.equal(
+      (await service.request('/v1/me', { token: apiKey })).status,
+      200,
+      `agent ${agentId} still in`,
+    );
+
+    // The last admin token stays: another admin can be revoked, the only one left cannot.
+    const second = await service.token('admin');
+    const secondId = await adminId(second);
+    assert.equal((await revoke(secondId)).status, 200);
+    const last = await revoke(await adminId());
+    assert.equal(last.status, 409);
+    assert.match(
+      ((await last.json()) as { error: { message: string } }).error.message,
+      /last unrevoked admin/,
+    );
+    assert.equal((await service.request('/v1/me')).status, 200);
+    assert.equal((await revoke('00000000-0000-4000-8000-000000000000')).status, 404);
+    assert.equal((await revoke('not-a-uuid')).status, 404);
+  });
+
   it('a consent withdrawn on A refuses ingest (403 CONSENT_REQUIRED) on B from the next request', async () => {
     const { apiKey } = await newAgent();
     await consent(apiKey, true);

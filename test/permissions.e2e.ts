@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { QueueName } from '#contracts';
@@ -66,6 +67,16 @@ async function enrollmentToken(
   });
   assert.equal(res.status, 201, await res.clone().text());
   return (await res.json()) as { id: string; token: string };
+}
+
+/** A fresh analyst token's id (each revoke row revokes a token of its own). */
+async function personToken(service: TestService): Promise<string> {
+  const res = await service.request('/v1/tokens', {
+    method: 'POST',
+    ...json({ name: `to-revoke-${randomUUID()}`, role: 'analyst' }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return ((await res.json()) as { id: string }).id;
 }
 
 const ENROLL = { product: { name: 'matrix', version: '1' }, os: { family: 'linux', version: '6' } };
@@ -302,6 +313,18 @@ const ROWS: Row[] = [
     note: 'unknown role',
     call: () => ({ path: '/v1/tokens', body: { name: 'x', role: 'root' } }),
     expect: roles(403, 403, 400),
+  },
+  { route: 'GET /v1/tokens', call: () => ({ path: '/v1/tokens' }), expect: roles(403, 403, 200) },
+  {
+    route: 'POST /v1/tokens/{id}/revoke',
+    call: async (c) => ({ path: `/v1/tokens/${await personToken(c.service)}/revoke` }),
+    expect: roles(403, 403, 200),
+  },
+  {
+    route: 'POST /v1/tokens/{id}/revoke',
+    note: 'unknown id',
+    call: () => ({ path: `/v1/tokens/${randomUUID()}/revoke` }),
+    expect: roles(403, 403, 404),
   },
   {
     route: 'POST /v1/enrollment-tokens',

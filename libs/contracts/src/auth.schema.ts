@@ -18,6 +18,17 @@ export interface TokenCreated {
   token: string;
 }
 
+/** A person's API token as `GET /v1/tokens` lists it (never the token itself; agents' keys are not listed). */
+export interface TokenView {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  /** The id of the token that created it; null for the bootstrap admin token. */
+  createdBy: string | null;
+  revokedAt: string | null;
+}
+
 /** Who made a request, after the bearer token was checked. */
 export interface Principal {
   tokenId: string;

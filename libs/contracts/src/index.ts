@@ -10,3 +10,4 @@ export * from './analysis.js';
 export * from './analyst.schema.js';
 export * from './stats.schema.js';
 export * from './retrohunt.schema.js';
+export { UUID } from './ids.js';

@@ -65,5 +65,10 @@ export {
   type SubmissionRecord,
   type Submitter,
 } from './repositories/submissions.repository.js';
-export { TokensRepository, type ActiveToken, type TokenRecord } from './repositories/tokens.repository.js';
+export {
+  TokensRepository,
+  type ActiveToken,
+  type PersonToken,
+  type TokenRecord,
+} from './repositories/tokens.repository.js';
 export { UploadsRepository, type UploadPart, type UploadRecord } from './repositories/uploads.repository.js';

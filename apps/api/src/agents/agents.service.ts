@@ -15,6 +15,7 @@ import {
   ListAgentsQuery,
   type Principal,
   SpecimenError,
+  UUID,
 } from '#contracts';
 import {
   type AgentRecord,
@@ -32,7 +33,6 @@ import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
 /** The actor name of what an agent does itself; the agent is the record's target, by pseudonym. */
 const AGENT_ACTOR = 'agent';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function toAgentView(a: AgentRecord): AgentView {
   return {

@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { AuditQuery, type AuditView, type Page } from '#contracts';
+import { AuditQuery, type AuditView, type Page, UUID } from '#contracts';
 import { AuditRepository } from '#database';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
 
 const AuditCursor = z.strictObject({ b: z.number().int().positive() });
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @Injectable()
 export class AuditService {

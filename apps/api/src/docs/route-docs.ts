@@ -317,6 +317,29 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       response: { id: ID, name: 'analyst-1', role: 'analyst', token: 'spk_…' },
     },
   },
+  'GET /v1/tokens': {
+    summary:
+      "People's API tokens, newest first (never the tokens themselves; agents' keys are under /v1/agents)",
+    tag: 'access',
+    status: 200,
+    example: {
+      response: {
+        items: [
+          { id: ID, name: 'analyst-1', role: 'analyst', createdAt: AT, createdBy: ID, revokedAt: null },
+        ],
+      },
+    },
+  },
+  'POST /v1/tokens/:id/revoke': {
+    summary:
+      "Revoke a person's API token at once on every replica (idempotent; an agent's key or the last admin token: 409)",
+    tag: 'access',
+    status: 200,
+    errors: ['NOT_FOUND', 'CONFLICT'],
+    example: {
+      response: { id: ID, name: 'analyst-1', role: 'analyst', createdAt: AT, createdBy: ID, revokedAt: AT },
+    },
+  },
   'POST /v1/enrollment-tokens': {
     summary: 'Create an enrollment token for agents (shown once)',
     tag: 'agents',

@@ -10,6 +10,7 @@ import {
   type RetrohuntSummaryView,
   type RetrohuntView,
   SpecimenError,
+  UUID,
 } from '#contracts';
 import {
   AuditRepository,
@@ -24,7 +25,6 @@ import { parseOrThrow } from '../http/validation.js';
 import { compileSubmitted } from '../rulesets/diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_LIMIT = 200;
 const MatchCursor = z.strictObject({ m: z.number().int().min(0) });
 

@@ -12,6 +12,7 @@ import {
   type RulesetView,
   SetRuleStateRequest,
   SpecimenError,
+  UUID,
 } from '#contracts';
 import {
   AuditRepository,
@@ -28,7 +29,6 @@ import { parseOrThrow } from '../http/validation.js';
 import { compileSubmitted } from './diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_LIMIT = 500;
 
 const actor = (id: string | null, name: string | null) => (id === null ? null : { id, name });

@@ -1,5 +1,5 @@
-import { Body, Controller, Inject, Post } from '@nestjs/common';
-import type { Principal, TokenCreated } from '#contracts';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import type { Principal, TokenCreated, TokenView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { TokensService } from './tokens.service.js';
 
@@ -12,5 +12,18 @@ export class TokensController {
   @Roles('admin')
   create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<TokenCreated> {
     return this.tokens.create(body, principal);
+  }
+
+  @Get()
+  @Roles('admin')
+  list(): Promise<{ items: TokenView[] }> {
+    return this.tokens.list();
+  }
+
+  @Post(':id/revoke')
+  @Roles('admin')
+  @HttpCode(200)
+  revoke(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<TokenView> {
+    return this.tokens.revoke(id, principal);
   }
 }

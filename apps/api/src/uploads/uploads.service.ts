@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
-import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata } from '#contracts';
+import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata, UUID } from '#contracts';
 import { type UploadPart, type UploadRecord, UploadsRepository } from '#database';
 import { OBJECT_STORE, type ObjectStore, uploadPartKey, uploadPrefix } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
@@ -12,7 +12,6 @@ import { UploadAssemblies } from './assembly.js';
 import { cutAt, writeAt } from './stream-file.js';
 import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Verification failures of the whole upload: retrying cannot help, so the upload is dropped. */
 const FINAL_REFUSALS = new Set(['CHECKSUM_MISMATCH', 'SIZE_MISMATCH', 'EMPTY_FILE']);
 /**

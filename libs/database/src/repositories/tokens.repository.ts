@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from '../drizzle.js';
+import { and, desc, eq, isNull, sql } from '../drizzle.js';
 import type { Role } from '#contracts';
 import type { Database, Executor } from '../database.js';
 import { agents, apiTokens } from '../schema.js';
@@ -20,6 +20,21 @@ export interface ActiveToken extends TokenRecord {
   country: string | null;
   productVersion: string | null;
 }
+
+/** A person's token row as listed (no hash). */
+export interface PersonToken extends TokenRecord {
+  createdBy: string | null;
+  revokedAt: Date | null;
+}
+
+const PERSON_TOKEN = {
+  id: apiTokens.id,
+  name: apiTokens.name,
+  role: apiTokens.role,
+  createdAt: apiTokens.createdAt,
+  createdBy: apiTokens.createdBy,
+  revokedAt: apiTokens.revokedAt,
+};
 
 export class TokensRepository {
   constructor(private readonly database: Database) {}
@@ -60,6 +75,51 @@ export class TokensRepository {
       .insert(apiTokens)
       .values(input)
       .onConflictDoNothing({ target: apiTokens.tokenHash });
+  }
+
+  /** People's tokens (not agents' keys), newest first. */
+  async listPeople(): Promise<PersonToken[]> {
+    return this.database.db
+      .select(PERSON_TOKEN)
+      .from(apiTokens)
+      .where(isNull(apiTokens.agentId))
+      .orderBy(desc(apiTokens.createdAt), desc(apiTokens.id));
+  }
+
+  /**
+   * Revokes a person's token (idempotent: a revoked one keeps its first revocation time). `agent-key` for
+   * an agent's key, which is revoked with its agent; `last-admin` for the only unrevoked admin token,
+   * whose revocation would leave nobody able to administer the service. Call inside a transaction: the
+   * admin tokens are locked, so two revocations of the last two admins cannot both pass.
+   */
+  async revokePerson(
+    id: string,
+    executor: Executor,
+  ): Promise<{ token: PersonToken; newly: boolean } | 'not-found' | 'agent-key' | 'last-admin'> {
+    const [target] = await executor
+      .select({ ...PERSON_TOKEN, agentId: apiTokens.agentId })
+      .from(apiTokens)
+      .where(eq(apiTokens.id, id))
+      .for('update');
+    if (target === undefined) return 'not-found';
+    const { agentId, ...token } = target;
+    if (agentId !== null) return 'agent-key';
+    if (token.revokedAt !== null) return { token, newly: false };
+    if (token.role === 'admin') {
+      const admins = await executor
+        .select({ id: apiTokens.id })
+        .from(apiTokens)
+        .where(and(eq(apiTokens.role, 'admin'), isNull(apiTokens.revokedAt), isNull(apiTokens.agentId)))
+        .for('update');
+      if (admins.every((a) => a.id === id)) return 'last-admin';
+    }
+    const [revoked] = await executor
+      .update(apiTokens)
+      .set({ revokedAt: sql`now()` })
+      .where(eq(apiTokens.id, id))
+      .returning(PERSON_TOKEN);
+    if (revoked === undefined) throw new Error('update returned no row');
+    return { token: revoked, newly: true };
   }
 
   /**
