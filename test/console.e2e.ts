@@ -563,13 +563,26 @@ describe('analyst console (browser)', () => {
     const me = await service.request('/v1/me', { token });
     assert.equal(me.status, 200);
     assert.equal(((await me.json()) as { name: string; role: string }).name, 'made-in-console');
+    // It is listed, and revoked from the list it stops working at once.
+    const tokenRow = page.locator('[data-testid="api-token-row"][data-name="made-in-console"]');
+    await tokenRow.waitFor();
     await shot('17-admin-tokens');
+    await tokenRow.getByTestId('revoke-token').click();
+    await page.getByTestId('confirm-revoke-token').click();
+    await tokenRow.getByText(/revoked/i).waitFor();
+    assert.equal((await service.request('/v1/me', { token })).status, 401, 'the revoked token is refused');
 
     await page.getByTestId('tab-audit').click();
     const audit = page.getByTestId('audit');
     await audit.waitFor();
     const log = await audit.innerText();
-    for (const action of ['agent.revoke', 'token.create', 'ruleset.activate', 'sample.download']) {
+    for (const action of [
+      'agent.revoke',
+      'token.create',
+      'token.revoke',
+      'ruleset.activate',
+      'sample.download',
+    ]) {
       assert.ok(log.includes(action), `${action} in the audit log`);
     }
     await shot('18-admin-audit');

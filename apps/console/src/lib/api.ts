@@ -24,6 +24,7 @@ import type {
   StatsOverviewView,
   StatsSeriesView,
   TokenCreated,
+  TokenView,
   WhoAmIView,
 } from '#contracts';
 
@@ -134,6 +135,8 @@ export class ConsoleApi {
   revokeAgent = (id: string): Promise<AgentView> => this.json(`/v1/agents/${seg(id)}/revoke`, 'POST');
   createToken = (name: string, role: Role): Promise<TokenCreated> =>
     this.json('/v1/tokens', 'POST', { name, role });
+  tokens = (): Promise<{ items: TokenView[] }> => this.json('/v1/tokens');
+  revokeToken = (id: string): Promise<TokenView> => this.json(`/v1/tokens/${seg(id)}/revoke`, 'POST');
   createEnrollmentToken = (body: {
     name?: string;
     ttlSeconds: number;

@@ -1,23 +1,28 @@
 import {
   Alert,
+  Badge,
   Button,
   Group,
+  Modal,
   NumberInput,
   Paper,
   Select,
   SimpleGrid,
   Stack,
+  Table,
   Text,
   TextInput,
   Title,
 } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { type FormEvent, useState } from 'react';
-import { ROLES, type Role } from '#contracts';
+import { ROLES, type Role, type TokenView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
+import { AsyncView } from '../../components/AsyncView.js';
 import { Hash } from '../../components/Hash.js';
 import { errorMessage } from '../../lib/api.js';
 import { formatTime } from '../../lib/format.js';
+import { type AsyncState, useAsync } from '../../lib/use-async.js';
 
 /** A secret the service shows once: copy it now. */
 function OnceSecret({ label, secret, details }: { label: string; secret: string; details: string }) {
@@ -31,7 +36,7 @@ function OnceSecret({ label, secret, details }: { label: string; secret: string;
   );
 }
 
-function ApiTokenForm() {
+function ApiTokenForm({ onCreated }: { onCreated: () => void }) {
   const { api } = useSession();
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('analyst');
@@ -44,6 +49,7 @@ function ApiTokenForm() {
       const t = await api.createToken(name.trim(), role);
       setCreated({ token: t.token, details: `${t.name} (${t.role}), id ${t.id}` });
       setName('');
+      onCreated();
     } catch (err) {
       notifications.show({ title: 'No token made', message: errorMessage(err), color: 'red' });
     } finally {
@@ -177,10 +183,106 @@ function EnrollmentTokenForm() {
   );
 }
 
+/** People's API tokens, newest first; revoking one asks first. */
+function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) {
+  const { api } = useSession();
+  const [target, setTarget] = useState<TokenView | null>(null);
+  const [busy, setBusy] = useState(false);
+  const revoke = async (token: TokenView) => {
+    setBusy(true);
+    try {
+      await api.revokeToken(token.id);
+      notifications.show({ message: `Token ${token.name} revoked`, color: 'teal' });
+      setTarget(null);
+      state.reload();
+    } catch (e) {
+      notifications.show({ title: 'Not revoked', message: errorMessage(e), color: 'red' });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <AsyncView state={state} label="Loading API tokens">
+      {(list) => (
+        <Paper withBorder p="md">
+          <Stack gap="sm">
+            <Title order={4}>API tokens</Title>
+            <Table striped data-testid="api-tokens">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Name</Table.Th>
+                  <Table.Th>Role</Table.Th>
+                  <Table.Th>Created</Table.Th>
+                  <Table.Th />
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {list.items.map((t) => (
+                  <Table.Tr key={t.id} data-testid="api-token-row" data-id={t.id} data-name={t.name}>
+                    <Table.Td>{t.name}</Table.Td>
+                    <Table.Td>{t.role}</Table.Td>
+                    <Table.Td>{formatTime(t.createdAt)}</Table.Td>
+                    <Table.Td>
+                      {t.revokedAt === null ? (
+                        <Button
+                          size="compact-xs"
+                          color="red"
+                          variant="light"
+                          onClick={() => setTarget(t)}
+                          data-testid="revoke-token"
+                        >
+                          Revoke…
+                        </Button>
+                      ) : (
+                        <Badge color="red" variant="outline">
+                          revoked {formatTime(t.revokedAt)}
+                        </Badge>
+                      )}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+            <Modal
+              opened={target !== null}
+              onClose={() => setTarget(null)}
+              title="Revoke this API token?"
+              centered
+            >
+              <Stack>
+                <Text size="sm">
+                  Whoever uses {target?.name} ({target?.role}) is refused from the next request, on every
+                  replica. The last admin token cannot be revoked.
+                </Text>
+                <Group justify="flex-end">
+                  <Button variant="default" onClick={() => setTarget(null)}>
+                    Keep
+                  </Button>
+                  <Button
+                    color="red"
+                    loading={busy}
+                    onClick={() => target !== null && void revoke(target)}
+                    data-testid="confirm-revoke-token"
+                  >
+                    Revoke
+                  </Button>
+                </Group>
+              </Stack>
+            </Modal>
+          </Stack>
+        </Paper>
+      )}
+    </AsyncView>
+  );
+}
+
 export function TokensPanel() {
+  const { api } = useSession();
+  const tokens = useAsync(() => api.tokens(), []);
   return (
     <Stack>
-      <ApiTokenForm />
+      <ApiTokenForm onCreated={tokens.reload} />
+      <ApiTokenList state={tokens} />
       <EnrollmentTokenForm />
     </Stack>
   );
