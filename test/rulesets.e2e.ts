@@ -152,6 +152,28 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     assert.equal(tokens.status, 413);
   });
 
+  it('refuses a JSON body sent as something else with 415, naming the header', async () => {
+    const body = JSON.stringify({ name: 'form', source: 'rule a { condition: true }' });
+    // What `curl --data` sends without -H 'content-type: application/json', and what a bare fetch sends.
+    for (const [path, type] of [
+      ['/v1/rulesets', 'application/x-www-form-urlencoded'],
+      ['/v1/tokens', 'application/x-www-form-urlencoded'],
+      ['/v1/tokens', 'text/plain;charset=UTF-8'],
+    ] as const) {
+      const res = await service.request(path, { method: 'POST', headers: { 'content-type': type }, body });
+      assert.equal(res.status, 415, `${path} ${type}: ${await res.clone().text()}`);
+      const error = ((await res.json()) as ErrorBody & { error: { message: string } }).error;
+      assert.equal(error.code, 'UNSUPPORTED_MEDIA_TYPE');
+      assert.match(error.message, /Content-Type: application\/json/);
+    }
+    // The guards still come first, and no body at all is a validation error as before.
+    const anonymous = await fetch(`${service.baseUrl}/v1/tokens`, { method: 'POST', body });
+    assert.equal(anonymous.status, 401);
+    const empty = await service.request('/v1/tokens', { method: 'POST' });
+    assert.equal(empty.status, 400);
+    assert.equal(((await empty.json()) as ErrorBody).error.code, 'VALIDATION_FAILED');
+  });
+
   it('quarantines a broken rule with its line, and the other rules match once activated', async () => {
     const source = [
       rule('Good_One', 'SPECIMEN-GOOD-ONE', 100),

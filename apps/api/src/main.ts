@@ -14,6 +14,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     bufferLogs: true,
+    // Only the JSON parser below: no route takes a form, so Nest's default urlencoded parser would only
+    // turn a JSON body sent without its Content-Type into a confusing object (JsonBody answers 415).
+    bodyParser: false,
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');

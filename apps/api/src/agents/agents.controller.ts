@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
 import type {
   AgentPage,
   AgentView,
@@ -10,6 +10,7 @@ import type {
 import { CurrentPrincipal, Public, Roles } from '../auth/auth.js';
 import { RateLimitGuard } from '../limits/rate-limit.guard.js';
 import { AgentsService } from './agents.service.js';
+import { JsonBody } from '../http/validation.js';
 
 @Controller('v1/enrollment-tokens')
 export class EnrollmentTokensController {
@@ -18,7 +19,10 @@ export class EnrollmentTokensController {
   /** `{name?, expiresAt | ttlSeconds, maxUses}` → the token, shown once. */
   @Post()
   @Roles('admin')
-  create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<EnrollmentTokenCreated> {
+  create(
+    @JsonBody() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<EnrollmentTokenCreated> {
     return this.agents.createEnrollmentToken(body, principal);
   }
 
@@ -42,7 +46,7 @@ export class AgentsController {
   @Post('enroll')
   @Public()
   @HttpCode(201)
-  enroll(@Body() body: unknown): Promise<Enrolled> {
+  enroll(@JsonBody() body: unknown): Promise<Enrolled> {
     return this.agents.enroll(body);
   }
 
@@ -62,7 +66,7 @@ export class AgentsController {
   @Put('me/consent')
   @Roles('agent')
   @UseGuards(RateLimitGuard)
-  consent(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<ConsentView> {
+  consent(@JsonBody() body: unknown, @CurrentPrincipal() principal: Principal): Promise<ConsentView> {
     return this.agents.setConsent(body, principal);
   }
 }

@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
 import type { FailedJobView, Principal, ReplayedJobsView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { FailedJobsService } from './failed-jobs.service.js';
+import { JsonBody } from '../http/validation.js';
 
 @Controller('v1/admin/jobs/failed')
 export class FailedJobsController {
@@ -18,7 +19,7 @@ export class FailedJobsController {
   @Post('replay')
   @HttpCode(200)
   @Roles('admin')
-  replay(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<ReplayedJobsView> {
+  replay(@JsonBody() body: unknown, @CurrentPrincipal() principal: Principal): Promise<ReplayedJobsView> {
     return this.failed.replay(body, principal);
   }
 }

@@ -1,10 +1,11 @@
-import { Body, Controller, HttpCode, Inject, Post, Res, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Post, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Principal } from '#contracts';
 import { ConsentGuard } from '../agents/consent.guard.js';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { RateLimitGuard } from '../limits/rate-limit.guard.js';
 import { LookupsService } from './lookups.service.js';
+import { JsonBody } from '../http/validation.js';
 
 @Controller('v1/lookups')
 export class LookupsController {
@@ -20,7 +21,7 @@ export class LookupsController {
   @Roles('agent')
   @UseGuards(RateLimitGuard, ConsentGuard)
   async lookup(
-    @Body() body: unknown,
+    @JsonBody() body: unknown,
     @CurrentPrincipal() principal: Principal,
     @Res() res: Response,
   ): Promise<void> {

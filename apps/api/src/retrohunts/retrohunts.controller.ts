@@ -1,8 +1,9 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query, UseInterceptors } from '@nestjs/common';
 import type { Principal, RetrohuntSummaryView, RetrohuntView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { LargeJsonBody } from '../http/large-json.js';
 import { RetrohuntsService } from './retrohunts.service.js';
+import { JsonBody } from '../http/validation.js';
 
 @Controller('v1/retrohunts')
 export class RetrohuntsController {
@@ -12,7 +13,7 @@ export class RetrohuntsController {
   @Post()
   @Roles('analyst', 'admin')
   @UseInterceptors(LargeJsonBody)
-  create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RetrohuntSummaryView> {
+  create(@JsonBody() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RetrohuntSummaryView> {
     return this.retrohunts.create(body, principal);
   }
 

@@ -1,8 +1,9 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Patch, Post, UseInterceptors } from '@nestjs/common';
 import type { Principal, RuleView, RulesetCreated, RulesetSummaryView, RulesetView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { LargeJsonBody } from '../http/large-json.js';
 import { RulesetsService } from './rulesets.service.js';
+import { JsonBody } from '../http/validation.js';
 
 @Controller('v1/rulesets')
 export class RulesetsController {
@@ -12,7 +13,7 @@ export class RulesetsController {
   @Post()
   @Roles('analyst', 'admin')
   @UseInterceptors(LargeJsonBody)
-  create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RulesetCreated> {
+  create(@JsonBody() body: unknown, @CurrentPrincipal() principal: Principal): Promise<RulesetCreated> {
     return this.rulesets.create(body, principal);
   }
 
@@ -34,7 +35,7 @@ export class RulesetsController {
   @Roles('admin')
   activate(
     @Param('id') id: string,
-    @Body() body: unknown,
+    @JsonBody() body: unknown,
     @CurrentPrincipal() principal: Principal,
   ): Promise<RulesetSummaryView> {
     return this.rulesets.activate(id, body, principal);
@@ -46,7 +47,7 @@ export class RulesetsController {
   setRuleState(
     @Param('id') id: string,
     @Param('rule') rule: string,
-    @Body() body: unknown,
+    @JsonBody() body: unknown,
     @CurrentPrincipal() principal: Principal,
   ): Promise<RuleView> {
     return this.rulesets.setRuleState(id, rule, body, principal);

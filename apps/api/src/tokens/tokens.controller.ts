@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import type { Principal, TokenCreated, TokenView } from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { TokensService } from './tokens.service.js';
+import { JsonBody } from '../http/validation.js';
 
 @Controller('v1/tokens')
 export class TokensController {
@@ -10,7 +11,7 @@ export class TokensController {
   /** `{name, role}` → the new token, shown once. */
   @Post()
   @Roles('admin')
-  create(@Body() body: unknown, @CurrentPrincipal() principal: Principal): Promise<TokenCreated> {
+  create(@JsonBody() body: unknown, @CurrentPrincipal() principal: Principal): Promise<TokenCreated> {
     return this.tokens.create(body, principal);
   }
 
