@@ -26,6 +26,8 @@ function routeErrors(route: ServedRoute, doc: RouteDoc | undefined): ErrorCode[]
   if (route.access !== 'public') codes.add('UNAUTHENTICATED').add('FORBIDDEN');
   if (doc?.body !== undefined || doc?.query !== undefined || doc?.multipart !== undefined)
     codes.add('VALIDATION_FAILED');
+  // A JSON body sent with another Content-Type (JsonBody).
+  if (doc?.body !== undefined) codes.add('UNSUPPORTED_MEDIA_TYPE');
   if (route.path.includes(':') && !route.path.startsWith('/docs')) codes.add('NOT_FOUND');
   if (route.path.startsWith('/v1/')) codes.add('DATABASE_UNAVAILABLE');
   codes.add('INTERNAL');
