@@ -1,10 +1,9 @@
-import { Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { Badge, Button, Group, Stack, Table, Text } from '@mantine/core';
 import { useState } from 'react';
 import type { AgentView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
-import { errorMessage } from '../../lib/api.js';
+import { ConfirmRevoke, RevokeCell, useRevoke } from '../../components/Revoke.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 
@@ -14,21 +13,13 @@ export function AgentsPanel() {
   const [after, setAfter] = useState<string[]>([]);
   const current = after.at(-1);
   const page = useAsync(() => api.agents(current), [current]);
-  const [target, setTarget] = useState<AgentView | null>(null);
-  const [busy, setBusy] = useState(false);
-  const revoke = async (agent: AgentView) => {
-    setBusy(true);
-    try {
+  const revoking = useRevoke(
+    async (agent: AgentView) => {
       await api.revokeAgent(agent.id);
-      notifications.show({ message: `Agent ${agent.id} revoked`, color: 'teal' });
-      setTarget(null);
-      page.reload();
-    } catch (e) {
-      notifications.show({ title: 'Not revoked', message: errorMessage(e), color: 'red' });
-    } finally {
-      setBusy(false);
-    }
-  };
+    },
+    (agent) => `Agent ${agent.id} revoked`,
+    page.reload,
+  );
   return (
     <AsyncView state={page} label="Loading agents">
       {(p) => (
@@ -74,21 +65,7 @@ export function AgentsPanel() {
                   </Table.Td>
                   <Table.Td>{formatTime(a.enrolledAt)}</Table.Td>
                   <Table.Td>
-                    {a.revokedAt === null ? (
-                      <Button
-                        size="compact-xs"
-                        color="red"
-                        variant="light"
-                        onClick={() => setTarget(a)}
-                        data-testid="revoke-agent"
-                      >
-                        Revoke…
-                      </Button>
-                    ) : (
-                      <Badge color="red" variant="outline">
-                        revoked {formatTime(a.revokedAt)}
-                      </Badge>
-                    )}
+                    <RevokeCell revokedAt={a.revokedAt} onAsk={() => revoking.ask(a)} testId="revoke-agent" />
                   </Table.Td>
                 </Table.Tr>
               ))}
@@ -112,29 +89,14 @@ export function AgentsPanel() {
               Next
             </Button>
           </Group>
-          <Modal opened={target !== null} onClose={() => setTarget(null)} title="Revoke this agent?" centered>
-            <Stack>
-              <Text size="sm">
-                Its API key stops working at once; the agent must enroll again to send anything. Agent{' '}
-                <Text span ff="monospace" size="xs">
-                  {target?.id}
-                </Text>
+          <ConfirmRevoke state={revoking} title="Revoke this agent?" testId="confirm-revoke">
+            <Text size="sm">
+              Its API key stops working at once; the agent must enroll again to send anything. Agent{' '}
+              <Text span ff="monospace" size="xs">
+                {revoking.target?.id}
               </Text>
-              <Group justify="flex-end">
-                <Button variant="default" onClick={() => setTarget(null)}>
-                  Keep
-                </Button>
-                <Button
-                  color="red"
-                  loading={busy}
-                  onClick={() => target !== null && void revoke(target)}
-                  data-testid="confirm-revoke"
-                >
-                  Revoke
-                </Button>
-              </Group>
-            </Stack>
-          </Modal>
+            </Text>
+          </ConfirmRevoke>
         </Stack>
       )}
     </AsyncView>

@@ -1,9 +1,7 @@
 import {
   Alert,
-  Badge,
   Button,
   Group,
-  Modal,
   NumberInput,
   Paper,
   Select,
@@ -20,6 +18,7 @@ import { ROLES, type Role, type TokenView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { Hash } from '../../components/Hash.js';
+import { ConfirmRevoke, RevokeCell, useRevoke } from '../../components/Revoke.js';
 import { errorMessage } from '../../lib/api.js';
 import { formatTime } from '../../lib/format.js';
 import { type AsyncState, useAsync } from '../../lib/use-async.js';
@@ -186,21 +185,13 @@ function EnrollmentTokenForm() {
 /** People's API tokens, newest first; revoking one asks first. */
 function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) {
   const { api } = useSession();
-  const [target, setTarget] = useState<TokenView | null>(null);
-  const [busy, setBusy] = useState(false);
-  const revoke = async (token: TokenView) => {
-    setBusy(true);
-    try {
+  const revoking = useRevoke(
+    async (token: TokenView) => {
       await api.revokeToken(token.id);
-      notifications.show({ message: `Token ${token.name} revoked`, color: 'teal' });
-      setTarget(null);
-      state.reload();
-    } catch (e) {
-      notifications.show({ title: 'Not revoked', message: errorMessage(e), color: 'red' });
-    } finally {
-      setBusy(false);
-    }
-  };
+    },
+    (token) => `Token ${token.name} revoked`,
+    state.reload,
+  );
   return (
     <AsyncView state={state} label="Loading API tokens">
       {(list) => (
@@ -223,52 +214,22 @@ function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) 
                     <Table.Td>{t.role}</Table.Td>
                     <Table.Td>{formatTime(t.createdAt)}</Table.Td>
                     <Table.Td>
-                      {t.revokedAt === null ? (
-                        <Button
-                          size="compact-xs"
-                          color="red"
-                          variant="light"
-                          onClick={() => setTarget(t)}
-                          data-testid="revoke-token"
-                        >
-                          Revoke…
-                        </Button>
-                      ) : (
-                        <Badge color="red" variant="outline">
-                          revoked {formatTime(t.revokedAt)}
-                        </Badge>
-                      )}
+                      <RevokeCell
+                        revokedAt={t.revokedAt}
+                        onAsk={() => revoking.ask(t)}
+                        testId="revoke-token"
+                      />
                     </Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>
             </Table>
-            <Modal
-              opened={target !== null}
-              onClose={() => setTarget(null)}
-              title="Revoke this API token?"
-              centered
-            >
-              <Stack>
-                <Text size="sm">
-                  Whoever uses {target?.name} ({target?.role}) is refused from the next request, on every
-                  replica. The last admin token cannot be revoked.
-                </Text>
-                <Group justify="flex-end">
-                  <Button variant="default" onClick={() => setTarget(null)}>
-                    Keep
-                  </Button>
-                  <Button
-                    color="red"
-                    loading={busy}
-                    onClick={() => target !== null && void revoke(target)}
-                    data-testid="confirm-revoke-token"
-                  >
-                    Revoke
-                  </Button>
-                </Group>
-              </Stack>
-            </Modal>
+            <ConfirmRevoke state={revoking} title="Revoke this API token?" testId="confirm-revoke-token">
+              <Text size="sm">
+                Whoever uses {revoking.target?.name} ({revoking.target?.role}) is refused from the next
+                request, on every replica. The last admin token cannot be revoked.
+              </Text>
+            </ConfirmRevoke>
           </Stack>
         </Paper>
       )}
