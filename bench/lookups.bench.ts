@@ -37,7 +37,7 @@ import pg from 'pg';
 import { Database, SubmissionsRepository } from '#database';
 import { sampleKey } from '#storage';
 import { TestService, query } from '#test-support';
-import { median, processCpuMs } from './measure.js';
+import { median, pidsNamed, processCpuMs, threadCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100_000);
 const STORED = Math.min(SAMPLES, Number(process.env.BENCH_STORED ?? 20_000));
@@ -149,6 +149,67 @@ async function enrolledAgent(service: TestService): Promise<string> {
   return apiKey;
 }
 
+/**
+ * Where the CPU goes, by process: the API's main thread and its other threads (V8's GC and compiler
+ * helpers, libuv's pool), the scanner, the PostgreSQL backends of the API and of the scanner (told apart
+ * by application_name, set through PGAPPNAME), PostgreSQL's background processes (WAL writer, checkpointer:
+ * shared with anything else on the server) and Redis (shared too). A snapshot is CPU ms so far per process;
+ * the difference of two is what each category used in between (a process that exited in between is lost,
+ * one that started is counted from 0).
+ */
+type CpuSnapshot = Map<number, { category: string; ms: number }>;
+const CATEGORIES = [
+  'API main thread',
+  'API other threads',
+  'PG backends (API)',
+  'scanner',
+  'PG backends (scanner)',
+  'PG backends (bench)',
+  'PG background (shared)',
+  'Redis (shared)',
+] as const;
+
+async function cpuSnapshot(service: TestService, pool: pg.Pool): Promise<CpuSnapshot> {
+  const snap: CpuSnapshot = new Map();
+  const add = (pid: number, category: string, ms: number) => {
+    if (Number.isFinite(ms)) snap.set(pid, { category, ms });
+  };
+  const api = service.api?.pid;
+  if (api !== undefined) {
+    // Thread CPU by name; the main thread carries the process's name (node), the others their own.
+    const threads = threadCpuMs(api);
+    let other = 0;
+    for (const [name, ms] of threads) if (name !== 'node' && name !== 'MainThread') other += ms;
+    add(api, 'API main thread', (threads.get('node') ?? 0) + (threads.get('MainThread') ?? 0));
+    add(-api, 'API other threads', other);
+  }
+  const scanner = service.scanner?.pid;
+  if (scanner !== undefined) add(scanner, 'scanner', processCpuMs(scanner));
+  const { rows } = await pool.query<{ pid: number; app: string | null; type: string; db: string | null }>(
+    `select pid, application_name as app, backend_type as type, datname as db from pg_stat_activity`,
+  );
+  const database = new URL(service.databaseUrl).pathname.slice(1);
+  for (const r of rows) {
+    if (r.db === database && r.app === 'specimen-api') add(r.pid, 'PG backends (API)', processCpuMs(r.pid));
+    else if (r.db === database && r.app === 'specimen-scanner')
+      add(r.pid, 'PG backends (scanner)', processCpuMs(r.pid));
+    else if (r.db === database && r.app === 'bench') add(r.pid, 'PG backends (bench)', processCpuMs(r.pid));
+    else if (r.db === null && r.type !== 'client backend')
+      add(r.pid, 'PG background (shared)', processCpuMs(r.pid));
+  }
+  for (const pid of pidsNamed('redis-server')) add(pid, 'Redis (shared)', processCpuMs(pid));
+  return snap;
+}
+
+/** CPU ms per category between two snapshots. */
+function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Map<string, number> {
+  const out = new Map<string, number>(CATEGORIES.map((c) => [c, 0]));
+  for (const [pid, { category, ms }] of after) {
+    out.set(category, (out.get(category) ?? 0) + ms - (before.get(pid)?.ms ?? 0));
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   console.log(
     `lookups benchmark: ${BATCHES} batches of ${BATCH} (half known) × ${REPEATS} rounds, ${CONCURRENCY} in flight, ` +
@@ -157,6 +218,8 @@ async function main(): Promise<void> {
   const service = new TestService({
     env: {
       LOG_LEVEL: 'warn',
+      // Names the processes' PostgreSQL backends (application_name), for the CPU by process below.
+      PGAPPNAME: 'specimen-scanner',
       RATE_LIMIT_PER_MINUTE: '1000000',
       DATABASE_POOL_MAX: String(POOL_MAX),
       // e.g. --cpu-prof for a profile of the API and the scanner (written when they exit normally).
@@ -164,10 +227,13 @@ async function main(): Promise<void> {
         ? {}
         : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
     },
+    apiEnv: { PGAPPNAME: 'specimen-api' },
   });
   await service.start();
-  const pool = new pg.Pool({ connectionString: service.databaseUrl, max: POOL_MAX });
-  const database = await Database.connect({ url: service.databaseUrl, poolMax: POOL_MAX, migrate: false });
+  // application_name: the direct sides' backends, told apart from the service's in the CPU by process.
+  const benchUrl = `${service.databaseUrl}?application_name=bench`;
+  const pool = new pg.Pool({ connectionString: benchUrl, max: POOL_MAX });
+  const database = await Database.connect({ url: benchUrl, poolMax: POOL_MAX, migrate: false });
   const repository = new SubmissionsRepository(database);
   try {
     const seeded = Date.now();
@@ -253,12 +319,21 @@ async function main(): Promise<void> {
       ms: number[];
       /** CPU ms of the API process per batch, for the API sides (its answering only, not the drain). */
       cpu: number[];
+      /** CPU ms per batch by category (see cpuSnapshot), from the round's start to its last sighting written. */
+      byProcess: Array<Map<string, number>>;
       mode: Mode;
     }> = [
-      { name: 'direct SELECT (baseline)', send: direct, ms: [], cpu: [], mode: 'none' },
-      { name: 'direct, read + write', send: directWrite, ms: [], cpu: [], mode: 'none' },
-      { name: 'API, scanner writing', send: viaApiCounted, ms: [], cpu: [], mode: 'concurrent' },
-      { name: 'API, writes deferred', send: viaApiCounted, ms: [], cpu: [], mode: 'deferred' },
+      { name: 'direct SELECT (baseline)', send: direct, ms: [], cpu: [], byProcess: [], mode: 'none' },
+      { name: 'direct, read + write', send: directWrite, ms: [], cpu: [], byProcess: [], mode: 'none' },
+      {
+        name: 'API, scanner writing',
+        send: viaApiCounted,
+        ms: [],
+        cpu: [],
+        byProcess: [],
+        mode: 'concurrent',
+      },
+      { name: 'API, writes deferred', send: viaApiCounted, ms: [], cpu: [], byProcess: [], mode: 'deferred' },
     ];
     /** One round of a side; an API side's sightings are all written before the next side starts. */
     const round = async (side: (typeof sides)[number], batches: number): Promise<number> => {
@@ -267,13 +342,21 @@ async function main(): Promise<void> {
       // Deferred: no scanner during the round, so the sightings wait in Redis and the writes take no CPU
       // from the API (as on a deployment whose scanners run elsewhere, with PostgreSQL to spare).
       if (side.mode === 'deferred') await service.stopScanner();
+      const work = Array.from({ length: batches }, batch);
+      const snapBefore = await cpuSnapshot(service, pool);
       const cpuBefore = processCpuMs(service.api?.pid);
-      const ms = await drive(Array.from({ length: batches }, batch), side.send);
+      const ms = await drive(work, side.send);
       if (batches === BATCHES) side.cpu.push((processCpuMs(service.api?.pid) - cpuBefore) / batches);
+      // Deferred: the CPU of the request path only (the scanner's start-up is no lookup's cost).
+      const snapAnswered = side.mode === 'deferred' ? await cpuSnapshot(service, pool) : null;
       if (side.mode === 'deferred') service.startScanner();
       if (side.mode !== 'none') {
         const drain = await drained(start, answered - before);
         if (batches === BATCHES) drains[side.mode].push(drain);
+      }
+      if (batches === BATCHES) {
+        const used = cpuBetween(snapBefore, snapAnswered ?? (await cpuSnapshot(service, pool)));
+        side.byProcess.push(new Map([...used].map(([c, v]) => [c, v / batches])));
       }
       return ms;
     };
@@ -305,6 +388,23 @@ async function main(): Promise<void> {
     console.log(
       `API process CPU per 1,000-hash lookup: ${median(sides[2]?.cpu ?? []).toFixed(1)} ms scanner writing, ` +
         `${median(sides[3]?.cpu ?? []).toFixed(1)} ms writes deferred`,
+    );
+    console.log('');
+    console.log('CPU ms per 1,000-hash batch by process (median of rounds)');
+    console.log(
+      `${'process'.padEnd(24)} | ${sides.map((s) => s.name.slice(0, 22).padStart(22)).join(' | ')}`,
+    );
+    for (const category of [...CATEGORIES, 'total'] as const) {
+      const cells = sides.map((side) => {
+        const values = side.byProcess.map((m) =>
+          category === 'total' ? [...m.values()].reduce((a, b) => a + b, 0) : (m.get(category) ?? 0),
+        );
+        return median(values).toFixed(2).padStart(22);
+      });
+      console.log(`${category.padEnd(24)} | ${cells.join(' | ')}`);
+    }
+    console.log(
+      '(deferred: until the last answer; its sightings are written after, as in "scanner writing")',
     );
     console.log(`ratio API / direct SELECT, scanner writing: ${(api / baseline).toFixed(2)} (goal ≥ 0.50)`);
     console.log(
