@@ -29,7 +29,8 @@
 // (SubmissionsRepository.findForLookup + recordSightings): what a synchronous lookup would cost.
 // Warm-up batches run on every side first; then REPEATS rounds, sides interleaved, median shown.
 // Run: npm run bench:lookups   (BENCH_BATCHES=20 BENCH_SAMPLES=20000 BENCH_STORED=5000 for a shorter run;
-// BENCH_CONCURRENCY=4, BENCH_REPEATS=3; BENCH_NODE_OPTIONS is passed to the API and scanner processes)
+// BENCH_CONCURRENCY=4, BENCH_REPEATS=3; BENCH_NODE_OPTIONS is passed to the API and scanner processes,
+// BENCH_API_FLAGS (space-separated) to the API's command line after its own, e.g. --max-semi-space-size=16)
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -159,6 +160,7 @@ async function enrolledAgent(service: TestService): Promise<string> {
  */
 type CpuSnapshot = Map<number, { category: string; ms: number }>;
 const CATEGORIES = [
+  'bench client',
   'API main thread',
   'API other threads',
   'PG backends (API)',
@@ -174,6 +176,9 @@ async function cpuSnapshot(service: TestService, pool: pg.Pool): Promise<CpuSnap
   const add = (pid: number, category: string, ms: number) => {
     if (Number.isFinite(ms)) snap.set(pid, { category, ms });
   };
+  // This process: it sends the batches and reads the answers (fetch and JSON, or pg), on the same cores.
+  const own = process.cpuUsage();
+  add(process.pid, 'bench client', (own.user + own.system) / 1000);
   const api = service.api?.pid;
   if (api !== undefined) {
     // Thread CPU by name; the main thread carries the process's name (node), the others their own.
@@ -228,6 +233,9 @@ async function main(): Promise<void> {
         : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
     },
     apiEnv: { PGAPPNAME: 'specimen-api' },
+    ...(process.env.BENCH_API_FLAGS === undefined
+      ? {}
+      : { apiFlags: process.env.BENCH_API_FLAGS.split(' ').filter((f) => f !== '') }),
   });
   await service.start();
   // application_name: the direct sides' backends, told apart from the service's in the CPU by process.
@@ -293,6 +301,8 @@ async function main(): Promise<void> {
     };
     let answered = 0;
     const drains = { concurrent: [] as Drain[], deferred: [] as Drain[] };
+    /** The deferred rounds' writes, after the round: CPU ms of the scanner's PG backends per batch. */
+    const deferredWrites: number[] = [];
     /** Waits until every sighting the API answered is in PostgreSQL; a lost one fails the run. */
     const drained = async (roundStart: bigint, sightings: number): Promise<Drain> => {
       const start = process.hrtime.bigint();
@@ -355,7 +365,12 @@ async function main(): Promise<void> {
         if (batches === BATCHES) drains[side.mode].push(drain);
       }
       if (batches === BATCHES) {
-        const used = cpuBetween(snapBefore, snapAnswered ?? (await cpuSnapshot(service, pool)));
+        const snapAfter = await cpuSnapshot(service, pool);
+        if (snapAnswered !== null)
+          deferredWrites.push(
+            (cpuBetween(snapAnswered, snapAfter).get('PG backends (scanner)') ?? 0) / batches,
+          );
+        const used = cpuBetween(snapBefore, snapAnswered ?? snapAfter);
         side.byProcess.push(new Map([...used].map(([c, v]) => [c, v / batches])));
       }
       return ms;
@@ -405,6 +420,12 @@ async function main(): Promise<void> {
     }
     console.log(
       '(deferred: until the last answer; its sightings are written after, as in "scanner writing")',
+    );
+    const writeCpu = (ms: number) =>
+      `${ms.toFixed(1)} ms a batch, ${((ms * 1000) / (BATCH / 2)).toFixed(0)} µs a sighting`;
+    console.log(
+      `sightings' writes, scanner's PG backends: ${writeCpu(median(sides[2]?.byProcess.map((m) => m.get('PG backends (scanner)') ?? 0) ?? []))} ` +
+        `with the round; ${writeCpu(median(deferredWrites))} after a deferred round`,
     );
     console.log(`ratio API / direct SELECT, scanner writing: ${(api / baseline).toFixed(2)} (goal ≥ 0.50)`);
     console.log(
