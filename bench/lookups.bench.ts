@@ -27,6 +27,11 @@
 // queued sightings are then written and counted the same way). For reference a
 // "direct, read + write" row runs the API's read and write statements straight on a pool of the same size
 // (SubmissionsRepository.findForLookup + recordSightings): what a synchronous lookup would cost.
+// Where the CPU goes: a table of CPU ms per 1,000-hash batch by process for each side (this process as
+// the client, the API's main thread and its other threads, the PostgreSQL backends of the API, of the
+// scanner and of the direct sides, told apart by application_name, the scanner, PostgreSQL's background
+// processes and Redis, both shared with anything else on the machine), from /proc; and the scanner's
+// PostgreSQL CPU per sighting written, with the round and after a deferred one.
 // Warm-up batches run on every side first; then REPEATS rounds, sides interleaved, median shown.
 // Run: npm run bench:lookups   (BENCH_BATCHES=20 BENCH_SAMPLES=20000 BENCH_STORED=5000 for a shorter run;
 // BENCH_CONCURRENCY=4, BENCH_REPEATS=3; BENCH_NODE_OPTIONS is passed to the API and scanner processes,
@@ -206,6 +211,14 @@ async function cpuSnapshot(service: TestService, pool: pg.Pool): Promise<CpuSnap
   return snap;
 }
 
+/** The categories that write the sightings, counted until the last one is written. */
+const WRITER_CATEGORIES: readonly string[] = [
+  'scanner',
+  'PG backends (scanner)',
+  'PG background (shared)',
+  'Redis (shared)',
+];
+
 /** CPU ms per category between two snapshots. */
 function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Map<string, number> {
   const out = new Map<string, number>(CATEGORIES.map((c) => [c, 0]));
@@ -357,8 +370,10 @@ async function main(): Promise<void> {
       const cpuBefore = processCpuMs(service.api?.pid);
       const ms = await drive(work, side.send);
       if (batches === BATCHES) side.cpu.push((processCpuMs(service.api?.pid) - cpuBefore) / batches);
-      // Deferred: the CPU of the request path only (the scanner's start-up is no lookup's cost).
-      const snapAnswered = side.mode === 'deferred' ? await cpuSnapshot(service, pool) : null;
+      // The request path's CPU is taken at the last answer: the API's idle pool connections may close
+      // while the sightings drain, and a backend gone takes its CPU with it. Deferred: that is all of it
+      // (the scanner's start-up is no lookup's cost; its writes are counted apart).
+      const snapAnswered = await cpuSnapshot(service, pool);
       if (side.mode === 'deferred') service.startScanner();
       if (side.mode !== 'none') {
         const drain = await drained(start, answered - before);
@@ -366,11 +381,16 @@ async function main(): Promise<void> {
       }
       if (batches === BATCHES) {
         const snapAfter = await cpuSnapshot(service, pool);
-        if (snapAnswered !== null)
+        if (side.mode === 'deferred')
           deferredWrites.push(
             (cpuBetween(snapAnswered, snapAfter).get('PG backends (scanner)') ?? 0) / batches,
           );
-        const used = cpuBetween(snapBefore, snapAnswered ?? snapAfter);
+        const used = cpuBetween(snapBefore, snapAnswered);
+        // Scanner writing: its writes go on after the last answer, until the last sighting is written.
+        if (side.mode === 'concurrent') {
+          const withDrain = cpuBetween(snapBefore, snapAfter);
+          for (const c of WRITER_CATEGORIES) used.set(c, withDrain.get(c) ?? 0);
+        }
         side.byProcess.push(new Map([...used].map(([c, v]) => [c, v / batches])));
       }
       return ms;
