@@ -27,9 +27,15 @@
 // queued sightings are then written and counted the same way). For reference a
 // "direct, read + write" row runs the API's read and write statements straight on a pool of the same size
 // (SubmissionsRepository.findForLookup + recordSightings): what a synchronous lookup would cost.
+// Where the CPU goes: a table of CPU ms per 1,000-hash batch by process for each side (this process as
+// the client, the API's main thread and its other threads, the PostgreSQL backends of the API, of the
+// scanner and of the direct sides, told apart by application_name, the scanner, PostgreSQL's background
+// processes and Redis, both shared with anything else on the machine), from /proc; and the scanner's
+// PostgreSQL CPU per sighting written, with the round and after a deferred one.
 // Warm-up batches run on every side first; then REPEATS rounds, sides interleaved, median shown.
 // Run: npm run bench:lookups   (BENCH_BATCHES=20 BENCH_SAMPLES=20000 BENCH_STORED=5000 for a shorter run;
-// BENCH_CONCURRENCY=4, BENCH_REPEATS=3; BENCH_NODE_OPTIONS is passed to the API and scanner processes)
+// BENCH_CONCURRENCY=4, BENCH_REPEATS=3; BENCH_NODE_OPTIONS is passed to the API and scanner processes,
+// BENCH_API_FLAGS (space-separated) to the API's command line after its own, e.g. --max-semi-space-size=16)
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -37,7 +43,7 @@ import pg from 'pg';
 import { Database, SubmissionsRepository } from '#database';
 import { sampleKey } from '#storage';
 import { TestService, query } from '#test-support';
-import { median, processCpuMs } from './measure.js';
+import { median, pidsNamed, processCpuMs, threadCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100_000);
 const STORED = Math.min(SAMPLES, Number(process.env.BENCH_STORED ?? 20_000));
@@ -149,6 +155,79 @@ async function enrolledAgent(service: TestService): Promise<string> {
   return apiKey;
 }
 
+/**
+ * Where the CPU goes, by process: the API's main thread and its other threads (V8's GC and compiler
+ * helpers, libuv's pool), the scanner, the PostgreSQL backends of the API and of the scanner (told apart
+ * by application_name, set through PGAPPNAME), PostgreSQL's background processes (WAL writer, checkpointer:
+ * shared with anything else on the server) and Redis (shared too). A snapshot is CPU ms so far per process;
+ * the difference of two is what each category used in between (a process that exited in between is lost,
+ * one that started is counted from 0).
+ */
+type CpuSnapshot = Map<number, { category: string; ms: number }>;
+const CATEGORIES = [
+  'bench client',
+  'API main thread',
+  'API other threads',
+  'PG backends (API)',
+  'scanner',
+  'PG backends (scanner)',
+  'PG backends (bench)',
+  'PG background (shared)',
+  'Redis (shared)',
+] as const;
+
+async function cpuSnapshot(service: TestService, pool: pg.Pool): Promise<CpuSnapshot> {
+  const snap: CpuSnapshot = new Map();
+  const add = (pid: number, category: string, ms: number) => {
+    if (Number.isFinite(ms)) snap.set(pid, { category, ms });
+  };
+  // This process: it sends the batches and reads the answers (fetch and JSON, or pg), on the same cores.
+  const own = process.cpuUsage();
+  add(process.pid, 'bench client', (own.user + own.system) / 1000);
+  const api = service.api?.pid;
+  if (api !== undefined) {
+    // Thread CPU by name; the main thread carries the process's name (node), the others their own.
+    const threads = threadCpuMs(api);
+    let other = 0;
+    for (const [name, ms] of threads) if (name !== 'node' && name !== 'MainThread') other += ms;
+    add(api, 'API main thread', (threads.get('node') ?? 0) + (threads.get('MainThread') ?? 0));
+    add(-api, 'API other threads', other);
+  }
+  const scanner = service.scanner?.pid;
+  if (scanner !== undefined) add(scanner, 'scanner', processCpuMs(scanner));
+  const { rows } = await pool.query<{ pid: number; app: string | null; type: string; db: string | null }>(
+    `select pid, application_name as app, backend_type as type, datname as db from pg_stat_activity`,
+  );
+  const database = new URL(service.databaseUrl).pathname.slice(1);
+  for (const r of rows) {
+    if (r.db === database && r.app === 'specimen-api') add(r.pid, 'PG backends (API)', processCpuMs(r.pid));
+    else if (r.db === database && r.app === 'specimen-scanner')
+      add(r.pid, 'PG backends (scanner)', processCpuMs(r.pid));
+    else if (r.db === database && r.app === 'bench') add(r.pid, 'PG backends (bench)', processCpuMs(r.pid));
+    else if (r.db === null && r.type !== 'client backend')
+      add(r.pid, 'PG background (shared)', processCpuMs(r.pid));
+  }
+  for (const pid of pidsNamed('redis-server')) add(pid, 'Redis (shared)', processCpuMs(pid));
+  return snap;
+}
+
+/** The categories that write the sightings, counted until the last one is written. */
+const WRITER_CATEGORIES: readonly string[] = [
+  'scanner',
+  'PG backends (scanner)',
+  'PG background (shared)',
+  'Redis (shared)',
+];
+
+/** CPU ms per category between two snapshots. */
+function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Map<string, number> {
+  const out = new Map<string, number>(CATEGORIES.map((c) => [c, 0]));
+  for (const [pid, { category, ms }] of after) {
+    out.set(category, (out.get(category) ?? 0) + ms - (before.get(pid)?.ms ?? 0));
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   console.log(
     `lookups benchmark: ${BATCHES} batches of ${BATCH} (half known) × ${REPEATS} rounds, ${CONCURRENCY} in flight, ` +
@@ -157,6 +236,8 @@ async function main(): Promise<void> {
   const service = new TestService({
     env: {
       LOG_LEVEL: 'warn',
+      // Names the processes' PostgreSQL backends (application_name), for the CPU by process below.
+      PGAPPNAME: 'specimen-scanner',
       RATE_LIMIT_PER_MINUTE: '1000000',
       DATABASE_POOL_MAX: String(POOL_MAX),
       // e.g. --cpu-prof for a profile of the API and the scanner (written when they exit normally).
@@ -164,10 +245,16 @@ async function main(): Promise<void> {
         ? {}
         : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
     },
+    apiEnv: { PGAPPNAME: 'specimen-api' },
+    ...(process.env.BENCH_API_FLAGS === undefined
+      ? {}
+      : { apiFlags: process.env.BENCH_API_FLAGS.split(' ').filter((f) => f !== '') }),
   });
   await service.start();
-  const pool = new pg.Pool({ connectionString: service.databaseUrl, max: POOL_MAX });
-  const database = await Database.connect({ url: service.databaseUrl, poolMax: POOL_MAX, migrate: false });
+  // application_name: the direct sides' backends, told apart from the service's in the CPU by process.
+  const benchUrl = `${service.databaseUrl}?application_name=bench`;
+  const pool = new pg.Pool({ connectionString: benchUrl, max: POOL_MAX });
+  const database = await Database.connect({ url: benchUrl, poolMax: POOL_MAX, migrate: false });
   const repository = new SubmissionsRepository(database);
   try {
     const seeded = Date.now();
@@ -227,6 +314,8 @@ async function main(): Promise<void> {
     };
     let answered = 0;
     const drains = { concurrent: [] as Drain[], deferred: [] as Drain[] };
+    /** The deferred rounds' writes, after the round: CPU ms of the scanner's PG backends per batch. */
+    const deferredWrites: number[] = [];
     /** Waits until every sighting the API answered is in PostgreSQL; a lost one fails the run. */
     const drained = async (roundStart: bigint, sightings: number): Promise<Drain> => {
       const start = process.hrtime.bigint();
@@ -253,12 +342,21 @@ async function main(): Promise<void> {
       ms: number[];
       /** CPU ms of the API process per batch, for the API sides (its answering only, not the drain). */
       cpu: number[];
+      /** CPU ms per batch by category (see cpuSnapshot), from the round's start to its last sighting written. */
+      byProcess: Array<Map<string, number>>;
       mode: Mode;
     }> = [
-      { name: 'direct SELECT (baseline)', send: direct, ms: [], cpu: [], mode: 'none' },
-      { name: 'direct, read + write', send: directWrite, ms: [], cpu: [], mode: 'none' },
-      { name: 'API, scanner writing', send: viaApiCounted, ms: [], cpu: [], mode: 'concurrent' },
-      { name: 'API, writes deferred', send: viaApiCounted, ms: [], cpu: [], mode: 'deferred' },
+      { name: 'direct SELECT (baseline)', send: direct, ms: [], cpu: [], byProcess: [], mode: 'none' },
+      { name: 'direct, read + write', send: directWrite, ms: [], cpu: [], byProcess: [], mode: 'none' },
+      {
+        name: 'API, scanner writing',
+        send: viaApiCounted,
+        ms: [],
+        cpu: [],
+        byProcess: [],
+        mode: 'concurrent',
+      },
+      { name: 'API, writes deferred', send: viaApiCounted, ms: [], cpu: [], byProcess: [], mode: 'deferred' },
     ];
     /** One round of a side; an API side's sightings are all written before the next side starts. */
     const round = async (side: (typeof sides)[number], batches: number): Promise<number> => {
@@ -267,13 +365,33 @@ async function main(): Promise<void> {
       // Deferred: no scanner during the round, so the sightings wait in Redis and the writes take no CPU
       // from the API (as on a deployment whose scanners run elsewhere, with PostgreSQL to spare).
       if (side.mode === 'deferred') await service.stopScanner();
+      const work = Array.from({ length: batches }, batch);
+      const snapBefore = await cpuSnapshot(service, pool);
       const cpuBefore = processCpuMs(service.api?.pid);
-      const ms = await drive(Array.from({ length: batches }, batch), side.send);
+      const ms = await drive(work, side.send);
       if (batches === BATCHES) side.cpu.push((processCpuMs(service.api?.pid) - cpuBefore) / batches);
+      // The request path's CPU is taken at the last answer: the API's idle pool connections may close
+      // while the sightings drain, and a backend gone takes its CPU with it. Deferred: that is all of it
+      // (the scanner's start-up is no lookup's cost; its writes are counted apart).
+      const snapAnswered = await cpuSnapshot(service, pool);
       if (side.mode === 'deferred') service.startScanner();
       if (side.mode !== 'none') {
         const drain = await drained(start, answered - before);
         if (batches === BATCHES) drains[side.mode].push(drain);
+      }
+      if (batches === BATCHES) {
+        const snapAfter = await cpuSnapshot(service, pool);
+        if (side.mode === 'deferred')
+          deferredWrites.push(
+            (cpuBetween(snapAnswered, snapAfter).get('PG backends (scanner)') ?? 0) / batches,
+          );
+        const used = cpuBetween(snapBefore, snapAnswered);
+        // Scanner writing: its writes go on after the last answer, until the last sighting is written.
+        if (side.mode === 'concurrent') {
+          const withDrain = cpuBetween(snapBefore, snapAfter);
+          for (const c of WRITER_CATEGORIES) used.set(c, withDrain.get(c) ?? 0);
+        }
+        side.byProcess.push(new Map([...used].map(([c, v]) => [c, v / batches])));
       }
       return ms;
     };
@@ -305,6 +423,29 @@ async function main(): Promise<void> {
     console.log(
       `API process CPU per 1,000-hash lookup: ${median(sides[2]?.cpu ?? []).toFixed(1)} ms scanner writing, ` +
         `${median(sides[3]?.cpu ?? []).toFixed(1)} ms writes deferred`,
+    );
+    console.log('');
+    console.log('CPU ms per 1,000-hash batch by process (median of rounds)');
+    console.log(
+      `${'process'.padEnd(24)} | ${sides.map((s) => s.name.slice(0, 22).padStart(22)).join(' | ')}`,
+    );
+    for (const category of [...CATEGORIES, 'total'] as const) {
+      const cells = sides.map((side) => {
+        const values = side.byProcess.map((m) =>
+          category === 'total' ? [...m.values()].reduce((a, b) => a + b, 0) : (m.get(category) ?? 0),
+        );
+        return median(values).toFixed(2).padStart(22);
+      });
+      console.log(`${category.padEnd(24)} | ${cells.join(' | ')}`);
+    }
+    console.log(
+      '(deferred: until the last answer; its sightings are written after, as in "scanner writing")',
+    );
+    const writeCpu = (ms: number) =>
+      `${ms.toFixed(1)} ms a batch, ${((ms * 1000) / (BATCH / 2)).toFixed(0)} µs a sighting`;
+    console.log(
+      `sightings' writes, scanner's PG backends: ${writeCpu(median(sides[2]?.byProcess.map((m) => m.get('PG backends (scanner)') ?? 0) ?? []))} ` +
+        `with the round; ${writeCpu(median(deferredWrites))} after a deferred round`,
     );
     console.log(`ratio API / direct SELECT, scanner writing: ${(api / baseline).toFixed(2)} (goal ≥ 0.50)`);
     console.log(

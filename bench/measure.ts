@@ -89,3 +89,17 @@ export function rssMb(pid: number): number {
 export function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
+
+/** Process ids whose command name (/proc/<pid>/comm) is `name` (e.g. `redis-server`). */
+export function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) pids.push(Number(entry));
+    } catch {
+      // The process exited meanwhile.
+    }
+  }
+  return pids;
+}

@@ -296,6 +296,59 @@ describe('database', () => {
     assert.equal(later?.last_seen.getTime(), after?.last_seen.getTime());
   });
 
+  it('looks up only hashes of 64 lower-case hex digits, each answer at its own position', async () => {
+    const repo = new SubmissionsRepository(database);
+    const rows = await sql<{ sha256: string }>(
+      `insert into samples (sha256, sha1, md5, size, kind, object_key)
+       select h, left(h, 40), left(h, 32), 1, 'file', 'samples/' || h
+       from (select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex') as h
+             from generate_series(1, 3) as i) as g
+       returning sha256`,
+      [randomBytes(8).toString('hex')],
+    );
+    const [a, b, c] = rows.map((r) => r.sha256) as [string, string, string];
+    // A character beyond ASCII whose low byte is b's first digit: written as Latin-1 it would pass for b.
+    const lookalike = `${String.fromCharCode(0x100 + b.charCodeAt(0))}${b.slice(1)}`;
+    const read = await repo.findForLookup([a, lookalike, b.toUpperCase(), b.slice(1), `${b}0`, c, b]);
+    assert.deepEqual(read.samples.map((s) => s.sha256).sort(), [a, b, c].sort());
+    assert.deepEqual((await repo.findForLookup([lookalike, 'x'])).samples, []);
+  });
+
+  it("adds the countries of a statement's sightings to their samples, once each, in order", async () => {
+    const repo = new SubmissionsRepository(database);
+    const rows = await sql<{ sha256: string }>(
+      `insert into samples (sha256, sha1, md5, size, kind, object_key, countries)
+       select h, left(h, 40), left(h, 32), 1, 'file', 'samples/' || h, array['fr']
+       from (select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex') as h
+             from generate_series(1, 2) as i) as g
+       returning sha256`,
+      [randomBytes(8).toString('hex')],
+    );
+    const hashes = rows.map((r) => r.sha256);
+    const { seenAt } = await repo.findForLookup(hashes);
+    const by = (pseudonym: string, country: string | null) => ({
+      sha256s: hashes,
+      submitter: { pseudonym, country, productVersion: null },
+      seenAt,
+    });
+    // One statement: two new countries, one the samples have, one sighting without a country.
+    assert.equal(
+      await repo.recordSightings([by('a', 'jp'), by('b', 'de'), by('c', 'fr'), by('d', null), by('e', 'jp')]),
+      10,
+    );
+    const after = await sql<{ countries: string[] }>(
+      'select countries from samples where sha256 = any($1::bpchar[])',
+      [hashes],
+    );
+    assert.deepEqual(
+      after.map((r) => r.countries),
+      [
+        ['de', 'fr', 'jp'],
+        ['de', 'fr', 'jp'],
+      ],
+    );
+  });
+
   it('keeps the audit log append-only', async () => {
     const audit = new AuditRepository(database);
     const id = await audit.append({

@@ -130,6 +130,9 @@ describe('wellFormed', () => {
       { sha256: hex.slice(1) },
       { sha256: `${hex}0` },
       { sha256: 'g'.repeat(64) },
+      // A character beyond ASCII whose low byte is a hex digit (U+0161: 0x61, 'a').
+      { sha256: `\u0161${hex.slice(1)}` },
+      { sha256: `${hex.slice(1)}\u0130` },
       { sha256: hex, size: -1 },
       { sha256: hex, size: 1.5 },
       { sha256: hex, size: '3' },
@@ -154,5 +157,7 @@ describe('wellFormed', () => {
     // The common forms do take the fast path.
     assert.equal(wellFormed({ sha256: hex }), hex.toLowerCase());
     assert.equal(wellFormed({ sha256: hex, size: 12, kind: 'file' }), hex.toLowerCase());
+    assert.equal(wellFormed({ sha256: hex.toLowerCase() }), hex.toLowerCase());
+    assert.equal(wellFormed({ sha256: `\u0161${hex.slice(1)}` }), null);
   });
 });

@@ -18,8 +18,27 @@ import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { submitterOf } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
 
-const SHA256 = /^[0-9A-Fa-f]{64}$/;
-const UPPER_HEX = /[A-F]/;
+/** By character code below 128: 1 for a digit or a-f, 2 for A-F, 0 for anything else. */
+const HEX_CASE = new Uint8Array(128);
+for (const c of '0123456789abcdef') HEX_CASE[c.charCodeAt(0)] = 1;
+for (const c of 'ABCDEF') HEX_CASE[c.charCodeAt(0)] = 2;
+
+/**
+ * 0 unless `s` is 64 hex digits; then 1, or 3 when some are upper case. A loop over the characters, where
+ * the two regular expressions it replaces (~0.7 µs a hash each) were a tenth of the API's CPU in a lookup.
+ */
+function hexDigits(s: string): number {
+  if (s.length !== 64) return 0;
+  let seen = 0;
+  for (let i = 0; i < 64; i++) {
+    const c = s.charCodeAt(i);
+    const k = c < 128 ? (HEX_CASE[c] as number) : 0;
+    if (k === 0) return 0;
+    seen |= k;
+  }
+  return seen;
+}
+
 const KINDS: ReadonlySet<unknown> = new Set(SampleKind.options);
 
 /**
@@ -36,11 +55,12 @@ export function wellFormed(raw: unknown): string | null {
     if (key !== 'sha256' && key !== 'size' && key !== 'kind') return null;
   }
   const { sha256, size, kind } = item;
-  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return null;
+  const digits = typeof sha256 === 'string' ? hexDigits(sha256) : 0;
+  if (digits === 0) return null;
   if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) return null;
   if (kind !== undefined && !KINDS.has(kind)) return null;
   // toLowerCase allocates a new string even when nothing changes: agents send lower case.
-  return UPPER_HEX.test(sha256) ? sha256.toLowerCase() : sha256;
+  return digits === 1 ? (sha256 as string) : (sha256 as string).toLowerCase();
 }
 
 /** What the answer says of a known hash. */

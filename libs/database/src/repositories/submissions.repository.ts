@@ -5,22 +5,36 @@ import type { Database } from '../database.js';
 import { agents, samples, submissions } from '../schema.js';
 import type { OutboxJob } from './outbox.repository.js';
 
-const LOWER_HEX_SHA256 = /^[0-9a-f]{64}$/;
 const COMMA = 0x2c;
 const DIGIT_0 = 0x30;
+/** 1 at the byte of each lower-case hex digit. */
+const LOWER_HEX = new Uint8Array(256);
+for (const c of '0123456789abcdef') LOWER_HEX[c.charCodeAt(0)] = 1;
 
 /**
- * `hashes` (64 hex digits each) as one comma-separated text, written into a buffer: pg sends a buffer as
- * the parameter's bytes (binary format, which for text is the text itself), where `join` would first
- * build the same 65 KB for 1,000 hashes as a string on the heap, per lookup.
+ * The `candidates` that are 64 lower-case hex digits (`hashes`, the array itself when all are), and those as
+ * one comma-separated text written into a buffer (`text`): pg sends a buffer as the parameter's bytes
+ * (binary format, which for text is the text itself), where `join` would first build the same 65 KB for
+ * 1,000 hashes as a string on the heap, per lookup. Each hash is checked in the buffer, byte by byte, once
+ * written: a regular expression per hash (~0.7 µs each) was a tenth of the API's CPU in a lookup.
  */
-function commaSeparated(hashes: string[]): Buffer {
-  const out = Buffer.allocUnsafe(Math.max(0, hashes.length * 65 - 1));
-  for (let i = 0; i < hashes.length; i++) {
-    if (i > 0) out[i * 65 - 1] = COMMA;
-    out.write(hashes[i] as string, i * 65, 64, 'latin1');
+function commaSeparatedHashes(candidates: string[]): { hashes: string[]; text: Buffer } {
+  const out = Buffer.allocUnsafe(Math.max(0, candidates.length * 65 - 1));
+  let kept: string[] | null = null;
+  let n = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    const hash = candidates[i] as string;
+    const at = n * 65;
+    // 64 characters in 64 bytes of UTF-8 are 64 ASCII characters: then each must be a lower-case hex digit.
+    let ok = hash.length === 64 && out.write(hash, at, 64, 'utf8') === 64;
+    for (let k = at; ok && k < at + 64; k++) ok = LOWER_HEX[out[k] as number] === 1;
+    if (ok) {
+      if (n > 0) out[at - 1] = COMMA;
+      kept?.push(hash);
+      n++;
+    } else kept ??= candidates.slice(0, i);
   }
-  return out;
+  return { hashes: kept ?? candidates, text: out.subarray(0, Math.max(0, n * 65 - 1)) };
 }
 
 /** {@link SubmissionsRepository.record}'s statement; its parameters in the order of the values there. */
@@ -226,7 +240,7 @@ export class SubmissionsRepository {
     // quotes element by element; the answer names each hit by its position in that array instead of
     // repeating its sha256, and carries the object key only where the caller needs it (a failed scan):
     // with 1,000 hashes this is what the API allocates and parses per lookup, on a small young generation.
-    const hashes = sha256s.filter((h) => LOWER_HEX_SHA256.test(h));
+    const { hashes, text } = commaSeparatedHashes(sha256s);
     const result = await this.database.db.execute<{
       i: number | null;
       hits: string | null;
@@ -243,7 +257,7 @@ export class SubmissionsRepository {
       // (status, verdict), their positions joined in one text: a handful of rows to parse, not one per hit.
       sql`with hit as (
             select h.i::int4 as i, s.object_key, s.scan_status, s.verdict
-            from unnest(string_to_array(${commaSeparated(hashes)}::text, ',')::char(64)[]) with ordinality as h(sha256, i)
+            from unnest(string_to_array(${text}::text, ',')::char(64)[]) with ordinality as h(sha256, i)
             join ${samples} s on s.sha256 = h.sha256
             where s.last_seen >= ${(seenSince ?? new Date(0)).toISOString()}::timestamptz
           )
