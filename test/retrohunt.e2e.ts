@@ -201,6 +201,10 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
       'progress never goes back',
     );
     assert.equal(done.matchCount, marked.size);
+    // The compiled rules the API left for the scanner were taken (loaded, then removed) before `done`.
+    const left: string[] = [];
+    for await (const object of store.list(`retrohunts/${created.id}/`)) left.push(object.key);
+    assert.deepEqual(left, []);
 
     // Every match, page by page.
     const found = new Map<string, number>();

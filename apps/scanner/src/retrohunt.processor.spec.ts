@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,7 +7,9 @@ import type { Job } from 'bullmq';
 import type { Config } from '#config';
 import type { BatchSample, RetrohuntBatchResult, RetrohuntRecord, RetrohuntsRepository } from '#database';
 import type { QueueProducer } from '#queue';
-import type { ObjectStore } from '#storage';
+import { SCAN_EXTERNALS } from '#contracts';
+import { type ObjectStore, retrohuntRulesKey } from '#storage';
+import { compileRules, compileTag } from '#yara';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 
 describe('RetrohuntProcessor batch', () => {
@@ -29,17 +31,39 @@ describe('RetrohuntProcessor batch', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  /** A store whose objects are this folder's files, listing the keys it was asked for. */
-  const recordingStore = (): { opened: string[]; store: ObjectStore } => {
+  /**
+   * A store whose objects are this folder's files, listing the samples it was asked for and the keys it
+   * deleted; compiled rules are looked for under `retrohunts/` (absent unless a test writes them).
+   */
+  const recordingStore = (): { opened: string[]; deleted: string[]; store: ObjectStore } => {
     const opened: string[] = [];
+    const deleted: string[] = [];
     const store = {
       localPath: (key: string) => {
-        opened.push(key);
+        if (!key.startsWith('retrohunts/')) opened.push(key);
         return join(dir, key);
       },
+      delete: (key: string) => {
+        deleted.push(key);
+        return rm(join(dir, key), { force: true });
+      },
     } as unknown as ObjectStore;
-    return { opened, store };
+    return { opened, deleted, store };
   };
+
+  /** A repository with one retrohunt over `batch` in one batch, recording what the batch records. */
+  const oneBatch = (hunt: RetrohuntRecord, recorded: RetrohuntBatchResult[]): RetrohuntsRepository =>
+    ({
+      find: () => Promise.resolve(hunt),
+      start: () => Promise.resolve(true),
+      status: () => Promise.resolve('running'),
+      samplesAfter: () => Promise.resolve(batch),
+      recordBatch: (_id: string, result: RetrohuntBatchResult) => {
+        recorded.push(result);
+        return Promise.resolve(true);
+      },
+      finish: () => Promise.resolve(null),
+    }) as unknown as RetrohuntsRepository;
 
   it('scans the largest samples first and records the whole batch', async () => {
     const { opened, store } = recordingStore();
@@ -51,17 +75,7 @@ describe('RetrohuntProcessor batch', () => {
       cursor: null,
       createdAt: new Date(),
     } as RetrohuntRecord;
-    const retrohunts = {
-      find: () => Promise.resolve(hunt),
-      start: () => Promise.resolve(true),
-      status: () => Promise.resolve('running'),
-      samplesAfter: () => Promise.resolve(batch),
-      recordBatch: (_id: string, result: RetrohuntBatchResult) => {
-        recorded.push(result);
-        return Promise.resolve(true);
-      },
-      finish: () => Promise.resolve(null),
-    } as unknown as RetrohuntsRepository;
+    const retrohunts = oneBatch(hunt, recorded);
     const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
     const config = {
       scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
@@ -81,6 +95,72 @@ describe('RetrohuntProcessor batch', () => {
       sizes.reduce((a, b) => a + b, 0),
     );
     assert.equal(recorded[0]?.to, batch.at(-1)?.sha256, 'the cursor still moves in sha256 order');
+    assert.deepEqual(
+      recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
+      [[batch[2]?.sha256, 'many_x']],
+    );
+  });
+
+  it('loads the compiled rules the API stored instead of compiling the text, and removes them', async () => {
+    const { store, deleted } = recordingStore();
+    const recorded: RetrohuntBatchResult[] = [];
+    const hunt = {
+      id: 'hunt-3',
+      // Matches nothing in the batch: a match of the stored rules shows that those were used.
+      source: 'rule none { strings: $x = "never in any sample" condition: $x }',
+      status: 'running',
+      cursor: null,
+      createdAt: new Date(),
+    } as RetrohuntRecord;
+    const key = retrohuntRulesKey(hunt.id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
+    const stored = compileRules(
+      [{ source: 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }', namespace: 'retrohunt' }],
+      { externals: SCAN_EXTERNALS },
+    ).rules;
+    await mkdir(join(dir, 'retrohunts', hunt.id), { recursive: true });
+    stored?.save(join(dir, key));
+    stored?.destroy();
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 2, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const processor = new RetrohuntProcessor(config, store, oneBatch(hunt, recorded), queue);
+    try {
+      await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
+    } finally {
+      processor.onApplicationShutdown();
+    }
+    assert.deepEqual(
+      recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
+      [[batch[2]?.sha256, 'many_x']],
+    );
+    assert.deepEqual(deleted, [key], 'a hand-over: the first process to load them removes them');
+    await assert.rejects(stat(join(dir, key)));
+  });
+
+  it('compiles the text when the stored rules do not load', async () => {
+    const { store } = recordingStore();
+    const recorded: RetrohuntBatchResult[] = [];
+    const hunt = {
+      id: 'hunt-4',
+      source: 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }',
+      status: 'running',
+      cursor: null,
+      createdAt: new Date(),
+    } as RetrohuntRecord;
+    const key = retrohuntRulesKey(hunt.id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
+    await mkdir(join(dir, 'retrohunts', hunt.id), { recursive: true });
+    await writeFile(join(dir, key), 'not compiled rules');
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 2, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const processor = new RetrohuntProcessor(config, store, oneBatch(hunt, recorded), queue);
+    try {
+      await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
+    } finally {
+      processor.onApplicationShutdown();
+    }
     assert.deepEqual(
       recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
       [[batch[2]?.sha256, 'many_x']],

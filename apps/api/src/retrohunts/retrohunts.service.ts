@@ -1,5 +1,9 @@
-import { createHash } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import {
   CreateRetrohuntRequest,
@@ -19,11 +23,14 @@ import {
   type RetrohuntRecord,
 } from '#database';
 import { retrohuntJobId } from '#queue';
+import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
+import { type YaraRules, compileTag } from '#yara';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
-import { compileSubmitted } from '../rulesets/diagnostics.js';
+import { SUBMITTED_COMPILE_OPTIONS, compileSubmittedRules } from '../rulesets/diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
+const NAMESPACE = 'retrohunt';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_LIMIT = 200;
 const MatchCursor = z.strictObject({ m: z.number().int().min(0) });
@@ -45,52 +52,71 @@ function summaryView(r: RetrohuntRecord): RetrohuntSummaryView {
 
 @Injectable()
 export class RetrohuntsService {
+  private readonly logger = new Logger(RetrohuntsService.name);
+  /** The name part of stored compiled rules that says what they were compiled with (as the scanner does). */
+  private readonly rulesTag = compileTag([NAMESPACE], SUBMITTED_COMPILE_OPTIONS);
+
   constructor(
     @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(RetrohuntsRepository) private readonly retrohunts: RetrohuntsRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
   ) {}
 
   /**
    * Compiles the rules (400 with diagnostics when none compiles), stores the retrohunt with its total and
-   * queues its first batch. Rules that do not compile are left out, as in rulesets.
+   * queues its first batch. Rules that do not compile are left out, as in rulesets. The compiled rules are
+   * left in object storage meanwhile, so the scanner loads them instead of compiling the text again.
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
     const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
-    const { ruleCount } = await compileSubmitted(source, 'retrohunt', 'retrohunt');
+    const { rules, ruleCount } = await compileSubmittedRules(source, NAMESPACE, 'retrohunt');
+    const id = randomUUID();
+    // Written to a file before storeRules() returns, so the rules can go now.
+    const stored = this.storeRules(id, rules);
+    rules.destroy();
     const item = {
       queue: QueueName.Retrohunt,
       name: JobName.RetrohuntBatch,
     } as const;
-    const { record, outboxId } = await this.database.transaction(async (tx) => {
-      const created = await this.retrohunts.create(
-        {
-          source,
-          sourceSha256: createHash('sha256').update(source, 'utf8').digest('hex'),
-          ruleCount,
-          createdBy: principal.tokenId,
-        },
-        tx,
-      );
-      const id = await this.outbox.add(
-        { ...item, jobId: retrohuntJobId(created.id), payload: { retrohuntId: created.id } },
-        tx,
-      );
-      await this.audit.append(
-        {
-          actorId: principal.tokenId,
-          actorName: principal.name,
-          action: 'retrohunt.create',
-          targetType: 'retrohunt',
-          targetId: created.id,
-          details: { sourceSha256: created.sourceSha256, ruleCount, total: created.total },
-        },
-        tx,
-      );
-      return { record: created, outboxId: id };
-    });
+    const { record, outboxId } = await this.database
+      .transaction(async (tx) => {
+        const created = await this.retrohunts.create(
+          {
+            id,
+            source,
+            sourceSha256: createHash('sha256').update(source, 'utf8').digest('hex'),
+            ruleCount,
+            createdBy: principal.tokenId,
+          },
+          tx,
+        );
+        const outboxId = await this.outbox.add(
+          { ...item, jobId: retrohuntJobId(created.id), payload: { retrohuntId: created.id } },
+          tx,
+        );
+        await this.audit.append(
+          {
+            actorId: principal.tokenId,
+            actorName: principal.name,
+            action: 'retrohunt.create',
+            targetType: 'retrohunt',
+            targetId: created.id,
+            details: { sourceSha256: created.sourceSha256, ruleCount, total: created.total },
+          },
+          tx,
+        );
+        return { record: created, outboxId };
+      })
+      .catch(async (e: unknown) => {
+        await stored;
+        await this.dropRules(id);
+        throw e;
+      });
+    // Before the job is queued, so the scanner finds them (it compiles the text when they are not there).
+    await stored;
     await this.dispatcher.dispatch(
       { ...item, data: { retrohuntId: record.id } },
       retrohuntJobId(record.id),
@@ -144,12 +170,40 @@ export class RetrohuntsService {
       );
       return finished;
     });
+    if (cancelled !== null) await this.dropRules(record.id);
     if (cancelled === null) {
       throw new SpecimenError('CONFLICT', `the retrohunt is already ${record.status}`, {
         status: (await this.get(id)).status,
       });
     }
     return summaryView(cancelled);
+  }
+
+  /**
+   * Writes the compiled rules to `retrohuntRulesKey` for the scanner. The file is written before this
+   * returns a promise (the rules may be destroyed then); a failure is only logged: the scanner compiles.
+   */
+  private storeRules(id: string, rules: YaraRules): Promise<void> {
+    const temp = join(tmpdir(), `specimen-retrohunt-rules-${id}`);
+    const key = retrohuntRulesKey(id, this.rulesTag);
+    const put = async (): Promise<void> => {
+      rules.save(temp);
+      const { size } = await stat(temp);
+      await this.store.put(key, createReadStream(temp), { size });
+    };
+    // save() runs synchronously inside put(), before its first await.
+    return put()
+      .catch((e: unknown) => this.logger.warn({ err: e }, `could not store retrohunt ${id}'s compiled rules`))
+      .finally(() => rm(temp, { force: true }));
+  }
+
+  /** Removes the compiled rules left for the scanner, if they are still there (the scanner removes them once loaded). */
+  private async dropRules(id: string): Promise<void> {
+    await this.store
+      .delete(retrohuntRulesKey(id, this.rulesTag))
+      .catch((e: unknown) =>
+        this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s compiled rules`),
+      );
   }
 
   private async get(id: string): Promise<RetrohuntRecord> {

@@ -77,7 +77,7 @@ export class RetrohuntsRepository {
 
   /** A queued retrohunt over the samples stored now (their count is its total). */
   async create(
-    input: { source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
+    input: { id?: string; source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
     executor: Executor = this.database.db,
   ): Promise<RetrohuntRecord> {
     const [row] = await executor
