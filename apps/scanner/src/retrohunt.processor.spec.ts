@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
 import type { Config } from '#config';
-import type { BatchSample, RetrohuntBatchResult, RetrohuntRecord, RetrohuntsRepository } from '#database';
+import type {
+  BatchSample,
+  RetrohuntBatchResult,
+  RetrohuntRecord,
+  RetrohuntsRepository,
+  RetrohuntTotals,
+} from '#database';
 import type { QueueProducer } from '#queue';
 import { SCAN_EXTERNALS } from '#contracts';
 import { type ObjectStore, retrohuntRulesKey } from '#storage';
@@ -51,6 +57,13 @@ describe('RetrohuntProcessor batch', () => {
     return { opened, deleted, store };
   };
 
+  /** What the repository answers to a recorded batch (the totals of that batch alone will do here). */
+  const totals = (result: RetrohuntBatchResult): RetrohuntTotals => ({
+    scanned: result.scanned,
+    bytes: result.bytes,
+    matchCount: result.matches.length,
+  });
+
   /** A repository with one retrohunt over `batch` in one batch, recording what the batch records. */
   const oneBatch = (hunt: RetrohuntRecord, recorded: RetrohuntBatchResult[]): RetrohuntsRepository =>
     ({
@@ -60,7 +73,7 @@ describe('RetrohuntProcessor batch', () => {
       samplesAfter: () => Promise.resolve(batch),
       recordBatch: (_id: string, result: RetrohuntBatchResult) => {
         recorded.push(result);
-        return Promise.resolve(true);
+        return Promise.resolve(totals(result));
       },
       finish: () => Promise.resolve(null),
     }) as unknown as RetrohuntsRepository;
@@ -190,7 +203,7 @@ describe('RetrohuntProcessor batch', () => {
       recordBatch: (_id: string, result: RetrohuntBatchResult) => {
         recorded.push(result);
         hunt.cursor = result.to;
-        return Promise.resolve(true);
+        return Promise.resolve(totals(result));
       },
       finish: () => Promise.resolve(null),
     } as unknown as RetrohuntsRepository;
@@ -224,6 +237,11 @@ describe('RetrohuntProcessor batch', () => {
         [sorted[1]?.sha256, sorted[3]?.sha256, 2],
         [sorted[3]?.sha256, sorted[4]?.sha256, 1],
       ],
+    );
+    assert.deepEqual(
+      recorded.map((r) => r.last),
+      [false, false, true],
+      'the short batch ends the retrohunt in its own transaction',
     );
     assert.equal(
       recorded.reduce((sum, r) => sum + r.bytes, 0),

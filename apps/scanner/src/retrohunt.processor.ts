@@ -7,6 +7,7 @@ import {
   type BatchSample,
   type RetrohuntMatchRecord,
   type RetrohuntRecord,
+  type RetrohuntTotals,
 } from '#database';
 import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
@@ -100,16 +101,18 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       await this.enqueue(hunt.id, hunt.cursor);
       return { scanned: 0, finished: false };
     }
-    if (!(await this.retrohunts.start(hunt.id))) return { scanned: 0, finished: true };
     const batchSize = this.config.scanner.retrohuntBatchSize;
     const ahead = this.lookaheads.get(hunt.id);
     this.lookaheads.delete(hunt.id);
     if (ahead !== undefined) ahead.settled = true;
     const adopted = ahead !== undefined && from !== null && ahead.after === from ? ahead : undefined;
-    // The previous batch read this list already (a failed read is simply done again).
-    const read = adopted === undefined ? null : await adopted.samples.catch(() => null);
-    const samples =
-      read ?? (await this.retrohunts.samplesAfter({ after: from, until: hunt.createdAt, limit: batchSize }));
+    // The previous batch read this list already (a failed read is simply done again). The list is read
+    // beside the status change: one database round trip less before the first scan.
+    const list = async (): Promise<BatchSample[]> =>
+      (adopted === undefined ? null : await adopted.samples.catch(() => null)) ??
+      (await this.retrohunts.samplesAfter({ after: from, until: hunt.createdAt, limit: batchSize }));
+    const [started, samples] = await Promise.all([this.retrohunts.start(hunt.id), list()]);
+    if (!started) return { scanned: 0, finished: true };
     const last = samples.at(-1);
     if (last === undefined) {
       await this.complete(hunt.id);
@@ -158,16 +161,22 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       this.drop(hunt.id);
       return { scanned: 0, finished: true };
     }
-    const recorded = await this.retrohunts.recordBatch(hunt.id, {
+    // A short batch is the last one: it is recorded and the retrohunt ends as done in one transaction.
+    const final = samples.length < batchSize;
+    // Done means nothing of the rules hand-over is left in storage (its removal is long over by now).
+    if (final) await this.handedOver.get(hunt.id);
+    const totals = await this.retrohunts.recordBatch(hunt.id, {
       from,
       to: last.sha256,
       scanned: samples.length,
       bytes: outcome.bytes,
       matches: outcome.matches,
+      last: final,
     });
-    if (!recorded) return { scanned: 0, finished: true };
-    if (samples.length < batchSize) {
-      await this.complete(hunt.id);
+    if (totals === null) return { scanned: 0, finished: true };
+    if (final) {
+      this.logDone(hunt.id, totals);
+      this.drop(hunt.id);
       return { scanned: samples.length, finished: true };
     }
     await this.enqueue(hunt.id, last.sha256);
@@ -310,16 +319,18 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     );
   }
 
+  /** Ends the retrohunt as done when a batch finds no samples left (the previous batch was a full one). */
   private async complete(id: string): Promise<void> {
-    // Started when the rules were loaded, long done by now: done means nothing of it is left in storage.
     await this.handedOver.get(id);
     const finished = await this.retrohunts.finish(id, 'done');
-    if (finished !== null) {
-      this.logger.log(
-        `retrohunt ${id} done: ${finished.scanned} samples, ${finished.bytes} bytes, ${finished.matchCount} matches`,
-      );
-    }
+    if (finished !== null) this.logDone(id, finished);
     this.drop(id);
+  }
+
+  private logDone(id: string, totals: RetrohuntTotals): void {
+    this.logger.log(
+      `retrohunt ${id} done: ${totals.scanned} samples, ${totals.bytes} bytes, ${totals.matchCount} matches`,
+    );
   }
 
   /**

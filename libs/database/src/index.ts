@@ -21,6 +21,7 @@ export {
   RetrohuntsRepository,
   type BatchSample,
   type RetrohuntBatchResult,
+  type RetrohuntTotals,
   type RetrohuntMatchRecord,
   type RetrohuntRecord,
 } from './repositories/retrohunts.repository.js';

@@ -49,6 +49,15 @@ export interface RetrohuntBatchResult {
   scanned: number;
   bytes: number;
   matches: RetrohuntMatchRecord[];
+  /** The retrohunt's last batch: it ends as `done` in the same transaction. */
+  last?: boolean;
+}
+
+/** A retrohunt's totals once a batch is recorded. */
+export interface RetrohuntTotals {
+  scanned: number;
+  bytes: number;
+  matchCount: number;
 }
 
 const UNFINISHED: RetrohuntStatus[] = ['queued', 'running'];
@@ -123,10 +132,11 @@ export class RetrohuntsRepository {
   }
 
   /**
-   * Records a batch in one transaction: progress, cursor and matches. Returns false (and records nothing)
-   * when the retrohunt is no longer running or another run of the same batch was recorded first.
+   * Records a batch in one transaction: progress, cursor and matches (and `done` for the last batch).
+   * Returns the new totals, or null (and records nothing) when the retrohunt is no longer running or
+   * another run of the same batch was recorded first.
    */
-  async recordBatch(id: string, batch: RetrohuntBatchResult): Promise<boolean> {
+  async recordBatch(id: string, batch: RetrohuntBatchResult): Promise<RetrohuntTotals | null> {
     return this.database.transaction(async (tx) => {
       const [row] = await tx
         .update(retrohunts)
@@ -135,6 +145,7 @@ export class RetrohuntsRepository {
           bytes: sql`${retrohunts.bytes} + ${batch.bytes}`,
           matchCount: sql`${retrohunts.matchCount} + ${batch.matches.length}`,
           cursor: batch.to,
+          ...(batch.last === true ? { status: 'done' as const, finishedAt: sql`now()` } : {}),
         })
         .where(
           and(
@@ -143,15 +154,19 @@ export class RetrohuntsRepository {
             sql`${retrohunts.cursor} is not distinct from ${batch.from}`,
           ),
         )
-        .returning({ id: retrohunts.id });
-      if (row === undefined) return false;
+        .returning({
+          scanned: retrohunts.scanned,
+          bytes: retrohunts.bytes,
+          matchCount: retrohunts.matchCount,
+        });
+      if (row === undefined) return null;
       if (batch.matches.length > 0) {
         await tx
           .insert(retrohuntMatches)
           .values(batch.matches.map((m) => ({ ...m, retrohuntId: id })))
           .onConflictDoNothing();
       }
-      return true;
+      return row;
     });
   }
 
