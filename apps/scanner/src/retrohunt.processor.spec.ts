@@ -67,7 +67,8 @@ describe('RetrohuntProcessor batch', () => {
   /** A repository with one retrohunt over `batch` in one batch, recording what the batch records. */
   const oneBatch = (hunt: RetrohuntRecord, recorded: RetrohuntBatchResult[]): RetrohuntsRepository =>
     ({
-      find: () => Promise.resolve(hunt),
+      findSummary: () => Promise.resolve(hunt),
+      source: () => Promise.resolve(hunt.source),
       start: () => Promise.resolve(true),
       status: () => Promise.resolve('running'),
       samplesAfter: () => Promise.resolve(batch),
@@ -193,7 +194,8 @@ describe('RetrohuntProcessor batch', () => {
       createdAt: new Date(),
     } as RetrohuntRecord;
     const retrohunts = {
-      find: () => Promise.resolve({ ...hunt }),
+      findSummary: () => Promise.resolve({ ...hunt }),
+      source: () => Promise.resolve(hunt.source),
       start: () => Promise.resolve(true),
       status: () => Promise.resolve('running'),
       samplesAfter: ({ after, limit }: { after?: string | null; limit: number }) => {

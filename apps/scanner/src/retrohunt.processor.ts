@@ -6,7 +6,7 @@ import {
   RetrohuntsRepository,
   type BatchSample,
   type RetrohuntMatchRecord,
-  type RetrohuntRecord,
+  type RetrohuntSummaryRecord,
   type RetrohuntTotals,
 } from '#database';
 import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
@@ -89,7 +89,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   }
 
   private async batch(data: RetrohuntBatchJob): Promise<{ scanned: number; finished: boolean }> {
-    const hunt = await this.retrohunts.find(data.retrohuntId);
+    // Without its source: that is read only when there are no compiled rules to load.
+    const hunt = await this.retrohunts.findSummary(data.retrohuntId);
     if (hunt === null) throw new UnrecoverableError(`retrohunt ${data.retrohuntId} does not exist`);
     if (hunt.status !== 'queued' && hunt.status !== 'running') {
       this.drop(hunt.id);
@@ -337,7 +338,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
    * The retrohunt's compiled rules, compiled once per process (same externals as every scan), on the
    * thread pool so that the event loop keeps turning meanwhile.
    */
-  private async acquire(hunt: RetrohuntRecord): Promise<CachedRules> {
+  private async acquire(hunt: RetrohuntSummaryRecord): Promise<CachedRules> {
     let cached = this.cache.get(hunt.id);
     if (cached === undefined) {
       const rules = (await this.stored(hunt.id)) ?? (await this.compile(hunt)).rules;
@@ -357,9 +358,11 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     return cached;
   }
 
-  private compile(hunt: RetrohuntRecord): Promise<CompileResult> {
+  private async compile(hunt: RetrohuntSummaryRecord): Promise<CompileResult> {
+    const source = await this.retrohunts.source(hunt.id);
+    if (source === null) throw new UnrecoverableError(`retrohunt ${hunt.id} does not exist`);
     return compileRulesAsync(
-      [{ source: hunt.source, namespace: NAMESPACE, fileName: `${NAMESPACE}.yar` }],
+      [{ source, namespace: NAMESPACE, fileName: `${NAMESPACE}.yar` }],
       COMPILE_OPTIONS,
     );
   }

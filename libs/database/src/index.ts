@@ -24,6 +24,7 @@ export {
   type RetrohuntTotals,
   type RetrohuntMatchRecord,
   type RetrohuntRecord,
+  type RetrohuntSummaryRecord,
 } from './repositories/retrohunts.repository.js';
 export {
   RulesetsRepository,

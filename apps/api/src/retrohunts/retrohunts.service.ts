@@ -21,6 +21,7 @@ import {
   OutboxRepository,
   RetrohuntsRepository,
   type RetrohuntRecord,
+  type RetrohuntSummaryRecord,
 } from '#database';
 import { retrohuntJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
@@ -35,7 +36,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_LIMIT = 200;
 const MatchCursor = z.strictObject({ m: z.number().int().min(0) });
 
-function summaryView(r: RetrohuntRecord): RetrohuntSummaryView {
+function summaryView(r: RetrohuntSummaryRecord): RetrohuntSummaryView {
   return {
     id: r.id,
     status: r.status,
@@ -129,16 +130,20 @@ export class RetrohuntsService {
     return (await this.retrohunts.list(LIST_LIMIT)).map(summaryView);
   }
 
-  /** The retrohunt with a page of its matches, in the order they were found. */
+  /**
+   * The retrohunt with a page of its matches, in the order they were found; without its source with
+   * `source=false` (what a client following the progress reads: the text can be megabytes).
+   */
   async find(id: string, query: unknown): Promise<RetrohuntView> {
-    const { limit, cursor } = parseOrThrow(RetrohuntMatchesQuery, query, 'query');
-    const record = await this.get(id);
+    const { limit, cursor, source } = parseOrThrow(RetrohuntMatchesQuery, query, 'query');
+    const full = source === 'false' ? null : await this.getWithSource(id);
+    const record = full ?? (await this.get(id));
     const after = cursor === undefined ? undefined : decodeCursor(MatchCursor, cursor).m;
     const page = await this.retrohunts.matches(record.id, limit, after);
     const last = page.rows.at(-1);
     return {
       ...summaryView(record),
-      source: record.source,
+      ...(full === null ? {} : { source: full.source }),
       matches: page.rows.map((m) => ({
         sha256: m.sampleSha256,
         rule: m.rule,
@@ -206,7 +211,13 @@ export class RetrohuntsService {
       );
   }
 
-  private async get(id: string): Promise<RetrohuntRecord> {
+  private async get(id: string): Promise<RetrohuntSummaryRecord> {
+    const record = UUID.test(id) ? await this.retrohunts.findSummary(id) : null;
+    if (record === null) throw new SpecimenError('NOT_FOUND', 'no such retrohunt');
+    return record;
+  }
+
+  private async getWithSource(id: string): Promise<RetrohuntRecord> {
     const record = UUID.test(id) ? await this.retrohunts.find(id) : null;
     if (record === null) throw new SpecimenError('NOT_FOUND', 'no such retrohunt');
     return record;

@@ -22,6 +22,9 @@ export interface RetrohuntRecord {
   finishedAt: Date | null;
 }
 
+/** A retrohunt without its source text. */
+export type RetrohuntSummaryRecord = Omit<RetrohuntRecord, 'source'>;
+
 export interface RetrohuntMatchRecord {
   sampleSha256: string;
   rule: string;
@@ -62,9 +65,9 @@ export interface RetrohuntTotals {
 
 const UNFINISHED: RetrohuntStatus[] = ['queued', 'running'];
 
-const columns = {
+/** Everything but the source text, which can be megabytes: what status reads and lists need. */
+const summaryColumns = {
   id: retrohunts.id,
-  source: retrohunts.source,
   sourceSha256: retrohunts.sourceSha256,
   ruleCount: retrohunts.ruleCount,
   status: retrohunts.status,
@@ -80,6 +83,7 @@ const columns = {
   startedAt: retrohunts.startedAt,
   finishedAt: retrohunts.finishedAt,
 };
+const columns = { ...summaryColumns, source: retrohunts.source };
 
 export class RetrohuntsRepository {
   constructor(private readonly database: Database) {}
@@ -104,9 +108,36 @@ export class RetrohuntsRepository {
     return row ?? null;
   }
 
-  /** Newest first. */
-  async list(limit: number): Promise<RetrohuntRecord[]> {
-    return this.database.db.select(columns).from(retrohunts).orderBy(desc(retrohunts.createdAt)).limit(limit);
+  /** {@link find} without the source text. */
+  async findSummary(
+    id: string,
+    executor: Executor = this.database.db,
+  ): Promise<RetrohuntSummaryRecord | null> {
+    const [row] = await executor
+      .select(summaryColumns)
+      .from(retrohunts)
+      .where(eq(retrohunts.id, id))
+      .limit(1);
+    return row ?? null;
+  }
+
+  /** The retrohunt's rule text, or null when there is no such retrohunt. */
+  async source(id: string): Promise<string | null> {
+    const [row] = await this.database.db
+      .select({ source: retrohunts.source })
+      .from(retrohunts)
+      .where(eq(retrohunts.id, id))
+      .limit(1);
+    return row?.source ?? null;
+  }
+
+  /** Newest first, without their source texts. */
+  async list(limit: number): Promise<RetrohuntSummaryRecord[]> {
+    return this.database.db
+      .select(summaryColumns)
+      .from(retrohunts)
+      .orderBy(desc(retrohunts.createdAt))
+      .limit(limit);
   }
 
   /** queued → running; false when the retrohunt is already finished (cancelled, done, failed). */
@@ -176,13 +207,13 @@ export class RetrohuntsRepository {
     status: Exclude<RetrohuntStatus, 'queued' | 'running'>,
     error: string | null = null,
     executor: Executor = this.database.db,
-  ): Promise<RetrohuntRecord | null> {
+  ): Promise<RetrohuntSummaryRecord | null> {
     const [row] = await executor
       .update(retrohunts)
       .set({ status, error, finishedAt: sql`now()` })
       .where(and(eq(retrohunts.id, id), inArray(retrohunts.status, UNFINISHED)))
       .returning({ id: retrohunts.id });
-    return row === undefined ? null : this.find(id, executor);
+    return row === undefined ? null : this.findSummary(id, executor);
   }
 
   /** Matches in the order they were found, after the match id `after`; one more than `limit` tells if more follow. */
