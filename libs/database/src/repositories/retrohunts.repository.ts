@@ -92,13 +92,13 @@ export class RetrohuntsRepository {
   async create(
     input: { id?: string; source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
     executor: Executor = this.database.db,
-  ): Promise<RetrohuntRecord> {
+  ): Promise<RetrohuntSummaryRecord> {
     const [row] = await executor
       .insert(retrohunts)
       .values({ ...input, total: sql`(select count(*)::int from samples where first_seen <= now())` })
       .returning({ id: retrohunts.id });
     if (row === undefined) throw new Error('insert returned no row');
-    const found = await this.find(row.id, executor);
+    const found = await this.findSummary(row.id, executor);
     if (found === null) throw new Error('the retrohunt just created is gone');
     return found;
   }
