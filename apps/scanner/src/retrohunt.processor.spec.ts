@@ -115,70 +115,49 @@ describe('RetrohuntProcessor batch', () => {
     );
   });
 
-  it('loads the compiled rules the API stored instead of compiling the text, and removes them', async () => {
-    const { store, deleted } = recordingStore();
+  const MANY_X = 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }';
+  /** Where the API leaves a retrohunt's compiled rules, as both sides name them. */
+  const storedKey = (id: string): string =>
+    retrohuntRulesKey(id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
+
+  /** Runs a one-batch retrohunt of `source` on two lanes: [sample, rule] of each match. */
+  const huntOnce = async (id: string, source: string, store: ObjectStore): Promise<string[][]> => {
     const recorded: RetrohuntBatchResult[] = [];
-    const hunt = {
-      id: 'hunt-3',
-      // Matches nothing in the batch: a match of the stored rules shows that those were used.
-      source: 'rule none { strings: $x = "never in any sample" condition: $x }',
-      status: 'running',
-      cursor: null,
-      createdAt: new Date(),
-    } as RetrohuntRecord;
-    const key = retrohuntRulesKey(hunt.id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
-    const stored = compileRules(
-      [{ source: 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }', namespace: 'retrohunt' }],
-      { externals: SCAN_EXTERNALS },
-    ).rules;
-    await mkdir(join(dir, 'retrohunts', hunt.id), { recursive: true });
-    stored?.save(join(dir, key));
-    stored?.destroy();
+    const hunt = { id, source, status: 'running', cursor: null, createdAt: new Date() } as RetrohuntRecord;
     const config = {
       scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 2, timeoutMs: 60_000 },
     } as unknown as Config;
     const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
     const processor = new RetrohuntProcessor(config, store, oneBatch(hunt, recorded), queue);
     try {
-      await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
+      await processor.handle({ retrohuntId: id }, { attemptsMade: 0, opts: {} } as Job);
     } finally {
       processor.onApplicationShutdown();
     }
-    assert.deepEqual(
-      recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
-      [[batch[2]?.sha256, 'many_x']],
-    );
+    return recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]) ?? [];
+  };
+
+  it('loads the compiled rules the API stored instead of compiling the text, and removes them', async () => {
+    const { store, deleted } = recordingStore();
+    const key = storedKey('hunt-3');
+    const stored = compileRules([{ source: MANY_X, namespace: 'retrohunt' }], {
+      externals: SCAN_EXTERNALS,
+    }).rules;
+    await mkdir(join(dir, 'retrohunts', 'hunt-3'), { recursive: true });
+    stored?.save(join(dir, key));
+    stored?.destroy();
+    // The text matches nothing in the batch: a match of the stored rules shows that those were used.
+    const none = 'rule none { strings: $x = "never in any sample" condition: $x }';
+    assert.deepEqual(await huntOnce('hunt-3', none, store), [[batch[2]?.sha256, 'many_x']]);
     assert.deepEqual(deleted, [key], 'a hand-over: the first process to load them removes them');
     await assert.rejects(stat(join(dir, key)));
   });
 
   it('compiles the text when the stored rules do not load', async () => {
     const { store } = recordingStore();
-    const recorded: RetrohuntBatchResult[] = [];
-    const hunt = {
-      id: 'hunt-4',
-      source: 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }',
-      status: 'running',
-      cursor: null,
-      createdAt: new Date(),
-    } as RetrohuntRecord;
-    const key = retrohuntRulesKey(hunt.id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
-    await mkdir(join(dir, 'retrohunts', hunt.id), { recursive: true });
-    await writeFile(join(dir, key), 'not compiled rules');
-    const config = {
-      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 2, timeoutMs: 60_000 },
-    } as unknown as Config;
-    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
-    const processor = new RetrohuntProcessor(config, store, oneBatch(hunt, recorded), queue);
-    try {
-      await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
-    } finally {
-      processor.onApplicationShutdown();
-    }
-    assert.deepEqual(
-      recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
-      [[batch[2]?.sha256, 'many_x']],
-    );
+    await mkdir(join(dir, 'retrohunts', 'hunt-4'), { recursive: true });
+    await writeFile(join(dir, storedKey('hunt-4')), 'not compiled rules');
+    assert.deepEqual(await huntOnce('hunt-4', MANY_X, store), [[batch[2]?.sha256, 'many_x']]);
   });
 
   it('starts the next batch early and lets it adopt those scans: each sample scanned once, in order', async () => {
