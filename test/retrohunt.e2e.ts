@@ -212,7 +212,7 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     assert.deepEqual({ ...bare, source: huntSource }, full);
     // The compiled rules the API left for the scanner were taken (loaded, then removed) before `done`.
     const left: string[] = [];
-    for await (const object of store.list(`retrohunts/${created.id}/`)) left.push(object.key);
+    for await (const object of store.list(`retrohunt-rules/${created.id}`)) left.push(object.key);
     assert.deepEqual(left, []);
 
     // Every match, page by page.

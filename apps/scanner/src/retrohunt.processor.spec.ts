@@ -39,14 +39,14 @@ describe('RetrohuntProcessor batch', () => {
 
   /**
    * A store whose objects are this folder's files, listing the samples it was asked for and the keys it
-   * deleted; compiled rules are looked for under `retrohunts/` (absent unless a test writes them).
+   * deleted; compiled rules are looked for under `retrohunt-rules/` (absent unless a test writes them).
    */
   const recordingStore = (): { opened: string[]; deleted: string[]; store: ObjectStore } => {
     const opened: string[] = [];
     const deleted: string[] = [];
     const store = {
       localPath: (key: string) => {
-        if (!key.startsWith('retrohunts/')) opened.push(key);
+        if (!key.startsWith('retrohunt-rules/')) opened.push(key);
         return join(dir, key);
       },
       delete: (key: string) => {
@@ -143,7 +143,7 @@ describe('RetrohuntProcessor batch', () => {
     const stored = compileRules([{ source: MANY_X, namespace: 'retrohunt' }], {
       externals: SCAN_EXTERNALS,
     }).rules;
-    await mkdir(join(dir, 'retrohunts', 'hunt-3'), { recursive: true });
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
     stored?.save(join(dir, key));
     stored?.destroy();
     // The text matches nothing in the batch: a match of the stored rules shows that those were used.
@@ -155,7 +155,7 @@ describe('RetrohuntProcessor batch', () => {
 
   it('compiles the text when the stored rules do not load', async () => {
     const { store } = recordingStore();
-    await mkdir(join(dir, 'retrohunts', 'hunt-4'), { recursive: true });
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
     await writeFile(join(dir, storedKey('hunt-4')), 'not compiled rules');
     assert.deepEqual(await huntOnce('hunt-4', MANY_X, store), [[batch[2]?.sha256, 'many_x']]);
   });

@@ -63,10 +63,11 @@ export function uploadPartKey(id: string, offset: number, nonce: string): string
 }
 
 /**
- * Where the API leaves a retrohunt's compiled rules for the scanner (`retrohunts/<id>/rules-<tag>`), so
+ * Where the API leaves a retrohunt's compiled rules for the scanner (`retrohunt-rules/<id>-<tag>`), so
  * that the scanner loads them instead of compiling the text again; `tag` names what they were compiled
  * with (libyara version, options), so a scanner that differs compiles instead.
  */
 export function retrohuntRulesKey(id: string, tag: string): string {
-  return assertValidKey(`retrohunts/${id}/rules-${tag}`);
+  // One folder for all: the fs driver keeps emptied folders, and a folder per retrohunt would pile up.
+  return assertValidKey(`retrohunt-rules/${id}-${tag}`);
 }

@@ -428,8 +428,8 @@ describe('keys', () => {
 
   it("builds the keys of retrohunts' compiled rules", () => {
     const id = '0b6f0c1e-5b8e-4a36-9a8e-2f3c2f1d9f10';
-    assert.equal(retrohuntRulesKey(id, '4.2.3-0123abcd'), `retrohunts/${id}/rules-4.2.3-0123abcd`);
-    assert.throws(() => retrohuntRulesKey('../x', '4.2.3'), withCode('VALIDATION_FAILED'));
+    assert.equal(retrohuntRulesKey(id, '4.2.3-0123abcd'), `retrohunt-rules/${id}-4.2.3-0123abcd`);
+    assert.throws(() => retrohuntRulesKey('x/../y', '4.2.3'), withCode('VALIDATION_FAILED'));
   });
 });
 
