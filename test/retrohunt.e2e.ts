@@ -201,6 +201,19 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
       'progress never goes back',
     );
     assert.equal(done.matchCount, marked.size);
+    const full = (await (
+      await service.request(`/v1/retrohunts/${created.id}?limit=1`, { token: analyst })
+    ).json()) as RetrohuntDetail & { source?: string };
+    assert.equal(full.source, huntSource);
+    const bare = (await (
+      await service.request(`/v1/retrohunts/${created.id}?limit=1&source=false`, { token: analyst })
+    ).json()) as RetrohuntDetail & { source?: string };
+    assert.equal(bare.source, undefined);
+    assert.deepEqual({ ...bare, source: huntSource }, full);
+    // The compiled rules the API left for the scanner were taken (loaded, then removed) before `done`.
+    const left: string[] = [];
+    for await (const object of store.list(`retrohunt-rules/${created.id}`)) left.push(object.key);
+    assert.deepEqual(left, []);
 
     // Every match, page by page.
     const found = new Map<string, number>();

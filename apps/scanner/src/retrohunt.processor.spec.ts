@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
 import type { Config } from '#config';
-import type { BatchSample, RetrohuntBatchResult, RetrohuntRecord, RetrohuntsRepository } from '#database';
+import type {
+  BatchSample,
+  RetrohuntBatchResult,
+  RetrohuntRecord,
+  RetrohuntsRepository,
+  RetrohuntTotals,
+} from '#database';
 import type { QueueProducer } from '#queue';
-import type { ObjectStore } from '#storage';
+import { SCAN_EXTERNALS } from '#contracts';
+import { type ObjectStore, retrohuntRulesKey } from '#storage';
+import { compileRules, compileTag } from '#yara';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 
 describe('RetrohuntProcessor batch', () => {
@@ -29,17 +37,47 @@ describe('RetrohuntProcessor batch', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  /** A store whose objects are this folder's files, listing the keys it was asked for. */
-  const recordingStore = (): { opened: string[]; store: ObjectStore } => {
+  /**
+   * A store whose objects are this folder's files, listing the samples it was asked for and the keys it
+   * deleted; compiled rules are looked for under `retrohunt-rules/` (absent unless a test writes them).
+   */
+  const recordingStore = (): { opened: string[]; deleted: string[]; store: ObjectStore } => {
     const opened: string[] = [];
+    const deleted: string[] = [];
     const store = {
       localPath: (key: string) => {
-        opened.push(key);
+        if (!key.startsWith('retrohunt-rules/')) opened.push(key);
         return join(dir, key);
       },
+      delete: (key: string) => {
+        deleted.push(key);
+        return rm(join(dir, key), { force: true });
+      },
     } as unknown as ObjectStore;
-    return { opened, store };
+    return { opened, deleted, store };
   };
+
+  /** What the repository answers to a recorded batch (the totals of that batch alone will do here). */
+  const totals = (result: RetrohuntBatchResult): RetrohuntTotals => ({
+    scanned: result.scanned,
+    bytes: result.bytes,
+    matchCount: result.matches.length,
+  });
+
+  /** A repository with one retrohunt over `batch` in one batch, recording what the batch records. */
+  const oneBatch = (hunt: RetrohuntRecord, recorded: RetrohuntBatchResult[]): RetrohuntsRepository =>
+    ({
+      findSummary: () => Promise.resolve(hunt),
+      source: () => Promise.resolve(hunt.source),
+      start: () => Promise.resolve(true),
+      status: () => Promise.resolve('running'),
+      samplesAfter: () => Promise.resolve(batch),
+      recordBatch: (_id: string, result: RetrohuntBatchResult) => {
+        recorded.push(result);
+        return Promise.resolve(totals(result));
+      },
+      finish: () => Promise.resolve(null),
+    }) as unknown as RetrohuntsRepository;
 
   it('scans the largest samples first and records the whole batch', async () => {
     const { opened, store } = recordingStore();
@@ -51,17 +89,7 @@ describe('RetrohuntProcessor batch', () => {
       cursor: null,
       createdAt: new Date(),
     } as RetrohuntRecord;
-    const retrohunts = {
-      find: () => Promise.resolve(hunt),
-      start: () => Promise.resolve(true),
-      status: () => Promise.resolve('running'),
-      samplesAfter: () => Promise.resolve(batch),
-      recordBatch: (_id: string, result: RetrohuntBatchResult) => {
-        recorded.push(result);
-        return Promise.resolve(true);
-      },
-      finish: () => Promise.resolve(null),
-    } as unknown as RetrohuntsRepository;
+    const retrohunts = oneBatch(hunt, recorded);
     const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
     const config = {
       scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
@@ -87,6 +115,51 @@ describe('RetrohuntProcessor batch', () => {
     );
   });
 
+  const MANY_X = 'rule many_x { strings: $x = "xxxxxxxx" condition: $x }';
+  /** Where the API leaves a retrohunt's compiled rules, as both sides name them. */
+  const storedKey = (id: string): string =>
+    retrohuntRulesKey(id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
+
+  /** Runs a one-batch retrohunt of `source` on two lanes: [sample, rule] of each match. */
+  const huntOnce = async (id: string, source: string, store: ObjectStore): Promise<string[][]> => {
+    const recorded: RetrohuntBatchResult[] = [];
+    const hunt = { id, source, status: 'running', cursor: null, createdAt: new Date() } as RetrohuntRecord;
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 2, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const processor = new RetrohuntProcessor(config, store, oneBatch(hunt, recorded), queue);
+    try {
+      await processor.handle({ retrohuntId: id }, { attemptsMade: 0, opts: {} } as Job);
+    } finally {
+      processor.onApplicationShutdown();
+    }
+    return recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]) ?? [];
+  };
+
+  it('loads the compiled rules the API stored instead of compiling the text, and removes them', async () => {
+    const { store, deleted } = recordingStore();
+    const key = storedKey('hunt-3');
+    const stored = compileRules([{ source: MANY_X, namespace: 'retrohunt' }], {
+      externals: SCAN_EXTERNALS,
+    }).rules;
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
+    stored?.save(join(dir, key));
+    stored?.destroy();
+    // The text matches nothing in the batch: a match of the stored rules shows that those were used.
+    const none = 'rule none { strings: $x = "never in any sample" condition: $x }';
+    assert.deepEqual(await huntOnce('hunt-3', none, store), [[batch[2]?.sha256, 'many_x']]);
+    assert.deepEqual(deleted, [key], 'a hand-over: the first process to load them removes them');
+    await assert.rejects(stat(join(dir, key)));
+  });
+
+  it('compiles the text when the stored rules do not load', async () => {
+    const { store } = recordingStore();
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
+    await writeFile(join(dir, storedKey('hunt-4')), 'not compiled rules');
+    assert.deepEqual(await huntOnce('hunt-4', MANY_X, store), [[batch[2]?.sha256, 'many_x']]);
+  });
+
   it('starts the next batch early and lets it adopt those scans: each sample scanned once, in order', async () => {
     const { opened, store } = recordingStore();
     const sorted = [...batch].sort((a, b) => a.sha256.localeCompare(b.sha256));
@@ -100,7 +173,8 @@ describe('RetrohuntProcessor batch', () => {
       createdAt: new Date(),
     } as RetrohuntRecord;
     const retrohunts = {
-      find: () => Promise.resolve({ ...hunt }),
+      findSummary: () => Promise.resolve({ ...hunt }),
+      source: () => Promise.resolve(hunt.source),
       start: () => Promise.resolve(true),
       status: () => Promise.resolve('running'),
       samplesAfter: ({ after, limit }: { after?: string | null; limit: number }) => {
@@ -110,7 +184,7 @@ describe('RetrohuntProcessor batch', () => {
       recordBatch: (_id: string, result: RetrohuntBatchResult) => {
         recorded.push(result);
         hunt.cursor = result.to;
-        return Promise.resolve(true);
+        return Promise.resolve(totals(result));
       },
       finish: () => Promise.resolve(null),
     } as unknown as RetrohuntsRepository;
@@ -144,6 +218,11 @@ describe('RetrohuntProcessor batch', () => {
         [sorted[1]?.sha256, sorted[3]?.sha256, 2],
         [sorted[3]?.sha256, sorted[4]?.sha256, 1],
       ],
+    );
+    assert.deepEqual(
+      recorded.map((r) => r.last),
+      [false, false, true],
+      'the short batch ends the retrohunt in its own transaction',
     );
     assert.equal(
       recorded.reduce((sum, r) => sum + r.bytes, 0),

@@ -1,16 +1,17 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
-import { JobName, QueueName, SCAN_EXTERNALS, type RetrohuntBatchJob } from '#contracts';
+import { JobName, QueueName, SCAN_EXTERNALS, SpecimenError, type RetrohuntBatchJob } from '#contracts';
 import {
   RetrohuntsRepository,
   type BatchSample,
   type RetrohuntMatchRecord,
-  type RetrohuntRecord,
+  type RetrohuntSummaryRecord,
+  type RetrohuntTotals,
 } from '#database';
 import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
-import { OBJECT_STORE, type ObjectStore } from '#storage';
-import { type CompileResult, type YaraRules, compileRulesAsync } from '#yara';
+import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
+import { type CompileResult, type YaraRules, compileRulesAsync, compileTag, loadRules } from '#yara';
 import { detectFileType, openFileSource } from './analyzers/analyze.js';
 import { MissingObjectError, withLocalFile } from './local-file.js';
 
@@ -18,6 +19,9 @@ import { MissingObjectError, withLocalFile } from './local-file.js';
 const CANCEL_CHECK_EVERY = 10;
 /** Compiled retrohunt rules kept per process; one per running retrohunt is the usual need. */
 const MAX_CACHED = 4;
+/** How retrohunt rules are compiled, here and by the API (whose compiled rules are loaded when they match). */
+const NAMESPACE = 'retrohunt';
+const COMPILE_OPTIONS = { externals: SCAN_EXTERNALS };
 
 interface CachedRules {
   rules: YaraRules;
@@ -54,6 +58,9 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   private readonly logger = new Logger(RetrohuntProcessor.name);
   private readonly cache = new Map<string, CachedRules>();
   private readonly lookaheads = new Map<string, Lookahead>();
+  /** Removals of compiled rules the API left in storage, once loaded (a retrohunt is done after them). */
+  private readonly handedOver = new Map<string, Promise<void>>();
+  private readonly rulesTag = compileTag([NAMESPACE], COMPILE_OPTIONS);
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -68,6 +75,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     } catch (e) {
       const final = e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (final) {
+        await this.removeStored(data.retrohuntId);
         const reason = e instanceof Error ? e.message : String(e);
         await this.retrohunts
           .finish(data.retrohuntId, 'failed', reason.slice(0, 2000))
@@ -81,7 +89,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   }
 
   private async batch(data: RetrohuntBatchJob): Promise<{ scanned: number; finished: boolean }> {
-    const hunt = await this.retrohunts.find(data.retrohuntId);
+    // Without its source: that is read only when there are no compiled rules to load.
+    const hunt = await this.retrohunts.findSummary(data.retrohuntId);
     if (hunt === null) throw new UnrecoverableError(`retrohunt ${data.retrohuntId} does not exist`);
     if (hunt.status !== 'queued' && hunt.status !== 'running') {
       this.drop(hunt.id);
@@ -93,16 +102,18 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       await this.enqueue(hunt.id, hunt.cursor);
       return { scanned: 0, finished: false };
     }
-    if (!(await this.retrohunts.start(hunt.id))) return { scanned: 0, finished: true };
     const batchSize = this.config.scanner.retrohuntBatchSize;
     const ahead = this.lookaheads.get(hunt.id);
     this.lookaheads.delete(hunt.id);
     if (ahead !== undefined) ahead.settled = true;
     const adopted = ahead !== undefined && from !== null && ahead.after === from ? ahead : undefined;
-    // The previous batch read this list already (a failed read is simply done again).
-    const read = adopted === undefined ? null : await adopted.samples.catch(() => null);
-    const samples =
-      read ?? (await this.retrohunts.samplesAfter({ after: from, until: hunt.createdAt, limit: batchSize }));
+    // The previous batch read this list already (a failed read is simply done again). The list is read
+    // beside the status change: one database round trip less before the first scan.
+    const list = async (): Promise<BatchSample[]> =>
+      (adopted === undefined ? null : await adopted.samples.catch(() => null)) ??
+      (await this.retrohunts.samplesAfter({ after: from, until: hunt.createdAt, limit: batchSize }));
+    const [started, samples] = await Promise.all([this.retrohunts.start(hunt.id), list()]);
+    if (!started) return { scanned: 0, finished: true };
     const last = samples.at(-1);
     if (last === undefined) {
       await this.complete(hunt.id);
@@ -151,16 +162,22 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       this.drop(hunt.id);
       return { scanned: 0, finished: true };
     }
-    const recorded = await this.retrohunts.recordBatch(hunt.id, {
+    // A short batch is the last one: it is recorded and the retrohunt ends as done in one transaction.
+    const final = samples.length < batchSize;
+    // Done means nothing of the rules hand-over is left in storage (its removal is long over by now).
+    if (final) await this.handedOver.get(hunt.id);
+    const totals = await this.retrohunts.recordBatch(hunt.id, {
       from,
       to: last.sha256,
       scanned: samples.length,
       bytes: outcome.bytes,
       matches: outcome.matches,
+      last: final,
     });
-    if (!recorded) return { scanned: 0, finished: true };
-    if (samples.length < batchSize) {
-      await this.complete(hunt.id);
+    if (totals === null) return { scanned: 0, finished: true };
+    if (final) {
+      this.logDone(hunt.id, totals);
+      this.drop(hunt.id);
       return { scanned: samples.length, finished: true };
     }
     await this.enqueue(hunt.id, last.sha256);
@@ -303,33 +320,37 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     );
   }
 
+  /** Ends the retrohunt as done when a batch finds no samples left (the previous batch was a full one). */
   private async complete(id: string): Promise<void> {
+    await this.handedOver.get(id);
     const finished = await this.retrohunts.finish(id, 'done');
-    if (finished !== null) {
-      this.logger.log(
-        `retrohunt ${id} done: ${finished.scanned} samples, ${finished.bytes} bytes, ${finished.matchCount} matches`,
-      );
-    }
+    if (finished !== null) this.logDone(id, finished);
     this.drop(id);
+  }
+
+  private logDone(id: string, totals: RetrohuntTotals): void {
+    this.logger.log(
+      `retrohunt ${id} done: ${totals.scanned} samples, ${totals.bytes} bytes, ${totals.matchCount} matches`,
+    );
   }
 
   /**
    * The retrohunt's compiled rules, compiled once per process (same externals as every scan), on the
    * thread pool so that the event loop keeps turning meanwhile.
    */
-  private async acquire(hunt: RetrohuntRecord): Promise<CachedRules> {
+  private async acquire(hunt: RetrohuntSummaryRecord): Promise<CachedRules> {
     let cached = this.cache.get(hunt.id);
     if (cached === undefined) {
-      const compiled = await this.compile(hunt);
+      const rules = (await this.stored(hunt.id)) ?? (await this.compile(hunt)).rules;
       // Another batch of the same retrohunt (a replay) may have compiled it meanwhile: keep one.
       const raced = this.cache.get(hunt.id);
       if (raced !== undefined) {
-        compiled.rules?.destroy();
+        rules?.destroy();
         raced.users += 1;
         return raced;
       }
-      if (compiled.rules === null) throw new UnrecoverableError('no rule of the retrohunt compiles');
-      cached = { rules: compiled.rules, users: 0, finished: false };
+      if (rules === null) throw new UnrecoverableError('no rule of the retrohunt compiles');
+      cached = { rules, users: 0, finished: false };
       this.cache.set(hunt.id, cached);
       this.evict();
     }
@@ -337,10 +358,40 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     return cached;
   }
 
-  private compile(hunt: RetrohuntRecord): Promise<CompileResult> {
-    return compileRulesAsync([{ source: hunt.source, namespace: 'retrohunt', fileName: 'retrohunt.yar' }], {
-      externals: SCAN_EXTERNALS,
-    });
+  private async compile(hunt: RetrohuntSummaryRecord): Promise<CompileResult> {
+    const source = await this.retrohunts.source(hunt.id);
+    if (source === null) throw new UnrecoverableError(`retrohunt ${hunt.id} does not exist`);
+    return compileRulesAsync(
+      [{ source, namespace: NAMESPACE, fileName: `${NAMESPACE}.yar` }],
+      COMPILE_OPTIONS,
+    );
+  }
+
+  /**
+   * The rules the API compiled when the retrohunt was created and left in storage, loaded instead of
+   * compiling the text again (milliseconds instead of up to seconds). Null when they are not there (another
+   * process took them, or a libyara or option change makes the tag differ) or do not load: then compiled.
+   * The first process to load them removes them: they are a hand-over, not a cache.
+   */
+  private async stored(id: string): Promise<YaraRules | null> {
+    const key = retrohuntRulesKey(id, this.rulesTag);
+    let rules: YaraRules;
+    try {
+      rules = await withLocalFile(this.store, key, (path) => Promise.resolve(loadRules(path)));
+    } catch (e) {
+      const absent =
+        e instanceof MissingObjectError || (e instanceof SpecimenError && e.code === 'NOT_FOUND');
+      if (!absent) this.logger.warn({ err: e }, `retrohunt ${id}: stored rules do not load; compiling`);
+      return null;
+    }
+    this.handedOver.set(id, this.removeStored(id));
+    return rules;
+  }
+
+  private async removeStored(id: string): Promise<void> {
+    await this.store
+      .delete(retrohuntRulesKey(id, this.rulesTag))
+      .catch((e: unknown) => this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s stored rules`));
   }
 
   /** One use of the rules ends; rules of a finished retrohunt go with their last use. */
@@ -354,6 +405,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
 
   /** Forgets a finished retrohunt's rules; they are destroyed once no scan uses them. */
   private drop(id: string): void {
+    this.handedOver.delete(id);
     const ahead = this.lookaheads.get(id);
     if (ahead !== undefined) ahead.settled = true;
     this.lookaheads.delete(id);

@@ -13,8 +13,12 @@ export const CreateRetrohuntRequest = z.strictObject({
 });
 export type CreateRetrohuntRequest = z.infer<typeof CreateRetrohuntRequest>;
 
-/** `GET /v1/retrohunts/:id`: the page of matches. */
-export const RetrohuntMatchesQuery = z.strictObject({ limit: PageLimit, cursor: Cursor.optional() });
+/** `GET /v1/retrohunts/:id`: the page of matches, and whether the source comes with it (default true). */
+export const RetrohuntMatchesQuery = z.strictObject({
+  limit: PageLimit,
+  cursor: Cursor.optional(),
+  source: z.enum(['true', 'false']).default('true'),
+});
 export type RetrohuntMatchesQuery = z.output<typeof RetrohuntMatchesQuery>;
 
 /** `POST /v1/rulesets/:id/activate` body (optional). */
@@ -54,7 +58,8 @@ export interface RetrohuntMatchView {
 }
 
 export interface RetrohuntView extends RetrohuntSummaryView {
-  source: string;
+  /** Absent with `source=false`. */
+  source?: string;
   matches: RetrohuntMatchView[];
   nextCursor: string | null;
 }

@@ -21,8 +21,10 @@ export {
   RetrohuntsRepository,
   type BatchSample,
   type RetrohuntBatchResult,
+  type RetrohuntTotals,
   type RetrohuntMatchRecord,
   type RetrohuntRecord,
+  type RetrohuntSummaryRecord,
 } from './repositories/retrohunts.repository.js';
 export {
   RulesetsRepository,

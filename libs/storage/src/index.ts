@@ -1,4 +1,4 @@
 export { createObjectStore, type ObjectStoreOptions } from './create-object-store.js';
-export { incomingKey, sampleKey, uploadPartKey, uploadPrefix } from './keys.js';
+export { incomingKey, retrohuntRulesKey, sampleKey, uploadPartKey, uploadPrefix } from './keys.js';
 export { type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 export { OBJECT_STORE, StorageModule } from './storage.module.js';

@@ -61,3 +61,13 @@ export function uploadPartKey(id: string, offset: number, nonce: string): string
   if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('offset', String(offset), 'not an offset');
   return assertValidKey(`${uploadPrefix(id)}${String(offset).padStart(16, '0')}-${nonce}`);
 }
+
+/**
+ * Where the API leaves a retrohunt's compiled rules for the scanner (`retrohunt-rules/<id>-<tag>`), so
+ * that the scanner loads them instead of compiling the text again; `tag` names what they were compiled
+ * with (libyara version, options), so a scanner that differs compiles instead.
+ */
+export function retrohuntRulesKey(id: string, tag: string): string {
+  // One folder for all: the fs driver keeps emptied folders, and a folder per retrohunt would pile up.
+  return assertValidKey(`retrohunt-rules/${id}-${tag}`);
+}

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ErrorCode, SpecimenError } from '#contracts';
 import { startS3Server, type TestS3Server } from '../../../test/support/s3-server.js';
-import { createObjectStore, incomingKey, type ObjectStore, sampleKey } from './index.js';
+import { createObjectStore, incomingKey, type ObjectStore, retrohuntRulesKey, sampleKey } from './index.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -424,6 +424,12 @@ describe('keys', () => {
     );
     for (const id of ['', 'a/b', '..', '.x'])
       assert.throws(() => incomingKey(id), withCode('VALIDATION_FAILED'));
+  });
+
+  it("builds the keys of retrohunts' compiled rules", () => {
+    const id = '0b6f0c1e-5b8e-4a36-9a8e-2f3c2f1d9f10';
+    assert.equal(retrohuntRulesKey(id, '4.2.3-0123abcd'), `retrohunt-rules/${id}-4.2.3-0123abcd`);
+    assert.throws(() => retrohuntRulesKey('x/../y', '4.2.3'), withCode('VALIDATION_FAILED'));
   });
 });
 

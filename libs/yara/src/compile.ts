@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 
 import { type NativeAddon, type NativeCompileResult, type NativeDiagnostic, native } from './native-addon.js';
@@ -90,6 +91,16 @@ async function nativeCompileAsync(call: () => Promise<NativeCompileResult>): Pro
   } catch (error) {
     throw toYaraError(error);
   }
+}
+
+/**
+ * What compiled rules depend on besides their source texts: libyara's version, the namespaces and the
+ * compile options (declared externals, includes). Rules saved with {@link YaraRules.save} are only loaded
+ * in place of a compile where this tag is the same; name stored compiled rules with it.
+ */
+export function compileTag(namespaces: string[], options: CompileOptions = {}): string {
+  const inputs = JSON.stringify([namespaces, options.externals ?? {}, options.allowIncludes ?? false]);
+  return `${native().version()}-${createHash('sha256').update(inputs).digest('hex').slice(0, 16)}`;
 }
 
 /** Loads rules written by {@link YaraRules.save} with the same libyara version. */

@@ -13,6 +13,7 @@ import {
   type YaraRules,
   compileRules,
   compileRulesAsync,
+  compileTag,
   loadRules,
   yaraVersion,
 } from './index.js';
@@ -46,6 +47,16 @@ after(async () => {
 describe('libs/yara compile', () => {
   it('reports the libyara version', () => {
     assert.match(yaraVersion(), /^4\.\d+\.\d+$/);
+  });
+
+  it('tags compiled rules by libyara version, namespaces and options', () => {
+    const externals = { kind: 'file', size: 0 };
+    const tag = compileTag(['hunt'], { externals });
+    assert.ok(tag.startsWith(`${yaraVersion()}-`));
+    assert.equal(compileTag(['hunt'], { externals: { ...externals } }), tag);
+    assert.notEqual(compileTag(['other'], { externals }), tag);
+    assert.notEqual(compileTag(['hunt'], { externals: { kind: 'file', size: 0, file_type: '' } }), tag);
+    assert.notEqual(compileTag(['hunt'], { externals, allowIncludes: true }), tag);
   });
 
   it('quarantines a broken rule and the rules that reference it, with original line numbers', async () => {

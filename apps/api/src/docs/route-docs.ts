@@ -572,7 +572,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: { response: [retrohunt] },
   },
   'GET /v1/retrohunts/:id': {
-    summary: 'A retrohunt with its source and a page of its matches, in the order they were found',
+    summary:
+      'A retrohunt with its source (left out with source=false, for following its progress) and a page of its matches, in the order they were found',
     tag: 'retrohunts',
     status: 200,
     query: RetrohuntMatchesQuery,

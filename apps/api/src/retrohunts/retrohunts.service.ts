@@ -1,5 +1,9 @@
-import { createHash } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import {
   CreateRetrohuntRequest,
@@ -18,17 +22,21 @@ import {
   OutboxRepository,
   RetrohuntsRepository,
   type RetrohuntRecord,
+  type RetrohuntSummaryRecord,
 } from '#database';
 import { retrohuntJobId } from '#queue';
+import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
+import { type YaraRules, compileTag } from '#yara';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
-import { compileSubmitted } from '../rulesets/diagnostics.js';
+import { SUBMITTED_COMPILE_OPTIONS, compileSubmittedRules } from '../rulesets/diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
+const NAMESPACE = 'retrohunt';
 const LIST_LIMIT = 200;
 const MatchCursor = z.strictObject({ m: z.number().int().min(0) });
 
-function summaryView(r: RetrohuntRecord): RetrohuntSummaryView {
+function summaryView(r: RetrohuntSummaryRecord): RetrohuntSummaryView {
   return {
     id: r.id,
     status: r.status,
@@ -45,52 +53,71 @@ function summaryView(r: RetrohuntRecord): RetrohuntSummaryView {
 
 @Injectable()
 export class RetrohuntsService {
+  private readonly logger = new Logger(RetrohuntsService.name);
+  /** The name part of stored compiled rules that says what they were compiled with (as the scanner does). */
+  private readonly rulesTag = compileTag([NAMESPACE], SUBMITTED_COMPILE_OPTIONS);
+
   constructor(
     @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(RetrohuntsRepository) private readonly retrohunts: RetrohuntsRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
   ) {}
 
   /**
    * Compiles the rules (400 with diagnostics when none compiles), stores the retrohunt with its total and
-   * queues its first batch. Rules that do not compile are left out, as in rulesets.
+   * queues its first batch. Rules that do not compile are left out, as in rulesets. The compiled rules are
+   * left in object storage meanwhile, so the scanner loads them instead of compiling the text again.
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
     const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
-    const { ruleCount } = await compileSubmitted(source, 'retrohunt', 'retrohunt');
+    const { rules, ruleCount } = await compileSubmittedRules(source, NAMESPACE, 'retrohunt');
+    const id = randomUUID();
+    // Written to a file before storeRules() returns, so the rules can go now.
+    const stored = this.storeRules(id, rules);
+    rules.destroy();
     const item = {
       queue: QueueName.Retrohunt,
       name: JobName.RetrohuntBatch,
     } as const;
-    const { record, outboxId } = await this.database.transaction(async (tx) => {
-      const created = await this.retrohunts.create(
-        {
-          source,
-          sourceSha256: createHash('sha256').update(source, 'utf8').digest('hex'),
-          ruleCount,
-          createdBy: principal.tokenId,
-        },
-        tx,
-      );
-      const id = await this.outbox.add(
-        { ...item, jobId: retrohuntJobId(created.id), payload: { retrohuntId: created.id } },
-        tx,
-      );
-      await this.audit.append(
-        {
-          actorId: principal.tokenId,
-          actorName: principal.name,
-          action: 'retrohunt.create',
-          targetType: 'retrohunt',
-          targetId: created.id,
-          details: { sourceSha256: created.sourceSha256, ruleCount, total: created.total },
-        },
-        tx,
-      );
-      return { record: created, outboxId: id };
-    });
+    const { record, outboxId } = await this.database
+      .transaction(async (tx) => {
+        const created = await this.retrohunts.create(
+          {
+            id,
+            source,
+            sourceSha256: createHash('sha256').update(source, 'utf8').digest('hex'),
+            ruleCount,
+            createdBy: principal.tokenId,
+          },
+          tx,
+        );
+        const outboxId = await this.outbox.add(
+          { ...item, jobId: retrohuntJobId(created.id), payload: { retrohuntId: created.id } },
+          tx,
+        );
+        await this.audit.append(
+          {
+            actorId: principal.tokenId,
+            actorName: principal.name,
+            action: 'retrohunt.create',
+            targetType: 'retrohunt',
+            targetId: created.id,
+            details: { sourceSha256: created.sourceSha256, ruleCount, total: created.total },
+          },
+          tx,
+        );
+        return { record: created, outboxId };
+      })
+      .catch(async (e: unknown) => {
+        await stored;
+        await this.dropRules(id);
+        throw e;
+      });
+    // Before the job is queued, so the scanner finds them (it compiles the text when they are not there).
+    await stored;
     await this.dispatcher.dispatch(
       { ...item, data: { retrohuntId: record.id } },
       retrohuntJobId(record.id),
@@ -103,16 +130,20 @@ export class RetrohuntsService {
     return (await this.retrohunts.list(LIST_LIMIT)).map(summaryView);
   }
 
-  /** The retrohunt with a page of its matches, in the order they were found. */
+  /**
+   * The retrohunt with a page of its matches, in the order they were found; without its source with
+   * `source=false` (what a client following the progress reads: the text can be megabytes).
+   */
   async find(id: string, query: unknown): Promise<RetrohuntView> {
-    const { limit, cursor } = parseOrThrow(RetrohuntMatchesQuery, query, 'query');
-    const record = await this.get(id);
+    const { limit, cursor, source } = parseOrThrow(RetrohuntMatchesQuery, query, 'query');
+    const full = source === 'false' ? null : await this.getWithSource(id);
+    const record = full ?? (await this.get(id));
     const after = cursor === undefined ? undefined : decodeCursor(MatchCursor, cursor).m;
     const page = await this.retrohunts.matches(record.id, limit, after);
     const last = page.rows.at(-1);
     return {
       ...summaryView(record),
-      source: record.source,
+      ...(full === null ? {} : { source: full.source }),
       matches: page.rows.map((m) => ({
         sha256: m.sampleSha256,
         rule: m.rule,
@@ -144,6 +175,7 @@ export class RetrohuntsService {
       );
       return finished;
     });
+    if (cancelled !== null) await this.dropRules(record.id);
     if (cancelled === null) {
       throw new SpecimenError('CONFLICT', `the retrohunt is already ${record.status}`, {
         status: (await this.get(id)).status,
@@ -152,7 +184,40 @@ export class RetrohuntsService {
     return summaryView(cancelled);
   }
 
-  private async get(id: string): Promise<RetrohuntRecord> {
+  /**
+   * Writes the compiled rules to `retrohuntRulesKey` for the scanner. The file is written before this
+   * returns a promise (the rules may be destroyed then); a failure is only logged: the scanner compiles.
+   */
+  private storeRules(id: string, rules: YaraRules): Promise<void> {
+    const temp = join(tmpdir(), `specimen-retrohunt-rules-${id}`);
+    const key = retrohuntRulesKey(id, this.rulesTag);
+    const put = async (): Promise<void> => {
+      rules.save(temp);
+      const { size } = await stat(temp);
+      await this.store.put(key, createReadStream(temp), { size });
+    };
+    // save() runs synchronously inside put(), before its first await.
+    return put()
+      .catch((e: unknown) => this.logger.warn({ err: e }, `could not store retrohunt ${id}'s compiled rules`))
+      .finally(() => rm(temp, { force: true }));
+  }
+
+  /** Removes the compiled rules left for the scanner, if they are still there (the scanner removes them once loaded). */
+  private async dropRules(id: string): Promise<void> {
+    await this.store
+      .delete(retrohuntRulesKey(id, this.rulesTag))
+      .catch((e: unknown) =>
+        this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s compiled rules`),
+      );
+  }
+
+  private async get(id: string): Promise<RetrohuntSummaryRecord> {
+    const record = UUID.test(id) ? await this.retrohunts.findSummary(id) : null;
+    if (record === null) throw new SpecimenError('NOT_FOUND', 'no such retrohunt');
+    return record;
+  }
+
+  private async getWithSource(id: string): Promise<RetrohuntRecord> {
     const record = UUID.test(id) ? await this.retrohunts.find(id) : null;
     if (record === null) throw new SpecimenError('NOT_FOUND', 'no such retrohunt');
     return record;

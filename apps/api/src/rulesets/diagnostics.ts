@@ -1,5 +1,11 @@
 import { type RuleDiagnosticView, SCAN_EXTERNALS, SpecimenError } from '#contracts';
-import { type CompileDiagnostic, type CompileResult, YaraError, compileRulesAsync } from '#yara';
+import {
+  type CompileDiagnostic,
+  type CompileResult,
+  YaraError,
+  type YaraRules,
+  compileRulesAsync,
+} from '#yara';
 
 /** How far above its reported line an error's token is looked for (libyara reports the lookahead's line). */
 const LOOKBACK_LINES = 3;
@@ -42,13 +48,16 @@ export function toDiagnosticView(source: string, d: CompileDiagnostic): RuleDiag
   };
 }
 
-/** What {@link compileSubmitted} found: the counts and diagnostics; the compiled rules are already freed. */
+/** What {@link compileSubmitted} found: the counts and diagnostics. */
 export interface SubmittedRules {
   ruleCount: number;
   quarantined: string[];
   diagnostics: RuleDiagnosticView[];
   errorCount: number;
 }
+
+/** Options of every compile of rule text from people: the scan externals, as the scanner compiles. */
+export const SUBMITTED_COMPILE_OPTIONS = { externals: SCAN_EXTERNALS };
 
 /**
  * Compiles rule text sent by a person (a ruleset or a retrohunt) as the scanner will: with the scan
@@ -63,11 +72,24 @@ export async function compileSubmitted(
   what: string,
   onDiagnostics: (errorCount: number) => void = () => undefined,
 ): Promise<SubmittedRules> {
+  const { rules, ...submitted } = await compileSubmittedRules(source, namespace, what, onDiagnostics);
+  rules.destroy();
+  return submitted;
+}
+
+/** {@link compileSubmitted} that hands back the compiled rules too: the caller destroys them. */
+export async function compileSubmittedRules(
+  source: string,
+  namespace: string,
+  what: string,
+  onDiagnostics: (errorCount: number) => void = () => undefined,
+): Promise<SubmittedRules & { rules: YaraRules }> {
   let compiled: CompileResult;
   try {
-    compiled = await compileRulesAsync([{ source, namespace, fileName: `${namespace}.yar` }], {
-      externals: SCAN_EXTERNALS,
-    });
+    compiled = await compileRulesAsync(
+      [{ source, namespace, fileName: `${namespace}.yar` }],
+      SUBMITTED_COMPILE_OPTIONS,
+    );
   } catch (e) {
     if (e instanceof YaraError) {
       throw new SpecimenError('VALIDATION_FAILED', e.message, {
@@ -86,6 +108,11 @@ export async function compileSubmitted(
       diagnostics,
     });
   }
-  compiled.rules.destroy();
-  return { ruleCount: compiled.ruleCount, quarantined: compiled.quarantined, diagnostics, errorCount };
+  return {
+    rules: compiled.rules,
+    ruleCount: compiled.ruleCount,
+    quarantined: compiled.quarantined,
+    diagnostics,
+    errorCount,
+  };
 }

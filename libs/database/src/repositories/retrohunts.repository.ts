@@ -22,6 +22,9 @@ export interface RetrohuntRecord {
   finishedAt: Date | null;
 }
 
+/** A retrohunt without its source text. */
+export type RetrohuntSummaryRecord = Omit<RetrohuntRecord, 'source'>;
+
 export interface RetrohuntMatchRecord {
   sampleSha256: string;
   rule: string;
@@ -49,13 +52,22 @@ export interface RetrohuntBatchResult {
   scanned: number;
   bytes: number;
   matches: RetrohuntMatchRecord[];
+  /** The retrohunt's last batch: it ends as `done` in the same transaction. */
+  last?: boolean;
+}
+
+/** A retrohunt's totals once a batch is recorded. */
+export interface RetrohuntTotals {
+  scanned: number;
+  bytes: number;
+  matchCount: number;
 }
 
 const UNFINISHED: RetrohuntStatus[] = ['queued', 'running'];
 
-const columns = {
+/** Everything but the source text, which can be megabytes: what status reads and lists need. */
+const summaryColumns = {
   id: retrohunts.id,
-  source: retrohunts.source,
   sourceSha256: retrohunts.sourceSha256,
   ruleCount: retrohunts.ruleCount,
   status: retrohunts.status,
@@ -71,21 +83,22 @@ const columns = {
   startedAt: retrohunts.startedAt,
   finishedAt: retrohunts.finishedAt,
 };
+const columns = { ...summaryColumns, source: retrohunts.source };
 
 export class RetrohuntsRepository {
   constructor(private readonly database: Database) {}
 
   /** A queued retrohunt over the samples stored now (their count is its total). */
   async create(
-    input: { source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
+    input: { id?: string; source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
     executor: Executor = this.database.db,
-  ): Promise<RetrohuntRecord> {
+  ): Promise<RetrohuntSummaryRecord> {
     const [row] = await executor
       .insert(retrohunts)
       .values({ ...input, total: sql`(select count(*)::int from samples where first_seen <= now())` })
       .returning({ id: retrohunts.id });
     if (row === undefined) throw new Error('insert returned no row');
-    const found = await this.find(row.id, executor);
+    const found = await this.findSummary(row.id, executor);
     if (found === null) throw new Error('the retrohunt just created is gone');
     return found;
   }
@@ -95,9 +108,36 @@ export class RetrohuntsRepository {
     return row ?? null;
   }
 
-  /** Newest first. */
-  async list(limit: number): Promise<RetrohuntRecord[]> {
-    return this.database.db.select(columns).from(retrohunts).orderBy(desc(retrohunts.createdAt)).limit(limit);
+  /** {@link find} without the source text. */
+  async findSummary(
+    id: string,
+    executor: Executor = this.database.db,
+  ): Promise<RetrohuntSummaryRecord | null> {
+    const [row] = await executor
+      .select(summaryColumns)
+      .from(retrohunts)
+      .where(eq(retrohunts.id, id))
+      .limit(1);
+    return row ?? null;
+  }
+
+  /** The retrohunt's rule text, or null when there is no such retrohunt. */
+  async source(id: string): Promise<string | null> {
+    const [row] = await this.database.db
+      .select({ source: retrohunts.source })
+      .from(retrohunts)
+      .where(eq(retrohunts.id, id))
+      .limit(1);
+    return row?.source ?? null;
+  }
+
+  /** Newest first, without their source texts. */
+  async list(limit: number): Promise<RetrohuntSummaryRecord[]> {
+    return this.database.db
+      .select(summaryColumns)
+      .from(retrohunts)
+      .orderBy(desc(retrohunts.createdAt))
+      .limit(limit);
   }
 
   /** queued → running; false when the retrohunt is already finished (cancelled, done, failed). */
@@ -123,10 +163,11 @@ export class RetrohuntsRepository {
   }
 
   /**
-   * Records a batch in one transaction: progress, cursor and matches. Returns false (and records nothing)
-   * when the retrohunt is no longer running or another run of the same batch was recorded first.
+   * Records a batch in one transaction: progress, cursor and matches (and `done` for the last batch).
+   * Returns the new totals, or null (and records nothing) when the retrohunt is no longer running or
+   * another run of the same batch was recorded first.
    */
-  async recordBatch(id: string, batch: RetrohuntBatchResult): Promise<boolean> {
+  async recordBatch(id: string, batch: RetrohuntBatchResult): Promise<RetrohuntTotals | null> {
     return this.database.transaction(async (tx) => {
       const [row] = await tx
         .update(retrohunts)
@@ -135,6 +176,7 @@ export class RetrohuntsRepository {
           bytes: sql`${retrohunts.bytes} + ${batch.bytes}`,
           matchCount: sql`${retrohunts.matchCount} + ${batch.matches.length}`,
           cursor: batch.to,
+          ...(batch.last === true ? { status: 'done' as const, finishedAt: sql`now()` } : {}),
         })
         .where(
           and(
@@ -143,15 +185,19 @@ export class RetrohuntsRepository {
             sql`${retrohunts.cursor} is not distinct from ${batch.from}`,
           ),
         )
-        .returning({ id: retrohunts.id });
-      if (row === undefined) return false;
+        .returning({
+          scanned: retrohunts.scanned,
+          bytes: retrohunts.bytes,
+          matchCount: retrohunts.matchCount,
+        });
+      if (row === undefined) return null;
       if (batch.matches.length > 0) {
         await tx
           .insert(retrohuntMatches)
           .values(batch.matches.map((m) => ({ ...m, retrohuntId: id })))
           .onConflictDoNothing();
       }
-      return true;
+      return row;
     });
   }
 
@@ -161,13 +207,13 @@ export class RetrohuntsRepository {
     status: Exclude<RetrohuntStatus, 'queued' | 'running'>,
     error: string | null = null,
     executor: Executor = this.database.db,
-  ): Promise<RetrohuntRecord | null> {
+  ): Promise<RetrohuntSummaryRecord | null> {
     const [row] = await executor
       .update(retrohunts)
       .set({ status, error, finishedAt: sql`now()` })
       .where(and(eq(retrohunts.id, id), inArray(retrohunts.status, UNFINISHED)))
       .returning({ id: retrohunts.id });
-    return row === undefined ? null : this.find(id, executor);
+    return row === undefined ? null : this.findSummary(id, executor);
   }
 
   /** Matches in the order they were found, after the match id `after`; one more than `limit` tells if more follow. */

@@ -152,7 +152,7 @@ export function RetrohuntPage() {
               </Button>
             )}
             <Title order={4}>Rules</Title>
-            <YaraEditor value={h.source} readOnly label="Retrohunt rules" />
+            <YaraEditor value={h.source ?? ''} readOnly label="Retrohunt rules" />
             <Modal opened={opened} onClose={close} title="Cancel this retrohunt?" centered>
               <Stack>
                 <Text size="sm">The matches found so far are kept; no more samples are scanned.</Text>
