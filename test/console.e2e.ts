@@ -504,6 +504,9 @@ describe('analyst console (browser)', () => {
     const text = await matches.innerText();
     assert.ok(text.includes(sha256(EICAR).slice(0, 16)), text);
     assert.ok(text.includes('hunt_eicar'));
+    // The rule text read with the first load stays shown: the progress polls leave it out.
+    const rules = await page.locator('.cm-content').first().innerText();
+    assert.ok(rules.includes('rule hunt_eicar'), rules);
     await shot('14-retrohunt');
     await matches.getByRole('link', { name: new RegExp(sha256(EICAR).slice(0, 16)) }).click();
     await page.waitForURL(new RegExp(`/samples/${sha256(EICAR)}$`));

@@ -124,8 +124,9 @@ export class ConsoleApi {
   queues = (): Promise<QueuesView> => this.json('/v1/queues');
 
   retrohunts = (): Promise<RetrohuntSummaryView[]> => this.json('/v1/retrohunts');
-  retrohunt = (id: string, cursor?: string): Promise<RetrohuntView> =>
-    this.json(`/v1/retrohunts/${seg(id)}${qs({ cursor })}`);
+  /** `withSource: false` leaves the rule text out (following progress: the text does not change). */
+  retrohunt = (id: string, cursor?: string, withSource = true): Promise<RetrohuntView> =>
+    this.json(`/v1/retrohunts/${seg(id)}${qs({ cursor, source: withSource ? undefined : 'false' })}`);
   createRetrohunt = (source: string): Promise<RetrohuntSummaryView> =>
     this.json('/v1/retrohunts', 'POST', { source });
   cancelRetrohunt = (id: string): Promise<RetrohuntSummaryView> =>

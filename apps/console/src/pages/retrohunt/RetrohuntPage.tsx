@@ -13,7 +13,7 @@ import {
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import type { RetrohuntMatchView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
@@ -30,7 +30,14 @@ const LIVE = new Set(['queued', 'running']);
 export function RetrohuntPage() {
   const { id = '' } = useParams();
   const { api } = useSession();
-  const hunt = useAsync(() => api.retrohunt(id), [id]);
+  // The rule text (up to 16 MiB) is read once; the progress polls below leave it out.
+  const source = useRef<{ id: string; text: string | undefined } | null>(null);
+  const hunt = useAsync(async () => {
+    const known = source.current?.id === id ? source.current : null;
+    const view = await api.retrohunt(id, undefined, known === null);
+    if (known === null) source.current = { id, text: view.source };
+    return known === null ? view : { ...view, source: known.text };
+  }, [id]);
   const [more, setMore] = useState<RetrohuntMatchView[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [moreError, setMoreError] = useState<unknown>(undefined);
