@@ -153,6 +153,42 @@ describe('RetrohuntProcessor batch', () => {
     await assert.rejects(stat(join(dir, key)));
   });
 
+  it('removes the stored rules of a retrohunt with nothing to scan', async () => {
+    const { store, deleted } = recordingStore();
+    const key = storedKey('hunt-empty');
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
+    await writeFile(join(dir, key), 'compiled rules, never loaded');
+    const hunt = { id: 'hunt-empty', source: MANY_X, status: 'queued', cursor: null, createdAt: new Date() };
+    const completed: string[] = [];
+    const retrohunts = {
+      findSummary: () => Promise.resolve(hunt),
+      start: () => Promise.resolve(true),
+      samplesAfter: () => Promise.resolve([]),
+      recordBatch: (id: string) => {
+        completed.push(id);
+        return Promise.resolve({ scanned: 0, bytes: 0, matchCount: 0 });
+      },
+      finish: (id: string) => {
+        completed.push(id);
+        return Promise.resolve(null);
+      },
+    } as unknown as RetrohuntsRepository;
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
+    try {
+      const outcome = await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
+      assert.deepEqual(outcome, { scanned: 0, finished: true });
+    } finally {
+      processor.onApplicationShutdown();
+    }
+    assert.ok(completed.includes('hunt-empty'), 'the retrohunt is done');
+    assert.deepEqual(deleted, [key]);
+    await assert.rejects(stat(join(dir, key)));
+  });
+
   it('compiles the text when the stored rules do not load', async () => {
     const { store } = recordingStore();
     await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });

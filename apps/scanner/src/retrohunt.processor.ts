@@ -116,7 +116,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     if (!started) return { scanned: 0, finished: true };
     const last = samples.at(-1);
     if (last === undefined) {
-      await this.complete(hunt.id);
+      // Nothing (left) to scan: the rules the API stored may never have been loaded (an empty corpus).
+      await Promise.all([this.complete(hunt.id), this.removeStored(hunt.id)]);
       return { scanned: 0, finished: true };
     }
     const rules = await this.acquire(hunt);
