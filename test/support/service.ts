@@ -13,6 +13,34 @@ import { API_NODE_FLAGS } from '../../apps/node-flags.js';
 const ADMIN_DB = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** SIGTERM (graceful shutdown), then SIGKILL after 10 s. */
+/**
+ * The services' processes still running. They are told to stop when this process is (SIGINT, SIGTERM) or
+ * exits, so an interrupted test or benchmark leaves no API or scanner running on as an orphan (one did, for
+ * an hour, holding its database).
+ */
+const running = new Set<ChildProcess>();
+let reaping = false;
+
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (reaping) return;
+  reaping = true;
+  const stopAll = () => {
+    for (const c of running) c.kill('SIGTERM');
+  };
+  process.once('exit', stopAll);
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(signal, () => {
+      stopAll();
+      process.exit(code);
+    });
+  }
+}
+
 async function stopChild(child: ChildProcess | null): Promise<void> {
   if (child === null || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -176,6 +204,7 @@ export class TestService {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    track(child);
     const keep = (chunk: Buffer) => {
       if (process.env.TEST_SERVICE_OUTPUT === '1') process.stderr.write(`[${role}] ${chunk.toString()}`);
       this.logs.push(`[${role}] ${chunk.toString()}`);
