@@ -99,8 +99,8 @@ const LISTED_BYTES = 4 * 1024 * 1024;
 class PartBuffer {
   private chunks: Buffer[] = [];
   private buffer: Buffer | null = null;
-  /** Buffers {@link contents} allocated to join chunks (ours to free). */
-  private joined: Buffer[] = [];
+  /** The buffer {@link contents} allocated to join the chunks (ours to free). */
+  private joined: Buffer | null = null;
   private length = 0;
 
   constructor(private readonly capacity: number) {}
@@ -117,9 +117,7 @@ class PartBuffer {
       this.chunks.push(piece);
     } else {
       if (this.buffer === null) {
-        this.buffer = Buffer.allocUnsafeSlow(this.capacity);
-        let at = 0;
-        for (const listed of this.chunks) at += listed.copy(this.buffer, at);
+        this.buffer = this.gather(Buffer.allocUnsafeSlow(this.capacity));
         this.chunks = [];
       }
       piece.copy(this.buffer, this.length);
@@ -132,12 +130,16 @@ class PartBuffer {
   contents(): Buffer {
     if (this.buffer !== null) return this.buffer.subarray(0, this.length);
     if (this.chunks.length === 1) return this.chunks[0]!;
-    const joined = Buffer.allocUnsafeSlow(this.length);
+    this.joined = this.gather(Buffer.allocUnsafeSlow(this.length));
+    this.chunks = [this.joined];
+    return this.joined;
+  }
+
+  /** Copies the listed chunks to the start of `into`. */
+  private gather(into: Buffer): Buffer {
     let at = 0;
-    for (const listed of this.chunks) at += listed.copy(joined, at);
-    this.chunks = [joined];
-    this.joined.push(joined);
-    return joined;
+    for (const listed of this.chunks) at += listed.copy(into, at);
+    return into;
   }
 
   clear(): void {
@@ -152,11 +154,11 @@ class PartBuffer {
    * the server has answered for every byte: nothing may still be writing them to a socket.
    */
   release(): void {
-    const own = [...this.joined, ...(this.buffer === null ? [] : [this.buffer])];
+    const own = [this.joined, this.buffer];
     this.buffer = null;
-    this.joined = [];
+    this.joined = null;
     this.clear();
-    for (const b of own) if (b.buffer instanceof ArrayBuffer) b.buffer.transfer(0);
+    for (const b of own) if (b?.buffer instanceof ArrayBuffer) b.buffer.transfer(0);
   }
 }
 

@@ -256,7 +256,7 @@ function detectScript(head: Buffer): FileTypeInfo | null {
     return { type: 'script', format: 'shebang', details: { interpreter: clean } };
   }
   let best: { format: string; score: number } | null = null;
-  let index: TextIndex | undefined;
+  const words = new TextIndex(text);
   for (const h of SCRIPT_HEURISTICS) {
     // A format wins with at least two points and more than the best so far: once it cannot get there,
     // its remaining patterns need not run over the text.
@@ -264,7 +264,6 @@ function detectScript(head: Buffer): FileTypeInfo | null {
     let score = 0;
     for (let i = 0; i < h.patterns.length && score + h.patterns.length - i >= needed; i++) {
       const pattern = h.patterns[i] as Pattern;
-      const words = (index ??= new TextIndex(text));
       if (pattern.needles.some((n) => words.mayContain(n)) && pattern.re.test(text)) score++;
     }
     if (score >= needed) best = { format: h.format, score };
