@@ -1,7 +1,15 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { CONFIG, type Config } from '#config';
-import { JobName, QueueName, SCAN_EXTERNALS, SpecimenError, type RetrohuntBatchJob } from '#contracts';
+import {
+  JobName,
+  QueueName,
+  RETROHUNT_NAMESPACE,
+  SCAN_COMPILE_OPTIONS,
+  type SCAN_EXTERNALS,
+  SpecimenError,
+  type RetrohuntBatchJob,
+} from '#contracts';
 import {
   RetrohuntsRepository,
   type BatchSample,
@@ -19,9 +27,6 @@ import { MissingObjectError, withLocalFile } from './local-file.js';
 const CANCEL_CHECK_EVERY = 10;
 /** Compiled retrohunt rules kept per process; one per running retrohunt is the usual need. */
 const MAX_CACHED = 4;
-/** How retrohunt rules are compiled, here and by the API (whose compiled rules are loaded when they match). */
-const NAMESPACE = 'retrohunt';
-const COMPILE_OPTIONS = { externals: SCAN_EXTERNALS };
 
 interface CachedRules {
   rules: YaraRules;
@@ -60,7 +65,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   private readonly lookaheads = new Map<string, Lookahead>();
   /** Removals of compiled rules the API left in storage, once loaded (a retrohunt is done after them). */
   private readonly handedOver = new Map<string, Promise<void>>();
-  private readonly rulesTag = compileTag([NAMESPACE], COMPILE_OPTIONS);
+  private readonly rulesTag = compileTag([RETROHUNT_NAMESPACE], SCAN_COMPILE_OPTIONS);
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -117,7 +122,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     const last = samples.at(-1);
     if (last === undefined) {
       // Nothing (left) to scan: the rules the API stored may never have been loaded (an empty corpus).
-      await Promise.all([this.complete(hunt.id), this.removeStored(hunt.id)]);
+      await this.removeStored(hunt.id);
+      await this.complete(hunt.id);
       return { scanned: 0, finished: true };
     }
     const rules = await this.acquire(hunt);
@@ -363,8 +369,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     const source = await this.retrohunts.source(hunt.id);
     if (source === null) throw new UnrecoverableError(`retrohunt ${hunt.id} does not exist`);
     return compileRulesAsync(
-      [{ source, namespace: NAMESPACE, fileName: `${NAMESPACE}.yar` }],
-      COMPILE_OPTIONS,
+      [{ source, namespace: RETROHUNT_NAMESPACE, fileName: `${RETROHUNT_NAMESPACE}.yar` }],
+      SCAN_COMPILE_OPTIONS,
     );
   }
 
@@ -382,7 +388,11 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     } catch (e) {
       const absent =
         e instanceof MissingObjectError || (e instanceof SpecimenError && e.code === 'NOT_FOUND');
-      if (!absent) this.logger.warn({ err: e }, `retrohunt ${id}: stored rules do not load; compiling`);
+      if (!absent) {
+        this.logger.warn({ err: e }, `retrohunt ${id}: stored rules do not load; compiling`);
+        // Nobody can use them: gone now, not left behind.
+        await this.removeStored(id);
+      }
       return null;
     }
     this.handedOver.set(id, this.removeStored(id));

@@ -10,7 +10,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
-import { SCAN_EXTERNALS } from '#contracts';
+import { SCAN_COMPILE_OPTIONS } from '#contracts';
 import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
 import { RulesetSubscriber } from '#queue';
 import { SpecimenMetrics } from '#observability';
@@ -38,7 +38,7 @@ interface Slot {
 }
 
 /** Options every ruleset is compiled with; part of the cache key, so changing them recompiles. */
-const COMPILE_OPTIONS: CompileOptions = { externals: SCAN_EXTERNALS };
+const COMPILE_OPTIONS: CompileOptions = SCAN_COMPILE_OPTIONS;
 
 /** Cache file of a compiled version: libyara's format depends on its version, the text and the options. */
 export function cacheFileName(record: Pick<RulesetRecord, 'name' | 'sourceSha256'>, libyara: string): string {

@@ -213,3 +213,14 @@ export const SCAN_EXTERNALS: Readonly<{ kind: string; file_type: string; size: n
   file_type: '',
   size: 0,
 });
+
+/**
+ * The compile options of every ruleset and retrohunt, in the API (validation, retrohunt hand-over) and the
+ * scanner alike: compiled rules pass between them only when both compile with these.
+ */
+export const SCAN_COMPILE_OPTIONS: Readonly<{ externals: typeof SCAN_EXTERNALS }> = Object.freeze({
+  externals: SCAN_EXTERNALS,
+});
+
+/** The YARA namespace of a retrohunt's rules, in the API's compile and the scanner's. */
+export const RETROHUNT_NAMESPACE = 'retrohunt';

@@ -10,9 +10,11 @@ import {
   JobName,
   type Principal,
   QueueName,
+  RETROHUNT_NAMESPACE,
   RetrohuntMatchesQuery,
   type RetrohuntSummaryView,
   type RetrohuntView,
+  SCAN_COMPILE_OPTIONS,
   SpecimenError,
   UUID,
 } from '#contracts';
@@ -29,10 +31,9 @@ import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
 import { type YaraRules, compileTag } from '#yara';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
-import { SUBMITTED_COMPILE_OPTIONS, compileSubmittedRules } from '../rulesets/diagnostics.js';
+import { compileSubmittedRules } from '../rulesets/diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
-const NAMESPACE = 'retrohunt';
 const LIST_LIMIT = 200;
 const MatchCursor = z.strictObject({ m: z.number().int().min(0) });
 
@@ -55,7 +56,7 @@ function summaryView(r: RetrohuntSummaryRecord): RetrohuntSummaryView {
 export class RetrohuntsService {
   private readonly logger = new Logger(RetrohuntsService.name);
   /** The name part of stored compiled rules that says what they were compiled with (as the scanner does). */
-  private readonly rulesTag = compileTag([NAMESPACE], SUBMITTED_COMPILE_OPTIONS);
+  private readonly rulesTag = compileTag([RETROHUNT_NAMESPACE], SCAN_COMPILE_OPTIONS);
 
   constructor(
     @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
@@ -73,7 +74,7 @@ export class RetrohuntsService {
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
     const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
-    const { rules, ruleCount } = await compileSubmittedRules(source, NAMESPACE, 'retrohunt');
+    const { rules, ruleCount } = await compileSubmittedRules(source, RETROHUNT_NAMESPACE, 'retrohunt');
     const id = randomUUID();
     // Written to a file before storeRules() returns, so the rules can go now.
     const stored = this.storeRules(id, rules);
@@ -175,12 +176,12 @@ export class RetrohuntsService {
       );
       return finished;
     });
-    if (cancelled !== null) await this.dropRules(record.id);
     if (cancelled === null) {
       throw new SpecimenError('CONFLICT', `the retrohunt is already ${record.status}`, {
         status: (await this.get(id)).status,
       });
     }
+    await this.dropRules(record.id);
     return summaryView(cancelled);
   }
 

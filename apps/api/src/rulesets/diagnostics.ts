@@ -1,4 +1,4 @@
-import { type RuleDiagnosticView, SCAN_EXTERNALS, SpecimenError } from '#contracts';
+import { type RuleDiagnosticView, SCAN_COMPILE_OPTIONS, SpecimenError } from '#contracts';
 import {
   type CompileDiagnostic,
   type CompileResult,
@@ -56,9 +56,6 @@ export interface SubmittedRules {
   errorCount: number;
 }
 
-/** Options of every compile of rule text from people: the scan externals, as the scanner compiles. */
-export const SUBMITTED_COMPILE_OPTIONS = { externals: SCAN_EXTERNALS };
-
 /**
  * Compiles rule text sent by a person (a ruleset or a retrohunt) as the scanner will: with the scan
  * externals, or a rule using `kind` would not compile here. 400 VALIDATION_FAILED naming every error when
@@ -88,7 +85,7 @@ export async function compileSubmittedRules(
   try {
     compiled = await compileRulesAsync(
       [{ source, namespace, fileName: `${namespace}.yar` }],
-      SUBMITTED_COMPILE_OPTIONS,
+      SCAN_COMPILE_OPTIONS,
     );
   } catch (e) {
     if (e instanceof YaraError) {
