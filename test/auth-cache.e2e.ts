@@ -169,6 +169,23 @@ describe('principal cache across replicas', () => {
     assert.equal((await revoke('not-a-uuid')).status, 404);
   });
 
+  it('revokes two admin tokens at once without a deadlock while another admin stays', async () => {
+    const ids = await Promise.all(
+      [1, 2].map(async () => {
+        const token = await service.token('admin');
+        return ((await (await service.request('/v1/me', { token })).json()) as { tokenId: string }).tokenId;
+      }),
+    );
+    const answers = await Promise.all(
+      ids.map((id) => service.request(`/v1/tokens/${id}/revoke`, { method: 'POST' })),
+    );
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      [200, 200],
+    );
+    assert.equal((await service.request('/v1/me')).status, 200);
+  });
+
   it('a consent withdrawn on A refuses ingest (403 CONSENT_REQUIRED) on B from the next request', async () => {
     const { apiKey } = await newAgent();
     await consent(apiKey, true);

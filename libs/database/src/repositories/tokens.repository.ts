@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from '../drizzle.js';
+import { and, desc, eq, isNull, or, sql } from '../drizzle.js';
 import type { Role } from '#contracts';
 import type { Database, Executor } from '../database.js';
 import { agents, apiTokens } from '../schema.js';
@@ -89,30 +89,32 @@ export class TokensRepository {
   /**
    * Revokes a person's token (idempotent: a revoked one keeps its first revocation time). `agent-key` for
    * an agent's key, which is revoked with its agent; `last-admin` for the only unrevoked admin token,
-   * whose revocation would leave nobody able to administer the service. Call inside a transaction: the
-   * admin tokens are locked, so two revocations of the last two admins cannot both pass.
+   * whose revocation would leave nobody able to administer the service. Call inside a transaction.
    */
   async revokePerson(
     id: string,
     executor: Executor,
   ): Promise<{ token: PersonToken; newly: boolean } | 'not-found' | 'agent-key' | 'last-admin'> {
-    const [target] = await executor
+    // The target and every unrevoked admin token, locked in one statement in id order: revocations of two
+    // admins at once wait for each other instead of deadlocking, and cannot both remove the last admins.
+    const locked = await executor
       .select({ ...PERSON_TOKEN, agentId: apiTokens.agentId })
       .from(apiTokens)
-      .where(eq(apiTokens.id, id))
+      .where(
+        or(
+          eq(apiTokens.id, id),
+          and(eq(apiTokens.role, 'admin'), isNull(apiTokens.revokedAt), isNull(apiTokens.agentId)),
+        ),
+      )
+      .orderBy(apiTokens.id)
       .for('update');
+    const target = locked.find((t) => t.id === id);
     if (target === undefined) return 'not-found';
     const { agentId, ...token } = target;
     if (agentId !== null) return 'agent-key';
     if (token.revokedAt !== null) return { token, newly: false };
-    if (token.role === 'admin') {
-      const admins = await executor
-        .select({ id: apiTokens.id })
-        .from(apiTokens)
-        .where(and(eq(apiTokens.role, 'admin'), isNull(apiTokens.revokedAt), isNull(apiTokens.agentId)))
-        .for('update');
-      if (admins.every((a) => a.id === id)) return 'last-admin';
-    }
+    // Every other row locked is an unrevoked admin token.
+    if (token.role === 'admin' && locked.every((t) => t.id === id)) return 'last-admin';
     const [revoked] = await executor
       .update(apiTokens)
       .set({ revokedAt: sql`now()` })
