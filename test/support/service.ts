@@ -12,7 +12,6 @@ import { API_NODE_FLAGS } from '../../apps/node-flags.js';
 
 const ADMIN_DB = 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/** SIGTERM (graceful shutdown), then SIGKILL after 10 s. */
 /**
  * The services' processes still running. They are told to stop when this process is (SIGINT, SIGTERM) or
  * exits, so an interrupted test or benchmark leaves no API or scanner running on as an orphan (one did, for
@@ -26,21 +25,19 @@ function track(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
   if (reaping) return;
   reaping = true;
-  const stopAll = () => {
+  process.once('exit', () => {
     for (const c of running) c.kill('SIGTERM');
-  };
-  process.once('exit', stopAll);
+  });
+  // A signal ends the process through exit(), whose listener above stops the services.
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const) {
-    process.once(signal, () => {
-      stopAll();
-      process.exit(code);
-    });
+    process.once(signal, () => process.exit(code));
   }
 }
 
+/** SIGTERM (graceful shutdown), then SIGKILL after 10 s. */
 async function stopChild(child: ChildProcess | null): Promise<void> {
   if (child === null || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -185,10 +182,10 @@ export class TestService {
 
   /** Starts a scanner process (again, after {@link stopScanner}, or late when `scanner: false`). */
   startScanner(): void {
-    const running =
+    const another =
       this.scanner !== null && this.scanner.exitCode === null && this.scanner.signalCode === null;
     // A second replica cannot share the first one's health port: it takes any free one.
-    this.scanner = this.spawn('scanner', running ? { ...this.env, SCANNER_HTTP_PORT: '0' } : this.env);
+    this.scanner = this.spawn('scanner', another ? { ...this.env, SCANNER_HTTP_PORT: '0' } : this.env);
   }
 
   async stopScanner(): Promise<void> {

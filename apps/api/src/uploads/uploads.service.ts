@@ -51,15 +51,6 @@ async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGener
   }
 }
 
-/**
- * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` (on
- * the fs driver, while the upload is assembled in this process, as the next byte range of the
- * assembly's one file there instead: see UploadAssemblies) and then moves the offset in one conditional
- * update; the last one streams the parts, in order, through
- * the same hashing into `incoming/` as the multipart path and hands the result to
- * {@link SubmissionsService.accept}, so verification, promotion, the transaction and the queueing are
- * the multipart path's own.
- */
 /** `upload` if `principal` may use it now, else why not: absent or another's (NOT_FOUND), or expired. */
 function usableBy(upload: UploadRecord | null, principal: Principal): UploadRecord | SpecimenError {
   if (upload === null || upload.createdBy !== principal.tokenId) {
@@ -73,6 +64,15 @@ function usableBy(upload: UploadRecord | null, principal: Principal): UploadReco
   return upload;
 }
 
+/**
+ * tus 1.0.0 resumable uploads. Each PATCH stores its bytes as one part object under `uploads/<id>/` (on
+ * the fs driver, while the upload is assembled in this process, as the next byte range of the
+ * assembly's one file there instead: see UploadAssemblies) and then moves the offset in one conditional
+ * update; the last one streams the parts, in order, through
+ * the same hashing into `incoming/` as the multipart path and hands the result to
+ * {@link SubmissionsService.accept}, so verification, promotion, the transaction and the queueing are
+ * the multipart path's own.
+ */
 @Injectable()
 export class UploadsService implements OnApplicationShutdown {
   private readonly logger = new Logger(UploadsService.name);
