@@ -2,6 +2,18 @@ import { addAbortListener } from 'node:events';
 import { type Readable } from 'node:stream';
 import { SpecimenError } from '#contracts';
 
+/**
+ * Frees the memory of `buffer` now instead of at a garbage collection, when it is all of its own ArrayBuffer
+ * (as cipher output and `Buffer.allocUnsafeSlow` are; a pooled or shared one is left to the collector). The
+ * caller must hold the only reference, and nothing may still be writing it to a socket.
+ */
+export function freeBuffer(buffer: Buffer): void {
+  const whole = buffer.buffer;
+  if (whole instanceof ArrayBuffer && buffer.byteOffset === 0 && whole.byteLength === buffer.length) {
+    whole.transfer(0);
+  }
+}
+
 function toBuffer(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { type Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import { SpecimenError } from '#contracts';
-import { checkRange, checkSize, readChunks } from './body.js';
+import { checkRange, checkSize, freeBuffer, readChunks } from './body.js';
 import { assertValidKey, assertValidPrefix } from './keys.js';
 import { type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
@@ -158,7 +158,7 @@ class PartBuffer {
     this.buffer = null;
     this.joined = null;
     this.clear();
-    for (const b of own) if (b?.buffer instanceof ArrayBuffer) b.buffer.transfer(0);
+    for (const b of own) if (b !== null) freeBuffer(b);
   }
 }
 

@@ -1,6 +1,7 @@
 import { type Cipheriv, type Hmac, createCipheriv, createHmac, pbkdf2 } from 'node:crypto';
 import { endianness } from 'node:os';
 import { promisify } from 'node:util';
+import { freeBuffer } from '#storage';
 
 /** WinZip AES-256 (AE-2): https://www.winzip.com/en/support/aes-encryption/ */
 export const SALT_LENGTH = 16;
@@ -106,7 +107,7 @@ export class WinZipAesEncryptor {
       const piece = data.subarray(at, Math.min(data.length, at + KEYSTREAM_PIECE));
       const stream = this.keystream(piece.length / BLOCK);
       xorInto(piece, stream, piece.length);
-      free(stream);
+      freeBuffer(stream);
     }
     this.hmac.update(data);
   }
@@ -160,17 +161,6 @@ export class WinZipAesEncryptor {
     const out = this.ecb.update(this.counters.subarray(0, bytes));
     if (out.length !== bytes) throw new Error(`aes-256-ecb returned ${out.length} bytes for ${bytes}`);
     return out;
-  }
-}
-
-/**
- * Frees the memory of `buffer` now, which must be referenced nowhere else, when it is all of its own
- * ArrayBuffer (as cipher output is); otherwise leaves it to the garbage collector.
- */
-function free(buffer: Buffer): void {
-  const whole = buffer.buffer;
-  if (whole instanceof ArrayBuffer && buffer.byteOffset === 0 && whole.byteLength === buffer.length) {
-    whole.transfer(0);
   }
 }
 
