@@ -1,4 +1,4 @@
-import { SpecimenError } from '#contracts';
+import { SpecimenError, UUID } from '#contracts';
 
 // A leading dot is refused so that `.`, `..` and the fs driver's own `.tmp` can never be named.
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
@@ -62,6 +62,9 @@ export function uploadPartKey(id: string, offset: number, nonce: string): string
   return assertValidKey(`${uploadPrefix(id)}${String(offset).padStart(16, '0')}-${nonce}`);
 }
 
+/** The folder of every retrohunt's {@link retrohuntRulesKey} (a prefix for {@link ObjectStore.list}). */
+export const RETROHUNT_RULES_PREFIX = 'retrohunt-rules/';
+
 /**
  * Where the API leaves a retrohunt's compiled rules for the scanner (`retrohunt-rules/<id>-<tag>`), so
  * that the scanner loads them instead of compiling the text again; `tag` names what they were compiled
@@ -69,5 +72,22 @@ export function uploadPartKey(id: string, offset: number, nonce: string): string
  */
 export function retrohuntRulesKey(id: string, tag: string): string {
   // One folder for all: the fs driver keeps emptied folders, and a folder per retrohunt would pile up.
-  return assertValidKey(`retrohunt-rules/${id}-${tag}`);
+  return assertValidKey(`${RETROHUNT_RULES_PREFIX}${id}-${tag}`);
+}
+
+/**
+ * The prefix of one retrohunt's compiled rules under any tag: `retrohunt-rules/<id>-`. Retrohunt ids are
+ * UUIDs, all of one length, so one retrohunt's prefix never covers another's keys.
+ */
+export function retrohuntRulesPrefix(id: string): string {
+  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
+  return `${RETROHUNT_RULES_PREFIX}${id}-`;
+}
+
+/** The retrohunt (a UUID, lowercase) whose compiled rules `key` holds, or null when it is no such key. */
+export function retrohuntOfRulesKey(key: string): string | null {
+  if (!key.startsWith(RETROHUNT_RULES_PREFIX)) return null;
+  const name = key.slice(RETROHUNT_RULES_PREFIX.length);
+  const id = name.slice(0, 36);
+  return UUID.test(id) && name[36] === '-' && name.length > 37 ? id.toLowerCase() : null;
 }

@@ -10,7 +10,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ErrorCode, SpecimenError } from '#contracts';
 import { startS3Server, type TestS3Server } from '../../../test/support/s3-server.js';
-import { createObjectStore, incomingKey, type ObjectStore, retrohuntRulesKey, sampleKey } from './index.js';
+import {
+  createObjectStore,
+  deletePrefix,
+  incomingKey,
+  type ObjectStore,
+  retrohuntOfRulesKey,
+  retrohuntRulesKey,
+  retrohuntRulesPrefix,
+  sampleKey,
+} from './index.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -296,6 +305,24 @@ for (const driver of drivers) {
       await assert.rejects(list('../'), withCode('VALIDATION_FAILED'));
     });
 
+    it("deletes by prefix: a retrohunt's compiled rules under every tag, no other retrohunt's", async () => {
+      const id = '0b6f0c1e-5b8e-4a36-9a8e-2f3c2f1d9f10';
+      const other = '0b6f0c1e-5b8e-4a36-9a8e-2f3c2f1d9f11';
+      const mine = [retrohuntRulesKey(id, '4.3.1-0123abcd'), retrohuntRulesKey(id, '4.5.2-4567ef01')];
+      const theirs = retrohuntRulesKey(other, '4.3.1-0123abcd');
+      for (const key of [...mine, theirs]) await store.put(key, Readable.from([Buffer.from(key)]));
+      assert.deepEqual((await deletePrefix(store, retrohuntRulesPrefix(id))).sort(), mine);
+      for (const key of mine) assert.equal(await store.stat(key), null);
+      assert.notEqual(await store.stat(theirs), null);
+      assert.deepEqual(
+        await deletePrefix(store, retrohuntRulesPrefix(id)),
+        [],
+        'nothing left: nothing to do',
+      );
+      await assert.rejects(deletePrefix(store, ''), withCode('VALIDATION_FAILED'));
+      await store.delete(theirs);
+    });
+
     for (const [label, before] of [
       ['before any part is full', 100 * KiB],
       ['after whole parts were sent', 2 * PART_SIZE + MiB],
@@ -430,6 +457,17 @@ describe('keys', () => {
     const id = '0b6f0c1e-5b8e-4a36-9a8e-2f3c2f1d9f10';
     assert.equal(retrohuntRulesKey(id, '4.2.3-0123abcd'), `retrohunt-rules/${id}-4.2.3-0123abcd`);
     assert.throws(() => retrohuntRulesKey('x/../y', '4.2.3'), withCode('VALIDATION_FAILED'));
+    assert.equal(retrohuntRulesPrefix(id), `retrohunt-rules/${id}-`);
+    assert.throws(() => retrohuntRulesPrefix('x/y'), withCode('VALIDATION_FAILED'));
+    assert.equal(retrohuntOfRulesKey(retrohuntRulesKey(id, '4.2.3-0123abcd')), id);
+    assert.equal(retrohuntOfRulesKey(retrohuntRulesKey(id.toUpperCase(), '4.2.3-0123abcd')), id);
+    for (const key of [
+      `retrohunt-rules/${id}`,
+      `retrohunt-rules/${id}-`,
+      'retrohunt-rules/hunt-1-4.2.3',
+      `incoming/${id}-x`,
+    ])
+      assert.equal(retrohuntOfRulesKey(key), null, key);
   });
 });
 
