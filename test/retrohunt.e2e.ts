@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createObjectStore, sampleKey, type ObjectStore } from '#storage';
+import {
+  createObjectStore,
+  retrohuntRulesKey,
+  retrohuntRulesPrefix,
+  sampleKey,
+  type ObjectStore,
+} from '#storage';
 import { TestService, benign, fileMetadata, md5, pollUntil, query, sha1, sha256 } from '#test-support';
 
 interface Progress {
@@ -273,11 +279,16 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     assert.equal(during.status, 'running', 'the ingest scans finished while the retrohunt was still running');
     assert.ok(during.progress.scanned < during.progress.total);
 
+    // Rules an API replica with another libyara stored (so under another tag): the cancel removes them too.
+    await store.put(retrohuntRulesKey(hunt.id, '9.9.9-0123456789abcdef'), Readable.from([Buffer.from('x')]));
     const res = await service.request(`/v1/retrohunts/${hunt.id}/cancel`, { method: 'POST', token: analyst });
     assert.equal(res.status, 200, await res.clone().text());
     cancelled = (await res.json()) as Retrohunt;
     assert.equal(cancelled.status, 'cancelled');
     assert.ok(cancelled.progress.scanned < cancelled.progress.total);
+    const left: string[] = [];
+    for await (const object of store.list(retrohuntRulesPrefix(hunt.id))) left.push(object.key);
+    assert.deepEqual(left, [], 'no stored rules of the cancelled retrohunt are left, under any tag');
     const again = await service.request(`/v1/retrohunts/${hunt.id}/cancel`, {
       method: 'POST',
       token: analyst,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -39,7 +39,8 @@ describe('RetrohuntProcessor batch', () => {
 
   /**
    * A store whose objects are this folder's files, listing the samples it was asked for and the keys it
-   * deleted; compiled rules are looked for under `retrohunt-rules/` (absent unless a test writes them).
+   * deleted; compiled rules are looked for under `retrohunt-rules/` (absent unless a test writes them),
+   * the only folder it lists.
    */
   const recordingStore = (): { opened: string[]; deleted: string[]; store: ObjectStore } => {
     const opened: string[] = [];
@@ -52,6 +53,13 @@ describe('RetrohuntProcessor batch', () => {
       delete: (key: string) => {
         deleted.push(key);
         return rm(join(dir, key), { force: true });
+      },
+      list: async function* (prefix: string) {
+        const names = await readdir(join(dir, 'retrohunt-rules')).catch(() => []);
+        for (const name of names) {
+          const key = `retrohunt-rules/${name}`;
+          if (key.startsWith(prefix)) yield { key, size: 0, lastModified: new Date() };
+        }
       },
     } as unknown as ObjectStore;
     return { opened, deleted, store };
@@ -119,6 +127,8 @@ describe('RetrohuntProcessor batch', () => {
   /** Where the API leaves a retrohunt's compiled rules, as both sides name them. */
   const storedKey = (id: string): string =>
     retrohuntRulesKey(id, compileTag(['retrohunt'], { externals: SCAN_EXTERNALS }));
+  /** Rules of `id` stored under a tag that is not this scanner's (an API with another libyara). */
+  const strayKey = (id: string): string => retrohuntRulesKey(id, '9.9.9-0123456789abcdef');
 
   /** Runs a one-batch retrohunt of `source` on two lanes: [sample, rule] of each match. */
   const huntOnce = async (id: string, source: string, store: ObjectStore): Promise<string[][]> => {
@@ -158,6 +168,7 @@ describe('RetrohuntProcessor batch', () => {
     const key = storedKey('hunt-empty');
     await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
     await writeFile(join(dir, key), 'compiled rules, never loaded');
+    await writeFile(join(dir, strayKey('hunt-empty')), 'compiled by another libyara, never loaded');
     const hunt = { id: 'hunt-empty', source: MANY_X, status: 'queued', cursor: null, createdAt: new Date() };
     const completed: string[] = [];
     const retrohunts = {
@@ -185,8 +196,56 @@ describe('RetrohuntProcessor batch', () => {
       processor.onApplicationShutdown();
     }
     assert.ok(completed.includes('hunt-empty'), 'the retrohunt is done');
-    assert.deepEqual(deleted, [key]);
+    assert.deepEqual(deleted.sort(), [key, strayKey('hunt-empty')].sort());
     await assert.rejects(stat(join(dir, key)));
+    await assert.rejects(stat(join(dir, strayKey('hunt-empty'))));
+  });
+
+  it("removes stored rules under every tag once the retrohunt is done, and no other retrohunt's", async () => {
+    const { store, deleted } = recordingStore();
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
+    await writeFile(join(dir, strayKey('hunt-6')), 'rules this scanner cannot name');
+    await writeFile(join(dir, strayKey('hunt-60')), "another retrohunt's rules");
+    assert.deepEqual(await huntOnce('hunt-6', MANY_X, store), [[batch[2]?.sha256, 'many_x']]);
+    assert.deepEqual(deleted, [strayKey('hunt-6')]);
+    await assert.rejects(stat(join(dir, strayKey('hunt-6'))));
+    await stat(join(dir, strayKey('hunt-60')));
+    await rm(join(dir, strayKey('hunt-60')));
+  });
+
+  it('removes stored rules under every tag when the retrohunt fails', async () => {
+    const { store, deleted } = recordingStore();
+    await mkdir(join(dir, 'retrohunt-rules'), { recursive: true });
+    await writeFile(join(dir, strayKey('hunt-7')), 'rules this scanner cannot name');
+    const finished: string[] = [];
+    const retrohunts = {
+      ...oneBatch(
+        { id: 'hunt-7', status: 'running', cursor: null, createdAt: new Date() } as RetrohuntRecord,
+        [],
+      ),
+      // No rule of it compiles here (the scanner's libyara differs): the retrohunt fails for good.
+      source: () => Promise.resolve('rule broken { condition: nope }'),
+      finish: (_id: string, status: string) => {
+        finished.push(status);
+        return Promise.resolve(null);
+      },
+    } as unknown as RetrohuntsRepository;
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
+    try {
+      await assert.rejects(
+        processor.handle({ retrohuntId: 'hunt-7' }, { attemptsMade: 0, opts: {} } as Job),
+        /no rule of the retrohunt compiles/,
+      );
+    } finally {
+      processor.onApplicationShutdown();
+    }
+    assert.deepEqual(finished, ['failed']);
+    assert.deepEqual(deleted, [strayKey('hunt-7')]);
+    await assert.rejects(stat(join(dir, strayKey('hunt-7'))));
   });
 
   it('compiles the text when the stored rules do not load', async () => {

@@ -18,7 +18,13 @@ import {
   type RetrohuntTotals,
 } from '#database';
 import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
-import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
+import {
+  OBJECT_STORE,
+  type ObjectStore,
+  deletePrefix,
+  retrohuntRulesKey,
+  retrohuntRulesPrefix,
+} from '#storage';
 import { type CompileResult, type YaraRules, compileRulesAsync, compileTag, loadRules } from '#yara';
 import { detectFileType, openFileSource } from './analyzers/analyze.js';
 import { MissingObjectError, withLocalFile } from './local-file.js';
@@ -80,13 +86,13 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     } catch (e) {
       const final = e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (final) {
-        await this.removeStored(data.retrohuntId);
         const reason = e instanceof Error ? e.message : String(e);
         await this.retrohunts
           .finish(data.retrohuntId, 'failed', reason.slice(0, 2000))
           .catch((recordError: unknown) =>
             this.logger.error({ err: recordError }, 'could not record a failed retrohunt'),
           );
+        await this.removeAll(data.retrohuntId);
         this.drop(data.retrohuntId);
       }
       throw e;
@@ -121,8 +127,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     if (!started) return { scanned: 0, finished: true };
     const last = samples.at(-1);
     if (last === undefined) {
-      // Nothing (left) to scan: the rules the API stored may never have been loaded (an empty corpus).
-      await this.removeStored(hunt.id);
+      // Nothing (left) to scan; complete() also removes the rules the API stored if they were never loaded.
       await this.complete(hunt.id);
       return { scanned: 0, finished: true };
     }
@@ -184,6 +189,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     if (totals === null) return { scanned: 0, finished: true };
     if (final) {
       this.logDone(hunt.id, totals);
+      await this.removeAll(hunt.id);
       this.drop(hunt.id);
       return { scanned: samples.length, finished: true };
     }
@@ -332,6 +338,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     await this.handedOver.get(id);
     const finished = await this.retrohunts.finish(id, 'done');
     if (finished !== null) this.logDone(id, finished);
+    await this.removeAll(id);
     this.drop(id);
   }
 
@@ -403,6 +410,22 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     await this.store
       .delete(retrohuntRulesKey(id, this.rulesTag))
       .catch((e: unknown) => this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s stored rules`));
+  }
+
+  /**
+   * Once the retrohunt has ended (done or failed; the API removes them on a cancel): its stored rules under
+   * every tag, not only this scanner's, since an API whose libyara or options differ names them otherwise,
+   * and rules whose store outlasted the start (the re-drive queued the first batch first) were never loaded.
+   * After the end is committed, so that anything stored before it is seen here; anything later, by the
+   * retrohunt-rules sweep. A failure is only logged: the sweep removes them then.
+   */
+  private async removeAll(id: string): Promise<void> {
+    try {
+      const removed = await deletePrefix(this.store, retrohuntRulesPrefix(id));
+      if (removed.length > 0) this.logger.log(`retrohunt ${id}: removed stored rules ${removed.join(', ')}`);
+    } catch (e) {
+      this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s stored rules`);
+    }
   }
 
   /** One use of the rules ends; rules of a finished retrohunt go with their last use. */

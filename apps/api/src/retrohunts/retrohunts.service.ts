@@ -27,7 +27,13 @@ import {
   type RetrohuntSummaryRecord,
 } from '#database';
 import { retrohuntJobId } from '#queue';
-import { OBJECT_STORE, type ObjectStore, retrohuntRulesKey } from '#storage';
+import {
+  OBJECT_STORE,
+  type ObjectStore,
+  deletePrefix,
+  retrohuntRulesKey,
+  retrohuntRulesPrefix,
+} from '#storage';
 import { type YaraRules, compileTag } from '#yara';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
@@ -203,13 +209,15 @@ export class RetrohuntsService {
       .finally(() => rm(temp, { force: true }));
   }
 
-  /** Removes the compiled rules left for the scanner, if they are still there (the scanner removes them once loaded). */
+  /**
+   * Removes the compiled rules left for the scanner, if they are still there (the scanner removes them once
+   * loaded), under every tag: another API replica may run another libyara. A failure is only logged: the
+   * scanner's retrohunt-rules sweep removes them later.
+   */
   private async dropRules(id: string): Promise<void> {
-    await this.store
-      .delete(retrohuntRulesKey(id, this.rulesTag))
-      .catch((e: unknown) =>
-        this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s compiled rules`),
-      );
+    await deletePrefix(this.store, retrohuntRulesPrefix(id)).catch((e: unknown) =>
+      this.logger.warn({ err: e }, `could not remove retrohunt ${id}'s compiled rules`),
+    );
   }
 
   private async get(id: string): Promise<RetrohuntSummaryRecord> {
