@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { utimes } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { JobName, QueueName } from '#contracts';
 import {
   createObjectStore,
   retrohuntRulesKey,
@@ -441,5 +445,49 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     const hunt = await getHunt(cancelled.id);
     assert.equal(hunt.status, 'cancelled');
     assert.deepEqual(hunt.progress, cancelled.progress);
+  });
+
+  it('sweeps stored rules of retrohunts that are over, and of no retrohunt once an hour old', async () => {
+    assert.ok(cancelled !== null);
+    const tag = '9.9.9-0123456789abcdef';
+    const body = () => Readable.from([Buffer.from('compiled rules')]);
+    // Stored after the end (a slow store the re-drive did not wait for): the end's removal missed them.
+    const over = retrohuntRulesKey(cancelled.id, tag);
+    // An API still committing its retrohunt, and one that crashed before it did, an hour and more ago.
+    const creating = retrohuntRulesKey(randomUUID(), tag);
+    const crashed = retrohuntRulesKey(randomUUID(), tag);
+    for (const key of [over, creating, crashed]) await store.put(key, body());
+    const path = store.localPath(crashed);
+    assert.ok(path !== null, 'the e2e store is on this filesystem');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(path, twoHoursAgo, twoHoursAgo);
+
+    const maintenance = new Queue(QueueName.Maintenance, {
+      connection: { url: service.env.REDIS_URL ?? '' },
+      prefix: service.queuePrefix,
+    });
+    try {
+      const job = await maintenance.add(
+        JobName.RetrohuntRulesSweep,
+        {},
+        { jobId: `rules-sweep-${randomUUID()}` },
+      );
+      const counts = await pollUntil(
+        async () => {
+          const state = await job.getState();
+          assert.notEqual(state, 'failed', `the sweep failed: ${service.output()}`);
+          if (state !== 'completed') return undefined;
+          return (await maintenance.getJob(job.id ?? ''))?.returnvalue as { removed: number; kept: number };
+        },
+        { timeoutMs: 30_000, what: 'the retrohunt-rules sweep' },
+      );
+      assert.ok(counts.removed >= 2, JSON.stringify(counts));
+    } finally {
+      await maintenance.close();
+    }
+    assert.equal(await store.stat(over), null, 'rules of a cancelled retrohunt are removed');
+    assert.equal(await store.stat(crashed), null, 'rules of no retrohunt, over an hour old, are removed');
+    assert.notEqual(await store.stat(creating), null, 'fresh rules of no retrohunt (yet) stay');
+    await store.delete(creating);
   });
 });

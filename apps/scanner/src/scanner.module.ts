@@ -8,6 +8,7 @@ import { StorageModule } from '#storage';
 import { ScannerHttpServer } from './http.server.js';
 import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
+import { RetrohuntRulesSweep } from './retrohunt-rules.sweep.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
 import { RulesService } from './rules.service.js';
@@ -32,6 +33,7 @@ export class ScannerModule {
         RulesService,
         ScanProcessor,
         RetrohuntProcessor,
+        RetrohuntRulesSweep,
         RetroscanProcessor,
         OutboxRedrive,
         LookupSightingsWriter,

@@ -11,6 +11,7 @@ import { JobName, QueueName } from '#contracts';
 import { startWorker, type QueueConnection } from '#queue';
 import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
+import { RetrohuntRulesSweep } from './retrohunt-rules.sweep.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
 import { ScanProcessor } from './scan.processor.js';
@@ -34,6 +35,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(OutboxRedrive) private readonly redrive: OutboxRedrive,
     @Inject(StewardshipJobs) private readonly stewardship: StewardshipJobs,
     @Inject(RetrohuntProcessor) private readonly retrohunt: RetrohuntProcessor,
+    @Inject(RetrohuntRulesSweep) private readonly rulesSweep: RetrohuntRulesSweep,
     @Inject(RetroscanProcessor) private readonly retroscan: RetroscanProcessor,
     @Inject(LookupSightingsWriter) private readonly sightings: LookupSightingsWriter,
   ) {}
@@ -58,6 +60,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
         [JobName.ConsentSweep]: () => this.stewardship.consentSweep(),
         [JobName.RetentionSweep]: (data) => this.stewardship.retentionSweep(data),
         [JobName.StatsRollup]: () => this.stewardship.rollup(),
+        [JobName.RetrohuntRulesSweep]: () => this.rulesSweep.handle(),
       },
       { connection: this.connection, concurrency: 1 },
     );
@@ -114,7 +117,8 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
         { every: retentionSweepMs },
         { name: JobName.RetentionSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
       );
-      // The roll-up and the consent sweep share a period: both are cheap when there is nothing to do.
+      // The roll-up and the consent and retrohunt-rules sweeps share a period: all are cheap when there is
+      // nothing to do.
       await queue.upsertJobScheduler(
         'stats-rollup',
         { every: rollupMs },
@@ -124,6 +128,11 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
         'consent-sweep',
         { every: rollupMs },
         { name: JobName.ConsentSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+      await queue.upsertJobScheduler(
+        'retrohunt-rules-sweep',
+        { every: rollupMs },
+        { name: JobName.RetrohuntRulesSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
       );
     } finally {
       await queue.close();

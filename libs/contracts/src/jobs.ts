@@ -14,6 +14,7 @@ export enum JobName {
   ConsentSweep = 'consent-sweep',
   RetentionSweep = 'retention-sweep',
   StatsRollup = 'stats-rollup',
+  RetrohuntRulesSweep = 'retrohunt-rules-sweep',
   LookupSightings = 'lookup-sightings',
   RetrohuntBatch = 'retrohunt-batch',
   RetroscanBatch = 'retroscan-batch',
@@ -47,6 +48,9 @@ export interface RetentionSweepJob {
 
 /** Writes the daily statistics roll-ups from raw rows. */
 export type StatsRollupJob = Record<string, never>;
+
+/** Removes retrohunts' compiled rules left in object storage by retrohunts that are over or never were. */
+export type RetrohuntRulesSweepJob = Record<string, never>;
 
 /**
  * The sightings of one hash-first lookup, written by the scanner after the API answered: every known
@@ -87,6 +91,7 @@ export type JobItem =
   | { queue: QueueName.Maintenance; name: JobName.ConsentSweep; data: ConsentSweepJob }
   | { queue: QueueName.Maintenance; name: JobName.RetentionSweep; data: RetentionSweepJob }
   | { queue: QueueName.Maintenance; name: JobName.StatsRollup; data: StatsRollupJob }
+  | { queue: QueueName.Maintenance; name: JobName.RetrohuntRulesSweep; data: RetrohuntRulesSweepJob }
   | { queue: QueueName.Sightings; name: JobName.LookupSightings; data: LookupSightingsJob }
   | { queue: QueueName.Retrohunt; name: JobName.RetrohuntBatch; data: RetrohuntBatchJob }
   | { queue: QueueName.Retrohunt; name: JobName.RetroscanBatch; data: RetroscanBatchJob };

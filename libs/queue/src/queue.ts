@@ -19,6 +19,7 @@ export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
     JobName.ConsentSweep,
     JobName.RetentionSweep,
     JobName.StatsRollup,
+    JobName.RetrohuntRulesSweep,
   ],
   [QueueName.Sightings]: [JobName.LookupSightings],
 };

@@ -153,6 +153,16 @@ export class RetrohuntsRepository {
     return row !== undefined;
   }
 
+  /** The status of each of `ids` (UUIDs) that is a retrohunt; ids of no retrohunt are not in the map. */
+  async statuses(ids: string[]): Promise<Map<string, RetrohuntStatus>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.database.db
+      .select({ id: retrohunts.id, status: retrohunts.status })
+      .from(retrohunts)
+      .where(inArray(retrohunts.id, ids));
+    return new Map(rows.map((r) => [r.id, r.status]));
+  }
+
   async status(id: string): Promise<RetrohuntStatus | null> {
     const [row] = await this.database.db
       .select({ status: retrohunts.status })
