@@ -258,6 +258,59 @@ describe('encryptedZip', () => {
     assert.ok(body.destroyed, 'the body is released');
   });
 
+  for (const sizes of [[16_384], [1500], [1, 5, 17, 1500, 16_384, 65_535]]) {
+    it(`pushes full chunks from a stream of ${sizes.join('/')}-byte pieces, holding one chunk for a stalled reader, and 7-Zip extracts it`, async () => {
+      const data = randomBytes(3 * 1024 * 1024 + 7);
+      const zip = encryptedZip({ name: NAME, size: data.length }, pieces(data, sizes), 'infected');
+      // Every chunk the archive pushes, to see the memory behind the bytes its reader has not taken yet.
+      const pushed: Buffer[] = [];
+      let pushedAll = false;
+      const push = zip.push.bind(zip);
+      zip.push = (chunk: Buffer | null) => {
+        if (chunk === null) pushedAll = true;
+        else pushed.push(chunk);
+        return push(chunk);
+      };
+      const heldBehind = (taken: number): number => {
+        const memories = new Set<ArrayBufferLike>();
+        let at = 0;
+        for (const chunk of pushed) {
+          at += chunk.length;
+          if (at > taken) memories.add(chunk.buffer);
+        }
+        return [...memories].reduce((sum, memory) => sum + memory.byteLength, 0);
+      };
+      // A reader that takes a chunk, then stalls until the archive stops reading ahead (above its
+      // high-water mark, the stream asks for no more), as a slow client's socket makes the route do.
+      const taken: Buffer[] = [];
+      let takenLength = 0;
+      let most = 0;
+      const reader = zip[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      for (let stalls = 0; ; stalls++) {
+        const step = await reader.next();
+        if (step.done === true) break;
+        taken.push(step.value);
+        takenLength += step.value.length;
+        if (stalls % 3 !== 0) continue;
+        for (let i = 0; i < 500 && !pushedAll && zip.readableLength < zip.readableHighWaterMark; i++) {
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        most = Math.max(most, heldBehind(takenLength));
+      }
+      // The chunks are 256 KiB: 1 MiB was held at 16 KiB pieces, 11 MiB at 1500 bytes.
+      assert.ok(most <= 512 * 1024, `${most} bytes of memory held behind the bytes not yet read`);
+      // Between the header and the trailer, all but the last.
+      const full = pushed.slice(1, -2).map((chunk) => chunk.length);
+      assert.ok(
+        full.every((n) => n === full[0] && n > Math.max(...sizes)),
+        `chunk sizes ${[...new Set(full)].join(', ')}`,
+      );
+      assert.ok(
+        (await sevenZip(Buffer.concat(taken), 'infected', `stalled-${sizes.join('-')}`)).equals(data),
+      );
+    });
+  }
+
   it('switches to ZIP64 exactly when the directory would start at 4 GiB - 1 or later', () => {
     // Local header (30) + name + AES field (11) + time field (9), then the data and 28 bytes of AES overhead.
     const limit = 0xffffffff - (30 + 64 + 11 + 9) - 28;
