@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader, configure } from '@zip.js/zip.js';
 import { encryptedZip, encryptedZipLength, needsZip64 } from './encrypted-zip.js';
 import { AUTH_CODE_LENGTH, SALT_LENGTH, VERIFIER_LENGTH, deriveKeys } from './winzip-aes.js';
@@ -230,6 +230,16 @@ describe('encryptedZip', () => {
     assert.throws(() => encryptedZip({ name: NAME, size: -1 }, pieces(data), 'x'), RangeError);
   });
 
+  it('fails when the body is destroyed before its end, after some bytes or before any', async () => {
+    for (const pieces of [1, 0]) {
+      const body = new Readable({ read() {} });
+      for (let i = 0; i < pieces; i++) body.push(Buffer.alloc(1000));
+      const zip = encryptedZip({ name: NAME, size: 5000 }, body, 'x');
+      setImmediate(() => body.destroy());
+      await assert.rejects(collect(zip), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    }
+  });
+
   it('reads the body only as fast as the archive is consumed, and stops reading it when the archive is destroyed', async () => {
     const size = 256 * 1024 * 1024;
     let produced = 0;
@@ -310,6 +320,35 @@ describe('encryptedZip', () => {
       );
     });
   }
+
+  it('copies a byte stream’s pieces as they come, without the stream joining them into new buffers first', async () => {
+    // A byte stream (as a network response is) that has more than one piece buffered when read: its async
+    // iterator, or read(), would join them into a new buffer.
+    const data = randomBytes(4 * 1024 * 1024);
+    let at = 0;
+    const body = new Readable({
+      read() {
+        this.push(at < data.length ? data.subarray(at, (at += 16_384)) : null);
+      },
+    });
+    const zip = encryptedZip({ name: NAME, size: data.length }, body, 'infected');
+    const allocations = mock.method(Buffer, 'allocUnsafe');
+    try {
+      await pipeline(
+        zip,
+        new Writable({
+          write(chunk: Buffer, _e, callback) {
+            zip.release(chunk);
+            callback();
+          },
+        }),
+      );
+    } finally {
+      allocations.mock.restore();
+    }
+    const allocated = allocations.mock.calls.reduce((sum, call) => sum + (call.arguments[0] ?? 0), 0);
+    assert.ok(allocated < 64 * 1024, `${allocated} bytes allocated for ${data.length}`);
+  });
 
   it('switches to ZIP64 exactly when the directory would start at 4 GiB - 1 or later', () => {
     // Local header (30) + name + AES field (11) + time field (9), then the data and 28 bytes of AES overhead.
