@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader, configure } from '@zip.js/zip.js';
 import { encryptedZip, encryptedZipLength, needsZip64 } from './encrypted-zip.js';
 import { AUTH_CODE_LENGTH, SALT_LENGTH, VERIFIER_LENGTH, deriveKeys } from './winzip-aes.js';
@@ -230,6 +230,16 @@ describe('encryptedZip', () => {
     assert.throws(() => encryptedZip({ name: NAME, size: -1 }, pieces(data), 'x'), RangeError);
   });
 
+  it('fails when the body is destroyed before its end, after some bytes or before any', async () => {
+    for (const pieces of [1, 0]) {
+      const body = new Readable({ read() {} });
+      for (let i = 0; i < pieces; i++) body.push(Buffer.alloc(1000));
+      const zip = encryptedZip({ name: NAME, size: 5000 }, body, 'x');
+      setImmediate(() => body.destroy());
+      await assert.rejects(collect(zip), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    }
+  });
+
   it('reads the body only as fast as the archive is consumed, and stops reading it when the archive is destroyed', async () => {
     const size = 256 * 1024 * 1024;
     let produced = 0;
@@ -256,6 +266,88 @@ describe('encryptedZip', () => {
     zip.destroy();
     await new Promise((r) => setImmediate(r));
     assert.ok(body.destroyed, 'the body is released');
+  });
+
+  for (const sizes of [[16_384], [1500], [1, 5, 17, 1500, 16_384, 65_535]]) {
+    it(`pushes full chunks from a stream of ${sizes.join('/')}-byte pieces, holding one chunk for a stalled reader, and 7-Zip extracts it`, async () => {
+      const data = randomBytes(3 * 1024 * 1024 + 7);
+      const zip = encryptedZip({ name: NAME, size: data.length }, pieces(data, sizes), 'infected');
+      // Every chunk the archive pushes, to see the memory behind the bytes its reader has not taken yet.
+      const pushed: Buffer[] = [];
+      let pushedAll = false;
+      const push = zip.push.bind(zip);
+      zip.push = (chunk: Buffer | null) => {
+        if (chunk === null) pushedAll = true;
+        else pushed.push(chunk);
+        return push(chunk);
+      };
+      const heldBehind = (taken: number): number => {
+        const memories = new Set<ArrayBufferLike>();
+        let at = 0;
+        for (const chunk of pushed) {
+          at += chunk.length;
+          if (at > taken) memories.add(chunk.buffer);
+        }
+        return [...memories].reduce((sum, memory) => sum + memory.byteLength, 0);
+      };
+      // A reader that takes a chunk, then stalls until the archive stops reading ahead (above its
+      // high-water mark, the stream asks for no more), as a slow client's socket makes the route do.
+      const taken: Buffer[] = [];
+      let takenLength = 0;
+      let most = 0;
+      const reader = zip[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      for (let stalls = 0; ; stalls++) {
+        const step = await reader.next();
+        if (step.done === true) break;
+        taken.push(step.value);
+        takenLength += step.value.length;
+        if (stalls % 3 !== 0) continue;
+        for (let i = 0; i < 500 && !pushedAll && zip.readableLength < zip.readableHighWaterMark; i++) {
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        most = Math.max(most, heldBehind(takenLength));
+      }
+      // The chunks are 256 KiB: 1 MiB was held at 16 KiB pieces, 11 MiB at 1500 bytes.
+      assert.ok(most <= 512 * 1024, `${most} bytes of memory held behind the bytes not yet read`);
+      // Between the header and the trailer, all but the last.
+      const full = pushed.slice(1, -2).map((chunk) => chunk.length);
+      assert.ok(
+        full.every((n) => n === full[0] && n > Math.max(...sizes)),
+        `chunk sizes ${[...new Set(full)].join(', ')}`,
+      );
+      assert.ok(
+        (await sevenZip(Buffer.concat(taken), 'infected', `stalled-${sizes.join('-')}`)).equals(data),
+      );
+    });
+  }
+
+  it('copies a byte stream’s pieces as they come, without the stream joining them into new buffers first', async () => {
+    // A byte stream (as a network response is) that has more than one piece buffered when read: its async
+    // iterator, or read(), would join them into a new buffer.
+    const data = randomBytes(4 * 1024 * 1024);
+    let at = 0;
+    const body = new Readable({
+      read() {
+        this.push(at < data.length ? data.subarray(at, (at += 16_384)) : null);
+      },
+    });
+    const zip = encryptedZip({ name: NAME, size: data.length }, body, 'infected');
+    const allocations = mock.method(Buffer, 'allocUnsafe');
+    try {
+      await pipeline(
+        zip,
+        new Writable({
+          write(chunk: Buffer, _e, callback) {
+            zip.release(chunk);
+            callback();
+          },
+        }),
+      );
+    } finally {
+      allocations.mock.restore();
+    }
+    const allocated = allocations.mock.calls.reduce((sum, call) => sum + (call.arguments[0] ?? 0), 0);
+    assert.ok(allocated < 64 * 1024, `${allocated} bytes allocated for ${data.length}`);
   });
 
   it('switches to ZIP64 exactly when the directory would start at 4 GiB - 1 or later', () => {

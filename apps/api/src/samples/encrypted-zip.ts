@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Readable, finished } from 'node:stream';
 import { AES_OVERHEAD, SALT_LENGTH, WinZipAesEncryptor, deriveKeys } from './winzip-aes.js';
 
 /** What the archive holds: one entry of `size` bytes (the size must be known before the first byte). */
@@ -67,10 +67,9 @@ export type ZipSource = Readable | FileHandle;
  */
 export type EncryptedZip = Readable & Pick<EncryptedZipStream, 'release'>;
 
-/** Bytes of ciphertext per chunk at most (one read of a file source). */
+/** Bytes of ciphertext per chunk: each chunk but the last is full (one read of a file source). */
 const CHUNK = 256 * 1024;
 const BLOCK = 16;
-const EMPTY = Buffer.alloc(0);
 
 /** The entry's bytes in order, copied or read into a buffer the caller gives. */
 interface ByteSource {
@@ -79,18 +78,55 @@ interface ByteSource {
   close(): Promise<void>;
 }
 
+/** Bytes a stream source may deliver ahead of the reads before it is paused (besides its own buffer). */
+const STREAM_AHEAD = 64 * 1024;
+
+/**
+ * A stream's bytes, taken piece by piece as it emits them ('data'), paused when the reads fall behind, and
+ * copied as many pieces as fit per read. Not its async iterator: that reads all the stream has buffered at
+ * once, which the stream first joins into a new buffer: an allocation and a copy on top of the copy into
+ * the chunk whenever the stream is ahead of the archive (40 MiB of garbage per 64 MiB of 16 KiB pieces).
+ */
 function streamBytes(body: Readable): ByteSource {
-  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let rest: Buffer = EMPTY;
+  const pieces: Buffer[] = [];
+  let queued = 0;
+  let started = false;
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const start = (): void => {
+    started = true;
+    finished(body, (e) => {
+      ended = true;
+      failure = e ?? undefined;
+      wake?.();
+    });
+    body.on('data', (piece: Buffer) => {
+      pieces.push(piece);
+      queued += piece.length;
+      if (queued >= STREAM_AHEAD) body.pause();
+      wake?.();
+    });
+  };
   return {
     async read(into, at) {
-      while (rest.length === 0) {
-        const step = await chunks.next();
-        if (step.done === true) return 0;
-        rest = step.value;
+      if (!started) start();
+      while (queued === 0) {
+        if (failure !== undefined) throw failure;
+        if (ended) return 0;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
       }
-      const n = rest.copy(into, at);
-      rest = rest.subarray(n);
+      let n = 0;
+      while (at + n < into.length && pieces.length > 0) {
+        const piece = pieces[0]!;
+        const copied = piece.copy(into, at + n);
+        n += copied;
+        if (copied === piece.length) pieces.shift();
+        else pieces[0] = piece.subarray(copied);
+      }
+      queued -= n;
+      if (queued < STREAM_AHEAD && !ended) body.resume();
       return n;
     },
     close() {
@@ -148,9 +184,6 @@ class EncryptedZipStream extends Readable {
   private readonly modified: Date;
   private readonly header: Buffer;
   private received = 0;
-  /** Plaintext after the last whole block read so far (under 16 bytes), to go first into the next chunk. */
-  private readonly held = Buffer.alloc(BLOCK);
-  private heldLength = 0;
   /** Chunk buffers given back, to be filled again. */
   private readonly spare: Buffer[] = [];
   /**
@@ -202,15 +235,18 @@ class EncryptedZipStream extends Readable {
   }
 
   /**
-   * Reads into a chunk buffer, after the bytes held back last time, until it holds a whole block or the
-   * source ends; encrypts the whole blocks where they lie and pushes them; at the end, pushes the rest.
+   * Fills a chunk buffer from the source, to its end or the source's; encrypts its whole blocks where they
+   * lie and pushes them; at the end, pushes the rest. Every chunk but the last is full whatever sizes the
+   * source comes in, and each step pushes one: the readable then holds at most one chunk beyond its
+   * high-water mark. (Pushing what each read gave, a stream's 1.5-64 KiB pieces each in its own 256 KiB
+   * buffer, let a stalled client hold 1 MiB per download at 16 KiB pieces and 11 MiB at 1500 bytes.)
    */
   private async step(): Promise<void> {
     const encryptor = this.encryptor!;
     const chunk = this.spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
-    let filled = this.held.copy(chunk, 0, 0, this.heldLength);
+    let filled = 0;
     let ended = false;
-    while (filled < BLOCK) {
+    while (filled < chunk.length) {
       const n = await this.source.read(chunk, filled);
       if (this.destroyed) return;
       if (n === 0) {
@@ -223,20 +259,20 @@ class EncryptedZipStream extends Readable {
       }
       filled += n;
     }
-    const whole = filled - (filled % BLOCK);
-    this.heldLength = chunk.copy(this.held, 0, whole, filled);
+    if (ended && this.received !== this.entry.size) {
+      throw new Error(`the sample has ${this.received} bytes, not the ${this.entry.size} recorded for it`);
+    }
+    const whole = filled - (filled % BLOCK); // all of it unless the source ended
+    if (whole > 0) encryptor.encryptInPlace(chunk.subarray(0, whole));
+    // Copied by the encryptor (under a block: held back for final) before the push lends the chunk out.
+    if (whole < filled) encryptor.update(chunk.subarray(whole, filled));
     if (whole > 0) {
-      encryptor.encryptInPlace(chunk.subarray(0, whole));
       this.lent.set(chunk.buffer, chunk);
       this.push(chunk.subarray(0, whole));
     } else {
       this.spare.push(chunk);
     }
     if (!ended) return;
-    if (this.received !== this.entry.size) {
-      throw new Error(`the sample has ${this.received} bytes, not the ${this.entry.size} recorded for it`);
-    }
-    encryptor.update(this.held.subarray(0, this.heldLength)); // under a block: held back for final
     const last = encryptor.final();
     this.push(Buffer.concat([last, encryptor.authCode(), this.trailer()]));
     this.push(null);
