@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -45,6 +45,7 @@ interface SubmitOutput {
     verdict?: string;
     resumedFrom?: number;
     submissionId?: string;
+    error?: string;
   }>;
 }
 
@@ -134,6 +135,57 @@ describe('specimen-agent against the real service', () => {
     assert.equal(verdicts.get(sha256(EICAR)), 'malicious');
     assert.equal(verdicts.get(sha256(plain)), 'clean');
     assert.equal(verdicts.get(sha256(deep)), 'clean');
+  });
+
+  it('sends the rest of a folder past links, FIFOs, empty files and paths that cannot be read', async () => {
+    const home = await enrolledHome('odd-entries');
+    const dir = join(work, 'odd');
+    await mkdir(join(dir, 'inner'), { recursive: true });
+    const good = benign(4100);
+    const linked = benign(4200);
+    await writeFile(join(dir, 'inner', 'good.bin'), good);
+    await writeFile(join(work, 'linked.bin'), linked);
+    await writeFile(join(dir, 'empty'), '');
+    await symlink('/nonexistent/specimen', join(dir, 'dangling'));
+    await symlink('..', join(dir, 'inner', 'loop')); // followed, the walk would never end
+    await symlink(join(work, 'linked.bin'), join(dir, 'link.bin'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]); // read, it would block the run
+    const missing = join(work, 'no-such-file');
+
+    const run = await startCli(home, ['submit', dir, missing, '--json']).done;
+    assert.equal(run.code, 1, `a path that cannot be read fails the run: ${run.stderr}`);
+    const out = JSON.parse(run.stdout) as SubmitOutput;
+    const by = new Map(out.results.map((r) => [r.name, r]));
+    assert.deepEqual(
+      [...by.keys()].sort(),
+      [
+        join(dir, 'dangling'),
+        join(dir, 'empty'),
+        join(dir, 'fifo'),
+        join(dir, 'inner', 'good.bin'),
+        join(dir, 'inner', 'loop'),
+        join(dir, 'link.bin'),
+        missing,
+      ].sort(),
+    );
+    assert.equal(by.get(join(dir, 'inner', 'good.bin'))?.action, 'uploaded');
+    for (const name of ['dangling', 'link.bin', join('inner', 'loop')]) {
+      assert.deepEqual(
+        { action: by.get(join(dir, name))?.action, error: by.get(join(dir, name))?.error },
+        { action: 'skipped', error: 'a symbolic link inside a folder: not followed' },
+      );
+    }
+    assert.match(by.get(join(dir, 'fifo'))?.error ?? '', /a FIFO/);
+    assert.equal(by.get(join(dir, 'fifo'))?.action, 'skipped');
+    assert.match(by.get(join(dir, 'empty'))?.error ?? '', /empty/);
+    assert.equal(by.get(missing)?.action, 'failed');
+    assert.match(by.get(missing)?.error ?? '', /ENOENT/);
+    // Named on the command line, a link is followed.
+    const direct = await cli<SubmitOutput>(home, ['submit', join(dir, 'link.bin')]);
+    assert.deepEqual(
+      direct.results.map((r) => [r.sha256, r.action]),
+      [[sha256(linked), 'uploaded']],
+    );
   });
 
   it('submits a memory region and boot sectors with their metadata', async () => {

@@ -5,8 +5,25 @@ import { SpecimenClient, SpecimenClientError } from '#client';
 import type { SubmissionMetadata } from '#contracts';
 import { AgentFiles, agentHome } from './config.js';
 import { Progress } from './progress.js';
-import { bufferSource, digestBuffer, digestFile, expandPaths, fileSource, readSectors } from './sources.js';
-import { type Item, bufferBlob, checksums, describeError, fileBlob, label, submitItems } from './submit.js';
+import {
+  type FileDigests,
+  bufferSource,
+  digestBuffer,
+  digestFile,
+  expandPaths,
+  fileSource,
+  readSectors,
+} from './sources.js';
+import {
+  type Item,
+  type ItemResult,
+  bufferBlob,
+  checksums,
+  describeError,
+  fileBlob,
+  label,
+  submitItems,
+} from './submit.js';
 import { nodeFetch } from '#client-node';
 
 const VERSION = '0.1.0';
@@ -106,14 +123,30 @@ async function consent(): Promise<number> {
   return 0;
 }
 
-async function items(paths: string[]): Promise<Item[]> {
+/** What to send, and the results of paths that will not be (passed over, or unreadable). */
+async function items(paths: string[], progress: Progress): Promise<{ items: Item[]; unsent: ItemResult[] }> {
   const kind = values.kind;
   if (kind === 'file') {
-    const found = await expandPaths(paths);
+    const { files: found, passedOver } = await expandPaths(paths);
+    const unsent: ItemResult[] = passedOver.map((p) => ({
+      name: p.path,
+      action: p.failed ? 'failed' : 'skipped',
+      error: p.reason,
+    }));
     const out: Item[] = [];
-    for (const path of found) {
-      const digests = await digestFile(path);
-      if (digests.size === 0) continue;
+    for (const [i, path] of found.entries()) {
+      progress.update(`hashing ${label(path)}`, i, found.length);
+      let digests: FileDigests;
+      try {
+        digests = await digestFile(path);
+      } catch (e) {
+        unsent.push({ name: path, action: 'failed', error: describeError(e) });
+        continue;
+      }
+      if (digests.size === 0) {
+        unsent.push({ name: path, action: 'skipped', error: 'empty: the service takes no empty files' });
+        continue;
+      }
       out.push({
         name: path,
         metadata: { kind: 'file', ...checksums(digests), filename: label(path) },
@@ -121,7 +154,9 @@ async function items(paths: string[]): Promise<Item[]> {
         blob: fileBlob(path),
       });
     }
-    return out;
+    progress.update('hashed', found.length, found.length);
+    for (const r of unsent) progress.note(`${r.action.padEnd(8)} ${r.name}: ${r.error ?? ''}`);
+    return { items: out, unsent };
   }
   const [path, ...rest] = paths;
   if (path === undefined || rest.length > 0) throw new Error(`--kind ${kind} takes exactly one path`);
@@ -136,7 +171,10 @@ async function items(paths: string[]): Promise<Item[]> {
       regionSize: digests.size,
       protection: required('protection', values.protection),
     };
-    return [{ name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path) }];
+    return {
+      items: [{ name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path) }],
+      unsent: [],
+    };
   }
   if (kind === 'boot-record') {
     const sectorSize = integer('sector-size', values['sector-size'], 512);
@@ -151,7 +189,10 @@ async function items(paths: string[]): Promise<Item[]> {
       sectorSize,
       scheme,
     };
-    return [{ name: `${path}@${lba}`, metadata, source: bufferSource(bytes), blob: bufferBlob(bytes) }];
+    return {
+      items: [{ name: `${path}@${lba}`, metadata, source: bufferSource(bytes), blob: bufferBlob(bytes) }],
+      unsent: [],
+    };
   }
   throw new Error('--kind must be file, memory-region or boot-record');
 }
@@ -160,24 +201,29 @@ async function submit(paths: string[]): Promise<number> {
   if (paths.length === 0) throw new Error('submit needs at least one path');
   const { client: api } = await client();
   const progress = Progress.for(values.json);
-  const results = await submitItems(
+  const { items: toSend, unsent } = await items(paths, progress);
+  const sent = await submitItems(
     api,
     files,
-    await items(paths),
+    toSend,
     {
       resumableThreshold: integer('resumable-threshold', values['resumable-threshold']),
       chunkSize: integer('chunk-size', values['chunk-size'], 1),
     },
     progress,
   );
-  const failed = results.filter((r) => r.action === 'failed').length;
+  const results = [...sent, ...unsent];
+  const count = (action: ItemResult['action']) => results.filter((r) => r.action === action).length;
+  const failed = count('failed');
+  const skipped = count('skipped');
   const human = results
     .map(
       (r) =>
-        `${r.action.padEnd(8)} ${r.sha256.slice(0, 12)} ${r.name}${r.error === undefined ? '' : `: ${r.error}`}`,
+        `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${r.name}${r.error === undefined ? '' : `: ${r.error}`}`,
     )
     .join('\n');
-  print(`${human}\n${results.length - failed} done, ${failed} failed`, { results });
+  const summary = `${results.length - failed - skipped} done, ${skipped} skipped, ${failed} failed`;
+  print(`${human}\n${summary}`, { results });
   return failed === 0 ? 0 : 1;
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkSource } from '#client';
@@ -11,20 +12,62 @@ export interface FileDigests {
   size: number;
 }
 
-/** Every regular file under the given paths (folders recursively), each once, in a stable order. */
-export async function expandPaths(paths: string[]): Promise<string[]> {
+/** A path that was not sent, and why: `failed` when it could not be read, not when it was passed over. */
+export interface PassedOver {
+  path: string;
+  reason: string;
+  failed: boolean;
+}
+
+/**
+ * Every regular file under the given paths (folders recursively), each once, in a stable order, and what
+ * was passed over. A path given on the command line is followed when it is a symbolic link; inside a
+ * folder links are not (a link to a parent folder would loop forever, one to elsewhere would send what
+ * nobody pointed at), and FIFOs, sockets and devices are never read (a FIFO would block the run). A path
+ * that cannot be read (gone, a dangling link, no permission) is reported as failed and the walk goes on:
+ * one bad entry in a folder does not stop the rest from being sent.
+ */
+export async function expandPaths(paths: string[]): Promise<{ files: string[]; passedOver: PassedOver[] }> {
   const found = new Set<string>();
-  const visit = async (path: string): Promise<void> => {
-    const info = await stat(path);
+  const passedOver: PassedOver[] = [];
+  const failed = (path: string, e: unknown) =>
+    passedOver.push({ path, reason: e instanceof Error ? e.message : String(e), failed: true });
+  const visit = async (path: string, info: Stats | Dirent): Promise<void> => {
     if (info.isDirectory()) {
-      const entries = (await readdir(path)).sort();
-      for (const entry of entries) await visit(join(path, entry));
+      let entries: Dirent[];
+      try {
+        entries = await readdir(path, { withFileTypes: true });
+      } catch (e) {
+        failed(path, e);
+        return;
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const entry of entries) await visit(join(path, entry.name), entry);
     } else if (info.isFile()) {
       found.add(path);
+    } else {
+      passedOver.push({ path, reason: passedOverReason(info), failed: false });
     }
   };
-  for (const path of paths) await visit(path);
-  return [...found];
+  for (const path of paths) {
+    let info: Stats;
+    try {
+      info = await stat(path);
+    } catch (e) {
+      failed(path, e);
+      continue;
+    }
+    await visit(path, info);
+  }
+  return { files: [...found], passedOver };
+}
+
+function passedOverReason(info: Stats | Dirent): string {
+  if (info.isSymbolicLink()) return 'a symbolic link inside a folder: not followed';
+  if (info.isFIFO()) return 'not a regular file: a FIFO';
+  if (info.isSocket()) return 'not a regular file: a socket';
+  if (info.isBlockDevice() || info.isCharacterDevice()) return 'not a regular file: a device';
+  return 'not a regular file';
 }
 
 /** md5, sha1 and sha256 of a file in one streaming pass. */

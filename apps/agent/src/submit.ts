@@ -17,9 +17,11 @@ export interface Item {
 
 export interface ItemResult {
   name: string;
-  sha256: string;
-  size: number;
-  action: 'known' | 'uploaded' | 'failed';
+  /** Absent for a path that was not read (passed over, or failed before its bytes were hashed). */
+  sha256?: string;
+  size?: number;
+  /** `skipped`: passed over on purpose (an empty file, a link inside a folder), with the reason in `error`. */
+  action: 'known' | 'uploaded' | 'failed' | 'skipped';
   verdict?: string;
   via?: 'multipart' | 'resumable';
   submissionId?: string;
