@@ -20,10 +20,10 @@ import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
 
-/** Starts the workers once the application is up and closes them (waiting for active jobs) on shutdown. */
 /** Lookup-sightings jobs a scanner holds at once; their writes are committed together (one statement). */
 const SIGHTINGS_JOBS_IN_FLIGHT = 32;
 
+/** Starts the workers once the application is up and closes them (waiting for active jobs) on shutdown. */
 @Injectable()
 export class WorkersService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkersService.name);
