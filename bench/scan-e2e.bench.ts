@@ -25,6 +25,7 @@
 // this database's PostgreSQL backends and of the baseline, and how busy the whole machine was: on a
 // shared machine the wall-clock ratio depends on the neighbours, the CPU cost per sample much less.
 // Run: npm run bench:scan-e2e   (BENCH_SAMPLES=2000 BENCH_REPEAT=1 for a shorter run; BENCH_THREADS=2;
+// BENCH_JOBS_IN_FLIGHT for the scanner's SCAN_JOBS_IN_FLIGHT;
 // BENCH_RULESET=/path/to/rules.yar for another ruleset, BENCH_RULESET=default for default.yar alone;
 // BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner; BENCH_NODE_OPTIONS for other node
 // flags of both, e.g. --perf-basic-prof to name JavaScript frames for `perf record -p <scanner pid>`, which
@@ -225,6 +226,9 @@ async function main(): Promise<void> {
       REDIS_URL,
       SCAN_CONCURRENCY: String(THREADS),
       SCANNER_THREADS: String(THREADS),
+      ...(process.env.BENCH_JOBS_IN_FLIGHT === undefined
+        ? {}
+        : { SCAN_JOBS_IN_FLIGHT: process.env.BENCH_JOBS_IN_FLIGHT }),
       SCAN_TIMEOUT_MS: String(SCAN_TIMEOUT_MS),
       RULES_CACHE_DIR: cacheDir,
       // The whole batch waits in the paused queue: no back-pressure, no per-agent limit for the load client.
