@@ -1,5 +1,6 @@
 // The parts of s3rver 3.x (which ships no types) that the tests use.
 declare module 's3rver' {
+  import { type Server } from 'node:http';
   import { type AddressInfo } from 'node:net';
 
   interface S3rverOptions {
@@ -16,6 +17,8 @@ declare module 's3rver' {
   export default class S3rver {
     constructor(options?: S3rverOptions);
     run(): Promise<AddressInfo>;
+    /** The listening server, once run() has resolved. */
+    httpServer?: Server;
     close(): Promise<void>;
     reset(): void;
   }
