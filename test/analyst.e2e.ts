@@ -541,6 +541,39 @@ describe('analyst API', () => {
       await again.arrayBuffer();
     });
 
+    it("answers HEAD with the download's headers, without a body or an audit record", async () => {
+      const count = async () =>
+        (
+          await query<{ n: string }>(
+            service.databaseUrl,
+            `select count(*) as n from audit_log where action = 'sample.download'`,
+          )
+        )[0]?.n;
+      const before = await count();
+      const head = await service.request(`/v1/samples/${eicar}/download`, { token: analyst, method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
+      assert.equal(await count(), before, 'no byte left: nothing to audit');
+      const get = await service.request(`/v1/samples/${eicar}/download`, { token: analyst });
+      const zip = Buffer.from(await get.arrayBuffer());
+      for (const name of [
+        'content-type',
+        'content-disposition',
+        'x-content-type-options',
+        'cache-control',
+        'content-length',
+      ]) {
+        assert.equal(head.headers.get(name), get.headers.get(name), name);
+      }
+      assert.equal(head.headers.get('content-length'), String(zip.length));
+      const unknown = `/v1/samples/${'b'.repeat(64)}/download`;
+      assert.equal((await service.request(unknown, { token: analyst, method: 'HEAD' })).status, 404);
+      assert.equal(
+        (await service.request(`/v1/samples/${eicar}/download`, { token: null, method: 'HEAD' })).status,
+        401,
+      );
+    });
+
     it('answers 404 for an unknown sample and 400 for a malformed hash', async () => {
       assert.equal(
         (await service.request(`/v1/samples/${'b'.repeat(64)}/download`, { token: analyst })).status,

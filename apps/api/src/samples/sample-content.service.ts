@@ -89,6 +89,22 @@ export class SampleContentService {
   }
 
   /**
+   * What a download would answer, for HEAD: the archive's name and length once the sample and its object
+   * are found (404 otherwise, as GET), without reading the object, and without an audit record (no byte
+   * of the sample leaves).
+   */
+  async downloadHead(sha256: string): Promise<{ filename: string; length: number }> {
+    const sample = await this.samples.get(sha256);
+    if ((await this.store.stat(sample.objectKey)) === null) {
+      throw new SpecimenError('NOT_FOUND', `the bytes of sample ${sample.sha256} are not in storage`);
+    }
+    return {
+      filename: `${sample.sha256}.zip`,
+      length: encryptedZipLength({ name: sample.sha256, size: sample.size }),
+    };
+  }
+
+  /**
    * The object as an open file when the store keeps it on this machine (the archive then reads it straight
    * into its chunk buffers: half the garbage of a stream, see ZipSource), else as the store's stream.
    */

@@ -1,5 +1,5 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import type {
   Page,
   PreviewView,
@@ -61,22 +61,33 @@ export class SamplesController {
     return this.content.preview(sha256, query);
   }
 
-  /** An AES-256 ZIP (password DOWNLOAD_ZIP_PASSWORD), only ever as an attachment. */
+  /**
+   * An AES-256 ZIP (password DOWNLOAD_ZIP_PASSWORD), only ever as an attachment. HEAD (which Express routes
+   * here) answers the same headers without reading, encrypting or auditing anything.
+   */
   @Get(':sha256/download')
   @Roles('analyst', 'admin')
   async download(
     @Param('sha256') sha256: string,
     @CurrentPrincipal() principal: Principal,
+    @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
+    const headers = (filename: string, length: number) =>
+      res.set({
+        'Content-Type': 'application/zip',
+        'Content-Length': String(length),
+        'Content-Disposition': `attachment; filename="${filename}"`,
+        'X-Content-Type-Options': 'nosniff',
+        'Cache-Control': 'no-store',
+      });
+    if (req.method === 'HEAD') {
+      const { filename, length } = await this.content.downloadHead(sha256);
+      headers(filename, length).end();
+      return;
+    }
     const { filename, length, body } = await this.content.download(sha256, principal);
-    res.set({
-      'Content-Type': 'application/zip',
-      'Content-Length': String(length),
-      'Content-Disposition': `attachment; filename="${filename}"`,
-      'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': 'no-store',
-    });
+    headers(filename, length);
     // The socket's finished chunks go back to the archive, which fills them again.
     await sendStream(res, body, (chunk) => body.release(chunk));
   }
