@@ -48,6 +48,20 @@ const VALUE: Record<StatsDimension, string> = {
 
 const csv = (values: string[]): string => values.join('\u001f');
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * {@link StewardshipRepository.objectInUse}'s query (exported for its plan test). A sample's object key is
+ * content-addressed, ending in its sha256, and `object_key` has no index of its own: the row is probed by its
+ * primary key, not looked for by reading every sample once per tombstone (a purge drains thousands).
+ */
+export function objectInUseQuery(key: string): SQL {
+  const sha256 = key.slice(key.lastIndexOf('/') + 1);
+  return SHA256_HEX.test(sha256)
+    ? sql`select 1 from samples where sha256 = ${sha256} and object_key = ${key} limit 1`
+    : sql`select 1 from samples where object_key = ${key} limit 1`;
+}
+
 /**
  * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
  * tombstones of objects to delete, and the statistics roll-ups that outlive the raw rows.
@@ -198,9 +212,7 @@ export class StewardshipRepository {
 
   /** Whether a sample row (a new upload of the same bytes) refers to the key again. */
   async objectInUse(key: string): Promise<boolean> {
-    const result = await this.database.db.execute(
-      sql`select 1 from samples where object_key = ${key} limit 1`,
-    );
+    const result = await this.database.db.execute(objectInUseQuery(key));
     return result.rows.length > 0;
   }
 
