@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestService, benign, fileMetadata, pollUntil, query, sha256 } from '#test-support';
+import { TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
 
 interface Agent {
   agentId: string;
@@ -99,6 +100,51 @@ async function getJson<T>(service: TestService, path: string): Promise<T> {
   const res = await service.request(path);
   assert.equal(res.status, 200, await res.clone().text());
   return (await res.json()) as T;
+}
+
+/**
+ * A multipart submission whose file part stops halfway: the request is past authentication and the consent
+ * check and its bytes are streaming when `finish` sends the rest.
+ */
+function stalledSubmit(
+  service: TestService,
+  token: string,
+  bytes: Buffer,
+): { finish: () => Promise<{ status: number; body: string }> } {
+  const boundary = `----stalled${Date.now()}`;
+  const head = Buffer.from(
+    `--${boundary}\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n` +
+      `${JSON.stringify(fileMetadata(bytes))}\r\n` +
+      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="upload.bin"\r\n` +
+      `content-type: application/octet-stream\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const half = Math.floor(bytes.length / 2);
+  const url = new URL('/v1/submissions', service.baseUrl);
+  const req = httpRequest(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + bytes.length + tail.length),
+    },
+  });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+  req.write(Buffer.concat([head, bytes.subarray(0, half)]));
+  return {
+    finish: async () => {
+      req.end(Buffer.concat([bytes.subarray(half), tail]));
+      return answer;
+    },
+  };
 }
 
 const GROUPS = ['kind', 'verdict', 'country', 'productVersion', 'rule'] as const;
@@ -272,6 +318,45 @@ describe('data stewardship', () => {
     assert.equal(audit?.details.submissionsDeleted, 2);
     await rollup(service);
     assert.deepEqual(await allStats(service), before, 'statistics are unchanged');
+  });
+
+  it('an upload under way when its agent withdraws is refused, and leaves nothing of the agent behind', async () => {
+    const agent = agents[2];
+    assert.ok(agent !== undefined);
+    const bytes = benign(256 * 1024);
+    const sha = sha256(bytes);
+    const upload = stalledSubmit(service, agent.apiKey, bytes);
+    // Its first half is being written to a temporary file (`.tmp/` of the fs driver): it is past every guard.
+    await pollUntil(
+      async () =>
+        (await listFiles(service.storageDir ?? '')).some((f) => f.startsWith('.tmp/')) ? true : undefined,
+      { timeoutMs: 10_000, what: 'the upload to be streaming' },
+    );
+    const purges = async () =>
+      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
+    const before = await purges();
+    await setConsent(service, agent, false);
+    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'the consent purge',
+    });
+    const answer = await upload.finish();
+    assert.equal(answer.status, 403, answer.body);
+    assert.match(answer.body, /CONSENT_REQUIRED/);
+    const left = await query(
+      service.databaseUrl,
+      `select s.received_at from submissions s join agents a on a.pseudonym = s.submitter where a.id = $1`,
+      [agent.agentId],
+    );
+    assert.deepEqual(left, [], 'no submission of the withdrawn agent is kept');
+    assert.deepEqual(await sampleRows(service, sha), []);
+    // The object it promoted is deleted by the next run of the stewardship jobs.
+    const sweep = await service.request('/v1/admin/retention/sweep', { method: 'POST' });
+    assert.equal(sweep.status, 202);
+    await pollUntil(() => Promise.resolve(existsSync(objectPath(service, sha)) ? undefined : true), {
+      timeoutMs: 30_000,
+      what: 'the refused upload’s object to be deleted',
+    });
   });
 });
 
