@@ -358,6 +358,25 @@ describe('data stewardship', () => {
       what: 'the refused upload’s object to be deleted',
     });
   });
+
+  it('what is submitted later on the day of a purge still counts in that day’s statistics', async () => {
+    const agent = agents[4];
+    assert.ok(agent !== undefined);
+    await allScanned(service);
+    await rollup(service);
+    const before = await getJson<{ total: number }>(service, '/v1/stats/overview');
+    await submit(service, agent, benign(1800));
+    await allScanned(service);
+    await rollup(service);
+    const after = await getJson<{ total: number }>(service, '/v1/stats/overview');
+    assert.equal(after.total, before.total + 1, 'the new submission is counted');
+    // What the roll-ups keep of the purged submissions names no agent.
+    const named = await query(
+      service.databaseUrl,
+      'select 1 from stats_removed r join agents a on r.agent = a.pseudonym or r.agent = a.id::text',
+    );
+    assert.deepEqual(named, []);
+  });
 });
 
 describe('data stewardship: crash during a purge, and retention', () => {

@@ -32,8 +32,9 @@ const utcDay = (daysAgo = 0): string =>
  * Maintenance jobs of the data-stewardship promises: consent purge, retention sweep, statistics roll-up.
  * Deletions go in batches, each one transaction that also writes tombstones of the objects it orphaned;
  * objects are deleted after the commit, from the tombstones, so a crash leaves at worst a tombstone that
- * the next run (of any of these jobs) finishes. Days are rolled up and made final before their raw rows
- * are destroyed, so the statistics do not change when data goes.
+ * the next run (of any of these jobs) finishes. Days that are over are rolled up and made final before
+ * their raw rows are destroyed, and what is destroyed from today or yesterday is kept for their roll-ups,
+ * so the statistics do not change when data goes, and what comes later on such a day still counts.
  */
 @Injectable()
 export class StewardshipJobs {
@@ -143,9 +144,16 @@ export class StewardshipJobs {
     return { days: days.length };
   }
 
-  /** Rolls up and makes final the days whose raw rows are about to be destroyed. */
+  /**
+   * Rolls up and makes final the days whose raw rows are about to be destroyed, when they are over (before
+   * yesterday, as the scheduled roll-up would). Today and yesterday stay open: what the batches remove from
+   * them is kept for their roll-ups (StewardshipRepository.keepInStats), so what comes later still counts.
+   */
   private async freeze(days: string[]): Promise<void> {
-    for (const day of days) await this.stewardship.rollupDay(day, this.config.stewardship.kAnonymity, true);
+    const finalBefore = utcDay(1);
+    for (const day of days) {
+      if (day < finalBefore) await this.stewardship.rollupDay(day, this.config.stewardship.kAnonymity, true);
+    }
   }
 
   /** Deletes the objects of tombstones, unless a new upload of the same bytes uses the key again. */

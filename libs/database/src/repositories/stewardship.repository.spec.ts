@@ -52,3 +52,71 @@ describe('StewardshipRepository.objectInUse', () => {
     assert.ok(!text.includes('Seq Scan'), `a sequential scan of samples: ${text}`);
   });
 });
+
+describe('StewardshipRepository.rollupDay', () => {
+  let database: Database;
+  let stewardship: StewardshipRepository;
+
+  before(async () => {
+    database = await Database.connect({ url, poolMax: 2 });
+    stewardship = new StewardshipRepository(database);
+  });
+
+  after(async () => {
+    await database.close();
+    await dropDatabase(url);
+  });
+
+  it('counts an agent with removed and remaining submissions on one day once', async () => {
+    const day = '2020-03-01';
+    const sha256 = randomBytes(32).toString('hex');
+    await database.db.execute(
+      sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
+          values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)})`,
+    );
+    await database.db.execute(
+      sql`insert into submissions (sample_sha256, kind, metadata, submitter, country, received_at)
+          values (${sha256}, 'file', '{}'::jsonb, 'agent-p', 'DE', ${`${day}T12:00:00Z`}::timestamptz)`,
+    );
+    // What a purge batch leaves of another submission of the same agent that day (keepInStats).
+    await database.db.execute(sql`insert into stats_salts (day) values (${day}::date)`);
+    await database.db.execute(
+      sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
+          select ${day}::date, 'file', 'pending', 'DE', 'unknown', 'removed:' || md5(salt::text || 'agent-p'), '{}'
+          from stats_salts where day = ${day}::date`,
+    );
+    await stewardship.rollupDay(day, 1, false);
+    assert.deepEqual(
+      (await stewardship.cells('total', day, day)).map((c) => [c.submissions, c.agents]),
+      [[2, 1]],
+      'one agent, not two',
+    );
+  });
+
+  it('counts what a purge kept of a day that was not final, and forgets it once the day is final', async () => {
+    const day = '2020-02-29';
+    await database.db.execute(sql`insert into stats_salts (day) values (${day}::date)`);
+    for (const agent of ['removed:a', 'removed:b']) {
+      await database.db.execute(
+        sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
+            values (${day}::date, 'file', 'clean', 'DE', 'x 1', ${agent}, '{R}')`,
+      );
+    }
+    assert.deepEqual(await stewardship.openDays().then((d) => d.includes(day)), true);
+    await stewardship.rollupDay(day, 2, false);
+    const cells = async () =>
+      (await stewardship.cells('country', day, day)).map((c) => [c.value, c.submissions, c.agents]);
+    assert.deepEqual(await cells(), [['DE', 2, 2]]);
+    assert.deepEqual(
+      (await stewardship.cells('rule', day, day)).map((c) => [c.value, c.submissions]),
+      [['R', 2]],
+    );
+    await stewardship.rollupDay(day, 2, true);
+    assert.deepEqual(await cells(), [['DE', 2, 2]], 'the final roll-up counted them');
+    const left = await database.db.execute(
+      sql`select 1 from stats_removed where day = ${day}::date union all
+          select 1 from stats_salts where day = ${day}::date`,
+    );
+    assert.equal(left.rows.length, 0);
+  });
+});
