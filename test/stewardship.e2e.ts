@@ -377,6 +377,50 @@ describe('data stewardship', () => {
     );
     assert.deepEqual(named, []);
   });
+
+  it('a withdrawal also removes the agent’s unfinished resumable uploads: their metadata and parts', async () => {
+    const agent = agents[5];
+    assert.ok(agent !== undefined);
+    const bytes = benign(4096);
+    const metadata = fileMetadata(bytes, { path: 'C:\\Users\\erin\\Desktop\\y.exe' });
+    const created = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent.apiKey,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': String(bytes.length),
+        'upload-metadata': `metadata ${Buffer.from(JSON.stringify(metadata)).toString('base64')}`,
+      },
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const location = created.headers.get('location');
+    assert.ok(location !== null);
+    const patched = await service.request(location, {
+      method: 'PATCH',
+      token: agent.apiKey,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: bytes.subarray(0, 1024),
+    });
+    assert.equal(patched.status, 204, await patched.text());
+    const parts = async () =>
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith('uploads/'));
+    assert.notDeepEqual(await parts(), [], 'a part is stored');
+    const purges = async () =>
+      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
+    const before = await purges();
+    await setConsent(service, agent, false);
+    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'the consent purge',
+    });
+    const rows = await query(service.databaseUrl, 'select metadata, raw_metadata from uploads');
+    assert.deepEqual(rows, [], 'the upload, with its unscrubbed path, is gone');
+    assert.deepEqual(await parts(), [], 'its parts are gone');
+  });
 });
 
 describe('data stewardship: crash during a purge, and retention', () => {

@@ -3,7 +3,7 @@ import { CONFIG, type Config, retentionCutoff } from '#config';
 import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
 import { AuditRepository, type BatchOutcome, StewardshipRepository } from '#database';
 import { QueueProducer } from '#queue';
-import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { OBJECT_STORE, type ObjectStore, uploadPrefix } from '#storage';
 
 const SYSTEM = 'system:stewardship';
 const TOMBSTONES_PER_PASS = 500;
@@ -15,6 +15,8 @@ export interface PurgeCounts {
   samplesDeleted: number;
   samplesKept: number;
   objectsDeleted: number;
+  /** Unfinished resumable uploads of the agent removed (consent purge only). */
+  uploadsDeleted?: number;
 }
 
 const add = (c: PurgeCounts, b: BatchOutcome): void => {
@@ -71,6 +73,7 @@ export class StewardshipJobs {
       counts.objectsDeleted += await this.drainTombstones();
     }
     counts.objectsDeleted += await this.drainTombstones();
+    counts.uploadsDeleted = await this.removeUploads(data.agent);
     await this.audit.append({
       actorId: null,
       actorName: SYSTEM,
@@ -82,6 +85,23 @@ export class StewardshipJobs {
     });
     this.logger.log(`consent purge: ${JSON.stringify(counts)}`);
     return counts;
+  }
+
+  /**
+   * Removes the resumable uploads the agent left unfinished when it withdrew: parts first, then the row
+   * (with the metadata as sent), so a crash in between leaves a row that the retried purge finds again.
+   */
+  private async removeUploads(agent: string): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const ids = await this.stewardship.agentUploads(agent, 100);
+      for (const id of ids) {
+        for await (const part of this.store.list(uploadPrefix(id))) await this.store.delete(part.key);
+        await this.stewardship.deleteUpload(id);
+      }
+      removed += ids.length;
+      if (ids.length < 100) return removed;
+    }
   }
 
   /** Queues a purge for every agent whose consent is withdrawn and whose data is still stored. */

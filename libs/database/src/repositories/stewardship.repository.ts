@@ -238,6 +238,26 @@ export class StewardshipRepository {
     });
   }
 
+  /**
+   * Ids of the resumable uploads (tus) the agent (by pseudonym) started with its keys before withdrawing:
+   * their rows hold the metadata as sent (paths not scrubbed yet) and their parts the bytes.
+   */
+  async agentUploads(agent: string, limit: number): Promise<string[]> {
+    const result = await this.database.db.execute<{ id: string }>(
+      sql`select u.id from uploads u
+          join api_tokens t on t.id = u.created_by
+          join agents a on a.id = t.agent_id
+          where a.pseudonym = ${agent} and a.consent_revoked_at is not null
+            and u.created_at <= a.consent_revoked_at
+          order by u.id limit ${limit}`,
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.database.db.execute(sql`delete from uploads where id = ${id}`);
+  }
+
   /** Object keys waiting to be deleted from storage. */
   async tombstones(limit: number): Promise<string[]> {
     const result = await this.database.db.execute<{ object_key: string }>(
