@@ -120,3 +120,72 @@ describe('StewardshipRepository.rollupDay', () => {
     assert.equal(left.rows.length, 0);
   });
 });
+
+describe('deleting the sightings of a sample (retention sweep, consent purge)', () => {
+  let database: Database;
+
+  before(async () => {
+    database = await Database.connect({ url, poolMax: 2 });
+  });
+
+  after(async () => {
+    await database.close();
+    await dropDatabase(url);
+  });
+
+  const sighted = async (n: number): Promise<string> => {
+    const sha256 = randomBytes(32).toString('hex');
+    await database.db.execute(
+      sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
+          values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)})`,
+    );
+    await database.db.execute(
+      sql`insert into submissions (sample_sha256, kind, metadata, submitter, country, source)
+          select ${sha256}, 'file', '{}'::jsonb, 'agent-' || (i % 7), case when i % 2 = 0 then 'DE' else 'NL' end,
+                 'lookup'
+          from generate_series(1, ${n}) i`,
+    );
+    return sha256;
+  };
+
+  const countries = async (sha256: string): Promise<string[] | undefined> =>
+    (
+      await database.db.execute<{ countries: string[] }>(
+        sql`select countries from samples where sha256 = ${sha256}`,
+      )
+    ).rows[0]?.countries;
+
+  it('recounts the sample’s countries once per statement, not once per deleted row', async () => {
+    const sha256 = await sighted(2000);
+    assert.deepEqual(await countries(sha256), ['DE', 'NL']);
+    const rollback = new Error('rollback');
+    const plan = await database
+      .transaction(async (tx) => {
+        const result = await tx.execute<{ 'QUERY PLAN': unknown }>(
+          sql`explain (analyze, format json) delete from submissions where sample_sha256 = ${sha256}`,
+        );
+        throw Object.assign(rollback, { plan: result.rows[0]?.['QUERY PLAN'] });
+      })
+      .catch((e: unknown) => {
+        if (e !== rollback) throw e;
+        return (rollback as Error & { plan: unknown }).plan;
+      });
+    const [top] = plan as { Triggers: { 'Trigger Name': string; Calls: number }[] }[];
+    const calls = (top?.Triggers ?? [])
+      .filter((t) => t['Trigger Name'].startsWith('submissions_'))
+      .reduce((sum, t) => sum + t.Calls, 0);
+    assert.ok(calls <= 1, `${calls} trigger calls for one DELETE of 2,000 sightings`);
+  });
+
+  it('keeps the countries of what is left right', async () => {
+    const sha256 = await sighted(10);
+    await database.db.execute(
+      sql`delete from submissions where sample_sha256 = ${sha256} and country = 'NL'`,
+    );
+    assert.deepEqual(await countries(sha256), ['DE']);
+    await database.db.execute(sql`update submissions set country = 'FR' where sample_sha256 = ${sha256}`);
+    assert.deepEqual(await countries(sha256), ['FR']);
+    await database.db.execute(sql`delete from submissions where sample_sha256 = ${sha256}`);
+    assert.deepEqual(await countries(sha256), []);
+  });
+});
