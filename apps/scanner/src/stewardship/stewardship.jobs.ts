@@ -182,11 +182,7 @@ export class StewardshipJobs {
     for (;;) {
       const keys = await this.stewardship.tombstones(TOMBSTONES_PER_PASS);
       for (const key of keys) {
-        if (!(await this.stewardship.objectInUse(key))) {
-          await this.store.delete(key);
-          deleted += 1;
-        }
-        await this.stewardship.removeTombstone(key);
+        if (await this.stewardship.drainTombstone(key, () => this.store.delete(key))) deleted += 1;
       }
       if (keys.length < TOMBSTONES_PER_PASS) return deleted;
     }

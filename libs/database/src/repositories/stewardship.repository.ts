@@ -51,6 +51,13 @@ const csv = (values: string[]): string => values.join('\u001f');
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
+ * The class of the advisory locks on object keys (`pg_advisory_xact_lock(OBJECT_KEY_LOCK, hashtext(key))`,
+ * a key space apart from the one-key locks of the roll-ups): held by an upload's write of a sample row and by
+ * the tombstone drain of that key, so the drain's "no row refers to it, delete it" never straddles a commit.
+ */
+export const OBJECT_KEY_LOCK = 0x5350;
+
+/**
  * {@link StewardshipRepository.objectInUse}'s query (exported for its plan test). A sample's object key is
  * content-addressed, ending in its sha256, and `object_key` has no index of its own: the row is probed by its
  * primary key, not looked for by reading every sample once per tombstone (a purge drains thousands).
@@ -270,6 +277,21 @@ export class StewardshipRepository {
   async objectInUse(key: string): Promise<boolean> {
     const result = await this.database.db.execute(objectInUseQuery(key));
     return result.rows.length > 0;
+  }
+
+  /**
+   * Drains one tombstone in one transaction under the key's lock: unless a sample row refers to the key
+   * again, `deleteObject` deletes it (before the commit, so an upload writing a row for the key waits and
+   * then finds it gone); then the tombstone goes. Returns whether the object was deleted.
+   */
+  async drainTombstone(key: string, deleteObject: () => Promise<void>): Promise<boolean> {
+    return this.database.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${OBJECT_KEY_LOCK}, hashtext(${key}))`);
+      const inUse = (await tx.execute(objectInUseQuery(key))).rows.length > 0;
+      if (!inUse) await deleteObject();
+      await tx.execute(sql`delete from object_tombstones where object_key = ${key}`);
+      return !inUse;
+    });
   }
 
   async removeTombstone(key: string): Promise<void> {

@@ -11,6 +11,7 @@ import {
 import type { Database } from '../database.js';
 import { agents, samples, submissions } from '../schema.js';
 import type { OutboxJob } from './outbox.repository.js';
+import { OBJECT_KEY_LOCK } from './stewardship.repository.js';
 
 const COMMA = 0x2c;
 const DIGIT_0 = 0x30;
@@ -57,10 +58,13 @@ const RECORD_SUBMISSION = `
     select participating from agents where pseudonym = $10::text for share
   ), refused as materialized (
     select 1 from agent where not participating
+  ), key_lock as materialized (
+    -- The object key's lock, held to the commit: a tombstone drain of the key (OBJECT_KEY_LOCK) waits.
+    select pg_advisory_xact_lock(${OBJECT_KEY_LOCK}, hashtext($6::text))
   ), sample as (
     insert into samples (sha256, sha1, md5, size, kind, object_key)
     select $1::char(64), $2::char(40), $3::char(32), $4::bigint, $5::text, $6::text
-    where not exists (select 1 from refused)
+    where not exists (select 1 from refused) and exists (select 1 from key_lock)
     on conflict (sha256) do update set last_seen = now(), sightings = samples.sightings + 1
     -- xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
     returning (xmax = 0) as inserted, (xmax = 0 or scan_status = 'failed') as needs_scan
