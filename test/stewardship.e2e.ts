@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestService, benign, fileMetadata, pollUntil, query, sha256 } from '#test-support';
+import { TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
 
 interface Agent {
   agentId: string;
@@ -99,6 +100,51 @@ async function getJson<T>(service: TestService, path: string): Promise<T> {
   const res = await service.request(path);
   assert.equal(res.status, 200, await res.clone().text());
   return (await res.json()) as T;
+}
+
+/**
+ * A multipart submission whose file part stops halfway: the request is past authentication and the consent
+ * check and its bytes are streaming when `finish` sends the rest.
+ */
+function stalledSubmit(
+  service: TestService,
+  token: string,
+  bytes: Buffer,
+): { finish: () => Promise<{ status: number; body: string }> } {
+  const boundary = `----stalled${Date.now()}`;
+  const head = Buffer.from(
+    `--${boundary}\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n` +
+      `${JSON.stringify(fileMetadata(bytes))}\r\n` +
+      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="upload.bin"\r\n` +
+      `content-type: application/octet-stream\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const half = Math.floor(bytes.length / 2);
+  const url = new URL('/v1/submissions', service.baseUrl);
+  const req = httpRequest(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + bytes.length + tail.length),
+    },
+  });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+  req.write(Buffer.concat([head, bytes.subarray(0, half)]));
+  return {
+    finish: async () => {
+      req.end(Buffer.concat([bytes.subarray(half), tail]));
+      return answer;
+    },
+  };
 }
 
 const GROUPS = ['kind', 'verdict', 'country', 'productVersion', 'rule'] as const;
@@ -272,6 +318,108 @@ describe('data stewardship', () => {
     assert.equal(audit?.details.submissionsDeleted, 2);
     await rollup(service);
     assert.deepEqual(await allStats(service), before, 'statistics are unchanged');
+  });
+
+  it('an upload under way when its agent withdraws is refused, and leaves nothing of the agent behind', async () => {
+    const agent = agents[2];
+    assert.ok(agent !== undefined);
+    const bytes = benign(256 * 1024);
+    const sha = sha256(bytes);
+    const upload = stalledSubmit(service, agent.apiKey, bytes);
+    // Its first half is being written to a temporary file (`.tmp/` of the fs driver): it is past every guard.
+    await pollUntil(
+      async () =>
+        (await listFiles(service.storageDir ?? '')).some((f) => f.startsWith('.tmp/')) ? true : undefined,
+      { timeoutMs: 10_000, what: 'the upload to be streaming' },
+    );
+    const purges = async () =>
+      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
+    const before = await purges();
+    await setConsent(service, agent, false);
+    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'the consent purge',
+    });
+    const answer = await upload.finish();
+    assert.equal(answer.status, 403, answer.body);
+    assert.match(answer.body, /CONSENT_REQUIRED/);
+    const left = await query(
+      service.databaseUrl,
+      `select s.received_at from submissions s join agents a on a.pseudonym = s.submitter where a.id = $1`,
+      [agent.agentId],
+    );
+    assert.deepEqual(left, [], 'no submission of the withdrawn agent is kept');
+    assert.deepEqual(await sampleRows(service, sha), []);
+    // The object it promoted is deleted by the next run of the stewardship jobs.
+    const sweep = await service.request('/v1/admin/retention/sweep', { method: 'POST' });
+    assert.equal(sweep.status, 202);
+    await pollUntil(() => Promise.resolve(existsSync(objectPath(service, sha)) ? undefined : true), {
+      timeoutMs: 30_000,
+      what: 'the refused upload’s object to be deleted',
+    });
+  });
+
+  it('what is submitted later on the day of a purge still counts in that day’s statistics', async () => {
+    const agent = agents[4];
+    assert.ok(agent !== undefined);
+    await allScanned(service);
+    await rollup(service);
+    const before = await getJson<{ total: number }>(service, '/v1/stats/overview');
+    await submit(service, agent, benign(1800));
+    await allScanned(service);
+    await rollup(service);
+    const after = await getJson<{ total: number }>(service, '/v1/stats/overview');
+    assert.equal(after.total, before.total + 1, 'the new submission is counted');
+    // What the roll-ups keep of the purged submissions names no agent.
+    const named = await query(
+      service.databaseUrl,
+      'select 1 from stats_removed r join agents a on r.agent = a.pseudonym or r.agent = a.id::text',
+    );
+    assert.deepEqual(named, []);
+  });
+
+  it('a withdrawal also removes the agent’s unfinished resumable uploads: their metadata and parts', async () => {
+    const agent = agents[5];
+    assert.ok(agent !== undefined);
+    const bytes = benign(4096);
+    const metadata = fileMetadata(bytes, { path: 'C:\\Users\\erin\\Desktop\\y.exe' });
+    const created = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent.apiKey,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': String(bytes.length),
+        'upload-metadata': `metadata ${Buffer.from(JSON.stringify(metadata)).toString('base64')}`,
+      },
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const location = created.headers.get('location');
+    assert.ok(location !== null);
+    const patched = await service.request(location, {
+      method: 'PATCH',
+      token: agent.apiKey,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: bytes.subarray(0, 1024),
+    });
+    assert.equal(patched.status, 204, await patched.text());
+    const parts = async () =>
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith('uploads/'));
+    assert.notDeepEqual(await parts(), [], 'a part is stored');
+    const purges = async () =>
+      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
+    const before = await purges();
+    await setConsent(service, agent, false);
+    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'the consent purge',
+    });
+    const rows = await query(service.databaseUrl, 'select metadata, raw_metadata from uploads');
+    assert.deepEqual(rows, [], 'the upload, with its unscrubbed path, is gone');
+    assert.deepEqual(await parts(), [], 'its parts are gone');
   });
 });
 

@@ -59,6 +59,8 @@ describe('database', () => {
         'scans',
         'stats_daily',
         'stats_days',
+        'stats_removed',
+        'stats_salts',
         'submissions',
         'uploads',
       ],

@@ -399,6 +399,35 @@ export const objectTombstones = pgTable('object_tombstones', {
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
+/**
+ * What a consent purge or a retention sweep removed from a day whose roll-up is not final yet (today or
+ * yesterday), so that the day's roll-ups still count it (the day is not frozen half-way): one row per
+ * removed submission, with only what the roll-up groups by. `agent` is not the pseudonym but a hash of it
+ * under the day's random {@link statsSalts} salt, so it counts distinct agents and links to nobody once the
+ * day is final, when the rows and the salt are deleted.
+ */
+export const statsRemoved = pgTable(
+  'stats_removed',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    day: date('day', { mode: 'string' }).notNull(),
+    kind: text('kind').notNull(),
+    verdict: text('verdict').notNull(),
+    country: text('country').notNull(),
+    productVersion: text('product_version').notNull(),
+    agent: text('agent').notNull(),
+    /** The rules (not noisy) of the sample's latest scan when it was removed. */
+    rules: text('rules').array().notNull(),
+  },
+  (t) => [index('stats_removed_day_idx').on(t.day)],
+);
+
+/** A random salt per day with {@link statsRemoved} rows, deleted with them when the day is final. */
+export const statsSalts = pgTable('stats_salts', {
+  day: date('day', { mode: 'string' }).primaryKey(),
+  salt: uuid('salt').notNull().defaultRandom(),
+});
+
 // ---- end data stewardship ----
 
 // ---- Retrohunt (issue 4) ----

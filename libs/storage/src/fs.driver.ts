@@ -163,7 +163,11 @@ export class FsObjectStore implements ObjectStore {
     // folder (200 parallel uploads failed with ENOENT), and they are few (samples/ab/cd: at most 65,536).
   }
 
-  async promote(from: string, to: string): Promise<'moved' | 'existed'> {
+  async promote(
+    from: string,
+    to: string,
+    options: { keepSource?: boolean } = {},
+  ): Promise<'moved' | 'existed'> {
     const source = this.pathOf(from);
     const target = this.pathOf(to);
     if (from === to)
@@ -179,7 +183,7 @@ export class FsObjectStore implements ObjectStore {
       if (errnoCode(err) !== 'EEXIST') throw err;
       outcome = 'existed';
     }
-    await this.delete(from);
+    if (options.keepSource !== true) await this.delete(from);
     return outcome;
   }
 

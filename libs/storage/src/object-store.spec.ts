@@ -272,6 +272,20 @@ for (const driver of drivers) {
       await assert.rejects(store.promote(key, key), withCode('VALIDATION_FAILED'));
     });
 
+    it('promotes keeping the source when asked: a copy to promote again if the key is deleted', async () => {
+      const data = Buffer.from('a kept sample');
+      const key = sampleKey(sha256(data));
+      await store.put(incomingKey('kept'), Readable.from([data]));
+      assert.equal(await store.promote(incomingKey('kept'), key, { keepSource: true }), 'moved');
+      assert.equal(await store.promote(incomingKey('kept'), key, { keepSource: true }), 'existed');
+      await store.delete(key);
+      assert.equal(await store.promote(incomingKey('kept'), key, { keepSource: true }), 'moved');
+      assert.deepEqual(await readAll(await store.get(key)), data);
+      assert.deepEqual(await readAll(await store.get(incomingKey('kept'))), data);
+      await store.delete(incomingKey('kept'));
+      assert.deepEqual(await readAll(await store.get(key)), data, 'deleting the source leaves the key');
+    });
+
     it('promotes concurrently to one key: one moved, the others existed', async () => {
       const data = Buffer.from('raced sample');
       const key = sampleKey(sha256(data));

@@ -58,9 +58,10 @@ export interface ObjectStore {
   /**
    * Moves a temporary object to its final key. If `to` already exists, deletes `from` and returns
    * 'existed'; otherwise 'moved'. Throws NOT_FOUND if `from` is absent. Atomic on fs (hard link then
-   * unlink); on S3 a server-side copy then delete. Never exposes a partial object under `to`.
+   * unlink); on S3 a server-side copy then delete. Never exposes a partial object under `to`. With
+   * `keepSource`, `from` stays (the caller deletes it): a copy to promote again if `to` is deleted meanwhile.
    */
-  promote(from: string, to: string): Promise<'moved' | 'existed'>;
+  promote(from: string, to: string, options?: { keepSource?: boolean }): Promise<'moved' | 'existed'>;
   /**
    * Every object whose key starts with `prefix` (a plain string prefix, as in S3), in no particular
    * order. An empty prefix lists everything.

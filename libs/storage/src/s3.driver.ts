@@ -348,13 +348,17 @@ export class S3ObjectStore implements ObjectStore {
     await s3(() => this.client.removeObject(this.bucket, key));
   }
 
-  async promote(from: string, to: string): Promise<'moved' | 'existed'> {
+  async promote(
+    from: string,
+    to: string,
+    options: { keepSource?: boolean } = {},
+  ): Promise<'moved' | 'existed'> {
     if (from === to)
       throw new SpecimenError('VALIDATION_FAILED', 'promote() needs two different keys', { key: to });
     if ((await this.stat(from)) === null) throw notFound(from);
     // Not atomic across two racing promotes to one key; both copy identical content-addressed bytes.
     if ((await this.stat(to)) !== null) {
-      await this.delete(from);
+      if (options.keepSource !== true) await this.delete(from);
       return 'existed';
     }
     try {
@@ -365,7 +369,7 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       throw isNotFound(err) ? notFound(from, err) : storageError(err);
     }
-    await this.delete(from);
+    if (options.keepSource !== true) await this.delete(from);
     return 'moved';
   }
 

@@ -99,10 +99,30 @@ export class SubmissionsService {
       throw problem;
     }
     const key = sampleKey(digests.sha256);
-    await this.store.promote(tempKey, key);
+    // The temporary object stays until the rows are written: when a consent purge or retention sweep has
+    // just deleted this sample, its tombstone drain can delete the object under `key` between this promote
+    // and the commit (it checks for a sample row under the key's lock, which the commit also takes). A new
+    // sample row therefore checks its object after the commit and promotes the copy again if it is gone.
+    await this.store.promote(tempKey, key, { keepSource: true });
+    let recorded: RecordedSubmission;
+    try {
+      recorded = await this.record(file, key, principal);
+      if (!recorded.duplicate && (await this.store.stat(key)) === null) {
+        await this.store.promote(tempKey, key, { keepSource: true });
+      }
+    } finally {
+      await this.store.delete(tempKey);
+    }
+    this.metrics.bytesIngested.inc({ kind: metadata.kind }, digests.size);
+    await this.enqueue(recorded, digests.sha256);
+    return { submissionId: recorded.submissionId, sha256: digests.sha256, duplicate: recorded.duplicate };
+  }
+
+  private async record(file: ReceivedFile, key: string, principal: Principal): Promise<RecordedSubmission> {
+    const { digests, metadata } = file;
     const { sha256: _s, md5: _m, sha1: _h, size: _z, ...context } = metadata;
     const filename = sanitizeFilename(metadata.filename);
-    const recorded = await this.submissions.record({
+    return this.submissions.record({
       digests,
       kind: metadata.kind,
       objectKey: key,
@@ -117,9 +137,6 @@ export class SubmissionsService {
         payload: { sha256: digests.sha256, submissionId },
       }),
     });
-    this.metrics.bytesIngested.inc({ kind: metadata.kind }, digests.size);
-    await this.enqueue(recorded, digests.sha256);
-    return { submissionId: recorded.submissionId, sha256: digests.sha256, duplicate: recorded.duplicate };
   }
 
   /** Best effort: when Redis is down the outbox row stays and the scanner's re-drive job enqueues it later. */

@@ -3,7 +3,7 @@ import { CONFIG, type Config, retentionCutoff } from '#config';
 import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
 import { AuditRepository, type BatchOutcome, StewardshipRepository } from '#database';
 import { QueueProducer } from '#queue';
-import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { OBJECT_STORE, type ObjectStore, uploadPrefix } from '#storage';
 
 const SYSTEM = 'system:stewardship';
 const TOMBSTONES_PER_PASS = 500;
@@ -15,6 +15,8 @@ export interface PurgeCounts {
   samplesDeleted: number;
   samplesKept: number;
   objectsDeleted: number;
+  /** Unfinished resumable uploads of the agent removed (consent purge only). */
+  uploadsDeleted?: number;
 }
 
 const add = (c: PurgeCounts, b: BatchOutcome): void => {
@@ -32,8 +34,9 @@ const utcDay = (daysAgo = 0): string =>
  * Maintenance jobs of the data-stewardship promises: consent purge, retention sweep, statistics roll-up.
  * Deletions go in batches, each one transaction that also writes tombstones of the objects it orphaned;
  * objects are deleted after the commit, from the tombstones, so a crash leaves at worst a tombstone that
- * the next run (of any of these jobs) finishes. Days are rolled up and made final before their raw rows
- * are destroyed, so the statistics do not change when data goes.
+ * the next run (of any of these jobs) finishes. Days that are over are rolled up and made final before
+ * their raw rows are destroyed, and what is destroyed from today or yesterday is kept for their roll-ups,
+ * so the statistics do not change when data goes, and what comes later on such a day still counts.
  */
 @Injectable()
 export class StewardshipJobs {
@@ -70,6 +73,7 @@ export class StewardshipJobs {
       counts.objectsDeleted += await this.drainTombstones();
     }
     counts.objectsDeleted += await this.drainTombstones();
+    counts.uploadsDeleted = await this.removeUploads(data.agent);
     await this.audit.append({
       actorId: null,
       actorName: SYSTEM,
@@ -81,6 +85,23 @@ export class StewardshipJobs {
     });
     this.logger.log(`consent purge: ${JSON.stringify(counts)}`);
     return counts;
+  }
+
+  /**
+   * Removes the resumable uploads the agent left unfinished when it withdrew: parts first, then the row
+   * (with the metadata as sent), so a crash in between leaves a row that the retried purge finds again.
+   */
+  private async removeUploads(agent: string): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const ids = await this.stewardship.agentUploads(agent, 100);
+      for (const id of ids) {
+        for await (const part of this.store.list(uploadPrefix(id))) await this.store.delete(part.key);
+        await this.stewardship.deleteUpload(id);
+      }
+      removed += ids.length;
+      if (ids.length < 100) return removed;
+    }
   }
 
   /** Queues a purge for every agent whose consent is withdrawn and whose data is still stored. */
@@ -143,9 +164,16 @@ export class StewardshipJobs {
     return { days: days.length };
   }
 
-  /** Rolls up and makes final the days whose raw rows are about to be destroyed. */
+  /**
+   * Rolls up and makes final the days whose raw rows are about to be destroyed, when they are over (before
+   * yesterday, as the scheduled roll-up would). Today and yesterday stay open: what the batches remove from
+   * them is kept for their roll-ups (StewardshipRepository.keepInStats), so what comes later still counts.
+   */
   private async freeze(days: string[]): Promise<void> {
-    for (const day of days) await this.stewardship.rollupDay(day, this.config.stewardship.kAnonymity, true);
+    const finalBefore = utcDay(1);
+    for (const day of days) {
+      if (day < finalBefore) await this.stewardship.rollupDay(day, this.config.stewardship.kAnonymity, true);
+    }
   }
 
   /** Deletes the objects of tombstones, unless a new upload of the same bytes uses the key again. */
@@ -154,11 +182,7 @@ export class StewardshipJobs {
     for (;;) {
       const keys = await this.stewardship.tombstones(TOMBSTONES_PER_PASS);
       for (const key of keys) {
-        if (!(await this.stewardship.objectInUse(key))) {
-          await this.store.delete(key);
-          deleted += 1;
-        }
-        await this.stewardship.removeTombstone(key);
+        if (await this.stewardship.drainTombstone(key, () => this.store.delete(key))) deleted += 1;
       }
       if (keys.length < TOMBSTONES_PER_PASS) return deleted;
     }

@@ -39,14 +39,35 @@ export interface StatsCell {
 // The value of each dimension for one submission row of `base` below. Constant SQL, never user input.
 const VALUE: Record<StatsDimension, string> = {
   total: `'all'`,
-  kind: 'b.kind',
-  verdict: 'b.verdict',
-  country: 'b.country',
-  productVersion: 'b.product_version',
-  rule: 'm.rule',
+  kind: 'u.kind',
+  verdict: 'u.verdict',
+  country: 'u.country',
+  productVersion: 'u.product_version',
+  rule: 'u.rule',
 };
 
 const csv = (values: string[]): string => values.join('\u001f');
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The class of the advisory locks on object keys (`pg_advisory_xact_lock(OBJECT_KEY_LOCK, hashtext(key))`,
+ * a key space apart from the one-key locks of the roll-ups): held by an upload's write of a sample row and by
+ * the tombstone drain of that key, so the drain's "no row refers to it, delete it" never straddles a commit.
+ */
+export const OBJECT_KEY_LOCK = 0x5350;
+
+/**
+ * {@link StewardshipRepository.objectInUse}'s query (exported for its plan test). A sample's object key is
+ * content-addressed, ending in its sha256, and `object_key` has no index of its own: the row is probed by its
+ * primary key, not looked for by reading every sample once per tombstone (a purge drains thousands).
+ */
+export function objectInUseQuery(key: string): SQL {
+  const sha256 = key.slice(key.lastIndexOf('/') + 1);
+  return SHA256_HEX.test(sha256)
+    ? sql`select 1 from samples where sha256 = ${sha256} and object_key = ${key} limit 1`
+    : sql`select 1 from samples where object_key = ${key} limit 1`;
+}
 
 /**
  * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
@@ -99,6 +120,7 @@ export class StewardshipRepository {
       const inBatch = sql`any(string_to_array(${csv(shas)}, E'\\x1f')::bpchar[])`;
       // Lock the samples first, in one order, so a concurrent sighting waits instead of interleaving.
       await tx.execute(sql`select 1 from samples where sha256 = ${inBatch} order by sha256 for update`);
+      await this.keepInStats(tx, sql`s.id in (select s.id ${mine} and s.sample_sha256 = ${inBatch})`);
       const removed = await tx.execute<{ sha256: string; n: number }>(
         sql`with gone as (
               delete from submissions where id in (select s.id ${mine} and s.sample_sha256 = ${inBatch})
@@ -127,6 +149,40 @@ export class StewardshipRepository {
         samplesKept: kept.length,
       };
     });
+  }
+
+  /**
+   * Copies what the roll-ups group by from the submissions about to be deleted (`where`, on `submissions s`)
+   * whose day is not final into `stats_removed`, in the deleting transaction, so a roll-up counts each of
+   * them once, raw or removed, and the day need not be frozen before it is over. Holds each day's roll-up
+   * lock shared, so a roll-up making the day final (exclusive) does not interleave with it.
+   */
+  private async keepInStats(tx: Executor, where: SQL): Promise<void> {
+    const days = await tx.execute<{ day: string }>(
+      sql`select distinct to_char(s.received_at at time zone 'UTC', 'YYYY-MM-DD') as day
+          from submissions s where ${where} order by 1`,
+    );
+    if (days.rows.length === 0) return;
+    for (const { day } of days.rows) {
+      await tx.execute(sql`select pg_advisory_xact_lock_shared(hashtext(${`stats:${day}`}))`);
+    }
+    await tx.execute(
+      sql`insert into stats_salts (day)
+          select d from unnest(string_to_array(${csv(days.rows.map((r) => r.day))}, E'\\x1f')::date[]) d
+          where not exists (select 1 from stats_days f where f.day = d and f.final)
+          on conflict do nothing`,
+    );
+    await tx.execute(
+      sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
+          select st.day, s.kind, coalesce(sm.verdict, 'pending'), coalesce(s.country, 'unknown'),
+                 coalesce(s.product_version, 'unknown'),
+                 case when s.submitter is null then 'unknown'
+                      else 'removed:' || md5(st.salt::text || s.submitter) end,
+                 array(select m.rule from matches m where m.scan_id = sm.latest_scan_id and not m.noisy)
+          from submissions s join samples sm on sm.sha256 = s.sample_sha256
+          join stats_salts st on st.day = (s.received_at at time zone 'UTC')::date
+          where ${where} and not exists (select 1 from stats_days f where f.day = st.day and f.final)`,
+    );
   }
 
   /** Deletes the samples of `inBatch` that no submission refers to any more, leaving tombstones. */
@@ -174,6 +230,7 @@ export class StewardshipRepository {
       const shas = picked.rows.map((r) => r.sha256);
       if (shas.length === 0) return { samples: 0, submissionsDeleted: 0, samplesDeleted: 0, samplesKept: 0 };
       const inBatch = sql`any(string_to_array(${csv(shas)}, E'\\x1f')::bpchar[])`;
+      await this.keepInStats(tx, sql`s.sample_sha256 = ${inBatch}`);
       const subs = await tx.execute<{ n: number }>(
         sql`with gone as (delete from submissions where sample_sha256 = ${inBatch} returning 1)
             select count(*)::int as n from gone`,
@@ -188,6 +245,26 @@ export class StewardshipRepository {
     });
   }
 
+  /**
+   * Ids of the resumable uploads (tus) the agent (by pseudonym) started with its keys before withdrawing:
+   * their rows hold the metadata as sent (paths not scrubbed yet) and their parts the bytes.
+   */
+  async agentUploads(agent: string, limit: number): Promise<string[]> {
+    const result = await this.database.db.execute<{ id: string }>(
+      sql`select u.id from uploads u
+          join api_tokens t on t.id = u.created_by
+          join agents a on a.id = t.agent_id
+          where a.pseudonym = ${agent} and a.consent_revoked_at is not null
+            and u.created_at <= a.consent_revoked_at
+          order by u.id limit ${limit}`,
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.database.db.execute(sql`delete from uploads where id = ${id}`);
+  }
+
   /** Object keys waiting to be deleted from storage. */
   async tombstones(limit: number): Promise<string[]> {
     const result = await this.database.db.execute<{ object_key: string }>(
@@ -198,10 +275,23 @@ export class StewardshipRepository {
 
   /** Whether a sample row (a new upload of the same bytes) refers to the key again. */
   async objectInUse(key: string): Promise<boolean> {
-    const result = await this.database.db.execute(
-      sql`select 1 from samples where object_key = ${key} limit 1`,
-    );
+    const result = await this.database.db.execute(objectInUseQuery(key));
     return result.rows.length > 0;
+  }
+
+  /**
+   * Drains one tombstone in one transaction under the key's lock: unless a sample row refers to the key
+   * again, `deleteObject` deletes it (before the commit, so an upload writing a row for the key waits and
+   * then finds it gone); then the tombstone goes. Returns whether the object was deleted.
+   */
+  async drainTombstone(key: string, deleteObject: () => Promise<void>): Promise<boolean> {
+    return this.database.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${OBJECT_KEY_LOCK}, hashtext(${key}))`);
+      const inUse = (await tx.execute(objectInUseQuery(key))).rows.length > 0;
+      if (!inUse) await deleteObject();
+      await tx.execute(sql`delete from object_tombstones where object_key = ${key}`);
+      return !inUse;
+    });
   }
 
   async removeTombstone(key: string): Promise<void> {
@@ -216,12 +306,14 @@ export class StewardshipRepository {
     const result = await this.database.db.execute<{ day: string }>(
       sql`select to_char(d, 'YYYY-MM-DD') as day
           from generate_series(
-            (select (min(received_at) at time zone 'UTC')::date from submissions),
+            least((select (min(received_at) at time zone 'UTC')::date from submissions),
+                  (select min(day) from stats_removed)),
             (now() at time zone 'UTC')::date, interval '1 day') as d
           where not exists (select 1 from stats_days f where f.final and f.day = d::date)
-            and exists (select 1 from submissions s
-                        where s.received_at >= (d::date::text || 'T00:00:00Z')::timestamptz
-                          and s.received_at < (d::date::text || 'T00:00:00Z')::timestamptz + interval '1 day')
+            and (exists (select 1 from submissions s
+                         where s.received_at >= (d::date::text || 'T00:00:00Z')::timestamptz
+                           and s.received_at < (d::date::text || 'T00:00:00Z')::timestamptz + interval '1 day')
+                 or exists (select 1 from stats_removed r where r.day = d::date))
           order by d`,
     );
     return result.rows.map((r) => r.day);
@@ -264,24 +356,35 @@ export class StewardshipRepository {
         sql`insert into stats_days (day, rolled_at, final, k) values (${day}::date, now(), ${final}, ${k})
             on conflict (day) do update set rolled_at = now(), final = excluded.final, k = excluded.k`,
       );
+      if (final) {
+        // Counted for good: what was kept of removed submissions, and the salt of their agents, go.
+        await tx.execute(sql`delete from stats_removed where day = ${day}::date`);
+        await tx.execute(sql`delete from stats_salts where day = ${day}::date`);
+      }
       return cells.length;
     });
   }
 
+  /** One day's submissions, raw and removed ({@link keepInStats}), with the dimension's value. */
   private base(day: string, dimension: StatsDimension): SQL {
     const from = `${day}T00:00:00Z`;
-    const rules =
-      dimension === 'rule'
-        ? sql.raw(`join matches m on m.scan_id = b.latest_scan_id and not m.noisy`)
-        : sql``;
-    return sql`(select b.*, ${sql.raw(VALUE[dimension])} as value from (
-        select s.id, s.kind, coalesce(sm.verdict, 'pending') as verdict, sm.latest_scan_id,
+    const rule = dimension === 'rule';
+    const raw = sql`select s.id::text as id, s.kind, coalesce(sm.verdict, 'pending') as verdict,
                coalesce(s.country, 'unknown') as country,
                coalesce(s.product_version, 'unknown') as product_version,
-               coalesce(s.submitter, 'unknown') as agent
+               -- Named as keepInStats names the removed rows of the day, when there are any: an agent with
+               -- removed and remaining submissions is one agent.
+               coalesce('removed:' || md5(st.salt::text || s.submitter), s.submitter, 'unknown') as agent,
+               ${rule ? sql.raw('m.rule') : sql.raw('null::text')} as rule
         from submissions s join samples sm on sm.sha256 = s.sample_sha256
-        where s.received_at >= ${from}::timestamptz and s.received_at < ${from}::timestamptz + interval '1 day'
-      ) b ${rules}) x`;
+        left join stats_salts st on st.day = ${day}::date
+        ${rule ? sql.raw('join matches m on m.scan_id = sm.latest_scan_id and not m.noisy') : sql``}
+        where s.received_at >= ${from}::timestamptz and s.received_at < ${from}::timestamptz + interval '1 day'`;
+    const removed = sql`select 'removed:' || r.id as id, r.kind, r.verdict, r.country, r.product_version,
+               r.agent, ${rule ? sql.raw('x.rule') : sql.raw('null::text')} as rule
+        from stats_removed r ${rule ? sql.raw('cross join unnest(r.rules) as x(rule)') : sql``}
+        where r.day = ${day}::date`;
+    return sql`(select u.*, ${sql.raw(VALUE[dimension])} as value from (${raw} union all ${removed}) u) x`;
   }
 
   private async dimensionCells(

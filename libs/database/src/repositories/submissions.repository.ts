@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from '../drizzle.js';
-import type { Digests, SampleKind, ScanStatus, SubmissionStatus, Verdict } from '#contracts';
+import {
+  type Digests,
+  type SampleKind,
+  type ScanStatus,
+  SpecimenError,
+  type SubmissionStatus,
+  type Verdict,
+} from '#contracts';
 import type { Database } from '../database.js';
 import { agents, samples, submissions } from '../schema.js';
 import type { OutboxJob } from './outbox.repository.js';
+import { OBJECT_KEY_LOCK } from './stewardship.repository.js';
 
 const COMMA = 0x2c;
 const DIGIT_0 = 0x30;
@@ -37,11 +45,26 @@ function commaSeparatedHashes(candidates: string[]): { hashes: string[]; text: B
   return { hashes: kept ?? candidates, text: out.subarray(0, Math.max(0, n * 65 - 1)) };
 }
 
-/** {@link SubmissionsRepository.record}'s statement; its parameters in the order of the values there. */
+/**
+ * {@link SubmissionsRepository.record}'s statement; its parameters in the order of the values there. The
+ * submitter's agent row (none for a person's token) is read `for share`, as the lookup sightings do: an
+ * upload that passed the consent check before its agent withdrew, and reaches this statement after, is
+ * refused here instead of being stored after the withdrawal, where the consent purge (which removes what
+ * was received up to the withdrawal) would never find it. Its promoted object, when no sample row refers
+ * to it, is left as a tombstone for the stewardship jobs to delete.
+ */
 const RECORD_SUBMISSION = `
-  with sample as (
+  with agent as materialized (
+    select participating from agents where pseudonym = $10::text for share
+  ), refused as materialized (
+    select 1 from agent where not participating
+  ), key_lock as materialized (
+    -- The object key's lock, held to the commit: a tombstone drain of the key (OBJECT_KEY_LOCK) waits.
+    select pg_advisory_xact_lock(${OBJECT_KEY_LOCK}, hashtext($6::text))
+  ), sample as (
     insert into samples (sha256, sha1, md5, size, kind, object_key)
-    values ($1, $2, $3, $4, $5, $6)
+    select $1::char(64), $2::char(40), $3::char(32), $4::bigint, $5::text, $6::text
+    where not exists (select 1 from refused) and exists (select 1 from key_lock)
     on conflict (sha256) do update set last_seen = now(), sightings = samples.sightings + 1
     -- xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
     returning (xmax = 0) as inserted, (xmax = 0 or scan_status = 'failed') as needs_scan
@@ -59,9 +82,14 @@ const RECORD_SUBMISSION = `
     from sample, submission
     where sample.needs_scan
     returning id
+  ), tombstone as (
+    insert into object_tombstones (object_key)
+    select $6 from refused where not exists (select 1 from samples where sha256 = $1)
+    on conflict do nothing
   )
-  select sample.inserted, sample.needs_scan, (select job.id from job) as outbox_id
-  from sample, submission`;
+  select exists (select 1 from refused) as refused, sample.inserted, sample.needs_scan,
+         (select job.id from job) as outbox_id
+  from (values (1)) as one(n) left join (sample cross join submission) on true`;
 
 /** {@link SubmissionsRepository.markQueuedMany}'s statement: $1 the outbox ids, $2 the submission ids. */
 const MARK_QUEUED = `
@@ -134,7 +162,8 @@ export class SubmissionsRepository {
 
   /**
    * One transaction: upsert the sample (a sighting bumps last_seen and the count), insert the submission,
-   * and, for a new sample or one whose scan failed, the outbox row of its scan job.
+   * and, for a new sample or one whose scan failed, the outbox row of its scan job. Throws CONSENT_REQUIRED,
+   * storing nothing, when the submitter is an agent that is not participating (any more).
    */
   async record(input: RecordSubmissionInput): Promise<RecordedSubmission> {
     // One statement (auto-committed) instead of BEGIN, three INSERTs and COMMIT: one round trip to the
@@ -145,8 +174,9 @@ export class SubmissionsRepository {
     const job = input.scanJob(id);
     const { digests: d, submitter } = input;
     const result = await this.database.rawQuery<{
-      inserted: boolean;
-      needs_scan: boolean;
+      refused: boolean;
+      inserted: boolean | null;
+      needs_scan: boolean | null;
       outbox_id: string | null;
     }>({
       name: 'submissions.record',
@@ -171,7 +201,13 @@ export class SubmissionsRepository {
       ],
     });
     const row = result.rows[0];
-    if (row === undefined) throw new Error('the upsert returned no row');
+    if (row?.refused === true) {
+      throw new SpecimenError(
+        'CONSENT_REQUIRED',
+        'this agent withdrew its consent while the upload was under way',
+      );
+    }
+    if (row === undefined || row.inserted === null) throw new Error('the upsert returned no row');
     if (!row.needs_scan) return { submissionId: id, duplicate: true, outboxId: null, job: null };
     if (row.outbox_id === null) throw new Error('the outbox insert returned no row');
     return { submissionId: id, duplicate: !row.inserted, outboxId: Number(row.outbox_id), job };
