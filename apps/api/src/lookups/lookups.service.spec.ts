@@ -31,11 +31,13 @@ function setup(queueUp: boolean) {
       return Promise.resolve(batches.reduce((n, b) => n + b.sha256s.length, 0));
     },
   } as unknown as SubmissionsRepository;
+  const options: unknown[] = [];
   const queue = {
-    add: (item: JobItem) => {
+    add: (item: JobItem, _id: string, jobOptions: unknown) => {
       if (!queueUp)
         return Promise.reject(new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable'));
       queued.push(item);
+      options.push(jobOptions);
       return Promise.resolve();
     },
   } as unknown as QueueProducer;
@@ -53,7 +55,7 @@ function setup(queueUp: boolean) {
       { items: [{ sha256: known }, { sha256: failed.toUpperCase() }, { sha256: unknown }] },
       principal,
     );
-  return { lookup, written, queued, stats, service, principal };
+  return { lookup, written, queued, options, stats, service, principal };
 }
 
 describe('LookupsService', () => {
@@ -101,6 +103,12 @@ describe('LookupsService', () => {
     assert.deepEqual(JSON.parse(text), objects);
     assert.equal(objects.items.length, 6);
     assert.ok('error' in (objects.items[1] ?? {}) && 'error' in (objects.items[2] ?? {}));
+  });
+
+  it('keeps a sightings job that failed for good no longer than the retention period', async () => {
+    const { lookup, options } = setup(true);
+    await lookup();
+    assert.deepEqual(options, [{ removeOnComplete: true, removeOnFail: { age: 365 * 86_400 } }]);
   });
 
   it('writes the sightings in the request when the queue refuses them', async () => {

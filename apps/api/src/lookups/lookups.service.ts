@@ -285,8 +285,13 @@ export class LookupsService {
           },
         },
         `lookup-sightings-${randomUUID()}`,
-        // Done jobs go at once: the id is random, there is nothing to deduplicate, and 1,000 hashes each.
-        { removeOnComplete: true },
+        // Done jobs go at once: the id is random, there is nothing to deduplicate, and 1,000 hashes each. A
+        // job that failed for good stays for replay, but no longer than the raw data it would have written
+        // (it names the agent's pseudonym and country): BullMQ drops it after the retention period.
+        {
+          removeOnComplete: true,
+          removeOnFail: { age: this.config.stewardship.retentionDays * 86_400 },
+        },
       );
     } catch (e) {
       this.logger.warn({ err: e }, 'lookup sightings written in the request: the queue is unavailable');
