@@ -174,7 +174,10 @@ export class AgentsRepository {
 
   /**
    * Records the agent's consent. A withdrawal stamps `consent_revoked_at`, which the consent purge reads.
-   * Locks the row so the `previous` values reported are the ones replaced.
+   * Locks the row so the `previous` values reported are the ones replaced. The stamps are the clock once the
+   * lock is held, not the transaction's start (`now()`): an upload's write holds the row `for share`, and
+   * what it received (at its own start, which may come after this transaction's) must fall before the
+   * stamp, where the purge looks.
    */
   async setConsent(
     input: { agentId: string; participating: boolean; statementVersion: string },
@@ -193,8 +196,8 @@ export class AgentsRepository {
           update ${agents} a set
             participating = ${input.participating},
             consent_statement_version = ${input.statementVersion},
-            consent_changed_at = now(),
-            consent_revoked_at = case when ${input.participating} then a.consent_revoked_at else now() end
+            consent_changed_at = clock_timestamp(),
+            consent_revoked_at = case when ${input.participating} then a.consent_revoked_at else clock_timestamp() end
           from prev where a.id = prev.id
           returning a.consent_changed_at as changed_at, prev.participating as prev_participating,
                     prev.statement_version as prev_statement_version`,
