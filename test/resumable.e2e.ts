@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Upload } from 'tus-js-client';
 import { TestService, benign, fileMetadata, listFiles, pollUntil, query } from '#test-support';
@@ -56,6 +57,39 @@ async function patch(
 
 async function offsetOf(service: TestService, token: string, url: string): Promise<Response> {
   return service.request(url, { method: 'HEAD', token, headers: { 'tus-resumable': '1.0.0' } });
+}
+
+/**
+ * A PATCH whose body is written by the test, piece by piece (node:http, so the test decides when the
+ * chunk ends or the connection goes away): `response` settles with the status and the body's text.
+ */
+function openPatch(
+  service: TestService,
+  token: string,
+  url: string,
+  offset: number,
+  length: number,
+): { req: ReturnType<typeof httpRequest>; response: Promise<{ status: number; text: string }> } {
+  const req = httpRequest(`${service.baseUrl}${url}`, {
+    method: 'PATCH',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'tus-resumable': '1.0.0',
+      'content-type': 'application/offset+octet-stream',
+      'upload-offset': String(offset),
+      'content-length': String(length),
+    },
+  });
+  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  return { req, response };
 }
 
 const digest = (algorithm: string, bytes: Buffer): string =>
@@ -246,6 +280,31 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal(gone.status, 204);
     const late = await patch(service, agent, url, 1000, bytes.subarray(1000, 2000));
     assert.equal(late.status, 404);
+    assert.deepEqual(
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`)),
+      [],
+    );
+  });
+
+  it('answers 404 to a chunk that was arriving while the upload was terminated, and keeps none of it', async () => {
+    const bytes = benign(3000);
+    const url = await createdUrl(service, agent, bytes);
+    const id = url.split('/').pop() ?? '';
+    assert.equal((await patch(service, agent, url, 0, bytes.subarray(0, 1000))).status, 204);
+    // The second chunk goes on into the file this process assembles the upload in (fs driver).
+    const { req, response } = openPatch(service, agent, url, 1000, 1000);
+    req.write(bytes.subarray(1000, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const gone = await service.request(url, {
+      method: 'DELETE',
+      token: agent,
+      headers: { 'tus-resumable': '1.0.0' },
+    });
+    assert.equal(gone.status, 204);
+    req.end(bytes.subarray(1500, 2000));
+    const late = await response;
+    assert.equal(late.status, 404, late.text);
+    assert.equal((JSON.parse(late.text) as ErrorBody).error.code, 'NOT_FOUND');
     assert.deepEqual(
       (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`)),
       [],
