@@ -311,6 +311,66 @@ describe('resumable uploads (tus 1.0.0)', () => {
     );
   });
 
+  it('finishes an upload once when the last PATCH is retried while the first is still finishing', async () => {
+    const replica = await service.startApiReplica();
+    const bytes = benign(32 * MiB);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const url = await createdUrl(service, agent, bytes);
+    const first = await service.request(url, {
+      method: 'PATCH',
+      token: agent,
+      baseUrl: replica,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: bytes.subarray(0, bytes.length - 1),
+    });
+    assert.equal(first.status, 204, await first.clone().text());
+    // The last byte at the other process: it has no assembly of the upload, so its finish reads every
+    // part back; the retry (as libs/client sends it after a 409 and a HEAD) comes in meanwhile.
+    const last = patch(service, agent, url, bytes.length - 1, bytes.subarray(bytes.length - 1));
+    await pollUntil(
+      async () => {
+        const head = await service.request(url, {
+          method: 'HEAD',
+          token: agent,
+          baseUrl: replica,
+          headers: { 'tus-resumable': '1.0.0' },
+        });
+        return head.headers.get('upload-offset') === String(bytes.length) ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 5, what: 'the last byte taken' },
+    );
+    const retry = await service.request(url, {
+      method: 'PATCH',
+      token: agent,
+      baseUrl: replica,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': String(bytes.length),
+      },
+      body: Buffer.alloc(0),
+    });
+    const done = await last;
+    assert.equal(done.status, 204, await done.clone().text());
+    const submissionId = done.headers.get('specimen-submission-id');
+    assert.match(submissionId ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(retry.status, 204, await retry.clone().text());
+    assert.equal(retry.headers.get('specimen-submission-id'), submissionId);
+    const rows = await query<{ id: string }>(
+      service.databaseUrl,
+      'select id from submissions where sample_sha256 = $1',
+      [sha256],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [submissionId],
+    );
+  });
+
   it('terminates an upload on DELETE and removes its parts', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);
