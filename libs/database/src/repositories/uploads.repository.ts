@@ -121,7 +121,9 @@ export class UploadsRepository {
       .limit(limit);
     const rows = await this.database.db
       .delete(uploads)
-      .where(sql`${uploads.id} in (${expired})`)
+      // Checked again on the row itself: a chunk that moved the expiry on while this waited for the row's
+      // lock keeps it (the subquery's answer is not re-read then, only the row's own columns).
+      .where(and(sql`${uploads.id} in (${expired})`, lt(uploads.expiresAt, before)))
       .returning({ id: uploads.id });
     return rows.map((r) => r.id);
   }
