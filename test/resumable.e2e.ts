@@ -195,6 +195,22 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.match(last.headers.get('specimen-submission-id') ?? '', /^[0-9a-f-]{36}$/);
   });
 
+  it('refuses bytes past Upload-Length with 413 once every byte is in', async () => {
+    const bytes = benign(2000);
+    const url = await createdUrl(service, agent, bytes);
+    const last = await patch(service, agent, url, 0, bytes);
+    assert.equal(last.status, 204, await last.clone().text());
+    const submissionId = last.headers.get('specimen-submission-id');
+    assert.match(submissionId ?? '', /^[0-9a-f-]{36}$/);
+    const more = await patch(service, agent, url, 2000, Buffer.from('0123456789'));
+    assert.equal(more.status, 413, await more.clone().text());
+    assert.equal(((await more.json()) as ErrorBody).error.code, 'FILE_TOO_LARGE');
+    // An empty PATCH at the end still answers with the submission.
+    const again = await patch(service, agent, url, 2000, Buffer.alloc(0));
+    assert.equal(again.status, 204, await again.clone().text());
+    assert.equal(again.headers.get('specimen-submission-id'), submissionId);
+  });
+
   it('answers a wrong offset with 409 OFFSET_MISMATCH', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);

@@ -60,6 +60,27 @@ async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGener
   }
 }
 
+/**
+ * Reads the body of a PATCH at an upload's end, which must be empty: FILE_TOO_LARGE at its first byte (the
+ * rest is drained, not stored). A client that goes away has sent nothing more, so that resolves.
+ */
+async function refuseMore(body: PatchRequest): Promise<void> {
+  if (body.readableEnded) return;
+  const meter = new PartMeter(0, null);
+  meter.resume();
+  await new Promise<void>((resolve, reject) => {
+    meter.once('error', (e) => {
+      body.unpipe(meter);
+      body.resume();
+      reject(e);
+    });
+    meter.once('finish', resolve);
+    body.once('close', resolve);
+    body.once('error', () => resolve());
+    body.pipe(meter);
+  });
+}
+
 /** `upload` if `principal` may use it now, else why not: absent or another's (NOT_FOUND), or expired. */
 function usableBy(upload: UploadRecord | null, principal: Principal): UploadRecord | SpecimenError {
   if (upload === null || upload.createdBy !== principal.tokenId) {
@@ -212,8 +233,9 @@ export class UploadsService implements OnApplicationShutdown {
       });
     }
     if (upload.offset === upload.length) {
-      // Every byte is in: a finish that failed for a transient reason (storage, database) is retried here.
-      body.resume();
+      // Every byte is in: a byte more is past Upload-Length (413), and a finish that failed for a
+      // transient reason (storage, database) is retried here.
+      await refuseMore(body);
       if (upload.submissionId !== null) return UploadsService.state(upload);
       return this.finishOnce(upload, principal);
     }
