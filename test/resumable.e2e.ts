@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Upload } from 'tus-js-client';
 import { TestService, benign, fileMetadata, listFiles, pollUntil, query } from '#test-support';
@@ -56,6 +57,39 @@ async function patch(
 
 async function offsetOf(service: TestService, token: string, url: string): Promise<Response> {
   return service.request(url, { method: 'HEAD', token, headers: { 'tus-resumable': '1.0.0' } });
+}
+
+/**
+ * A PATCH whose body is written by the test, piece by piece (node:http, so the test decides when the
+ * chunk ends or the connection goes away): `response` settles with the status and the body's text.
+ */
+function openPatch(
+  service: TestService,
+  token: string,
+  url: string,
+  offset: number,
+  length: number,
+): { req: ReturnType<typeof httpRequest>; response: Promise<{ status: number; text: string }> } {
+  const req = httpRequest(`${service.baseUrl}${url}`, {
+    method: 'PATCH',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'tus-resumable': '1.0.0',
+      'content-type': 'application/offset+octet-stream',
+      'upload-offset': String(offset),
+      'content-length': String(length),
+    },
+  });
+  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  return { req, response };
 }
 
 const digest = (algorithm: string, bytes: Buffer): string =>
@@ -161,6 +195,22 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.match(last.headers.get('specimen-submission-id') ?? '', /^[0-9a-f-]{36}$/);
   });
 
+  it('refuses bytes past Upload-Length with 413 once every byte is in', async () => {
+    const bytes = benign(2000);
+    const url = await createdUrl(service, agent, bytes);
+    const last = await patch(service, agent, url, 0, bytes);
+    assert.equal(last.status, 204, await last.clone().text());
+    const submissionId = last.headers.get('specimen-submission-id');
+    assert.match(submissionId ?? '', /^[0-9a-f-]{36}$/);
+    const more = await patch(service, agent, url, 2000, Buffer.from('0123456789'));
+    assert.equal(more.status, 413, await more.clone().text());
+    assert.equal(((await more.json()) as ErrorBody).error.code, 'FILE_TOO_LARGE');
+    // An empty PATCH at the end still answers with the submission.
+    const again = await patch(service, agent, url, 2000, Buffer.alloc(0));
+    assert.equal(again.status, 204, await again.clone().text());
+    assert.equal(again.headers.get('specimen-submission-id'), submissionId);
+  });
+
   it('answers a wrong offset with 409 OFFSET_MISMATCH', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);
@@ -249,6 +299,91 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.deepEqual(
       (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`)),
       [],
+    );
+  });
+
+  it('answers 404 to a chunk that was arriving while the upload was terminated, and keeps none of it', async () => {
+    const bytes = benign(3000);
+    const url = await createdUrl(service, agent, bytes);
+    const id = url.split('/').pop() ?? '';
+    assert.equal((await patch(service, agent, url, 0, bytes.subarray(0, 1000))).status, 204);
+    // The second chunk goes on into the file this process assembles the upload in (fs driver).
+    const { req, response } = openPatch(service, agent, url, 1000, 1000);
+    req.write(bytes.subarray(1000, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const gone = await service.request(url, {
+      method: 'DELETE',
+      token: agent,
+      headers: { 'tus-resumable': '1.0.0' },
+    });
+    assert.equal(gone.status, 204);
+    req.end(bytes.subarray(1500, 2000));
+    const late = await response;
+    assert.equal(late.status, 404, late.text);
+    assert.equal((JSON.parse(late.text) as ErrorBody).error.code, 'NOT_FOUND');
+    assert.deepEqual(
+      (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith(`uploads/${id}`)),
+      [],
+    );
+  });
+
+  it('finishes an upload once when the last PATCH is retried while the first is still finishing', async () => {
+    const replica = await service.startApiReplica();
+    const bytes = benign(32 * MiB);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const url = await createdUrl(service, agent, bytes);
+    const first = await service.request(url, {
+      method: 'PATCH',
+      token: agent,
+      baseUrl: replica,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: bytes.subarray(0, bytes.length - 1),
+    });
+    assert.equal(first.status, 204, await first.clone().text());
+    // The last byte at the other process: it has no assembly of the upload, so its finish reads every
+    // part back; the retry (as libs/client sends it after a 409 and a HEAD) comes in meanwhile.
+    const last = patch(service, agent, url, bytes.length - 1, bytes.subarray(bytes.length - 1));
+    await pollUntil(
+      async () => {
+        const head = await service.request(url, {
+          method: 'HEAD',
+          token: agent,
+          baseUrl: replica,
+          headers: { 'tus-resumable': '1.0.0' },
+        });
+        return head.headers.get('upload-offset') === String(bytes.length) ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 5, what: 'the last byte taken' },
+    );
+    const retry = await service.request(url, {
+      method: 'PATCH',
+      token: agent,
+      baseUrl: replica,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': String(bytes.length),
+      },
+      body: Buffer.alloc(0),
+    });
+    const done = await last;
+    assert.equal(done.status, 204, await done.clone().text());
+    const submissionId = done.headers.get('specimen-submission-id');
+    assert.match(submissionId ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(retry.status, 204, await retry.clone().text());
+    assert.equal(retry.headers.get('specimen-submission-id'), submissionId);
+    const rows = await query<{ id: string }>(
+      service.databaseUrl,
+      'select id from submissions where sample_sha256 = $1',
+      [sha256],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [submissionId],
     );
   });
 

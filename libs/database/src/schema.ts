@@ -523,6 +523,7 @@ export const uploads = pgTable(
     rawMetadata: text('raw_metadata').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     expiresAt: ts('expires_at').notNull(),
+    /** Set when a request claims the finish; with a null `submissionId` the finish is still running. */
     completedAt: ts('completed_at'),
     submissionId: uuid('submission_id'),
   },

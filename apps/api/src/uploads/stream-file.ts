@@ -85,7 +85,14 @@ export async function linkFile(from: string, to: string): Promise<void> {
   await link(from, to);
 }
 
-/** Cuts the local file `file` back to `at` bytes (a refused chunk's bytes past the last accepted one). */
+/**
+ * Cuts the local file `file` back to `at` bytes (a refused chunk's bytes past the last accepted one). A
+ * file already gone (the upload was terminated or swept while the chunk arrived) has nothing to cut.
+ */
 export async function cutAt(file: string, at: number): Promise<void> {
-  await truncate(file, at);
+  try {
+    await truncate(file, at);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
 }

@@ -64,6 +64,22 @@ describe('tus headers', () => {
     );
   });
 
+  it('refuses an Upload-Checksum digest that is not base64 or not the length of its algorithm', () => {
+    const sha256 = createHash('sha256').update('x').digest('base64');
+    // Base64 cut short (not a multiple of 4 characters), and valid base64 of a sha1 digest sent as sha256.
+    for (const bad of [
+      `sha256 ${sha256.slice(0, -2)}`,
+      'sha256 abc',
+      `sha256 ${createHash('sha1').update('x').digest('base64')}`,
+    ]) {
+      assert.equal(
+        code(() => parseChecksum(bad)),
+        'VALIDATION_FAILED',
+        bad,
+      );
+    }
+  });
+
   it('wants Tus-Resumable 1.0.0', () => {
     assert.equal(
       code(() => assertTusResumable('1.0.0')),

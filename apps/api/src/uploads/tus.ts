@@ -7,6 +7,7 @@ export const TUS_VERSION = '1.0.0';
 export const TUS_EXTENSIONS = 'creation,checksum,termination,expiration';
 export const CHECKSUM_ALGORITHMS = ['sha1', 'sha256'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
+const DIGEST_BYTES: Record<ChecksumAlgorithm, number> = { sha1: 20, sha256: 32 };
 /** The only body type a tus PATCH may carry. */
 export const PATCH_CONTENT_TYPE = 'application/offset+octet-stream';
 
@@ -64,10 +65,24 @@ export function parseChecksum(value: string): { algorithm: ChecksumAlgorithm; di
   if (!CHECKSUM_ALGORITHMS.includes(algorithm as ChecksumAlgorithm)) {
     throw invalidHeader('Upload-Checksum', `supported algorithms: ${CHECKSUM_ALGORITHMS.join(', ')}`);
   }
-  if (encoded === undefined || rest.length > 0 || !BASE64.test(encoded) || encoded.length === 0) {
+  if (
+    encoded === undefined ||
+    rest.length > 0 ||
+    !BASE64.test(encoded) ||
+    encoded.length === 0 ||
+    encoded.length % 4 !== 0
+  ) {
     throw invalidHeader('Upload-Checksum', 'expected "<algorithm> <base64 digest>"');
   }
-  return { algorithm: algorithm as ChecksumAlgorithm, digest: Buffer.from(encoded, 'base64') };
+  const digest = Buffer.from(encoded, 'base64');
+  // A digest of another length is a malformed header (400), not a chunk that failed its checksum (460).
+  if (digest.length !== DIGEST_BYTES[algorithm as ChecksumAlgorithm]) {
+    throw invalidHeader(
+      'Upload-Checksum',
+      `a ${algorithm} digest is ${DIGEST_BYTES[algorithm as ChecksumAlgorithm]} bytes`,
+    );
+  }
+  return { algorithm: algorithm as ChecksumAlgorithm, digest };
 }
 
 /**

@@ -39,6 +39,15 @@ export interface UploadState {
   submission: SubmissionCreated | null;
 }
 
+/**
+ * A finish claimed longer ago than this is taken to be dead (its process went away mid-finish): another
+ * request may finish the upload then. Generous: a finish reassembling gigabytes from S3 takes minutes.
+ */
+const FINISH_CLAIM_STALE_MS = 15 * 60_000;
+/** How long a request that finds another finishing the upload waits for its submission, and how often it looks. */
+const FINISH_WAIT_MS = 30_000;
+const FINISH_POLL_MS = 100;
+
 /** A streamed assembly's file (see UploadAssemblies): its parts are byte ranges of it, at their offsets. */
 const STREAM_KEY = /-stream[0-9a-f]+$/;
 
@@ -49,6 +58,27 @@ async function* concatenate(store: ObjectStore, parts: UploadPart[]): AsyncGener
       : await store.get(part.key);
     for await (const chunk of body) yield chunk as Buffer;
   }
+}
+
+/**
+ * Reads the body of a PATCH at an upload's end, which must be empty: FILE_TOO_LARGE at its first byte (the
+ * rest is drained, not stored). A client that goes away has sent nothing more, so that resolves.
+ */
+async function refuseMore(body: PatchRequest): Promise<void> {
+  if (body.readableEnded) return;
+  const meter = new PartMeter(0, null);
+  meter.resume();
+  await new Promise<void>((resolve, reject) => {
+    meter.once('error', (e) => {
+      body.unpipe(meter);
+      body.resume();
+      reject(e);
+    });
+    meter.once('finish', resolve);
+    body.once('close', resolve);
+    body.once('error', () => resolve());
+    body.pipe(meter);
+  });
 }
 
 /** `upload` if `principal` may use it now, else why not: absent or another's (NOT_FOUND), or expired. */
@@ -203,10 +233,11 @@ export class UploadsService implements OnApplicationShutdown {
       });
     }
     if (upload.offset === upload.length) {
-      // Every byte is in: a finish that failed for a transient reason (storage, database) is retried here.
-      body.resume();
-      if (upload.completedAt !== null) return UploadsService.state(upload);
-      return this.finish(upload, principal);
+      // Every byte is in: a byte more is past Upload-Length (413), and a finish that failed for a
+      // transient reason (storage, database) is retried here.
+      await refuseMore(body);
+      if (upload.submissionId !== null) return UploadsService.state(upload);
+      return this.finishOnce(upload, principal);
     }
 
     // The bytes also go on into this process's assembly of the whole upload, when it has one in step.
@@ -294,10 +325,46 @@ export class UploadsService implements OnApplicationShutdown {
       });
     }
     await assembly?.commit(meter.bytes, moved);
-    return moved.offset === moved.length ? this.finish(moved, principal) : UploadsService.state(moved);
+    return moved.offset === moved.length ? this.finishOnce(moved, principal) : UploadsService.state(moved);
   }
 
+  /**
+   * Finishes a fully received upload exactly once, whichever request (the last PATCH, or a retry of it at
+   * any replica) gets here: the one that claims the finish runs it; another waits for the submission it
+   * makes and answers with that, or, once that finish failed and gave up its claim, finishes it itself.
+   */
+  private async finishOnce(upload: UploadRecord, principal: Principal): Promise<UploadState> {
+    const deadline = Date.now() + FINISH_WAIT_MS;
+    for (;;) {
+      const claimed = await this.uploads.claimFinish(upload.id, new Date(Date.now() - FINISH_CLAIM_STALE_MS));
+      if (claimed !== null) return this.finish(claimed, principal);
+      const now = await this.owned(upload.id, principal);
+      if (now.submissionId !== null) return UploadsService.state(now);
+      if (Date.now() >= deadline) {
+        throw new SpecimenError('CONFLICT', 'another request is finishing this upload; ask again later', {
+          offset: now.offset,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, FINISH_POLL_MS));
+    }
+  }
+
+  /** The finish {@link finishOnce} claimed: its claim is given up again when it fails but for good. */
   private async finish(upload: UploadRecord, principal: Principal): Promise<UploadState> {
+    try {
+      return await this.assembleAndAccept(upload, principal);
+    } catch (e) {
+      if (!(e instanceof SpecimenError && FINAL_REFUSALS.has(e.code))) {
+        await this.uploads.releaseFinish(upload.id).catch((err: unknown) => {
+          // The claim goes stale instead: a retry after FINISH_CLAIM_STALE_MS finishes the upload.
+          this.logger.warn({ err, upload: upload.id }, 'the claim of a failed finish not given up');
+        });
+      }
+      throw e;
+    }
+  }
+
+  private async assembleAndAccept(upload: UploadRecord, principal: Principal): Promise<UploadState> {
     const metadata = parseOrThrow(SubmissionMetadata, upload.metadata, 'metadata');
     // Assembled while the chunks arrived, or else now from the stored parts, in order.
     let received = await this.assemblies.finish(upload.id, upload.length);

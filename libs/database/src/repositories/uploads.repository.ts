@@ -1,4 +1,4 @@
-import { and, eq, lt, sql } from '../drizzle.js';
+import { and, eq, isNull, lt, or, sql } from '../drizzle.js';
 import type { Database } from '../database.js';
 import { type UploadPart, uploads } from '../schema.js';
 
@@ -62,6 +62,36 @@ export class UploadsRepository {
     return row ?? null;
   }
 
+  /**
+   * Claims the finish of an upload whose every byte is in, so that one request (at any replica) turns it
+   * into a submission: `completed_at` is set while `submission_id` stays null until {@link complete}.
+   * A claim older than `staleBefore` (its process died mid-finish) may be taken over. Null when another
+   * request holds the claim, the upload is not fully received, finished already, or gone.
+   */
+  async claimFinish(id: string, staleBefore: Date): Promise<UploadRecord | null> {
+    const [row] = await this.database.db
+      .update(uploads)
+      .set({ completedAt: new Date() })
+      .where(
+        and(
+          eq(uploads.id, id),
+          sql`${uploads.offset} = ${uploads.length}`,
+          isNull(uploads.submissionId),
+          or(isNull(uploads.completedAt), lt(uploads.completedAt, staleBefore)),
+        ),
+      )
+      .returning();
+    return row ?? null;
+  }
+
+  /** Gives up a claim of {@link claimFinish} whose finish failed, so a retry may finish the upload. */
+  async releaseFinish(id: string): Promise<void> {
+    await this.database.db
+      .update(uploads)
+      .set({ completedAt: null })
+      .where(and(eq(uploads.id, id), isNull(uploads.submissionId)));
+  }
+
   /** Records the submission a finished upload became; its parts are gone by then. */
   async complete(id: string, submissionId: string): Promise<void> {
     await this.database.db
@@ -91,7 +121,9 @@ export class UploadsRepository {
       .limit(limit);
     const rows = await this.database.db
       .delete(uploads)
-      .where(sql`${uploads.id} in (${expired})`)
+      // Checked again on the row itself: a chunk that moved the expiry on while this waited for the row's
+      // lock keeps it (the subquery's answer is not re-read then, only the row's own columns).
+      .where(and(sql`${uploads.id} in (${expired})`, lt(uploads.expiresAt, before)))
       .returning({ id: uploads.id });
     return rows.map((r) => r.id);
   }
