@@ -405,6 +405,33 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal((await offsetOf(service, agent, url)).status, 404);
   });
 
+  it('finishes on HEAD an upload whose last PATCH failed after every byte was in', async () => {
+    const bytes = benign(3000);
+    const url = await createdUrl(service, agent, bytes);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    // The finish's transaction fails (a transient failure: the database), after the bytes are all in.
+    await query(service.databaseUrl, 'alter table submissions rename to submissions_away');
+    try {
+      const last = await patch(service, agent, url, 0, bytes);
+      assert.ok(last.status >= 500, `the finish failed: ${last.status}`);
+    } finally {
+      await query(service.databaseUrl, 'alter table submissions_away rename to submissions');
+    }
+    // What tus-js-client does next: HEAD, and offset = length means done. It must then be done.
+    const head = await offsetOf(service, agent, url);
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('upload-offset'), String(bytes.length));
+    assert.equal(head.headers.get('specimen-sha256'), sha);
+    const rows = await query<{ n: string }>(
+      service.databaseUrl,
+      'select count(*) as n from submissions where sample_sha256 = $1',
+      [sha],
+    );
+    assert.equal(rows[0]?.n, '1', 'the upload became one submission');
+    const again = await offsetOf(service, agent, url);
+    assert.equal(again.headers.get('specimen-submission-id'), head.headers.get('specimen-submission-id'));
+  });
+
   it('refuses an upload whose declared checksum the assembled bytes do not match, and drops it', async () => {
     const bytes = benign(1000);
     const res = await service.request('/v1/uploads', {

@@ -211,8 +211,19 @@ export class UploadsService implements OnApplicationShutdown {
     };
   }
 
+  /**
+   * The upload's state. When every byte is in but no submission was made (the last PATCH's finish failed
+   * for a transient reason: storage, the database), the finish is retried here: tus clients, tus-js-client
+   * among them, ask HEAD after a failed PATCH and take offset = length as success, so HEAD must not say so
+   * while the bytes are not a submission yet. A finish that fails again fails the HEAD, and the client
+   * retries; one running elsewhere is waited for ({@link finishOnce}).
+   */
   async head(id: string, principal: Principal): Promise<UploadState> {
-    return UploadsService.state(await this.owned(id, principal));
+    const upload = await this.owned(id, principal);
+    if (upload.offset === upload.length && upload.submissionId === null) {
+      return this.finishOnce(upload, principal);
+    }
+    return UploadsService.state(upload);
   }
 
   async patch(
