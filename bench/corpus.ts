@@ -1,8 +1,10 @@
 // Shared by the benchmarks: a deterministic PRNG, the mixed scan corpus, and the rulesets they scan with.
-import { randomFillSync } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 import { DEFAULT_RULESET_PATH } from '#yara';
 
@@ -164,4 +166,26 @@ export function generatedRuleset(): string {
     );
   }
   return rules.join('\n');
+}
+
+/**
+ * `bench/.data/resumable-<mib>m.bin`: `mib` MiB of random bytes (nothing along the way can shortcut the work
+ * by compressing), made once and reused while its size is right.
+ */
+export async function randomFile(mib: number): Promise<string> {
+  const dir = join(ROOT, 'bench', '.data');
+  const path = join(dir, `resumable-${mib}m.bin`);
+  if (!existsSync(path) || statSync(path).size !== mib * 1024 * KiB) {
+    await mkdir(dir, { recursive: true });
+    let left = mib;
+    await pipeline(
+      Readable.from(
+        (function* () {
+          while (left-- > 0) yield randomBytes(1024 * KiB);
+        })(),
+      ),
+      createWriteStream(path),
+    );
+  }
+  return path;
 }

@@ -16,16 +16,15 @@
 // Run: npm run bench:resumable   (BENCH_MIB=256 for a shorter run, BENCH_CHUNK_MIB=8, BENCH_REPEATS=3;
 // BENCH_API_FLAGS='--trace-gc' puts node/V8 flags on the API's command line, its output then goes to stderr)
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { submitMultipart } from './multipart.js';
 import { nodeFetch } from '#client-node';
 import { SpecimenClient, uploadResumable } from '#client';
-import { projectRoot } from '#config';
 import { TestService } from '#test-support';
+import { randomFile } from './corpus.js';
 import { median, processCpuMs, timed } from './measure.js';
 
 const MiB = 1024 * 1024;
@@ -35,24 +34,7 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const PREFIX = 64;
 const API_FLAGS = (process.env.BENCH_API_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
-async function bigFile(): Promise<string> {
-  const dir = join(projectRoot(), 'bench', '.data');
-  const path = join(dir, `resumable-${SIZE_MIB}m.bin`);
-  if (!existsSync(path) || statSync(path).size !== SIZE_MIB * MiB) {
-    await mkdir(dir, { recursive: true });
-    // Random bytes so nothing along the way can shortcut the work by compressing.
-    let left = SIZE_MIB;
-    await pipeline(
-      Readable.from(
-        (function* () {
-          while (left-- > 0) yield randomBytes(MiB);
-        })(),
-      ),
-      createWriteStream(path),
-    );
-  }
-  return path;
-}
+const bigFile = (): Promise<string> => randomFile(SIZE_MIB);
 
 /** A sample of its own: a unique prefix, then the file. */
 interface Sample {

@@ -15,18 +15,15 @@
 // for N = 0, BENCH_API_ENV='UV_THREADPOOL_SIZE=16' for the API's environment, BENCH_VERBOSE=1 prints the
 // time each N starts, to line up with a probe preloaded into the API by BENCH_API_ENV='NODE_OPTIONS=--import=…')
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { nodeFetch } from '#client-node';
 import { SpecimenClient, uploadResumable } from '#client';
-import { projectRoot } from '#config';
 import { TestService } from '#test-support';
+import { randomFile } from './corpus.js';
 import { threadCpuMs } from './measure.js';
 import { submitMultipart } from './multipart.js';
 
@@ -105,23 +102,7 @@ if (!isMainThread) {
   );
 }
 
-async function bigFile(): Promise<string> {
-  const dir = join(projectRoot(), 'bench', '.data');
-  const path = join(dir, `resumable-${SIZE_MIB}m.bin`);
-  if (!existsSync(path) || statSync(path).size !== SIZE_MIB * MiB) {
-    await mkdir(dir, { recursive: true });
-    let left = SIZE_MIB;
-    await pipeline(
-      Readable.from(
-        (function* () {
-          while (left-- > 0) yield randomBytes(MiB);
-        })(),
-      ),
-      createWriteStream(path),
-    );
-  }
-  return path;
-}
+const bigFile = (): Promise<string> => randomFile(SIZE_MIB);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
