@@ -41,16 +41,20 @@ export function sampleKey(sha256: string): string {
   return `samples/${sha256.slice(0, 2)}/${sha256.slice(2, 4)}/${sha256}`;
 }
 
+/** `id` when it is one key segment; VALIDATION_FAILED otherwise. */
+function segment(id: string): string {
+  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
+  return id;
+}
+
 /** The key of a temporary upload, before it is promoted to its {@link sampleKey}. */
 export function incomingKey(id: string): string {
-  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
-  return `incoming/${id}`;
+  return `incoming/${segment(id)}`;
 }
 
 /** The folder of one resumable upload's parts: `uploads/<id>/` (a prefix for {@link ObjectStore.list}). */
 export function uploadPrefix(id: string): string {
-  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
-  return `uploads/${id}/`;
+  return `uploads/${segment(id)}/`;
 }
 
 /**
@@ -72,7 +76,7 @@ export const RETROHUNT_RULES_PREFIX = 'retrohunt-rules/';
  */
 export function retrohuntRulesKey(id: string, tag: string): string {
   // One folder for all: the fs driver keeps emptied folders, and a folder per retrohunt would pile up.
-  return assertValidKey(`${RETROHUNT_RULES_PREFIX}${id}-${tag}`);
+  return assertValidKey(`${retrohuntRulesPrefix(id)}${tag}`);
 }
 
 /**
@@ -80,8 +84,7 @@ export function retrohuntRulesKey(id: string, tag: string): string {
  * UUIDs, all of one length, so one retrohunt's prefix never covers another's keys.
  */
 export function retrohuntRulesPrefix(id: string): string {
-  if (id.length > MAX_SEGMENT_LENGTH || !SEGMENT.test(id)) throw invalid('id', id, 'must be one key segment');
-  return `${RETROHUNT_RULES_PREFIX}${id}-`;
+  return `${RETROHUNT_RULES_PREFIX}${segment(id)}-`;
 }
 
 /** The retrohunt (a UUID, lowercase) whose compiled rules `key` holds, or null when it is no such key. */

@@ -29,6 +29,12 @@ export function hexRows(bytes: Buffer, offset: number): PreviewRow[] {
 }
 
 /** The bytes of samples, handed out only as an encrypted archive or a bounded hex dump. */
+/** The archive a sample downloads as: one entry named by its sha256, and the ZIP's name and length. */
+function archiveOf(sample: { sha256: string; size: number }) {
+  const entry = { name: sample.sha256, size: sample.size };
+  return { entry, filename: `${sample.sha256}.zip`, length: encryptedZipLength(entry) };
+}
+
 @Injectable()
 export class SampleContentService {
   /**
@@ -62,7 +68,7 @@ export class SampleContentService {
     principal: Principal,
   ): Promise<{ filename: string; length: number; body: EncryptedZip }> {
     const sample = await this.samples.get(sha256);
-    const entry = { name: sample.sha256, size: sample.size };
+    const { entry, filename, length } = archiveOf(sample);
     const body = encryptedZip(entry, await this.open(sample.objectKey), this.config.download.zipPassword);
     try {
       await this.downloadRecords.submit({
@@ -85,7 +91,7 @@ export class SampleContentService {
         },
       );
     }
-    return { filename: `${sample.sha256}.zip`, length: encryptedZipLength(entry), body };
+    return { filename, length, body };
   }
 
   /**
@@ -98,10 +104,8 @@ export class SampleContentService {
     if ((await this.store.stat(sample.objectKey)) === null) {
       throw new SpecimenError('NOT_FOUND', `the bytes of sample ${sample.sha256} are not in storage`);
     }
-    return {
-      filename: `${sample.sha256}.zip`,
-      length: encryptedZipLength({ name: sample.sha256, size: sample.size }),
-    };
+    const { filename, length } = archiveOf(sample);
+    return { filename, length };
   }
 
   /**

@@ -4,7 +4,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { CONFIG, type Config } from '#config';
 import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata, UUID } from '#contracts';
 import { type UploadPart, type UploadRecord, UploadsRepository } from '#database';
-import { OBJECT_STORE, type ObjectStore, uploadPartKey, uploadPrefix } from '#storage';
+import { OBJECT_STORE, type ObjectStore, deletePrefix, uploadPartKey, uploadPrefix } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
@@ -346,10 +346,15 @@ export class UploadsService implements OnApplicationShutdown {
    */
   private async finishOnce(upload: UploadRecord, principal: Principal): Promise<UploadState> {
     const deadline = Date.now() + FINISH_WAIT_MS;
+    let now = upload;
     for (;;) {
-      const claimed = await this.uploads.claimFinish(upload.id, new Date(Date.now() - FINISH_CLAIM_STALE_MS));
-      if (claimed !== null) return this.finish(claimed, principal);
-      const now = await this.owned(upload.id, principal);
+      // The claim (an UPDATE) is tried only when the row shows none alive; the wait itself reads.
+      const stale = new Date(Date.now() - FINISH_CLAIM_STALE_MS);
+      if (now.completedAt === null || now.completedAt < stale) {
+        const claimed = await this.uploads.claimFinish(upload.id, stale);
+        if (claimed !== null) return this.finish(claimed, principal);
+      }
+      now = await this.owned(upload.id, principal);
       if (now.submissionId !== null) return UploadsService.state(now);
       if (Date.now() >= deadline) {
         throw new SpecimenError('CONFLICT', 'another request is finishing this upload; ask again later', {
@@ -418,7 +423,7 @@ export class UploadsService implements OnApplicationShutdown {
   }
 
   private async removeParts(id: string): Promise<void> {
-    for await (const object of this.store.list(uploadPrefix(id))) await this.store.delete(object.key);
+    await deletePrefix(this.store, uploadPrefix(id));
   }
 
   /** Removes uploads that expired, with their parts; returns how many. */

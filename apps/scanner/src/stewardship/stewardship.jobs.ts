@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config, retentionCutoff } from '#config';
 import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
-import { AuditRepository, type BatchOutcome, StewardshipRepository } from '#database';
+import { AuditRepository, type BatchOutcome, StewardshipRepository, UploadsRepository } from '#database';
 import { QueueProducer } from '#queue';
-import { OBJECT_STORE, type ObjectStore, uploadPrefix } from '#storage';
+import { OBJECT_STORE, type ObjectStore, deletePrefix, uploadPrefix } from '#storage';
 
 const SYSTEM = 'system:stewardship';
 const TOMBSTONES_PER_PASS = 500;
@@ -48,6 +48,7 @@ export class StewardshipJobs {
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(UploadsRepository) private readonly uploads: UploadsRepository,
   ) {}
 
   /** Removes what the agent submitted before withdrawing its consent; shared samples stay. */
@@ -96,8 +97,8 @@ export class StewardshipJobs {
     for (;;) {
       const ids = await this.stewardship.agentUploads(agent, 100);
       for (const id of ids) {
-        for await (const part of this.store.list(uploadPrefix(id))) await this.store.delete(part.key);
-        await this.stewardship.deleteUpload(id);
+        await deletePrefix(this.store, uploadPrefix(id));
+        await this.uploads.delete(id);
       }
       removed += ids.length;
       if (ids.length < 100) return removed;

@@ -159,8 +159,13 @@ export class StewardshipRepository {
    */
   private async keepInStats(tx: Executor, where: SQL): Promise<void> {
     const days = await tx.execute<{ day: string }>(
+      // Days made final already are left out here (a day never stops being final): the retention sweep's
+      // old days are, so it does no more than this query.
       sql`select distinct to_char(s.received_at at time zone 'UTC', 'YYYY-MM-DD') as day
-          from submissions s where ${where} order by 1`,
+          from submissions s where ${where}
+            and not exists (select 1 from stats_days f
+                            where f.final and f.day = (s.received_at at time zone 'UTC')::date)
+          order by 1`,
     );
     if (days.rows.length === 0) return;
     for (const { day } of days.rows) {
@@ -261,10 +266,6 @@ export class StewardshipRepository {
     return result.rows.map((r) => r.id);
   }
 
-  async deleteUpload(id: string): Promise<void> {
-    await this.database.db.execute(sql`delete from uploads where id = ${id}`);
-  }
-
   /** Object keys waiting to be deleted from storage. */
   async tombstones(limit: number): Promise<string[]> {
     const result = await this.database.db.execute<{ object_key: string }>(
@@ -292,10 +293,6 @@ export class StewardshipRepository {
       await tx.execute(sql`delete from object_tombstones where object_key = ${key}`);
       return !inUse;
     });
-  }
-
-  async removeTombstone(key: string): Promise<void> {
-    await this.database.db.execute(sql`delete from object_tombstones where object_key = ${key}`);
   }
 
   // ---- statistics roll-ups ----
