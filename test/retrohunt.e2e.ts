@@ -89,6 +89,12 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
   const submitted: string[] = [];
   let totalBytes = 0;
   let cancelled: Retrohunt | null = null;
+  /** The keys of the store's objects under `prefix`. */
+  const keysUnder = async (prefix: string): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const object of store.list(prefix)) keys.push(object.key);
+    return keys;
+  };
 
   before(async () => {
     service = new TestService({
@@ -221,9 +227,7 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     assert.equal(bare.source, undefined);
     assert.deepEqual({ ...bare, source: huntSource }, full);
     // The compiled rules the API left for the scanner were taken (loaded, then removed) before `done`.
-    const left: string[] = [];
-    for await (const object of store.list(`retrohunt-rules/${created.id}`)) left.push(object.key);
-    assert.deepEqual(left, []);
+    assert.deepEqual(await keysUnder(retrohuntRulesPrefix(created.id)), []);
 
     // Every match, page by page.
     const found = new Map<string, number>();
@@ -290,9 +294,11 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     cancelled = (await res.json()) as Retrohunt;
     assert.equal(cancelled.status, 'cancelled');
     assert.ok(cancelled.progress.scanned < cancelled.progress.total);
-    const left: string[] = [];
-    for await (const object of store.list(retrohuntRulesPrefix(hunt.id))) left.push(object.key);
-    assert.deepEqual(left, [], 'no stored rules of the cancelled retrohunt are left, under any tag');
+    assert.deepEqual(
+      await keysUnder(retrohuntRulesPrefix(hunt.id)),
+      [],
+      'no stored rules of the cancelled retrohunt are left, under any tag',
+    );
     const again = await service.request(`/v1/retrohunts/${hunt.id}/cancel`, {
       method: 'POST',
       token: analyst,

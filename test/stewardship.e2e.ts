@@ -55,6 +55,18 @@ async function setConsent(service: TestService, agent: Agent, participating: boo
   assert.equal(res.status, 200, await res.clone().text());
 }
 
+/** Withdraws the agent's consent and waits for the consent purge that follows to be audited. */
+async function withdrawAndAwaitPurge(service: TestService, agent: Agent): Promise<void> {
+  const purges = async () =>
+    (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
+  const before = await purges();
+  await setConsent(service, agent, false);
+  await pollUntil(async () => ((await purges()) > before ? true : undefined), {
+    timeoutMs: 60_000,
+    what: 'the consent purge',
+  });
+}
+
 async function submit(
   service: TestService,
   agent: Agent,
@@ -332,14 +344,7 @@ describe('data stewardship', () => {
         (await listFiles(service.storageDir ?? '')).some((f) => f.startsWith('.tmp/')) ? true : undefined,
       { timeoutMs: 10_000, what: 'the upload to be streaming' },
     );
-    const purges = async () =>
-      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
-    const before = await purges();
-    await setConsent(service, agent, false);
-    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
-      timeoutMs: 60_000,
-      what: 'the consent purge',
-    });
+    await withdrawAndAwaitPurge(service, agent);
     const answer = await upload.finish();
     assert.equal(answer.status, 403, answer.body);
     assert.match(answer.body, /CONSENT_REQUIRED/);
@@ -409,14 +414,7 @@ describe('data stewardship', () => {
     const parts = async () =>
       (await listFiles(service.storageDir ?? '')).filter((f) => f.startsWith('uploads/'));
     assert.notDeepEqual(await parts(), [], 'a part is stored');
-    const purges = async () =>
-      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
-    const before = await purges();
-    await setConsent(service, agent, false);
-    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
-      timeoutMs: 60_000,
-      what: 'the consent purge',
-    });
+    await withdrawAndAwaitPurge(service, agent);
     const rows = await query(service.databaseUrl, 'select metadata, raw_metadata from uploads');
     assert.deepEqual(rows, [], 'the upload, with its unscrubbed path, is gone');
     assert.deepEqual(await parts(), [], 'its parts are gone');

@@ -37,6 +37,20 @@ describe('RetrohuntProcessor batch', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
+  /** Runs one job of retrohunt `id` on a processor over these fakes (`lanes` scans at once), then shuts it down. */
+  const runJob = async (store: ObjectStore, retrohunts: RetrohuntsRepository, id: string, lanes = 1) => {
+    const config = {
+      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: lanes, timeoutMs: 60_000 },
+    } as unknown as Config;
+    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
+    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
+    try {
+      return await processor.handle({ retrohuntId: id }, { attemptsMade: 0, opts: {} } as Job);
+    } finally {
+      processor.onApplicationShutdown();
+    }
+  };
+
   /**
    * A store whose objects are this folder's files, listing the samples it was asked for and the keys it
    * deleted; compiled rules are looked for under `retrohunt-rules/` (absent unless a test writes them),
@@ -97,18 +111,8 @@ describe('RetrohuntProcessor batch', () => {
       cursor: null,
       createdAt: new Date(),
     } as RetrohuntRecord;
-    const retrohunts = oneBatch(hunt, recorded);
-    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
-    const config = {
-      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
-    } as unknown as Config;
-    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
-    try {
-      const outcome = await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
-      assert.deepEqual(outcome, { scanned: 5, finished: true });
-    } finally {
-      processor.onApplicationShutdown();
-    }
+    const outcome = await runJob(store, oneBatch(hunt, recorded), hunt.id);
+    assert.deepEqual(outcome, { scanned: 5, finished: true });
     // One lane: the dispatch order is the scan order, by size, largest first.
     assert.deepEqual(opened, ['sample-3', 'sample-1', 'sample-4', 'sample-2', 'sample-0']);
     assert.equal(recorded.length, 1);
@@ -134,16 +138,7 @@ describe('RetrohuntProcessor batch', () => {
   const huntOnce = async (id: string, source: string, store: ObjectStore): Promise<string[][]> => {
     const recorded: RetrohuntBatchResult[] = [];
     const hunt = { id, source, status: 'running', cursor: null, createdAt: new Date() } as RetrohuntRecord;
-    const config = {
-      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 2, timeoutMs: 60_000 },
-    } as unknown as Config;
-    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
-    const processor = new RetrohuntProcessor(config, store, oneBatch(hunt, recorded), queue);
-    try {
-      await processor.handle({ retrohuntId: id }, { attemptsMade: 0, opts: {} } as Job);
-    } finally {
-      processor.onApplicationShutdown();
-    }
+    await runJob(store, oneBatch(hunt, recorded), id, 2);
     return recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]) ?? [];
   };
 
@@ -184,17 +179,8 @@ describe('RetrohuntProcessor batch', () => {
         return Promise.resolve(null);
       },
     } as unknown as RetrohuntsRepository;
-    const config = {
-      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
-    } as unknown as Config;
-    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
-    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
-    try {
-      const outcome = await processor.handle({ retrohuntId: hunt.id }, { attemptsMade: 0, opts: {} } as Job);
-      assert.deepEqual(outcome, { scanned: 0, finished: true });
-    } finally {
-      processor.onApplicationShutdown();
-    }
+    const outcome = await runJob(store, retrohunts, hunt.id);
+    assert.deepEqual(outcome, { scanned: 0, finished: true });
     assert.ok(completed.includes('hunt-empty'), 'the retrohunt is done');
     assert.deepEqual(deleted.sort(), [key, strayKey('hunt-empty')].sort());
     await assert.rejects(stat(join(dir, key)));
@@ -230,19 +216,7 @@ describe('RetrohuntProcessor batch', () => {
         return Promise.resolve(null);
       },
     } as unknown as RetrohuntsRepository;
-    const config = {
-      scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: 1, timeoutMs: 60_000 },
-    } as unknown as Config;
-    const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
-    const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
-    try {
-      await assert.rejects(
-        processor.handle({ retrohuntId: 'hunt-7' }, { attemptsMade: 0, opts: {} } as Job),
-        /no rule of the retrohunt compiles/,
-      );
-    } finally {
-      processor.onApplicationShutdown();
-    }
+    await assert.rejects(runJob(store, retrohunts, 'hunt-7'), /no rule of the retrohunt compiles/);
     assert.deepEqual(finished, ['failed']);
     assert.deepEqual(deleted, [strayKey('hunt-7')]);
     await assert.rejects(stat(join(dir, strayKey('hunt-7'))));
