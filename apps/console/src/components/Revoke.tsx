@@ -30,7 +30,7 @@ export function RevokeCell({
  * its own success and failure.
  */
 export function useRevoke<T>(
-  revoke: (target: T) => Promise<void>,
+  revoke: (target: T) => Promise<unknown>,
   done: (target: T) => string,
   reload: () => void,
 ) {

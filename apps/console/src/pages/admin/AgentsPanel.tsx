@@ -14,9 +14,7 @@ export function AgentsPanel() {
   const current = after.at(-1);
   const page = useAsync(() => api.agents(current), [current]);
   const revoking = useRevoke(
-    async (agent: AgentView) => {
-      await api.revokeAgent(agent.id);
-    },
+    (agent: AgentView) => api.revokeAgent(agent.id),
     (agent) => `Agent ${agent.id} revoked`,
     page.reload,
   );

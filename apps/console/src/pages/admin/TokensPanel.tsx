@@ -186,9 +186,7 @@ function EnrollmentTokenForm() {
 function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) {
   const { api } = useSession();
   const revoking = useRevoke(
-    async (token: TokenView) => {
-      await api.revokeToken(token.id);
-    },
+    (token: TokenView) => api.revokeToken(token.id),
     (token) => `Token ${token.name} revoked`,
     state.reload,
   );
