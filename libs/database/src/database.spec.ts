@@ -298,6 +298,66 @@ describe('database', () => {
     assert.equal(later?.last_seen.getTime(), after?.last_seen.getTime());
   });
 
+  it('moves last_seen once it is a minute behind; other sightings update the sample row heap-only', async () => {
+    // One connection, so the statistics of its updates can be flushed on request (pg_stat_force_next_flush).
+    const single = await Database.connect({ url, poolMax: 1, migrate: false });
+    try {
+      const repo = new SubmissionsRepository(single);
+      const [sample] = await sql<{ sha256: string; last_seen: Date }>(
+        `insert into samples (sha256, sha1, md5, size, kind, object_key, last_seen)
+         select h, left(h, 40), left(h, 32), 1, 'file', 'samples/' || h,
+                date_trunc('milliseconds', now() - interval '1 hour')
+         from (select encode(sha256(convert_to($1, 'UTF8')), 'hex') as h) as g
+         returning sha256, last_seen`,
+        [randomBytes(8).toString('hex')],
+      );
+      assert.ok(sample !== undefined);
+      const submitter = {
+        pseudonym: `ps-${randomBytes(4).toString('hex')}`,
+        country: null,
+        productVersion: null,
+      };
+      const base = sample.last_seen.getTime();
+      const sight = (ms: number) =>
+        repo.recordSightings([
+          { sha256s: [sample.sha256], submitter, seenAt: new Date(base + ms).toISOString() },
+        ]);
+      const row = async () =>
+        (
+          await sql<{ last_seen: Date; sightings: number }>(
+            'select last_seen, sightings from samples where sha256 = $1',
+            [sample.sha256],
+          )
+        )[0];
+      // Updates of samples so far, and how many were heap-only, once the writing connection has reported.
+      const updates = async () => {
+        await single.rawQuery({ text: 'select pg_stat_force_next_flush()' });
+        await new Promise((r) => setTimeout(r, 50));
+        const [r] = await sql<{ upd: string; hot: string }>(
+          `select n_tup_upd as upd, n_tup_hot_upd as hot from pg_stat_user_tables where relname = 'samples'`,
+        );
+        return { upd: Number(r?.upd), hot: Number(r?.hot) };
+      };
+      const before = await updates();
+      assert.equal(await sight(30_000), 1);
+      let now = await row();
+      assert.equal(now?.last_seen.getTime(), base, '30 s later: last_seen stays');
+      assert.equal(now?.sightings, 2);
+      const after = await updates();
+      assert.deepEqual({ upd: after.upd - before.upd, hot: after.hot - before.hot }, { upd: 1, hot: 1 });
+      assert.equal(await sight(59_000), 1);
+      assert.equal((await row())?.last_seen.getTime(), base, '59 s later: last_seen stays');
+      assert.equal(await sight(60_000), 1);
+      now = await row();
+      assert.equal(now?.last_seen.getTime(), base + 60_000, 'a minute later: last_seen moves');
+      assert.equal(now?.sightings, 4);
+      assert.equal(await sight(90_000), 1);
+      assert.equal((await row())?.last_seen.getTime(), base + 60_000, 'counted from where it moved to');
+    } finally {
+      await single.close();
+    }
+  });
+
   it('looks up only hashes of 64 lower-case hex digits, each answer at its own position', async () => {
     const repo = new SubmissionsRepository(database);
     const rows = await sql<{ sha256: string }>(

@@ -50,6 +50,10 @@ export const samples = pgTable(
     kind: text('kind', { enum: ['file', 'file-fragment', 'memory-region', 'boot-record'] }).notNull(),
     objectKey: text('object_key').notNull(),
     firstSeen: ts('first_seen').notNull().defaultNow(),
+    /**
+     * The latest sighting, to within a minute: a sighting moves it only once it is a minute or more behind
+     * (lastSeenAt in submissions.repository.ts), so most sightings update the row heap-only.
+     */
     lastSeen: ts('last_seen').notNull().defaultNow(),
     sightings: integer('sightings').notNull().default(1),
     scanStatus: text('scan_status', { enum: ['pending', 'scanned', 'failed', 'timeout'] })

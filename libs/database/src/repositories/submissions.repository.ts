@@ -46,6 +46,16 @@ function commaSeparatedHashes(candidates: string[]): { hashes: string[]; text: B
 }
 
 /**
+ * How a sighting at `instant` (SQL) moves its sample's `last_seen`: forward only, and only once the stored
+ * value is a minute or more behind, so `last_seen` is the latest sighting to within a minute. `last_seen` is
+ * indexed (search sorts and filters by it) and `sightings` is not: a sighting that leaves `last_seen` as it
+ * is updates the row heap-only (no index entry, see migration 0015), which is what most sightings of a
+ * sample seen often are. As relatime does for a file's access time.
+ */
+const lastSeenAt = (instant: string) =>
+  `case when samples.last_seen <= (${instant}) - interval '1 minute' then (${instant}) else samples.last_seen end`;
+
+/**
  * {@link SubmissionsRepository.record}'s statement; its parameters in the order of the values there. The
  * submitter's agent row (none for a person's token) is read `for share`, as the lookup sightings do: an
  * upload that passed the consent check before its agent withdrew, and reaches this statement after, is
@@ -65,7 +75,7 @@ const RECORD_SUBMISSION = `
     insert into samples (sha256, sha1, md5, size, kind, object_key)
     select $1::char(64), $2::char(40), $3::char(32), $4::bigint, $5::text, $6::text
     where not exists (select 1 from refused) and exists (select 1 from key_lock)
-    on conflict (sha256) do update set last_seen = now(), sightings = samples.sightings + 1
+    on conflict (sha256) do update set last_seen = ${lastSeenAt('now()')}, sightings = samples.sightings + 1
     -- xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
     returning (xmax = 0) as inserted, (xmax = 0 or scan_status = 'failed') as needs_scan
   ), submission as (
@@ -330,13 +340,14 @@ export class SubmissionsRepository {
 
   /**
    * Hash-first lookups, the write, for any number of lookups at once in one statement: each sighting of a
-   * sample still stored bumps its `last_seen` (to the lookup's instant, never back) and `sightings`, and adds
-   * a submission row marked `lookup` (no bytes, so no metadata) received at that instant. A sighting whose
-   * agent has withdrawn its consent since (or is not participating now) is dropped, so a sighting written
-   * after the consent purge cannot bring the agent's data back; the agents' rows are read `for share`, so a
-   * withdrawal waits for this statement and its purge sees what it wrote. Sample rows are locked in sha256
-   * order before they are updated (an UPDATE locks them in whatever order its scan meets them, and
-   * overlapping batches from several writers deadlocked). Returns the submission rows written.
+   * sample still stored bumps its `sightings` and its `last_seen` (to the lookup's instant, never back, to
+   * within a minute: see lastSeenAt), and adds a submission row marked `lookup` (no bytes, so no metadata)
+   * received at that instant. A sighting whose agent has withdrawn its consent since (or is not
+   * participating now) is dropped, so a sighting written after the consent purge cannot bring the agent's
+   * data back; the agents' rows are read `for share`, so a withdrawal waits for this statement and its purge
+   * sees what it wrote. Sample rows are locked in sha256 order before they are updated (an UPDATE locks them
+   * in whatever order its scan meets them, and overlapping batches from several writers deadlocked).
+   * Returns the submission rows written.
    */
   async recordSightings(lookups: readonly SightingBatch[]): Promise<number> {
     const cols = { sha256: [] as string[], submitter: [] as string[], country: [] as (string | null)[] };
@@ -379,7 +390,7 @@ export class SubmissionsRepository {
             select sha256, count(*) as n, max(seen_at) as seen_at from allowed group by sha256
           ), seen as (
             update ${samples}
-            set last_seen = greatest(${samples.lastSeen}, p.seen_at), sightings = ${samples.sightings} + p.n
+            set last_seen = ${sql.raw(lastSeenAt('p.seen_at'))}, sightings = ${samples.sightings} + p.n
             from target t join per_sample p on p.sha256 = t.sha256
             where ${samples.sha256} = t.sha256
             returning ${samples.sha256} as sha256, ${samples.kind} as kind
