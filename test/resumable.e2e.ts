@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Upload } from 'tus-js-client';
+import { uploadPartKey } from '#storage';
 import { TestService, benign, fileMetadata, listFiles, pollUntil, query } from '#test-support';
 
 const MiB = 1024 * 1024;
@@ -486,6 +489,24 @@ describe('resumable uploads: expiration and guards', () => {
     assert.ok([404, 410].includes(late.status), String(late.status));
     const rows = await query(service.databaseUrl, 'select id from uploads where id = $1', [id]);
     assert.deepEqual(rows, []);
+  });
+
+  it('sweeps parts whose upload has no row (a chunk that raced a purge)', async () => {
+    // What a PATCH leaves when it stores its chunk while a consent purge removes the upload's parts and
+    // then its row: a part under uploads/<id>/ with no row for it.
+    const id = randomUUID();
+    const part = join(service.storageDir ?? '', uploadPartKey(id, 0, 'raced'));
+    await mkdir(dirname(part), { recursive: true });
+    await writeFile(part, benign(100));
+    await pollUntil(
+      async () => {
+        const left = (await listFiles(service.storageDir ?? '')).filter((f) =>
+          f.startsWith(`uploads/${id}/`),
+        );
+        return left.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the sweep of the part without an upload' },
+    );
   });
 
   it('refuses an enrolled agent without consent with 403 before it creates anything', async () => {

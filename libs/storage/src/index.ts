@@ -8,6 +8,8 @@ export {
   retrohuntRulesKey,
   retrohuntRulesPrefix,
   sampleKey,
+  UPLOADS_PREFIX,
+  uploadOfKey,
   uploadPartKey,
   uploadPrefix,
 } from './keys.js';

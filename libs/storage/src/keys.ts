@@ -52,9 +52,19 @@ export function incomingKey(id: string): string {
   return `incoming/${segment(id)}`;
 }
 
+/** The folder of every resumable upload's {@link uploadPrefix} (a prefix for {@link ObjectStore.list}). */
+export const UPLOADS_PREFIX = 'uploads/';
+
 /** The folder of one resumable upload's parts: `uploads/<id>/` (a prefix for {@link ObjectStore.list}). */
 export function uploadPrefix(id: string): string {
-  return `uploads/${segment(id)}/`;
+  return `${UPLOADS_PREFIX}${segment(id)}/`;
+}
+
+/** The upload (a UUID, lowercase) whose folder holds `key`, or null when it is no such key. */
+export function uploadOfKey(key: string): string | null {
+  if (!key.startsWith(UPLOADS_PREFIX)) return null;
+  const id = key.slice(UPLOADS_PREFIX.length, UPLOADS_PREFIX.length + 36);
+  return UUID.test(id) && key[UPLOADS_PREFIX.length + 36] === '/' ? id.toLowerCase() : null;
 }
 
 /**

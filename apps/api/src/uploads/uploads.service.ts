@@ -9,6 +9,7 @@ import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
 import { UploadAssemblies } from './assembly.js';
+import { removeOrphanedParts } from './orphaned-parts.js';
 import { cutAt, writeAt } from './stream-file.js';
 import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
 
@@ -426,7 +427,7 @@ export class UploadsService implements OnApplicationShutdown {
     await deletePrefix(this.store, uploadPrefix(id));
   }
 
-  /** Removes uploads that expired, with their parts; returns how many. */
+  /** Removes uploads that expired, with their parts, then parts of no upload; returns how many expired. */
   async sweep(): Promise<number> {
     let swept = 0;
     // A stalled upload (or one that goes on at another replica) is reassembled at its finish, if ever.
@@ -442,7 +443,14 @@ export class UploadsService implements OnApplicationShutdown {
         }
       }
       swept += ids.length;
-      if (ids.length < 100) return swept;
+      if (ids.length < 100) break;
     }
+    const orphaned = await removeOrphanedParts(
+      this.store,
+      (ids) => this.uploads.existing(ids),
+      (id) => this.assemblies.drop(id),
+    );
+    if (orphaned > 0) this.logger.warn(`removed the parts of ${orphaned} uploads that had no row`);
+    return swept;
   }
 }

@@ -90,7 +90,9 @@ export class StewardshipJobs {
 
   /**
    * Removes the resumable uploads the agent left unfinished when it withdrew: parts first, then the row
-   * (with the metadata as sent), so a crash in between leaves a row that the retried purge finds again.
+   * (with the metadata as sent), so a crash in between leaves a row that the retried purge finds again. A
+   * chunk stored by a PATCH in flight can land after the parts were listed; the API's upload sweep removes
+   * parts whose upload has no row (removeOrphanedParts in apps/api/src/uploads).
    */
   private async removeUploads(agent: string): Promise<number> {
     let removed = 0;

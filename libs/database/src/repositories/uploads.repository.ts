@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, or, sql } from '../drizzle.js';
+import { and, eq, inArray, isNull, lt, or, sql } from '../drizzle.js';
 import type { Database } from '../database.js';
 import { type UploadPart, uploads } from '../schema.js';
 
@@ -101,6 +101,16 @@ export class UploadsRepository {
   }
 
   /** Deletes the row; true when it existed. */
+  /** Which of `ids` (UUIDs) are uploads with a row. */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.database.db
+      .select({ id: uploads.id })
+      .from(uploads)
+      .where(inArray(uploads.id, [...ids]));
+    return new Set(rows.map((r) => r.id));
+  }
+
   async delete(id: string): Promise<boolean> {
     const rows = await this.database.db
       .delete(uploads)
