@@ -3,20 +3,28 @@ import { createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { SpecimenError } from '#contracts';
 import { UnrecoverableError } from '#queue';
 import type { ObjectStore } from '#storage';
 
 /** The object is gone from storage: scanning it again cannot help until someone restores it. */
 export class MissingObjectError extends UnrecoverableError {
-  constructor(readonly key: string) {
+  constructor(
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
     super(`object ${key} is missing from storage`);
+    // BullMQ's UnrecoverableError takes a message only.
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 
 /**
  * The fs driver's file is scanned in place (mmap); other drivers' objects are streamed to a temp file.
- * Throws {@link MissingObjectError} when the object is not in storage.
+ * Throws {@link MissingObjectError} when the object is not in storage, whatever the driver; any other
+ * error, the callback's own included, passes through unchanged.
  */
 export async function withLocalFile<T>(
   store: ObjectStore,
@@ -35,7 +43,16 @@ export async function withLocalFile<T>(
   }
   const temp = join(tmpdir(), `specimen-scan-${randomUUID()}`);
   try {
-    await pipeline(await store.get(key), createWriteStream(temp, { mode: 0o600 }));
+    let body: Readable;
+    try {
+      body = await store.get(key);
+    } catch (e) {
+      // The store's NOT_FOUND only: a callback's NOT_FOUND is about something else.
+      if (e instanceof SpecimenError && e.code === 'NOT_FOUND')
+        throw new MissingObjectError(key, { cause: e });
+      throw e;
+    }
+    await pipeline(body, createWriteStream(temp, { mode: 0o600 }));
     return await fn(temp);
   } finally {
     await rm(temp, { force: true });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import type {
 } from '#database';
 import type { QueueProducer } from '#queue';
 import { SCAN_EXTERNALS } from '#contracts';
-import { type ObjectStore, retrohuntRulesKey } from '#storage';
+import { type ObjectStore, createObjectStore, retrohuntRulesKey } from '#storage';
+import { startS3Server } from '#test-support';
 import { compileRules, compileTag } from '#yara';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 
@@ -304,5 +306,38 @@ describe('RetrohuntProcessor batch', () => {
     assert.deepEqual([...opened].sort(), batch.map((b) => b.objectKey).sort(), 'every sample scanned once');
     // Each batch's list was read once, during the previous batch's scans (the first one at its start).
     assert.deepEqual(reads, [null, sorted[1]?.sha256, sorted[3]?.sha256]);
+  });
+
+  it('skips a sample whose object is gone from S3, as on fs, and scans the rest of the batch', async () => {
+    const s3 = await startS3Server();
+    try {
+      const store = await createObjectStore(s3.url);
+      const gone = batch[1]!;
+      for (const sample of batch) {
+        if (sample !== gone) await store.put(sample.objectKey, createReadStream(join(dir, sample.objectKey)));
+      }
+      const recorded: RetrohuntBatchResult[] = [];
+      const hunt = { id: 'hunt-s3', source: MANY_X, status: 'running', cursor: null, createdAt: new Date() };
+      const outcome = await runJob(store, oneBatch(hunt as RetrohuntRecord, recorded), hunt.id, 2);
+      assert.deepEqual(outcome, { scanned: 5, finished: true });
+      assert.equal(recorded.length, 1);
+      assert.equal(
+        recorded[0]?.bytes,
+        sizes.reduce((a, b) => a + b, 0) - gone.size,
+        'no bytes of the gone one',
+      );
+      assert.deepEqual(
+        recorded[0]?.matches.map((m) => [m.sampleSha256, m.rule]),
+        [[batch[2]?.sha256, 'many_x']],
+      );
+      // No stored rules in the bucket count as none (compiled instead), not as rules that do not load
+      // (which removes them): nothing is deleted.
+      assert.deepEqual(
+        s3.requests().filter((r) => r.method === 'DELETE'),
+        [],
+      );
+    } finally {
+      await s3.close();
+    }
   });
 });

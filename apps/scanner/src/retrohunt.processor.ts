@@ -7,7 +7,6 @@ import {
   RETROHUNT_NAMESPACE,
   SCAN_COMPILE_OPTIONS,
   type SCAN_EXTERNALS,
-  SpecimenError,
   type RetrohuntBatchJob,
 } from '#contracts';
 import {
@@ -393,9 +392,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     try {
       rules = await withLocalFile(this.store, key, (path) => Promise.resolve(loadRules(path)));
     } catch (e) {
-      const absent =
-        e instanceof MissingObjectError || (e instanceof SpecimenError && e.code === 'NOT_FOUND');
-      if (!absent) {
+      if (!(e instanceof MissingObjectError)) {
         this.logger.warn({ err: e }, `retrohunt ${id}: stored rules do not load; compiling`);
         // Nobody can use them: gone now, not left behind.
         await this.removeStored(id);

@@ -189,3 +189,89 @@ describe('deleting the sightings of a sample (retention sweep, consent purge)', 
     assert.deepEqual(await countries(sha256), []);
   });
 });
+
+describe('StewardshipRepository.retentionBatch', () => {
+  let database: Database;
+  let stewardship: StewardshipRepository;
+
+  before(async () => {
+    database = await Database.connect({ url, poolMax: 2 });
+    stewardship = new StewardshipRepository(database);
+    // Every update of a sample row, counted by a trigger of this test's own.
+    await database.db.execute(sql`create table sample_updates (sha256 char(64) not null)`);
+    await database.db.execute(
+      sql.raw(`create function count_sample_update() returns trigger language plpgsql as $$
+               begin insert into sample_updates values (new.sha256); return null; end; $$`),
+    );
+    await database.db.execute(
+      sql`create trigger count_sample_update after update on samples
+          for each row execute function count_sample_update()`,
+    );
+  });
+
+  after(async () => {
+    await database.close();
+    await dropDatabase(url);
+  });
+
+  /** A sample last sighted at `seen` by `n` submissions from DE and NL. */
+  const sighted = async (seen: string, n: number): Promise<string> => {
+    const sha256 = randomBytes(32).toString('hex');
+    await database.db.execute(
+      sql`insert into samples (sha256, sha1, md5, size, kind, object_key, first_seen, last_seen)
+          values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)},
+                  ${seen}::timestamptz, ${seen}::timestamptz)`,
+    );
+    await database.db.execute(
+      sql`insert into submissions (sample_sha256, kind, metadata, submitter, country, received_at)
+          select ${sha256}, 'file', '{}'::jsonb, 'agent-' || i, case when i % 2 = 0 then 'DE' else 'NL' end,
+                 ${seen}::timestamptz
+          from generate_series(1, ${n}) i`,
+    );
+    return sha256;
+  };
+
+  const rows = async (query: ReturnType<typeof sql>): Promise<string[]> =>
+    (await database.db.execute<{ v: string }>(query)).rows.map((r) => r.v).sort();
+
+  it('deletes expired samples with their submissions, never rewriting a row it deletes', async () => {
+    const expired = [await sighted('2019-05-01T10:00:00Z', 3), await sighted('2019-05-02T10:00:00Z', 4)];
+    const fresh = await sighted(new Date().toISOString(), 2);
+    assert.deepEqual(await rows(sql`select array_to_string(countries, ',') as v from samples`), [
+      'DE,NL',
+      'DE,NL',
+      'DE,NL',
+    ]);
+    await database.db.execute(sql`truncate sample_updates`);
+
+    const outcome = await stewardship.retentionBatch(new Date('2020-01-01T00:00:00Z'), 100);
+
+    assert.deepEqual(outcome, { samples: 2, submissionsDeleted: 7, samplesDeleted: 2, samplesKept: 0 });
+    assert.deepEqual(await rows(sql`select sha256 as v from sample_updates`), [], 'no sample row updated');
+    assert.deepEqual(await rows(sql`select sha256 as v from samples`), [fresh]);
+    assert.deepEqual(await rows(sql`select distinct sample_sha256 as v from submissions`), [fresh]);
+    assert.deepEqual(
+      await rows(sql`select object_key as v from object_tombstones`),
+      expired.map(keyOf).sort(),
+    );
+    assert.deepEqual(
+      await rows(sql`select day::text || ' ' || country as v from stats_removed`),
+      [
+        '2019-05-01 DE',
+        '2019-05-01 NL',
+        '2019-05-01 NL',
+        '2019-05-02 DE',
+        '2019-05-02 DE',
+        '2019-05-02 NL',
+        '2019-05-02 NL',
+      ],
+      'what the statistics need of the deleted submissions is kept',
+    );
+    assert.deepEqual(await stewardship.retentionBatch(new Date('2020-01-01T00:00:00Z'), 100), {
+      samples: 0,
+      submissionsDeleted: 0,
+      samplesDeleted: 0,
+      samplesKept: 0,
+    });
+  });
+});
