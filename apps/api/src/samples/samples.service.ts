@@ -123,9 +123,14 @@ export class SamplesService {
 
   async find(sha256: string): Promise<SampleView> {
     const sample = await this.get(sha256);
-    const scan = await this.samples.latestScan(sample);
+    const [scan, lastSighting] = await Promise.all([
+      this.samples.latestScan(sample),
+      this.samples.lastSighting(sample.sha256),
+    ]);
+    // The row's last_seen trails the newest sighting by up to a minute; the detail shows it exactly.
+    const lastSeen = lastSighting !== null && lastSighting > sample.lastSeen ? lastSighting : sample.lastSeen;
     return {
-      ...summary(sample),
+      ...summary({ ...sample, lastSeen }),
       rulesetId: scan?.rulesetId ?? null,
       rulesetName: scan?.rulesetName ?? null,
       rulesetVersion: scan?.rulesetVersion ?? null,

@@ -308,6 +308,21 @@ export class SamplesRepository {
     return { ...scan, matches: rows };
   }
 
+  /**
+   * When the sample was last sighted, exactly: its newest submission's time (one probe of the
+   * `(sample_sha256, received_at)` index). The row's `last_seen` is that to within a minute (see
+   * lastSeenAt in submissions.repository.ts); null when it has no submission left.
+   */
+  async lastSighting(sha256: string): Promise<Date | null> {
+    const [row] = await this.database.db
+      .select({ at: submissions.receivedAt })
+      .from(submissions)
+      .where(eq(submissions.sampleSha256, sha256))
+      .orderBy(desc(submissions.receivedAt))
+      .limit(1);
+    return row?.at ?? null;
+  }
+
   /** The metadata document of the sample's latest submission (what the analyzers read), or null. */
   async latestMetadata(sha256: string): Promise<Record<string, unknown> | null> {
     const [row] = await this.database.db
