@@ -381,6 +381,24 @@ describe('resumable uploads (tus 1.0.0)', () => {
     );
   });
 
+  it('answers a retried last PATCH and a HEAD of a finished upload as its finish did, duplicate included', async () => {
+    const bytes = benign(3000);
+    assert.equal((await service.submit(bytes, fileMetadata(bytes), agent)).status, 201);
+    const url = await createdUrl(service, agent, bytes);
+    const last = await patch(service, agent, url, 0, bytes);
+    assert.equal(last.status, 204, await last.clone().text());
+    assert.equal(last.headers.get('specimen-duplicate'), 'true');
+    const submissionId = last.headers.get('specimen-submission-id');
+    const retried = await patch(service, agent, url, bytes.length, Buffer.alloc(0));
+    assert.equal(retried.status, 204, await retried.clone().text());
+    const head = await offsetOf(service, agent, url);
+    assert.equal(head.status, 200);
+    for (const again of [retried, head]) {
+      assert.equal(again.headers.get('specimen-submission-id'), submissionId);
+      assert.equal(again.headers.get('specimen-duplicate'), 'true');
+    }
+  });
+
   it('terminates an upload on DELETE and removes its parts', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);

@@ -530,6 +530,12 @@ export const uploads = pgTable(
     /** Set when a request claims the finish; with a null `submissionId` the finish is still running. */
     completedAt: ts('completed_at'),
     submissionId: uuid('submission_id'),
+    /**
+     * Whether the finished upload's bytes were a sample already stored (`Specimen-Duplicate`), so that a
+     * retried last PATCH or a HEAD answers as the finish did; null before the finish (and for uploads
+     * finished before migration 0016).
+     */
+    duplicate: boolean('duplicate'),
   },
   (t) => [index('uploads_expires_idx').on(t.expiresAt)],
 );

@@ -207,7 +207,7 @@ export class UploadsService implements OnApplicationShutdown {
           : {
               submissionId: upload.submissionId,
               sha256: String(upload.metadata.sha256),
-              duplicate: false,
+              duplicate: upload.duplicate ?? false,
             },
     };
   }
@@ -404,9 +404,14 @@ export class UploadsService implements OnApplicationShutdown {
       throw e;
     }
     await this.removeParts(upload.id);
-    await this.uploads.complete(upload.id, created.submissionId);
+    await this.uploads.complete(upload.id, created.submissionId, created.duplicate);
     return {
-      upload: { ...upload, completedAt: new Date(), submissionId: created.submissionId },
+      upload: {
+        ...upload,
+        completedAt: new Date(),
+        submissionId: created.submissionId,
+        duplicate: created.duplicate,
+      },
       submission: created,
     };
   }

@@ -17,6 +17,8 @@ export interface UploadRecord {
   expiresAt: Date;
   completedAt: Date | null;
   submissionId: string | null;
+  /** Set with `submissionId`: whether the bytes were a sample already stored. */
+  duplicate: boolean | null;
 }
 
 /** State of resumable (tus) uploads; the parts themselves are objects under `uploads/<id>/`. */
@@ -93,14 +95,13 @@ export class UploadsRepository {
   }
 
   /** Records the submission a finished upload became; its parts are gone by then. */
-  async complete(id: string, submissionId: string): Promise<void> {
+  async complete(id: string, submissionId: string, duplicate: boolean): Promise<void> {
     await this.database.db
       .update(uploads)
-      .set({ completedAt: new Date(), submissionId, parts: [] })
+      .set({ completedAt: new Date(), submissionId, duplicate, parts: [] })
       .where(eq(uploads.id, id));
   }
 
-  /** Deletes the row; true when it existed. */
   /** Which of `ids` (UUIDs) are uploads with a row. */
   async existing(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
@@ -111,6 +112,7 @@ export class UploadsRepository {
     return new Set(rows.map((r) => r.id));
   }
 
+  /** Deletes the row; true when it existed. */
   async delete(id: string): Promise<boolean> {
     const rows = await this.database.db
       .delete(uploads)
