@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -125,6 +125,7 @@ describe('resumable uploads (tus 1.0.0)', () => {
     const metadata = fileMetadata(bytes, { filename: 'big.bin' });
     const patches: number[] = [];
     let submissionId: string | null = null;
+    let uploadUrl: string | null = null;
     await new Promise<void>((resolve, reject) => {
       const upload = new Upload(bytes, {
         endpoint: `${service.baseUrl}/v1/uploads`,
@@ -137,7 +138,10 @@ describe('resumable uploads (tus 1.0.0)', () => {
           submissionId = res.getHeader('Specimen-Submission-Id') ?? submissionId;
         },
         onError: reject,
-        onSuccess: () => resolve(),
+        onSuccess: () => {
+          uploadUrl = upload.url;
+          resolve();
+        },
       });
       upload.start();
     });
@@ -165,6 +169,10 @@ describe('resumable uploads (tus 1.0.0)', () => {
       [],
       'no part and no temporary object is left',
     );
+    const id = String(uploadUrl).split('/').pop() ?? '';
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    const folders = await readdir(join(service.storageDir ?? '', 'uploads'));
+    assert.ok(!folders.includes(id), 'nor its folder');
   });
 
   it('refuses a chunk with a wrong checksum with 460, discards it and keeps the offset', async () => {

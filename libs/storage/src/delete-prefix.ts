@@ -1,4 +1,6 @@
+import { rmdir } from 'node:fs/promises';
 import { SpecimenError } from '#contracts';
+import { uploadPrefix } from './keys.js';
 import type { ObjectStore } from './object-store.js';
 
 /**
@@ -13,4 +15,23 @@ export async function deletePrefix(store: ObjectStore, prefix: string): Promise<
   for await (const object of store.list(prefix)) keys.push(object.key);
   for (const key of keys) await store.delete(key);
   return keys;
+}
+
+/**
+ * Deletes one resumable upload's parts ({@link deletePrefix} of `uploads/<id>/`) and, on a driver with
+ * local files, the folder they were in: deleting objects leaves folders behind on fs, and every past
+ * upload's empty folder would be read again by each listing of `uploads/`. A folder that is not empty
+ * (a part stored meanwhile) stays, for the next sweep.
+ */
+export async function deleteUpload(store: ObjectStore, id: string): Promise<void> {
+  const prefix = uploadPrefix(id);
+  await deletePrefix(store, prefix);
+  const folder = store.localPath(prefix.slice(0, -1));
+  if (folder === null) return;
+  try {
+    await rmdir(folder);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw e;
+  }
 }

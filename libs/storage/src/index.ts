@@ -1,6 +1,6 @@
 export { freeBuffer } from './body.js';
 export { createObjectStore, type ObjectStoreOptions } from './create-object-store.js';
-export { deletePrefix } from './delete-prefix.js';
+export { deletePrefix, deleteUpload } from './delete-prefix.js';
 export {
   incomingKey,
   RETROHUNT_RULES_PREFIX,

@@ -60,11 +60,14 @@ export function uploadPrefix(id: string): string {
   return `${UPLOADS_PREFIX}${segment(id)}/`;
 }
 
-/** The upload (a UUID, lowercase) whose folder holds `key`, or null when it is no such key. */
+/**
+ * The upload whose folder holds `key` (or `key` names: `uploads/<id>/`), or null when it is no such key.
+ * Upload ids are lowercase UUIDs (the database's text for them), so a folder in other case is no upload's.
+ */
 export function uploadOfKey(key: string): string | null {
   if (!key.startsWith(UPLOADS_PREFIX)) return null;
   const id = key.slice(UPLOADS_PREFIX.length, UPLOADS_PREFIX.length + 36);
-  return UUID.test(id) && key[UPLOADS_PREFIX.length + 36] === '/' ? id.toLowerCase() : null;
+  return UUID.test(id) && id === id.toLowerCase() && key[UPLOADS_PREFIX.length + 36] === '/' ? id : null;
 }
 
 /**

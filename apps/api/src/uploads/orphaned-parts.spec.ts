@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -29,6 +29,11 @@ describe('removeOrphanedParts', () => {
     }
     // Not an upload's folder: left alone.
     await store.put('uploads/not-an-upload', Readable.from([Buffer.from('other')]));
+    const upper = randomUUID().toUpperCase();
+    await store.put(`uploads/${upper}/0000000000000000-cc`, Readable.from([Buffer.from('other')]));
+    // The empty folder an upload removed before folders went with their parts left behind.
+    const emptied = randomUUID();
+    await mkdir(join(dir, 'uploads', emptied));
     await store.put(`incoming/${randomUUID()}`, Readable.from([Buffer.from('other')]));
     const asked: string[][] = [];
     const removed: string[] = [];
@@ -40,14 +45,21 @@ describe('removeOrphanedParts', () => {
       },
       (id) => removed.push(id),
     );
-    assert.equal(count, 2);
-    assert.deepEqual(removed.sort(), [...orphans].sort());
-    assert.deepEqual(asked, [[live, ...orphans].sort()], 'one query for every upload id found');
+    assert.equal(count, 3);
+    assert.deepEqual(removed.sort(), [...orphans, emptied].sort());
+    assert.deepEqual(asked, [[live, ...orphans, emptied].sort()], 'one query for every upload id found');
     const left = (await listFiles(dir)).sort();
     assert.deepEqual(
       left.filter((f) => f.startsWith('uploads/')),
-      [uploadPartKey(live, 0, 'aa'), uploadPartKey(live, 5, 'bb'), 'uploads/not-an-upload'],
+      [
+        `uploads/${upper}/0000000000000000-cc`,
+        uploadPartKey(live, 0, 'aa'),
+        uploadPartKey(live, 5, 'bb'),
+        'uploads/not-an-upload',
+      ].sort(),
     );
+    // The folders go with their parts.
+    assert.deepEqual((await readdir(join(dir, 'uploads'))).sort(), [live, 'not-an-upload', upper].sort());
     assert.equal(left.filter((f) => f.startsWith('incoming/')).length, 1);
   });
 

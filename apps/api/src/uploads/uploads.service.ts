@@ -4,7 +4,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { CONFIG, type Config } from '#config';
 import { type Principal, SpecimenError, type SubmissionCreated, SubmissionMetadata, UUID } from '#contracts';
 import { type UploadPart, type UploadRecord, UploadsRepository } from '#database';
-import { OBJECT_STORE, type ObjectStore, deletePrefix, uploadPartKey, uploadPrefix } from '#storage';
+import { OBJECT_STORE, type ObjectStore, deleteUpload, uploadPartKey } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
@@ -429,7 +429,7 @@ export class UploadsService implements OnApplicationShutdown {
   }
 
   private async removeParts(id: string): Promise<void> {
-    await deletePrefix(this.store, uploadPrefix(id));
+    await deleteUpload(this.store, id);
   }
 
   /** Removes uploads that expired, with their parts, then parts of no upload; returns how many expired. */
@@ -450,12 +450,17 @@ export class UploadsService implements OnApplicationShutdown {
       swept += ids.length;
       if (ids.length < 100) break;
     }
-    const orphaned = await removeOrphanedParts(
-      this.store,
-      (ids) => this.uploads.existing(ids),
-      (id) => this.assemblies.drop(id),
-    );
-    if (orphaned > 0) this.logger.warn(`removed the parts of ${orphaned} uploads that had no row`);
+    // On its own: a failure here does not hide the expired uploads already removed.
+    try {
+      const orphaned = await removeOrphanedParts(
+        this.store,
+        (ids) => this.uploads.existing(ids),
+        (id) => this.assemblies.drop(id),
+      );
+      if (orphaned > 0) this.logger.warn(`removed the folders of ${orphaned} uploads that had no row`);
+    } catch (e) {
+      this.logger.warn({ err: e }, 'upload folders without a row not removed');
+    }
     return swept;
   }
 }

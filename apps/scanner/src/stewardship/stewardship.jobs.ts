@@ -3,7 +3,7 @@ import { CONFIG, type Config, retentionCutoff } from '#config';
 import { type ConsentPurgeJob, JobName, QueueName, type RetentionSweepJob } from '#contracts';
 import { AuditRepository, type BatchOutcome, StewardshipRepository, UploadsRepository } from '#database';
 import { QueueProducer } from '#queue';
-import { OBJECT_STORE, type ObjectStore, deletePrefix, uploadPrefix } from '#storage';
+import { OBJECT_STORE, type ObjectStore, deleteUpload } from '#storage';
 
 const SYSTEM = 'system:stewardship';
 const TOMBSTONES_PER_PASS = 500;
@@ -99,7 +99,7 @@ export class StewardshipJobs {
     for (;;) {
       const ids = await this.stewardship.agentUploads(agent, 100);
       for (const id of ids) {
-        await deletePrefix(this.store, uploadPrefix(id));
+        await deleteUpload(this.store, id);
         await this.uploads.delete(id);
       }
       removed += ids.length;
