@@ -39,6 +39,14 @@ describe('withLocalFile (fs driver: files scanned in place)', () => {
       /scanner bug/,
     );
   });
+
+  it('keeps the callback’s error when the file cannot be looked at for another reason than its absence', async () => {
+    // ENAMETOOLONG from stat: nothing says the object is gone (as with EACCES, EMFILE or EIO).
+    await assert.rejects(
+      withLocalFile(store(), 'x'.repeat(300), () => Promise.reject(new Error('EIO: i/o error'))),
+      (e: unknown) => !(e instanceof MissingObjectError) && /EIO/.test(String(e)),
+    );
+  });
 });
 
 describe('withLocalFile (S3 driver: objects streamed to a temporary file)', () => {

@@ -37,7 +37,12 @@ export async function withLocalFile<T>(
       return await fn(local);
     } catch (e) {
       // Looked at only after a failure (one stat fewer per scan): when the file is gone, that is the cause.
-      if ((await stat(local).catch(() => null)) === null) throw new MissingObjectError(key);
+      // Only gone: a stat that fails otherwise (EACCES, EMFILE, EIO) says nothing about the object.
+      const gone = await stat(local).then(
+        () => false,
+        (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? ''),
+      );
+      if (gone) throw new MissingObjectError(key);
       throw e;
     }
   }

@@ -490,7 +490,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'HEAD /v1/uploads/:id': {
     summary:
       "tus 1.0.0: the state of the caller's own upload: 200 with `Upload-Offset`, `Upload-Length`, " +
-      '`Upload-Metadata` and `Upload-Expires` (and `Cache-Control: no-store`); where to resume',
+      '`Upload-Metadata` and `Upload-Expires` (and `Cache-Control: no-store`); where to resume; once ' +
+      'finished also `Specimen-Submission-Id`, `Specimen-Sha256` and `Specimen-Duplicate`',
     tag: 'ingest',
     status: 200,
     errors: ['TUS_VERSION_UNSUPPORTED', 'UPLOAD_EXPIRED', 'CONSENT_REQUIRED', 'RATE_LIMITED'],
@@ -519,7 +520,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary:
       'tus 1.0.0: append a chunk (`application/offset+octet-stream`, `Upload-Offset`, optional ' +
       "`Upload-Checksum: sha1|sha256 <base64>`) to the caller's own upload; 204 with the new " +
-      '`Upload-Offset`, and `Specimen-Submission-Id`/`Specimen-Sha256` once the last byte is in',
+      '`Upload-Offset`, and `Specimen-Submission-Id`/`Specimen-Sha256`/`Specimen-Duplicate` once the last ' +
+      'byte is in',
     tag: 'ingest',
     status: 204,
     errors: [
