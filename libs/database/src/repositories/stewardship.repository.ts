@@ -73,6 +73,16 @@ export function objectInUseQuery(key: string): SQL {
  * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
  * tombstones of objects to delete, and the statistics roll-ups that outlive the raw rows.
  */
+/**
+ * How the statistics name the agent of submission `s` on a day whose salt is `st.salt`: a salted hash once
+ * the day has a salt (some of its submissions were removed: keepInStats copies them, and the roll-up must
+ * name the remaining ones of the same agent alike), else the pseudonym; 'unknown' without a submitter.
+ * One expression for both, as distinct-agent counts rely on them agreeing.
+ */
+const statsAgent = sql.raw(
+  `coalesce('removed:' || md5(st.salt::text || s.submitter), s.submitter, 'unknown')`,
+);
+
 export class StewardshipRepository {
   constructor(private readonly database: Database) {}
 
@@ -181,8 +191,7 @@ export class StewardshipRepository {
       sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
           select st.day, s.kind, coalesce(sm.verdict, 'pending'), coalesce(s.country, 'unknown'),
                  coalesce(s.product_version, 'unknown'),
-                 case when s.submitter is null then 'unknown'
-                      else 'removed:' || md5(st.salt::text || s.submitter) end,
+                 ${statsAgent},
                  array(select m.rule from matches m where m.scan_id = sm.latest_scan_id and not m.noisy)
           from submissions s join samples sm on sm.sha256 = s.sample_sha256
           join stats_salts st on st.day = (s.received_at at time zone 'UTC')::date
@@ -378,9 +387,9 @@ export class StewardshipRepository {
     const raw = sql`select s.id::text as id, s.kind, coalesce(sm.verdict, 'pending') as verdict,
                coalesce(s.country, 'unknown') as country,
                coalesce(s.product_version, 'unknown') as product_version,
-               -- Named as keepInStats names the removed rows of the day, when there are any: an agent with
-               -- removed and remaining submissions is one agent.
-               coalesce('removed:' || md5(st.salt::text || s.submitter), s.submitter, 'unknown') as agent,
+               -- Named as keepInStats names the removed rows of the day, when there are any (a salt): an
+               -- agent with removed and remaining submissions is one agent.
+               ${statsAgent} as agent,
                ${rule ? sql.raw('m.rule') : sql.raw('null::text')} as rule
         from submissions s join samples sm on sm.sha256 = s.sample_sha256
         left join stats_salts st on st.day = ${day}::date
