@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { SCAN_COMPILE_OPTIONS } from '#contracts';
 import { RulesetsRepository, type RuleState, type RulesetRecord } from '#database';
 import { RulesetSubscriber } from '#queue';
 import { SpecimenMetrics } from '#observability';
-import { type CompileOptions, type YaraRules, compileRulesAsync, loadRules, yaraVersion } from '#yara';
+import { type YaraRules, compileRulesAsync, compileTag, loadRules } from '#yara';
 
 export interface LoadedRuleset {
   id: string;
@@ -37,14 +36,13 @@ interface Slot {
   retired: boolean;
 }
 
-/** Options every ruleset is compiled with; part of the cache key, so changing them recompiles. */
-const COMPILE_OPTIONS: CompileOptions = SCAN_COMPILE_OPTIONS;
-
-/** Cache file of a compiled version: libyara's format depends on its version, the text and the options. */
-export function cacheFileName(record: Pick<RulesetRecord, 'name' | 'sourceSha256'>, libyara: string): string {
-  const options = createHash('sha256').update(JSON.stringify(COMPILE_OPTIONS)).digest('hex').slice(0, 8);
+/**
+ * Cache file of a compiled version: what libyara writes depends on the text and on what {@link compileTag}
+ * names (libyara's version, the options every ruleset is compiled with: changing them recompiles).
+ */
+export function cacheFileName(record: Pick<RulesetRecord, 'name' | 'sourceSha256'>): string {
   const name = record.name.replace(/[^A-Za-z0-9_.-]/g, '_');
-  return `${record.sourceSha256}.${name}.${options}.yara-${libyara}.rules`;
+  return `${record.sourceSha256}.${name}.${compileTag([record.name], SCAN_COMPILE_OPTIONS)}.rules`;
 }
 
 /**
@@ -95,7 +93,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     if ((await this.rulesets.findActive()) === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
-      const compiled = await compileRulesAsync([{ source, fileName: path }], COMPILE_OPTIONS);
+      const compiled = await compileRulesAsync([{ source, fileName: path }], SCAN_COMPILE_OPTIONS);
       compiled.rules?.destroy();
       if (compiled.rules === null || compiled.quarantined.length > 0) {
         throw new Error(
@@ -186,7 +184,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
   /** From the on-disk cache when it holds this version, else compiled (and then cached). */
   private async compiled(record: RulesetRecord): Promise<YaraRules> {
     const dir = this.config.scanner.rulesCacheDir;
-    const path = join(dir, cacheFileName(record, yaraVersion()));
+    const path = join(dir, cacheFileName(record));
     if (existsSync(path)) {
       try {
         const rules = loadRules(path);
@@ -200,7 +198,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     // renewals must keep running meanwhile.
     const compiled = await compileRulesAsync(
       [{ source: record.source, namespace: record.name, fileName: `${record.name}.yar` }],
-      COMPILE_OPTIONS,
+      SCAN_COMPILE_OPTIONS,
     );
     if (compiled.rules === null) {
       throw new Error(`ruleset ${record.name} v${record.version} does not compile`);
