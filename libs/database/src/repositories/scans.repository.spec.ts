@@ -109,6 +109,46 @@ describe('ScansRepository.recordMany and SamplesRepository.findManyBySha256', ()
     assert.equal(rowB?.verdict, 'clean');
   });
 
+  it('keeps the rule and tag copies the trigger keeps for other writers', async () => {
+    const a = await newSample();
+    const b = await newSample();
+    const c = await newSample();
+    const withTags = (sha256: string, matches: Array<[string, string[]]>): RecordScanInput => ({
+      ...input(sha256, active, 'malicious'),
+      matches: matches.map(([rule, tags]) => ({
+        rule,
+        namespace: 'batch',
+        tags,
+        meta: {},
+        strings: [],
+        noisy: false,
+      })),
+    });
+    const copies = async (sha256: string) => {
+      const { rows } = await database.db.execute<{ match_rules: string[]; match_tags: string[] }>(
+        `select match_rules, match_tags from samples where sha256 = '${sha256}'`,
+      );
+      return rows[0];
+    };
+    // b twice: its later scan (no match) applies in a second statement and empties its copies.
+    const ids = await scans.recordMany([
+      withTags(a, [
+        ['R2', ['y', 'x']],
+        ['R1', []],
+        ['R2', ['x']],
+      ]),
+      withTags(b, [['R3', ['z']]]),
+      input(c, active, 'clean'),
+      input(b, active, 'clean'),
+    ]);
+    assert.deepEqual(await copies(a), { match_rules: ['R1', 'R2'], match_tags: ['x', 'y'] });
+    assert.deepEqual(await copies(b), { match_rules: [], match_tags: [] });
+    assert.deepEqual(await copies(c), { match_rules: [], match_tags: [] });
+    // Another writer (not the recorder) pointing a sample at a scan gets the copies from the trigger.
+    await database.db.execute(`update samples set latest_scan_id = '${ids[1]}' where sha256 = '${b}'`);
+    assert.deepEqual(await copies(b), { match_rules: ['R3'], match_tags: ['z'] });
+  });
+
   it('writes nothing of a batch in which one scan cannot be recorded', async () => {
     const a = await newSample();
     const missing = randomBytes(32).toString('hex');

@@ -41,21 +41,38 @@ const INSERT_MATCHES = `
  * another. sha256 as char(64), the column's type: a text value would compare as text and miss the key. The
  * rows come as arrays, and `sha256 = any($1)` hands the planner the key lookup whatever it guesses of the
  * batch's size (a guess of 100 rows from a set-returning function makes a seq scan of samples look cheap).
+ *
+ * The rule and tag copies (match_rules, match_tags) are the samples_latest_matches trigger's aggregates,
+ * run here instead of by the trigger ({@link COPIES_GIVEN} turns it off for the transaction, migration 0017)
+ * and only for scans that have matches ($7): most have none, and the trigger ran two queries for every row.
  */
 const UPDATE_SAMPLES = `
   update samples set
     scan_status = v.status,
     verdict = v.verdict,
     latest_scan_id = v.scan_id,
-    file_type = coalesce(v.file_type, samples.file_type)
-  from unnest($1::char(64)[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[])
-    as v(sha256, status, verdict, scan_id, ruleset_id, file_type)
+    file_type = coalesce(v.file_type, samples.file_type),
+    match_rules = case when v.matched then coalesce(
+      (select array_agg(distinct m.rule order by m.rule) from matches m where m.scan_id = v.scan_id),
+      '{}') else '{}' end,
+    match_tags = case when v.matched then coalesce(
+      (select array_agg(distinct t.tag order by t.tag)
+       from matches m cross join lateral unnest(m.tags) as t(tag) where m.scan_id = v.scan_id),
+      '{}') else '{}' end
+  from unnest($1::char(64)[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::boolean[])
+    as v(sha256, status, verdict, scan_id, ruleset_id, file_type, matched)
   where samples.sha256 = any($1::char(64)[])
     and samples.sha256 = v.sha256
     and (samples.latest_scan_id is null
       or v.ruleset_id = (select id from rulesets where status = 'active')
       or (select ruleset_id from scans where id = samples.latest_scan_id)
         is distinct from (select id from rulesets where status = 'active'))`;
+
+/**
+ * Tells the samples_latest_matches trigger that this transaction's sample updates bring their own rule and
+ * tag copies (is_local: until the transaction ends, on the pooled connection too).
+ */
+const COPIES_GIVEN = `select set_config('specimen.sample_copies', 'given', true)`;
 
 /**
  * Splits a batch, in order, into runs in which no sample appears twice: one UPDATE cannot apply two
@@ -93,10 +110,10 @@ export class ScansRepository {
   }
 
   /**
-   * {@link record} for many scans in one transaction and three statements (scans, matches, samples), so a
-   * busy scanner pays one commit and a handful of round trips per batch instead of five per scan. Each
-   * statement is fixed text with one JSON parameter (the rows) sent as a named prepared statement: PostgreSQL
-   * parses it once per connection, and no per-value work is done in JavaScript beyond one JSON.stringify.
+   * {@link record} for many scans in one transaction and three statements (scans, matches, samples; after
+   * {@link COPIES_GIVEN}), so a busy scanner pays one commit and a handful of round trips per batch instead of
+   * five per scan. Each statement is fixed text with one JSON parameter (the rows) sent as a named prepared
+   * statement: PostgreSQL parses it once per connection, and no per-value work is done in JavaScript beyond one JSON.stringify.
    * Scans of the same sample apply in the given order, as separate {@link record} calls would. Returns the
    * scan ids in input order; all or nothing.
    */
@@ -104,6 +121,7 @@ export class ScansRepository {
     const rows = inputs.map((input) => ({ ...input, id: randomUUID() }));
     if (rows.length === 0) return [];
     await this.database.rawTransaction(async (client) => {
+      await client.query({ name: 'scans.recordMany.copiesGiven', text: COPIES_GIVEN });
       for (const group of withoutRepeatedSamples(rows)) {
         const now = new Date();
         await client.query({
@@ -153,6 +171,7 @@ export class ScansRepository {
             group.map((r) => r.id),
             group.map((r) => r.rulesetId),
             group.map((r) => r.analysis?.fileType.type ?? null),
+            group.map((r) => r.matches.length > 0),
           ],
         });
       }
