@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Agent, request } from 'node:http';
 import type { Readable } from 'node:stream';
+import { multipartHead, multipartTail, multipartType } from '#test-support';
 
 export interface MultipartUpload {
   baseUrl: string;
@@ -17,19 +18,15 @@ export interface MultipartUpload {
 /** Resolves with the status and body of a 2xx answer; rejects with both on any other. */
 export function submitMultipart(upload: MultipartUpload): Promise<{ status: number; body: string }> {
   const boundary = `bench${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${JSON.stringify(upload.metadata)}\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const head = multipartHead(boundary, upload.metadata);
+  const tail = multipartTail(boundary);
   return new Promise((resolve, reject) => {
     const req = request(new URL('/v1/submissions', upload.baseUrl), {
       method: 'POST',
       ...(upload.agent === undefined ? {} : { agent: upload.agent }),
       headers: {
         authorization: `Bearer ${upload.token}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-type': multipartType(boundary),
         'content-length': String(head.length + upload.size + tail.length),
       },
     });

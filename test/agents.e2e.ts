@@ -4,7 +4,18 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { JobName, QueueName } from '#contracts';
-import { EICAR, TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
+import {
+  EICAR,
+  TestService,
+  benign,
+  fileMetadata,
+  listFiles,
+  multipartHead,
+  multipartType,
+  pollUntil,
+  query,
+  sha256,
+} from '#test-support';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -81,17 +92,13 @@ async function lookup(service: TestService, apiKey: string, items: unknown[]): P
  */
 async function statusBeforeBody(service: TestService, apiKey: string): Promise<number> {
   const boundary = `b${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n` +
-      JSON.stringify({ kind: 'file', sha256: 'a'.repeat(64), size: 64 * 1024 * 1024 }) +
-      `\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="x"\r\n\r\n`,
-  );
+  const head = multipartHead(boundary, { kind: 'file', sha256: 'a'.repeat(64), size: 64 * 1024 * 1024 });
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${service.baseUrl}/v1/submissions`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${apiKey}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-type': multipartType(boundary),
         'content-length': String(head.length + 64 * 1024 * 1024),
       },
     });

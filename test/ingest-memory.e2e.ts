@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { TestService, fileMetadata } from '#test-support';
+import { TestService, fileMetadata, multipartHead, multipartTail, multipartType } from '#test-support';
 
 const MiB = 1024 * 1024;
 const SIZE = 512 * MiB;
@@ -17,19 +17,15 @@ const statusMb = (pid: number, field: string): number =>
  */
 function upload(baseUrl: string, token: string, bytes: Buffer): Promise<{ status: number; body: string }> {
   const boundary = `memory${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n` +
-      `${JSON.stringify(fileMetadata(bytes))}\r\n--${boundary}\r\n` +
-      'Content-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n',
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const head = multipartHead(boundary, fileMetadata(bytes));
+  const tail = multipartTail(boundary);
   return new Promise((resolve, reject) => {
     const req = request(new URL('/v1/submissions', baseUrl), {
       method: 'POST',
       agent: false,
       headers: {
         authorization: `Bearer ${token}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-type': multipartType(boundary),
         'content-length': String(head.length + bytes.length + tail.length),
       },
     });

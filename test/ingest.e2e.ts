@@ -9,6 +9,8 @@ import {
   fileMetadata,
   listFiles,
   md5,
+  multipartHead,
+  multipartType,
   pollUntil,
   query,
   sha1,
@@ -333,18 +335,14 @@ for (const driver of ['fs', 's3'] as const) {
       // truncated body: the multipart stream ends before its closing boundary
       const boundary = 'specimen-boundary';
       const truncated = Buffer.concat([
-        Buffer.from(
-          `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${meta}\r\n` +
-            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n` +
-            'Content-Type: application/octet-stream\r\n\r\n',
-        ),
+        multipartHead(boundary, fileMetadata(bytes), 'a.bin'),
         bytes.subarray(0, 500),
       ]);
       await expect(
         await service.request('/v1/submissions', {
           method: 'POST',
           body: truncated,
-          headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+          headers: { 'content-type': multipartType(boundary) },
           token: agent,
         }),
         400,
@@ -362,17 +360,14 @@ for (const driver of ['fs', 's3'] as const) {
     it('leaves nothing behind when the client disconnects mid-upload', async () => {
       const bytes = benign(MiB);
       const boundary = 'specimen-abort';
-      const head = Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${JSON.stringify(fileMetadata(bytes))}\r\n` +
-          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n`,
-      );
+      const head = multipartHead(boundary, fileMetadata(bytes), 'a.bin');
       const url = new URL('/v1/submissions', service.baseUrl);
       await new Promise<void>((resolve) => {
         const req = httpRequest(url, {
           method: 'POST',
           headers: {
             authorization: `Bearer ${agent}`,
-            'content-type': `multipart/form-data; boundary=${boundary}`,
+            'content-type': multipartType(boundary),
             'content-length': String(head.length + bytes.length + 100),
           },
         });
