@@ -274,4 +274,47 @@ describe('StewardshipRepository.retentionBatch', () => {
       samplesKept: 0,
     });
   });
+
+  it('purges an agent: deletes what it alone sent without rewriting it first, rewrites what stays', async () => {
+    const agent = `ps-${randomBytes(4).toString('hex')}`;
+    await database.db.execute(
+      sql`insert into agents (pseudonym, product_name, product_version, os_family, os_version, participating,
+                              consent_revoked_at)
+          values (${agent}, 'test', '1', 'linux', '6', false, now())`,
+    );
+    const seen = new Date(Date.now() - 3_600_000).toISOString();
+    // Two samples sent by the agent alone, one sent by it and by agent-1 and agent-2 (sighted() names them;
+    // its rows count one sighting whatever their submissions, so the shared one ends at the floor of 1).
+    const alone = [await sighted(seen, 0), await sighted(seen, 0)];
+    const shared = await sighted(seen, 2);
+    for (const sha256 of [...alone, shared]) {
+      await database.db.execute(
+        sql`insert into submissions (sample_sha256, kind, metadata, submitter, country, received_at)
+            values (${sha256}, 'file', '{}'::jsonb, ${agent}, 'FR', ${seen}::timestamptz)`,
+      );
+    }
+    await database.db.execute(sql`truncate sample_updates`);
+    await database.db.execute(sql`truncate object_tombstones`);
+
+    const outcome = await stewardship.purgeBatch(agent, 100);
+
+    assert.deepEqual(outcome, { samples: 3, submissionsDeleted: 3, samplesDeleted: 2, samplesKept: 1 });
+    const updated = await rows(sql`select sha256 as v from sample_updates`);
+    assert.ok(updated.length > 0, 'the shared sample is rewritten (countries, sightings)');
+    assert.deepEqual([...new Set(updated)], [shared], 'no row it deletes is rewritten first');
+    assert.deepEqual(
+      await rows(sql`select array_to_string(countries, ',') || ' ' || sightings as v from samples
+                     where sha256 = ${shared}`),
+      ['DE,NL 1'],
+    );
+    assert.deepEqual(
+      await rows(sql`select sha256 as v from samples where sha256 in (${alone[0]}, ${alone[1]})`),
+      [],
+    );
+    assert.deepEqual(await rows(sql`select object_key as v from object_tombstones`), alone.map(keyOf).sort());
+    assert.deepEqual(
+      await rows(sql`select submitter as v from submissions where sample_sha256 = ${shared}`),
+      ['agent-1', 'agent-2'],
+    );
+  });
 });

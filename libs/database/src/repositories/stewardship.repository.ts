@@ -132,14 +132,28 @@ export class StewardshipRepository {
       await tx.execute(sql`select 1 from samples where sha256 = ${inBatch} order by sha256 for update`);
       await this.keepInStats(tx, sql`s.id in (select s.id ${mine} and s.sample_sha256 = ${inBatch})`);
       const removed = await tx.execute<{ sha256: string; n: number }>(
-        sql`with gone as (
-              delete from submissions where id in (select s.id ${mine} and s.sample_sha256 = ${inBatch})
-              returning sample_sha256)
-            select sample_sha256 as sha256, count(*)::int as n from gone group by 1`,
+        sql`select s.sample_sha256 as sha256, count(*)::int as n ${mine} and s.sample_sha256 = ${inBatch}
+            group by 1`,
       );
-      const outcome = await this.dropOrphans(tx, inBatch);
-      const kept = removed.rows.filter((r) => !outcome.deleted.has(r.sha256));
+      // The samples nobody else sent go first, their submissions with them (cascade); then the agent's
+      // submissions of the samples that stay. Deleting all of the agent's submissions first made the
+      // countries trigger (migration 0014) rewrite every sample of the batch, those deleted next included.
+      const orphans = await tx.execute<{ sha256: string; object_key: string }>(
+        sql`delete from samples where sha256 = ${inBatch}
+              and not exists (select 1 from submissions x where x.sample_sha256 = samples.sha256
+                                and x.id not in (select s.id ${mine} and s.sample_sha256 = samples.sha256))
+            returning sha256, object_key`,
+      );
+      await this.tombstone(
+        tx,
+        orphans.rows.map((r) => r.object_key),
+      );
+      const deleted = new Set(orphans.rows.map((r) => r.sha256));
+      const kept = removed.rows.filter((r) => !deleted.has(r.sha256));
       if (kept.length > 0) {
+        await tx.execute(
+          sql`delete from submissions where id in (select s.id ${mine} and s.sample_sha256 = ${inBatch})`,
+        );
         await tx.execute(
           // First and last seen come from the sightings that stay: the withdrawn agent's times go too.
           sql`update samples set sightings = greatest(1, sightings - d.n),
@@ -155,7 +169,7 @@ export class StewardshipRepository {
       return {
         samples: shas.length,
         submissionsDeleted: removed.rows.reduce((sum, r) => sum + r.n, 0),
-        samplesDeleted: outcome.deleted.size,
+        samplesDeleted: deleted.size,
         samplesKept: kept.length,
       };
     });
@@ -197,20 +211,6 @@ export class StewardshipRepository {
           join stats_salts st on st.day = (s.received_at at time zone 'UTC')::date
           where ${where} and not exists (select 1 from stats_days f where f.day = st.day and f.final)`,
     );
-  }
-
-  /** Deletes the samples of `inBatch` that no submission refers to any more, leaving tombstones. */
-  private async dropOrphans(tx: Executor, inBatch: SQL): Promise<{ deleted: Set<string> }> {
-    const deleted = await tx.execute<{ sha256: string; object_key: string }>(
-      sql`delete from samples where sha256 = ${inBatch}
-            and not exists (select 1 from submissions where sample_sha256 = samples.sha256)
-          returning sha256, object_key`,
-    );
-    await this.tombstone(
-      tx,
-      deleted.rows.map((r) => r.object_key),
-    );
-    return { deleted: new Set(deleted.rows.map((r) => r.sha256)) };
   }
 
   private async tombstone(tx: Executor, keys: string[]): Promise<void> {
