@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { TestService, fileMetadata, multipartHead, multipartTail, multipartType } from '#test-support';
+import { TestService, fileMetadata, multipartHead, multipartTail, openSubmission } from '#test-support';
 
 const MiB = 1024 * 1024;
 const SIZE = 512 * MiB;
@@ -19,27 +18,17 @@ function upload(baseUrl: string, token: string, bytes: Buffer): Promise<{ status
   const boundary = `memory${randomBytes(8).toString('hex')}`;
   const head = multipartHead(boundary, fileMetadata(bytes));
   const tail = multipartTail(boundary);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/v1/submissions', baseUrl), {
-      method: 'POST',
-      agent: false,
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': multipartType(boundary),
-        'content-length': String(head.length + bytes.length + tail.length),
-      },
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.write(head);
-    req.write(bytes);
-    req.end(tail);
-  });
+  const { req, answer } = openSubmission(
+    baseUrl,
+    token,
+    boundary,
+    head.length + bytes.length + tail.length,
+    false,
+  );
+  req.write(head);
+  req.write(bytes);
+  req.end(tail);
+  return answer;
 }
 
 // Dead socket buffers wait for a young-generation GC, which an upload's little heap allocation rarely

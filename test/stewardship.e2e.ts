@@ -1,9 +1,19 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestService, benign, fileMetadata, listFiles, pollUntil, query, sha256 } from '#test-support';
+import {
+  TestService,
+  benign,
+  fileMetadata,
+  listFiles,
+  multipartHead,
+  multipartTail,
+  openSubmission,
+  pollUntil,
+  query,
+  sha256,
+} from '#test-support';
 
 interface Agent {
   agentId: string;
@@ -124,32 +134,15 @@ function stalledSubmit(
   bytes: Buffer,
 ): { finish: () => Promise<{ status: number; body: string }> } {
   const boundary = `----stalled${Date.now()}`;
-  const head = Buffer.from(
-    `--${boundary}\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n` +
-      `${JSON.stringify(fileMetadata(bytes))}\r\n` +
-      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="upload.bin"\r\n` +
-      `content-type: application/octet-stream\r\n\r\n`,
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const head = multipartHead(boundary, fileMetadata(bytes), 'upload.bin');
+  const tail = multipartTail(boundary);
   const half = Math.floor(bytes.length / 2);
-  const url = new URL('/v1/submissions', service.baseUrl);
-  const req = httpRequest(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': `multipart/form-data; boundary=${boundary}`,
-      'content-length': String(head.length + bytes.length + tail.length),
-    },
-  });
-  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
+  const { req, answer } = openSubmission(
+    service.baseUrl,
+    token,
+    boundary,
+    head.length + bytes.length + tail.length,
+  );
   req.write(Buffer.concat([head, bytes.subarray(0, half)]));
   return {
     finish: async () => {

@@ -4,4 +4,4 @@ export { TestService, dropDatabase, freePort, listFiles, query, type ServiceOpti
 export { startS3Server, type S3Request, type TestS3Server } from './s3-server.js';
 export { sfdiskImage } from './disk.js';
 export { recordSample, submissionInput } from './database.js';
-export { multipartHead, multipartTail, multipartType } from './multipart.js';
+export { multipartHead, multipartTail, multipartType, openSubmission } from './multipart.js';
