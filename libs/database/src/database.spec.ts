@@ -9,6 +9,7 @@ import { pseudonym } from '#config';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
 import { backfillPseudonyms } from './pseudonyms.js';
 import { AuditRepository } from './repositories/audit.repository.js';
+import { SamplesRepository } from './repositories/samples.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
 const url = `postgres://postgres@127.0.0.1:5432/specimen_dbtest_${randomBytes(5).toString('hex')}`;
@@ -356,6 +357,34 @@ describe('database', () => {
     } finally {
       await single.close();
     }
+  });
+
+  it('gives the analyzers the metadata of the latest upload, not of a later lookup sighting', async () => {
+    const [sample] = await sql<{ sha256: string }>(
+      `insert into samples (sha256, sha1, md5, size, kind, object_key)
+       select h, left(h, 40), left(h, 32), 1, 'memory-region', 'samples/' || h
+       from (select encode(sha256(convert_to($1, 'UTF8')), 'hex') as h) as g
+       returning sha256`,
+      [randomBytes(8).toString('hex')],
+    );
+    assert.ok(sample !== undefined);
+    const metadata = { kind: 'memory-region', pid: 4242, protection: 'RWX' };
+    await sql(
+      `insert into submissions (sample_sha256, kind, metadata, submitter, received_at)
+       values ($1, 'memory-region', $2::jsonb, 'ps-upload', now() - interval '1 hour')`,
+      [sample.sha256, JSON.stringify(metadata)],
+    );
+    const read = await new SubmissionsRepository(database).findForLookup([sample.sha256]);
+    const submitter = { pseudonym: 'ps-lookup', country: null, productVersion: null };
+    assert.equal(
+      await new SubmissionsRepository(database).recordSightings([
+        { sha256s: [sample.sha256], submitter, seenAt: read.seenAt },
+      ]),
+      1,
+    );
+    const samples = new SamplesRepository(database);
+    assert.deepEqual(await samples.latestMetadata(sample.sha256), metadata);
+    assert.equal((await samples.lastSighting(sample.sha256))?.getTime(), Date.parse(read.seenAt));
   });
 
   it('looks up only hashes of 64 lower-case hex digits, each answer at its own position', async () => {

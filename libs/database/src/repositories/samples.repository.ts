@@ -323,12 +323,16 @@ export class SamplesRepository {
     return row?.at ?? null;
   }
 
-  /** The metadata document of the sample's latest submission (what the analyzers read), or null. */
+  /**
+   * The metadata document of the sample's latest upload (what the analyzers read), or null. Lookup
+   * sightings carry none (`{}`), so they are passed over: a lookup must not blank a memory region's pid,
+   * base address and protection for its next scan.
+   */
   async latestMetadata(sha256: string): Promise<Record<string, unknown> | null> {
     const [row] = await this.database.db
       .select({ metadata: submissions.metadata })
       .from(submissions)
-      .where(eq(submissions.sampleSha256, sha256))
+      .where(and(eq(submissions.sampleSha256, sha256), eq(submissions.source, 'upload')))
       .orderBy(desc(submissions.receivedAt))
       .limit(1);
     return row?.metadata ?? null;
