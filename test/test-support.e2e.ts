@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { projectRoot } from '#config';
-import { dropDatabase, pollUntil } from '#test-support';
+import { Redis } from 'ioredis';
+import { TestService, dropDatabase, pollUntil } from '#test-support';
 
 const alive = (pid: number): boolean => {
   try {
@@ -48,6 +49,24 @@ describe('test support', () => {
     } finally {
       if (alive(started.api)) process.kill(started.api, 'SIGKILL');
       await dropDatabase(started.databaseUrl);
+    }
+  });
+
+  it('leaves no Redis keys under its prefix once stopped', async () => {
+    const service = await new TestService().start();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      const keys = () => redis.keys(`${service.queuePrefix}:*`);
+      // The scanner's job schedulers are written at its start; wait for them so there is something to remove.
+      await pollUntil(async () => ((await keys()).length > 0 ? true : undefined), {
+        timeoutMs: 15_000,
+        what: "the scanner's queue keys",
+      });
+      await service.stop();
+      assert.deepEqual(await keys(), []);
+    } finally {
+      await service.stop();
+      redis.disconnect();
     }
   });
 });
