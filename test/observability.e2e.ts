@@ -200,3 +200,56 @@ describe('metrics', () => {
     assert.match(scanner, /^specimen_queue_jobs\{/m);
   });
 });
+
+describe('request log', () => {
+  const service = new TestService({ scanner: false, env: { LOG_LEVEL: 'info' } });
+  before(() => service.start());
+  after(() => service.stop());
+
+  /** The JSON log lines the API printed that carry this request id. */
+  const linesOf = (id: string): Array<Record<string, unknown>> =>
+    service
+      .output()
+      .split('\n')
+      .map((line) => line.replace(/^\[api\] /, ''))
+      .filter((line) => line.startsWith('{') && line.includes(id))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it('answers with the request id and writes one access line with it, no address and no token', async () => {
+    const res = await service.request('/v1/me', { headers: { 'x-request-id': 'e2e-request-1' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-request-id'), 'e2e-request-1');
+    await res.arrayBuffer();
+    const lines = await pollUntil(
+      () => Promise.resolve(linesOf('e2e-request-1').length > 0 ? linesOf('e2e-request-1') : undefined),
+      { timeoutMs: 5_000, what: 'the access line' },
+    );
+    assert.equal(lines.length, 1);
+    const [line] = lines;
+    assert.deepEqual(line?.req, { id: 'e2e-request-1', method: 'GET', url: '/v1/me' });
+    assert.equal(line?.statusCode, 200);
+    assert.equal(line?.msg, 'request completed');
+    assert.equal(typeof line?.responseTime, 'number');
+    assert.ok(!service.output().includes(service.adminToken), 'no bearer token in the log');
+    assert.ok(!/remoteAddress|127\.0\.0\.1:\d+"/.test(JSON.stringify(line)), 'no client address');
+  });
+
+  it('replaces an unusable request id and does not log probes', async () => {
+    const bad = await service.request('/v1/me', { headers: { 'x-request-id': 'not a sane id!' } });
+    await bad.arrayBuffer();
+    assert.match(bad.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    const probe = await fetch(`${service.baseUrl}/health/live`, {
+      headers: { 'x-request-id': 'e2e-probe-1' },
+    });
+    assert.equal(probe.headers.get('x-request-id'), 'e2e-probe-1');
+    await probe.arrayBuffer();
+    // A later request's line shows the probe's would have been written by now.
+    const after = await service.request('/v1/me', { headers: { 'x-request-id': 'e2e-request-2' } });
+    await after.arrayBuffer();
+    await pollUntil(() => Promise.resolve(linesOf('e2e-request-2').length > 0 ? true : undefined), {
+      timeoutMs: 5_000,
+      what: 'the access line',
+    });
+    assert.deepEqual(linesOf('e2e-probe-1'), []);
+  });
+});

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
@@ -46,8 +45,6 @@ import { UploadsController } from './uploads/uploads.controller.js';
 import { UploadsService } from './uploads/uploads.service.js';
 import { UploadsSweeper } from './uploads/uploads.sweeper.js';
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-
 @Module({})
 export class ApiModule implements NestModule {
   static forRoot(config: Config): DynamicModule {
@@ -55,17 +52,12 @@ export class ApiModule implements NestModule {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(config),
+        // The root logger only: request ids, request-scoped context and access lines come from
+        // requestLog (apps/api/src/http/request-log.ts), registered in main.ts.
         LoggerModule.forRoot({
+          forRoutes: [],
           pinoHttp: {
             level: config.logLevel,
-            // The id a client sent is kept when it is sane, so agents can correlate their logs with ours.
-            genReqId: (req, res) => {
-              const incoming = req.headers['x-request-id'];
-              const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-              res.setHeader('X-Request-Id', id);
-              return id;
-            },
-            redact: ['req.headers.authorization'],
             // No client address in any log line: DESIGN.md promises no IP addresses are kept about agents.
             serializers: {
               req: (req: { id: unknown; method: unknown; url: unknown }) => ({
@@ -73,9 +65,6 @@ export class ApiModule implements NestModule {
                 method: req.method,
                 url: req.url,
               }),
-            },
-            autoLogging: {
-              ignore: (req) => (req.url?.startsWith('/health') || req.url?.startsWith('/metrics')) ?? false,
             },
           },
         }),

@@ -2,13 +2,14 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { ConfigError, loadConfig, projectRoot } from '#config';
 import { SpecimenMetrics } from '#observability';
 import { ApiModule } from './app.module.js';
 import { consoleHandler } from './console/console.static.js';
 import { httpMetrics } from './http/http-metrics.js';
 import { SMALL_JSON_LIMIT_BYTES, smallJsonType } from './http/large-json.js';
+import { requestLog } from './http/request-log.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
   app.set('etag', false);
   // Before the routes (registered at listen), so every request is timed, refused ones included.
   app.use(httpMetrics(app.get(SpecimenMetrics)));
+  app.use(requestLog(await app.resolve(PinoLogger)));
   // The analyst console (built by `npm run build` into dist/console), same origin as the API.
   const consoleDir = join(projectRoot(), 'dist', 'console');
   const console_ = consoleHandler(consoleDir);
