@@ -482,6 +482,8 @@ describe('data stewardship: crash during a purge, and retention', () => {
       { timeoutMs: 10_000, what: 'the sample to expire' },
     );
     assert.equal((await service.request(`/v1/samples/${sha}/download`)).status, 404);
+    assert.equal((await service.request(`/v1/samples/${sha}/download`, { method: 'HEAD' })).status, 404);
+    assert.equal((await service.request(`/v1/samples/${sha}/preview`)).status, 404);
     const search = await getJson<{ items: unknown[] }>(service, `/v1/samples?hash=${sha}`);
     assert.equal(search.items.length, 0);
     const lookup = await service.request('/v1/lookups', {

@@ -42,6 +42,7 @@ export {
   type LatestScan,
   type MatchRecord,
   type SampleRecord,
+  type SampleObject,
   type ScanTarget,
   type SampleSummaryRecord,
   type SampleSearch,

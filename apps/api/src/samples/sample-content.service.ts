@@ -67,7 +67,7 @@ export class SampleContentService {
     sha256: string,
     principal: Principal,
   ): Promise<{ filename: string; length: number; body: EncryptedZip }> {
-    const sample = await this.samples.get(sha256);
+    const sample = await this.samples.object(sha256);
     const { entry, filename, length } = archiveOf(sample);
     const body = encryptedZip(entry, await this.open(sample.objectKey), this.config.download.zipPassword);
     try {
@@ -100,7 +100,7 @@ export class SampleContentService {
    * of the sample leaves).
    */
   async downloadHead(sha256: string): Promise<{ filename: string; length: number }> {
-    const sample = await this.samples.get(sha256);
+    const sample = await this.samples.object(sha256);
     if ((await this.store.stat(sample.objectKey)) === null) {
       throw new SpecimenError('NOT_FOUND', `the bytes of sample ${sample.sha256} are not in storage`);
     }
@@ -121,7 +121,7 @@ export class SampleContentService {
 
   /** At most 64 KiB from `offset`, read as a byte range; an offset at or past the end gives no rows. */
   async preview(sha256: string, query: unknown): Promise<PreviewView> {
-    const sample = await this.samples.get(sha256);
+    const sample = await this.samples.object(sha256);
     const { offset, length } = parseOrThrow(PreviewQuery, query, 'query');
     if (offset >= sample.size) return { offset, length: 0, size: sample.size, rows: [] };
     const end = Math.min(sample.size, offset + length) - 1;

@@ -23,6 +23,7 @@ import {
   Database,
   type KeysetPosition,
   OutboxRepository,
+  type SampleObject,
   type SampleRecord,
   type SampleSummaryRecord,
   SamplesRepository,
@@ -81,11 +82,16 @@ export class SamplesService {
     @Inject(AuditRepository) private readonly audit: AuditRepository,
   ) {}
 
-  /** Samples last sighted before this are expired: never served, even before the sweep removes them. */
-
   /** A sample by sha256, or NOT_FOUND (also when it is past retention). */
   async get(sha256: string): Promise<SampleRecord> {
     const sample = await this.samples.findBySha256(sha256Param(sha256), retentionCutoff(this.config));
+    if (sample === null) throw new SpecimenError('NOT_FOUND', 'no such sample');
+    return sample;
+  }
+
+  /** {@link get} for the routes that hand out bytes: only the sample's object key and size. */
+  async object(sha256: string): Promise<SampleObject> {
+    const sample = await this.samples.objectOf(sha256Param(sha256), retentionCutoff(this.config));
     if (sample === null) throw new SpecimenError('NOT_FOUND', 'no such sample');
     return sample;
   }

