@@ -50,7 +50,7 @@ export class SampleContentService {
     @Inject(AuditRepository) audit: AuditRepository,
     @Inject(SamplesService) private readonly samples: SamplesService,
   ) {
-    this.downloadRecords = new Batcher((entries) => audit.appendMany(entries), MAX_AUDIT_BATCH);
+    this.downloadRecords = new Batcher((entries) => audit.appendCommitted(entries), MAX_AUDIT_BATCH);
   }
 
   /**
