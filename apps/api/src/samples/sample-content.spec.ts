@@ -39,19 +39,20 @@ function downloadFixture(size = 100_000) {
       return Promise.resolve(source);
     },
   } as unknown as ObjectStore;
+  // `satisfies` names the methods the service calls, so renaming one fails the build here, not the run.
   const samples = {
-    get: () => Promise.resolve({ sha256, size, objectKey: `samples/${sha256}` }),
-  } as unknown as SamplesService;
-  const commits: Array<{ entries: AuditEntry[]; release: (error?: Error) => void }> = [];
+    object: () => Promise.resolve({ sha256, size, objectKey: `samples/${sha256}` }),
+  } satisfies Pick<SamplesService, 'object'> as unknown as SamplesService;
+  const commits: Array<{ entries: readonly AuditEntry[]; release: (error?: Error) => void }> = [];
   const audit = {
-    appendMany: (entries: AuditEntry[]) =>
+    appendCommitted: (entries: readonly AuditEntry[]) =>
       new Promise<number[]>((resolve, reject) => {
         commits.push({
           entries,
           release: (error) => (error === undefined ? resolve(entries.map((_, i) => i + 1)) : reject(error)),
         });
       }),
-  } as unknown as AuditRepository;
+  } satisfies Pick<AuditRepository, 'appendCommitted'> as unknown as AuditRepository;
   const config = { download: { zipPassword: 'infected' } } as Config;
   const service = new SampleContentService(config, store, audit, samples);
   const principal = { tokenId: 't', name: 'analyst-one', role: 'analyst' } as Principal;
