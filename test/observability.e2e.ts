@@ -234,6 +234,35 @@ describe('request log', () => {
     assert.ok(!/remoteAddress|127\.0\.0\.1:\d+"/.test(JSON.stringify(line)), 'no client address');
   });
 
+  it('says a 5xx errored', async () => {
+    // An API whose Redis does not answer: the queue route answers 503.
+    const broken = new TestService({
+      scanner: false,
+      waitFor: 'live',
+      env: { LOG_LEVEL: 'info' },
+      apiEnv: { REDIS_URL: `redis://127.0.0.1:${await freePort()}` },
+    });
+    await broken.start();
+    try {
+      const res = await broken.request('/v1/queues', { headers: { 'x-request-id': 'e2e-errored-1' } });
+      assert.equal(res.status, 503, await res.text());
+      const line = await pollUntil(
+        () =>
+          Promise.resolve(
+            broken
+              .output()
+              .split('\n')
+              .map((l) => l.replace(/^\[api\] /, ''))
+              .filter((l) => l.includes('"e2e-errored-1"') && l.includes('"msg":"request errored"'))[0],
+          ),
+        { timeoutMs: 5_000, what: 'the access line of the 503' },
+      );
+      assert.equal((JSON.parse(line) as { statusCode: number }).statusCode, 503);
+    } finally {
+      await broken.stop();
+    }
+  });
+
   it('replaces an unusable request id and does not log probes', async () => {
     const bad = await service.request('/v1/me', { headers: { 'x-request-id': 'not a sane id!' } });
     await bad.arrayBuffer();

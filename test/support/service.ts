@@ -5,7 +5,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { projectRoot } from '#config';
 import { pollUntil } from './poll.js';
@@ -89,6 +88,9 @@ export async function dropDatabase(url: string): Promise<void> {
  * may have stopped it) only earns a warning.
  */
 export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  // Loaded here, not at the top: ioredis leaves String.prototype slow in the process that loads it (see
+  // libs/queue/src/string-prototype.ts), and the benchmarks run their baselines in this process.
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 2_000,

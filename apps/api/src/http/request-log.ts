@@ -12,7 +12,7 @@ const quiet = (url: string): boolean => url.startsWith('/health') || url.startsW
  * Every request gets an `X-Request-Id` (the client's when sane, else a new UUID) and runs in a logging
  * context whose lines carry `req: {id, method, url}` (no client address: DESIGN.md promises no IP addresses
  * are kept about agents); when `info` is enabled, one access line is written as the response finishes
- * (`request completed`) or the client goes away first (`request aborted`).
+ * (`request completed`, or `request errored` for a 5xx) or the client goes away first (`request aborted`).
  *
  * This replaces pino-http as nestjs-pino registers it (a route middleware per request for the logger plus
  * one for its context): `npm run bench:auth` measured 0.19–0.21 against 0.22–0.25 ms of API CPU per
@@ -35,10 +35,13 @@ export function requestLog(logger: PinoLogger): RequestHandler {
             res.off('finish', done);
             res.off('close', done);
             const responseTime = Math.round(performance.now() - started);
-            if (res.writableFinished) {
-              log.info({ statusCode: res.statusCode, responseTime }, 'request completed');
-            } else {
+            if (!res.writableFinished) {
               log.info({ responseTime }, 'request aborted');
+            } else if (res.statusCode >= 500) {
+              // As pino-http said it; the exception filter logs the error itself, with its stack.
+              log.info({ statusCode: res.statusCode, responseTime }, 'request errored');
+            } else {
+              log.info({ statusCode: res.statusCode, responseTime }, 'request completed');
             }
           };
           res.on('finish', done);
