@@ -206,24 +206,31 @@ describe('request log', () => {
   before(() => service.start());
   after(() => service.stop());
 
-  /** The JSON log lines the API printed that carry this request id. */
-  const linesOf = (id: string): Array<Record<string, unknown>> =>
-    service
+  /** The JSON log lines the API of `of` printed that carry this request id. */
+  const linesOf = (id: string, of = service): Array<Record<string, unknown>> =>
+    of
       .output()
       .split('\n')
       .map((line) => line.replace(/^\[api\] /, ''))
       .filter((line) => line.startsWith('{') && line.includes(id))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
 
+  /** {@link linesOf}, once there is at least one. */
+  const awaitLines = (id: string, of = service): Promise<Array<Record<string, unknown>>> =>
+    pollUntil(
+      () => {
+        const lines = linesOf(id, of);
+        return Promise.resolve(lines.length > 0 ? lines : undefined);
+      },
+      { timeoutMs: 5_000, what: `the log lines of request ${id}` },
+    );
+
   it('answers with the request id and writes one access line with it, no address and no token', async () => {
     const res = await service.request('/v1/me', { headers: { 'x-request-id': 'e2e-request-1' } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-request-id'), 'e2e-request-1');
     await res.arrayBuffer();
-    const lines = await pollUntil(
-      () => Promise.resolve(linesOf('e2e-request-1').length > 0 ? linesOf('e2e-request-1') : undefined),
-      { timeoutMs: 5_000, what: 'the access line' },
-    );
+    const lines = await awaitLines('e2e-request-1');
     assert.equal(lines.length, 1);
     const [line] = lines;
     assert.deepEqual(line?.req, { id: 'e2e-request-1', method: 'GET', url: '/v1/me' });
@@ -246,18 +253,12 @@ describe('request log', () => {
     try {
       const res = await broken.request('/v1/queues', { headers: { 'x-request-id': 'e2e-errored-1' } });
       assert.equal(res.status, 503, await res.text());
+      // The exception filter's error line comes first: wait for the access line itself.
       const line = await pollUntil(
-        () =>
-          Promise.resolve(
-            broken
-              .output()
-              .split('\n')
-              .map((l) => l.replace(/^\[api\] /, ''))
-              .filter((l) => l.includes('"e2e-errored-1"') && l.includes('"msg":"request errored"'))[0],
-          ),
+        () => Promise.resolve(linesOf('e2e-errored-1', broken).find((l) => l.msg === 'request errored')),
         { timeoutMs: 5_000, what: 'the access line of the 503' },
       );
-      assert.equal((JSON.parse(line) as { statusCode: number }).statusCode, 503);
+      assert.equal(line.statusCode, 503);
     } finally {
       await broken.stop();
     }
@@ -275,10 +276,7 @@ describe('request log', () => {
     // A later request's line shows the probe's would have been written by now.
     const after = await service.request('/v1/me', { headers: { 'x-request-id': 'e2e-request-2' } });
     await after.arrayBuffer();
-    await pollUntil(() => Promise.resolve(linesOf('e2e-request-2').length > 0 ? true : undefined), {
-      timeoutMs: 5_000,
-      what: 'the access line',
-    });
+    await awaitLines('e2e-request-2');
     assert.deepEqual(linesOf('e2e-probe-1'), []);
   });
 });

@@ -25,9 +25,8 @@ export {
   type PrincipalSubscriberHandlers,
 } from './principal-events.js';
 export { RateLimiter, type RateDecision } from './rate-limiter.js';
-export { restoreFastStringPrototype } from './string-prototype.js';
 
 // Every process that queues or works jobs loads ioredis (through BullMQ and the modules above), which leaves
 // String.prototype slow; the imports above have run by now (see string-prototype.ts).
-import { restoreFastStringPrototype as repair } from './string-prototype.js';
-repair();
+import { restoreFastStringPrototype } from './string-prototype.js';
+restoreFastStringPrototype();

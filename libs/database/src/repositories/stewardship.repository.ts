@@ -70,10 +70,6 @@ export function objectInUseQuery(key: string): SQL {
 }
 
 /**
- * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
- * tombstones of objects to delete, and the statistics roll-ups that outlive the raw rows.
- */
-/**
  * How the statistics name the agent of submission `s` on a day whose salt is `st.salt`: a salted hash once
  * the day has a salt (some of its submissions were removed: keepInStats copies them, and the roll-up must
  * name the remaining ones of the same agent alike), else the pseudonym; 'unknown' without a submitter.
@@ -83,6 +79,10 @@ const statsAgent = sql.raw(
   `coalesce('removed:' || md5(st.salt::text || s.submitter), s.submitter, 'unknown')`,
 );
 
+/**
+ * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
+ * tombstones of objects to delete, and the statistics roll-ups that outlive the raw rows.
+ */
 export class StewardshipRepository {
   constructor(private readonly database: Database) {}
 
