@@ -5,14 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { type EncryptedZip, type ZipSource, encryptedZip } from './encrypted-zip.js';
+import { type EncryptedZip, type ZipSource, encryptedZip, pooledChunkCount } from './encrypted-zip.js';
 
 const NAME = 'b'.repeat(64);
 const salt = Buffer.alloc(16, 9);
 const modified = new Date('2026-03-04T05:06:07Z');
 
 /** The archive's bytes, each chunk copied and (with `giveBack`) given back and scribbled over at once. */
-async function bytesOf(zip: EncryptedZip, giveBack: boolean): Promise<{ bytes: Buffer; memories: number }> {
+async function bytesOf(
+  zip: EncryptedZip,
+  giveBack: boolean,
+): Promise<{ bytes: Buffer; memories: number; used: Set<ArrayBufferLike> }> {
   const copies: Buffer[] = [];
   const memories = new Set<ArrayBufferLike>();
   for await (const chunk of zip as AsyncIterable<Buffer>) {
@@ -23,7 +26,7 @@ async function bytesOf(zip: EncryptedZip, giveBack: boolean): Promise<{ bytes: B
       chunk.fill(0xee); // what a later chunk does to it, sooner
     }
   }
-  return { bytes: Buffer.concat(copies), memories: memories.size };
+  return { bytes: Buffer.concat(copies), memories: memories.size, used: memories };
 }
 
 describe('encryptedZip chunks given back', () => {
@@ -70,6 +73,28 @@ describe('encryptedZip chunks given back', () => {
       );
     });
   }
+
+  it('hands the chunks of an ended archive to the next archives, given back before or after its end', async () => {
+    const zip = () =>
+      encryptedZip({ name: NAME, size: data.length }, Readable.from([data]), 'pw', { salt, modified });
+    const first = await bytesOf(zip(), true);
+    assert.ok(pooledChunkCount() > 0, 'chunks given back before the end are pooled when it ends');
+    const second = await bytesOf(zip(), true);
+    assert.ok(second.bytes.equals(first.bytes), 'same archive from reused chunks');
+    assert.ok(
+      [...second.used].some((memory) => first.used.has(memory)),
+      'the second archive is made in chunks of the first',
+    );
+
+    // Chunks kept by the consumer past the end join the pool when given back.
+    const late = zip();
+    const held: Buffer[] = [];
+    for await (const chunk of late as AsyncIterable<Buffer>) held.push(chunk);
+    assert.ok(late.destroyed);
+    const before = pooledChunkCount();
+    for (const chunk of held) late.release(chunk);
+    assert.ok(pooledChunkCount() > before, `${pooledChunkCount()} pooled after, ${before} before`);
+  });
 
   it('ignores buffers it did not push', async () => {
     const zip = encryptedZip({ name: NAME, size: 4 }, Readable.from([Buffer.from('abcd')]), 'pw');
