@@ -150,7 +150,11 @@ async function ingest(
       }
     }),
   );
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, sha256s };
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  // The connections would sit idle through the scans: the API closes such a connection after 5 s, as the
+  // next round may send on it, and that upload failed with 'socket hang up'. The next round opens new ones.
+  agent.destroy();
+  return { seconds, sha256s };
 }
 
 interface Baseline {
