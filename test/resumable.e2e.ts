@@ -224,6 +224,33 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal(again.headers.get('specimen-submission-id'), submissionId);
   });
 
+  it('refuses a chunk that runs past Upload-Length with 413, keeps the offset, and keeps serving', async () => {
+    const bytes = benign(3000);
+    for (const [offset, extra] of [
+      [0, 1],
+      [1000, 1],
+      [1000, 1024 * 1024],
+    ] as const) {
+      const url = await createdUrl(service, agent, bytes);
+      if (offset > 0) {
+        const first = await patch(service, agent, url, 0, bytes.subarray(0, offset));
+        assert.equal(first.status, 204, await first.clone().text());
+      }
+      const body = Buffer.concat([bytes.subarray(offset), Buffer.alloc(extra, 0x41)]);
+      const over = await patch(service, agent, url, offset, body);
+      assert.equal(over.status, 413, await over.clone().text());
+      assert.equal(((await over.json()) as ErrorBody).error.code, 'FILE_TOO_LARGE');
+      const head = await offsetOf(service, agent, url);
+      assert.equal(head.status, 200, 'the API still answers');
+      assert.equal(head.headers.get('upload-offset'), String(offset));
+      const rest = await patch(service, agent, url, offset, bytes.subarray(offset));
+      assert.equal(rest.status, 204, await rest.clone().text());
+      assert.equal(rest.headers.get('upload-offset'), '3000');
+      // Finished: the assembled bytes matched the declared checksums, so none of the refused ones stayed.
+      assert.match(rest.headers.get('specimen-submission-id') ?? '', /^[0-9a-f-]{36}$/);
+    }
+  });
+
   it('answers a wrong offset with 409 OFFSET_MISMATCH', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);

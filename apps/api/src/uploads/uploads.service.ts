@@ -271,6 +271,11 @@ export class UploadsService implements OnApplicationShutdown {
     };
     body.on('close', onClose);
     body.on('error', (e) => meter.destroy(e));
+    // The body flows into the meter at once, while the store may still be opening its file: a chunk that
+    // runs past Upload-Length fails the meter before anything listens to it. This listener keeps that
+    // error from being an unhandled 'error' event (which ended the process); the store then finds the
+    // meter failed, and the meter's own error is what the client is told.
+    meter.on('error', () => undefined);
     body.pipe(meter);
     try {
       if (streamPath === null) await this.store.put(key, meter, { signal: abort.signal });
@@ -280,9 +285,10 @@ export class UploadsService implements OnApplicationShutdown {
       body.unpipe(meter);
       body.resume();
       if (abort.signal.aborted) throw abort.signal.reason as unknown;
-      throw e instanceof SpecimenError
-        ? e
-        : new SpecimenError('INTERNAL', 'the chunk could not be stored', undefined, { cause: e });
+      const failure: unknown = meter.errored ?? e;
+      throw failure instanceof SpecimenError
+        ? failure
+        : new SpecimenError('INTERNAL', 'the chunk could not be stored', undefined, { cause: failure });
     } finally {
       body.off('close', onClose);
     }
