@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -186,6 +186,41 @@ describe('specimen-agent against the real service', () => {
       direct.results.map((r) => [r.sha256, r.action]),
       [[sha256(linked), 'uploaded']],
     );
+  });
+
+  it('reports a file that changes while it is sent and sends the rest of the folder', async () => {
+    const home = await enrolledHome('growing');
+    const dir = join(work, 'growing');
+    await mkdir(dir, { recursive: true });
+    const before = benign(4300);
+    const after = benign(4400);
+    await writeFile(join(dir, 'a-before.bin'), before);
+    await writeFile(join(dir, 'm-growing.log'), benign(5000));
+    await writeFile(join(dir, 'z-after.bin'), after);
+    // Appended to every millisecond while the agent runs: it has grown between hashing and sending.
+    const growing = await open(join(dir, 'm-growing.log'), 'a');
+    let appending = true;
+    const appender = (async () => {
+      while (appending) {
+        await growing.appendFile('a line of the log\n');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    let run: Run;
+    try {
+      run = await startCli(home, ['submit', dir, '--json']).done;
+    } finally {
+      appending = false;
+      await appender;
+      await growing.close();
+    }
+    assert.equal(run.code, 1, `a file that could not be sent fails the run: ${run.stderr}`);
+    assert.doesNotMatch(run.stderr, /NotReadableError|\n\s+at /, 'no stack trace');
+    const by = new Map((JSON.parse(run.stdout) as SubmitOutput).results.map((r) => [r.name, r]));
+    assert.equal(by.get(join(dir, 'a-before.bin'))?.action, 'uploaded');
+    assert.equal(by.get(join(dir, 'z-after.bin'))?.action, 'uploaded');
+    assert.equal(by.get(join(dir, 'm-growing.log'))?.action, 'failed');
+    assert.match(by.get(join(dir, 'm-growing.log'))?.error ?? '', /changed while it was being sent/);
   });
 
   it('submits a memory region and boot sectors with their metadata', async () => {

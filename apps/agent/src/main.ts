@@ -151,7 +151,7 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
         name: path,
         metadata: { kind: 'file', ...checksums(digests), filename: label(path) },
         source: fileSource(path, digests.size),
-        blob: fileBlob(path),
+        blob: fileBlob(path, digests),
       });
     }
     progress.update('hashed', found.length, found.length);
@@ -172,7 +172,9 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
       protection: required('protection', values.protection),
     };
     return {
-      items: [{ name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path) }],
+      items: [
+        { name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path, digests) },
+      ],
       unsent: [],
     };
   }

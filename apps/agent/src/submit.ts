@@ -1,4 +1,5 @@
-import { openAsBlob } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ChunkSource, type SpecimenClient, SpecimenClientError, uploadResumable } from '#client';
 import type { SubmissionMetadata } from '#contracts';
@@ -38,7 +39,20 @@ export interface SubmitOptions {
 
 export const checksums = (d: FileDigests) => ({ sha256: d.sha256, sha1: d.sha1, md5: d.md5, size: d.size });
 
-export const fileBlob = (path: string) => () => openAsBlob(path);
+/**
+ * The multipart body of a file: its bytes read whole (at most the resumable threshold, 16 MiB by default)
+ * and checked against the digests it was looked up with, so a file that changed since it was hashed fails
+ * here, with its name, instead of being sent. (A Blob of `fs.openAsBlob` was read while the request went
+ * out; when the file changed meanwhile, Node 24's fetch let the read's NotReadableError escape as an
+ * unhandled rejection, which ended the whole run.)
+ */
+export const fileBlob = (path: string, digests: Pick<FileDigests, 'size' | 'sha256'>) => async () => {
+  const bytes = await readFile(path);
+  if (bytes.length !== digests.size || createHash('sha256').update(bytes).digest('hex') !== digests.sha256) {
+    throw new Error(`${path} changed while it was being sent`);
+  }
+  return new Blob([new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)]);
+};
 export const bufferBlob = (bytes: Buffer) => () => Promise.resolve(new Blob([new Uint8Array(bytes)]));
 export const label = (path: string) => basename(path);
 
