@@ -223,6 +223,29 @@ describe('specimen-agent against the real service', () => {
     assert.match(by.get(join(dir, 'm-growing.log'))?.error ?? '', /changed while it was being sent/);
   });
 
+  it('answers a bad command line with what is wrong and the usage (exit 2), and refuses a disk-sized boot record', async () => {
+    const home = await enrolledHome('bad-options');
+    for (const [args, said] of [
+      [['submit', '--verbose', 'x'], /Unknown option '--verbose'/],
+      [['submit', '--kind', 'memory-region', 'x', '--pid', '-5'], /--pid.*ambiguous/s],
+      [['status', '--lba'], /--lba/],
+    ] as const) {
+      const run = await startCli(home, [...args]).done;
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, said);
+      assert.match(run.stderr, /specimen-agent submit PATH/, 'the usage follows');
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    }
+    const disk = join(work, 'disk.img');
+    await writeFile(disk, Buffer.alloc(4096));
+    const big = await startCli(home, ['submit', '--kind', 'boot-record', disk, '--sectors', '99999999']).done;
+    assert.equal(big.code, 1);
+    assert.match(
+      big.stderr,
+      /--sectors 99999999 of 512 bytes is more than the 16 MiB a boot record may have/,
+    );
+  });
+
   it('submits a memory region and boot sectors with their metadata', async () => {
     const home = await enrolledHome('kinds');
     const dump = join(work, 'region.dmp');

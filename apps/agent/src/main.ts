@@ -40,29 +40,44 @@ const USAGE = `specimen-agent: send suspicious files to a Specimen service
 
 Config and state live in $SPECIMEN_AGENT_HOME (default ~/.specimen-agent), mode 0600.`;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    server: { type: 'string' },
-    'enrollment-token': { type: 'string' },
-    country: { type: 'string' },
-    participate: { type: 'boolean' },
-    withdraw: { type: 'boolean' },
-    'statement-version': { type: 'string', default: '1' },
-    kind: { type: 'string', default: 'file' },
-    json: { type: 'boolean', default: false },
-    'resumable-threshold': { type: 'string', default: String(16 * MiB) },
-    'chunk-size': { type: 'string', default: String(8 * MiB) },
-    pid: { type: 'string' },
-    image: { type: 'string' },
-    'base-address': { type: 'string' },
-    protection: { type: 'string' },
-    sectors: { type: 'string', default: '1' },
-    'sector-size': { type: 'string', default: '512' },
-    lba: { type: 'string', default: '0' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+/** The most bytes `submit --kind boot-record` reads: boot sectors and partition tables, not a disk image. */
+const MAX_BOOT_RECORD_BYTES = 16 * MiB;
+
+const OPTIONS = {
+  server: { type: 'string' },
+  'enrollment-token': { type: 'string' },
+  country: { type: 'string' },
+  participate: { type: 'boolean' },
+  withdraw: { type: 'boolean' },
+  'statement-version': { type: 'string', default: '1' },
+  kind: { type: 'string', default: 'file' },
+  json: { type: 'boolean', default: false },
+  'resumable-threshold': { type: 'string', default: String(16 * MiB) },
+  'chunk-size': { type: 'string', default: String(8 * MiB) },
+  pid: { type: 'string' },
+  image: { type: 'string' },
+  'base-address': { type: 'string' },
+  protection: { type: 'string' },
+  sectors: { type: 'string', default: '1' },
+  'sector-size': { type: 'string', default: '512' },
+  lba: { type: 'string', default: '0' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * The command line, or exit 2 with what is wrong with it and the usage (an unknown option, an option
+ * without its value, or a value that starts with a dash, which must be given as --option=-value).
+ */
+function parseCommandLine() {
+  try {
+    return parseArgs({ allowPositionals: true, options: OPTIONS });
+  } catch (e) {
+    process.stderr.write(`specimen-agent: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+
+const { values, positionals } = parseCommandLine();
 
 function integer(name: string, value: string | undefined, min = 0): number {
   const n = Number(value);
@@ -182,7 +197,13 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
     const sectorSize = integer('sector-size', values['sector-size'], 512);
     if (sectorSize !== 512 && sectorSize !== 4096) throw new Error('--sector-size must be 512 or 4096');
     const lba = integer('lba', values.lba);
-    const { bytes, scheme } = await readSectors(path, lba, integer('sectors', values.sectors, 1), sectorSize);
+    const sectors = integer('sectors', values.sectors, 1);
+    if (sectors * sectorSize > MAX_BOOT_RECORD_BYTES) {
+      throw new Error(
+        `--sectors ${sectors} of ${sectorSize} bytes is more than the ${MAX_BOOT_RECORD_BYTES / MiB} MiB a boot record may have`,
+      );
+    }
+    const { bytes, scheme } = await readSectors(path, lba, sectors, sectorSize);
     const metadata: SubmissionMetadata = {
       kind: 'boot-record',
       ...checksums(digestBuffer(bytes)),
