@@ -223,7 +223,7 @@ describe('specimen-agent against the real service', () => {
     assert.match(by.get(join(dir, 'm-growing.log'))?.error ?? '', /changed while it was being sent/);
   });
 
-  it('answers a bad command line with what is wrong and the usage (exit 2), and refuses a disk-sized boot record', async () => {
+  it('answers a bad command line with what is wrong and the usage (exit 2), refuses a disk-sized boot record, and says how to consent', async () => {
     const home = await enrolledHome('bad-options');
     for (const [args, said] of [
       [['submit', '--verbose', 'x'], /Unknown option '--verbose'/],
@@ -236,6 +236,23 @@ describe('specimen-agent against the real service', () => {
       assert.match(run.stderr, /specimen-agent submit PATH/, 'the usage follows');
       assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
     }
+    // Withdrawn: a submission is refused, and the CLI says how to take part again.
+    assert.equal(
+      (await cli<{ participating: boolean }>(home, ['consent', '--withdraw'])).participating,
+      false,
+    );
+    const file = join(work, 'refused.bin');
+    await writeFile(file, benign(4500));
+    const refused = await startCli(home, ['submit', file]).done;
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /CONSENT_REQUIRED \(403\): .*; run "specimen-agent consent --participate" to take part/,
+    );
+    assert.equal(
+      (await cli<{ participating: boolean }>(home, ['consent', '--participate'])).participating,
+      true,
+    );
     const disk = join(work, 'disk.img');
     await writeFile(disk, Buffer.alloc(4096));
     const big = await startCli(home, ['submit', '--kind', 'boot-record', disk, '--sectors', '99999999']).done;

@@ -155,9 +155,14 @@ async function send(
   return result;
 }
 
+/** What the service's refusals ask of an agent, in this command's words. */
+const REMEDIES: Record<string, string> = {
+  CONSENT_REQUIRED: 'run "specimen-agent consent --participate" to take part',
+};
+
 export const describeError = (e: unknown): string =>
   e instanceof SpecimenClientError
-    ? `${e.code} (${e.status}): ${e.message}`
+    ? `${e.code} (${e.status}): ${e.message}${REMEDIES[e.code] === undefined ? '' : `; ${REMEDIES[e.code]}`}`
     : e instanceof Error
       ? e.message
       : String(e);
