@@ -188,6 +188,25 @@ describe('specimen-agent against the real service', () => {
     );
   });
 
+  it('sends files whose names are not UTF-8, found in a folder', async () => {
+    const home = await enrolledHome('latin1');
+    const dir = join(work, 'latin1-files');
+    await mkdir(join(dir, 'd\u00e9j\u00e0'), { recursive: true });
+    const bytes = benign(4600);
+    // 'caf\xe9.bin' in Latin-1, in a folder whose UTF-8 name is fine.
+    const name = Buffer.concat([
+      Buffer.from(join(dir, 'd\u00e9j\u00e0', 'caf')),
+      Buffer.from([0xe9]),
+      Buffer.from('.bin'),
+    ]);
+    await writeFile(name, bytes);
+    const out = await cli<SubmitOutput>(home, ['submit', dir]);
+    assert.deepEqual(
+      out.results.map((r) => [r.name, r.sha256, r.action]),
+      [[join(dir, 'd\u00e9j\u00e0', 'caf\ufffd.bin'), sha256(bytes), 'uploaded']],
+    );
+  });
+
   it('reports a file that changes while it is sent and sends the rest of the folder', async () => {
     const home = await enrolledHome('growing');
     const dir = join(work, 'growing');

@@ -149,22 +149,22 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
       error: p.reason,
     }));
     const out: Item[] = [];
-    for (const [i, path] of found.entries()) {
-      progress.update(`hashing ${label(path)}`, i, found.length);
+    for (const [i, { path, name }] of found.entries()) {
+      progress.update(`hashing ${label(name)}`, i, found.length);
       let digests: FileDigests;
       try {
         digests = await digestFile(path);
       } catch (e) {
-        unsent.push({ name: path, action: 'failed', error: describeError(e) });
+        unsent.push({ name, action: 'failed', error: describeError(e) });
         continue;
       }
       if (digests.size === 0) {
-        unsent.push({ name: path, action: 'skipped', error: 'empty: the service takes no empty files' });
+        unsent.push({ name, action: 'skipped', error: 'empty: the service takes no empty files' });
         continue;
       }
       out.push({
-        name: path,
-        metadata: { kind: 'file', ...checksums(digests), filename: label(path) },
+        name,
+        metadata: { kind: 'file', ...checksums(digests), filename: label(name) },
         source: fileSource(path, digests.size),
         blob: fileBlob(path, digests),
       });

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Dirent, Stats } from 'node:fs';
+import type { Dirent, PathLike, Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isUtf8 } from 'node:buffer';
+import { join, sep } from 'node:path';
 import type { ChunkSource } from '#client';
 
 export interface FileDigests {
@@ -10,6 +11,12 @@ export interface FileDigests {
   sha1: string;
   md5: string;
   size: number;
+}
+
+/** A file to send: the path it is read by (bytes when its name is not UTF-8) and the name it is shown by. */
+export interface FoundFile {
+  path: string | Buffer;
+  name: string;
 }
 
 /** A path that was not sent, and why: `failed` when it could not be read, not when it was passed over. */
@@ -27,26 +34,28 @@ export interface PassedOver {
  * that cannot be read (gone, a dangling link, no permission) is reported as failed and the walk goes on:
  * one bad entry in a folder does not stop the rest from being sent.
  */
-export async function expandPaths(paths: string[]): Promise<{ files: string[]; passedOver: PassedOver[] }> {
-  const found = new Set<string>();
+export async function expandPaths(
+  paths: string[],
+): Promise<{ files: FoundFile[]; passedOver: PassedOver[] }> {
+  const found = new Map<string, FoundFile>();
   const passedOver: PassedOver[] = [];
-  const failed = (path: string, e: unknown) =>
-    passedOver.push({ path, reason: e instanceof Error ? e.message : String(e), failed: true });
-  const visit = async (path: string, info: Stats | Dirent): Promise<void> => {
+  const failed = (name: string, e: unknown) =>
+    passedOver.push({ path: name, reason: e instanceof Error ? e.message : String(e), failed: true });
+  const visit = async (file: FoundFile, info: Stats | Dirent<Buffer>): Promise<void> => {
     if (info.isDirectory()) {
-      let entries: Dirent[];
+      let entries: Array<Dirent<Buffer>>;
       try {
-        entries = await readdir(path, { withFileTypes: true });
+        entries = await readdir(file.path, { withFileTypes: true, encoding: 'buffer' });
       } catch (e) {
-        failed(path, e);
+        failed(file.name, e);
         return;
       }
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const entry of entries) await visit(join(path, entry.name), entry);
+      entries.sort((a, b) => Buffer.compare(a.name, b.name));
+      for (const entry of entries) await visit(child(file, entry.name), entry);
     } else if (info.isFile()) {
-      found.add(path);
+      found.set(typeof file.path === 'string' ? `s${file.path}` : `b${file.path.toString('hex')}`, file);
     } else {
-      passedOver.push({ path, reason: passedOverReason(info), failed: false });
+      passedOver.push({ path: file.name, reason: passedOverReason(info), failed: false });
     }
   };
   for (const path of paths) {
@@ -57,12 +66,28 @@ export async function expandPaths(paths: string[]): Promise<{ files: string[]; p
       failed(path, e);
       continue;
     }
-    await visit(path, info);
+    await visit({ path, name: path }, info);
   }
-  return { files: [...found], passedOver };
+  return { files: [...found.values()], passedOver };
 }
 
-function passedOverReason(info: Stats | Dirent): string {
+/**
+ * The entry `name` of folder `parent`. File names are bytes: one that is not UTF-8 (a Latin-1 name on an
+ * old disk, a malware drop's junk) keeps its bytes in the path the file is read by, and is shown with
+ * U+FFFD where its bytes are not UTF-8; a string path would have named another file (ENOENT).
+ */
+function child(parent: FoundFile, name: Buffer): FoundFile {
+  const shown = join(parent.name, name.toString('utf8'));
+  if (typeof parent.path === 'string' && isUtf8(name))
+    return { path: join(parent.path, name.toString('utf8')), name: shown };
+  const base = typeof parent.path === 'string' ? Buffer.from(parent.path) : parent.path;
+  const slash = base.at(-1) === 0x2f ? [] : [Buffer.from(sep)];
+  return { path: Buffer.concat([base, ...slash, name]), name: shown };
+}
+
+function passedOverReason(
+  info: Pick<Stats, 'isSymbolicLink' | 'isFIFO' | 'isSocket' | 'isBlockDevice' | 'isCharacterDevice'>,
+): string {
   if (info.isSymbolicLink()) return 'a symbolic link inside a folder: not followed';
   if (info.isFIFO()) return 'not a regular file: a FIFO';
   if (info.isSocket()) return 'not a regular file: a socket';
@@ -70,8 +95,12 @@ function passedOverReason(info: Stats | Dirent): string {
   return 'not a regular file';
 }
 
+/** A path as words: bytes that are not UTF-8 show as U+FFFD. */
+export const shownPath = (path: PathLike): string =>
+  typeof path === 'string' ? path : Buffer.isBuffer(path) ? path.toString('utf8') : path.href;
+
 /** md5, sha1 and sha256 of a file in one streaming pass. */
-export async function digestFile(path: string): Promise<FileDigests> {
+export async function digestFile(path: PathLike): Promise<FileDigests> {
   const hashes = { sha256: createHash('sha256'), sha1: createHash('sha1'), md5: createHash('md5') };
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
@@ -95,7 +124,7 @@ export function digestBuffer(bytes: Buffer): FileDigests {
 }
 
 /** Chunks read from a file at their offsets (what a resumed upload needs). */
-export function fileSource(path: string, size: number): ChunkSource {
+export function fileSource(path: PathLike, size: number): ChunkSource {
   return {
     size,
     async read(offset, length) {
@@ -103,7 +132,7 @@ export function fileSource(path: string, size: number): ChunkSource {
       try {
         const buffer = Buffer.alloc(length);
         const { bytesRead } = await handle.read(buffer, 0, length, offset);
-        if (bytesRead !== length) throw new Error(`${path} changed while it was being sent`);
+        if (bytesRead !== length) throw new Error(`${shownPath(path)} changed while it was being sent`);
         return buffer;
       } finally {
         await handle.close();

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { PathLike } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ChunkSource, type SpecimenClient, SpecimenClientError, uploadResumable } from '#client';
 import type { SubmissionMetadata } from '#contracts';
 import type { AgentFiles } from './config.js';
 import type { Progress } from './progress.js';
-import type { FileDigests } from './sources.js';
+import { type FileDigests, shownPath } from './sources.js';
 
 /** One thing to send: its metadata (checksums included) and where its bytes are. */
 export interface Item {
@@ -46,10 +47,10 @@ export const checksums = (d: FileDigests) => ({ sha256: d.sha256, sha1: d.sha1, 
  * out; when the file changed meanwhile, Node 24's fetch let the read's NotReadableError escape as an
  * unhandled rejection, which ended the whole run.)
  */
-export const fileBlob = (path: string, digests: Pick<FileDigests, 'size' | 'sha256'>) => async () => {
+export const fileBlob = (path: PathLike, digests: Pick<FileDigests, 'size' | 'sha256'>) => async () => {
   const bytes = await readFile(path);
   if (bytes.length !== digests.size || createHash('sha256').update(bytes).digest('hex') !== digests.sha256) {
-    throw new Error(`${path} changed while it was being sent`);
+    throw new Error(`${shownPath(path)} changed while it was being sent`);
   }
   return new Blob([new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)]);
 };
