@@ -207,6 +207,29 @@ describe('specimen-agent against the real service', () => {
     );
   });
 
+  it('sends the same bytes once when a run finds them under two names', async () => {
+    const home = await enrolledHome('twice');
+    const dir = join(work, 'twice-files');
+    await mkdir(dir, { recursive: true });
+    const bytes = benign(4700);
+    await writeFile(join(dir, 'a.bin'), bytes);
+    await writeFile(join(dir, 'b-copy.bin'), bytes);
+    const out = await cli<SubmitOutput>(home, ['submit', dir]);
+    assert.deepEqual(
+      out.results.map((r) => [r.name, r.action]),
+      [
+        [join(dir, 'a.bin'), 'uploaded'],
+        [join(dir, 'b-copy.bin'), 'known'],
+      ],
+    );
+    const rows = await query<{ n: string }>(
+      service.databaseUrl,
+      `select count(*) as n from submissions where sample_sha256 = $1`,
+      [sha256(bytes)],
+    );
+    assert.equal(rows[0]?.n, '1', 'one submission');
+  });
+
   it('reports a file that changes while it is sent and sends the rest of the folder', async () => {
     const home = await enrolledHome('growing');
     const dir = join(work, 'growing');

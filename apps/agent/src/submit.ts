@@ -69,6 +69,8 @@ export async function submitItems(
   progress: Progress,
 ): Promise<ItemResult[]> {
   const results: ItemResult[] = [];
+  // The same bytes under two names (a copy, a link named on the command line) are sent once.
+  const sentThisRun = new Set<string>();
   for (let i = 0; i < items.length; i += 1000) {
     const batch = items.slice(i, i + 1000);
     const answer = await client.lookup(
@@ -90,8 +92,14 @@ export async function submitItems(
         progress.note(`known    ${item.name}${known.verdict === undefined ? '' : ` (${known.verdict})`}`);
         continue;
       }
+      if (sentThisRun.has(item.metadata.sha256)) {
+        results.push({ ...base, action: 'known' });
+        progress.note(`known    ${item.name} (the same bytes were sent earlier in this run)`);
+        continue;
+      }
       try {
         results.push({ ...base, ...(await send(client, files, item, options, progress)) });
+        sentThisRun.add(item.metadata.sha256);
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         results.push({ ...base, action: 'failed', error: message });
