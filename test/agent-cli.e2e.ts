@@ -230,6 +230,49 @@ describe('specimen-agent against the real service', () => {
     assert.equal(rows[0]?.n, '1', 'one submission');
   });
 
+  it('forgets an upload the service dropped when it refused to finish it (422)', async () => {
+    const home = await enrolledHome('dropped');
+    const bytes = benign(2 * MiB);
+    const file = join(work, 'dropped.bin');
+    await writeFile(file, bytes);
+    // An earlier run's upload whose first MiB arrived wrong (same length): the rest cannot make it right.
+    const { apiKey } = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { apiKey: string };
+    const tus = { authorization: `Bearer ${apiKey}`, 'tus-resumable': '1.0.0' };
+    const created = await fetch(new URL('/v1/uploads', service.baseUrl), {
+      method: 'POST',
+      headers: {
+        ...tus,
+        'upload-length': String(bytes.length),
+        'upload-metadata': `metadata ${Buffer.from(JSON.stringify(fileMetadata(bytes))).toString('base64')}`,
+      },
+    });
+    assert.equal(created.status, 201);
+    const url = new URL(created.headers.get('location') ?? '', service.baseUrl).href;
+    const wrong = Buffer.from(bytes.subarray(0, MiB));
+    wrong[0] = wrong[0]! ^ 0xff;
+    const first = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...tus, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+      body: wrong,
+    });
+    assert.equal(first.status, 204);
+    await writeFile(
+      join(home, 'state.json'),
+      JSON.stringify({ uploads: { [sha256(bytes)]: { url } }, submissions: [] }),
+    );
+
+    const run = await startCli(home, ['submit', file, '--resumable-threshold', '1024', '--json']).done;
+    assert.equal(run.code, 1, run.stderr);
+    const result = (JSON.parse(run.stdout) as SubmitOutput).results[0];
+    assert.equal(result?.action, 'failed');
+    assert.match(result?.error ?? '', /declared sha256 does not match the received bytes/);
+    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
+      uploads: Record<string, unknown>;
+    };
+    assert.deepEqual(state.uploads, {}, 'nothing left to resume');
+    assert.equal((await cli<StatusOutput>(home, ['status'])).pendingUploads, 0);
+  });
+
   it('reports a file that changes while it is sent and sends the rest of the folder', async () => {
     const home = await enrolledHome('growing');
     const dir = join(work, 'growing');

@@ -110,6 +110,9 @@ export async function submitItems(
   return results;
 }
 
+/** Answers after which an upload cannot be resumed: its state entry goes. */
+const DROPPED = new Set([404, 410, 422]);
+
 async function send(
   client: SpecimenClient,
   files: AgentFiles,
@@ -133,6 +136,14 @@ async function send(
         await files.saveState(current);
       },
       onProgress: (sent, total) => progress.update(item.name, sent, total),
+    }).catch(async (e: unknown) => {
+      // The service dropped the upload (gone, or refused when finished: 422): nothing is left to resume.
+      if (e instanceof SpecimenClientError && DROPPED.has(e.status)) {
+        const current = await files.state();
+        delete current.uploads[sha256];
+        await files.saveState(current);
+      }
+      throw e;
     });
     result = {
       action: 'uploaded',
