@@ -402,6 +402,47 @@ describe('specimen-agent against the real service', () => {
     );
   });
 
+  it('stops on Ctrl-C in a terminal with exit code 130, its progress line ended and its upload kept', async () => {
+    const home = await enrolledHome('ctrl-c');
+    const big = benign(64 * MiB);
+    const path = join(work, 'ctrl-c.bin');
+    await writeFile(path, big);
+    // A terminal of its own (util-linux script), where Ctrl-C is the byte 0x03 typed into it.
+    const command = [
+      process.execPath,
+      CLI,
+      'submit',
+      path,
+      '--resumable-threshold',
+      String(MiB),
+      '--chunk-size',
+      String(MiB),
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      env: { PATH: process.env.PATH ?? '', SPECIMEN_AGENT_HOME: home, TERM: 'dumb' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let shown = '';
+    child.stdout.on('data', (c: Buffer) => (shown += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await pollUntil(() => Promise.resolve(/\[#*\.*\]\s+\d+% \S*ctrl-c\.bin/.test(shown) ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      what: 'the progress bar of the upload',
+    }).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify(shown)}`);
+    });
+    child.stdin.write('\x03');
+    assert.equal(await exited, 130, shown);
+    assert.match(shown, /% \S*ctrl-c\.bin[^\n]*\n$/, 'the line of the bar is ended');
+    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
+      uploads: Record<string, { url: string }>;
+    };
+    assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
+  });
+
   it('resumes an upload killed midway from the service offset, and one sample results', async () => {
     const home = await enrolledHome('resume');
     const big = benign(128 * MiB);

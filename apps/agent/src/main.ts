@@ -298,6 +298,13 @@ async function main(): Promise<number> {
   }
 }
 
+// Ctrl-C: the upload state is saved as each upload URL is made, so a run can stop at once; on a terminal
+// it first ends the progress bar's line, which the shell's prompt would otherwise continue.
+process.once('SIGINT', () => {
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  process.exit(130);
+});
+
 main().then(
   (code) => {
     process.exitCode = code;
