@@ -462,7 +462,8 @@ describe('specimen-agent against the real service', () => {
       async () => {
         const rows = await query<{ offset: string }>(
           service.databaseUrl,
-          'select "offset" from uploads',
+          `select "offset" from uploads where metadata->>'sha256' = $1`,
+          [sha256(big)],
         ).catch(() => []);
         const at = Number(rows[0]?.offset ?? 0);
         return at > 0 ? at : undefined;
@@ -494,7 +495,8 @@ describe('specimen-agent against the real service', () => {
     assert.equal(samples[0]?.n, '1');
     const uploads = await query<{ n: string }>(
       service.databaseUrl,
-      'select count(*) as n from uploads where completed_at is null',
+      `select count(*) as n from uploads where completed_at is null and metadata->>'sha256' = $1`,
+      [sha256(big)],
     );
     assert.equal(uploads[0]?.n, '0');
     const status = await cli<StatusOutput>(home, ['status']);
