@@ -231,7 +231,10 @@ class EncryptedZipStream extends Readable {
    * Gives back a ciphertext chunk this stream pushed, once nothing reads its bytes any more (for a socket:
    * once the write's callback has fired), so that its memory holds a later chunk instead of waiting for a
    * garbage collection. Other buffers are ignored, and chunks never given back are left to the collector.
-   * Giving back a chunk whose bytes are still to be read corrupts them.
+   * Giving back a chunk whose bytes are still to be read corrupts them, and since chunks pass from one
+   * archive to the next (and hold a sample's plaintext between its read and its encryption), it can put
+   * another download's bytes into that response: only give back what a write callback without an error
+   * has reported written.
    */
   release(chunk: Buffer): void {
     const buffer = this.lent.get(chunk.buffer);
@@ -288,7 +291,10 @@ class EncryptedZipStream extends Readable {
     const whole = filled - (filled % BLOCK); // all of it unless the source ended
     if (whole > 0) encryptor.encryptInPlace(chunk.subarray(0, whole));
     // Copied by the encryptor (under a block: held back for final) before the push lends the chunk out.
-    if (whole < filled) encryptor.update(chunk.subarray(whole, filled));
+    if (whole < filled) {
+      encryptor.update(chunk.subarray(whole, filled));
+      chunk.fill(0, whole, filled); // the plaintext tail leaves no copy in a pooled chunk
+    }
     if (whole > 0) {
       this.lent.set(chunk.buffer, chunk);
       this.push(chunk.subarray(0, whole));
