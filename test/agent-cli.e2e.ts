@@ -334,6 +334,17 @@ describe('specimen-agent against the real service', () => {
       refused.stderr,
       /CONSENT_REQUIRED \(403\): .*; run "specimen-agent consent --participate" to take part/,
     );
+    const scripted = await startCli(home, ['submit', file, '--json']).done;
+    assert.equal(scripted.code, 1);
+    const { error } = JSON.parse(scripted.stdout) as {
+      error: { code: string; status: number; message: string };
+    };
+    assert.deepEqual(
+      [error.code, error.status],
+      ['CONSENT_REQUIRED', 403],
+      'with --json the failure is a JSON document on stdout too',
+    );
+    assert.match(error.message, /specimen-agent consent --participate/);
     assert.equal(
       (await cli<{ participating: boolean }>(home, ['consent', '--participate'])).participating,
       true,

@@ -311,6 +311,14 @@ main().then(
   },
   (e: unknown) => {
     process.stderr.write(`specimen-agent: ${describeError(e)}\n`);
+    // A script reading --json gets a document on a failure too.
+    if (values.json) {
+      const error =
+        e instanceof SpecimenClientError
+          ? { code: e.code, status: e.status, message: describeError(e) }
+          : { code: 'FAILED', message: describeError(e) };
+      process.stdout.write(`${JSON.stringify({ error })}\n`);
+    }
     process.exitCode = 1;
   },
 );
