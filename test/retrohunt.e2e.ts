@@ -172,13 +172,39 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
       'select sha256, verdict, latest_scan_id, scan_status from samples order by sha256',
     );
 
-  it('refuses rules of which none compiles, and non-analysts', async () => {
+  it('refuses rules that do not compile, even beside good ones, with their diagnostics, and non-analysts', async () => {
     const bad = await service.request('/v1/retrohunts', {
       method: 'POST',
       token: analyst,
       ...json({ source: 'rule broken { condition: nope }' }),
     });
     assert.equal(bad.status, 400);
+    // A hunt runs every rule it is given, or none: one rule dropped would be a hunt nobody asked for.
+    const [huntsBefore] = await query<{ n: string }>(
+      service.databaseUrl,
+      'select count(*) as n from retrohunts',
+    );
+    const partly = await service.request('/v1/retrohunts', {
+      method: 'POST',
+      token: analyst,
+      ...json({ source: 'rule good { condition: true }\nrule bad { condition: nope }\n' }),
+    });
+    assert.equal(partly.status, 400, await partly.clone().text());
+    const { error } = (await partly.json()) as {
+      error: { code: string; message: string; details?: { diagnostics?: unknown } };
+    };
+    assert.equal(error.code, 'VALIDATION_FAILED');
+    assert.match(error.message, /1 of the 2 rules does not compile/);
+    const diagnostics = error.details?.diagnostics as Array<{ line: number; severity: string }>;
+    assert.deepEqual(
+      diagnostics.map((d) => [d.line, d.severity]),
+      [[2, 'error']],
+    );
+    const [huntsAfter] = await query<{ n: string }>(
+      service.databaseUrl,
+      'select count(*) as n from retrohunts',
+    );
+    assert.equal(huntsAfter?.n, huntsBefore?.n, 'no hunt was made');
     const byAgent = await service.request('/v1/retrohunts', {
       method: 'POST',
       token: agent,

@@ -80,7 +80,25 @@ export class RetrohuntsService {
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
     const { source } = parseOrThrow(CreateRetrohuntRequest, body, 'body');
-    const { rules, ruleCount } = await compileSubmittedRules(source, RETROHUNT_NAMESPACE, 'retrohunt');
+    const { rules, ruleCount, errorCount, quarantined, diagnostics } = await compileSubmittedRules(
+      source,
+      RETROHUNT_NAMESPACE,
+      'retrohunt',
+    );
+    if (errorCount > 0) {
+      // A ruleset keeps working without its broken rules; a hunt runs every rule it is given, or none,
+      // since a hunt that silently left some out would answer a question nobody asked.
+      rules.destroy();
+      const broken = quarantined.length;
+      const which =
+        broken === 0
+          ? 'not every rule compiles'
+          : `${broken} of the ${ruleCount + broken} rules ${broken === 1 ? 'does' : 'do'} not compile`;
+      throw new SpecimenError('VALIDATION_FAILED', `${which}; a retrohunt runs every rule it is given`, {
+        issues: [{ field: 'body.source', message: 'rules do not compile' }],
+        diagnostics,
+      });
+    }
     const id = randomUUID();
     // Written to a file before storeRules() returns, so the rules can go now.
     const stored = this.storeRules(id, rules);
