@@ -471,6 +471,22 @@ describe('agent protocol', () => {
     assert.ok(seen !== undefined);
     const detail = await service.request(`/v1/samples/${intact[0]}`);
     assert.equal(((await detail.json()) as { lastSeen: string }).lastSeen, seen.newest.toISOString());
+    // The sightings say how each came, and the upload (with its metadata) can be asked for alone.
+    type Sightings = { items: Array<{ source: string; metadata: Record<string, unknown> }> };
+    const all = (await (await service.request(`/v1/samples/${intact[0]}/submissions`)).json()) as Sightings;
+    assert.deepEqual(
+      all.items.map((s) => s.source),
+      ['lookup', 'upload'],
+    );
+    assert.deepEqual(all.items[0]?.metadata, {}, 'a lookup carries no metadata');
+    const uploads = (await (
+      await service.request(`/v1/samples/${intact[0]}/submissions?source=upload`)
+    ).json()) as Sightings;
+    assert.deepEqual(
+      uploads.items.map((s) => s.source),
+      ['upload'],
+    );
+    assert.equal((await service.request(`/v1/samples/${intact[0]}/submissions?source=email`)).status, 400);
 
     const tooMany = await lookup(
       service,

@@ -71,11 +71,21 @@ export interface Page<T> {
 export const PageQuery = z.strictObject({ limit: PageLimit, cursor: Cursor.optional() });
 export type PageQuery = z.output<typeof PageQuery>;
 
+/** How a sighting came: an upload of the bytes, or a hash-first lookup of a stored sample (no metadata). */
+export const SightingSource = z.enum(['upload', 'lookup']);
+export type SightingSource = z.output<typeof SightingSource>;
+
+/** Query of `GET /v1/samples/:sha256/submissions`: a page, optionally of one source only. */
+export const SightingsQuery = PageQuery.extend({ source: SightingSource.optional() });
+export type SightingsQuery = z.output<typeof SightingsQuery>;
+
 /** One sighting of a sample, as analysts see it: the submitter only as a pseudonym. */
 export interface SightingView {
   id: string;
   receivedAt: string;
   kind: SampleKind;
+  /** `lookup`: the agent sent the hash only, so `metadata` is empty and `kind` is what it said or `file`. */
+  source: SightingSource;
   /** The metadata document the agent sent (validated per kind at ingest). */
   metadata: Record<string, unknown>;
   filename: string | null;

@@ -14,6 +14,7 @@ import {
   LookupItem,
   LookupRequest,
   PageQuery,
+  SightingsQuery,
   PreviewQuery,
   ReplayFailedJobsRequest,
   RetrohuntMatchesQuery,
@@ -191,10 +192,11 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: { response: { sha256: SHA, jobId: `scan-rescan-${SHA}` } },
   },
   'GET /v1/samples/:sha256/submissions': {
-    summary: 'Sightings of a sample, newest first (submitters as pseudonyms)',
+    summary:
+      'Sightings of a sample, newest first (submitters as pseudonyms); `source` keeps uploads or lookups',
     tag: 'samples',
     status: 200,
-    query: PageQuery,
+    query: SightingsQuery,
     errors: ['NOT_FOUND'],
     example: {
       response: {
@@ -203,6 +205,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
             id: ID,
             receivedAt: AT,
             kind: 'file',
+            source: 'upload',
             metadata: {},
             filename: 'eicar.com',
             submitter: PSEUDONYM,

@@ -7,6 +7,7 @@ import {
   JobName,
   type Page,
   PageQuery,
+  SightingsQuery,
   type Principal,
   QueueName,
   type RescanQueued,
@@ -177,13 +178,14 @@ export class SamplesService {
   /** Sightings, newest first; the submitter appears only as its keyed pseudonym. */
   async sightings(sha256: string, query: unknown): Promise<Page<SightingView>> {
     const sample = await this.get(sha256);
-    const q = parseOrThrow(PageQuery, query, 'query');
-    const found = await this.samples.sightings(sample.sha256, q.limit, toPosition(q.cursor));
+    const q = parseOrThrow(SightingsQuery, query, 'query');
+    const found = await this.samples.sightings(sample.sha256, q.limit, toPosition(q.cursor), q.source);
     return {
       items: found.rows.map(({ row }) => ({
         id: row.id,
         receivedAt: row.receivedAt.toISOString(),
         kind: row.kind,
+        source: row.source,
         metadata: row.metadata,
         filename: row.filename,
         submitter: row.submitter,

@@ -93,8 +93,12 @@ export class ConsoleApi {
 
   searchSamples = (query: Query): Promise<Page<SampleSummary>> => this.json(`/v1/samples${qs(query)}`);
   sample = (sha256: string): Promise<SampleView> => this.json(`/v1/samples/${seg(sha256)}`);
-  sightings = (sha256: string, cursor?: string): Promise<Page<SightingView>> =>
-    this.json(`/v1/samples/${seg(sha256)}/submissions${qs({ cursor, limit: 20 })}`);
+  sightings = (
+    sha256: string,
+    cursor?: string,
+    source?: SightingView['source'],
+  ): Promise<Page<SightingView>> =>
+    this.json(`/v1/samples/${seg(sha256)}/submissions${qs({ cursor, limit: 20, source })}`);
   scans = (sha256: string, cursor?: string): Promise<Page<ScanView>> =>
     this.json(`/v1/samples/${seg(sha256)}/scans${qs({ cursor, limit: 20 })}`);
   preview = (sha256: string, offset: number, length: number): Promise<PreviewView> =>

@@ -132,6 +132,7 @@ export interface SightingRecord {
   id: string;
   receivedAt: Date;
   kind: SampleKind;
+  source: 'upload' | 'lookup';
   metadata: Record<string, unknown>;
   filename: string | null;
   submitter: string | null;
@@ -452,12 +453,14 @@ export class SamplesRepository {
     sha256: string,
     limit: number,
     after?: KeysetPosition,
+    source?: SightingRecord['source'],
   ): Promise<KeysetPage<SightingRecord>> {
     const rows = await this.database.db
       .select({
         id: submissions.id,
         receivedAt: submissions.receivedAt,
         kind: submissions.kind,
+        source: submissions.source,
         metadata: submissions.metadata,
         filename: submissions.filename,
         submitter: submissions.submitter,
@@ -469,6 +472,7 @@ export class SamplesRepository {
       .where(
         and(
           eq(submissions.sampleSha256, sha256),
+          source === undefined ? undefined : eq(submissions.source, source),
           after === undefined
             ? undefined
             : afterPosition(submissions.receivedAt, submissions.id, sql`timestamptz`, 'desc', {

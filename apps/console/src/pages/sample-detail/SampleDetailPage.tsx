@@ -163,6 +163,7 @@ function Sightings({ sha256 }: { sha256: string }) {
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Received</Table.Th>
+                <Table.Th>How</Table.Th>
                 <Table.Th>Kind</Table.Th>
                 <Table.Th>File name</Table.Th>
                 <Table.Th>Submitter (pseudonym)</Table.Th>
@@ -175,6 +176,7 @@ function Sightings({ sha256 }: { sha256: string }) {
               {paged.items.map((s) => (
                 <Table.Tr key={s.id}>
                   <Table.Td>{formatTime(s.receivedAt)}</Table.Td>
+                  <Table.Td>{s.source === 'lookup' ? 'hash lookup' : 'upload'}</Table.Td>
                   <Table.Td>{s.kind}</Table.Td>
                   <Table.Td>{s.filename ?? '—'}</Table.Td>
                   <Table.Td ff="monospace" fz="xs">
@@ -244,12 +246,13 @@ function Scans({ sha256 }: { sha256: string }) {
 
 function LatestMetadata({ sha256 }: { sha256: string }) {
   const { api } = useSession();
-  const latest = useAsync(() => api.sightings(sha256), [sha256]);
+  // Lookups send a hash and no metadata: the context is that of the latest upload.
+  const latest = useAsync(() => api.sightings(sha256, undefined, 'upload'), [sha256]);
   return (
     <AsyncView state={latest} label="Loading metadata">
       {(page) => {
         const s = page.items[0];
-        if (s === undefined) return <Text c="dimmed">No sighting.</Text>;
+        if (s === undefined) return <Text c="dimmed">No upload (seen by hash lookups only).</Text>;
         const entries = Object.entries(s.metadata).filter(
           ([k]) => !['sha256', 'md5', 'sha1', 'size', 'kind'].includes(k),
         );
@@ -423,7 +426,7 @@ export function SampleDetailPage() {
             <Grid.Col span={{ base: 12, md: 6 }}>
               <Paper withBorder p="md" h="100%">
                 <Title order={4} mb="xs">
-                  Metadata of the latest sighting
+                  Metadata of the latest upload
                 </Title>
                 <LatestMetadata sha256={s.sha256} />
               </Paper>
