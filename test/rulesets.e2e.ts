@@ -233,6 +233,14 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
       { name: 'Broken', state: 'quarantined' },
       { name: 'Good_Two', state: 'enabled' },
     ]);
+    // A quarantined rule cannot be enabled (or given any state): it does not compile.
+    const enable = await service.request(`/v1/rulesets/${created.id}/rules/Broken`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'enabled' }),
+    });
+    assert.equal(enable.status, 409, await enable.clone().text());
+    assert.match(((await enable.json()) as { error: { message: string } }).error.message, /does not compile/);
 
     const audit = await query<{ action: string }>(
       service.databaseUrl,

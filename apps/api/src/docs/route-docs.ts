@@ -307,7 +307,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tag: 'rulesets',
     status: 200,
     body: SetRuleStateRequest,
-    errors: ['NOT_FOUND'],
+    errors: ['NOT_FOUND', 'CONFLICT'],
     example: { request: { state: 'noisy' }, response: { name: 'demo', state: 'noisy' } },
   },
   'POST /v1/tokens': {

@@ -201,6 +201,14 @@ export class RulesetsService {
     if (!ruleNames(detail.source).includes(rule)) {
       throw new SpecimenError('NOT_FOUND', `ruleset ${detail.name} v${detail.version} has no rule ${rule}`);
     }
+    if (detail.quarantined.includes(rule)) {
+      // It does not compile: no state makes it run, so none is recorded (nor audited as a change).
+      throw new SpecimenError(
+        'CONFLICT',
+        `rule ${rule} does not compile and stays quarantined; fix it in a new version of the ruleset`,
+        { rule, state: 'quarantined' },
+      );
+    }
     await this.database.transaction(async (tx) => {
       await this.rulesets.setRuleState({ rulesetId: id, rule, state, updatedBy: principal.tokenId }, tx);
       await this.audit.append(
@@ -216,7 +224,7 @@ export class RulesetsService {
       );
     });
     if (detail.status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
-    return { name: rule, state: detail.quarantined.includes(rule) ? 'quarantined' : state };
+    return { name: rule, state };
   }
 
   private async detail(id: string): Promise<RulesetDetail> {
