@@ -182,6 +182,22 @@ describe('analyst console (browser)', () => {
     await eicarRow.waitFor();
     assert.equal(await page.getByTestId('sample-row').count(), 1);
 
+    // A refused input says so, with the service's reason, and offers no pointless retry.
+    await page.getByTestId('filter-hash').fill('not-a-hash');
+    await page.getByTestId('search').click();
+    const refusal = page.getByRole('alert');
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /Not accepted: check what was entered[\s\S]*hash must be an md5/);
+    assert.equal(await refusal.getByRole('button', { name: 'Try again' }).count(), 0);
+    const seen = takeProblems();
+    assert.ok(
+      seen.length > 0 && seen.every((p) => /^400 |status of 400/.test(p)),
+      `only the refused search: ${seen.join(', ')}`,
+    );
+    await page.getByTestId('filter-hash').fill(sha256(EICAR));
+    await page.getByTestId('search').click();
+    await eicarRow.waitFor();
+
     await eicarRow.getByRole('link').click();
     await page.waitForURL(/\/samples\/275a02/);
     const match = page.locator('[data-testid="match"][data-rule="EICAR_Test_File"]');

@@ -1,6 +1,6 @@
 import { Alert, Button, Center, Group, Loader, Text } from '@mantine/core';
 import type { ReactNode } from 'react';
-import { errorMessage } from '../lib/api.js';
+import { SpecimenClientError, errorMessage } from '../lib/api.js';
 import type { AsyncState } from '../lib/use-async.js';
 
 /** Loading, error (with a retry) or the content: the one way every page shows what it is waiting for. */
@@ -27,10 +27,30 @@ export function AsyncView<T>({
   return <>{children(state.data)}</>;
 }
 
+/** A heading that says whose move it is: a refusal of what was asked is not the service failing. */
+function titleOf(error: unknown): string {
+  if (error instanceof SpecimenClientError) {
+    if (error.status === 400) return 'Not accepted: check what was entered';
+    if (error.status === 404) return 'Not found';
+    if (error.status === 403) return 'Not allowed for this role';
+  }
+  return 'Something went wrong';
+}
+
+/** Asking again can help when the service or the network failed, not when it refused the request. */
+function retryable(error: unknown): boolean {
+  return (
+    !(error instanceof SpecimenClientError) ||
+    error.status === 0 ||
+    error.status >= 500 ||
+    error.status === 429
+  );
+}
+
 export function ErrorNote({
   error,
   onRetry,
-  title = 'Something went wrong',
+  title = titleOf(error),
 }: {
   error: unknown;
   onRetry?: () => void;
@@ -39,7 +59,7 @@ export function ErrorNote({
   return (
     <Alert color="red" title={title} role="alert">
       <Text size="sm">{errorMessage(error)}</Text>
-      {onRetry === undefined ? null : (
+      {onRetry === undefined || !retryable(error) ? null : (
         <Button mt="sm" size="xs" variant="light" color="red" onClick={onRetry}>
           Try again
         </Button>
