@@ -182,6 +182,15 @@ describe('analyst console (browser)', () => {
     await eicarRow.waitFor();
     assert.equal(await page.getByTestId('sample-row').count(), 1);
 
+    // The file type and country filters reach the API: EICAR is no ELF, and no agent of ZZ saw it.
+    for (const filter of ['fileType=elf', 'country=ZZ']) {
+      await page.goto(`${page.url()}&${filter}`);
+      await page.getByText('No sample matches these filters.').waitFor();
+      await page.goBack();
+      await eicarRow.waitFor();
+    }
+    assert.equal(await page.getByTestId('filter-file-type').inputValue(), '');
+
     // A refused input says so, with the service's reason, and offers no pointless retry.
     await page.getByTestId('filter-hash').fill('not-a-hash');
     await page.getByTestId('search').click();

@@ -14,7 +14,7 @@ import {
 } from '@mantine/core';
 import { type FormEvent, useEffect, useState } from 'react';
 import { useSearchParams } from 'react-router';
-import { SAMPLE_KINDS, type SampleSort, VERDICTS } from '#contracts';
+import { FILE_TYPES, SAMPLE_KINDS, type SampleSort, VERDICTS } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { VerdictBadge } from '../../components/Badges.js';
@@ -130,6 +130,23 @@ export function SamplesPage() {
                 placeholder="of a matching rule"
                 value={draft.tag}
                 onChange={(e) => set('tag', e.currentTarget.value)}
+              />
+              <Select
+                label="File type"
+                placeholder="any"
+                data={FILE_TYPES.map((t) => ({ value: t, label: t }))}
+                value={draft.fileType === '' ? null : draft.fileType}
+                onChange={(v) => set('fileType', v ?? '')}
+                clearable
+                data-testid="filter-file-type"
+              />
+              <TextInput
+                label="Country"
+                placeholder="of an agent that saw it (DE, FR…)"
+                maxLength={2}
+                value={draft.country}
+                onChange={(e) => set('country', e.currentTarget.value)}
+                data-testid="filter-country"
               />
               <Group grow gap="xs">
                 <TextInput

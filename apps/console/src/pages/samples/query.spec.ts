@@ -18,6 +18,8 @@ describe('samples search in the URL', () => {
       verdict: 'malicious' as const,
       rule: 'EICAR_Test_File',
       tag: 'test',
+      fileType: 'pe' as const,
+      country: 'DE',
       sizeMin: '10',
       sizeMax: '2000',
       firstSeenFrom: '2026-01-01',

@@ -1,4 +1,11 @@
-import type { SampleKind, SampleSort, SortOrder, Verdict } from '#contracts';
+import {
+  FILE_TYPES,
+  type FileType,
+  type SampleKind,
+  type SampleSort,
+  type SortOrder,
+  type Verdict,
+} from '#contracts';
 
 /**
  * The samples search as the URL keeps it (so a search can be bookmarked, shared and reloaded): every
@@ -10,6 +17,9 @@ export interface SampleFilters {
   verdict: Verdict | '';
   rule: string;
   tag: string;
+  fileType: FileType | '';
+  /** ISO 3166-1 alpha-2: sighted at least once by an agent of that country. */
+  country: string;
   sizeMin: string;
   sizeMax: string;
   firstSeenFrom: string;
@@ -27,6 +37,8 @@ export const EMPTY_FILTERS: SampleFilters = {
   verdict: '',
   rule: '',
   tag: '',
+  fileType: '',
+  country: '',
   sizeMin: '',
   sizeMax: '',
   firstSeenFrom: '',
@@ -41,6 +53,7 @@ export const EMPTY_FILTERS: SampleFilters = {
 const KINDS = new Set(['file', 'file-fragment', 'memory-region', 'boot-record']);
 const VERDICT_SET = new Set(['clean', 'suspicious', 'malicious']);
 const SORTS = new Set(['firstSeen', 'lastSeen', 'size']);
+const FILE_TYPE_SET = new Set<string>(FILE_TYPES);
 
 export function filtersFromParams(params: URLSearchParams): SampleFilters {
   const get = (k: string) => params.get(k) ?? '';
@@ -53,6 +66,8 @@ export function filtersFromParams(params: URLSearchParams): SampleFilters {
     verdict: VERDICT_SET.has(verdict) ? (verdict as Verdict) : '',
     rule: get('rule'),
     tag: get('tag'),
+    fileType: FILE_TYPE_SET.has(get('fileType')) ? (get('fileType') as FileType) : '',
+    country: get('country'),
     sizeMin: get('sizeMin'),
     sizeMax: get('sizeMax'),
     firstSeenFrom: get('firstSeenFrom'),
@@ -88,6 +103,8 @@ export function apiQuery(filters: SampleFilters, limit = 50): Record<string, str
     verdict: text(filters.verdict),
     rule: text(filters.rule),
     tag: text(filters.tag),
+    fileType: text(filters.fileType),
+    country: text(filters.country),
     sizeMin: text(filters.sizeMin),
     sizeMax: text(filters.sizeMax),
     firstSeenFrom: dayStart(filters.firstSeenFrom),
@@ -116,6 +133,8 @@ export const activeFilterCount = (filters: SampleFilters): number =>
       'verdict',
       'rule',
       'tag',
+      'fileType',
+      'country',
       'sizeMin',
       'sizeMax',
       'firstSeenFrom',
