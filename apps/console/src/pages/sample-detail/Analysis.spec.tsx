@@ -63,6 +63,9 @@ describe('sample analysis (components)', () => {
     assert.match(rows[1]?.textContent ?? '', /\.text.*0x00000400/);
     assert.match(rows[2]?.textContent ?? '', /UPX1.*W\+X/);
     assert.ok(screen.getByText('wx-section'));
+    const imports = within(screen.getByTestId('pe-imports')).getAllByRole('row');
+    assert.equal(imports.length, 2);
+    assert.match(imports[1]?.textContent ?? '', /KERNEL32\.dll.*ExitProcess, GetLastError/);
   });
 
   it('shows the partition table of a boot record, GPT included', () => {

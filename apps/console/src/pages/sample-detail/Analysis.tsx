@@ -109,8 +109,39 @@ function Pe({ pe }: { pe: PeSummary }) {
       />
       <Title order={5}>Sections</Title>
       <PeSections pe={pe} />
+      <PeImports pe={pe} />
       <Anomalies list={pe.anomalies} />
     </Stack>
+  );
+}
+
+/** Each DLL with the functions taken from it: what a triage reads first (injection, network, crypto). */
+function PeImports({ pe }: { pe: PeSummary }) {
+  if (pe.imports.length === 0) return null;
+  return (
+    <>
+      <Title order={5}>Imports</Title>
+      <Table striped verticalSpacing={4} data-testid="pe-imports">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>DLL</Table.Th>
+            <Table.Th>Functions</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {pe.imports.map((i, n) => (
+            <Table.Tr key={`${i.dll}-${n}`}>
+              <Table.Td ff="monospace" fz="sm" style={{ verticalAlign: 'top', whiteSpace: 'nowrap' }}>
+                {i.dll}
+              </Table.Td>
+              <Table.Td ff="monospace" fz="xs" style={{ wordBreak: 'break-word' }}>
+                {i.functions.join(', ')}
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </>
   );
 }
 
