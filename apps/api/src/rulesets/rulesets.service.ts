@@ -194,9 +194,13 @@ export class RulesetsService {
     const detail = await this.detail(id);
     // Analysts work on rules in staging; what scanners run now is the admin's to change.
     if (detail.status !== 'staging' && principal.role !== 'admin') {
-      throw new SpecimenError('FORBIDDEN', `only an admin may change rules of a ${detail.status} ruleset`, {
-        status: detail.status,
-      });
+      throw new SpecimenError(
+        'FORBIDDEN',
+        `only an admin may change rules of a ruleset that is ${detail.status}`,
+        {
+          status: detail.status,
+        },
+      );
     }
     if (!ruleNames(detail.source).includes(rule)) {
       throw new SpecimenError('NOT_FOUND', `ruleset ${detail.name} v${detail.version} has no rule ${rule}`);

@@ -27,3 +27,6 @@ export function windowStart(offset: number, rowsBefore = 4): number {
   const aligned = offset - (offset % 16);
   return Math.max(0, aligned - rowsBefore * 16);
 }
+
+/** `1 rule`, `2 rules`: a count with its noun (English plurals in -s only). */
+export const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

@@ -160,7 +160,10 @@ export async function analyzeElf(
     for (let i = 0; i < count; i++) {
       const p = i * shentsize;
       if (!has(table, p, shMin)) {
-        anomalies.push({ code: 'truncated-section-headers', message: `section headers end after ${i}` });
+        anomalies.push({
+          code: 'truncated-section-headers',
+          message: `the file ends after ${i} of ${count} section headers`,
+        });
         truncated = true;
         break;
       }

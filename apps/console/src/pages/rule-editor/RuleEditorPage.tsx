@@ -5,6 +5,7 @@ import type { RuleDiagnosticView, RulesetCreated } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { ErrorNote } from '../../components/AsyncView.js';
 import { SpecimenClientError } from '../../lib/api.js';
+import { plural } from '../../lib/format.js';
 import { DiagnosticsList } from '../../yara/Diagnostics.js';
 import { YaraEditor, focusLine } from '../../yara/YaraEditor.js';
 
@@ -111,7 +112,7 @@ export function RuleEditorPage() {
       </Group>
       {created === null ? null : (
         <Alert color={errors > 0 ? 'yellow' : 'teal'} data-testid="ruleset-created">
-          Saved {created.name} v{created.version} in staging: {created.ruleCount} rules compiled
+          Saved {created.name} v{created.version} in staging: {plural(created.ruleCount, 'rule')} compiled
           {created.quarantined.length > 0 ? `, quarantined: ${created.quarantined.join(', ')}` : ''}.{' '}
           <Anchor component={Link} to={`/rules/${created.id}`} data-testid="open-created">
             Open v{created.version}

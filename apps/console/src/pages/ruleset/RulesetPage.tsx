@@ -20,7 +20,7 @@ import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { RulesetStatusBadge } from '../../components/Badges.js';
 import { errorMessage } from '../../lib/api.js';
-import { formatTime } from '../../lib/format.js';
+import { formatTime, plural } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { DiagnosticsList } from '../../yara/Diagnostics.js';
 import { YaraEditor, focusLine } from '../../yara/YaraEditor.js';
@@ -169,7 +169,7 @@ export function RulesetPage() {
             </Group>
           </Group>
           <Text size="sm" c="dimmed">
-            {r.ruleCount} rules compiled, {r.quarantined.length} quarantined · created{' '}
+            {plural(r.ruleCount, 'rule')} compiled, {r.quarantined.length} quarantined · created{' '}
             {formatTime(r.createdAt)}
             {r.activatedAt === null ? '' : ` · activated ${formatTime(r.activatedAt)}`} · source sha256{' '}
             <Text span ff="monospace" size="xs">
