@@ -569,6 +569,13 @@ describe('analyst console (browser)', () => {
     await page.goto(`${service.baseUrl}/admin`);
     const row = page.locator(`[data-testid="agent-row"][data-id="${agent.agentId}"]`);
     await row.waitFor();
+    // The pseudonym sightings name the agent by, so an analyst can tell whose they are.
+    const listed = (await (await service.request('/v1/agents?limit=100')).json()) as {
+      items: Array<{ id: string; pseudonym: string }>;
+    };
+    const pseudonym = listed.items.find((a) => a.id === agent.agentId)?.pseudonym ?? '';
+    assert.match(pseudonym, /^[0-9a-f]{64}$/);
+    assert.equal(await row.getByTestId('agent-pseudonym').innerText(), `${pseudonym.slice(0, 16)}…`);
     await shot('16-admin-agents');
     await row.getByTestId('revoke-agent').click();
     await page.getByTestId('confirm-revoke').click();

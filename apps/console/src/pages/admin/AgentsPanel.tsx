@@ -26,6 +26,7 @@ export function AgentsPanel() {
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Agent</Table.Th>
+                <Table.Th>Pseudonym (in sightings)</Table.Th>
                 <Table.Th>Product</Table.Th>
                 <Table.Th>OS</Table.Th>
                 <Table.Th>Country</Table.Th>
@@ -37,7 +38,7 @@ export function AgentsPanel() {
             <Table.Tbody>
               {p.items.length === 0 ? (
                 <Table.Tr>
-                  <Table.Td colSpan={7}>
+                  <Table.Td colSpan={8}>
                     <Text c="dimmed" size="sm">
                       No agent enrolled.
                     </Text>
@@ -48,6 +49,14 @@ export function AgentsPanel() {
                 <Table.Tr key={a.id} data-testid="agent-row" data-id={a.id}>
                   <Table.Td ff="monospace" fz="xs">
                     {a.id}
+                  </Table.Td>
+                  <Table.Td
+                    ff="monospace"
+                    fz="xs"
+                    title={a.pseudonym ?? undefined}
+                    data-testid="agent-pseudonym"
+                  >
+                    {a.pseudonym === null ? '—' : `${a.pseudonym.slice(0, 16)}…`}
                   </Table.Td>
                   <Table.Td>
                     {a.product.name} {a.product.version}
