@@ -243,6 +243,13 @@ describe('analyst console (browser)', () => {
     await page.locator('[data-testid="match-string"][data-offset="4100"]').focus();
     await page.keyboard.press('Enter');
     await page.locator('[data-testid="hex-view"][data-start="4032"]').waitFor();
+    // Go to an offset typed in hex (the byte is marked), and to the end of the sample (6000 bytes).
+    await page.getByTestId('hex-goto').fill('0x800');
+    await page.getByTestId('hex-goto').press('Enter');
+    await page.locator('[data-testid="hex-view"][data-start="1984"]').waitFor();
+    assert.equal(await hits.count(), 1);
+    await page.getByRole('button', { name: 'End', exact: true }).click();
+    await page.locator('[data-testid="hex-view"][data-start="5488"]').waitFor();
 
     await page.getByTestId('tab-scans').click();
     await page.getByTestId('scans').waitFor();

@@ -1,7 +1,7 @@
-import { Button, Group, Paper, Text } from '@mantine/core';
-import { Fragment } from 'react';
+import { Button, Group, Paper, Text, TextInput } from '@mantine/core';
+import { Fragment, useState } from 'react';
 import { useSession } from '../auth/AuthContext.js';
-import { formatBytes, hexOffset, windowStart } from '../lib/format.js';
+import { formatBytes, hexOffset, parseOffset, windowStart } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
 import { AsyncView } from './AsyncView.js';
 import { rowCells } from './hex.js';
@@ -30,6 +30,12 @@ export function HexView({
     const offset = Math.min(Math.max(0, start + delta), Math.max(0, size - 1));
     onFocus({ offset: offset + 4 * 16, length: 0 });
   };
+  // Go to an offset (a section's, an embedded image's, one from another tool): the byte is marked.
+  const [target, setTarget] = useState('');
+  const wanted = target.trim() === '' ? null : parseOffset(target, size);
+  const go = () => {
+    if (wanted !== null) onFocus({ offset: wanted, length: 1 });
+  };
 
   return (
     <Paper withBorder p="sm">
@@ -38,6 +44,22 @@ export function HexView({
           {hexOffset(start)} – {hexOffset(Math.min(size, start + WINDOW))} of {formatBytes(size)}
         </Text>
         <Group gap="xs">
+          <TextInput
+            size="xs"
+            w={130}
+            placeholder="offset: 0x… or 123"
+            aria-label="Go to offset"
+            value={target}
+            error={target.trim() !== '' && wanted === null}
+            onChange={(e) => setTarget(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') go();
+            }}
+            data-testid="hex-goto"
+          />
+          <Button size="compact-xs" variant="default" disabled={wanted === null} onClick={go}>
+            Go
+          </Button>
           <Button size="compact-xs" variant="default" disabled={start === 0} onClick={() => onFocus(null)}>
             Start
           </Button>
@@ -51,6 +73,17 @@ export function HexView({
             onClick={() => step(WINDOW)}
           >
             Next
+          </Button>
+          <Button
+            size="compact-xs"
+            variant="default"
+            disabled={start + WINDOW >= size}
+            onClick={() => {
+              const last = Math.max(0, size - WINDOW);
+              onFocus({ offset: last - (last % 16) + 4 * 16, length: 0 });
+            }}
+          >
+            End
           </Button>
         </Group>
       </Group>

@@ -30,3 +30,13 @@ export function windowStart(offset: number, rowsBefore = 4): number {
 
 /** `1 rule`, `2 rules`: a count with its noun (English plurals in -s only). */
 export const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/**
+ * An offset as an analyst types it: `0x1f40` (hex, any case) or `8000` (decimal), within a sample of
+ * `size` bytes; null for anything else or past the end.
+ */
+export function parseOffset(text: string, size: number): number | null {
+  const t = text.trim();
+  const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? Number(t) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 && n < size ? n : null;
+}
