@@ -295,6 +295,33 @@ describe('analyst console (browser)', () => {
     await shot('06-sample-boot-record');
   });
 
+  it("shows a fragment's parent as a link and nested metadata as rows", async () => {
+    const parent = benign(9000);
+    await submitAndScan(service, parent, 'parent.bin');
+    const piece = parent.subarray(1000, 3000);
+    const res = await service.submit(
+      piece,
+      fileMetadata(piece, {
+        kind: 'file-fragment',
+        parent: { sha256: sha256(parent), size: parent.length },
+        offset: 1000,
+        length: piece.length,
+      }),
+      service.adminToken,
+    );
+    assert.equal(res.status, 201, await res.clone().text());
+    await page.goto(`${service.baseUrl}/samples/${sha256(piece)}`);
+    const link = page.getByTestId('metadata-sample-link');
+    await link.waitFor();
+    assert.equal(await link.innerText(), sha256(parent));
+    const metadata = await page.getByTestId('kind-metadata').innerText();
+    assert.doesNotMatch(metadata, /[{}"]/, 'no raw JSON');
+    assert.match(metadata, /size\s+9000/);
+    await shot('07-sample-fragment');
+    await link.click();
+    await page.waitForURL(new RegExp(`/samples/${sha256(parent)}$`));
+  });
+
   it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
     const before = Buffer.concat([benign(300), Buffer.from(MARKER), benign(300)]);
     const first = await submitAndScan(service, before, 'marker-1.bin');

@@ -244,6 +244,52 @@ function Scans({ sha256 }: { sha256: string }) {
   );
 }
 
+/**
+ * One value of a metadata document: text as it is, a nested object (a memory region's `process`, a
+ * fragment's `parent`) as its own rows, and a sha256 in it (a fragment's parent) as a link to that sample.
+ */
+function MetadataValue({ name, value }: { name: string; value: unknown }) {
+  if (typeof value === 'string' && name === 'sha256' && /^[0-9a-f]{64}$/.test(value)) {
+    return (
+      <Anchor
+        component={Link}
+        to={`/samples/${value}`}
+        ff="monospace"
+        fz="xs"
+        data-testid="metadata-sample-link"
+      >
+        {value}
+      </Anchor>
+    );
+  }
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+    return <>{String(value)}</>;
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return (
+      <Table withRowBorders={false} verticalSpacing={0} horizontalSpacing="xs">
+        <Table.Tbody>
+          {Object.entries(value as Record<string, unknown>).map(([k, v]) => (
+            <Table.Tr key={k}>
+              <Table.Td c="dimmed" w={1} style={{ whiteSpace: 'nowrap', verticalAlign: 'top' }}>
+                {k}
+              </Table.Td>
+              <Table.Td>
+                <MetadataValue name={k} value={v} />
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    );
+  }
+  return (
+    <Text span ff="monospace" fz="xs">
+      {JSON.stringify(value)}
+    </Text>
+  );
+}
+
 function LatestMetadata({ sha256 }: { sha256: string }) {
   const { api } = useSession();
   // Lookups send a hash and no metadata: the context is that of the latest upload.
@@ -261,11 +307,11 @@ function LatestMetadata({ sha256 }: { sha256: string }) {
             <Table.Tbody>
               {entries.map(([k, v]) => (
                 <Table.Tr key={k}>
-                  <Table.Th w={160} fw={500} c="dimmed">
+                  <Table.Th w={160} fw={500} c="dimmed" style={{ verticalAlign: 'top' }}>
                     {k}
                   </Table.Th>
-                  <Table.Td ff={typeof v === 'string' ? undefined : 'monospace'} fz="sm">
-                    {typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v)}
+                  <Table.Td fz="sm" style={{ wordBreak: 'break-word' }}>
+                    <MetadataValue name={k} value={v} />
                   </Table.Td>
                 </Table.Tr>
               ))}
