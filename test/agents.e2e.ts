@@ -331,6 +331,22 @@ describe('agent protocol', () => {
     );
     assert.equal(audits.length, 1);
 
+    // The admin's list: uses and revocation of each, newest first, and never a token or its hash.
+    const listed = await service.request('/v1/enrollment-tokens');
+    assert.equal(listed.status, 200);
+    const text = await listed.clone().text();
+    assert.ok(!text.includes(withdrawn) && !text.includes('spe_') && !/hash/i.test(text), text.slice(0, 300));
+    const items = ((await listed.json()) as { items: Array<Record<string, unknown>> }).items;
+    const mine = items.find((t) => t.id === id);
+    assert.deepEqual(
+      { uses: mine?.uses, maxUses: mine?.maxUses, revoked: typeof mine?.revokedAt === 'string' },
+      { uses: 0, maxUses: 5, revoked: true },
+    );
+    const fleet = items.find((t) => t.name === 'fleet');
+    assert.deepEqual([fleet?.uses, fleet?.maxUses, fleet?.revokedAt], [2, 2, null]);
+    const createdAts = items.map((t) => String(t.createdAt));
+    assert.deepEqual(createdAts, [...createdAts].sort().reverse(), 'newest first');
+
     const fresh = await createEnrollmentToken(service, { ttlSeconds: 60, maxUses: 5 });
     for (const extra of [{ hostname: 'DESKTOP-1' }, { country: 'DEU' }, { os: { family: 'linux' } }]) {
       const res = await service.request('/v1/agents/enroll', {

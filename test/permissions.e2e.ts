@@ -338,6 +338,11 @@ const ROWS: Row[] = [
     expect: roles(403, 403, 400),
   },
   {
+    route: 'GET /v1/enrollment-tokens',
+    call: () => ({ path: '/v1/enrollment-tokens' }),
+    expect: roles(403, 403, 200),
+  },
+  {
     route: 'POST /v1/enrollment-tokens/{id}/revoke',
     call: async (c) => ({ path: `/v1/enrollment-tokens/${(await enrollmentToken(c.service, 1)).id}/revoke` }),
     expect: roles(403, 403, 200),

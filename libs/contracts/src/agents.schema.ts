@@ -31,6 +31,18 @@ export interface EnrollmentTokenCreated {
   token: string;
 }
 
+/** An enrollment token as `GET /v1/enrollment-tokens` lists it: never the token itself. */
+export interface EnrollmentTokenView {
+  id: string;
+  name: string | null;
+  expiresAt: string;
+  maxUses: number;
+  uses: number;
+  createdAt: string;
+  createdBy: string | null;
+  revokedAt: string | null;
+}
+
 /** ISO 3166-1 alpha-2 country code (two letters; stored upper case). */
 export const CountryCode = z
   .string()

@@ -5,6 +5,7 @@ import type {
   ConsentView,
   Enrolled,
   EnrollmentTokenCreated,
+  EnrollmentTokenView,
   Principal,
 } from '#contracts';
 import { CurrentPrincipal, Public, Roles } from '../auth/auth.js';
@@ -24,6 +25,13 @@ export class EnrollmentTokensController {
     @CurrentPrincipal() principal: Principal,
   ): Promise<EnrollmentTokenCreated> {
     return this.agents.createEnrollmentToken(body, principal);
+  }
+
+  /** Every enrollment token, newest first, with its uses; never the token itself. */
+  @Get()
+  @Roles('admin')
+  list(): Promise<{ items: EnrollmentTokenView[] }> {
+    return this.agents.listEnrollmentTokens();
   }
 
   /** Agents already enrolled with it keep their keys; revoke those one by one. */

@@ -10,6 +10,7 @@ import {
   type Enrolled,
   EnrollRequest,
   type EnrollmentTokenCreated,
+  type EnrollmentTokenView,
   JobName,
   QueueName,
   ListAgentsQuery,
@@ -112,6 +113,23 @@ export class AgentsService {
       expiresAt: record.expiresAt.toISOString(),
       maxUses: record.maxUses,
       token,
+    };
+  }
+
+  /** Every enrollment token, newest first: how many agents each enrolled, and which still can. */
+  async listEnrollmentTokens(): Promise<{ items: EnrollmentTokenView[] }> {
+    const rows = await this.agents.listEnrollmentTokens();
+    return {
+      items: rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        expiresAt: r.expiresAt.toISOString(),
+        maxUses: r.maxUses,
+        uses: r.uses,
+        createdAt: r.createdAt.toISOString(),
+        createdBy: r.createdBy,
+        revokedAt: r.revokedAt?.toISOString() ?? null,
+      })),
     };
   }
 

@@ -353,6 +353,27 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       response: { id: ID, name: 'fleet', expiresAt: AT, maxUses: 100, token: 'spe_…' },
     },
   },
+  'GET /v1/enrollment-tokens': {
+    summary: 'Enrollment tokens, newest first, with their uses (never the tokens themselves)',
+    tag: 'agents',
+    status: 200,
+    example: {
+      response: {
+        items: [
+          {
+            id: ID,
+            name: 'fleet',
+            expiresAt: AT,
+            maxUses: 100,
+            uses: 3,
+            createdAt: AT,
+            createdBy: ID,
+            revokedAt: null,
+          },
+        ],
+      },
+    },
+  },
   'POST /v1/enrollment-tokens/:id/revoke': {
     summary: 'Revoke an enrollment token',
     tag: 'agents',

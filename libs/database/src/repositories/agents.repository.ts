@@ -1,5 +1,5 @@
 import type { Database, Executor } from '../database.js';
-import { and, asc, eq, gt, isNull, sql } from '../drizzle.js';
+import { and, asc, desc, eq, gt, isNull, sql } from '../drizzle.js';
 import { agents, apiTokens, enrollmentTokens } from '../schema.js';
 
 export interface EnrollmentTokenRecord {
@@ -81,6 +81,32 @@ export class AgentsRepository {
     });
     if (row === undefined) throw new Error('insert returned no row');
     return row;
+  }
+
+  /** Every enrollment token, newest first, with its uses (never the token: only its hash is stored). */
+  async listEnrollmentTokens(): Promise<
+    Array<
+      EnrollmentTokenRecord & {
+        uses: number;
+        createdAt: Date;
+        createdBy: string | null;
+        revokedAt: Date | null;
+      }
+    >
+  > {
+    return this.database.db
+      .select({
+        id: enrollmentTokens.id,
+        name: enrollmentTokens.name,
+        expiresAt: enrollmentTokens.expiresAt,
+        maxUses: enrollmentTokens.maxUses,
+        uses: enrollmentTokens.uses,
+        createdAt: enrollmentTokens.createdAt,
+        createdBy: enrollmentTokens.createdBy,
+        revokedAt: enrollmentTokens.revokedAt,
+      })
+      .from(enrollmentTokens)
+      .orderBy(desc(enrollmentTokens.createdAt), desc(enrollmentTokens.id));
   }
 
   /** Stops the token enrolling anyone else (agents already enrolled keep their keys); null when unknown. */
