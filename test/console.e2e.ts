@@ -641,6 +641,29 @@ describe('analyst console (browser)', () => {
     await tokenRow.getByText(/revoked/i).waitFor();
     assert.equal((await service.request('/v1/me', { token })).status, 401, 'the revoked token is refused');
 
+    // An enrollment token made in the console is listed with its uses and revoked from the list.
+    await page.getByTestId('enrollment-token-name').fill('console-fleet');
+    await page.getByTestId('create-enrollment-token').click();
+    const enrollSecret = page.getByTestId('new-secret').filter({ hasText: 'enrollment token: shown once' });
+    await enrollSecret.waitFor();
+    const enrollToken = (await enrollSecret.locator('p').first().innerText()).trim();
+    const fleetRow = page.locator('[data-testid="enrollment-token-row"]', { hasText: 'console-fleet' });
+    await fleetRow.waitFor();
+    assert.match(await fleetRow.innerText(), /0 of 100/);
+    await fleetRow.getByTestId('revoke-enrollment-token').click();
+    await page.getByTestId('confirm-revoke-enrollment-token').click();
+    await fleetRow.getByText(/revoked/i).waitFor();
+    const late = await service.request('/v1/agents/enroll', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        enrollmentToken: enrollToken,
+        product: { name: 'console-test', version: '1.0' },
+        os: { family: 'linux', version: '6.1' },
+      }),
+    });
+    assert.equal(late.status, 401, 'the revoked enrollment token enrolls no one');
+
     await page.getByTestId('tab-audit').click();
     const audit = page.getByTestId('audit');
     await audit.waitFor();

@@ -4,6 +4,7 @@ import type {
   AgentView,
   AuditView,
   EnrollmentTokenCreated,
+  EnrollmentTokenView,
   Page,
   PreviewView,
   QueuesView,
@@ -147,6 +148,7 @@ export class ConsoleApi {
     ttlSeconds: number;
     maxUses: number;
   }): Promise<EnrollmentTokenCreated> => this.json('/v1/enrollment-tokens', 'POST', body);
+  enrollmentTokens = (): Promise<{ items: EnrollmentTokenView[] }> => this.json('/v1/enrollment-tokens');
   revokeEnrollmentToken = (id: string): Promise<{ id: string; revokedAt: string }> =>
     this.json(`/v1/enrollment-tokens/${seg(id)}/revoke`, 'POST');
   audit = (query: Query): Promise<Page<AuditView>> => this.json(`/v1/audit${qs(query)}`);

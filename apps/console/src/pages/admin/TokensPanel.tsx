@@ -14,7 +14,7 @@ import {
 } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { type FormEvent, useState } from 'react';
-import { ROLES, type Role, type TokenView } from '#contracts';
+import { type EnrollmentTokenView, ROLES, type Role, type TokenView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { Hash } from '../../components/Hash.js';
@@ -90,13 +90,12 @@ function ApiTokenForm({ onCreated }: { onCreated: () => void }) {
   );
 }
 
-function EnrollmentTokenForm() {
+function EnrollmentTokenForm({ onCreated }: { onCreated: () => void }) {
   const { api } = useSession();
   const [name, setName] = useState('');
   const [days, setDays] = useState<number>(7);
   const [maxUses, setMaxUses] = useState<number>(100);
   const [created, setCreated] = useState<{ id: string; token: string; details: string } | null>(null);
-  const [revokeId, setRevokeId] = useState('');
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -112,73 +111,120 @@ function EnrollmentTokenForm() {
         token: t.token,
         details: `id ${t.id}, up to ${t.maxUses} agents, until ${formatTime(t.expiresAt)}`,
       });
-      setRevokeId(t.id);
+      onCreated();
     } catch (err) {
       notifications.show({ title: 'No enrollment token made', message: errorMessage(err), color: 'red' });
     } finally {
       setBusy(false);
     }
   };
-  const revoke = async () => {
-    try {
-      await api.revokeEnrollmentToken(revokeId.trim());
-      notifications.show({ message: `Enrollment token ${revokeId} revoked`, color: 'teal' });
-      if (created?.id === revokeId.trim()) setCreated(null);
-      setRevokeId('');
-    } catch (err) {
-      notifications.show({ title: 'Not revoked', message: errorMessage(err), color: 'red' });
-    }
-  };
   return (
     <Paper withBorder p="md">
-      <Stack gap="sm">
-        <form onSubmit={(e) => void submit(e)}>
-          <Stack gap="sm">
-            <Title order={4}>Enrollment token</Title>
-            <SimpleGrid cols={{ base: 1, sm: 3 }}>
-              <TextInput
-                label="Name (optional)"
-                value={name}
-                onChange={(e) => setName(e.currentTarget.value)}
-              />
-              <NumberInput
-                label="Valid for (days)"
-                min={1}
-                max={366}
-                value={days}
-                onChange={(v) => setDays(Number(v) || 1)}
-              />
-              <NumberInput
-                label="Agents it may enroll"
-                min={1}
-                value={maxUses}
-                onChange={(v) => setMaxUses(Number(v) || 1)}
-              />
-            </SimpleGrid>
-            <Group>
-              <Button type="submit" loading={busy} data-testid="create-enrollment-token">
-                Create enrollment token
-              </Button>
-            </Group>
-            {created === null ? null : (
-              <OnceSecret label="enrollment token" secret={created.token} details={created.details} />
-            )}
-          </Stack>
-        </form>
-        <Group align="end">
-          <TextInput
-            label="Revoke an enrollment token by id"
-            description="agents already enrolled with it keep their keys"
-            value={revokeId}
-            onChange={(e) => setRevokeId(e.currentTarget.value)}
-            w={380}
-          />
-          <Button color="red" variant="light" disabled={revokeId.trim() === ''} onClick={() => void revoke()}>
-            Revoke
-          </Button>
-        </Group>
-      </Stack>
+      <form onSubmit={(e) => void submit(e)}>
+        <Stack gap="sm">
+          <Title order={4}>Enrollment token</Title>
+          <SimpleGrid cols={{ base: 1, sm: 3 }}>
+            <TextInput
+              label="Name (optional)"
+              value={name}
+              onChange={(e) => setName(e.currentTarget.value)}
+              data-testid="enrollment-token-name"
+            />
+            <NumberInput
+              label="Valid for (days)"
+              min={1}
+              max={366}
+              value={days}
+              onChange={(v) => setDays(Number(v) || 1)}
+            />
+            <NumberInput
+              label="Agents it may enroll"
+              min={1}
+              value={maxUses}
+              onChange={(v) => setMaxUses(Number(v) || 1)}
+            />
+          </SimpleGrid>
+          <Group>
+            <Button type="submit" loading={busy} data-testid="create-enrollment-token">
+              Create enrollment token
+            </Button>
+          </Group>
+          {created === null ? null : (
+            <OnceSecret label="enrollment token" secret={created.token} details={created.details} />
+          )}
+        </Stack>
+      </form>
     </Paper>
+  );
+}
+
+/** Enrollment tokens, newest first, with how many agents each enrolled; revoking one asks first. */
+function EnrollmentTokenList({ state }: { state: AsyncState<{ items: EnrollmentTokenView[] }> }) {
+  const { api } = useSession();
+  const revoking = useRevoke(
+    (token: EnrollmentTokenView) => api.revokeEnrollmentToken(token.id),
+    (token) => `Enrollment token ${token.name ?? token.id} revoked`,
+    state.reload,
+  );
+  return (
+    <AsyncView state={state} label="Loading enrollment tokens">
+      {(list) => (
+        <Paper withBorder p="md">
+          <Stack gap="sm">
+            <Title order={4}>Enrollment tokens</Title>
+            <Table striped data-testid="enrollment-tokens">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Name</Table.Th>
+                  <Table.Th>Agents enrolled</Table.Th>
+                  <Table.Th>Expires</Table.Th>
+                  <Table.Th>Created</Table.Th>
+                  <Table.Th />
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {list.items.length === 0 ? (
+                  <Table.Tr>
+                    <Table.Td colSpan={5}>
+                      <Text c="dimmed" size="sm">
+                        No enrollment token yet.
+                      </Text>
+                    </Table.Td>
+                  </Table.Tr>
+                ) : null}
+                {list.items.map((t) => (
+                  <Table.Tr key={t.id} data-testid="enrollment-token-row" data-id={t.id}>
+                    <Table.Td>{t.name ?? <Text c="dimmed">{t.id}</Text>}</Table.Td>
+                    <Table.Td>
+                      {t.uses} of {t.maxUses}
+                    </Table.Td>
+                    <Table.Td>{formatTime(t.expiresAt)}</Table.Td>
+                    <Table.Td>{formatTime(t.createdAt)}</Table.Td>
+                    <Table.Td>
+                      <RevokeCell
+                        revokedAt={t.revokedAt}
+                        onAsk={() => revoking.ask(t)}
+                        testId="revoke-enrollment-token"
+                      />
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+            <ConfirmRevoke
+              state={revoking}
+              title="Revoke this enrollment token?"
+              testId="confirm-revoke-enrollment-token"
+            >
+              <Text size="sm">
+                It enrolls no one else. The {revoking.target?.uses ?? 0} agents it enrolled keep their keys;
+                revoke those in the Agents tab.
+              </Text>
+            </ConfirmRevoke>
+          </Stack>
+        </Paper>
+      )}
+    </AsyncView>
   );
 }
 
@@ -238,11 +284,13 @@ function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) 
 export function TokensPanel() {
   const { api } = useSession();
   const tokens = useAsync(() => api.tokens(), []);
+  const enrollment = useAsync(() => api.enrollmentTokens(), []);
   return (
     <Stack>
       <ApiTokenForm onCreated={tokens.reload} />
       <ApiTokenList state={tokens} />
-      <EnrollmentTokenForm />
+      <EnrollmentTokenForm onCreated={enrollment.reload} />
+      <EnrollmentTokenList state={enrollment} />
     </Stack>
   );
 }
