@@ -379,6 +379,23 @@ describe('specimen-agent against the real service', () => {
       'RWX',
     ]);
     assert.equal(memory.results[0]?.action, 'uploaded');
+    // The same dump, now known to the service, with metadata it would refuse: checked before the lookup.
+    const wrong = await startCli(home, [
+      'submit',
+      '--kind',
+      'memory-region',
+      dump,
+      '--pid',
+      '4242',
+      '--image',
+      'x.exe',
+      '--base-address',
+      'zzz',
+      '--protection',
+      'QQQ',
+    ]).done;
+    assert.equal(wrong.code, 1, wrong.stdout);
+    assert.match(wrong.stderr, /the metadata would be refused: baseAddress: .*protection: /);
     const disk = Buffer.alloc(4 * 512);
     benign(446).copy(disk);
     disk[510] = 0x55;

@@ -2,7 +2,7 @@
 import { release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { SpecimenClient, SpecimenClientError } from '#client';
-import type { SubmissionMetadata } from '#contracts';
+import { SubmissionMetadata } from '#contracts';
 import { AgentFiles, agentHome } from './config.js';
 import { Progress } from './progress.js';
 import {
@@ -84,6 +84,18 @@ function integer(name: string, value: string | undefined, min = 0): number {
   if (value === undefined || !Number.isSafeInteger(n) || n < min)
     throw new Error(`--${name} must be an integer ≥ ${min}`);
   return n;
+}
+
+/**
+ * The metadata as the service will check it, checked here first: a sample the service already has is
+ * not sent, so without this a bad --base-address or --protection would pass unnoticed for a known dump.
+ */
+function checked(metadata: SubmissionMetadata): void {
+  const result = SubmissionMetadata.safeParse(metadata);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || 'metadata'}: ${i.message}`);
+    throw new Error(`the metadata would be refused: ${issues.join('; ')}`);
+  }
 }
 
 function required(name: string, value: string | undefined): string {
@@ -186,6 +198,7 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
       regionSize: digests.size,
       protection: required('protection', values.protection),
     };
+    checked(metadata);
     return {
       items: [
         { name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path, digests) },
