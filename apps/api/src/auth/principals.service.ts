@@ -55,8 +55,16 @@ export class PrincipalsService implements OnApplicationBootstrap, OnApplicationS
 
   /** The principal of an unrevoked token, by its hash; null for an unknown or revoked token. */
   async resolve(tokenHash: string): Promise<Principal | null> {
-    const cached = this.cache.get(tokenHash);
-    if (cached !== undefined) return cached;
+    if (this.cache.get(tokenHash) !== undefined) {
+      // Another replica publishes a change before it answers, so by the time its client sends the next
+      // request here the change is already in this process's Redis socket. When both become readable in
+      // the same turn of the event loop, this request's callbacks could run first and use the old entry
+      // (seen in CI: a consent given on A refused once on B). Waiting for the check phase lets every
+      // callback of this turn, the change's included, run first.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const cached = this.cache.get(tokenHash);
+      if (cached !== undefined) return cached;
+    }
     const ticket = this.cache.ticket();
     const record = await this.tokens.findActiveByHash(tokenHash);
     if (record === null) return null;
