@@ -364,7 +364,7 @@ describe('specimen-agent against the real service', () => {
     const dump = join(work, 'region.dmp');
     const region = benign(8192);
     await writeFile(dump, region);
-    const memory = await cli<SubmitOutput>(home, [
+    const memoryRegion = (image: string, baseAddress: string, protection: string) => [
       'submit',
       '--kind',
       'memory-region',
@@ -372,28 +372,19 @@ describe('specimen-agent against the real service', () => {
       '--pid',
       '4242',
       '--image',
-      'C:\\Windows\\notepad.exe',
+      image,
       '--base-address',
-      '0x7ff6a0000000',
+      baseAddress,
       '--protection',
-      'RWX',
-    ]);
+      protection,
+    ];
+    const memory = await cli<SubmitOutput>(
+      home,
+      memoryRegion('C:\\Windows\\notepad.exe', '0x7ff6a0000000', 'RWX'),
+    );
     assert.equal(memory.results[0]?.action, 'uploaded');
     // The same dump, now known to the service, with metadata it would refuse: checked before the lookup.
-    const wrong = await startCli(home, [
-      'submit',
-      '--kind',
-      'memory-region',
-      dump,
-      '--pid',
-      '4242',
-      '--image',
-      'x.exe',
-      '--base-address',
-      'zzz',
-      '--protection',
-      'QQQ',
-    ]).done;
+    const wrong = await startCli(home, memoryRegion('x.exe', 'zzz', 'QQQ')).done;
     assert.equal(wrong.code, 1, wrong.stdout);
     assert.match(wrong.stderr, /the metadata would be refused: baseAddress: .*protection: /);
     const disk = Buffer.alloc(4 * 512);

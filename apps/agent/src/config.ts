@@ -68,4 +68,11 @@ export class AgentFiles {
     await mkdir(this.home, { recursive: true, mode: 0o700 });
     await writeJson(this.statePath, state);
   }
+
+  /** Reads the state, lets `change` edit it, and saves it. */
+  async updateState(change: (state: AgentState) => void): Promise<void> {
+    const state = await this.state();
+    change(state);
+    await this.saveState(state);
+  }
 }

@@ -130,18 +130,17 @@ async function send(
       source: item.source,
       chunkSize: options.chunkSize,
       ...(resumeUrl === undefined ? {} : { resumeUrl }),
-      onUrl: async (url) => {
-        const current = await files.state();
-        current.uploads[sha256] = { url };
-        await files.saveState(current);
-      },
+      onUrl: (url) =>
+        files.updateState((state) => {
+          state.uploads[sha256] = { url };
+        }),
       onProgress: (sent, total) => progress.update(item.name, sent, total),
     }).catch(async (e: unknown) => {
       // The service dropped the upload (gone, or refused when finished: 422): nothing is left to resume.
       if (e instanceof SpecimenClientError && DROPPED.has(e.status)) {
-        const current = await files.state();
-        delete current.uploads[sha256];
-        await files.saveState(current);
+        await files.updateState((state) => {
+          delete state.uploads[sha256];
+        });
       }
       throw e;
     });
@@ -163,15 +162,15 @@ async function send(
       duplicate: created.duplicate,
     };
   }
-  const state = await files.state();
-  delete state.uploads[sha256];
-  state.submissions.push({
-    submissionId: result.submissionId ?? '',
-    sha256,
-    name: item.name,
-    submittedAt: new Date().toISOString(),
+  await files.updateState((state) => {
+    delete state.uploads[sha256];
+    state.submissions.push({
+      submissionId: result.submissionId ?? '',
+      sha256,
+      name: item.name,
+      submittedAt: new Date().toISOString(),
+    });
   });
-  await files.saveState(state);
   return result;
 }
 

@@ -9,6 +9,14 @@ export interface EnrollmentTokenRecord {
   maxUses: number;
 }
 
+/** An enrollment token as the admin's list shows it. */
+export interface ListedEnrollmentToken extends EnrollmentTokenRecord {
+  uses: number;
+  createdAt: Date;
+  createdBy: string | null;
+  revokedAt: Date | null;
+}
+
 /** Why an enrollment token was not accepted. */
 export type EnrollmentRefusal = 'unknown' | 'expired' | 'used-up' | 'revoked';
 
@@ -84,16 +92,7 @@ export class AgentsRepository {
   }
 
   /** Every enrollment token, newest first, with its uses (never the token: only its hash is stored). */
-  async listEnrollmentTokens(): Promise<
-    Array<
-      EnrollmentTokenRecord & {
-        uses: number;
-        createdAt: Date;
-        createdBy: string | null;
-        revokedAt: Date | null;
-      }
-    >
-  > {
+  async listEnrollmentTokens(): Promise<ListedEnrollmentToken[]> {
     return this.database.db
       .select({
         id: enrollmentTokens.id,

@@ -7,6 +7,7 @@ import type {
   SampleSort,
   SampleSummary,
   ScanStatus,
+  SightingSource,
   SortOrder,
   Verdict,
 } from '#contracts';
@@ -132,7 +133,7 @@ export interface SightingRecord {
   id: string;
   receivedAt: Date;
   kind: SampleKind;
-  source: 'upload' | 'lookup';
+  source: SightingSource;
   metadata: Record<string, unknown>;
   filename: string | null;
   submitter: string | null;
