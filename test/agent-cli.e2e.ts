@@ -36,6 +36,25 @@ async function cli<T>(home: string, args: string[]): Promise<T> {
   return JSON.parse(run.stdout) as T;
 }
 
+/** The CLI in a terminal of its own (util-linux script): stdout and stderr both a TTY, as for a person. */
+function inTerminal(
+  home: string,
+  args: string[],
+): { child: ChildProcess & { stdin: NodeJS.WritableStream }; exited: Promise<number | null>; shown: string } {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: { PATH: process.env.PATH ?? '', SPECIMEN_AGENT_HOME: home, TERM: 'dumb' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const run = {
+    child,
+    exited: new Promise<number | null>((resolve) => child.on('close', resolve)),
+    shown: '',
+  };
+  child.stdout.on('data', (c: Buffer) => (run.shown += c.toString()));
+  return run;
+}
+
 interface SubmitOutput {
   results: Array<{
     name: string;
@@ -426,40 +445,57 @@ describe('specimen-agent against the real service', () => {
     const big = benign(64 * MiB);
     const path = join(work, 'ctrl-c.bin');
     await writeFile(path, big);
-    // A terminal of its own (util-linux script), where Ctrl-C is the byte 0x03 typed into it.
-    const command = [
-      process.execPath,
-      CLI,
+    // Ctrl-C in a terminal is the byte 0x03 typed into it.
+    const run = inTerminal(home, [
       'submit',
       path,
       '--resumable-threshold',
       String(MiB),
       '--chunk-size',
       String(MiB),
-    ]
-      .map((a) => `'${a}'`)
-      .join(' ');
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      env: { PATH: process.env.PATH ?? '', SPECIMEN_AGENT_HOME: home, TERM: 'dumb' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let shown = '';
-    child.stdout.on('data', (c: Buffer) => (shown += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await pollUntil(() => Promise.resolve(/\[#*\.*\]\s+\d+% \S*ctrl-c\.bin/.test(shown) ? true : undefined), {
-      timeoutMs: 20_000,
-      intervalMs: 10,
-      what: 'the progress bar of the upload',
-    }).catch((e: unknown) => {
-      throw new Error(`${String(e)}: ${JSON.stringify(shown)}`);
+    ]);
+    const { child, exited } = run;
+    await pollUntil(
+      () => Promise.resolve(/\[#*\.*\]\s+\d+% \S*ctrl-c\.bin/.test(run.shown) ? true : undefined),
+      {
+        timeoutMs: 20_000,
+        intervalMs: 10,
+        what: 'the progress bar of the upload',
+      },
+    ).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify(run.shown)}`);
     });
     child.stdin.write('\x03');
-    assert.equal(await exited, 130, shown);
-    assert.match(shown, /% \S*ctrl-c\.bin[^\n]*\n$/, 'the line of the bar is ended');
+    assert.equal(await exited, 130, run.shown);
+    assert.match(run.shown, /% \S*ctrl-c\.bin[^\n]*\n$/, 'the line of the bar is ended');
     const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
       uploads: Record<string, { url: string }>;
     };
     assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
+  });
+
+  it('on a terminal, reports each item once: a skipped, known or failed one is not also noted above the bar', async () => {
+    const home = await enrolledHome('terminal');
+    const dir = join(work, 'terminal-samples');
+    await mkdir(dir, { recursive: true });
+    const known = benign(4000);
+    await writeFile(join(dir, 'empty.bin'), '');
+    await writeFile(join(dir, 'known.bin'), known);
+    await writeFile(join(dir, 'new.bin'), benign(6000));
+    assert.equal((await service.submit(known, fileMetadata(known), service.adminToken)).status, 201);
+    const run = inTerminal(home, ['submit', dir]);
+    assert.equal(await run.exited, 0, run.shown);
+    const lines = (name: string) => run.shown.split(/\r?\n|\r/).filter((l) => l.includes(name));
+    for (const [name, action] of [
+      ['empty.bin', 'skipped'],
+      ['known.bin', 'known'],
+      ['new.bin', 'uploaded'],
+    ] as const) {
+      const reported = lines(name).filter((l) => l.startsWith(action));
+      assert.equal(reported.length, 1, `${name} reported once as ${action}: ${JSON.stringify(run.shown)}`);
+    }
+    assert.match(run.shown, /2 done, 1 skipped, 0 failed/);
+    assert.match(lines('known.bin').find((l) => l.startsWith('known')) ?? '', /known\.bin \(clean\)/);
   });
 
   it('resumes an upload killed midway from the service offset, and one sample results', async () => {

@@ -255,7 +255,9 @@ async function submit(paths: string[]): Promise<number> {
   const human = results
     .map(
       (r) =>
-        `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${r.name}${r.error === undefined ? '' : `: ${r.error}`}`,
+        `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${r.name}` +
+        (r.verdict === undefined ? '' : ` (${r.verdict})`) +
+        (r.error === undefined ? '' : `: ${r.error}`),
     )
     .join('\n');
   const summary = `${results.length - failed - skipped} done, ${skipped} skipped, ${failed} failed`;

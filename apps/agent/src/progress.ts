@@ -1,11 +1,18 @@
-/** A one-line progress bar on a terminal; silent anywhere else (pipes, `--json`). */
+/**
+ * A one-line progress bar on a terminal; silent anywhere else (pipes, `--json`). Notes (an item known,
+ * passed over or failed, as it happens) go above the bar only when the final report does not go to the
+ * terminal too: with both on one terminal every such line would show twice.
+ */
 export class Progress {
   private lastDraw = 0;
 
-  constructor(private readonly stream: NodeJS.WriteStream | null) {}
+  constructor(
+    private readonly stream: NodeJS.WriteStream | null,
+    private readonly notes = true,
+  ) {}
 
   static for(json: boolean): Progress {
-    return new Progress(!json && process.stderr.isTTY ? process.stderr : null);
+    return new Progress(!json && process.stderr.isTTY ? process.stderr : null, !process.stdout.isTTY);
   }
 
   update(label: string, done: number, total: number): void {
@@ -22,6 +29,6 @@ export class Progress {
   }
 
   note(message: string): void {
-    this.stream?.write(`\r${message}\x1b[K\n`);
+    if (this.notes) this.stream?.write(`\r${message}\x1b[K\n`);
   }
 }
