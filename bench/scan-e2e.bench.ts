@@ -19,15 +19,16 @@
 // signature-base-534 plus libs/yara's default.yar (so EICAR-bearing samples match and matches get written),
 // created and activated through the API; a generated ruleset stands in when ../shared/rulesets is absent.
 // The scanner runs with SCAN_CONCURRENCY = SCANNER_THREADS = THREADS (and its default SCAN_JOBS_IN_FLIGHT,
-// 32 × THREADS jobs held, of which THREADS scan); the baseline is a child process with UV_THREADPOOL_SIZE =
-// THREADS and THREADS scans in flight, with the same externals (kind, file type, size) and the same
-// timeout. PostgreSQL and Redis run on the same machine and their CPU counts against the scanner, as in a
+// 32 × THREADS jobs held, of which THREADS scan) and SCAN_PREFETCH = THREADS (its default: THREADS more scans
+// wait in the thread pool's queue); the baseline is a child process with UV_THREADPOOL_SIZE = THREADS and as
+// many scans in flight as the scanner hands its pool (THREADS + SCAN_PREFETCH), with the same externals
+// (kind, file type, size) and the same timeout. PostgreSQL and Redis run on the same machine and their CPU counts against the scanner, as in a
 // one-box deployment. Every round ingests 10,000 fresh samples; rounds interleave scanner and baseline;
 // the table shows the median. Each round also prints the CPU time per sample of the scanner process, of
 // this database's PostgreSQL backends and of the baseline, and how busy the whole machine was: on a
 // shared machine the wall-clock ratio depends on the neighbours, the CPU cost per sample much less.
 // Run: npm run bench:scan-e2e   (BENCH_SAMPLES=2000 BENCH_REPEAT=1 for a shorter run; BENCH_THREADS=2;
-// BENCH_JOBS_IN_FLIGHT for the scanner's SCAN_JOBS_IN_FLIGHT;
+// BENCH_JOBS_IN_FLIGHT for the scanner's SCAN_JOBS_IN_FLIGHT, BENCH_SCAN_PREFETCH for its SCAN_PREFETCH;
 // BENCH_RULESET=/path/to/rules.yar for another ruleset, BENCH_RULESET=default for default.yar alone;
 // BENCH_CPU_PROF=/some/dir for CPU profiles of the API and scanner; BENCH_NODE_OPTIONS for other node
 // flags of both, e.g. --perf-basic-prof to name JavaScript frames for `perf record -p <scanner pid>`, which
@@ -62,6 +63,8 @@ import { median, processCpuMs, threadCpuMs } from './measure.js';
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 10_000);
 const SIZE = 4 * KiB;
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+/** Scans handed to the pool beyond THREADS, on both sides (the scanner's SCAN_PREFETCH, default THREADS). */
+const PREFETCH = Number(process.env.BENCH_SCAN_PREFETCH ?? THREADS);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const RULESET = process.env.BENCH_RULESET ?? join(SHARED_RULESETS, 'signature-base-534.yar');
 /** When set, the API and the scanner write V8 CPU profiles (.cpuprofile) into this folder at exit. */
@@ -196,7 +199,8 @@ async function child(compiled: string, inputsFile: string): Promise<void> {
   const start = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
   await Promise.all(
-    Array.from({ length: THREADS }, async () => {
+    // As many scans in flight as the scanner hands the pool: a thread that finishes starts the next at once.
+    Array.from({ length: THREADS + PREFETCH }, async () => {
       for (let i = next++; i < inputs.length; i = next++) {
         const input = inputs[i];
         if (input === undefined) break;
@@ -231,6 +235,7 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
       REDIS_URL,
       SCAN_CONCURRENCY: String(THREADS),
+      SCAN_PREFETCH: String(PREFETCH),
       SCANNER_THREADS: String(THREADS),
       ...(process.env.BENCH_JOBS_IN_FLIGHT === undefined
         ? {}

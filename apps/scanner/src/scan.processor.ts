@@ -48,7 +48,10 @@ export class ScanProcessor {
   private readonly recorder: Batcher<RecordScanInput, string>;
   /** Sample rows asked for while a read is in flight are read together by the next one. */
   private readonly sampleRows: Batcher<string, ScanTarget | null>;
-  /** SCAN_CONCURRENCY samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held. */
+  /**
+   * Samples read and scanned at once, of the SCAN_JOBS_IN_FLIGHT jobs held: SCAN_CONCURRENCY scanning and
+   * SCAN_PREFETCH more whose scans wait in the thread pool's queue for the next free thread.
+   */
   private readonly scanning: Slots;
 
   constructor(
@@ -59,7 +62,7 @@ export class ScanProcessor {
     @Inject(RulesService) private readonly rules: RulesService,
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {
-    this.scanning = new Slots(config.scanner.concurrency);
+    this.scanning = new Slots(config.scanner.concurrency + config.scanner.prefetch);
     const enough = Math.max(1, Math.floor(config.scanner.jobsInFlight / 4));
     this.recorder = new Batcher((inputs) => this.scans.recordMany(inputs), MAX_BATCH, {
       ms: RECORD_LINGER_MS,

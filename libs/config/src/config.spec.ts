@@ -39,6 +39,12 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ SCAN_JOBS_IN_FLIGHT: '0' }), /SCAN_JOBS_IN_FLIGHT/);
   });
 
+  it('hands the thread pool one scan ahead per concurrent scan unless SCAN_PREFETCH says otherwise', () => {
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '3' }).scanner.prefetch, 3);
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '3', SCAN_PREFETCH: '0' }).scanner.prefetch, 0);
+    assert.throws(() => loadConfig({ SCAN_PREFETCH: '-1' }), /SCAN_PREFETCH/);
+  });
+
   it('sizes the scanner thread pool from SCANNER_THREADS, else from SCAN_CONCURRENCY', () => {
     assert.equal(loadConfig({ SCAN_CONCURRENCY: '3' }).scanner.threads, 3);
     assert.equal(loadConfig({ SCAN_CONCURRENCY: '3', SCANNER_THREADS: '8' }).scanner.threads, 8);
