@@ -564,6 +564,31 @@ describe('specimen-agent against the real service', () => {
     assert.notEqual(revoked.code, 0, revoked.stdout);
     assert.match(revoked.stderr, /UNAUTHENTICATED \(401\)/);
   });
+
+  it('status shows a submission the consent purge removed as gone, not as an error', async () => {
+    const home = await enrolledHome('purged');
+    const file = join(work, 'purged.bin');
+    await writeFile(file, benign(4700));
+    const [sent] = (await cli<SubmitOutput>(home, ['submit', file])).results;
+    assert.equal(sent?.action, 'uploaded');
+    const submissionId = sent?.submissionId ?? '';
+    assert.equal(
+      (await cli<{ participating: boolean }>(home, ['consent', '--withdraw'])).participating,
+      false,
+    );
+    await pollUntil(
+      async () =>
+        (await query(service.databaseUrl, 'select 1 from submissions where id = $1', [submissionId]))
+          .length === 0
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, what: 'the consent purge of the submission' },
+    );
+    const status = await cli<StatusOutput & { submissions: Array<{ error?: string }> }>(home, ['status']);
+    const [row] = status.submissions;
+    assert.equal(row?.status, 'gone');
+    assert.match(row?.error ?? '', /no longer keeps it/);
+  });
 });
 
 describe('specimen-agent retries', () => {

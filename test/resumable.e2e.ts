@@ -181,6 +181,7 @@ describe('resumable uploads (tus 1.0.0)', () => {
     const first = bytes.subarray(0, 1000);
     const wrong = await patch(service, agent, url, 0, first, digest('sha256', Buffer.from('other')));
     assert.equal(wrong.status, 460);
+    assert.equal(wrong.statusText, 'Checksum Mismatch', 'the tus reason phrase, not "unknown"');
     assert.equal(((await wrong.json()) as ErrorBody).error.code, 'UPLOAD_CHECKSUM_MISMATCH');
     const head = await offsetOf(service, agent, url);
     assert.equal(head.status, 200);

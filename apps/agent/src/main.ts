@@ -276,6 +276,16 @@ async function status(): Promise<number> {
     } catch (e) {
       // A key the service no longer accepts (revoked agent) is the answer, not one unknown submission each.
       if (e instanceof SpecimenClientError && e.status === 401) throw e;
+      // Its own submission not found: the service deleted it (the consent purge or the retention period).
+      if (e instanceof SpecimenClientError && e.status === 404) {
+        submissions.push({
+          ...s,
+          status: 'gone',
+          verdict: null,
+          error: 'the service no longer keeps it (consent withdrawn, or its retention period ended)',
+        });
+        continue;
+      }
       submissions.push({ ...s, status: 'unknown', verdict: null, error: describeError(e) });
     }
   }

@@ -1,6 +1,13 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { ERROR_STATUS, type ErrorCode, SpecimenError } from '#contracts';
+
+/**
+ * Reason phrases of the statuses Node's HTTP server does not know (it would send `460 unknown`): the tus
+ * checksum extension's.
+ */
+const REASONS: Readonly<Record<number, string>> = { 460: 'Checksum Mismatch' };
 
 /** Maps the status of an HTTP exception raised by the framework itself (unknown route, bad JSON) to a code. */
 function codeForStatus(status: number): ErrorCode {
@@ -63,6 +70,8 @@ export class SpecimenExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
+    if (STATUS_CODES[status] === undefined && REASONS[status] !== undefined)
+      res.statusMessage = REASONS[status];
     res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
   }
 }
