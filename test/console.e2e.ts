@@ -65,9 +65,14 @@ describe('analyst console (browser)', () => {
     });
     p.on('response', (r) => {
       if (r.status() >= 400 && r.status() !== 401) problems.push(`${r.status()} ${r.url()}`);
+      if (/\/assets\/[^/]+\.(?:js|css)$/.test(new URL(r.url()).pathname))
+        assetCodings.set(new URL(r.url()).pathname, r.headers()['content-encoding'] ?? 'identity');
     });
     return p;
   }
+
+  /** The content coding each script and style sheet of the console came in, by path. */
+  const assetCodings = new Map<string, string>();
 
   /** The problems seen since the last call. */
   const takeProblems = (): string[] => problems.splice(0);
@@ -110,6 +115,27 @@ describe('analyst console (browser)', () => {
     assert.match(html.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     const api = await fetch(`${service.baseUrl}/v1/samples`, { headers: { accept: 'text/html' } });
     assert.equal(api.status, 401);
+  });
+
+  it('sends the browser its scripts and styles compressed at build time', async () => {
+    assetCodings.clear();
+    await page.goto(`${service.baseUrl}/`);
+    await page.getByTestId('token-input').waitFor();
+    assert.ok(assetCodings.size > 0, 'the page loaded scripts from /assets/');
+    for (const [path, coding] of assetCodings) {
+      if (coding === 'identity') {
+        // The build leaves files under 1 KiB as they are.
+        const size = (await (await fetch(`${service.baseUrl}${path}`)).arrayBuffer()).byteLength;
+        assert.ok(size < 1024, `${path} (${size} bytes) came uncompressed`);
+        continue;
+      }
+      // Chromium asks for brotli over HTTPS only; gzip here, over plain HTTP.
+      assert.ok(['br', 'gzip'].includes(coding), `${path} came as ${coding}`);
+    }
+    assert.ok(
+      [...assetCodings.values()].some((c) => c !== 'identity'),
+      'some came compressed',
+    );
   });
 
   it('signs in with a token, shows the navigation of its role, and signs out', async () => {

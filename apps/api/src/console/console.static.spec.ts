@@ -1,11 +1,34 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import express from 'express';
-import { CONSOLE_CSP, consoleHandler, isReservedPath } from './console.static.js';
+import { CONSOLE_CSP, acceptedCodings, consoleHandler, isReservedPath } from './console.static.js';
+
+/** The raw answer (node:http, which, unlike fetch, leaves a compressed body as it came). */
+function raw(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+const BIG_JS = Buffer.from(
+  'export const rows = [' + Array.from({ length: 400 }, (_, i) => `"row ${i}"`).join(',') + '];\n',
+);
 
 describe('console static handler', () => {
   let dir: string;
@@ -18,6 +41,13 @@ describe('console static handler', () => {
     await writeFile(join(dir, 'index.html'), '<!doctype html><div id="root"></div>');
     await writeFile(join(dir, 'assets', 'index-abc123.js'), 'console.log(1)');
     await writeFile(join(dir, 'favicon.svg'), '<svg/>');
+    // As the build leaves them (apps/console/precompress.ts): the file and its brotli and gzip copies.
+    await writeFile(join(dir, 'assets', 'rows-def456.js'), BIG_JS);
+    await writeFile(join(dir, 'assets', 'rows-def456.js.br'), brotliCompressSync(BIG_JS));
+    await writeFile(join(dir, 'assets', 'rows-def456.js.gz'), gzipSync(BIG_JS));
+    // A gzip copy only: browsers that take brotli get it.
+    await writeFile(join(dir, 'assets', 'gz-only-789.css'), BIG_JS);
+    await writeFile(join(dir, 'assets', 'gz-only-789.css.gz'), gzipSync(BIG_JS));
     const handler = consoleHandler(dir);
     assert.ok(handler !== null);
     const app = express();
@@ -79,6 +109,68 @@ describe('console static handler', () => {
   it('takes no file path from the request', async () => {
     const res = await fetch(`${base}/assets/..%2f..%2fetc%2fpasswd`);
     assert.equal(res.status, 404);
+  });
+
+  it("sends the build's compressed copy the request accepts, best first, and the file itself otherwise", async () => {
+    const url = `${base}/assets/rows-def456.js`;
+    const br = await raw(url, { 'accept-encoding': 'gzip, deflate, br, zstd' });
+    assert.equal(br.status, 200);
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.equal(br.headers.vary, 'Accept-Encoding');
+    assert.match(String(br.headers['content-type']), /^text\/javascript/);
+    assert.equal(br.headers['cache-control'], 'public, max-age=31536000, immutable');
+    assert.ok(br.body.length < BIG_JS.length / 3, `${br.body.length} bytes of ${BIG_JS.length}`);
+    assert.deepEqual(brotliDecompressSync(br.body), BIG_JS);
+
+    const gz = await raw(url, { 'accept-encoding': 'gzip' });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.deepEqual(gunzipSync(gz.body), BIG_JS);
+    const notBr = await raw(url, { 'accept-encoding': 'br;q=0, *' });
+    assert.equal(notBr.headers['content-encoding'], 'gzip');
+
+    const uncompressed: Array<Record<string, string>> = [
+      {},
+      { 'accept-encoding': 'identity' },
+      { 'accept-encoding': 'gzip;q=0, br;q=0' },
+    ];
+    for (const headers of uncompressed) {
+      const plain = await raw(url, headers);
+      assert.equal(plain.headers['content-encoding'], undefined, JSON.stringify(headers));
+      assert.equal(plain.headers.vary, 'Accept-Encoding');
+      assert.deepEqual(plain.body, BIG_JS);
+    }
+    const css = await raw(`${base}/assets/gz-only-789.css`, { 'accept-encoding': 'br, gzip' });
+    assert.equal(css.headers['content-encoding'], 'gzip');
+    assert.match(String(css.headers['content-type']), /^text\/css/);
+    assert.deepEqual(gunzipSync(css.body), BIG_JS);
+
+    const head = await fetch(url, { method: 'HEAD', headers: { 'accept-encoding': 'br' } });
+    assert.equal(head.headers.get('content-encoding'), 'br');
+    // Without copies nothing varies.
+    assert.equal(
+      (await raw(`${base}/assets/index-abc123.js`, { 'accept-encoding': 'br' })).headers.vary,
+      undefined,
+    );
+  });
+
+  it('never serves a compressed copy under its own name', async () => {
+    for (const path of [
+      '/assets/rows-def456.js.br',
+      '/assets/rows-def456.js.gz',
+      '/assets/gz-only-789.css.gz',
+    ]) {
+      assert.equal((await fetch(`${base}${path}`)).status, 404, path);
+    }
+  });
+
+  it('reads Accept-Encoding with its weights', () => {
+    assert.deepEqual([...acceptedCodings(undefined)], []);
+    assert.deepEqual([...acceptedCodings('gzip, deflate, br')].sort(), ['br', 'deflate', 'gzip']);
+    assert.deepEqual([...acceptedCodings('BR;Q=0.5 , gzip;q=0')], ['br']);
+    assert.deepEqual([...acceptedCodings('*')].sort(), ['br', 'gzip']);
+    assert.deepEqual([...acceptedCodings('*;q=0, gzip')], ['gzip']);
+    assert.deepEqual([...acceptedCodings('br;q=0, *')], ['gzip']);
+    assert.deepEqual([...acceptedCodings('gzip;q=nonsense')], []);
   });
 
   it('tells reserved paths apart', () => {

@@ -39,11 +39,43 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** Content codings the build writes beside a file (apps/console/precompress.ts), best first. */
+const ENCODINGS = [
+  { coding: 'br', suffix: '.br' },
+  { coding: 'gzip', suffix: '.gz' },
+] as const;
+type Coding = (typeof ENCODINGS)[number]['coding'];
+
 interface Asset {
   file: string;
   type: string;
   /** Vite names the files under assets/ by their content hash: they never change under one name. */
   immutable: boolean;
+  /** Compressed copies made at build time, by content coding. */
+  encoded: Partial<Record<Coding, string>>;
+}
+
+/**
+ * The content codings a request's Accept-Encoding allows (RFC 9110 12.5.3): those named with a q above 0,
+ * or covered by `*`; a coding given q=0 is refused even when `*` allows the rest.
+ */
+export function acceptedCodings(header: string | undefined): Set<string> {
+  const accepted = new Set<string>();
+  if (header === undefined) return accepted;
+  const refused = new Set<string>();
+  let star = false;
+  for (const part of header.split(',')) {
+    const [name = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    if (name === '') continue;
+    const q = params.find((p) => p.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    const allowed = Number.isFinite(weight) && weight > 0;
+    if (name === '*') star = allowed;
+    else if (allowed) accepted.add(name);
+    else refused.add(name);
+  }
+  if (star) for (const { coding } of ENCODINGS) if (!refused.has(coding)) accepted.add(coding);
+  return accepted;
 }
 
 function listFiles(dir: string): string[] {
@@ -65,13 +97,24 @@ export function consoleHandler(dir: string): RequestHandler | null {
     return null;
   }
   const assets = new Map<string, Asset>();
-  for (const file of listFiles(dir)) {
+  const files = new Set(listFiles(dir));
+  const copies = new Set(
+    [...files].filter((f) =>
+      ENCODINGS.some(({ suffix }) => f.endsWith(suffix) && files.has(f.slice(0, -suffix.length))),
+    ),
+  );
+  for (const file of files) {
     const url = `/${relative(dir, file).split(sep).join('/')}`;
-    if (url === '/index.html') continue;
+    // A compressed copy is sent in its original's place, never under its own name.
+    if (url === '/index.html' || copies.has(file)) continue;
+    const encoded: Asset['encoded'] = {};
+    for (const { coding, suffix } of ENCODINGS)
+      if (copies.has(`${file}${suffix}`)) encoded[coding] = `${file}${suffix}`;
     assets.set(url, {
       file,
       type: TYPES[extname(file)] ?? 'application/octet-stream',
       immutable: url.startsWith('/assets/'),
+      encoded,
     });
   }
   const sendIndex = (res: Response, head: boolean) => {
@@ -98,7 +141,20 @@ export function consoleHandler(dir: string): RequestHandler | null {
         'Cache-Control': asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
         'X-Content-Type-Options': 'nosniff',
       });
-      res.sendFile(asset.file, (err) => {
+      let file = asset.file;
+      if (Object.keys(asset.encoded).length > 0) {
+        // Caches must key the answer by the request's Accept-Encoding, whichever coding this one gets.
+        res.set('Vary', 'Accept-Encoding');
+        const accepted = acceptedCodings(req.headers['accept-encoding']);
+        const best = ENCODINGS.find(
+          ({ coding }) => accepted.has(coding) && asset.encoded[coding] !== undefined,
+        );
+        if (best !== undefined) {
+          res.set('Content-Encoding', best.coding);
+          file = asset.encoded[best.coding] ?? file;
+        }
+      }
+      res.sendFile(file, (err) => {
         if (err !== undefined && !res.headersSent) next(err);
       });
       return;
