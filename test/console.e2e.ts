@@ -337,12 +337,21 @@ describe('analyst console (browser)', () => {
     );
     assert.equal(res.status, 201, await res.clone().text());
     await page.goto(`${service.baseUrl}/samples/${sha256(piece)}`);
-    const link = page.getByTestId('metadata-sample-link');
+    const link = page.getByTestId('kind-metadata').getByTestId('metadata-sample-link');
     await link.waitFor();
     assert.equal(await link.innerText(), sha256(parent));
     const metadata = await page.getByTestId('kind-metadata').innerText();
     assert.doesNotMatch(metadata, /[{}"]/, 'no raw JSON');
     assert.match(metadata, /size\s+9000/);
+    // Each sighting's metadata as rows too, without the kind and file name its columns show.
+    await page.getByTestId('tab-sightings').click();
+    const sighting = page.getByTestId('sighting-metadata').first();
+    await sighting.waitFor();
+    const rows = await sighting.innerText();
+    assert.doesNotMatch(rows, /[{}"]/, 'no raw JSON');
+    assert.match(rows, /offset\s+1000/);
+    assert.doesNotMatch(rows, /file-fragment/);
+    assert.equal(await sighting.getByTestId('metadata-sample-link').innerText(), sha256(parent));
     await shot('07-sample-fragment');
     await link.click();
     await page.waitForURL(new RegExp(`/samples/${sha256(parent)}$`));

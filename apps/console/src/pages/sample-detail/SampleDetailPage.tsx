@@ -184,10 +184,8 @@ function Sightings({ sha256 }: { sha256: string }) {
                   </Table.Td>
                   <Table.Td>{s.country ?? '—'}</Table.Td>
                   <Table.Td>{s.productVersion ?? '—'}</Table.Td>
-                  <Table.Td>
-                    <Code block fz="xs" maw={420}>
-                      {JSON.stringify(s.metadata, null, 1)}
-                    </Code>
+                  <Table.Td fz="xs" w={360} maw={360} data-testid="sighting-metadata">
+                    <SightingMetadata metadata={s.metadata} />
                   </Table.Td>
                 </Table.Tr>
               ))}
@@ -256,6 +254,7 @@ function MetadataValue({ name, value }: { name: string; value: unknown }) {
         to={`/samples/${value}`}
         ff="monospace"
         fz="xs"
+        style={{ wordBreak: 'break-all' }}
         data-testid="metadata-sample-link"
       >
         {value}
@@ -288,6 +287,16 @@ function MetadataValue({ name, value }: { name: string; value: unknown }) {
       {JSON.stringify(value)}
     </Text>
   );
+}
+
+/** Fields the sightings table shows in columns of their own. */
+const SIGHTING_COLUMNS = new Set(['kind', 'filename']);
+
+/** A sighting's metadata beyond its columns, as rows (a lookup has none). */
+function SightingMetadata({ metadata }: { metadata: Record<string, unknown> }) {
+  const rest = Object.fromEntries(Object.entries(metadata).filter(([k]) => !SIGHTING_COLUMNS.has(k)));
+  if (Object.keys(rest).length === 0) return <>—</>;
+  return <MetadataValue name="" value={rest} />;
 }
 
 function LatestMetadata({ sha256 }: { sha256: string }) {
