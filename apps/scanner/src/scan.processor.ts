@@ -53,6 +53,13 @@ export class ScanProcessor {
    * SCAN_PREFETCH more whose scans wait in the thread pool's queue for the next free thread.
    */
   private readonly scanning: Slots;
+  /**
+   * Of those, the samples not read whole (above READ_WHOLE_BYTES): SCAN_CONCURRENCY at most. Only samples
+   * in memory wait in the pool's queue: a larger one's analyzers read the file through the same pool (and
+   * over S3 its object is first copied to a temporary file), and queued behind other scans they ran out of
+   * their deadline while long scans held every thread.
+   */
+  private readonly fileScans: Slots;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -63,6 +70,7 @@ export class ScanProcessor {
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {
     this.scanning = new Slots(config.scanner.concurrency + config.scanner.prefetch);
+    this.fileScans = new Slots(config.scanner.concurrency);
     const enough = Math.max(1, Math.floor(config.scanner.jobsInFlight / 4));
     this.recorder = new Batcher((inputs) => this.scans.recordMany(inputs), MAX_BATCH, {
       ms: RECORD_LINGER_MS,
@@ -89,11 +97,16 @@ export class ScanProcessor {
     try {
       const sample = await this.sampleRows.submit(data.sha256);
       if (sample === null) throw new UnrecoverableError(`sample ${data.sha256} is not in the database`);
-      const { result, analysis } = await this.scanning.run(() =>
-        withLocalFile(this.store, sample.objectKey, (path) =>
-          this.scanAndAnalyze(sample, path, ruleset.rules),
-        ),
-      );
+      const scan = () =>
+        this.scanning.run(() =>
+          withLocalFile(this.store, sample.objectKey, (path) =>
+            this.scanAndAnalyze(sample, path, ruleset.rules),
+          ),
+        );
+      // A large sample takes a file slot first, then a slot of all: the order is the same for every job.
+      const { result, analysis } = await (sample.size <= READ_WHOLE_BYTES
+        ? scan()
+        : this.fileScans.run(scan));
       const matches: MatchRecord[] = applyRuleStates(
         result.matches.map((m) => ({
           rule: m.rule,

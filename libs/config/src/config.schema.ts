@@ -95,11 +95,12 @@ export function envSchema(root: string) {
      */
     SCAN_JOBS_IN_FLIGHT: int(1).max(1024).optional(),
     /**
-     * Scans handed to the thread pool ahead of the SCAN_CONCURRENCY running (default SCAN_CONCURRENCY):
-     * their samples are read and their scans wait in libuv's queue, so a thread that finishes a scan starts
-     * the next at once instead of waiting for the event loop to hand it one (which, busy with queue and
-     * database replies, left the threads idle: bench:scan-e2e 0.32-0.38 with none, 0.44-0.49 with one per
-     * thread). 0 hands over a scan only when a thread is free.
+     * Scans of samples up to 64 KiB (read whole into memory) handed to the thread pool ahead of the
+     * SCAN_CONCURRENCY running (default SCAN_CONCURRENCY): they wait in libuv's queue, so a thread that
+     * finishes a scan starts the next at once instead of waiting for the event loop to hand it one (which,
+     * busy with queue and database replies, left the threads idle: bench:scan-e2e 0.32-0.42 with none,
+     * 0.39-0.49 with one per thread). 0 hands over a scan only when a thread is free. None when
+     * SCANNER_THREADS is above SCAN_CONCURRENCY: a spare thread would run it, past SCAN_CONCURRENCY.
      */
     SCAN_PREFETCH: int(0).max(1024).optional(),
     /**
@@ -298,7 +299,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     scanner: {
       concurrency: e.SCAN_CONCURRENCY,
       jobsInFlight: Math.max(e.SCAN_CONCURRENCY, e.SCAN_JOBS_IN_FLIGHT ?? 32 * e.SCAN_CONCURRENCY),
-      prefetch: e.SCAN_PREFETCH ?? e.SCAN_CONCURRENCY,
+      prefetch:
+        (e.SCANNER_THREADS ?? e.SCAN_CONCURRENCY) > e.SCAN_CONCURRENCY
+          ? 0
+          : (e.SCAN_PREFETCH ?? e.SCAN_CONCURRENCY),
       threads: e.SCANNER_THREADS ?? e.SCAN_CONCURRENCY,
       retrohuntConcurrency: e.RETROHUNT_CONCURRENCY,
       retrohuntBatchSize: e.RETROHUNT_BATCH_SIZE,

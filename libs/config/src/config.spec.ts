@@ -43,6 +43,13 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ SCAN_CONCURRENCY: '3' }).scanner.prefetch, 3);
     assert.equal(loadConfig({ SCAN_CONCURRENCY: '3', SCAN_PREFETCH: '0' }).scanner.prefetch, 0);
     assert.throws(() => loadConfig({ SCAN_PREFETCH: '-1' }), /SCAN_PREFETCH/);
+    // More threads than scans: a scan handed over would run at once on a spare thread.
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '2', SCANNER_THREADS: '4' }).scanner.prefetch, 0);
+    assert.equal(
+      loadConfig({ SCAN_CONCURRENCY: '2', SCANNER_THREADS: '4', SCAN_PREFETCH: '2' }).scanner.prefetch,
+      0,
+    );
+    assert.equal(loadConfig({ SCAN_CONCURRENCY: '4', SCANNER_THREADS: '2' }).scanner.prefetch, 4);
   });
 
   it('sizes the scanner thread pool from SCANNER_THREADS, else from SCAN_CONCURRENCY', () => {
