@@ -325,6 +325,36 @@ describe('data stewardship', () => {
     assert.deepEqual(await allStats(service), before, 'statistics are unchanged');
   });
 
+  it('a sample purged with its agent’s consent and uploaded again is scanned again', async () => {
+    const [agent] = await enrollAgents(service, ['fr']);
+    assert.ok(agent !== undefined);
+    const bytes = benign(4321);
+    const scannedAfter = async (res: Response): Promise<void> => {
+      assert.equal(res.status, 201, await res.clone().text());
+      const { submissionId } = (await res.json()) as { submissionId: string };
+      await pollUntil(
+        async () => {
+          const view = (await (
+            await service.request(`/v1/submissions/${submissionId}`, { token: agent.apiKey })
+          ).json()) as { status: string; verdict: string | null };
+          return view.status === 'scanned' ? view : undefined;
+        },
+        { timeoutMs: 30_000, what: `the scan of submission ${submissionId}` },
+      );
+    };
+    await scannedAfter(await service.submit(bytes, fileMetadata(bytes), agent.apiKey));
+    await withdrawAndAwaitPurge(service, agent);
+    assert.equal((await service.request(`/v1/samples/${sha256(bytes)}`)).status, 404, 'purged');
+    await setConsent(service, agent, true);
+    // A new sample row: its job is a new one, not the finished job of the purged sample (kept for a day).
+    await scannedAfter(await service.submit(bytes, fileMetadata(bytes), agent.apiKey));
+    const sample = (await (await service.request(`/v1/samples/${sha256(bytes)}`)).json()) as {
+      scanStatus: string;
+      verdict: string | null;
+    };
+    assert.deepEqual([sample.scanStatus, sample.verdict], ['scanned', 'clean']);
+  });
+
   it('an upload under way when its agent withdraws is refused, and leaves nothing of the agent behind', async () => {
     const agent = agents[2];
     assert.ok(agent !== undefined);

@@ -6,6 +6,7 @@ export {
   retrohuntJobId,
   retroscanJobId,
   retroscanKey,
+  ingestScanJobId,
   scanJobId,
   startWorker,
   type FailedJob,

@@ -27,8 +27,17 @@ export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
 type ItemOf<N extends JobName> = Extract<JobItem, { name: N }>;
 export type JobData<N extends JobName> = ItemOf<N>['data'];
 
-/** Deterministic scan job id: the same sample queued twice for the same reason is one job. */
-export const scanJobId = (sha256: string, reason = 'ingest'): string => `scan-${reason}-${sha256}`;
+/**
+ * Deterministic scan job id: the same sample queued twice for the same reason is one job. Completed jobs
+ * are kept (24 h) and keep their id, so a reason must name what it is once: an ingest names the submission
+ * that stored the sample, since a sample deleted (consent purge, retention) and uploaded again is a new one
+ * whose job must not be taken for the finished job of the old one.
+ */
+export const scanJobId = (sha256: string, reason: string): string => `scan-${reason}-${sha256}`;
+
+/** The scan job of a sample stored by the submission `submissionId` (the same id when its outbox row re-drives it). */
+export const ingestScanJobId = (sha256: string, submissionId: string): string =>
+  scanJobId(sha256, `ingest-${submissionId}`);
 
 /** Deterministic id of a retrohunt batch job: the same batch queued twice is one job. */
 export const retrohuntJobId = (retrohuntId: string, after?: string | null): string =>

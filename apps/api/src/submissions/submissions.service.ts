@@ -11,7 +11,7 @@ import {
 } from '#contracts';
 import { Batcher, type RecordedSubmission, SubmissionsRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
-import { QueueProducer, scanJobId } from '#queue';
+import { QueueProducer, ingestScanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
 import { submitterOf } from '../auth/auth.js';
 import { scrubDocument, scrubString } from './scrub.js';
@@ -133,7 +133,7 @@ export class SubmissionsService {
       scanJob: (submissionId) => ({
         queue: QueueName.Scan,
         name: JobName.ScanSample,
-        jobId: scanJobId(digests.sha256),
+        jobId: ingestScanJobId(digests.sha256, submissionId),
         payload: { sha256: digests.sha256, submissionId },
       }),
     });
