@@ -117,7 +117,7 @@ async function client(): Promise<{ client: SpecimenClient; agentId: string; serv
       token: config.apiKey,
       fetch: nodeFetch,
       onRetry: ({ delayMs, status, code }) =>
-        progress.note(`${code} (${status}): retrying in ${(delayMs / 1000).toFixed(1)} s`),
+        progress.warn(`${code} (${status}): retrying in ${(delayMs / 1000).toFixed(1)} s`),
     }),
     agentId: config.agentId,
     server: config.server,
@@ -257,6 +257,7 @@ async function submit(paths: string[]): Promise<number> {
       (r) =>
         `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${r.name}` +
         (r.verdict === undefined ? '' : ` (${r.verdict})`) +
+        (r.detail === undefined ? '' : ` (${r.detail})`) +
         (r.error === undefined ? '' : `: ${r.error}`),
     )
     .join('\n');

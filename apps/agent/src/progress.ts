@@ -1,7 +1,7 @@
 /**
  * A one-line progress bar on a terminal; silent anywhere else (pipes, `--json`). Notes (an item known,
  * passed over or failed, as it happens) go above the bar only when the final report does not go to the
- * terminal too: with both on one terminal every such line would show twice.
+ * terminal too: with both on one terminal every such line would show twice. Warnings (retries) always do.
  */
 export class Progress {
   private lastDraw = 0;
@@ -28,7 +28,13 @@ export class Progress {
     if (done >= total) this.stream.write('\n');
   }
 
+  /** An item's outcome as it happens; the final report lists it too. */
   note(message: string): void {
-    if (this.notes) this.stream?.write(`\r${message}\x1b[K\n`);
+    if (this.notes) this.warn(message);
+  }
+
+  /** What the final report does not show (a retry after 429 or 503 and its wait): always on a terminal. */
+  warn(message: string): void {
+    this.stream?.write(`\r${message}\x1b[K\n`);
   }
 }

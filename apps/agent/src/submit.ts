@@ -30,6 +30,8 @@ export interface ItemResult {
   duplicate?: boolean;
   /** Offset of the first PATCH of this run: more than 0 when an interrupted upload was resumed. */
   resumedFrom?: number;
+  /** Why a `known` item was not sent although the service wanted it. */
+  detail?: string;
   error?: string;
 }
 
@@ -93,7 +95,7 @@ export async function submitItems(
         continue;
       }
       if (sentThisRun.has(item.metadata.sha256)) {
-        results.push({ ...base, action: 'known' });
+        results.push({ ...base, action: 'known', detail: 'the same bytes were sent earlier in this run' });
         progress.note(`known    ${item.name} (the same bytes were sent earlier in this run)`);
         continue;
       }
