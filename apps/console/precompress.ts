@@ -3,7 +3,7 @@
 // that accept them (apps/api/src/console/console.static.ts). Compressing per response instead would cost the
 // API CPU on every first visit, and a compression middleware would also sit in front of the API's own
 // streams (downloads hand their chunk buffers back only when a write completes).
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
@@ -17,10 +17,18 @@ const COMPRESSIBLE = new Set(['.js', '.css', '.html', '.svg', '.json', '.map', '
 /** Below this a compressed copy saves less than its own headers cost. */
 const MIN_BYTES = 1024;
 
-/** Writes `<file>.br` and `<file>.gz` for `file` when each is smaller than the file; returns what it wrote. */
+/**
+ * Writes `<file>.br` and `<file>.gz` for `file` when each is smaller than the file (and removes a copy it does
+ * not write); returns what it wrote.
+ */
 export async function precompressFile(file: string): Promise<string[]> {
   const bytes = await readFile(file);
-  if (bytes.length < MIN_BYTES) return [];
+  // A copy left by an earlier build into the same folder would be sent in place of this file.
+  const stale = () => Promise.all(['.br', '.gz'].map((suffix) => rm(`${file}${suffix}`, { force: true })));
+  if (bytes.length < MIN_BYTES) {
+    await stale();
+    return [];
+  }
   const [br, gz] = await Promise.all([
     brotli(bytes, {
       params: {
@@ -36,7 +44,10 @@ export async function precompressFile(file: string): Promise<string[]> {
     ['.br', br],
     ['.gz', gz],
   ] as const) {
-    if (copy.length >= bytes.length) continue;
+    if (copy.length >= bytes.length) {
+      await rm(`${file}${suffix}`, { force: true });
+      continue;
+    }
     await writeFile(`${file}${suffix}`, copy);
     written.push(`${file}${suffix}`);
   }

@@ -55,6 +55,17 @@ describe('console static handler', () => {
     app.use((_req, res) => {
       res.status(404).json({ error: { code: 'NOT_FOUND' } });
     });
+    // As the API's exception filter does: a JSON error, whatever headers the handler had set.
+    app.use(
+      (
+        err: { status?: number },
+        _req: express.Request,
+        res: express.Response,
+        _next: express.NextFunction,
+      ) => {
+        res.status(err.status ?? 500).json({ error: { code: 'NOT_FOUND' } });
+      },
+    );
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -153,6 +164,28 @@ describe('console static handler', () => {
     );
   });
 
+  it('tags each copy by its coding, and a copy gone since the start gets no coding on its error', async () => {
+    const url = `${base}/assets/rows-def456.js`;
+    const tags: string[] = [];
+    for (const coding of ['identity', 'br', 'gzip']) {
+      const res = await raw(url, { 'accept-encoding': coding });
+      assert.equal(res.headers['content-encoding'], coding === 'identity' ? undefined : coding);
+      tags.push(String(res.headers.etag));
+      const again = await raw(url, { 'accept-encoding': coding, 'if-none-match': String(res.headers.etag) });
+      assert.equal(again.status, 304, `${coding}: a conditional request with its own tag`);
+    }
+    assert.equal(new Set(tags).size, 3, tags.join(' '));
+    assert.match(tags[1] ?? '', /-br"$/);
+
+    await rm(join(dir, 'assets', 'gz-only-789.css.gz'));
+    const gone = await raw(`${base}/assets/gz-only-789.css`, { 'accept-encoding': 'gzip' });
+    assert.equal(gone.status, 404);
+    assert.equal(gone.headers['content-encoding'], undefined, 'an error body is not gzip');
+    assert.deepEqual(JSON.parse(gone.body.toString()), { error: { code: 'NOT_FOUND' } });
+    assert.doesNotMatch(String(gone.headers.etag), /-gzip"$/, "nor the copy's tag");
+    await writeFile(join(dir, 'assets', 'gz-only-789.css.gz'), gzipSync(BIG_JS));
+  });
+
   it('never serves a compressed copy under its own name', async () => {
     for (const path of [
       '/assets/rows-def456.js.br',
@@ -171,6 +204,7 @@ describe('console static handler', () => {
     assert.deepEqual([...acceptedCodings('*;q=0, gzip')], ['gzip']);
     assert.deepEqual([...acceptedCodings('br;q=0, *')], ['gzip']);
     assert.deepEqual([...acceptedCodings('gzip;q=nonsense')], []);
+    assert.deepEqual([...acceptedCodings('x-gzip')], ['gzip']);
   });
 
   it('tells reserved paths apart', () => {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -51,13 +51,14 @@ interface Asset {
   type: string;
   /** Vite names the files under assets/ by their content hash: they never change under one name. */
   immutable: boolean;
-  /** Compressed copies made at build time, by content coding. */
-  encoded: Partial<Record<Coding, string>>;
+  /** Compressed copies made at build time, by content coding, with their entity tags. */
+  encoded: Partial<Record<Coding, { file: string; etag: string }>>;
 }
 
 /**
  * The content codings a request's Accept-Encoding allows (RFC 9110 12.5.3): those named with a q above 0,
- * or covered by `*`; a coding given q=0 is refused even when `*` allows the rest.
+ * or covered by `*`; a coding given q=0 is refused even when `*` allows the rest. Among those allowed the
+ * server's order decides (brotli, then gzip), not the weights, as the RFC permits.
  */
 export function acceptedCodings(header: string | undefined): Set<string> {
   const accepted = new Set<string>();
@@ -65,7 +66,9 @@ export function acceptedCodings(header: string | undefined): Set<string> {
   const refused = new Set<string>();
   let star = false;
   for (const part of header.split(',')) {
-    const [name = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const [given = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    // RFC 9110 8.4.1.3: x-gzip is gzip.
+    const name = given === 'x-gzip' ? 'gzip' : given;
     if (name === '') continue;
     const q = params.find((p) => p.startsWith('q='));
     const weight = q === undefined ? 1 : Number(q.slice(2));
@@ -109,7 +112,14 @@ export function consoleHandler(dir: string): RequestHandler | null {
     if (url === '/index.html' || copies.has(file)) continue;
     const encoded: Asset['encoded'] = {};
     for (const { coding, suffix } of ENCODINGS)
-      if (copies.has(`${file}${suffix}`)) encoded[coding] = `${file}${suffix}`;
+      if (copies.has(`${file}${suffix}`)) {
+        // The tag sendFile would make (size and time) could be that of another copy of the same file.
+        const { size, mtimeMs } = statSync(`${file}${suffix}`);
+        encoded[coding] = {
+          file: `${file}${suffix}`,
+          etag: `W/"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}-${coding}"`,
+        };
+      }
     assets.set(url, {
       file,
       type: TYPES[extname(file)] ?? 'application/octet-stream',
@@ -149,13 +159,18 @@ export function consoleHandler(dir: string): RequestHandler | null {
         const best = ENCODINGS.find(
           ({ coding }) => accepted.has(coding) && asset.encoded[coding] !== undefined,
         );
-        if (best !== undefined) {
-          res.set('Content-Encoding', best.coding);
-          file = asset.encoded[best.coding] ?? file;
+        const copy = best === undefined ? undefined : asset.encoded[best.coding];
+        if (best !== undefined && copy !== undefined) {
+          res.set({ 'Content-Encoding': best.coding, ETag: copy.etag });
+          file = copy.file;
         }
       }
       res.sendFile(file, (err) => {
-        if (err !== undefined && !res.headersSent) next(err);
+        if (err === undefined || res.headersSent) return;
+        // The error's answer is not the copy: it must not claim its coding or its tag.
+        res.removeHeader('Content-Encoding');
+        res.removeHeader('ETag');
+        next(err);
       });
       return;
     }

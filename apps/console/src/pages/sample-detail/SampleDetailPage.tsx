@@ -185,7 +185,7 @@ function Sightings({ sha256 }: { sha256: string }) {
                   <Table.Td>{s.country ?? '—'}</Table.Td>
                   <Table.Td>{s.productVersion ?? '—'}</Table.Td>
                   <Table.Td fz="xs" w={360} maw={360} data-testid="sighting-metadata">
-                    <SightingMetadata metadata={s.metadata} />
+                    <SightingMetadata sighting={s} />
                   </Table.Td>
                 </Table.Tr>
               ))}
@@ -289,12 +289,16 @@ function MetadataValue({ name, value }: { name: string; value: unknown }) {
   );
 }
 
-/** Fields the sightings table shows in columns of their own. */
-const SIGHTING_COLUMNS = new Set(['kind', 'filename']);
-
-/** A sighting's metadata beyond its columns, as rows (a lookup has none). */
-function SightingMetadata({ metadata }: { metadata: Record<string, unknown> }) {
-  const rest = Object.fromEntries(Object.entries(metadata).filter(([k]) => !SIGHTING_COLUMNS.has(k)));
+/**
+ * A sighting's metadata beyond its columns, as rows (a lookup has none): the kind always has its column, the
+ * file name when the column shows it as sent (the column has the base name, without control characters).
+ */
+function SightingMetadata({ sighting }: { sighting: SightingView }) {
+  const rest = Object.fromEntries(
+    Object.entries(sighting.metadata).filter(
+      ([k, v]) => k !== 'kind' && !(k === 'filename' && v === sighting.filename),
+    ),
+  );
   if (Object.keys(rest).length === 0) return <>—</>;
   return <MetadataValue name="" value={rest} />;
 }
