@@ -303,10 +303,22 @@ describe('agent protocol', () => {
     assert.equal(third.status, 401);
     assert.equal(((await third.json()) as ErrorBody).error.details?.reason, 'used-up');
 
+    const past = await service.request('/v1/enrollment-tokens', {
+      method: 'POST',
+      ...json({ expiresAt: '2020-01-01T00:00:00Z', maxUses: 5 }),
+    });
+    assert.equal(past.status, 400, 'a token cannot be born expired');
+    assert.match(JSON.stringify(await past.json()), /expiresAt must be in the future/);
     const expired = await createEnrollmentToken(service, {
-      expiresAt: new Date(Date.now() - 1000).toISOString(),
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
       maxUses: 5,
     });
+    await query(
+      service.databaseUrl,
+      `update enrollment_tokens set expires_at = now() - interval '1 second'
+       where token_hash = encode(sha256($1::bytea), 'hex')`,
+      [expired],
+    );
     const late = await enroll(service, expired);
     assert.equal(late.status, 401);
     assert.equal(((await late.json()) as ErrorBody).error.details?.reason, 'expired');

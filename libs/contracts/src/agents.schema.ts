@@ -19,6 +19,11 @@ export const CreateEnrollmentTokenRequest = z
   .refine((r) => (r.expiresAt === undefined) !== (r.ttlSeconds === undefined), {
     message: 'give exactly one of expiresAt and ttlSeconds',
     path: ['expiresAt'],
+  })
+  // A token born expired could never enroll anything: a mistake (a wrong year, a wrong zone), said at once.
+  .refine((r) => r.expiresAt === undefined || Date.parse(r.expiresAt) > Date.now(), {
+    message: 'expiresAt must be in the future',
+    path: ['expiresAt'],
   });
 export type CreateEnrollmentTokenRequest = z.infer<typeof CreateEnrollmentTokenRequest>;
 
