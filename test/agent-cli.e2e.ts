@@ -333,6 +333,18 @@ describe('specimen-agent against the real service', () => {
       [['submit', '--verbose', 'x'], /Unknown option '--verbose'/],
       [['submit', '--kind', 'memory-region', 'x', '--pid', '-5'], /--pid.*ambiguous/s],
       [['status', '--lba'], /--lba/],
+      [['submit'], /submit needs at least one path/],
+      [['consent'], /give exactly one of --participate and --withdraw/],
+      [['consent', '--participate', '--withdraw'], /give exactly one/],
+      [['submit', '--kind', 'bogus', 'x'], /--kind must be file, memory-region or boot-record/],
+      [['submit', '--kind', 'memory-region', 'x'], /--pid must be an integer/],
+      [
+        ['submit', '--kind', 'boot-record', 'x', '--sector-size', '1024'],
+        /--sector-size must be 512 or 4096/,
+      ],
+      [['submit', 'x', '--chunk-size', '0'], /--chunk-size must be an integer ≥ 1/],
+      [['enroll', '--server', 'not-a-url', '--enrollment-token', 't'], /--server must be the service's http/],
+      [['frobnicate'], /^specimen-agent: unknown command frobnicate/],
     ] as const) {
       const run = await startCli(home, [...args]).done;
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
@@ -371,7 +383,7 @@ describe('specimen-agent against the real service', () => {
     const disk = join(work, 'disk.img');
     await writeFile(disk, Buffer.alloc(4096));
     const big = await startCli(home, ['submit', '--kind', 'boot-record', disk, '--sectors', '99999999']).done;
-    assert.equal(big.code, 1);
+    assert.equal(big.code, 2, 'an option out of range is a bad command line');
     assert.match(
       big.stderr,
       /--sectors 99999999 of 512 bytes is more than the 16 MiB a boot record may have/,
@@ -404,7 +416,7 @@ describe('specimen-agent against the real service', () => {
     assert.equal(memory.results[0]?.action, 'uploaded');
     // The same dump, now known to the service, with metadata it would refuse: checked before the lookup.
     const wrong = await startCli(home, memoryRegion('x.exe', 'zzz', 'QQQ')).done;
-    assert.equal(wrong.code, 1, wrong.stdout);
+    assert.equal(wrong.code, 2, wrong.stdout);
     assert.match(wrong.stderr, /the metadata would be refused: baseAddress: .*protection: /);
     const disk = Buffer.alloc(4 * 512);
     benign(446).copy(disk);

@@ -79,10 +79,13 @@ function parseCommandLine() {
 
 const { values, positionals } = parseCommandLine();
 
+/** A command line the CLI cannot run (a missing or bad option or path): exit 2 with the usage. */
+class UsageError extends Error {}
+
 function integer(name: string, value: string | undefined, min = 0): number {
   const n = Number(value);
   if (value === undefined || !Number.isSafeInteger(n) || n < min)
-    throw new Error(`--${name} must be an integer ≥ ${min}`);
+    throw new UsageError(`--${name} must be an integer ≥ ${min}`);
   return n;
 }
 
@@ -94,12 +97,12 @@ function checked(metadata: SubmissionMetadata): void {
   const result = SubmissionMetadata.safeParse(metadata);
   if (!result.success) {
     const issues = result.error.issues.map((i) => `${i.path.join('.') || 'metadata'}: ${i.message}`);
-    throw new Error(`the metadata would be refused: ${issues.join('; ')}`);
+    throw new UsageError(`the metadata would be refused: ${issues.join('; ')}`);
   }
 }
 
 function required(name: string, value: string | undefined): string {
-  if (value === undefined || value === '') throw new Error(`--${name} is required`);
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
   return value;
 }
 
@@ -126,6 +129,10 @@ async function client(): Promise<{ client: SpecimenClient; agentId: string; serv
 
 async function enroll(): Promise<number> {
   const server = required('server', values.server);
+  if (!URL.canParse(server) || !['http:', 'https:'].includes(new URL(server).protocol))
+    throw new UsageError(
+      `--server must be the service's http:// or https:// URL, not ${JSON.stringify(server)}`,
+    );
   const anonymous = new SpecimenClient({ baseUrl: server, fetch: nodeFetch });
   const enrolled = await anonymous.enroll({
     enrollmentToken: required('enrollment-token', values['enrollment-token']),
@@ -140,7 +147,7 @@ async function enroll(): Promise<number> {
 
 async function consent(): Promise<number> {
   if (values.participate === values.withdraw)
-    throw new Error('give exactly one of --participate and --withdraw');
+    throw new UsageError('give exactly one of --participate and --withdraw');
   const { client: api } = await client();
   const view = await api.consent({
     participating: values.participate === true,
@@ -186,17 +193,21 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
     return { items: out, unsent };
   }
   const [path, ...rest] = paths;
-  if (path === undefined || rest.length > 0) throw new Error(`--kind ${kind} takes exactly one path`);
+  if (path === undefined || rest.length > 0) throw new UsageError(`--kind ${kind} takes exactly one path`);
   if (kind === 'memory-region') {
+    // The options first: a missing one is said before the dump is read.
+    const owner = { pid: integer('pid', values.pid), image: required('image', values.image) };
+    const baseAddress = required('base-address', values['base-address']);
+    const protection = required('protection', values.protection);
     const digests = await digestFile(path);
     const metadata: SubmissionMetadata = {
       kind: 'memory-region',
       ...checksums(digests),
       filename: label(path),
-      process: { pid: integer('pid', values.pid), image: required('image', values.image) },
-      baseAddress: required('base-address', values['base-address']),
+      process: owner,
+      baseAddress,
       regionSize: digests.size,
-      protection: required('protection', values.protection),
+      protection,
     };
     checked(metadata);
     return {
@@ -208,11 +219,11 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
   }
   if (kind === 'boot-record') {
     const sectorSize = integer('sector-size', values['sector-size'], 512);
-    if (sectorSize !== 512 && sectorSize !== 4096) throw new Error('--sector-size must be 512 or 4096');
+    if (sectorSize !== 512 && sectorSize !== 4096) throw new UsageError('--sector-size must be 512 or 4096');
     const lba = integer('lba', values.lba);
     const sectors = integer('sectors', values.sectors, 1);
     if (sectors * sectorSize > MAX_BOOT_RECORD_BYTES) {
-      throw new Error(
+      throw new UsageError(
         `--sectors ${sectors} of ${sectorSize} bytes is more than the ${MAX_BOOT_RECORD_BYTES / MiB} MiB a boot record may have`,
       );
     }
@@ -230,24 +241,20 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
       unsent: [],
     };
   }
-  throw new Error('--kind must be file, memory-region or boot-record');
+  throw new UsageError('--kind must be file, memory-region or boot-record');
 }
 
 async function submit(paths: string[]): Promise<number> {
-  if (paths.length === 0) throw new Error('submit needs at least one path');
+  if (paths.length === 0) throw new UsageError('submit needs at least one path');
+  // Checked before any file is read: a bad option is not found after hashing a whole folder.
+  const options = {
+    resumableThreshold: integer('resumable-threshold', values['resumable-threshold']),
+    chunkSize: integer('chunk-size', values['chunk-size'], 1),
+  };
   const { client: api } = await client();
   const progress = Progress.for(values.json);
   const { items: toSend, unsent } = await items(paths, progress);
-  const sent = await submitItems(
-    api,
-    files,
-    toSend,
-    {
-      resumableThreshold: integer('resumable-threshold', values['resumable-threshold']),
-      chunkSize: integer('chunk-size', values['chunk-size'], 1),
-    },
-    progress,
-  );
+  const sent = await submitItems(api, files, toSend, options, progress);
   const results = [...sent, ...unsent];
   const count = (action: ItemResult['action']) => results.filter((r) => r.action === action).length;
   const failed = count('failed');
@@ -319,7 +326,7 @@ async function main(): Promise<number> {
     case 'status':
       return status();
     default:
-      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      process.stderr.write(`specimen-agent: unknown command ${command}\n\n${USAGE}\n`);
       return 2;
   }
 }
@@ -336,15 +343,16 @@ main().then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`specimen-agent: ${describeError(e)}\n`);
+    const usage = e instanceof UsageError;
+    process.stderr.write(`specimen-agent: ${describeError(e)}\n${usage ? `\n${USAGE}\n` : ''}`);
     // A script reading --json gets a document on a failure too.
     if (values.json) {
       const error =
         e instanceof SpecimenClientError
           ? { code: e.code, status: e.status, message: describeError(e) }
-          : { code: 'FAILED', message: describeError(e) };
+          : { code: usage ? 'USAGE' : 'FAILED', message: describeError(e) };
       process.stdout.write(`${JSON.stringify({ error })}\n`);
     }
-    process.exitCode = 1;
+    process.exitCode = usage ? 2 : 1;
   },
 );
