@@ -253,6 +253,38 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     );
   });
 
+  it('keeps the first of two rules with one name: the later is quarantined at its line, the name can be changed', async () => {
+    const source = [
+      rule('Twice', 'SPECIMEN-TWICE', 90),
+      '',
+      'rule Twice',
+      '{',
+      '  condition: false',
+      '}',
+    ].join('\n');
+    const created = await createRuleset('twice', source);
+    assert.equal(created.ruleCount, 1);
+    const [error] = created.diagnostics.filter((d) => d.severity === 'error');
+    assert.equal(error?.line, source.split('\n').lastIndexOf('rule Twice') + 1, JSON.stringify(error));
+    assert.match(error.message, /duplicated identifier "Twice".*defined at line 1/);
+    const detail = (await (
+      await service.request(`/v1/rulesets/${created.id}`, { token: analyst })
+    ).json()) as {
+      rules: Array<{ name: string; state: string }>;
+    };
+    assert.deepEqual(detail.rules, [
+      { name: 'Twice', state: 'enabled' },
+      { name: 'Twice', state: 'quarantined' },
+    ]);
+    // The first definition runs, so its name takes a state (it was refused as quarantined).
+    const noisy = await service.request(`/v1/rulesets/${created.id}/rules/Twice`, {
+      method: 'PATCH',
+      token: analyst,
+      ...json({ state: 'noisy' }),
+    });
+    assert.equal(noisy.status, 200, await noisy.clone().text());
+  });
+
   it('refuses a ruleset in which nothing compiles, naming each error', async () => {
     const res = await service.request('/v1/rulesets', {
       method: 'POST',

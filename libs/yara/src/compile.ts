@@ -141,7 +141,9 @@ class QuarantiningCompiler {
     if (first.errorCount === 0) return this.#finish(first);
 
     this.#split();
-    this.#blame(first);
+    // libyara stops at a rule name defined twice with a line of its own choosing (not always the
+    // duplicate's), which would quarantine the first definition, the one that runs: the later ones go first.
+    if (this.#quarantineDuplicates() === 0) this.#blame(first);
     yield* this.#searchBadRules();
 
     // Everything left was verified, but only next to stand-ins: the real build can still (rarely) fail.
@@ -180,6 +182,40 @@ class QuarantiningCompiler {
       const name = item.chunk.name;
       if (name !== undefined && (wordCounts.get(name) ?? 0) > 1) this.#referenced.add(name);
     }
+  }
+
+  /**
+   * Every definition of a rule name after the first in its namespace is quarantined, with an error at its
+   * own line naming the first, which is kept. Returns how many were.
+   */
+  #quarantineDuplicates(): number {
+    const first = new Map<string, Item>();
+    let count = 0;
+    for (const item of this.#rules) {
+      const name = item.chunk.name;
+      if (name === undefined) continue;
+      const key = `${this.#namespaces[item.source] ?? 'default'}:${name}`;
+      const kept = first.get(key);
+      if (kept === undefined) {
+        first.set(key, item);
+        continue;
+      }
+      item.state = 'bad';
+      count++;
+      const fileName = this.#sources[item.source]?.fileName;
+      this.#errors.push({
+        sourceIndex: item.source,
+        diagnostic: {
+          severity: 'error',
+          ...(fileName === undefined ? {} : { fileName }),
+          namespace: this.#namespaces[item.source] ?? 'default',
+          line: item.chunk.startLine,
+          rule: name,
+          message: `duplicated identifier "${name}": a rule of this name is defined at line ${kept.chunk.startLine}${kept.source === item.source ? '' : ' of another source'}, which is kept`,
+        },
+      });
+    }
+    return count;
   }
 
   /** Compiles windows of pending rules after stand-ins for the verified ones, growing on success. */

@@ -117,6 +117,26 @@ describe('libs/yara compile', () => {
     assert.equal(result.ruleCount, 4);
   });
 
+  it('keeps the first definition of a rule name and quarantines the later ones, at their own lines', async () => {
+    const source = 'rule a { condition: true }\n\n\nrule a { condition: false }\nrule b { condition: a }\n';
+    const result = compileRules([{ source, fileName: 'dup.yar' }]);
+    const errors = result.diagnostics.filter((d) => d.severity === 'error');
+    assert.deepEqual(
+      errors.map((d) => [d.line, d.rule]),
+      [[4, 'a']],
+    );
+    assert.match(
+      errors[0]?.message ?? '',
+      /duplicated identifier "a": a rule of this name is defined at line 1/,
+    );
+    assert.deepEqual(result.quarantined, ['a']);
+    assert.equal(result.ruleCount, 2);
+    assert.ok(result.rules);
+    // The first definition is the one that runs (its condition is true), and b, which names it, too.
+    assert.deepEqual(ruleNames(await result.rules.scanBuffer(Buffer.from('x'))), ['a', 'b']);
+    result.rules.destroy();
+  });
+
   it('returns warnings and no rules for an empty or fully broken ruleset', () => {
     const broken = compileRules([{ source: 'rule a { condition: nope }' }]);
     assert.equal(broken.rules, null);

@@ -49,12 +49,35 @@ function summaryView(r: RulesetSummary): RulesetSummaryView {
   };
 }
 
+/** How many times each name occurs in a list of rule names. */
+function counts(names: readonly string[]): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const name of names) n.set(name, (n.get(name) ?? 0) + 1);
+  return n;
+}
+
+/**
+ * Each rule of the source with its state. A name defined twice is quarantined in its later definitions
+ * (the compiler keeps the first): of a name's definitions, the last ones are as many as it was quarantined.
+ */
 function rulesOf(detail: RulesetDetail): RuleView[] {
-  const quarantined = new Set(detail.quarantined);
-  return ruleNames(detail.source).map((name) => ({
-    name,
-    state: quarantined.has(name) ? 'quarantined' : (detail.ruleStates[name] ?? 'enabled'),
-  }));
+  const names = ruleNames(detail.source);
+  const remaining = counts(names);
+  const quarantined = counts(detail.quarantined);
+  return names.map((name) => {
+    const left = remaining.get(name) ?? 0;
+    remaining.set(name, left - 1);
+    return {
+      name,
+      state: left <= (quarantined.get(name) ?? 0) ? 'quarantined' : (detail.ruleStates[name] ?? 'enabled'),
+    };
+  });
+}
+
+/** Whether no definition of `rule` compiled (a name defined twice runs as its first definition). */
+function allQuarantined(detail: RulesetDetail, rule: string): boolean {
+  const defined = ruleNames(detail.source).filter((n) => n === rule).length;
+  return defined > 0 && detail.quarantined.filter((n) => n === rule).length >= defined;
 }
 
 @Injectable()
@@ -205,7 +228,7 @@ export class RulesetsService {
     if (!ruleNames(detail.source).includes(rule)) {
       throw new SpecimenError('NOT_FOUND', `ruleset ${detail.name} v${detail.version} has no rule ${rule}`);
     }
-    if (detail.quarantined.includes(rule)) {
+    if (allQuarantined(detail, rule)) {
       // It does not compile: no state makes it run, so none is recorded (nor audited as a change).
       throw new SpecimenError(
         'CONFLICT',

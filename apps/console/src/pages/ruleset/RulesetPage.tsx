@@ -103,8 +103,9 @@ function RuleStates({ ruleset, onChanged }: { ruleset: RulesetView; onChanged: (
         </Table.Tr>
       </Table.Thead>
       <Table.Tbody>
-        {ruleset.rules.map((r) => (
-          <Table.Tr key={r.name}>
+        {ruleset.rules.map((r, i) => (
+          // A name defined twice is listed twice (the later one quarantined).
+          <Table.Tr key={`${i}:${r.name}`}>
             <Table.Td ff="monospace">{r.name}</Table.Td>
             <Table.Td>
               {r.state === 'quarantined' || !editable ? (
