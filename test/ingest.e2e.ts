@@ -311,6 +311,22 @@ for (const driver of ['fs', 's3'] as const) {
         'UNEXPECTED_FIELD',
       );
 
+      // another text field, before or after the file: refused, and nothing stored
+      for (const where of ['before', 'after'] as const) {
+        const extra = new FormData();
+        extra.append('metadata', meta);
+        if (where === 'before') extra.append('foo', 'bar');
+        extra.append('file', new Blob([bytes]), 'a.bin');
+        if (where === 'after') extra.append('foo', 'bar');
+        const res = await service.request('/v1/submissions', { method: 'POST', body: extra, token: agent });
+        assert.match(JSON.stringify(await res.clone().json()), /no other field/, where);
+        await expect(res, 400, 'UNEXPECTED_FIELD');
+        const rows = await query(service.databaseUrl, 'select 1 from samples where sha256 = $1', [
+          sha256(bytes),
+        ]);
+        assert.equal(rows.length, 0, `nothing stored with a field ${where} the file`);
+      }
+
       // empty file
       const empty = Buffer.alloc(0);
       await expect(await service.submit(empty, fileMetadata(empty), agent), 400, 'EMPTY_FILE');

@@ -26,8 +26,13 @@ function toSpecimenError(e: unknown, maxBytes: number): SpecimenError {
         return new SpecimenError('UNEXPECTED_FIELD', 'send exactly one file part, named "file"', {
           field: e.field,
         });
-      case 'LIMIT_PART_COUNT':
       case 'LIMIT_FIELD_COUNT':
+        return new SpecimenError(
+          'UNEXPECTED_FIELD',
+          'send one "metadata" part and one "file" part, and no other field',
+          { field: e.field },
+        );
+      case 'LIMIT_PART_COUNT':
       case 'LIMIT_FIELD_KEY':
       case 'LIMIT_FIELD_VALUE':
       case 'MISSING_FIELD_NAME':
@@ -62,7 +67,8 @@ export class UploadInterceptor implements NestInterceptor {
       limits: {
         fieldNameSize: 64,
         fieldSize: 64 * 1024,
-        fields: 2,
+        // The metadata alone: any other text field is refused (and a file already stored is removed).
+        fields: 1,
         fileSize: this.maxBytes,
         files: 1,
         parts: 3,
