@@ -179,6 +179,28 @@ describe('agent protocol', () => {
     assert.ok(tokenAudits.length >= 1);
   });
 
+  it('says the same of a bad JSON body on every route: not a JSON object (400), over the limit (413)', async () => {
+    const send = (path: string, body: string) =>
+      service.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    for (const [path, body] of [
+      ['/v1/tokens', '{"name":'],
+      ['/v1/tokens', 'null'],
+      ['/v1/enrollment-tokens', '[1,'],
+      ['/v1/rulesets', '{"name":'],
+    ] as const) {
+      const res = await send(path, body);
+      assert.equal(res.status, 400, `${path} ${body}`);
+      const { error } = (await res.json()) as ErrorBody;
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.equal(error.message, 'the body is not a JSON object', `${path} ${body}`);
+    }
+    const big = await send('/v1/tokens', JSON.stringify({ name: 'x'.repeat(1024 * 1024 + 10) }));
+    assert.equal(big.status, 413);
+    const { error } = (await big.json()) as ErrorBody;
+    assert.equal(error.code, 'FILE_TOO_LARGE');
+    assert.equal(error.message, 'the JSON body exceeds the limit of 1048576 bytes');
+  });
+
   it('refuses every ingest call without consent, or after it is withdrawn, and stores nothing', async () => {
     const { agentId, apiKey } = await newAgent(service, null);
     const bytes = benign(2048);

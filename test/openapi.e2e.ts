@@ -127,6 +127,7 @@ describe('OpenAPI document', () => {
       'GET /docs/openapi.json',
       'POST /v1/submissions',
       'GET /v1/samples/{sha256}/download',
+      'HEAD /v1/samples/{sha256}/download',
       'PATCH /v1/rulesets/{id}/rules/{rule}',
       'PUT /v1/agents/me/consent',
     ]) {
@@ -142,6 +143,23 @@ describe('OpenAPI document', () => {
     }
     const unknown = await service.request('/v1/not-a-route', { token: null });
     assert.match(await unknown.text(), /Cannot GET/);
+  });
+
+  it('lists the 400 of a malformed sha256 and the 413 of a JSON body over its limit', () => {
+    const op = (method: string, path: string) =>
+      ((doc.paths as Record<string, Json>)[path] as Record<string, Json>)[method] as Json;
+    for (const [method, path] of [
+      ['get', '/v1/samples/{sha256}'],
+      ['get', '/v1/samples/{sha256}/download'],
+      ['head', '/v1/samples/{sha256}/download'],
+      ['post', '/v1/samples/{sha256}/rescan'],
+    ] as const) {
+      assert.ok((op(method, path).responses as Json)['400'] !== undefined, `${method} ${path}: 400`);
+    }
+    assert.match(
+      String(((op('post', '/v1/lookups').responses as Json)['413'] as Json).description),
+      /FILE_TOO_LARGE/,
+    );
   });
 
   it('serves Swagger UI from the installed package', async () => {

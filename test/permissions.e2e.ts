@@ -253,6 +253,11 @@ const ROWS: Row[] = [
     expect: roles(403, 200, 200),
   },
   {
+    route: 'HEAD /v1/samples/{sha256}/download',
+    call: (c) => ({ path: `/v1/samples/${c.sha256}/download` }),
+    expect: roles(403, 200, 200),
+  },
+  {
     route: 'POST /v1/rulesets',
     call: () => ({ path: '/v1/rulesets', body: { name: 'matrix', source: 'rule m { condition: false }' } }),
     expect: roles(403, 201, 201),

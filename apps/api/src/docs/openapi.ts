@@ -24,10 +24,16 @@ function jsonSchema(schema: z.ZodType): Json {
 function routeErrors(route: ServedRoute, doc: RouteDoc | undefined): ErrorCode[] {
   const codes = new Set<ErrorCode>(doc?.errors ?? []);
   if (route.access !== 'public') codes.add('UNAUTHENTICATED').add('FORBIDDEN');
-  if (doc?.body !== undefined || doc?.query !== undefined || doc?.multipart !== undefined)
+  // A :sha256 is checked before anything is read (64 hexadecimal digits).
+  if (
+    doc?.body !== undefined ||
+    doc?.query !== undefined ||
+    doc?.multipart !== undefined ||
+    route.path.includes(':sha256')
+  )
     codes.add('VALIDATION_FAILED');
-  // A JSON body sent with another Content-Type (JsonBody).
-  if (doc?.body !== undefined) codes.add('UNSUPPORTED_MEDIA_TYPE');
+  // A JSON body sent with another Content-Type (JsonBody), or above the parser's limit.
+  if (doc?.body !== undefined) codes.add('UNSUPPORTED_MEDIA_TYPE').add('FILE_TOO_LARGE');
   if (route.path.includes(':') && !route.path.startsWith('/docs')) codes.add('NOT_FOUND');
   if (route.path.startsWith('/v1/')) codes.add('DATABASE_UNAVAILABLE');
   codes.add('INTERNAL');
@@ -137,7 +143,11 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
  */
 export function buildOpenApi(routes: ServedRoute[], docs: Record<string, RouteDoc>, version: string): Json {
   const paths: Record<string, Json> = {};
-  for (const route of routes) {
+  // A GET handler answers HEAD too (Express): documented where the route says what HEAD does.
+  const implicitHeads = routes
+    .filter((r) => r.method === 'GET' && docs[`HEAD ${r.path}`] !== undefined)
+    .map((r): ServedRoute => ({ ...r, method: 'HEAD' }));
+  for (const route of [...routes, ...implicitHeads]) {
     const path = openApiPath(route.path);
     paths[path] = {
       ...paths[path],

@@ -267,6 +267,15 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     errors: ['NOT_FOUND', 'AUDIT_UNAVAILABLE', 'STORAGE_UNAVAILABLE'],
     example: {},
   },
+  'HEAD /v1/samples/:sha256/download': {
+    summary:
+      "The download's headers (Content-Length of the archive among them) without reading the sample or writing an audit record",
+    tag: 'samples',
+    status: 200,
+    emptyBody: true,
+    errors: ['NOT_FOUND'],
+    example: {},
+  },
   'POST /v1/rulesets': {
     summary: 'Create version N+1 of a ruleset, in staging',
     tag: 'rulesets',

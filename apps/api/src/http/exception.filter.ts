@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { ERROR_STATUS, type ErrorCode, SpecimenError } from '#contracts';
+import { SMALL_JSON_LIMIT_BYTES, isJsonRequest, jsonBodyError } from './large-json.js';
 
 /**
  * Reason phrases of the statuses Node's HTTP server does not know (it would send `460 unknown`): the tus
@@ -49,8 +50,16 @@ export class SpecimenExceptionFilter implements ExceptionFilter {
       if (exception.retryAfterSeconds !== undefined)
         res.setHeader('Retry-After', String(exception.retryAfterSeconds));
     } else if (exception instanceof HttpException) {
-      code = codeForStatus(exception.getStatus());
-      message = code === 'INTERNAL' ? 'internal error' : exception.message;
+      // The small-JSON parser's refusals (Nest wraps them) read as those of the rule-source routes.
+      const parsed = isJsonRequest(req)
+        ? jsonBodyError(exception.getStatus(), exception.message, SMALL_JSON_LIMIT_BYTES)
+        : null;
+      if (parsed !== null) {
+        ({ code, message, details } = parsed);
+      } else {
+        code = codeForStatus(exception.getStatus());
+        message = code === 'INTERNAL' ? 'internal error' : exception.message;
+      }
     } else {
       code = 'INTERNAL';
       message = 'internal error';

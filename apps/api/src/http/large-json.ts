@@ -28,18 +28,31 @@ export function isJsonRequest(req: Pick<IncomingMessage, 'headers'>): boolean {
 export const smallJsonType = (req: IncomingMessage): boolean => isJsonRequest(req) && !isLargeJsonRoute(req);
 
 /** body-parser's errors carry an HTTP status; they become the API's own codes. */
+/**
+ * The error of a JSON body the parser refused (`status` 413: over `limit`; 400: not JSON, or not an object
+ * or array at its top), said the same way on every route; null for any other status.
+ */
+export function jsonBodyError(status: number, parserMessage: string, limit: number): SpecimenError | null {
+  if (status === 413) {
+    return new SpecimenError('FILE_TOO_LARGE', `the JSON body exceeds the limit of ${limit} bytes`, {
+      limit,
+    });
+  }
+  if (status === 400) {
+    return new SpecimenError('VALIDATION_FAILED', 'the body is not a JSON object', {
+      issues: [{ field: 'body', message: parserMessage }],
+    });
+  }
+  return null;
+}
+
 function asSpecimenError(err: unknown): Error {
   const status = (err as { status?: unknown }).status;
-  if (status === 413) {
-    return new SpecimenError(
-      'FILE_TOO_LARGE',
-      `the body exceeds the limit of ${RULESET_BODY_MAX_BYTES} bytes`,
-      {
-        limit: RULESET_BODY_MAX_BYTES,
-      },
-    );
-  }
-  if (status === 400) return new SpecimenError('VALIDATION_FAILED', 'the body is not valid JSON');
+  const parsed =
+    typeof status === 'number'
+      ? jsonBodyError(status, err instanceof Error ? err.message : String(err), RULESET_BODY_MAX_BYTES)
+      : null;
+  if (parsed !== null) return parsed;
   if (status === 415) return new SpecimenError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON');
   return err instanceof Error ? err : new Error(String(err));
 }
