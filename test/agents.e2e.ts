@@ -628,7 +628,7 @@ describe('agent protocol', () => {
   });
 
   it('limits each agent by its id: a burst over the limit gets 429 with Retry-After', async () => {
-    const { apiKey } = await newAgent(service); // the consent call counts as one request
+    const { apiKey, agentId } = await newAgent(service); // the consent call counts as one request
     const other = await newAgent(service);
     const answers = await Promise.all(
       Array.from({ length: 60 }, () => lookup(service, apiKey, [{ sha256: '1'.repeat(64) }])),
@@ -644,6 +644,26 @@ describe('agent protocol', () => {
     assert.equal((await service.submit(bytes, fileMetadata(bytes), apiKey)).status, 429);
     // Another agent (same address) is counted on its own.
     assert.equal((await lookup(service, other.apiKey, [{ sha256: '1'.repeat(64) }])).status, 200);
+    // Over its limit, the agent can still leave; coming back, or leaving again, waits like anything else.
+    const setConsent = (participating: boolean) =>
+      service.request('/v1/agents/me/consent', {
+        method: 'PUT',
+        token: apiKey,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ participating, statementVersion: '2026-01' }),
+      });
+    const leave = await setConsent(false);
+    assert.equal(leave.status, 200, await leave.clone().text());
+    assert.equal(((await leave.json()) as { participating: boolean }).participating, false);
+    assert.equal((await setConsent(false)).status, 429, 'a repeated withdrawal is limited');
+    assert.equal((await setConsent(true)).status, 429, 'a return is limited');
+    const audits = await query(
+      service.databaseUrl,
+      `select 1 from audit_log where action = 'agent.consent.revoke'
+       and target_id = (select pseudonym from agents where id = $1)`,
+      [agentId],
+    );
+    assert.equal(audits.length, 1, 'the refused withdrawal left no audit record');
   });
 });
 

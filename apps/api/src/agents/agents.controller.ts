@@ -1,4 +1,5 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
 import type {
   AgentPage,
   AgentView,
@@ -48,7 +49,10 @@ export class EnrollmentTokensController {
 
 @Controller('v1/agents')
 export class AgentsController {
-  constructor(@Inject(AgentsService) private readonly agents: AgentsService) {}
+  constructor(
+    @Inject(AgentsService) private readonly agents: AgentsService,
+    @Inject(RateLimitGuard) private readonly rateLimit: RateLimitGuard,
+  ) {}
 
   /** No bearer token: the enrollment token in the body is the credential. */
   @Post('enroll')
@@ -71,10 +75,19 @@ export class AgentsController {
     return this.agents.revoke(id, principal);
   }
 
+  /**
+   * Counted against the agent's rate limit like any call, but a participating agent's withdrawal is never
+   * refused by it: leaving must always work. Over the limit, anything else is refused (a repeated
+   * withdrawal included, so a loop of them cannot flood the audit log and the purge queue).
+   */
   @Put('me/consent')
   @Roles('agent')
-  @UseGuards(RateLimitGuard)
-  consent(@JsonBody() body: unknown, @CurrentPrincipal() principal: Principal): Promise<ConsentView> {
-    return this.agents.setConsent(body, principal);
+  async consent(
+    @JsonBody() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+    @Req() req: Request,
+  ): Promise<ConsentView> {
+    const overLimit = await this.rateLimit.check(req);
+    return this.agents.setConsent(body, principal, overLimit);
   }
 }

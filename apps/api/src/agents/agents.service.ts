@@ -243,15 +243,26 @@ export class AgentsService {
    * change, then enqueues it (the outbox re-drive does it when Redis is down; the scanner's consent sweep
    * also finds the agent by `consent_revoked_at`).
    */
-  async setConsent(body: unknown, principal: Principal): Promise<ConsentView> {
+  /**
+   * `overLimit`: the agent's rate-limit refusal when this call is over its limit. It is answered unless
+   * the call withdraws the consent of an agent that was participating: leaving always works.
+   */
+  async setConsent(
+    body: unknown,
+    principal: Principal,
+    overLimit: SpecimenError | null = null,
+  ): Promise<ConsentView> {
     const request = parseOrThrow(ConsentRequest, body, 'body');
     const agentId = principal.agentId;
     if (agentId === undefined) {
       throw new SpecimenError('FORBIDDEN', 'only an enrolled agent has a consent to give');
     }
+    if (overLimit !== null && request.participating) throw overLimit;
     const change = await this.database.transaction(async (tx) => {
       const changed = await this.agents.setConsent({ agentId, ...request }, tx);
       if (changed === null) throw new SpecimenError('UNAUTHENTICATED', 'the agent is unknown');
+      // Over the limit, a withdrawal that changes nothing (already withdrawn) is refused, and undone.
+      if (overLimit !== null && !changed.previous.participating) throw overLimit;
       await this.audit.append(
         {
           actorId: null,

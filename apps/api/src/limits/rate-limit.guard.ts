@@ -25,24 +25,32 @@ export class RateLimitGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const principal = context.switchToHttp().getRequest<Request>().principal;
-    if (principal?.agentId === undefined) return true;
+    const refusal = await this.check(context.switchToHttp().getRequest<Request>());
+    if (refusal !== null) throw refusal;
+    return true;
+  }
+
+  /**
+   * Counts the request against its agent's limit: the error to answer when it is over, else null. For
+   * a handler that decides itself whether to refuse (a consent withdrawal is never refused).
+   */
+  async check(req: Request): Promise<SpecimenError | null> {
+    const principal = req.principal;
+    if (principal?.agentId === undefined) return null;
     let decision;
     try {
       // Keyed by the agent's pseudonym: Redis holds no agent id either.
       decision = await this.limiter.hit(`agent:${principal.pseudonym}`, this.limit, MINUTE_MS);
     } catch (e) {
       this.logger.warn({ err: e }, 'rate limit not checked: Redis did not answer');
-      return true;
+      return null;
     }
-    if (!decision.allowed) {
-      throw new SpecimenError(
-        'RATE_LIMITED',
-        `more than ${this.limit} requests a minute from this agent`,
-        { limit: this.limit, retryAfterSeconds: decision.retryAfterSeconds },
-        { retryAfterSeconds: decision.retryAfterSeconds },
-      );
-    }
-    return true;
+    if (decision.allowed) return null;
+    return new SpecimenError(
+      'RATE_LIMITED',
+      `more than ${this.limit} requests a minute from this agent`,
+      { limit: this.limit, retryAfterSeconds: decision.retryAfterSeconds },
+      { retryAfterSeconds: decision.retryAfterSeconds },
+    );
   }
 }
