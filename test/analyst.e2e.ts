@@ -400,7 +400,7 @@ describe('analyst API', () => {
         ['cursor=bm90LWpzb24', 'query.cursor'],
         ['fileType=exe', 'query.fileType'],
         ['country=FRA', 'query.country'],
-        ['colour=red', 'query'],
+        ['colour=red', 'query.colour'],
       ] as const) {
         const { status, body } = await getJson<ErrorBody>(`/v1/samples?${params}`);
         assert.equal(status, 400, params);

@@ -258,7 +258,7 @@ for (const driver of ['fs', 's3'] as const) {
         ],
         [{ kind: 'boot-record', device: 0, lba: 0, sectorSize: 1000, scheme: 'mbr' }, 'metadata.sectorSize'],
         [{ kind: 'floppy' }, 'metadata.kind'],
-        [{ kind: 'file', unexpected: true }, 'metadata'],
+        [{ kind: 'file', unexpected: true }, 'metadata.unexpected'],
       ];
       const bytes = benign(64);
       for (const [meta, field] of invalid) {

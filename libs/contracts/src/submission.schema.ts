@@ -70,7 +70,7 @@ export const BootRecordMetadata = z
     ...common,
     device: z.union([z.number().int().nonnegative(), shortText(256)]),
     lba: z.number().int().nonnegative(),
-    sectorSize: z.union([z.literal(512), z.literal(4096)]),
+    sectorSize: z.union([z.literal(512), z.literal(4096)], { error: 'must be 512 or 4096' }),
     scheme: z.enum(['mbr', 'gpt', 'vbr', 'unknown']),
   })
   .superRefine((m, ctx) => {

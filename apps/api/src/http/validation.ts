@@ -8,10 +8,15 @@ import { isJsonRequest } from './large-json.js';
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => ({
-    field: [where, ...i.path.map(String)].join('.'),
-    message: i.message,
-  }));
+  // An unknown key is named as the field it is (zod reports it on the object that holds it).
+  const issues = result.error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => ({
+          field: [where, ...i.path.map(String), key].join('.'),
+          message: 'unknown field',
+        }))
+      : [{ field: [where, ...i.path.map(String)].join('.'), message: i.message }],
+  );
   throw new SpecimenError(
     'VALIDATION_FAILED',
     `invalid ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,

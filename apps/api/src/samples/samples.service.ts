@@ -154,9 +154,13 @@ export class SamplesService {
     if (cursor !== undefined) {
       const c = decodeCursor(SearchCursor, cursor);
       if (c.s !== q.sort || c.o !== q.order) {
-        throw new SpecimenError('VALIDATION_FAILED', 'invalid query: query.cursor: made for another sort', {
-          issues: [{ field: 'query.cursor', message: 'the cursor was made for another sort or order' }],
-        });
+        throw new SpecimenError(
+          'VALIDATION_FAILED',
+          'invalid query: query.cursor: made for another sort or order',
+          {
+            issues: [{ field: 'query.cursor', message: 'the cursor was made for another sort or order' }],
+          },
+        );
       }
       after = { key: c.k, id: c.h };
     }
