@@ -87,6 +87,17 @@ describe('specimen-agent against the real service', () => {
     await rm(work, { recursive: true, force: true });
   });
 
+  /** Sends `bytes` as the admin and waits for its scan: the sample is then known, with a verdict. */
+  async function storedAndScanned(bytes: Buffer): Promise<void> {
+    const first = await service.submit(bytes, fileMetadata(bytes), service.adminToken);
+    assert.equal(first.status, 201);
+    const { submissionId } = (await first.json()) as { submissionId: string };
+    await pollUntil(async () => {
+      const res = await service.request(`/v1/submissions/${submissionId}`);
+      return ((await res.json()) as { status: string }).status === 'scanned' ? true : undefined;
+    });
+  }
+
   async function enrolledHome(name: string): Promise<string> {
     const home = join(work, name);
     const res = await service.request('/v1/enrollment-tokens', {
@@ -122,13 +133,7 @@ describe('specimen-agent against the real service', () => {
     await writeFile(join(dir, 'sub', 'eicar.com'), EICAR);
     await writeFile(join(dir, 'sub', 'deeper', 'c.bin'), deep);
     await writeFile(join(dir, 'known.bin'), known);
-    const first = await service.submit(known, fileMetadata(known), service.adminToken);
-    assert.equal(first.status, 201);
-    const { submissionId } = (await first.json()) as { submissionId: string };
-    await pollUntil(async () => {
-      const res = await service.request(`/v1/submissions/${submissionId}`);
-      return ((await res.json()) as { status: string }).status === 'scanned' ? true : undefined;
-    });
+    await storedAndScanned(known);
 
     const out = await cli<SubmitOutput>(home, ['submit', dir]);
     const by = new Map(out.results.map((r) => [r.sha256, r]));
@@ -494,14 +499,8 @@ describe('specimen-agent against the real service', () => {
     await writeFile(join(dir, 'empty.bin'), '');
     await writeFile(join(dir, 'known.bin'), known);
     await writeFile(join(dir, 'new.bin'), benign(6000));
-    const first = await service.submit(known, fileMetadata(known), service.adminToken);
-    assert.equal(first.status, 201);
     // Scanned before the CLI looks it up, so the lookup answers with its verdict.
-    const { submissionId } = (await first.json()) as { submissionId: string };
-    await pollUntil(async () => {
-      const res = await service.request(`/v1/submissions/${submissionId}`);
-      return ((await res.json()) as { status: string }).status === 'scanned' ? true : undefined;
-    });
+    await storedAndScanned(known);
     const run = inTerminal(home, ['submit', dir]);
     assert.equal(await run.exited, 0, run.shown);
     const lines = (name: string) => run.shown.split(/\r?\n|\r/).filter((l) => l.includes(name));
