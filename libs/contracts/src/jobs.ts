@@ -44,6 +44,8 @@ export type ConsentSweepJob = Record<string, never>;
 export interface RetentionSweepJob {
   /** Token of the admin who asked for it; absent for the scheduled sweep. */
   requestedBy?: string;
+  /** That token's name, for the audit record (`?actor=` finds records by name or id). */
+  requestedByName?: string;
 }
 
 /** Writes the daily statistics roll-ups from raw rows. */

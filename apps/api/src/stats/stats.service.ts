@@ -125,7 +125,7 @@ export class StatsService {
       {
         queue: QueueName.Maintenance,
         name: JobName.RetentionSweep,
-        data: { requestedBy: principal.tokenId },
+        data: { requestedBy: principal.tokenId, requestedByName: principal.name },
       },
       jobId,
     );

@@ -110,6 +110,11 @@ export class SubmissionsService {
       if (!recorded.duplicate && (await this.store.stat(key)) === null) {
         await this.store.promote(tempKey, key, { keepSource: true });
       }
+    } catch (e) {
+      // Refused because the agent withdrew meanwhile: the object promoted above has a tombstone, which the
+      // scanner's consent sweep drains now rather than at the next purge or retention sweep (an hour).
+      if (e instanceof SpecimenError && e.code === 'CONSENT_REQUIRED') this.drainSoon();
+      throw e;
     } finally {
       await this.store.delete(tempKey);
     }
@@ -137,6 +142,17 @@ export class SubmissionsService {
         payload: { sha256: digests.sha256, submissionId },
       }),
     });
+  }
+
+  /** Best effort: when Redis is down the scheduled consent sweep drains the tombstone later. */
+  private drainSoon(): void {
+    this.queue
+      .add(
+        { queue: QueueName.Maintenance, name: JobName.ConsentSweep, data: {} },
+        `consent-sweep-refused-upload-${Date.now()}`,
+        { removeOnComplete: true, removeOnFail: true },
+      )
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'tombstone drain not queued'));
   }
 
   /** Best effort: when Redis is down the outbox row stays and the scanner's re-drive job enqueues it later. */

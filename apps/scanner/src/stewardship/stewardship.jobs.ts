@@ -107,8 +107,13 @@ export class StewardshipJobs {
     }
   }
 
-  /** Queues a purge for every agent whose consent is withdrawn and whose data is still stored. */
-  async consentSweep(): Promise<{ queued: number }> {
+  /**
+   * Queues a purge for every agent whose consent is withdrawn and whose data is still stored, after
+   * deleting the objects of tombstones left outside a purge (an upload refused because its agent withdrew
+   * while it ran: the API queues this sweep then, so those bytes go at once).
+   */
+  async consentSweep(): Promise<{ queued: number; objectsDeleted: number }> {
+    const objectsDeleted = await this.drainTombstones();
     const agents = await this.stewardship.agentsToPurge(AGENTS_PER_SWEEP);
     for (const agent of agents) {
       // One purge per agent at a time: a job id that is still waiting or active is not added twice.
@@ -118,7 +123,7 @@ export class StewardshipJobs {
         { removeOnComplete: true, removeOnFail: true },
       );
     }
-    return { queued: agents.length };
+    return { queued: agents.length, objectsDeleted };
   }
 
   /** Destroys raw data of samples last sighted more than RETENTION_DAYS ago. */
@@ -141,7 +146,7 @@ export class StewardshipJobs {
     }
     await this.audit.append({
       actorId: data.requestedBy ?? null,
-      actorName: data.requestedBy === undefined ? SYSTEM : 'admin',
+      actorName: data.requestedBy === undefined ? SYSTEM : (data.requestedByName ?? 'admin'),
       action: 'retention.sweep',
       targetType: 'samples',
       details: {
