@@ -29,6 +29,10 @@ const GOLDEN: [string, string][] = [
   ['cmd /c set USERNAME=frank&& run', 'cmd /c set USERNAME=<user> run'],
   ['HOSTNAME=laptop-42 ./x', 'HOSTNAME=<user> ./x'],
   ['C:\\Users\\<user>\\x', 'C:\\Users\\<user>\\x'],
+  ['copied to \\\\srv01\\tools\\x.exe', 'copied to \\\\<host>\\tools\\x.exe'],
+  ['run "\\\\srv01\\tools\\x.exe"', 'run "\\\\<host>\\tools\\x.exe"'],
+  // Separators escaped once more (a path copied from JSON or a log): still a profile, not a UNC host.
+  ['C:\\\\Users\\\\alice\\\\Desktop\\\\shared.exe', 'C:\\\\Users\\\\<user>\\\\Desktop\\\\shared.exe'],
   ['', ''],
   ['plain text', 'plain text'],
 ];

@@ -29,12 +29,15 @@ export const SCRUB_RULES: readonly ScrubRule[] = [
   },
   {
     name: 'UNC host name (\\\\host\\share)',
-    pattern: /(^|[^\\])\\\\(?![?.]\\)[^\\/\s]+(?=\\)/g,
+    // Where a path starts (the text's start, after a space, a quote, =, a bracket, a comma or a semicolon):
+    // C:\\Users\\alice\\… is a path whose separators were escaped (copied from JSON or a log), not a UNC name.
+    pattern: /(^|[\s"'=([,;])\\\\(?![?.]\\)[^\\/\s]+(?=\\)/g,
     replace: `$1\\\\${HOST}`,
   },
   {
     name: 'Windows profile (C:\\Users\\<name>, C:\\Documents and Settings\\<name>)',
-    pattern: new RegExp(String.raw`(${SEP}(?:Users|Documents and Settings)${SEP})(?!${USER})${NAME}`, 'gi'),
+    // Separators may be doubled (escaped): C:\\Users\\<name>.
+    pattern: new RegExp(String.raw`(${SEP}+(?:Users|Documents and Settings)${SEP}+)(?!${USER})${NAME}`, 'gi'),
     replace: `$1${USER}`,
   },
   {
