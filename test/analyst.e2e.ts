@@ -869,3 +869,38 @@ describe('analyst API', () => {
     });
   });
 });
+
+describe('download password', () => {
+  const service = new TestService({ scanner: false, env: { DOWNLOAD_ZIP_PASSWORD: 'not-the-usual-one' } });
+  before(async () => {
+    await service.start();
+  });
+  after(async () => {
+    await service.stop();
+  });
+
+  it('is the configured one, in the archives and in GET /v1/me for those who may download', async () => {
+    const analyst = await service.token('analyst');
+    const agent = await service.token('agent');
+    const me = async (token: string) =>
+      ((await (await service.request('/v1/me', { token })).json()) as { downloadPassword: string | null })
+        .downloadPassword;
+    assert.equal(await me(analyst), 'not-the-usual-one');
+    assert.equal(await me(service.adminToken), 'not-the-usual-one');
+    assert.equal(await me(agent), null, 'an agent may not download');
+
+    const bytes = benign(3000);
+    assert.equal((await service.submit(bytes, fileMetadata(bytes), agent)).status, 201);
+    const res = await service.request(`/v1/samples/${sha256(bytes)}/download`, { token: analyst });
+    assert.equal(res.status, 200);
+    const dir = await mkdtemp(join(tmpdir(), 'specimen-unzip-'));
+    try {
+      await writeFile(join(dir, 'a.zip'), Buffer.from(await res.arrayBuffer()));
+      await run('7z', ['x', '-pnot-the-usual-one', `-o${join(dir, 'out')}`, join(dir, 'a.zip')]);
+      assert.equal(sha256(await readFile(join(dir, 'out', sha256(bytes)))), sha256(bytes));
+      await assert.rejects(run('7z', ['x', '-pinfected', `-o${join(dir, 'bad')}`, join(dir, 'a.zip')]));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -357,6 +357,24 @@ describe('analyst console (browser)', () => {
     await page.waitForURL(new RegExp(`/samples/${sha256(parent)}$`));
   });
 
+  it('shows the whole hex view at 1,280 px, its ASCII column not cut off', async () => {
+    const text = Buffer.from(`The quick brown fox jumps over the lazy dog. ${'0123456789abcdef'.repeat(40)}`);
+    await submitAndScan(service, text, 'fox.txt');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    try {
+      await page.goto(`${service.baseUrl}/samples/${sha256(text)}`);
+      const hex = page.getByTestId('hex-view');
+      await hex.waitFor();
+      const overflow = await hex.evaluate(
+        (el: { scrollWidth: number; clientWidth: number }) => el.scrollWidth - el.clientWidth,
+      );
+      assert.ok(overflow <= 0, `the hex view overflows by ${overflow} px`);
+      assert.match(await hex.innerText(), /The quick brown \n/, "a row's 16 characters of ASCII");
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
   it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
     const before = Buffer.concat([benign(300), Buffer.from(MARKER), benign(300)]);
     const first = await submitAndScan(service, before, 'marker-1.bin');
@@ -688,6 +706,10 @@ describe('analyst console (browser)', () => {
     await fleetRow.getByTestId('revoke-enrollment-token').click();
     await page.getByTestId('confirm-revoke-enrollment-token').click();
     await fleetRow.getByText(/revoked/i).waitFor();
+    // A used-up token (the dashboard test's, one use each) offers no revocation: it enrolls no one already.
+    const usedUp = page.locator('[data-testid="enrollment-token-row"]', { hasText: '1 of 1' }).first();
+    assert.match(await usedUp.getByTestId('enrollment-token-ended').innerText(), /used up/i);
+    assert.equal(await usedUp.getByTestId('revoke-enrollment-token').count(), 0);
     const late = await service.request('/v1/agents/enroll', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

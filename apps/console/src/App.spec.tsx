@@ -19,6 +19,7 @@ const ANALYST: WhoAmIView = {
     'GET /v1/rulesets',
     'GET /v1/rulesets/{id}',
   ],
+  downloadPassword: null,
 };
 const AGENT: WhoAmIView = {
   tokenId: 't-2',
@@ -26,6 +27,7 @@ const AGENT: WhoAmIView = {
   role: 'agent',
   agentId: 'a-1',
   permissions: ['GET /v1/me'],
+  downloadPassword: null,
 };
 const SAMPLE: SampleSummary = {
   sha256: SHA,

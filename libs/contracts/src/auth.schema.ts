@@ -56,4 +56,6 @@ export interface WhoAmIView {
   agentId: string | null;
   /** The routes this role may call, as the API document names them (`GET /v1/samples/{sha256}`). */
   permissions: string[];
+  /** The password of downloaded archives (DOWNLOAD_ZIP_PASSWORD) for a role that may download; else null. */
+  downloadPassword: string | null;
 }

@@ -13,6 +13,8 @@ export interface Identity {
   role: Role;
   tokenId: string;
   permissions: ReadonlySet<string>;
+  /** The password of downloaded archives, for a role that may download. */
+  downloadPassword: string | null;
 }
 
 export const identityOf = (me: WhoAmIView): Identity => ({
@@ -20,6 +22,7 @@ export const identityOf = (me: WhoAmIView): Identity => ({
   role: me.role,
   tokenId: me.tokenId,
   permissions: new Set(me.permissions),
+  downloadPassword: me.downloadPassword,
 });
 
 /** Whether the identity may call `route` (`METHOD /path/{param}` as the API document names it). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseOffset, plural } from './format.js';
+import { enrollmentTokenEnd, parseOffset, plural } from './format.js';
 
 describe('plural', () => {
   it('gives one without the s, and any other count with it', () => {
@@ -20,5 +20,22 @@ describe('parseOffset', () => {
     assert.equal(parseOffset('1f40', 10_000), null, 'hex needs its 0x');
     assert.equal(parseOffset('0x', 10_000), null);
     assert.equal(parseOffset('', 10_000), null);
+  });
+});
+
+describe('enrollmentTokenEnd', () => {
+  it('says why a token enrolls no one any more, revoked before expired before used up', () => {
+    const now = Date.parse('2026-11-30T10:00:00Z');
+    const live = { revokedAt: null, expiresAt: '2026-11-30T11:00:00Z', uses: 1, maxUses: 2 };
+    assert.equal(enrollmentTokenEnd(live, now), null);
+    assert.equal(enrollmentTokenEnd({ ...live, expiresAt: '2026-11-30T10:00:00Z' }, now), 'expired');
+    assert.equal(enrollmentTokenEnd({ ...live, uses: 2 }, now), 'used up');
+    assert.equal(
+      enrollmentTokenEnd(
+        { ...live, uses: 2, expiresAt: '2026-11-29T00:00:00Z', revokedAt: '2026-11-29T00:00:00Z' },
+        now,
+      ),
+      'revoked',
+    );
   });
 });

@@ -40,3 +40,17 @@ export function parseOffset(text: string, size: number): number | null {
   const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? Number(t) : NaN;
   return Number.isSafeInteger(n) && n >= 0 && n < size ? n : null;
 }
+
+/**
+ * Why an enrollment token enrolls no one any more (revoked first, then expired, then used up), or null
+ * while it still can.
+ */
+export function enrollmentTokenEnd(
+  token: { revokedAt: string | null; expiresAt: string; uses: number; maxUses: number },
+  now = Date.now(),
+): 'revoked' | 'expired' | 'used up' | null {
+  if (token.revokedAt !== null) return 'revoked';
+  if (Date.parse(token.expiresAt) <= now) return 'expired';
+  if (token.uses >= token.maxUses) return 'used up';
+  return null;
+}

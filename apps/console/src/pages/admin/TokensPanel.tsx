@@ -1,5 +1,6 @@
 import {
   Alert,
+  Badge,
   Button,
   Group,
   NumberInput,
@@ -20,7 +21,7 @@ import { AsyncView } from '../../components/AsyncView.js';
 import { Hash } from '../../components/Hash.js';
 import { ConfirmRevoke, RevokeCell, useRevoke } from '../../components/Revoke.js';
 import { errorMessage } from '../../lib/api.js';
-import { formatTime } from '../../lib/format.js';
+import { enrollmentTokenEnd, formatTime } from '../../lib/format.js';
 import { type AsyncState, useAsync } from '../../lib/use-async.js';
 
 /** A secret the service shows once: copy it now. */
@@ -201,11 +202,18 @@ function EnrollmentTokenList({ state }: { state: AsyncState<{ items: EnrollmentT
                     <Table.Td>{formatTime(t.expiresAt)}</Table.Td>
                     <Table.Td>{formatTime(t.createdAt)}</Table.Td>
                     <Table.Td>
-                      <RevokeCell
-                        revokedAt={t.revokedAt}
-                        onAsk={() => revoking.ask(t)}
-                        testId="revoke-enrollment-token"
-                      />
+                      {/* Expired or used up: nothing left to revoke. */}
+                      {enrollmentTokenEnd(t) === 'expired' || enrollmentTokenEnd(t) === 'used up' ? (
+                        <Badge color="gray" variant="outline" data-testid="enrollment-token-ended">
+                          {enrollmentTokenEnd(t)}
+                        </Badge>
+                      ) : (
+                        <RevokeCell
+                          revokedAt={t.revokedAt}
+                          onAsk={() => revoking.ask(t)}
+                          testId="revoke-enrollment-token"
+                        />
+                      )}
                     </Table.Td>
                   </Table.Tr>
                 ))}

@@ -337,7 +337,7 @@ function LatestMetadata({ sha256 }: { sha256: string }) {
 }
 
 function Actions({ sample, onRescanned }: { sample: SampleView; onRescanned: () => void }) {
-  const { api, may } = useSession();
+  const { api, may, identity } = useSession();
   const [busy, setBusy] = useState<'rescan' | 'download' | null>(null);
   const rescan = async () => {
     setBusy('rescan');
@@ -392,9 +392,11 @@ function Actions({ sample, onRescanned }: { sample: SampleView; onRescanned: () 
           >
             Download ZIP
           </Button>
-          <Text size="sm" data-testid="zip-password">
-            password: <Code>infected</Code>
-          </Text>
+          {identity.downloadPassword === null ? null : (
+            <Text size="sm" data-testid="zip-password">
+              password: <Code>{identity.downloadPassword}</Code>
+            </Text>
+          )}
         </Group>
       ) : null}
     </Group>
@@ -490,13 +492,15 @@ export function SampleDetailPage() {
                 <LatestMetadata sha256={s.sha256} />
               </Paper>
             </Grid.Col>
-            <Grid.Col span={{ base: 12, lg: 5 }}>
+            {/* Side by side only where the hex view's 16-byte rows (about 80 characters) fit beside the
+                matches: at 1,280 px they did not, and its ASCII column was cut off. */}
+            <Grid.Col span={{ base: 12, xl: 5 }}>
               <Title order={4} mb="xs">
                 YARA matches
               </Title>
               <Matches matches={s.matches} onSelect={setFocus} focus={focus} />
             </Grid.Col>
-            <Grid.Col span={{ base: 12, lg: 7 }}>
+            <Grid.Col span={{ base: 12, xl: 7 }}>
               <Title order={4} mb="xs">
                 Preview
               </Title>
