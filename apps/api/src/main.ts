@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger, PinoLogger } from 'nestjs-pino';
-import { ConfigError, loadConfig, projectRoot } from '#config';
+import { ConfigError, loadConfig, projectRoot, unsupportedNode } from '#config';
 import { SpecimenMetrics } from '#observability';
 import { ApiModule } from './app.module.js';
 import { consoleHandler } from './console/console.static.js';
@@ -12,6 +12,11 @@ import { SMALL_JSON_LIMIT_BYTES, smallJsonType } from './http/large-json.js';
 import { requestLog } from './http/request-log.js';
 
 async function main(): Promise<void> {
+  const wrongNode = unsupportedNode(process.versions.node);
+  if (wrongNode !== null) {
+    console.error(wrongNode);
+    process.exit(1);
+  }
   const config = loadConfig();
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     bufferLogs: true,

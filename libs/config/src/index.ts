@@ -2,3 +2,4 @@ export { ConfigError, loadConfig, projectRoot, type Config } from './config.sche
 export { CONFIG, ConfigModule } from './config.module.js';
 export { pseudonym } from './pseudonym.js';
 export { retentionCutoff } from './retention.js';
+export { REQUIRED_NODE_MAJOR, unsupportedNode } from './node-version.js';
