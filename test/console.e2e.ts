@@ -735,6 +735,16 @@ describe('analyst console (browser)', () => {
       assert.ok(log.includes(action), `${action} in the audit log`);
     }
     await shot('18-admin-audit');
+    // A filter is kept in the URL: the filtered view survives a reload.
+    await page.getByLabel('Action').fill('token.revoke');
+    await page.getByTestId('audit-search').click();
+    await page.waitForURL(/[?&]action=token\.revoke/);
+    await page.reload();
+    await audit.waitFor();
+    assert.equal(await page.getByLabel('Action').inputValue(), 'token.revoke');
+    const filtered = await audit.innerText();
+    assert.ok(filtered.includes('token.revoke'));
+    assert.ok(!filtered.includes('ruleset.activate'), 'only the filtered action after the reload');
   });
 
   it('switches to the dark theme', async () => {

@@ -1,5 +1,6 @@
 import { Button, Code, Group, Stack, Table, Text, TextInput } from '@mantine/core';
 import { type FormEvent, useState } from 'react';
+import { useSearchParams } from 'react-router';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { formatTime } from '../../lib/format.js';
@@ -11,13 +12,22 @@ interface AuditFilters {
   from: string;
   to: string;
 }
-const EMPTY: AuditFilters = { actor: '', action: '', from: '', to: '' };
+const KEYS = ['actor', 'action', 'from', 'to'] as const;
 
-/** The audit log, newest first, with its filters and cursor paging. */
+/**
+ * The audit log, newest first, with its filters and cursor paging. The filters live in the URL (beside
+ * `?tab=audit`), so a filtered view survives a reload and can be shared.
+ */
 export function AuditPanel() {
   const { api } = useSession();
-  const [draft, setDraft] = useState<AuditFilters>(EMPTY);
-  const [filters, setFilters] = useState<AuditFilters>(EMPTY);
+  const [params, setParams] = useSearchParams();
+  const filters: AuditFilters = {
+    actor: params.get('actor') ?? '',
+    action: params.get('action') ?? '',
+    from: params.get('from') ?? '',
+    to: params.get('to') ?? '',
+  };
+  const [draft, setDraft] = useState<AuditFilters>(filters);
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors.at(-1);
   const page = useAsync(
@@ -29,12 +39,20 @@ export function AuditPanel() {
         to: filters.to === '' ? undefined : `${filters.to}T23:59:59.999Z`,
         cursor,
       }),
-    [filters, cursor],
+    [filters.actor, filters.action, filters.from, filters.to, cursor],
   );
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setCursors([]);
-    setFilters(draft);
+    setParams((current) => {
+      const next = new URLSearchParams(current);
+      for (const key of KEYS) {
+        const value = draft[key].trim();
+        if (value === '') next.delete(key);
+        else next.set(key, value);
+      }
+      return next;
+    });
   };
   return (
     <Stack gap="sm">
