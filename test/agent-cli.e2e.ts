@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -606,6 +607,49 @@ describe('specimen-agent against the real service', () => {
     const [row] = status.submissions;
     assert.equal(row?.status, 'gone');
     assert.match(row?.error ?? '', /no longer keeps it/);
+  });
+});
+
+describe('specimen-agent status against something else', () => {
+  it('says the server is not a Specimen service instead of listing every submission as gone', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<h1>Not Found</h1>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    assert.ok(typeof address === 'object' && address !== null);
+    const home = await mkdtemp(join(tmpdir(), 'specimen-agent-elsewhere-'));
+    try {
+      await writeFile(
+        join(home, 'config.json'),
+        JSON.stringify({ server: `http://127.0.0.1:${address.port}`, agentId: 'a', apiKey: 'k' }),
+        { mode: 0o600 },
+      );
+      await writeFile(
+        join(home, 'state.json'),
+        JSON.stringify({
+          uploads: {},
+          submissions: [
+            {
+              submissionId: randomUUID(),
+              sha256: 'a'.repeat(64),
+              name: 'x.bin',
+              submittedAt: new Date().toISOString(),
+            },
+          ],
+        }),
+        { mode: 0o600 },
+      );
+      const run = await startCli(home, ['status']).done;
+      assert.equal(run.code, 1, run.stdout);
+      assert.match(run.stderr, /does not answer as a Specimen service \(GET \/v1\/me: 404\)/);
+      assert.doesNotMatch(run.stdout, /gone/);
+    } finally {
+      server.close();
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 

@@ -275,6 +275,18 @@ async function submit(paths: string[]): Promise<number> {
 
 async function status(): Promise<number> {
   const { client: api, agentId, server } = await client();
+  // The service first: only then does a submission it answers 404 for mean one it deleted, not a wrong
+  // server (or a proxy) answering 404 for everything. A revoked key fails here too (401).
+  try {
+    await api.me();
+  } catch (e) {
+    if (e instanceof SpecimenClientError && e.status === 404) {
+      throw new Error(`${server} does not answer as a Specimen service (GET /v1/me: 404); check --server`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
   const state = await files.state();
   const submissions = [];
   for (const s of state.submissions) {

@@ -9,6 +9,7 @@ import type {
   SubmissionCreated,
   SubmissionMetadata,
   SubmissionView,
+  WhoAmIView,
 } from '#contracts';
 
 /** An error answer of the service (or a transport failure, with status 0 and code `NETWORK`). */
@@ -185,6 +186,11 @@ export class SpecimenClient {
 
   lookup(items: Array<Pick<LookupItem, 'sha256'> & Partial<LookupItem>>): Promise<LookupResponse> {
     return this.json('/v1/lookups', 'POST', { items });
+  }
+
+  /** Who the key is: a Specimen service answers it for any valid key. */
+  me(): Promise<WhoAmIView> {
+    return this.json('/v1/me', 'GET');
   }
 
   submission(id: string): Promise<SubmissionView> {
