@@ -10,38 +10,41 @@ const DOWNLOAD_ROUTE = 'GET /v1/samples/{sha256}/download';
 /** Who the caller is, so a client (the console) can shape itself to the token's role. */
 @Controller('v1/me')
 export class MeController {
-  /** Each role's permissions: the routes are fixed once the app has started, so listed once per role. */
-  private readonly permissions = new Map<Role, string[]>();
+  /**
+   * What `/v1/me` says of each role (its permissions, and the archives' password where it may download):
+   * the routes are fixed once the app has started, so worked out once per role.
+   */
+  private readonly byRole = new Map<Role, Pick<WhoAmIView, 'permissions' | 'downloadPassword'>>();
 
   constructor(
     @Inject(RouteDiscovery) private readonly discovery: RouteDiscovery,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
 
-  private permissionsOf(role: Role): string[] {
-    let permissions = this.permissions.get(role);
-    if (permissions === undefined) {
-      permissions = this.discovery
+  private forRole(role: Role): Pick<WhoAmIView, 'permissions' | 'downloadPassword'> {
+    let known = this.byRole.get(role);
+    if (known === undefined) {
+      const permissions = this.discovery
         .routes()
         .filter((r) => r.access !== 'public' && r.access.includes(role))
         .map((r) => `${r.method} ${openApiPath(r.path)}`);
-      this.permissions.set(role, permissions);
+      // The console shows it beside its download button: the one the archives are made with.
+      const downloadPassword = permissions.includes(DOWNLOAD_ROUTE) ? this.config.download.zipPassword : null;
+      known = { permissions, downloadPassword };
+      this.byRole.set(role, known);
     }
-    return permissions;
+    return known;
   }
 
   @Get()
   @Roles('agent', 'analyst', 'admin')
   me(@CurrentPrincipal() principal: Principal): WhoAmIView {
-    const permissions = this.permissionsOf(principal.role);
     return {
       tokenId: principal.tokenId,
       name: principal.name,
       role: principal.role,
       agentId: principal.agentId ?? null,
-      permissions,
-      // The console shows it beside its download button: the one the archives are made with.
-      downloadPassword: permissions.includes(DOWNLOAD_ROUTE) ? this.config.download.zipPassword : null,
+      ...this.forRole(principal.role),
     };
   }
 }

@@ -74,12 +74,6 @@ function rulesOf(detail: RulesetDetail): RuleView[] {
   });
 }
 
-/** Whether no definition of `rule` compiled (a name defined twice runs as its first definition). */
-function allQuarantined(detail: RulesetDetail, rule: string): boolean {
-  const defined = ruleNames(detail.source).filter((n) => n === rule).length;
-  return defined > 0 && detail.quarantined.filter((n) => n === rule).length >= defined;
-}
-
 @Injectable()
 export class RulesetsService {
   private readonly logger = new Logger(RulesetsService.name);
@@ -225,10 +219,12 @@ export class RulesetsService {
         },
       );
     }
-    if (!ruleNames(detail.source).includes(rule)) {
+    // Its definitions with their states (a name defined twice runs as its first definition).
+    const definitions = rulesOf(detail).filter((r) => r.name === rule);
+    if (definitions.length === 0) {
       throw new SpecimenError('NOT_FOUND', `ruleset ${detail.name} v${detail.version} has no rule ${rule}`);
     }
-    if (allQuarantined(detail, rule)) {
+    if (definitions.every((r) => r.state === 'quarantined')) {
       // It does not compile: no state makes it run, so none is recorded (nor audited as a change).
       throw new SpecimenError(
         'CONFLICT',

@@ -159,6 +159,18 @@ function EnrollmentTokenForm({ onCreated }: { onCreated: () => void }) {
   );
 }
 
+/** Revoke, or why there is nothing left to revoke: revoked, expired or used up. */
+function EnrollmentTokenAction({ token, onRevoke }: { token: EnrollmentTokenView; onRevoke: () => void }) {
+  const end = enrollmentTokenEnd(token);
+  return end === 'expired' || end === 'used up' ? (
+    <Badge color="gray" variant="outline" data-testid="enrollment-token-ended">
+      {end}
+    </Badge>
+  ) : (
+    <RevokeCell revokedAt={token.revokedAt} onAsk={onRevoke} testId="revoke-enrollment-token" />
+  );
+}
+
 /** Enrollment tokens, newest first, with how many agents each enrolled; revoking one asks first. */
 function EnrollmentTokenList({ state }: { state: AsyncState<{ items: EnrollmentTokenView[] }> }) {
   const { api } = useSession();
@@ -202,18 +214,7 @@ function EnrollmentTokenList({ state }: { state: AsyncState<{ items: EnrollmentT
                     <Table.Td>{formatTime(t.expiresAt)}</Table.Td>
                     <Table.Td>{formatTime(t.createdAt)}</Table.Td>
                     <Table.Td>
-                      {/* Expired or used up: nothing left to revoke. */}
-                      {enrollmentTokenEnd(t) === 'expired' || enrollmentTokenEnd(t) === 'used up' ? (
-                        <Badge color="gray" variant="outline" data-testid="enrollment-token-ended">
-                          {enrollmentTokenEnd(t)}
-                        </Badge>
-                      ) : (
-                        <RevokeCell
-                          revokedAt={t.revokedAt}
-                          onAsk={() => revoking.ask(t)}
-                          testId="revoke-enrollment-token"
-                        />
-                      )}
+                      <EnrollmentTokenAction token={t} onRevoke={() => revoking.ask(t)} />
                     </Table.Td>
                   </Table.Tr>
                 ))}
