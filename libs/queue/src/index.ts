@@ -19,11 +19,11 @@ export {
 export { QueueModule } from './queue.module.js';
 export { RulesetPublisher, RulesetSubscriber, rulesetChannel, type RulesetChange } from './ruleset-events.js';
 export {
-  PrincipalPublisher,
-  PrincipalSubscriber,
+  PrincipalEvents,
   principalChannel,
+  type Delivery,
   type PrincipalChange,
-  type PrincipalSubscriberHandlers,
+  type PrincipalEventsHandlers,
 } from './principal-events.js';
 export { RateLimiter, type RateDecision } from './rate-limiter.js';
 

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { QueueConnection } from './queue.js';
-import { ChannelPublisher } from './publisher.js';
+import { publishWithin } from './publisher.js';
 
 /** What changed about who a bearer token is: one token, or every token of an agent. */
 export type PrincipalChange = { tokenId: string } | { agentId: string };
@@ -8,25 +9,39 @@ export type PrincipalChange = { tokenId: string } | { agentId: string };
 /** The pub/sub channel of principal changes: under the deployment's prefix, so test runs do not cross. */
 export const principalChannel = (prefix: string): string => `${prefix}:auth:changes`;
 
-function parseChange(message: string): PrincipalChange | null {
+/** Where one replica hears that the others have applied its changes. */
+const ackChannel = (prefix: string, replica: string): string => `${prefix}:auth:acks:${replica}`;
+
+/** How long a change waits for the replicas that received it to say they applied it. */
+const ACK_DEADLINE_MS = 1_000;
+
+/** A change on the wire: who sent it (where to acknowledge) and its id there. */
+interface ChangeMessage {
+  change: PrincipalChange;
+  replica: string;
+  id: string;
+}
+
+function parseMessage(message: string): ChangeMessage | null {
   try {
-    const value = JSON.parse(message) as { tokenId?: unknown; agentId?: unknown };
-    if (typeof value.tokenId === 'string') return { tokenId: value.tokenId };
-    if (typeof value.agentId === 'string') return { agentId: value.agentId };
+    const value = JSON.parse(message) as {
+      tokenId?: unknown;
+      agentId?: unknown;
+      replica?: unknown;
+      id?: unknown;
+    };
+    if (typeof value.replica !== 'string' || typeof value.id !== 'string') return null;
+    const { replica, id } = value;
+    if (typeof value.tokenId === 'string') return { change: { tokenId: value.tokenId }, replica, id };
+    if (typeof value.agentId === 'string') return { change: { agentId: value.agentId }, replica, id };
   } catch {
     // A message that is not ours is ignored below.
   }
   return null;
 }
 
-/** Publishes principal changes (token or agent revoked, consent changed) to every API replica. */
-export class PrincipalPublisher extends ChannelPublisher<PrincipalChange> {
-  constructor(connection: QueueConnection) {
-    super(connection, principalChannel(connection.prefix));
-  }
-}
-
-export interface PrincipalSubscriberHandlers {
+export interface PrincipalEventsHandlers {
+  /** Apply the change (drop what is cached of it); it is acknowledged once this returns. */
   onChange(change: PrincipalChange): void;
   /** Subscribed (again): from now on no change is missed. */
   onListening(): void;
@@ -34,50 +49,156 @@ export interface PrincipalSubscriberHandlers {
   onDeaf(): void;
 }
 
+/** What {@link PrincipalEvents.publish} found: how many replicas received the change and applied it in time. */
+export interface Delivery {
+  receivers: number;
+  applied: number;
+}
+
+interface Pending {
+  /** Infinity until PUBLISH answers with the count. */
+  receivers: number;
+  applied: number;
+  done: (applied: number) => void;
+}
+
 /**
- * Subscribes to principal changes. Pub/sub delivers only to subscribers connected at that moment, so the
- * caller hears when it may have missed some (`onDeaf`) and when it hears everything again (`onListening`,
- * called only once the SUBSCRIBE is answered, not at mere reconnection). Reconnects by itself.
+ * Principal changes (token or agent revoked, consent changed) between API replicas over Redis pub/sub.
+ *
+ * {@link publish} resolves only once every replica that received the change has applied it, so the
+ * client's next request finds it applied wherever it lands. Waiting for PUBLISH's own reply is not enough:
+ * Redis may write that reply before the other subscribers' copies of the message, and a busy machine can
+ * run the client's next request on another replica in between (seen once in about ten CI runs). Each
+ * replica answers on a channel of the sender's own once its handler has run; the sender waits for as many
+ * answers as PUBLISH counted receivers, at most {@link ACK_DEADLINE_MS}.
+ *
+ * Pub/sub delivers only to subscribers connected at that moment, so the caller hears when it may have
+ * missed changes (`onDeaf`) and when it hears everything again (`onListening`, called only once the
+ * SUBSCRIBE is answered, not at mere reconnection). Reconnects by itself.
  */
-export class PrincipalSubscriber {
-  private readonly redis: Redis;
+export class PrincipalEvents {
+  /** Commands: PUBLISH of changes and acknowledgements. Fails fast: a request must not hang on Redis. */
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly replica = randomUUID();
   private readonly channel: string;
+  private readonly acks: string;
+  private readonly pending = new Map<string, Pending>();
+  private listening = false;
   private closing = false;
 
-  constructor(connection: QueueConnection, handlers: PrincipalSubscriberHandlers) {
+  constructor(
+    private readonly connection: QueueConnection,
+    private readonly handlers: PrincipalEventsHandlers,
+    private readonly ackDeadlineMs = ACK_DEADLINE_MS,
+  ) {
     this.channel = principalChannel(connection.prefix);
+    this.acks = ackChannel(connection.prefix, this.replica);
+    this.publisher = new Redis(connection.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+    });
+    this.publisher.on('error', () => undefined);
     // Resubscribed by hand on 'ready', so onListening waits for the SUBSCRIBE's answer.
-    this.redis = new Redis(connection.url, {
+    this.subscriber = new Redis(connection.url, {
       maxRetriesPerRequest: null,
       lazyConnect: true,
       autoResubscribe: false,
       // Named, so an operator (or a test) can tell these connections apart in CLIENT LIST.
       connectionName: `${connection.prefix}:auth-subscriber`,
     });
-    this.redis.on('message', (from: string, message: string) => {
-      if (from !== this.channel) return;
-      const change = parseChange(message);
-      if (change !== null) handlers.onChange(change);
-    });
-    this.redis.on('error', () => handlers.onDeaf());
-    this.redis.on('close', () => handlers.onDeaf());
-    this.redis.on('ready', () => {
-      this.redis.subscribe(this.channel).then(
+    this.subscriber.on('message', (from: string, message: string) => this.heard(from, message));
+    this.subscriber.on('error', () => this.deaf());
+    this.subscriber.on('close', () => this.deaf());
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(this.channel, this.acks).then(
         () => {
-          if (!this.closing) handlers.onListening();
+          if (this.closing) return;
+          this.listening = true;
+          handlers.onListening();
         },
-        () => handlers.onDeaf(),
+        () => this.deaf(),
       );
     });
   }
 
   /** Starts connecting; does not wait, so the API starts (with every request checked in PostgreSQL) while Redis is down. */
   start(): void {
-    this.redis.connect().catch(() => undefined);
+    this.subscriber.connect().catch(() => undefined);
+  }
+
+  /**
+   * Tells every replica, and resolves once those that received it have applied it (or the deadline has
+   * passed: a replica may have died in between). Rejects when Redis does not take the message.
+   */
+  async publish(change: PrincipalChange): Promise<Delivery> {
+    const id = randomUUID();
+    const message = JSON.stringify({ ...change, replica: this.replica, id });
+    if (!this.listening) {
+      // Answers could not reach us: tell the others and do not wait.
+      return { receivers: await publishWithin(this.publisher, this.channel, message), applied: 0 };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    // Registered before the PUBLISH: answers may come before its reply.
+    const applied = new Promise<number>((resolve) => {
+      this.pending.set(id, { receivers: Infinity, applied: 0, done: resolve });
+      timer = setTimeout(() => this.settle(id), this.ackDeadlineMs);
+    });
+    try {
+      const receivers = await publishWithin(this.publisher, this.channel, message);
+      const entry = this.pending.get(id);
+      if (entry !== undefined) {
+        entry.receivers = receivers;
+        if (entry.applied >= receivers) this.settle(id);
+      }
+      return { receivers, applied: await applied };
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(id);
+    }
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    for (const id of [...this.pending.keys()]) this.settle(id);
+    this.publisher.disconnect();
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+
+  private heard(from: string, message: string): void {
+    if (from === this.acks) {
+      const entry = this.pending.get(message);
+      if (entry === undefined) return;
+      entry.applied++;
+      if (entry.applied >= entry.receivers) this.settle(message);
+      return;
+    }
+    if (from !== this.channel) return;
+    const parsed = parseMessage(message);
+    if (parsed === null) return;
+    this.handlers.onChange(parsed.change);
+    if (parsed.replica === this.replica) {
+      // Our own change, heard back: counted here, no round trip.
+      this.heard(this.acks, parsed.id);
+      return;
+    }
+    publishWithin(this.publisher, ackChannel(this.connection.prefix, parsed.replica), parsed.id).catch(
+      () => undefined, // the sender stops waiting at its deadline
+    );
+  }
+
+  private deaf(): void {
+    this.listening = false;
+    // Answers may no longer arrive: nobody waits for them.
+    for (const id of [...this.pending.keys()]) this.settle(id);
+    this.handlers.onDeaf();
+  }
+
+  private settle(id: string): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.pending.delete(id);
+    entry.done(entry.applied);
   }
 }

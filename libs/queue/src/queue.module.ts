@@ -1,7 +1,6 @@
 import { type DynamicModule, Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { QueueProducer } from './queue.js';
-import { PrincipalPublisher } from './principal-events.js';
 import { RulesetPublisher } from './ruleset-events.js';
 import { RateLimiter } from './rate-limiter.js';
 
@@ -12,7 +11,6 @@ export class QueueModule implements OnApplicationShutdown {
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     @Inject(RulesetPublisher) private readonly rulesetPublisher: RulesetPublisher,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
-    @Inject(PrincipalPublisher) private readonly principalPublisher: PrincipalPublisher,
   ) {}
 
   static forRoot(): DynamicModule {
@@ -35,25 +33,18 @@ export class QueueModule implements OnApplicationShutdown {
             new RulesetPublisher({ url: config.redis.url, prefix: config.redis.queuePrefix }),
         },
         {
-          provide: PrincipalPublisher,
-          inject: [CONFIG],
-          useFactory: (config: Config) =>
-            new PrincipalPublisher({ url: config.redis.url, prefix: config.redis.queuePrefix }),
-        },
-        {
           provide: RateLimiter,
           inject: [CONFIG],
           useFactory: (config: Config) =>
             new RateLimiter({ url: config.redis.url, prefix: config.redis.queuePrefix }),
         },
       ],
-      exports: [QueueProducer, RulesetPublisher, PrincipalPublisher, RateLimiter],
+      exports: [QueueProducer, RulesetPublisher, RateLimiter],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.rulesetPublisher.close();
-    this.principalPublisher.close();
     await Promise.all([this.producer.close(), this.limiter.close()]);
   }
 }

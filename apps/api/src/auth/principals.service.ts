@@ -8,7 +8,7 @@ import {
 import { CONFIG, type Config, pseudonym } from '#config';
 import type { Principal } from '#contracts';
 import { type ActiveToken, TokensRepository } from '#database';
-import { type PrincipalChange, PrincipalPublisher, PrincipalSubscriber } from '#queue';
+import { type PrincipalChange, PrincipalEvents } from '#queue';
 import { PrincipalCache } from './principal-cache.js';
 
 /** Enough for every agent of a large deployment; an entry is a few hundred bytes. */
@@ -17,54 +17,46 @@ const MAX_ENTRIES = 50_000;
 /**
  * Who a bearer token is. Known tokens are kept for AUTH_CACHE_MS; every write that changes a principal
  * (agent revoked, consent changed) calls {@link changed} before it answers, which drops the entries here
- * and, over Redis pub/sub, on every other replica. A replica that is not subscribed (Redis down, or
- * reconnecting) keeps nothing and asks PostgreSQL every time, so a missed message cannot leave a revoked
- * key working there; AUTH_CACHE_MS only bounds what a replica serves when a publish itself fails.
+ * and, over Redis pub/sub, on every other replica, and waits until they have (see PrincipalEvents). A
+ * replica that is not subscribed (Redis down, or reconnecting) keeps nothing and asks PostgreSQL every
+ * time, so a missed message cannot leave a revoked key working there; AUTH_CACHE_MS only bounds what a
+ * replica serves when a publish itself fails.
  */
 @Injectable()
 export class PrincipalsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(PrincipalsService.name);
   private readonly cache: PrincipalCache;
-  private subscriber: PrincipalSubscriber | null = null;
+  private readonly events: PrincipalEvents;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
-    @Inject(PrincipalPublisher) private readonly publisher: PrincipalPublisher,
   ) {
     this.cache = new PrincipalCache(config.auth.cacheMs, MAX_ENTRIES);
-  }
-
-  onApplicationBootstrap(): void {
-    if (this.config.auth.cacheMs === 0) return;
-    this.subscriber = new PrincipalSubscriber(
-      { url: this.config.redis.url, prefix: this.config.redis.queuePrefix },
+    // Subscribed even with this replica's cache off: it hears there that the others applied its changes.
+    this.events = new PrincipalEvents(
+      { url: config.redis.url, prefix: config.redis.queuePrefix },
       {
         onChange: (change) => this.cache.invalidate(change),
         onListening: () => this.cache.resume(),
         onDeaf: () => this.cache.suspend(),
       },
     );
-    this.subscriber.start();
+  }
+
+  onApplicationBootstrap(): void {
+    this.events.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.subscriber?.close();
-    this.subscriber = null;
+    await this.events.close();
   }
 
   /** The principal of an unrevoked token, by its hash; null for an unknown or revoked token. */
   async resolve(tokenHash: string): Promise<Principal | null> {
-    if (this.cache.get(tokenHash) !== undefined) {
-      // Another replica publishes a change before it answers, so by the time its client sends the next
-      // request here the change is already in this process's Redis socket. When both become readable in
-      // the same turn of the event loop, this request's callbacks could run first and use the old entry
-      // (seen in CI: a consent given on A refused once on B). Waiting for the check phase lets every
-      // callback of this turn, the change's included, run first.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const cached = this.cache.get(tokenHash);
-      if (cached !== undefined) return cached;
-    }
+    // A change made on another replica was applied here before that replica answered its client.
+    const cached = this.cache.get(tokenHash);
+    if (cached !== undefined) return cached;
     const ticket = this.cache.ticket();
     const record = await this.tokens.findActiveByHash(tokenHash);
     if (record === null) return null;
@@ -83,7 +75,12 @@ export class PrincipalsService implements OnApplicationBootstrap, OnApplicationS
     this.cache.invalidate(change);
     // Published even with this replica's cache off: the others may have theirs on.
     try {
-      await this.publisher.publish(change);
+      const { receivers, applied } = await this.events.publish(change);
+      if (applied < receivers) {
+        this.logger.warn(
+          `principal change applied by ${applied} of ${receivers} subscribers in time: the others may use the old state for up to ${this.config.auth.cacheMs} ms`,
+        );
+      }
     } catch (e) {
       this.logger.warn(
         { err: e },

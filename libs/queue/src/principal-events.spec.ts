@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { type PrincipalChange, PrincipalEvents, principalChannel } from './principal-events.js';
+
+const url = 'redis://127.0.0.1:6379';
+
+/** One replica: what its handler saw, and when it was listening. */
+function replica(prefix: string, ackDeadlineMs?: number) {
+  const seen: PrincipalChange[] = [];
+  let listening!: () => void;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const events = new PrincipalEvents(
+    { url, prefix },
+    { onChange: (change) => seen.push(change), onListening: () => listening(), onDeaf: () => undefined },
+    ackDeadlineMs,
+  );
+  events.start();
+  return { events, seen, ready };
+}
+
+describe('PrincipalEvents (real Redis)', () => {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((x) => x.close()));
+  });
+
+  it('resolves a publish only after every other replica has applied the change', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const replicas = [replica(prefix), replica(prefix), replica(prefix)];
+    open.push(...replicas.map((r) => r.events));
+    await Promise.all(replicas.map((r) => r.ready));
+    const [a, b, c] = replicas as [(typeof replicas)[0], (typeof replicas)[0], (typeof replicas)[0]];
+    for (let i = 0; i < 50; i++) {
+      const change = { tokenId: `token-${i}` };
+      const delivery = await a.events.publish(change);
+      // Read synchronously once publish resolves: nothing else can have run in between.
+      assert.deepEqual(b.seen.at(-1), change, `change ${i} not yet applied by B`);
+      assert.deepEqual(c.seen.at(-1), change, `change ${i} not yet applied by C`);
+      assert.deepEqual(delivery, { receivers: 3, applied: 3 });
+    }
+    assert.equal(a.seen.length, 50, 'the sender hears its own changes too');
+  });
+
+  it('stops waiting at the deadline for a subscriber that never answers', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const a = replica(prefix, 300);
+    const b = replica(prefix, 300);
+    open.push(a.events, b.events);
+    // A bare subscriber (an operator's redis-cli, say) counts as a receiver but never acknowledges.
+    const mute = new Redis(url);
+    open.push({ close: () => Promise.resolve(mute.disconnect()) });
+    await mute.subscribe(principalChannel(prefix));
+    await Promise.all([a.ready, b.ready]);
+    const started = performance.now();
+    const delivery = await a.events.publish({ agentId: 'agent-1' });
+    const waited = performance.now() - started;
+    assert.deepEqual(delivery, { receivers: 3, applied: 2 });
+    assert.ok(waited >= 290 && waited < 2_000, `waited ${waited} ms`);
+    assert.deepEqual(b.seen, [{ agentId: 'agent-1' }]);
+  });
+
+  it('publishes without waiting while not subscribed, and rejects when Redis is unreachable', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const b = replica(prefix);
+    open.push(b.events);
+    await b.ready;
+    // Never started: not listening, so it cannot hear answers and does not wait for them.
+    const a = new PrincipalEvents(
+      { url, prefix },
+      { onChange: () => undefined, onListening: () => undefined, onDeaf: () => undefined },
+    );
+    open.push(a);
+    assert.deepEqual(await a.publish({ tokenId: 't' }), { receivers: 1, applied: 0 });
+    const dead = new PrincipalEvents(
+      { url: 'redis://127.0.0.1:1', prefix },
+      { onChange: () => undefined, onListening: () => undefined, onDeaf: () => undefined },
+    );
+    open.push(dead);
+    await assert.rejects(dead.publish({ tokenId: 't' }));
+  });
+
+  it('ignores messages that are not changes', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const b = replica(prefix);
+    open.push(b.events);
+    await b.ready;
+    const raw = new Redis(url);
+    open.push({ close: () => Promise.resolve(raw.disconnect()) });
+    for (const message of [
+      'not json',
+      '{"tokenId":"x"}',
+      '{"replica":"r","id":"1"}',
+      '{"agentId":1,"replica":"r","id":"1"}',
+    ]) {
+      await raw.publish(principalChannel(prefix), message);
+    }
+    await raw.publish(principalChannel(prefix), JSON.stringify({ agentId: 'ok', replica: 'r', id: '2' }));
+    const deadline = Date.now() + 2_000;
+    while (b.seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(b.seen, [{ agentId: 'ok' }]);
+  });
+});
