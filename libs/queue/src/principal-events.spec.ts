@@ -81,7 +81,7 @@ describe('PrincipalEvents (real Redis)', () => {
     await assert.rejects(dead.publish({ tokenId: 't' }));
   });
 
-  it('ignores messages that are not changes', async () => {
+  it('applies changes without a sender (older replicas) and ignores messages that are not changes', async () => {
     const prefix = `t${randomBytes(6).toString('hex')}`;
     const b = replica(prefix);
     open.push(b.events);
@@ -90,7 +90,7 @@ describe('PrincipalEvents (real Redis)', () => {
     open.push({ close: () => Promise.resolve(raw.disconnect()) });
     for (const message of [
       'not json',
-      '{"tokenId":"x"}',
+      '{"tokenId":"old"}', // as replicas published before acknowledgements
       '{"replica":"r","id":"1"}',
       '{"agentId":1,"replica":"r","id":"1"}',
     ]) {
@@ -98,7 +98,7 @@ describe('PrincipalEvents (real Redis)', () => {
     }
     await raw.publish(principalChannel(prefix), JSON.stringify({ agentId: 'ok', replica: 'r', id: '2' }));
     const deadline = Date.now() + 2_000;
-    while (b.seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(b.seen, [{ agentId: 'ok' }]);
+    while (b.seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(b.seen, [{ tokenId: 'old' }, { agentId: 'ok' }]);
   });
 });

@@ -15,11 +15,13 @@ const ackChannel = (prefix: string, replica: string): string => `${prefix}:auth:
 /** How long a change waits for the replicas that received it to say they applied it. */
 const ACK_DEADLINE_MS = 1_000;
 
-/** A change on the wire: who sent it (where to acknowledge) and its id there. */
+/**
+ * A change on the wire: who sent it (where to acknowledge) and its id there. Both absent in a message from
+ * a replica of a version before acknowledgements (during a rolling upgrade): applied, not acknowledged.
+ */
 interface ChangeMessage {
   change: PrincipalChange;
-  replica: string;
-  id: string;
+  sender: { replica: string; id: string } | null;
 }
 
 function parseMessage(message: string): ChangeMessage | null {
@@ -30,10 +32,12 @@ function parseMessage(message: string): ChangeMessage | null {
       replica?: unknown;
       id?: unknown;
     };
-    if (typeof value.replica !== 'string' || typeof value.id !== 'string') return null;
-    const { replica, id } = value;
-    if (typeof value.tokenId === 'string') return { change: { tokenId: value.tokenId }, replica, id };
-    if (typeof value.agentId === 'string') return { change: { agentId: value.agentId }, replica, id };
+    const sender =
+      typeof value.replica === 'string' && typeof value.id === 'string'
+        ? { replica: value.replica, id: value.id }
+        : null;
+    if (typeof value.tokenId === 'string') return { change: { tokenId: value.tokenId }, sender };
+    if (typeof value.agentId === 'string') return { change: { agentId: value.agentId }, sender };
   } catch {
     // A message that is not ours is ignored below.
   }
@@ -178,12 +182,14 @@ export class PrincipalEvents {
     const parsed = parseMessage(message);
     if (parsed === null) return;
     this.handlers.onChange(parsed.change);
-    if (parsed.replica === this.replica) {
+    const { sender } = parsed;
+    if (sender === null) return;
+    if (sender.replica === this.replica) {
       // Our own change, heard back: counted here, no round trip.
-      this.heard(this.acks, parsed.id);
+      this.heard(this.acks, sender.id);
       return;
     }
-    publishWithin(this.publisher, ackChannel(this.connection.prefix, parsed.replica), parsed.id).catch(
+    publishWithin(this.publisher, ackChannel(this.connection.prefix, sender.replica), sender.id).catch(
       () => undefined, // the sender stops waiting at its deadline
     );
   }
