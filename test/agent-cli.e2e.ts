@@ -350,6 +350,10 @@ describe('specimen-agent against the real service', () => {
       ],
       [['submit', 'x', '--chunk-size', '0'], /--chunk-size must be an integer ≥ 1/],
       [['enroll', '--server', 'not-a-url', '--enrollment-token', 't'], /--server must be the service's http/],
+      [
+        ['enroll', '--server', 'http://127.0.0.1:1', '--enrollment-token', 't', '--country', 'uk'],
+        /--country: country UK is not an ISO 3166-1 code: the United Kingdom is GB/,
+      ],
       [['frobnicate'], /^specimen-agent: unknown command frobnicate/],
     ] as const) {
       const run = await startCli(home, [...args]).done;

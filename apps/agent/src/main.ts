@@ -2,7 +2,7 @@
 import { release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { SpecimenClient, SpecimenClientError } from '#client';
-import { SubmissionMetadata } from '#contracts';
+import { CountryCode, SubmissionMetadata } from '#contracts';
 import { AgentFiles, agentHome } from './config.js';
 import { Progress } from './progress.js';
 import {
@@ -133,6 +133,10 @@ async function enroll(): Promise<number> {
     throw new UsageError(
       `--server must be the service's http:// or https:// URL, not ${JSON.stringify(server)}`,
     );
+  if (values.country !== undefined) {
+    const country = CountryCode.safeParse(values.country);
+    if (!country.success) throw new UsageError(`--country: ${country.error.issues[0]?.message}`);
+  }
   const anonymous = new SpecimenClient({ baseUrl: server, fetch: nodeFetch });
   const enrolled = await anonymous.enroll({
     enrollmentToken: required('enrollment-token', values['enrollment-token']),

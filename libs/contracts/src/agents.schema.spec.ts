@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CreateEnrollmentTokenRequest, EnrollRequest, LookupItem, LookupRequest } from './agents.schema.js';
+import {
+  CountryCode,
+  CreateEnrollmentTokenRequest,
+  EnrollRequest,
+  LookupItem,
+  LookupRequest,
+} from './agents.schema.js';
+import { COUNTRY_CODES } from './countries.js';
 
 const enroll = {
   enrollmentToken: 'spe_x',
@@ -30,6 +37,24 @@ describe('agent contracts', () => {
     for (const extra of [{ country: 'FRA' }, { hostname: 'pc-1' }, { user: 'alice' }, { ip: '10.0.0.1' }]) {
       assert.equal(EnrollRequest.safeParse({ ...enroll, ...extra }).success, false, JSON.stringify(extra));
     }
+  });
+
+  it('a country is an assigned ISO 3166-1 alpha-2 code (or XK), in any case', () => {
+    assert.equal(COUNTRY_CODES.size, 250);
+    for (const code of ['DE', 'gb', 'Aq', 'XK', 'ss', 'BQ', 'CW', 'SX', 'ZW']) {
+      assert.equal(CountryCode.parse(code), code.toUpperCase());
+    }
+    // Private use, reserved, withdrawn, and CLDR's regions that are no countries.
+    for (const code of ['XX', 'ZZ', 'QO', 'AA', 'EU', 'UN', 'SU', 'YU', 'AN', 'EZ', 'AC', 'xa']) {
+      const result = CountryCode.safeParse(code);
+      assert.equal(result.success, false, code);
+      assert.match(result.error?.issues[0]?.message ?? '', /is not an assigned ISO 3166-1 alpha-2 code/);
+    }
+    assert.match(CountryCode.safeParse('uk').error?.issues[0]?.message ?? '', /United Kingdom is GB/);
+    assert.match(
+      CountryCode.safeParse('D3').error?.issues[0]?.message ?? '',
+      /must be an ISO 3166-1 alpha-2/,
+    );
   });
 
   it('lookups: up to 1,000 items, each checked on its own', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SampleKind, type Verdict } from './submission.schema.js';
+import { isCountryCode } from './countries.js';
 
 const label = (max = 128) => z.string().trim().min(1).max(max);
 
@@ -48,10 +49,16 @@ export interface EnrollmentTokenView {
   revokedAt: string | null;
 }
 
-/** ISO 3166-1 alpha-2 country code (two letters; stored upper case). */
+/** ISO 3166-1 alpha-2 country code, an assigned one (see countries.ts); any case, stored upper case. */
 export const CountryCode = z
   .string()
   .regex(/^[A-Za-z]{2}$/, 'country must be an ISO 3166-1 alpha-2 code')
+  .refine(isCountryCode, {
+    error: (issue) =>
+      String(issue.input).toUpperCase() === 'UK'
+        ? 'country UK is not an ISO 3166-1 code: the United Kingdom is GB'
+        : `country ${String(issue.input)} is not an assigned ISO 3166-1 alpha-2 code`,
+  })
   .transform((c) => c.toUpperCase());
 
 /**

@@ -11,3 +11,4 @@ export * from './analyst.schema.js';
 export * from './stats.schema.js';
 export * from './retrohunt.schema.js';
 export { UUID } from './ids.js';
+export * from './countries.js';
