@@ -747,6 +747,48 @@ describe('analyst console (browser)', () => {
     assert.ok(!filtered.includes('ruleset.activate'), 'only the filtered action after the reload');
   });
 
+  it('pages through the samples and steps back to the right page after a reload', async () => {
+    // Enough samples for three pages of 50, whatever the tests before left.
+    for (let i = 0; i < 105; i += 15) {
+      await Promise.all(
+        Array.from({ length: 15 }, async (_, j) => {
+          const bytes = benign(700 + i + j);
+          const res = await service.submit(bytes, fileMetadata(bytes), service.adminToken);
+          assert.ok(res.status === 201 || res.status === 200, String(res.status));
+        }),
+      );
+    }
+    await page.goto(`${service.baseUrl}/samples`);
+    const rows = page.getByTestId('sample-row');
+    const firstRow = async (): Promise<string | null> => {
+      await pollUntil(async () => ((await rows.count()) > 0 ? true : undefined), { what: 'rows' });
+      return rows.first().getAttribute('data-sha256');
+    };
+    /** Clicks and waits for the table to show another first row. */
+    const turn = async (button: 'page-next' | 'page-previous'): Promise<string | null> => {
+      const was = await firstRow();
+      await page.getByTestId(button).click();
+      return pollUntil(
+        async () => {
+          const now = await firstRow();
+          return now !== was ? now : undefined;
+        },
+        { what: `${button} to show another page` },
+      );
+    };
+    const one = await firstRow();
+    assert.equal(await rows.count(), 50);
+    assert.equal(await page.getByTestId('page-previous').isDisabled(), true);
+    const two = await turn('page-next');
+    await turn('page-next');
+    await page.reload();
+    await firstRow();
+    // The cursors of the pages before survive the reload: Previous goes to page 2, not back to page 1.
+    assert.equal(await turn('page-previous'), two);
+    assert.equal(await turn('page-previous'), one);
+    assert.equal(await page.getByTestId('page-previous').isDisabled(), true);
+  });
+
   it('switches to the dark theme', async () => {
     await page.goto(`${service.baseUrl}/samples`);
     await page.getByTestId('samples-table').waitFor();

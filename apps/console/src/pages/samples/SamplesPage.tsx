@@ -13,7 +13,7 @@ import {
   UnstyledButton,
 } from '@mantine/core';
 import { type FormEvent, useEffect, useState } from 'react';
-import { useSearchParams } from 'react-router';
+import { useLocation, useSearchParams } from 'react-router';
 import { FILE_TYPES, SAMPLE_KINDS, type SampleSort, VERDICTS } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
@@ -54,21 +54,28 @@ function SortHeader({
   );
 }
 
+/** The previous pages' cursors kept in a history entry's state; none when it holds something else. */
+function previousCursors(state: unknown): string[] {
+  const previous = (state as { previous?: unknown } | null)?.previous;
+  return Array.isArray(previous) && previous.every((c) => typeof c === 'string') ? previous : [];
+}
+
 export function SamplesPage() {
   const { api } = useSession();
   const [params, setParams] = useSearchParams();
   const filters = filtersFromParams(params);
   const [draft, setDraft] = useState<SampleFilters>(filters);
-  // The cursors of the pages before this one, to step back (the API pages forward only).
-  const [previous, setPrevious] = useState<string[]>([]);
+  // The cursors of the pages before this one, to step back (the API pages forward only): kept in the
+  // history entry's state, so a reload, Back and Forward keep them; a shared link steps back to page 1.
+  const location = useLocation();
+  const previous = previousCursors(location.state);
   const key = params.toString();
 
   useEffect(() => setDraft(filtersFromParams(new URLSearchParams(key))), [key]);
 
   const page = useAsync(() => api.searchSamples(apiQuery(filters)), [key]);
-  const go = (next: SampleFilters, keepHistory = false) => {
-    if (!keepHistory) setPrevious([]);
-    setParams(filtersToParams(next));
+  const go = (next: SampleFilters, before: string[] = []) => {
+    setParams(filtersToParams(next), { state: { previous: before } });
   };
   const set = <K extends keyof SampleFilters>(k: K, v: SampleFilters[K]) => setDraft({ ...draft, [k]: v });
   const submit = (e: FormEvent) => {
@@ -253,12 +260,7 @@ export function SamplesPage() {
                   variant="default"
                   size="xs"
                   disabled={filters.cursor === ''}
-                  onClick={() => {
-                    const prior = previous.slice(0, -1);
-                    const cursor = previous.at(-1) ?? '';
-                    setPrevious(prior);
-                    go({ ...filters, cursor }, true);
-                  }}
+                  onClick={() => go({ ...filters, cursor: previous.at(-1) ?? '' }, previous.slice(0, -1))}
                   data-testid="page-previous"
                 >
                   Previous
@@ -267,10 +269,9 @@ export function SamplesPage() {
                   variant="default"
                   size="xs"
                   disabled={result.nextCursor === null}
-                  onClick={() => {
-                    setPrevious([...previous, filters.cursor]);
-                    go({ ...filters, cursor: result.nextCursor ?? '' }, true);
-                  }}
+                  onClick={() =>
+                    go({ ...filters, cursor: result.nextCursor ?? '' }, [...previous, filters.cursor])
+                  }
                   data-testid="page-next"
                 >
                   Next
