@@ -61,24 +61,75 @@ describe('PrincipalEvents (real Redis)', () => {
     assert.deepEqual(b.seen, [{ agentId: 'agent-1' }]);
   });
 
-  it('publishes without waiting while not subscribed, and rejects when Redis is unreachable', async () => {
+  it('waits out the deadline while it cannot hear answers, and rejects when Redis is unreachable', async () => {
     const prefix = `t${randomBytes(6).toString('hex')}`;
     const b = replica(prefix);
     open.push(b.events);
     await b.ready;
-    // Never started: not listening, so it cannot hear answers and does not wait for them.
+    // Never started, so not subscribed: B's answer cannot reach it, and B gets the whole deadline.
     const a = new PrincipalEvents(
       { url, prefix },
       { onChange: () => undefined, onListening: () => undefined, onDeaf: () => undefined },
+      300,
     );
     open.push(a);
+    const started = performance.now();
     assert.deepEqual(await a.publish({ tokenId: 't' }), { receivers: 1, applied: 0 });
+    assert.ok(performance.now() - started >= 290);
+    assert.deepEqual(b.seen, [{ tokenId: 't' }]);
     const dead = new PrincipalEvents(
       { url: 'redis://127.0.0.1:1', prefix },
       { onChange: () => undefined, onListening: () => undefined, onDeaf: () => undefined },
     );
     open.push(dead);
     await assert.rejects(dead.publish({ tokenId: 't' }));
+  });
+
+  it('keeps waiting when its own subscription breaks meanwhile', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const a = replica(prefix, 400);
+    open.push(a.events);
+    const mute = new Redis(url);
+    open.push({ close: () => Promise.resolve(mute.disconnect()) });
+    await mute.subscribe(principalChannel(prefix));
+    await a.ready;
+    const started = performance.now();
+    const publishing = a.events.publish({ tokenId: 't' });
+    await new Promise((r) => setTimeout(r, 50));
+    const admin = new Redis(url);
+    try {
+      const line = ((await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string)
+        .split('\n')
+        .find((l) => l.includes(` name=${prefix}:auth-subscriber `));
+      const id = /(?:^|\s)id=(\d+)/.exec(line ?? '')?.[1];
+      assert.ok(id !== undefined, 'the subscriber connection');
+      await admin.call('CLIENT', 'KILL', 'ID', id);
+    } finally {
+      admin.disconnect();
+    }
+    // The mute receiver might still be applying it: a broken subscription is no reason to answer early.
+    assert.deepEqual(await publishing, { receivers: 2, applied: 1 });
+    assert.ok(performance.now() - started >= 390, `resolved after ${performance.now() - started} ms`);
+  });
+
+  it('counts each replica once, however often its answer comes', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const a = replica(prefix, 300);
+    open.push(a.events);
+    const mute = new Redis(url);
+    const echo = new Redis(url);
+    const answers = new Redis(url);
+    open.push(...[mute, echo, answers].map((r) => ({ close: () => Promise.resolve(r.disconnect()) })));
+    await mute.subscribe(principalChannel(prefix));
+    // A receiver that answers twice under one name, as a replica would when a message came twice.
+    echo.on('message', (_channel: string, message: string) => {
+      const { replica: to, id } = JSON.parse(message) as { replica: string; id: string };
+      for (let i = 0; i < 2; i++) void answers.publish(`${prefix}:auth:acks:${to}`, `${id} ghost`);
+    });
+    await echo.subscribe(principalChannel(prefix));
+    await a.ready;
+    // A, the echo and the mute one received it; A and the echo answered (the echo twice): 2 of 3.
+    assert.deepEqual(await a.events.publish({ agentId: 'x' }), { receivers: 3, applied: 2 });
   });
 
   it('applies changes without a sender (older replicas) and ignores messages that are not changes', async () => {

@@ -62,7 +62,11 @@ export interface Delivery {
 interface Pending {
   /** Infinity until PUBLISH answers with the count. */
   receivers: number;
-  applied: number;
+  /**
+   * The replicas that applied it, this one included: counted by name, as a message can come twice (a
+   * PUBLISH resent after a lost reply) and its answers with it.
+   */
+  applied: Set<string>;
   done: (applied: number) => void;
 }
 
@@ -74,7 +78,8 @@ interface Pending {
  * Redis may write that reply before the other subscribers' copies of the message, and a busy machine can
  * run the client's next request on another replica in between (seen once in about ten CI runs). Each
  * replica answers on a channel of the sender's own once its handler has run; the sender waits for as many
- * answers as PUBLISH counted receivers, at most {@link ACK_DEADLINE_MS}.
+ * answers as PUBLISH counted receivers, at most {@link ACK_DEADLINE_MS}: when answers cannot reach it
+ * (its own subscription down), it waits that long.
  *
  * Pub/sub delivers only to subscribers connected at that moment, so the caller hears when it may have
  * missed changes (`onDeaf`) and when it hears everything again (`onListening`, called only once the
@@ -88,7 +93,6 @@ export class PrincipalEvents {
   private readonly channel: string;
   private readonly acks: string;
   private readonly pending = new Map<string, Pending>();
-  private listening = false;
   private closing = false;
 
   constructor(
@@ -102,6 +106,8 @@ export class PrincipalEvents {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
+      // A PUBLISH whose reply was lost fails (and is logged) rather than going out twice.
+      autoResendUnfulfilledCommands: false,
     });
     this.publisher.on('error', () => undefined);
     // Resubscribed by hand on 'ready', so onListening waits for the SUBSCRIBE's answer.
@@ -118,9 +124,7 @@ export class PrincipalEvents {
     this.subscriber.on('ready', () => {
       this.subscriber.subscribe(this.channel, this.acks).then(
         () => {
-          if (this.closing) return;
-          this.listening = true;
-          handlers.onListening();
+          if (!this.closing) handlers.onListening();
         },
         () => this.deaf(),
       );
@@ -139,14 +143,11 @@ export class PrincipalEvents {
   async publish(change: PrincipalChange): Promise<Delivery> {
     const id = randomUUID();
     const message = JSON.stringify({ ...change, replica: this.replica, id });
-    if (!this.listening) {
-      // Answers could not reach us: tell the others and do not wait.
-      return { receivers: await publishWithin(this.publisher, this.channel, message), applied: 0 };
-    }
     let timer: NodeJS.Timeout | undefined;
-    // Registered before the PUBLISH: answers may come before its reply.
+    // Registered before the PUBLISH: answers may come before its reply. Not listening, no answer can
+    // reach us: the others get the deadline to apply it.
     const applied = new Promise<number>((resolve) => {
-      this.pending.set(id, { receivers: Infinity, applied: 0, done: resolve });
+      this.pending.set(id, { receivers: Infinity, applied: new Set(), done: resolve });
       timer = setTimeout(() => this.settle(id), this.ackDeadlineMs);
     });
     try {
@@ -154,7 +155,7 @@ export class PrincipalEvents {
       const entry = this.pending.get(id);
       if (entry !== undefined) {
         entry.receivers = receivers;
-        if (entry.applied >= receivers) this.settle(id);
+        if (entry.applied.size >= receivers) this.settle(id);
       }
       return { receivers, applied: await applied };
     } finally {
@@ -163,19 +164,21 @@ export class PrincipalEvents {
     }
   }
 
+  /**
+   * Stops hearing changes first (Redis stops counting this replica as a receiver), then lets the answers
+   * already queued on the publisher go out, so no sender waits out its deadline for us.
+   */
   async close(): Promise<void> {
     this.closing = true;
     for (const id of [...this.pending.keys()]) this.settle(id);
-    this.publisher.disconnect();
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await quitOrDisconnect(this.subscriber);
+    await quitOrDisconnect(this.publisher);
   }
 
   private heard(from: string, message: string): void {
     if (from === this.acks) {
-      const entry = this.pending.get(message);
-      if (entry === undefined) return;
-      entry.applied++;
-      if (entry.applied >= entry.receivers) this.settle(message);
+      const [id = '', replica = ''] = message.split(' ');
+      this.applied(id, replica);
       return;
     }
     if (from !== this.channel) return;
@@ -186,18 +189,30 @@ export class PrincipalEvents {
     if (sender === null) return;
     if (sender.replica === this.replica) {
       // Our own change, heard back: counted here, no round trip.
-      this.heard(this.acks, sender.id);
+      this.applied(sender.id, this.replica);
       return;
     }
-    publishWithin(this.publisher, ackChannel(this.connection.prefix, sender.replica), sender.id).catch(
+    publishWithin(
+      this.publisher,
+      ackChannel(this.connection.prefix, sender.replica),
+      `${sender.id} ${this.replica}`,
+    ).catch(
       () => undefined, // the sender stops waiting at its deadline
     );
   }
 
+  private applied(id: string, replica: string): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined || replica === '') return;
+    entry.applied.add(replica);
+    if (entry.applied.size >= entry.receivers) this.settle(id);
+  }
+
+  /**
+   * Answers may no longer reach us. Those waiting keep waiting out their deadline: the other replicas may
+   * still be applying their changes.
+   */
   private deaf(): void {
-    this.listening = false;
-    // Answers may no longer arrive: nobody waits for them.
-    for (const id of [...this.pending.keys()]) this.settle(id);
     this.handlers.onDeaf();
   }
 
@@ -205,6 +220,18 @@ export class PrincipalEvents {
     const entry = this.pending.get(id);
     if (entry === undefined) return;
     this.pending.delete(id);
-    entry.done(entry.applied);
+    entry.done(entry.applied.size);
   }
+}
+
+/** QUIT on a live connection (what is queued goes out first); otherwise just drop it. */
+async function quitOrDisconnect(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
+  await redis.quit().then(
+    () => undefined,
+    () => redis.disconnect(),
+  );
 }
