@@ -43,6 +43,8 @@ export const apiTokens = pgTable(
 export const samples = pgTable(
   'samples',
   {
+    // This hash, sha1, md5, the sample_sha256 columns that reference it and the token hashes are
+    // COLLATE "C" (migration 0018; drizzle's column builders cannot say so): compared byte by byte.
     sha256: char('sha256', { length: 64 }).primaryKey(),
     sha1: char('sha1', { length: 40 }).notNull(),
     md5: char('md5', { length: 32 }).notNull(),
