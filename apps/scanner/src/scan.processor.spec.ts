@@ -8,7 +8,8 @@ import { loadConfig } from '#config';
 import type { RecordScanInput, SamplesRepository, ScanTarget, ScansRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
 import type { ObjectStore } from '#storage';
-import type { ScanResult, YaraRules } from '#yara';
+import { SCAN_EXTERNALS } from '#contracts';
+import { type ScanResult, type YaraRules, compileRules } from '#yara';
 import type { RulesService } from './rules.service.js';
 import { ScanProcessor } from './scan.processor.js';
 
@@ -110,5 +111,28 @@ describe('ScanProcessor', () => {
     const { run } = processor({ SCAN_CONCURRENCY: '1', SCANNER_THREADS: '1', SCAN_PREFETCH: '0' }, rules);
     await Promise.all(['small-1', 'small-2', 'small-3', 'large-1'].map(run));
     assert.equal(seen.maxRunning, 1);
+  });
+
+  it('records a scan that timed out with no verdict, not as clean', async () => {
+    // A quick rule that matches (score 90) beside a runaway one: libyara reports no rule when it times out.
+    const compiled = compileRules(
+      [
+        {
+          source:
+            'rule quick { meta: score = 90 strings: $a = "AAAA" condition: $a }\n' +
+            'rule slow { condition: for all i in (0..filesize) : ( for all j in (0..filesize) : ' +
+            '(uint8(i) != uint8(j) or i == j or true) ) }',
+        },
+      ],
+      { externals: SCAN_EXTERNALS },
+    );
+    assert.ok(compiled.rules);
+    const { run, recorded } = processor({ SCAN_TIMEOUT_MS: '1000' }, compiled.rules);
+    const result = await run('large-1');
+    assert.equal(result.verdict, null);
+    assert.equal(recorded[0]?.status, 'timeout');
+    assert.equal(recorded[0]?.verdict, null);
+    assert.deepEqual(recorded[0]?.matches, []);
+    compiled.rules.destroy();
   });
 });

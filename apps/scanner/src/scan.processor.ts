@@ -90,7 +90,7 @@ export class ScanProcessor {
   async handle(
     data: ScanSampleJob,
     job: Job,
-  ): Promise<{ verdict: string; matches: number; rulesetId: string; rulesetVersion: number }> {
+  ): Promise<{ verdict: string | null; matches: number; rulesetId: string; rulesetVersion: number }> {
     const startedAt = new Date();
     const lease = await this.rules.acquire();
     const { ruleset } = lease;
@@ -117,7 +117,10 @@ export class ScanProcessor {
         })),
         ruleset.states,
       );
-      const verdict = computeVerdict(matches, this.config.scanner);
+      // libyara reports no rule at all when a scan times out (matches are only reported once every
+      // condition has run), so a timed-out scan has no verdict: "clean" would tell agents a sample nobody
+      // finished scanning is harmless.
+      const verdict = result.timedOut ? null : computeVerdict(matches, this.config.scanner);
       await this.recorder.submit({
         sha256: sample.sha256,
         rulesetId: ruleset.id,
@@ -133,9 +136,8 @@ export class ScanProcessor {
         { status: result.timedOut ? 'timeout' : 'scanned' },
         result.durationMs / 1000,
       );
-      this.metrics.verdicts.inc({ verdict });
-      if (result.timedOut)
-        this.logger.warn(`scan of ${sample.sha256} timed out; verdict from partial matches`);
+      if (verdict !== null) this.metrics.verdicts.inc({ verdict });
+      if (result.timedOut) this.logger.warn(`scan of ${sample.sha256} timed out: no verdict`);
       return { verdict, matches: matches.length, rulesetId: ruleset.id, rulesetVersion: ruleset.version };
     } catch (e) {
       const final = e instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

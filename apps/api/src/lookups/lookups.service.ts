@@ -243,7 +243,8 @@ export class LookupsService {
           }),
     ]);
     for (const sample of seen) {
-      const scanned = sample.scanStatus === 'scanned' || sample.scanStatus === 'timeout';
+      // A timed-out scan has no verdict (the sample's is null then too).
+      const scanned = sample.scanStatus === 'scanned';
       distinct.set(sample.sha256, knownState(missing.has(sample.sha256), scanned ? sample.verdict : null));
     }
     for (let i = 0; i < hashes.length; i++) {

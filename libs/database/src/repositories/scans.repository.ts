@@ -9,7 +9,8 @@ export interface RecordScanInput {
   sha256: string;
   rulesetId: string;
   status: 'scanned' | 'timeout';
-  verdict: Verdict;
+  /** None for a scan that timed out: libyara reports no match then. */
+  verdict: Verdict | null;
   startedAt: Date;
   durationMs: number;
   matches: MatchRecord[];

@@ -203,7 +203,7 @@ export class StewardshipRepository {
     );
     await tx.execute(
       sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
-          select st.day, s.kind, coalesce(sm.verdict, 'pending'), coalesce(s.country, 'unknown'),
+          select st.day, s.kind, coalesce(sm.verdict, nullif(sm.scan_status, 'scanned'), 'pending'), coalesce(s.country, 'unknown'),
                  coalesce(s.product_version, 'unknown'),
                  ${statsAgent},
                  array(select m.rule from matches m where m.scan_id = sm.latest_scan_id and not m.noisy)
@@ -384,7 +384,7 @@ export class StewardshipRepository {
   private base(day: string, dimension: StatsDimension): SQL {
     const from = `${day}T00:00:00Z`;
     const rule = dimension === 'rule';
-    const raw = sql`select s.id::text as id, s.kind, coalesce(sm.verdict, 'pending') as verdict,
+    const raw = sql`select s.id::text as id, s.kind, coalesce(sm.verdict, nullif(sm.scan_status, 'scanned'), 'pending') as verdict,
                coalesce(s.country, 'unknown') as country,
                coalesce(s.product_version, 'unknown') as product_version,
                -- Named as keepInStats names the removed rows of the day, when there are any (a salt): an
