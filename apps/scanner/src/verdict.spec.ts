@@ -21,6 +21,17 @@ describe('verdict', () => {
     assert.equal(ruleScore(m({ score: '55' }), thresholds), 55);
     assert.equal(ruleScore(m({}, ['malicious']), thresholds), 100);
     assert.equal(ruleScore(m({ score: 250 }), thresholds), 100);
+    assert.equal(ruleScore(m({ score: ' 75 ' }), thresholds), 75);
+    assert.equal(ruleScore(m({ score: '12.5' }), thresholds), 12.5);
+  });
+
+  it('reads a score string that is no decimal number as no score', () => {
+    // Number() would read "" and " " as 0 (clean), and "0x46" as 70.
+    assert.equal(ruleScore(m({ score: '', severity: 'critical' }), thresholds), 100);
+    assert.equal(ruleScore(m({ score: ' ' }), thresholds), thresholds.suspiciousScore);
+    assert.equal(ruleScore(m({ score: '0x46' }), thresholds), thresholds.suspiciousScore);
+    assert.equal(ruleScore(m({ score: '1e2' }), thresholds), thresholds.suspiciousScore);
+    assert.equal(ruleScore(m({ score: 'high' }, ['malicious']), thresholds), 100);
   });
 
   it('treats a rule with no weight as suspicious', () => {

@@ -14,6 +14,8 @@ interface RuleMatch {
   noisy?: boolean;
 }
 
+const DECIMAL = /^\s*[-+]?\d+(?:\.\d+)?\s*$/;
+
 const SEVERITY_SCORES: Record<string, number> = {
   critical: 100,
   malicious: 100,
@@ -33,7 +35,8 @@ const SEVERITY_SCORES: Record<string, number> = {
  */
 export function ruleScore(match: RuleMatch, thresholds: VerdictThresholds): number {
   const score = match.meta.score;
-  const numeric = typeof score === 'string' ? Number(score) : score;
+  // A string counts only when it is a decimal number: Number() reads "" and " " as 0 and "0x46" as 70.
+  const numeric = typeof score === 'string' ? (DECIMAL.test(score) ? Number(score) : undefined) : score;
   if (typeof numeric === 'number' && Number.isFinite(numeric)) return Math.min(100, Math.max(0, numeric));
   const severity = match.meta.severity;
   if (typeof severity === 'string') {
