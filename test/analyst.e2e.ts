@@ -820,7 +820,13 @@ describe('analyst API', () => {
         201,
       );
       await post(`/v1/rulesets/${ruleset.id}/activate`, {}, 200);
-      await post(`/v1/samples/${eicar}/rescan`, {}, 202, analyst);
+      // Requests made together are as many jobs: ids named by the millisecond merged them.
+      const queued = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          post<{ jobId: string }>(`/v1/samples/${eicar}/rescan`, {}, 202, analyst),
+        ),
+      );
+      assert.equal(new Set(queued.map((q) => q.jobId)).size, 10);
       await pollUntil(
         async () => {
           const { body } = await getJson<Page<Summary>>('/v1/samples?rule=Rescan_Rule');

@@ -174,6 +174,23 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     assert.equal(((await empty.json()) as ErrorBody).error.code, 'VALIDATION_FAILED');
   });
 
+  it('refuses a rule source with a NUL character, which YARA would read as its end', async () => {
+    for (const path of ['/v1/rulesets', '/v1/retrohunts']) {
+      const res = await service.request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          ...(path === '/v1/rulesets' ? { name: 'nul' } : {}),
+          source: 'rule n1 { condition: true }\u0000\nrule n2 { condition: true }',
+        }),
+      });
+      assert.equal(res.status, 400, `${path}: ${await res.clone().text()}`);
+      const { error } = (await res.json()) as ErrorBody & { error: { message: string } };
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.match(error.message, /body\.source: must not contain a NUL character \(found at offset 27\)/);
+    }
+  });
+
   it('quarantines a broken rule with its line, and the other rules match once activated', async () => {
     const source = [
       rule('Good_One', 'SPECIMEN-GOOD-ONE', 100),
@@ -463,7 +480,7 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     const res = await service.request(`/v1/samples/${sha}/rescan`, { method: 'POST', token: analyst });
     assert.equal(res.status, 202, await res.clone().text());
     const queued = (await res.json()) as { jobId: string; sha256: string };
-    assert.match(queued.jobId, new RegExp(`^scan-rescan-\\d+-${sha}$`));
+    assert.match(queued.jobId, new RegExp(`^scan-rescan-[0-9a-f-]{36}-${sha}$`));
 
     const view = await scanned(sha, (v) => v.rulesetName === 'rescan');
     assert.equal(view.verdict, 'malicious');

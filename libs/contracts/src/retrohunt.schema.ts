@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Cursor, PageLimit } from './analyst.schema.js';
 import { QueueName } from './jobs.js';
-import { RULESET_SOURCE_MAX_CHARS } from './ruleset.schema.js';
+import { RuleSource } from './ruleset.schema.js';
 import type { StringMatchView } from './sample.schema.js';
 
 export const RETROHUNT_STATUSES = ['queued', 'running', 'done', 'cancelled', 'failed'] as const;
@@ -9,7 +9,7 @@ export type RetrohuntStatus = (typeof RETROHUNT_STATUSES)[number];
 
 /** `POST /v1/retrohunts`: YARA rules to run over every retained sample. */
 export const CreateRetrohuntRequest = z.strictObject({
-  source: z.string().min(1).max(RULESET_SOURCE_MAX_CHARS),
+  source: RuleSource,
 });
 export type CreateRetrohuntRequest = z.infer<typeof CreateRetrohuntRequest>;
 

@@ -7,6 +7,19 @@ import { z } from 'zod';
 export const RULESET_SOURCE_MAX_CHARS = 16 * 1024 * 1024;
 export const RULESET_BODY_MAX_BYTES = 2 * RULESET_SOURCE_MAX_CHARS;
 
+/**
+ * A rule source: YARA reads it as a C string, so a NUL would silently end it there (and PostgreSQL refuses
+ * to store one in text).
+ */
+export const RuleSource = z
+  .string()
+  .min(1)
+  .max(RULESET_SOURCE_MAX_CHARS)
+  .refine((source) => !source.includes('\0'), {
+    error: (issue) =>
+      `must not contain a NUL character (found at offset ${String(issue.input).indexOf('\0')}): YARA would stop reading there`,
+  });
+
 export const RULESET_STATUSES = ['staging', 'active', 'disabled'] as const;
 export type RulesetStatus = (typeof RULESET_STATUSES)[number];
 
@@ -18,7 +31,7 @@ export const CreateRulesetRequest = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be a letter then up to 63 letters, digits, _ . or -'),
-  source: z.string().min(1).max(RULESET_SOURCE_MAX_CHARS),
+  source: RuleSource,
 });
 export type CreateRulesetRequest = z.infer<typeof CreateRulesetRequest>;
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { CONFIG, type Config, retentionCutoff } from '#config';
@@ -99,11 +100,12 @@ export class SamplesService {
 
   /**
    * Queues a new scan with the active ruleset; its verdict replaces the sample's. Each request is its own
-   * job (the id names the request time), committed to the outbox first like an ingest scan.
+   * job (a new id each: one named by the request's millisecond merged requests made together), committed
+   * to the outbox first like an ingest scan.
    */
   async rescan(sha256: string, principal: Principal): Promise<RescanQueued> {
     const sample = await this.get(sha256);
-    const jobId = scanJobId(sample.sha256, `rescan-${Date.now()}`);
+    const jobId = scanJobId(sample.sha256, `rescan-${randomUUID()}`);
     const item = {
       queue: QueueName.Scan,
       name: JobName.ScanSample,
