@@ -322,6 +322,38 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     for (const d of diagnostics) assert.ok('column' in d && d.message.length > 0);
   });
 
+  it('refuses to disable a global or private rule, or mark it noisy: states act on matches they do not have', async () => {
+    const created = await createRuleset(
+      'modifiers',
+      [
+        'global rule Gate { condition: filesize > 10 }',
+        'private rule Helper { strings: $a = "SPECIMEN-HELPER" condition: $a }',
+        'rule Uses_Helper { condition: Helper }',
+      ].join('\n'),
+    );
+    const patch = (rule: string, state: string) =>
+      service.request(`/v1/rulesets/${created.id}/rules/${rule}`, {
+        method: 'PATCH',
+        token: analyst,
+        ...json({ state }),
+      });
+    for (const [rule, state, said] of [
+      ['Gate', 'disabled', /rule Gate is global: it gates every rule/],
+      ['Gate', 'noisy', /marking it noisy would not lift/],
+      ['Helper', 'disabled', /rule Helper is private: it reports no match of its own/],
+      ['Helper', 'noisy', /marking it noisy would change nothing/],
+    ] as const) {
+      const res = await patch(rule, state);
+      assert.equal(res.status, 409, `${rule} ${state}: ${await res.clone().text()}`);
+      const { error } = (await res.json()) as ErrorBody & { error: { message: string } };
+      assert.equal(error.code, 'CONFLICT');
+      assert.match(error.message, said);
+    }
+    // Enabled is what they are: fine. And the rule that uses the private one takes states as any other.
+    assert.equal((await patch('Gate', 'enabled')).status, 200);
+    assert.equal((await patch('Uses_Helper', 'noisy')).status, 200);
+  });
+
   it('records noisy rules without raising the verdict, and never counts disabled ones', async () => {
     const [lab] = await query<{ id: string }>(
       service.databaseUrl,

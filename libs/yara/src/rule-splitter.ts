@@ -19,6 +19,8 @@ export interface SourceChunk {
   kind: ChunkKind;
   /** Rule identifier for `rule` chunks. */
   name?: string;
+  /** `private` and `global`, as written before `rule`. */
+  modifiers?: string[];
   start: number;
   end: number;
   /** 1-based, inclusive. */
@@ -171,10 +173,12 @@ export function splitSource(text: string): SplitSource {
     end: number,
     wellFormed: boolean,
     name?: string,
+    modifiers?: string[],
   ): void => {
     chunks.push({
       kind,
       ...(name === undefined ? {} : { name }),
+      ...(modifiers === undefined ? {} : { modifiers }),
       start: startToken.start,
       end,
       startLine: lineOf(starts, startToken.start),
@@ -218,7 +222,8 @@ export function splitSource(text: string): SplitSource {
         j++;
       }
       if (!wellFormed && j >= tokens.length) end = text.length;
-      push('rule', token, end, wellFormed, name);
+      const modifiers = tokens.slice(i, keyword).map((t) => t.value);
+      push('rule', token, end, wellFormed, name, modifiers);
       i = j;
     } else if (token.kind === 'word' && (token.value === 'import' || token.value === 'include')) {
       const argument = tokens[i + 1];
@@ -243,9 +248,17 @@ export function splitSource(text: string): SplitSource {
   return { chunks, wordCounts };
 }
 
-/** Identifiers of the top-level rules in `text`, in source order (whether they compile or not). */
-export function ruleNames(text: string): string[] {
+/**
+ * The top-level rules in `text` with their modifiers (`private`, `global`), in source order (whether they
+ * compile or not).
+ */
+export function ruleDefinitions(text: string): { name: string; modifiers: string[] }[] {
   return splitSource(text)
     .chunks.filter((c) => c.kind === 'rule' && c.name !== undefined)
-    .map((c) => c.name ?? '');
+    .map((c) => ({ name: c.name ?? '', modifiers: c.modifiers ?? [] }));
+}
+
+/** Identifiers of the top-level rules in `text`, in source order (whether they compile or not). */
+export function ruleNames(text: string): string[] {
+  return ruleDefinitions(text).map((d) => d.name);
 }

@@ -24,7 +24,7 @@ import {
 } from '#database';
 import { SpecimenMetrics } from '#observability';
 import { type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
-import { ruleNames } from '#yara';
+import { ruleDefinitions } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
 import { compileSubmitted } from './diagnostics.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
@@ -60,15 +60,16 @@ function counts(names: readonly string[]): Map<string, number> {
  * Each rule of the source with its state. A name defined twice is quarantined in its later definitions
  * (the compiler keeps the first): of a name's definitions, the last ones are as many as it was quarantined.
  */
-function rulesOf(detail: RulesetDetail): RuleView[] {
-  const names = ruleNames(detail.source);
-  const remaining = counts(names);
+function rulesOf(detail: RulesetDetail): (RuleView & { modifiers: string[] })[] {
+  const definitions = ruleDefinitions(detail.source);
+  const remaining = counts(definitions.map((d) => d.name));
   const quarantined = counts(detail.quarantined);
-  return names.map((name) => {
+  return definitions.map(({ name, modifiers }) => {
     const left = remaining.get(name) ?? 0;
     remaining.set(name, left - 1);
     return {
       name,
+      modifiers,
       state: left <= (quarantined.get(name) ?? 0) ? 'quarantined' : (detail.ruleStates[name] ?? 'enabled'),
     };
   });
@@ -149,7 +150,7 @@ export class RulesetsService {
       ...summaryView(detail),
       source: detail.source,
       diagnostics: detail.diagnostics,
-      rules: rulesOf(detail),
+      rules: rulesOf(detail).map(({ name, state }) => ({ name, state })),
     };
   }
 
@@ -232,7 +233,34 @@ export class RulesetsService {
         { rule, state: 'quarantined' },
       );
     }
-    await this.database.transaction(async (tx) => {
+    // The definition that runs: a global rule gates every rule of its namespace and a private one reports
+    // no match of its own, while states act on the matches a scan reports. Disabling either, or marking
+    // it noisy, would be recorded and change nothing.
+    const running = definitions.find((r) => r.state !== 'quarantined');
+    const modifier = running?.modifiers.find((m) => m === 'global' || m === 'private');
+    if (modifier !== undefined && state !== 'enabled') {
+      throw new SpecimenError(
+        'CONFLICT',
+        modifier === 'global'
+          ? `rule ${rule} is global: it gates every rule of the ruleset, which ${state === 'noisy' ? 'marking it noisy' : 'disabling its matches'} would not lift; change it in a new version of the ruleset`
+          : `rule ${rule} is private: it reports no match of its own (the rules using it do), so ${state === 'noisy' ? 'marking it noisy' : 'disabling it'} would change nothing; change those rules, or this one in a new version`,
+        { rule, modifier },
+      );
+    }
+    const status = await this.database.transaction(async (tx) => {
+      // Checked again under the version's row lock: an activation committed meanwhile makes it admin's,
+      // and whether scanners must hear of the change depends on the status at the commit.
+      const locked = await this.rulesets.lockedStatus(id, tx);
+      if (locked === null) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
+      if (locked !== 'staging' && principal.role !== 'admin') {
+        throw new SpecimenError(
+          'FORBIDDEN',
+          `only an admin may change rules of a ruleset that is ${locked}`,
+          {
+            status: locked,
+          },
+        );
+      }
       await this.rulesets.setRuleState({ rulesetId: id, rule, state, updatedBy: principal.tokenId }, tx);
       await this.audit.append(
         {
@@ -245,8 +273,9 @@ export class RulesetsService {
         },
         tx,
       );
+      return locked;
     });
-    if (detail.status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
+    if (status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
     return { name: rule, state };
   }
 

@@ -185,6 +185,20 @@ export class RulesetsRepository {
     return { previous: previous?.id ?? null };
   }
 
+  /**
+   * A version's status, its row locked until the transaction ends: an activation (which locks the same
+   * row) waits for the caller's change, or the caller sees the status the activation left.
+   */
+  async lockedStatus(id: string, executor: Executor): Promise<RulesetStatus | null> {
+    const [row] = await executor
+      .select({ status: rulesets.status })
+      .from(rulesets)
+      .where(eq(rulesets.id, id))
+      .limit(1)
+      .for('update');
+    return row?.status ?? null;
+  }
+
   /** Sets the state of one rule of a version. */
   async setRuleState(
     input: { rulesetId: string; rule: string; state: RuleState; updatedBy: string | null },
