@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { utimes } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
@@ -336,6 +336,43 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
       [hunt.id],
     );
     assert.equal(audit.length, 1);
+  });
+
+  it('skips a sample libyara cannot read instead of failing the hunt, and does not replay retrohunt jobs', async () => {
+    const hash = submitted[2];
+    assert.ok(hash !== undefined);
+    const path = store.localPath(sampleKey(hash));
+    assert.ok(path !== null, 'the fs driver');
+    const bytes = await readFile(path);
+    // Not a regular file any more: libyara refuses it. The hunt used to fail at this sample, all of it.
+    await rm(path);
+    await mkdir(path);
+    try {
+      const created = await createHunt('rule Every_Sample { condition: true }');
+      const done = await pollUntil(
+        async () => {
+          const hunt = await getHunt(created.id, '?limit=1');
+          assert.notEqual(hunt.status, 'failed', hunt.error ?? '');
+          return hunt.status === 'done' ? hunt : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100, what: 'the retrohunt to finish' },
+      );
+      assert.equal(done.progress.scanned, done.progress.total);
+      assert.equal(done.matchCount, done.progress.total - 1, 'every sample but the unreadable one');
+    } finally {
+      await rm(path, { recursive: true });
+      await writeFile(path, bytes);
+    }
+    // A failed retrohunt's job would find its hunt failed and do nothing: refused, with what to do.
+    const replay = await service.request('/v1/admin/jobs/failed/replay', {
+      method: 'POST',
+      ...json({ queue: 'retrohunt' }),
+    });
+    assert.equal(replay.status, 409, await replay.clone().text());
+    assert.match(
+      ((await replay.json()) as { error: { message: string } }).error.message,
+      /start it again with POST \/v1\/retrohunts/,
+    );
   });
 
   it('lists a failed scan job with its reason and replays it once the object is back', async () => {

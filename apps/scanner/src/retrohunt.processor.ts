@@ -24,7 +24,14 @@ import {
   retrohuntRulesKey,
   retrohuntRulesPrefix,
 } from '#storage';
-import { type CompileResult, type YaraRules, compileRulesAsync, compileTag, loadRules } from '#yara';
+import {
+  type CompileResult,
+  YaraError,
+  type YaraRules,
+  compileRulesAsync,
+  compileTag,
+  loadRules,
+} from '#yara';
 import { detectFileType, openFileSource } from './analyzers/analyze.js';
 import { MissingObjectError, withLocalFile } from './local-file.js';
 
@@ -279,7 +286,11 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     }
   }
 
-  /** The sample's matches; null when its object is gone (it counts as scanned, with no bytes). */
+  /**
+   * The sample's matches; null when its object is gone or libyara cannot scan it (it counts as scanned,
+   * with no bytes): one unreadable sample must not fail the whole hunt. Other errors (storage unreachable)
+   * fail the batch, which is retried.
+   */
   private async scanOne(rules: YaraRules, sample: BatchSample): Promise<RetrohuntMatchRecord[] | null> {
     try {
       return await withLocalFile(this.store, sample.objectKey, async (path) => {
@@ -301,7 +312,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
         }));
       });
     } catch (e) {
-      if (e instanceof MissingObjectError) {
+      if (e instanceof MissingObjectError || e instanceof YaraError) {
         this.logger.warn(`retrohunt skips ${sample.sha256}: ${e.message}`);
         return null;
       }
@@ -311,7 +322,9 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
 
   /** A sample never scanned yet has no stored file type: detect it as the scan job would. */
   private async detect(path: string): Promise<string> {
-    const source = await openFileSource(path);
+    // A file that cannot be opened is libyara's to report, as a sample it cannot scan.
+    const source = await openFileSource(path).catch(() => null);
+    if (source === null) return 'unknown';
     try {
       return (await detectFileType(source)).type;
     } catch {

@@ -3,7 +3,9 @@ import {
   type FailedJobView,
   FailedJobsQuery,
   type Principal,
+  QueueName,
   ReplayFailedJobsRequest,
+  SpecimenError,
   type ReplayedJobsView,
 } from '#contracts';
 import { AuditRepository } from '#database';
@@ -34,6 +36,14 @@ export class FailedJobsService {
   /** The audit record is written first: a replay that cannot be audited does not happen. */
   async replay(body: unknown, principal: Principal): Promise<ReplayedJobsView> {
     const { queue, ids } = parseOrThrow(ReplayFailedJobsRequest, body, 'body');
+    if (queue === QueueName.Retrohunt) {
+      // Its job would find the retrohunt failed and its compiled rules removed, and do nothing.
+      throw new SpecimenError(
+        'CONFLICT',
+        'a failed retrohunt is not resumed: start it again with POST /v1/retrohunts and its source',
+        { queue },
+      );
+    }
     await this.audit.append({
       actorId: principal.tokenId,
       actorName: principal.name,
