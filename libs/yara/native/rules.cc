@@ -18,6 +18,7 @@ struct ScanOptions {
   int timeoutSeconds = 0;
   bool fastMode = false;
   uint32_t maxMatchesPerString = 1000;
+  uint32_t maxMatchesPerScan = 10000;
   std::vector<ExternalValue> externals;
 };
 
@@ -116,6 +117,8 @@ class NativeRules : public Napi::ObjectWrap<NativeRules> {
     options.fastMode = o.Get("fastMode").ToBoolean().Value();
     Napi::Value cap = o.Get("maxMatchesPerString");
     if (cap.IsNumber()) options.maxMatchesPerString = cap.As<Napi::Number>().Uint32Value();
+    Napi::Value scanCap = o.Get("maxMatchesPerScan");
+    if (scanCap.IsNumber()) options.maxMatchesPerScan = scanCap.As<Napi::Number>().Uint32Value();
     options.externals = ReadExternals(env, o.Get("externals"));
     return options;
   }
@@ -247,6 +250,9 @@ class ScanWorker : public Napi::AsyncWorker {
         const YR_MATCH* match = nullptr;
         yr_string_matches_foreach(context, string, match) {
           if (kept++ >= self->options_.maxMatchesPerString) break;
+          // The rule is still reported; only where its strings matched stops being recorded.
+          if (self->keptInScan_ >= self->options_.maxMatchesPerScan) break;
+          self->keptInScan_++;
           hit.strings.push_back({string->identifier, match->base + match->offset, match->match_length});
         }
       }
@@ -307,6 +313,7 @@ class ScanWorker : public Napi::AsyncWorker {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   std::vector<RuleHit> hits_;
+  uint32_t keptInScan_ = 0;
   bool timedOut_ = false;
   double durationMs_ = 0;
   std::string errorCode_;

@@ -10,6 +10,7 @@ export interface NativeScanOptions {
   timeoutSeconds?: number;
   fastMode?: boolean;
   maxMatchesPerString?: number;
+  maxMatchesPerScan?: number;
   externals?: Record<string, string | number | boolean>;
 }
 

@@ -3,6 +3,8 @@ import type { ScanOptions, ScanResult } from './yara.types.js';
 
 /** Default of {@link ScanOptions.maxMatchesPerString}. */
 export const DEFAULT_MAX_MATCHES_PER_STRING = 1000;
+/** Default of {@link ScanOptions.maxMatchesPerScan}. */
+export const DEFAULT_MAX_MATCHES_PER_SCAN = 10_000;
 
 /** An error from libyara or this binding; `code` is stable, e.g. `YARA_ERROR_COULD_NOT_OPEN_FILE`. */
 export class YaraError extends Error {
@@ -26,7 +28,7 @@ export function toYaraError(error: unknown): unknown {
 }
 
 function toNativeOptions(options: ScanOptions = {}): NativeScanOptions {
-  const { timeoutMs, externals, fastMode, maxMatchesPerString } = options;
+  const { timeoutMs, externals, fastMode, maxMatchesPerString, maxMatchesPerScan } = options;
   if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
     throw new YaraError(`timeoutMs must be >= 0, got ${timeoutMs}`, 'YARA_ERROR_INVALID_ARGUMENT');
   }
@@ -36,12 +38,16 @@ function toNativeOptions(options: ScanOptions = {}): NativeScanOptions {
   ) {
     throw new YaraError('maxMatchesPerString must be a whole number >= 0', 'YARA_ERROR_INVALID_ARGUMENT');
   }
+  if (maxMatchesPerScan !== undefined && !(Number.isInteger(maxMatchesPerScan) && maxMatchesPerScan >= 0)) {
+    throw new YaraError('maxMatchesPerScan must be a whole number >= 0', 'YARA_ERROR_INVALID_ARGUMENT');
+  }
   return {
     // libyara's timeout has whole-second granularity; round up so a limit is never shortened.
     timeoutSeconds:
       timeoutMs === undefined || timeoutMs === 0 ? 0 : Math.min(Math.ceil(timeoutMs / 1000), 2 ** 31 - 1),
     fastMode: fastMode ?? false,
     maxMatchesPerString: maxMatchesPerString ?? DEFAULT_MAX_MATCHES_PER_STRING,
+    maxMatchesPerScan: maxMatchesPerScan ?? DEFAULT_MAX_MATCHES_PER_SCAN,
     ...(externals === undefined ? {} : { externals }),
   };
 }

@@ -358,6 +358,29 @@ describe('libs/yara scan', () => {
     assert.equal((await rules.scanBuffer(data, { maxMatchesPerString: 3 })).matches[0]?.strings.length, 3);
   });
 
+  it('keeps at most maxMatchesPerScan match records in a scan, every rule still reported', async () => {
+    // 40 strings that each match 1,000 times (per-string cap): 40,000 records without the scan's cap.
+    const strings = Array.from(
+      { length: 40 },
+      (_, i) => `$s${i} = "${String.fromCharCode(65 + (i % 26))}${i}"`,
+    );
+    const rules = compileOk(
+      `rule many_strings { strings: ${strings.join(' ')} condition: any of them }\nrule other { strings: $x = "A0" condition: $x }`,
+    );
+    const data = Buffer.from(
+      strings.map((_, i) => `${String.fromCharCode(65 + (i % 26))}${i}`.repeat(1200)).join(''),
+    );
+    const total = (result: ScanResult) => result.matches.reduce((n, m) => n + m.strings.length, 0);
+    const capped = await rules.scanBuffer(data);
+    assert.equal(total(capped), 10_000);
+    assert.deepEqual(capped.matches.map((m) => m.rule).sort(), ['many_strings', 'other']);
+    assert.equal(total(await rules.scanBuffer(data, { maxMatchesPerScan: 2500 })), 2500);
+    assert.equal(total(await rules.scanBuffer(data, { maxMatchesPerScan: 100_000 })), 41_000);
+    await assert.rejects(async () => rules.scanBuffer(data, { maxMatchesPerScan: -1 }), {
+      code: 'YARA_ERROR_INVALID_ARGUMENT',
+    });
+  });
+
   it('scans a 0-byte buffer and a 0-byte file', async () => {
     const rules = compileOk('rule empty { condition: filesize == 0 }');
     const path = join(dir, 'empty.bin');

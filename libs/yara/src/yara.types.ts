@@ -49,6 +49,12 @@ export interface ScanOptions {
   fastMode?: boolean;
   /** Match records kept per string (default 1,000); matching itself is not affected. */
   maxMatchesPerString?: number;
+  /**
+   * Match records kept per scan, every rule's strings together (default 10,000): one rule of thousands of
+   * strings matching everywhere would otherwise keep millions. Rules are reported beyond it, with the
+   * strings recorded until then.
+   */
+  maxMatchesPerScan?: number;
 }
 
 /** Where a string of a matching rule matched. */
@@ -67,7 +73,10 @@ export interface RuleMatch {
   tags: string[];
   /** Rule meta; when a key repeats, its first value. */
   meta: Record<string, ExternalValue>;
-  /** Matches of the rule's non-private strings, at most `maxMatchesPerString` per string. */
+  /**
+   * Matches of the rule's non-private strings, at most `maxMatchesPerString` per string and
+   * `maxMatchesPerScan` in the whole scan.
+   */
   strings: StringMatch[];
 }
 
