@@ -207,8 +207,26 @@ export class RetrohuntsRepository {
           .values(batch.matches.map((m) => ({ ...m, retrohuntId: id })))
           .onConflictDoNothing();
       }
+      if (batch.last === true) return (await this.settle(id, tx)) ?? row;
       return row;
     });
+  }
+
+  /**
+   * At the end of a hunt, its counts become what it did: the total counted at creation can differ from the
+   * samples it went through (samples stored meanwhile with an earlier first seen, samples deleted before it
+   * reached them), and the matches of samples deleted during the hunt are gone with them.
+   */
+  private async settle(id: string, executor: Executor): Promise<RetrohuntTotals | undefined> {
+    const [row] = await executor
+      .update(retrohunts)
+      .set({
+        total: retrohunts.scanned,
+        matchCount: sql`(select count(*)::int from ${retrohuntMatches} where ${retrohuntMatches.retrohuntId} = ${id})`,
+      })
+      .where(eq(retrohunts.id, id))
+      .returning({ scanned: retrohunts.scanned, bytes: retrohunts.bytes, matchCount: retrohunts.matchCount });
+    return row;
   }
 
   /** Ends an unfinished retrohunt as `done`, `cancelled` or `failed`; null when it was already finished. */
@@ -223,7 +241,9 @@ export class RetrohuntsRepository {
       .set({ status, error, finishedAt: sql`now()` })
       .where(and(eq(retrohunts.id, id), inArray(retrohunts.status, UNFINISHED)))
       .returning({ id: retrohunts.id });
-    return row === undefined ? null : this.findSummary(id, executor);
+    if (row === undefined) return null;
+    if (status === 'done') await this.settle(id, executor);
+    return this.findSummary(id, executor);
   }
 
   /** Matches in the order they were found, after the match id `after`; one more than `limit` tells if more follow. */

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { dropDatabase, query, recordSample } from '#test-support';
+import { Database } from '../database.js';
+import { RetrohuntsRepository } from './retrohunts.repository.js';
+
+const url = `postgres://postgres@127.0.0.1:5432/specimen_retrohunttest_${randomBytes(5).toString('hex')}`;
+
+describe('RetrohuntsRepository: the counts of a finished hunt', () => {
+  let database: Database;
+  let hunts: RetrohuntsRepository;
+
+  before(async () => {
+    database = await Database.connect({ url, poolMax: 2 });
+    hunts = new RetrohuntsRepository(database);
+  });
+  after(async () => {
+    await database.close();
+    await dropDatabase(url);
+  });
+
+  const match = (sampleSha256: string) => ({
+    sampleSha256,
+    rule: 'R',
+    namespace: 'retrohunt',
+    tags: [],
+    meta: {},
+    strings: [],
+  });
+
+  it('end as what the hunt went through: samples deleted meanwhile and their matches are not counted', async () => {
+    const samples = [
+      await recordSample(database),
+      await recordSample(database),
+      await recordSample(database),
+    ];
+    const hunt = await hunts.create({
+      source: 'rule R { condition: true }',
+      sourceSha256: 'a'.repeat(64),
+      ruleCount: 1,
+      createdBy: null,
+    });
+    const before = hunt.total;
+    assert.ok(before >= 3);
+    assert.ok(await hunts.start(hunt.id));
+    const [first, second, third] = samples as [string, string, string];
+    const one = await hunts.recordBatch(hunt.id, {
+      from: null,
+      to: first,
+      scanned: before - 2,
+      bytes: 10,
+      matches: [match(first), match(second)],
+    });
+    assert.equal(one?.matchCount, 2);
+    // A consent purge deletes the second sample (and its match, by cascade) before the hunt reaches it.
+    await query(url, 'delete from samples where sha256 = $1', [second]);
+    const last = await hunts.recordBatch(hunt.id, {
+      from: first,
+      to: third,
+      scanned: 1,
+      bytes: 5,
+      matches: [match(third)],
+      last: true,
+    });
+    assert.deepEqual(last, { scanned: before - 1, bytes: 15, matchCount: 2 });
+    const done = await hunts.findSummary(hunt.id);
+    assert.equal(done?.status, 'done');
+    assert.deepEqual([done?.scanned, done?.total, done?.bytes], [before - 1, before - 1, 15]);
+    assert.equal(done?.matchCount, 2);
+  });
+});
