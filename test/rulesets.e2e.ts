@@ -376,6 +376,18 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
       });
       assert.equal(res.status, 200, await res.clone().text());
     }
+    // Who changed what: each rule with a state set says by whom and when.
+    const view = (await (await service.request(`/v1/rulesets/${lab.id}`, { token: analyst })).json()) as {
+      rules: Array<{ name: string; state: string; changedBy?: { name: string | null }; changedAt?: string }>;
+    };
+    const good = view.rules.find((r) => r.name === 'Good_One');
+    assert.equal(good?.state, 'noisy');
+    assert.equal(good.changedBy?.name, 'bootstrap-admin');
+    assert.ok(Date.now() - Date.parse(good.changedAt ?? '') < 60_000);
+    assert.equal(
+      view.rules.some((r) => r.name !== 'Good_One' && r.name !== 'Good_Two' && 'changedBy' in r),
+      false,
+    );
     const unknown = await service.request(`/v1/rulesets/${lab.id}/rules/Nope`, {
       method: 'PATCH',
       ...json({ state: 'noisy' }),

@@ -79,6 +79,9 @@ export interface RuleView {
   name: string;
   /** `quarantined` rules did not compile and never run, whatever their state. */
   state: RuleState | 'quarantined';
+  /** Who last set the rule's state, and when; absent for a rule whose state was never set. */
+  changedBy?: { id: string; name: string | null } | null;
+  changedAt?: string;
 }
 
 /** `GET /v1/rulesets/:id`. */

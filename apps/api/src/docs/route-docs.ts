@@ -298,7 +298,20 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     status: 200,
     errors: ['NOT_FOUND'],
     example: {
-      response: { ...ruleset, source: 'rule demo { condition: true }', diagnostics: [], rules: [] },
+      response: {
+        ...ruleset,
+        source: 'rule demo { condition: true }\nrule noisy_one { condition: filesize > 0 }',
+        diagnostics: [],
+        rules: [
+          { name: 'demo', state: 'enabled' },
+          {
+            name: 'noisy_one',
+            state: 'noisy',
+            changedBy: { id: ID, name: 'analyst-1' },
+            changedAt: AT,
+          },
+        ],
+      },
     },
   },
   'POST /v1/rulesets/:id/activate': {

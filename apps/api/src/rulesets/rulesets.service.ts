@@ -150,7 +150,12 @@ export class RulesetsService {
       ...summaryView(detail),
       source: detail.source,
       diagnostics: detail.diagnostics,
-      rules: rulesOf(detail).map(({ name, state }) => ({ name, state })),
+      rules: rulesOf(detail).map(({ name, state }) => {
+        const change = detail.ruleChanges[name];
+        return change === undefined
+          ? { name, state }
+          : { name, state, changedBy: change.by, changedAt: change.at.toISOString() };
+      }),
     };
   }
 

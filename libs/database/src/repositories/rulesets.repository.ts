@@ -37,6 +37,8 @@ export interface RulesetDetail extends RulesetSummary {
   diagnostics: StoredDiagnostic[];
   /** Rules whose state is not the default `enabled`, or was changed back to it. */
   ruleStates: Record<string, RuleState>;
+  /** Who set each of those states last, and when (the token's name as it is now, null once gone). */
+  ruleChanges: Record<string, { by: { id: string; name: string | null } | null; at: Date }>;
 }
 
 export interface CreateRulesetInput {
@@ -114,7 +116,23 @@ export class RulesetsRepository {
       .where(eq(rulesets.id, id))
       .limit(1);
     if (row === undefined) return null;
-    return { ...row, ruleStates: await this.ruleStates(id, executor) };
+    const rules = await executor
+      .select({
+        rule: rulesetRules.rule,
+        state: rulesetRules.state,
+        at: rulesetRules.updatedAt,
+        by: rulesetRules.updatedBy,
+        byName: sql<string | null>`(select t.name from api_tokens t where t.id = ${rulesetRules.updatedBy})`,
+      })
+      .from(rulesetRules)
+      .where(eq(rulesetRules.rulesetId, id));
+    return {
+      ...row,
+      ruleStates: Object.fromEntries(rules.map((r) => [r.rule, r.state])),
+      ruleChanges: Object.fromEntries(
+        rules.map((r) => [r.rule, { by: r.by === null ? null : { id: r.by, name: r.byName }, at: r.at }]),
+      ),
+    };
   }
 
   /** States set on single rules of a version (rules without one are enabled). */
