@@ -100,6 +100,7 @@ function RuleStates({ ruleset, onChanged }: { ruleset: RulesetView; onChanged: (
         <Table.Tr>
           <Table.Th>Rule</Table.Th>
           <Table.Th>State</Table.Th>
+          <Table.Th>Changed</Table.Th>
         </Table.Tr>
       </Table.Thead>
       <Table.Tbody>
@@ -124,6 +125,13 @@ function RuleStates({ ruleset, onChanged }: { ruleset: RulesetView; onChanged: (
                     if (v !== null && v !== r.state) void change(r.name, v);
                   }}
                 />
+              )}
+            </Table.Td>
+            <Table.Td>
+              {r.changedAt === undefined ? null : (
+                <Text size="xs" c="dimmed" data-testid="rule-changed">
+                  {formatTime(r.changedAt)} by {r.changedBy?.name ?? 'unknown'}
+                </Text>
               )}
             </Table.Td>
           </Table.Tr>
