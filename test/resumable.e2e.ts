@@ -462,6 +462,11 @@ describe('resumable uploads (tus 1.0.0)', () => {
     try {
       const last = await patch(service, agent, url, 0, bytes);
       assert.ok(last.status >= 500, `the finish failed: ${last.status}`);
+      // Asked while the finish still cannot succeed: 423, which tus clients retry (on any other error
+      // tus-js-client sends the whole file again as a new upload).
+      const locked = await offsetOf(service, agent, url);
+      assert.equal(locked.status, 423);
+      assert.equal(locked.headers.get('retry-after'), '5');
     } finally {
       await query(service.databaseUrl, 'alter table submissions_away rename to submissions');
     }

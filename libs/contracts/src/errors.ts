@@ -19,6 +19,11 @@ export const ERROR_STATUS = {
   UPLOAD_EXPIRED: 410,
   /** A tus request without `Tus-Resumable: 1.0.0`. */
   TUS_VERSION_UNSUPPORTED: 412,
+  /**
+   * A resumable upload whose bytes are all in while its finish runs elsewhere, or failed for a passing
+   * reason: ask again after `Retry-After` (tus clients retry a 423 instead of starting over).
+   */
+  UPLOAD_LOCKED: 423,
   FILE_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   CHECKSUM_MISMATCH: 422,

@@ -47,6 +47,8 @@ export interface UploadState {
 const FINISH_CLAIM_STALE_MS = 15 * 60_000;
 /** How long a request that finds another finishing the upload waits for its submission, and how often it looks. */
 const FINISH_WAIT_MS = 30_000;
+/** What a 423 asks a client to wait before asking again about an upload being finished. */
+const FINISH_RETRY_AFTER_S = 5;
 const FINISH_POLL_MS = 100;
 
 /** A streamed assembly's file (see UploadAssemblies): its parts are byte ranges of it, at their offsets. */
@@ -222,7 +224,16 @@ export class UploadsService implements OnApplicationShutdown {
   async head(id: string, principal: Principal): Promise<UploadState> {
     const upload = await this.owned(id, principal);
     if (upload.offset === upload.length && upload.submissionId === null) {
-      return this.finishOnce(upload, principal);
+      return this.finishOnce(upload, principal).catch((e: unknown) => {
+        // tus-js-client takes any other error of a HEAD for a lost upload and sends everything again as
+        // a new one; 423 it retries. A refusal for good (the bytes are not what was declared) stays.
+        if (e instanceof SpecimenError && e.status < 500) throw e;
+        this.logger.warn({ err: e, upload: id }, 'the finish of a complete upload failed; answered 423');
+        throw new SpecimenError('UPLOAD_LOCKED', 'the upload is being finished; ask again later', undefined, {
+          cause: e,
+          retryAfterSeconds: FINISH_RETRY_AFTER_S,
+        });
+      });
     }
     return UploadsService.state(upload);
   }
@@ -364,9 +375,12 @@ export class UploadsService implements OnApplicationShutdown {
       now = await this.owned(upload.id, principal);
       if (now.submissionId !== null) return UploadsService.state(now);
       if (Date.now() >= deadline) {
-        throw new SpecimenError('CONFLICT', 'another request is finishing this upload; ask again later', {
-          offset: now.offset,
-        });
+        throw new SpecimenError(
+          'UPLOAD_LOCKED',
+          'another request is finishing this upload; ask again later',
+          { offset: now.offset },
+          { retryAfterSeconds: FINISH_RETRY_AFTER_S },
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, FINISH_POLL_MS));
     }
