@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -10,6 +11,9 @@ import { consoleHandler } from './console/console.static.js';
 import { httpMetrics } from './http/http-metrics.js';
 import { SMALL_JSON_LIMIT_BYTES, smallJsonType } from './http/large-json.js';
 import { requestLog } from './http/request-log.js';
+
+/** A connection on which no byte moves, in or out, for this long is closed. */
+const IDLE_TIMEOUT_MS = 120_000;
 
 async function main(): Promise<void> {
   const wrongNode = unsupportedNode(process.versions.node);
@@ -25,6 +29,13 @@ async function main(): Promise<void> {
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  const server: Server = app.getHttpServer();
+  // Node ends a request that has not fully arrived in 5 minutes (requestTimeout) with a bare 408, and a
+  // tus chunk cut short is discarded: on a slow link an upload chunk that needs longer could never
+  // complete, and a multipart upload neither. A connection is ended instead when no byte moves for
+  // IDLE_TIMEOUT_MS either way; the headers still have their 60 s (headersTimeout).
+  server.requestTimeout = 0;
+  server.setTimeout(IDLE_TIMEOUT_MS);
   app.disable('x-powered-by');
   // No ETag on API answers: express would hash every body (sha1 of each search page, ~2.5% of the API's
   // CPU per search in a perf profile) for a conditional GET no API client makes; the console's assets
