@@ -453,6 +453,53 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal((await offsetOf(service, agent, url)).status, 404);
   });
 
+  it('stores and echoes upload metadata scrubbed, as the multipart path stores it', async () => {
+    const bytes = benign(2000);
+    const res = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': String(bytes.length),
+        'upload-metadata': [
+          tusMetadata(
+            fileMetadata(bytes, {
+              path: 'C:\\Users\\alice.smith\\Downloads\\invoice.exe',
+              filename: 'from bob@example.com.exe',
+            }),
+          ),
+          // What tus-js-client adds of its own: the file's name.
+          `filename ${Buffer.from('/home/carol/Desktop/x.bin').toString('base64')}`,
+        ].join(','),
+      },
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const url = res.headers.get('location') ?? '';
+    const id = url.split('/').at(-1);
+    const [row] = await query<{ metadata: unknown; raw_metadata: string }>(
+      service.databaseUrl,
+      'select metadata, raw_metadata from uploads where id = $1',
+      [id],
+    );
+    const stored = JSON.stringify(row);
+    for (const secret of ['alice', 'bob@example.com', 'carol'])
+      assert.doesNotMatch(stored, new RegExp(secret));
+    const head = await offsetOf(service, agent, url);
+    const echoed = decodeURIComponent(
+      (head.headers.get('upload-metadata') ?? '')
+        .split(',')
+        .map((pair) => Buffer.from(pair.split(' ')[1] ?? '', 'base64').toString('utf8'))
+        .join('|'),
+    );
+    for (const secret of ['alice', 'bob@example.com', 'carol'])
+      assert.doesNotMatch(echoed, new RegExp(secret));
+    assert.match(echoed, /invoice\.exe/);
+    // And the upload still becomes its submission, its hashes untouched by the scrubbing.
+    const last = await patch(service, agent, url, 0, bytes);
+    assert.equal(last.status, 204, await last.clone().text());
+    assert.equal(last.headers.get('specimen-sha256'), createHash('sha256').update(bytes).digest('hex'));
+  });
+
   it('finishes on HEAD an upload whose last PATCH failed after every byte was in', async () => {
     const bytes = benign(3000);
     const url = await createdUrl(service, agent, bytes);

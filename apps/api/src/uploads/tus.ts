@@ -59,6 +59,13 @@ export function parseUploadMetadata(value: string | undefined): Map<string, stri
   return pairs;
 }
 
+/** The `Upload-Metadata` header of these pairs (the inverse of {@link parseUploadMetadata}). */
+export function encodeUploadMetadata(pairs: ReadonlyMap<string, string | null>): string {
+  return [...pairs]
+    .map(([key, value]) => (value === null ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`))
+    .join(',');
+}
+
 /** `Upload-Checksum: <algorithm> <base64 digest>`. */
 export function parseChecksum(value: string): { algorithm: ChecksumAlgorithm; digest: Buffer } {
   const [algorithm, encoded, ...rest] = value.trim().split(' ');

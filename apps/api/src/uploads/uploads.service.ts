@@ -7,11 +7,19 @@ import { type UploadPart, type UploadRecord, UploadsRepository } from '#database
 import { OBJECT_STORE, type ObjectStore, deleteUpload, uploadPartKey } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
+import { scrubDocument, scrubString } from '../submissions/scrub.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
 import { UploadAssemblies } from './assembly.js';
 import { removeOrphanedParts } from './orphaned-parts.js';
 import { cutAt, writeAt } from './stream-file.js';
-import { PATCH_CONTENT_TYPE, PartMeter, parseChecksum, parseSize, parseUploadMetadata } from './tus.js';
+import {
+  PATCH_CONTENT_TYPE,
+  PartMeter,
+  encodeUploadMetadata,
+  parseChecksum,
+  parseSize,
+  parseUploadMetadata,
+} from './tus.js';
 
 /** Verification failures of the whole upload: retrying cannot help, so the upload is dropped. */
 const FINAL_REFUSALS = new Set(['CHECKSUM_MISMATCH', 'SIZE_MISMATCH', 'EMPTY_FILE']);
@@ -147,7 +155,8 @@ export class UploadsService implements OnApplicationShutdown {
       });
     }
     if (length === 0) throw new SpecimenError('EMPTY_FILE', 'Upload-Length is 0');
-    const document = parseUploadMetadata(headers.metadata).get('metadata');
+    const pairs = parseUploadMetadata(headers.metadata);
+    const document = pairs.get('metadata');
     if (document === undefined || document === null) {
       throw new SpecimenError('VALIDATION_FAILED', 'Upload-Metadata must carry a "metadata" key', {
         issues: [{ field: 'Upload-Metadata.metadata', message: 'required' }],
@@ -169,11 +178,22 @@ export class UploadsService implements OnApplicationShutdown {
         actual: length,
       });
     }
+    // Scrubbed before it is stored, as the multipart path stores it (the hashes and size stay as they are:
+    // the finish checks the bytes against them). Every value HEAD echoes is scrubbed too: clients such as
+    // tus-js-client add their own keys (the file's name, its type).
+    const { sha256, md5, sha1, size } = metadata;
+    const scrubbed = { ...scrubDocument(metadata), sha256, md5, sha1, size };
+    const echoed = new Map(
+      [...pairs].map(([key, value]) => [
+        key,
+        key === 'metadata' ? JSON.stringify(scrubbed) : value === null ? null : scrubString(value),
+      ]),
+    );
     return this.uploads.create({
       createdBy: principal.tokenId,
       length,
-      metadata,
-      rawMetadata: headers.metadata ?? '',
+      metadata: scrubbed,
+      rawMetadata: headers.metadata === undefined ? '' : encodeUploadMetadata(echoed),
       expiresAt: this.expiry(),
     });
   }
@@ -402,7 +422,9 @@ export class UploadsService implements OnApplicationShutdown {
   }
 
   private async assembleAndAccept(upload: UploadRecord, principal: Principal): Promise<UploadState> {
-    const metadata = parseOrThrow(SubmissionMetadata, upload.metadata, 'metadata');
+    // Checked at creation, then scrubbed: a value the scrubbing made longer (a user name as `<user>`) must
+    // not refuse at the end an upload accepted at its start.
+    const metadata = upload.metadata as SubmissionMetadata;
     // Assembled while the chunks arrived, or else now from the stored parts, in order.
     let received = await this.assemblies.finish(upload.id, upload.length);
     if (received === null) {
