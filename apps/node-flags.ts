@@ -9,5 +9,12 @@
  *   (alternated runs of bench:lookups and bench:search), for 184–186 MB of peak RSS on a 1 GiB upload
  *   (goal ≤ 200) against 173–181; 16 MiB gave no more and 201–206 MB.
  * - `gc` exposed, for the paced minor collections of apps/api/src/http/buffer-garbage.ts.
+ * - Request headers up to 96 KiB in all (Node's default is 16 KiB): a tus creation carries the submission
+ *   metadata in `Upload-Metadata` as base64, and the multipart path takes a metadata document of up to
+ *   64 KiB; above 16 KiB Node refused it with a bare 431.
  */
-export const API_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--expose-gc'];
+export const API_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=8',
+  '--expose-gc',
+  '--max-http-header-size=98304',
+];

@@ -500,6 +500,23 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal(last.headers.get('specimen-sha256'), createHash('sha256').update(bytes).digest('hex'));
   });
 
+  it('takes a metadata document as large as the multipart path takes (Node refused headers above 16 KiB)', async () => {
+    const bytes = benign(1500);
+    // 4,000 CJK characters of path: ~12 KB of UTF-8, ~16 KB as base64.
+    const metadata = fileMetadata(bytes, {
+      path: `C:\\${'資料'.repeat(2000)}`,
+      filename: `${'名'.repeat(250)}.exe`,
+    });
+    const header = tusMetadata(metadata);
+    assert.ok(header.length > 16 * 1024, String(header.length));
+    const res = await service.request('/v1/uploads', {
+      method: 'POST',
+      token: agent,
+      headers: { 'tus-resumable': '1.0.0', 'upload-length': String(bytes.length), 'upload-metadata': header },
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+  });
+
   it('finishes on HEAD an upload whose last PATCH failed after every byte was in', async () => {
     const bytes = benign(3000);
     const url = await createdUrl(service, agent, bytes);
