@@ -451,6 +451,21 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal(res.status, 204);
     assert.deepEqual(await parts(), []);
     assert.equal((await offsetOf(service, agent, url)).status, 404);
+
+    // Once every byte is in, the upload is a submission (or becoming one): no termination.
+    const whole = await createdUrl(service, agent, bytes);
+    assert.equal((await patch(service, agent, whole, 0, bytes)).status, 204);
+    const late = await service.request(whole, {
+      method: 'DELETE',
+      token: agent,
+      headers: { 'tus-resumable': '1.0.0' },
+    });
+    assert.equal(late.status, 409, await late.clone().text());
+    assert.match(
+      ((await late.json()) as { error: { message: string } }).error.message,
+      /can no longer be terminated/,
+    );
+    assert.equal((await offsetOf(service, agent, whole)).status, 200);
   });
 
   it('stores and echoes upload metadata scrubbed, as the multipart path stores it', async () => {

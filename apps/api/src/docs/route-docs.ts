@@ -600,7 +600,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: "tus 1.0.0 termination: drop the caller's own unfinished upload and its stored parts",
     tag: 'ingest',
     status: 204,
-    errors: ['TUS_VERSION_UNSUPPORTED', 'UPLOAD_EXPIRED', 'CONSENT_REQUIRED', 'RATE_LIMITED'],
+    errors: ['TUS_VERSION_UNSUPPORTED', 'UPLOAD_EXPIRED', 'CONFLICT', 'CONSENT_REQUIRED', 'RATE_LIMITED'],
     emptyBody: true,
     example: {},
   },

@@ -433,6 +433,10 @@ export class UploadsService implements OnApplicationShutdown {
         received = await hashIntoIncoming(this.store, source);
       } catch (e) {
         source.destroy();
+        // A part gone (the sweeper, say): the upload's own state, not the storage key of the part.
+        if (e instanceof SpecimenError && e.code === 'NOT_FOUND') {
+          throw new SpecimenError('NOT_FOUND', 'no such upload: its parts are gone', undefined, { cause: e });
+        }
         throw e instanceof SpecimenError
           ? e
           : new SpecimenError('INTERNAL', 'the upload could not be assembled', undefined, { cause: e });
@@ -460,6 +464,15 @@ export class UploadsService implements OnApplicationShutdown {
 
   async terminate(id: string, principal: Principal): Promise<void> {
     const upload = await this.owned(id, principal);
+    if (upload.offset === upload.length) {
+      // Its finish has run or is running (here or at another replica): removing its parts under it made
+      // the finish fail on a missing part, or left a submission whose upload had said 204.
+      throw new SpecimenError(
+        'CONFLICT',
+        'every byte of this upload is in: it is a submission, or becoming one, and can no longer be terminated',
+        { offset: upload.offset },
+      );
+    }
     await this.remove(upload.id);
   }
 
