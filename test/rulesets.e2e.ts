@@ -538,4 +538,34 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     });
     assert.equal(missing.status, 404);
   });
+
+  it('rescans the samples a rule matched when an admin disables it with rescan, and every sample when it comes back', async () => {
+    const bytes = withMarkers('SPECIMEN-FLIP-RULE');
+    const created = await createRuleset('flip', rule('Flip_Rule', 'SPECIMEN-FLIP-RULE', 100));
+    const patch = (body: unknown) =>
+      service.request(`/v1/rulesets/${created.id}/rules/Flip_Rule`, { method: 'PATCH', ...json(body) });
+    // Staging: nothing to rescan with.
+    const early = await patch({ state: 'noisy', rescan: true });
+    assert.equal(early.status, 409, await early.clone().text());
+    await activate(created.id);
+    const sha = sha256(bytes);
+    assert.equal((await submitAndWait(bytes)).verdict, 'malicious');
+
+    const disabled = await patch({ state: 'disabled', rescan: true });
+    assert.equal(disabled.status, 200, await disabled.clone().text());
+    const first = (await disabled.json()) as {
+      state: string;
+      rescan?: { jobId: string; allSamples: boolean };
+    };
+    assert.equal(first.rescan?.allSamples, false, 'only the samples it matched');
+    assert.match(first.rescan.jobId, /-rule-Flip_Rule-start$/);
+    const clean = await scanned(sha, (v) => v.verdict === 'clean');
+    assert.deepEqual(clean.matches, []);
+
+    // Back from disabled: its matches were never recorded, so every sample is rescanned.
+    const enabled = await patch({ state: 'enabled', rescan: true });
+    assert.equal(enabled.status, 200, await enabled.clone().text());
+    assert.equal(((await enabled.json()) as { rescan?: { allSamples: boolean } }).rescan?.allSamples, true);
+    assert.equal((await scanned(sha, (v) => v.verdict === 'malicious')).matches[0]?.rule, 'Flip_Rule');
+  });
 });

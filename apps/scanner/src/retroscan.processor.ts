@@ -42,6 +42,7 @@ export class RetroscanProcessor {
       after: data.after ?? null,
       until: new Date(data.until),
       limit: batchSize,
+      ...(data.rule === undefined ? {} : { matchedRule: data.rule }),
     });
     for (const sample of samples) {
       await this.queue.add(
@@ -58,7 +59,9 @@ export class RetroscanProcessor {
         retroscanJobId(next),
       );
     } else {
-      this.logger.log(`retro-scan for ruleset ${data.rulesetId}: every sample queued`);
+      this.logger.log(
+        `retro-scan for ruleset ${data.rulesetId}${data.rule === undefined ? '' : ` (rule ${data.rule})`}: every sample queued`,
+      );
     }
     return { queued: samples.length, waiting: false };
   }

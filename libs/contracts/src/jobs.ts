@@ -83,6 +83,11 @@ export interface RetroscanBatchJob {
   /** Only samples first seen up to this instant (ISO 8601): newer ones were scanned by their ingest. */
   until: string;
   after?: string;
+  /**
+   * Only samples whose latest scan matched this rule (a rule-state change with `rescan`, which can move
+   * only their verdicts); every sample when absent.
+   */
+  rule?: string;
 }
 
 /** Name and payload together, so a handler can never receive the wrong payload. */

@@ -36,7 +36,15 @@ export const CreateRulesetRequest = z.strictObject({
 export type CreateRulesetRequest = z.infer<typeof CreateRulesetRequest>;
 
 /** `PATCH /v1/rulesets/:id/rules/:rule`. */
-export const SetRuleStateRequest = z.strictObject({ state: z.enum(RULE_STATES) });
+export const SetRuleStateRequest = z.strictObject({
+  state: z.enum(RULE_STATES),
+  /**
+   * Active version only: rescan, at low priority, the samples whose verdict the change can move (those
+   * whose latest scan matched the rule; every sample when a disabled rule comes back, its matches not
+   * having been recorded).
+   */
+  rescan: z.boolean().default(false),
+});
 export type SetRuleStateRequest = z.infer<typeof SetRuleStateRequest>;
 
 /** A compiler error or warning of one rule; libyara gives lines, the column is a best effort. */
@@ -82,6 +90,14 @@ export interface RuleView {
   /** Who last set the rule's state, and when; absent for a rule whose state was never set. */
   changedBy?: { id: string; name: string | null } | null;
   changedAt?: string;
+}
+
+/** Answer of `PATCH /v1/rulesets/:id/rules/:rule`. */
+export interface RuleStateChanged {
+  name: string;
+  state: RuleState;
+  /** With `rescan`: the retro-scan queued, and whether it covers every sample or those that matched. */
+  rescan?: { jobId: string; allSamples: boolean };
 }
 
 /** `GET /v1/rulesets/:id`. */

@@ -44,8 +44,8 @@ export const retrohuntJobId = (retrohuntId: string, after?: string | null): stri
   `retrohunt-${retrohuntId}-${after ?? 'start'}`;
 
 /** One retro-scan: the activated ruleset and the instant of the activation that asked for it. */
-export const retroscanKey = (data: Pick<RetroscanBatchJob, 'rulesetId' | 'until'>): string =>
-  `retroscan-${data.rulesetId}-${Date.parse(data.until)}`;
+export const retroscanKey = (data: Pick<RetroscanBatchJob, 'rulesetId' | 'until' | 'rule'>): string =>
+  `retroscan-${data.rulesetId}-${Date.parse(data.until)}${data.rule === undefined ? '' : `-rule-${data.rule}`}`;
 
 /** Deterministic id of a retro-scan batch job (the first batch has no `after`). */
 export const retroscanJobId = (data: RetroscanBatchJob): string =>

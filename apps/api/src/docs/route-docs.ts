@@ -325,12 +325,21 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: { request: { retroscan: true }, response: { ...ruleset, status: 'active' } },
   },
   'PATCH /v1/rulesets/:id/rules/:rule': {
-    summary: 'Set one rule of a version enabled, disabled or noisy',
+    summary:
+      'Set one rule of a version enabled, disabled or noisy; with `rescan: true` (active version) also queue a ' +
+      'low-priority rescan of the samples whose verdict that can move',
     tag: 'rulesets',
     status: 200,
     body: SetRuleStateRequest,
     errors: ['NOT_FOUND', 'CONFLICT'],
-    example: { request: { state: 'noisy' }, response: { name: 'demo', state: 'noisy' } },
+    example: {
+      request: { state: 'disabled', rescan: true },
+      response: {
+        name: 'demo',
+        state: 'disabled',
+        rescan: { jobId: `retroscan-${ID}-1795000000000-rule-demo-start`, allSamples: false },
+      },
+    },
   },
   'POST /v1/tokens': {
     summary: 'Create an API token (shown once)',

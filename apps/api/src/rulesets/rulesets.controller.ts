@@ -1,5 +1,11 @@
 import { Controller, Get, HttpCode, Inject, Param, Patch, Post, UseInterceptors } from '@nestjs/common';
-import type { Principal, RuleView, RulesetCreated, RulesetSummaryView, RulesetView } from '#contracts';
+import type {
+  Principal,
+  RuleStateChanged,
+  RulesetCreated,
+  RulesetSummaryView,
+  RulesetView,
+} from '#contracts';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { LargeJsonBody } from '../http/large-json.js';
 import { RulesetsService } from './rulesets.service.js';
@@ -41,7 +47,7 @@ export class RulesetsController {
     return this.rulesets.activate(id, body, principal);
   }
 
-  /** `{state: 'enabled' | 'disabled' | 'noisy'}` for one rule of a version. */
+  /** `{state: 'enabled' | 'disabled' | 'noisy', rescan?}` for one rule of a version. */
   @Patch(':id/rules/:rule')
   @Roles('analyst', 'admin')
   setRuleState(
@@ -49,7 +55,7 @@ export class RulesetsController {
     @Param('rule') rule: string,
     @JsonBody() body: unknown,
     @CurrentPrincipal() principal: Principal,
-  ): Promise<RuleView> {
+  ): Promise<RuleStateChanged> {
     return this.rulesets.setRuleState(id, rule, body, principal);
   }
 }

@@ -6,6 +6,7 @@ import {
   QueueName,
   type RetroscanBatchJob,
   type Principal,
+  type RuleStateChanged,
   type RuleView,
   type RulesetCreated,
   type RulesetSummaryView,
@@ -212,8 +213,13 @@ export class RulesetsService {
   }
 
   /** Analysts may change rules of staging versions; admins those of any version. */
-  async setRuleState(id: string, rule: string, body: unknown, principal: Principal): Promise<RuleView> {
-    const { state } = parseOrThrow(SetRuleStateRequest, body, 'body');
+  async setRuleState(
+    id: string,
+    rule: string,
+    body: unknown,
+    principal: Principal,
+  ): Promise<RuleStateChanged> {
+    const { state, rescan } = parseOrThrow(SetRuleStateRequest, body, 'body');
     const detail = await this.detail(id);
     // Analysts work on rules in staging; what scanners run now is the admin's to change.
     if (detail.status !== 'staging' && principal.role !== 'admin') {
@@ -252,7 +258,8 @@ export class RulesetsService {
         { rule, modifier },
       );
     }
-    const status = await this.database.transaction(async (tx) => {
+    const previous = detail.ruleStates[rule] ?? 'enabled';
+    const outcome = await this.database.transaction(async (tx) => {
       // Checked again under the version's row lock: an activation committed meanwhile makes it admin's,
       // and whether scanners must hear of the change depends on the status at the commit.
       const locked = await this.rulesets.lockedStatus(id, tx);
@@ -266,7 +273,33 @@ export class RulesetsService {
           },
         );
       }
+      if (rescan && locked !== 'active') {
+        throw new SpecimenError('CONFLICT', `rescan applies to the active version; this one is ${locked}`, {
+          status: locked,
+        });
+      }
       await this.rulesets.setRuleState({ rulesetId: id, rule, state, updatedBy: principal.tokenId }, tx);
+      // The samples whose verdict the change can move: those whose latest scan matched the rule (noisy
+      // matches are recorded too), or every sample when a disabled rule comes back (its matches were not).
+      const job: RetroscanBatchJob | null = rescan
+        ? {
+            rulesetId: id,
+            until: new Date().toISOString(),
+            ...(previous === 'disabled' && state !== 'disabled' ? {} : { rule }),
+          }
+        : null;
+      const outboxId =
+        job === null
+          ? null
+          : await this.outbox.add(
+              {
+                queue: QueueName.Retrohunt,
+                name: JobName.RetroscanBatch,
+                jobId: retroscanJobId(job),
+                payload: { ...job },
+              },
+              tx,
+            );
       await this.audit.append(
         {
           actorId: principal.tokenId,
@@ -274,13 +307,26 @@ export class RulesetsService {
           action: 'ruleset.rule-state',
           targetType: 'ruleset',
           targetId: id,
-          details: { rule, state, previous: detail.ruleStates[rule] ?? 'enabled' },
+          details: { rule, state, previous, rescan },
         },
         tx,
       );
-      return locked;
+      return { status: locked, job, outboxId };
     });
-    if (status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
+    // Announced first: the scanners reload the states before the rescans, which go through two queues.
+    if (outcome.status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
+    if (outcome.job !== null && outcome.outboxId !== null) {
+      await this.dispatcher.dispatch(
+        { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: outcome.job },
+        retroscanJobId(outcome.job),
+        outcome.outboxId,
+      );
+      return {
+        name: rule,
+        state,
+        rescan: { jobId: retroscanJobId(outcome.job), allSamples: outcome.job.rule === undefined },
+      };
+    }
     return { name: rule, state };
   }
 

@@ -13,7 +13,7 @@ import type {
   RetrohuntView,
   Role,
   RuleState,
-  RuleView,
+  RuleStateChanged,
   RulesetCreated,
   RulesetSummaryView,
   RulesetView,
@@ -118,7 +118,7 @@ export class ConsoleApi {
     this.json('/v1/rulesets', 'POST', { name, source });
   activate = (id: string, retroscan: boolean): Promise<RulesetSummaryView> =>
     this.json(`/v1/rulesets/${seg(id)}/activate`, 'POST', { retroscan });
-  setRuleState = (id: string, rule: string, state: RuleState): Promise<RuleView> =>
+  setRuleState = (id: string, rule: string, state: RuleState): Promise<RuleStateChanged> =>
     this.json(`/v1/rulesets/${seg(id)}/rules/${seg(rule)}`, 'PATCH', { state });
 
   statsOverview = (from?: string, to?: string): Promise<StatsOverviewView> =>

@@ -275,7 +275,13 @@ export class RetrohuntsRepository {
   }
 
   /** The next `limit` samples in sha256 order after `after`, first seen up to `until`. */
-  async samplesAfter(options: { after?: string | null; until: Date; limit: number }): Promise<BatchSample[]> {
+  async samplesAfter(options: {
+    after?: string | null;
+    until: Date;
+    limit: number;
+    /** Only samples whose latest scan matched this rule (their rule copy, GIN-indexed). */
+    matchedRule?: string;
+  }): Promise<BatchSample[]> {
     return this.database.db
       .select({
         sha256: samples.sha256,
@@ -289,6 +295,9 @@ export class RetrohuntsRepository {
         and(
           lte(samples.firstSeen, options.until),
           options.after == null ? undefined : gt(samples.sha256, options.after),
+          options.matchedRule === undefined
+            ? undefined
+            : sql`${samples.matchRules} @> array[${options.matchedRule}]::text[]`,
         ),
       )
       .orderBy(asc(samples.sha256))
