@@ -17,14 +17,20 @@ interface ErrorBody {
 const tusMetadata = (metadata: Record<string, unknown>): string =>
   `metadata ${Buffer.from(JSON.stringify(metadata)).toString('base64')}`;
 
-async function create(service: TestService, token: string, bytes: Buffer): Promise<Response> {
+/** A tus creation for `bytes`, with their metadata (or the given Upload-Metadata header). */
+async function create(
+  service: TestService,
+  token: string,
+  bytes: Buffer,
+  metadata = tusMetadata(fileMetadata(bytes)),
+): Promise<Response> {
   return service.request('/v1/uploads', {
     method: 'POST',
     token,
     headers: {
       'tus-resumable': '1.0.0',
       'upload-length': String(bytes.length),
-      'upload-metadata': tusMetadata(fileMetadata(bytes)),
+      'upload-metadata': metadata,
     },
   });
 }
@@ -470,24 +476,21 @@ describe('resumable uploads (tus 1.0.0)', () => {
 
   it('stores and echoes upload metadata scrubbed, as the multipart path stores it', async () => {
     const bytes = benign(2000);
-    const res = await service.request('/v1/uploads', {
-      method: 'POST',
-      token: agent,
-      headers: {
-        'tus-resumable': '1.0.0',
-        'upload-length': String(bytes.length),
-        'upload-metadata': [
-          tusMetadata(
-            fileMetadata(bytes, {
-              path: 'C:\\Users\\alice.smith\\Downloads\\invoice.exe',
-              filename: 'from bob@example.com.exe',
-            }),
-          ),
-          // What tus-js-client adds of its own: the file's name.
-          `filename ${Buffer.from('/home/carol/Desktop/x.bin').toString('base64')}`,
-        ].join(','),
-      },
-    });
+    const res = await create(
+      service,
+      agent,
+      bytes,
+      [
+        tusMetadata(
+          fileMetadata(bytes, {
+            path: 'C:\\Users\\alice.smith\\Downloads\\invoice.exe',
+            filename: 'from bob@example.com.exe',
+          }),
+        ),
+        // What tus-js-client adds of its own: the file's name.
+        `filename ${Buffer.from('/home/carol/Desktop/x.bin').toString('base64')}`,
+      ].join(','),
+    );
     assert.equal(res.status, 201, await res.clone().text());
     const url = res.headers.get('location') ?? '';
     const id = url.split('/').at(-1);
@@ -524,11 +527,7 @@ describe('resumable uploads (tus 1.0.0)', () => {
     });
     const header = tusMetadata(metadata);
     assert.ok(header.length > 16 * 1024, String(header.length));
-    const res = await service.request('/v1/uploads', {
-      method: 'POST',
-      token: agent,
-      headers: { 'tus-resumable': '1.0.0', 'upload-length': String(bytes.length), 'upload-metadata': header },
-    });
+    const res = await create(service, agent, bytes, header);
     assert.equal(res.status, 201, await res.clone().text());
   });
 
@@ -566,17 +565,12 @@ describe('resumable uploads (tus 1.0.0)', () => {
 
   it('refuses an upload whose declared checksum the assembled bytes do not match, and drops it', async () => {
     const bytes = benign(1000);
-    const res = await service.request('/v1/uploads', {
-      method: 'POST',
-      token: agent,
-      headers: {
-        'tus-resumable': '1.0.0',
-        'upload-length': '1000',
-        'upload-metadata': tusMetadata(
-          fileMetadata(bytes, { sha256: 'a'.repeat(64), md5: undefined, sha1: undefined }),
-        ),
-      },
-    });
+    const res = await create(
+      service,
+      agent,
+      bytes,
+      tusMetadata(fileMetadata(bytes, { sha256: 'a'.repeat(64), md5: undefined, sha1: undefined })),
+    );
     assert.equal(res.status, 201);
     const url = res.headers.get('location') ?? '';
     const last = await patch(service, agent, url, 0, bytes);

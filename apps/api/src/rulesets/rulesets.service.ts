@@ -18,6 +18,7 @@ import {
 import {
   AuditRepository,
   Database,
+  type Executor,
   OutboxRepository,
   RulesetsRepository,
   type RulesetDetail,
@@ -174,18 +175,7 @@ export class RulesetsService {
       const job: RetroscanBatchJob | null = retroscan
         ? { rulesetId: id, until: new Date().toISOString() }
         : null;
-      const outboxId =
-        job === null
-          ? null
-          : await this.outbox.add(
-              {
-                queue: QueueName.Retrohunt,
-                name: JobName.RetroscanBatch,
-                jobId: retroscanJobId(job),
-                payload: { ...job },
-              },
-              tx,
-            );
+      const outboxId = job === null ? null : await this.committedRetroscan(job, tx);
       if (result.previous !== id || retroscan) {
         await this.audit.append(
           {
@@ -203,11 +193,7 @@ export class RulesetsService {
     });
     if (outcome.previous !== id) await this.announce({ kind: 'activated', rulesetId: id });
     if (outcome.job !== null && outcome.outboxId !== null) {
-      await this.dispatcher.dispatch(
-        { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: outcome.job },
-        retroscanJobId(outcome.job),
-        outcome.outboxId,
-      );
+      await this.dispatchRetroscan(outcome.job, outcome.outboxId);
     }
     return summaryView(await this.detail(id));
   }
@@ -288,18 +274,7 @@ export class RulesetsService {
             ...(previous === 'disabled' && state !== 'disabled' ? {} : { rule }),
           }
         : null;
-      const outboxId =
-        job === null
-          ? null
-          : await this.outbox.add(
-              {
-                queue: QueueName.Retrohunt,
-                name: JobName.RetroscanBatch,
-                jobId: retroscanJobId(job),
-                payload: { ...job },
-              },
-              tx,
-            );
+      const outboxId = job === null ? null : await this.committedRetroscan(job, tx);
       await this.audit.append(
         {
           actorId: principal.tokenId,
@@ -316,11 +291,7 @@ export class RulesetsService {
     // Announced first: the scanners reload the states before the rescans, which go through two queues.
     if (outcome.status === 'active') await this.announce({ kind: 'rule-states', rulesetId: id });
     if (outcome.job !== null && outcome.outboxId !== null) {
-      await this.dispatcher.dispatch(
-        { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: outcome.job },
-        retroscanJobId(outcome.job),
-        outcome.outboxId,
-      );
+      await this.dispatchRetroscan(outcome.job, outcome.outboxId);
       return {
         name: rule,
         state,
@@ -328,6 +299,28 @@ export class RulesetsService {
       };
     }
     return { name: rule, state };
+  }
+
+  /** A retro-scan's first batch, committed to the outbox in the caller's transaction. */
+  private committedRetroscan(job: RetroscanBatchJob, tx: Executor): Promise<number> {
+    return this.outbox.add(
+      {
+        queue: QueueName.Retrohunt,
+        name: JobName.RetroscanBatch,
+        jobId: retroscanJobId(job),
+        payload: { ...job },
+      },
+      tx,
+    );
+  }
+
+  /** After the commit: queued now, or by the outbox re-drive if Redis does not take it. */
+  private async dispatchRetroscan(job: RetroscanBatchJob, outboxId: number): Promise<void> {
+    await this.dispatcher.dispatch(
+      { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: job },
+      retroscanJobId(job),
+      outboxId,
+    );
   }
 
   private async detail(id: string): Promise<RulesetDetail> {
