@@ -441,6 +441,29 @@ describe('resumable uploads (tus 1.0.0)', () => {
     }
   });
 
+  it('keeps one part for chunks streamed into one file, however many chunks came', async () => {
+    const bytes = benign(8 * 1000);
+    const url = await createdUrl(service, agent, bytes);
+    const id = url.split('/').pop() ?? '';
+    for (let offset = 0; offset < 7000; offset += 1000) {
+      const res = await patch(service, agent, url, offset, bytes.subarray(offset, offset + 1000));
+      assert.equal(res.status, 204, await res.clone().text());
+    }
+    // The list is rewritten at every chunk: one entry a chunk made that quadratic in their number.
+    const [row] = await query<{ parts: Array<{ offset: number; size: number }> }>(
+      service.databaseUrl,
+      'select parts from uploads where id = $1',
+      [id],
+    );
+    assert.deepEqual(
+      row?.parts.map((p) => [p.offset, p.size]),
+      [[0, 7000]],
+    );
+    const last = await patch(service, agent, url, 7000, bytes.subarray(7000));
+    assert.equal(last.status, 204, await last.clone().text());
+    assert.equal(last.headers.get('specimen-sha256'), createHash('sha256').update(bytes).digest('hex'));
+  });
+
   it('terminates an upload on DELETE and removes its parts', async () => {
     const bytes = benign(2000);
     const url = await createdUrl(service, agent, bytes);

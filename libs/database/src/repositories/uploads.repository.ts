@@ -44,7 +44,9 @@ export class UploadsRepository {
 
   /**
    * Appends a stored part and moves the offset, only if the offset is still `from` and the upload has not
-   * expired: of two requests racing for one offset exactly one wins. Null when this one lost.
+   * expired: of two requests racing for one offset exactly one wins. Null when this one lost. A part that
+   * continues the last one in the same object (chunks streamed into one file) extends it instead, so the
+   * list, rewritten at every chunk, stays short: it grew by one entry a chunk, quadratic in their number.
    */
   async appendPart(
     id: string,
@@ -56,7 +58,12 @@ export class UploadsRepository {
       .update(uploads)
       .set({
         offset: from + part.size,
-        parts: sql`${uploads.parts} || ${JSON.stringify([part])}::jsonb`,
+        parts: sql`case
+          when ${uploads.parts} -> -1 ->> 'key' = ${part.key}
+            and (${uploads.parts} -> -1 ->> 'offset')::bigint + (${uploads.parts} -> -1 ->> 'size')::bigint = ${part.offset}
+          then jsonb_set(${uploads.parts}, '{-1,size}', to_jsonb((${uploads.parts} -> -1 ->> 'size')::bigint + ${part.size}))
+          else ${uploads.parts} || ${JSON.stringify([part])}::jsonb
+        end`,
         expiresAt,
       })
       .where(and(eq(uploads.id, id), eq(uploads.offset, from), sql`${uploads.expiresAt} > now()`))
