@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName, type RetroscanBatchJob } from '#contracts';
-import { RetrohuntsRepository } from '#database';
+import { RetrohuntsRepository, RulesetsRepository } from '#database';
 import { QueueProducer, retroscanJobId, retroscanKey, scanJobId } from '#queue';
 
 /**
@@ -24,10 +24,17 @@ export class RetroscanProcessor {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(RetrohuntsRepository) private readonly retrohunts: RetrohuntsRepository,
+    @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
   ) {}
 
-  async handle(data: RetroscanBatchJob): Promise<{ queued: number; waiting: boolean }> {
+  async handle(data: RetroscanBatchJob): Promise<{ queued: number; waiting: boolean; superseded?: true }> {
+    // Another version was activated since: its own retro-scan, if asked for, covers every sample, and
+    // the scans queued here would run with it anyway. Two in full, one after the other, is twice the work.
+    if ((await this.rulesets.activeId()) !== data.rulesetId) {
+      this.logger.log(`retro-scan for ruleset ${data.rulesetId} stops: another version is active`);
+      return { queued: 0, waiting: false, superseded: true };
+    }
     const batchSize = this.config.scanner.retrohuntBatchSize;
     const backlog = await this.queue.backlog(QueueName.Scan);
     if (backlog + batchSize > Math.max(batchSize, Math.floor(this.config.limits.scanBacklogMax / 2))) {

@@ -95,6 +95,16 @@ export class RulesetsRepository {
     return row ?? null;
   }
 
+  /** The active version's id only (no source). */
+  async activeId(): Promise<string | null> {
+    const [row] = await this.database.db
+      .select({ id: rulesets.id })
+      .from(rulesets)
+      .where(eq(rulesets.status, 'active'))
+      .limit(1);
+    return row?.id ?? null;
+  }
+
   async findById(id: string): Promise<RulesetRecord | null> {
     const [row] = await this.database.db.select(columns).from(rulesets).where(eq(rulesets.id, id)).limit(1);
     return row ?? null;
