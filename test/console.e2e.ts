@@ -452,6 +452,7 @@ describe('analyst console (browser)', () => {
     await page.getByText('active', { exact: true }).first().waitFor();
     await page.getByTestId('activate').waitFor({ state: 'detached' });
     await shot('09-ruleset-active');
+    const rulesetPage = page.url();
 
     // The next scan uses the activated version: a new sample with the marker is malicious ...
     const after = Buffer.concat([benign(200), Buffer.from(MARKER), benign(200)]);
@@ -472,6 +473,32 @@ describe('analyst console (browser)', () => {
       .waitFor({ timeout: WAIT });
     await page.locator('[data-testid="match"][data-rule="console_marker"]').waitFor();
     await shot('10-sample-rescanned');
+
+    // Marked noisy on the active version, with the rescan the page offers: the samples it matched are
+    // rescanned and no longer malicious; back to enabled, malicious again.
+    const verdictOf = async (bytes: Buffer) =>
+      ((await (await service.request(`/v1/samples/${sha256(bytes)}`)).json()) as SampleState).verdict;
+    const setState = async (state: string) => {
+      await page.goto(rulesetPage);
+      assert.equal(await page.getByTestId('rule-rescan').isChecked(), true);
+      await page.getByRole('combobox', { name: 'State of console_marker' }).click();
+      await page.getByRole('option', { name: state, exact: true }).click();
+      await page
+        .getByText(/will be rescanned/)
+        .first()
+        .waitFor();
+    };
+    await setState('noisy');
+    await page.locator('[data-testid="rule-changed"]', { hasText: 'by bootstrap-admin' }).waitFor();
+    await shot('10b-rule-noisy-rescan');
+    for (const verdict of ['clean', 'malicious']) {
+      if (verdict === 'malicious') await setState('enabled');
+      await pollUntil(
+        async () =>
+          (await verdictOf(before)) === verdict && (await verdictOf(after)) === verdict ? true : undefined,
+        { timeoutMs: WAIT, what: `both marked samples ${verdict} after the rescan` },
+      );
+    }
 
     await page.goto(`${service.baseUrl}/rules`);
     await page.getByTestId('rulesets').waitFor();

@@ -118,8 +118,8 @@ export class ConsoleApi {
     this.json('/v1/rulesets', 'POST', { name, source });
   activate = (id: string, retroscan: boolean): Promise<RulesetSummaryView> =>
     this.json(`/v1/rulesets/${seg(id)}/activate`, 'POST', { retroscan });
-  setRuleState = (id: string, rule: string, state: RuleState): Promise<RuleStateChanged> =>
-    this.json(`/v1/rulesets/${seg(id)}/rules/${seg(rule)}`, 'PATCH', { state });
+  setRuleState = (id: string, rule: string, state: RuleState, rescan = false): Promise<RuleStateChanged> =>
+    this.json(`/v1/rulesets/${seg(id)}/rules/${seg(rule)}`, 'PATCH', rescan ? { state, rescan } : { state });
 
   statsOverview = (from?: string, to?: string): Promise<StatsOverviewView> =>
     this.json(`/v1/stats/overview${qs({ from, to })}`);

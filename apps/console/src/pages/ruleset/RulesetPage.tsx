@@ -85,59 +85,79 @@ function RuleStates({ ruleset, onChanged }: { ruleset: RulesetView; onChanged: (
   const editable =
     may('PATCH /v1/rulesets/{id}/rules/{rule}') &&
     (ruleset.status === 'staging' || identity.role === 'admin');
+  // On the active version a change can move verdicts: the samples it affects are rescanned unless unticked.
+  const [rescan, setRescan] = useState(true);
+  const active = ruleset.status === 'active';
   const change = async (rule: string, state: RuleState) => {
     try {
-      await api.setRuleState(ruleset.id, rule, state);
-      notifications.show({ message: `${rule} is now ${state}`, color: 'teal' });
+      const changed = await api.setRuleState(ruleset.id, rule, state, active && rescan);
+      notifications.show({
+        message:
+          changed.rescan === undefined
+            ? `${rule} is now ${state}`
+            : `${rule} is now ${state}; ${changed.rescan.allSamples ? 'every sample' : 'the samples it matched'} will be rescanned`,
+        color: 'teal',
+      });
       onChanged();
     } catch (e) {
       notifications.show({ title: 'Not changed', message: errorMessage(e), color: 'red' });
     }
   };
   return (
-    <Table striped verticalSpacing={4} data-testid="rules">
-      <Table.Thead>
-        <Table.Tr>
-          <Table.Th>Rule</Table.Th>
-          <Table.Th>State</Table.Th>
-          <Table.Th>Changed</Table.Th>
-        </Table.Tr>
-      </Table.Thead>
-      <Table.Tbody>
-        {ruleset.rules.map((r, i) => (
-          // A name defined twice is listed twice (the later one quarantined).
-          <Table.Tr key={`${i}:${r.name}`}>
-            <Table.Td ff="monospace">{r.name}</Table.Td>
-            <Table.Td>
-              {r.state === 'quarantined' || !editable ? (
-                <Text size="sm" c={r.state === 'quarantined' ? 'red' : undefined}>
-                  {r.state}
-                </Text>
-              ) : (
-                <Select
-                  size="xs"
-                  w={140}
-                  data={[...RULE_STATES]}
-                  value={r.state}
-                  allowDeselect={false}
-                  aria-label={`State of ${r.name}`}
-                  onChange={(v) => {
-                    if (v !== null && v !== r.state) void change(r.name, v);
-                  }}
-                />
-              )}
-            </Table.Td>
-            <Table.Td>
-              {r.changedAt === undefined ? null : (
-                <Text size="xs" c="dimmed" data-testid="rule-changed">
-                  {formatTime(r.changedAt)} by {r.changedBy?.name ?? 'unknown'}
-                </Text>
-              )}
-            </Table.Td>
+    <Stack gap="xs">
+      {active && editable ? (
+        <Checkbox
+          size="xs"
+          checked={rescan}
+          onChange={(e) => setRescan(e.currentTarget.checked)}
+          label="Rescan the samples a change affects (those the rule matched; every sample when a disabled rule comes back)"
+          data-testid="rule-rescan"
+        />
+      ) : null}
+      <Table striped verticalSpacing={4} data-testid="rules">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Rule</Table.Th>
+            <Table.Th>State</Table.Th>
+            <Table.Th>Changed</Table.Th>
           </Table.Tr>
-        ))}
-      </Table.Tbody>
-    </Table>
+        </Table.Thead>
+        <Table.Tbody>
+          {ruleset.rules.map((r, i) => (
+            // A name defined twice is listed twice (the later one quarantined).
+            <Table.Tr key={`${i}:${r.name}`}>
+              <Table.Td ff="monospace">{r.name}</Table.Td>
+              <Table.Td>
+                {r.state === 'quarantined' || !editable ? (
+                  <Text size="sm" c={r.state === 'quarantined' ? 'red' : undefined}>
+                    {r.state}
+                  </Text>
+                ) : (
+                  <Select
+                    size="xs"
+                    w={140}
+                    data={[...RULE_STATES]}
+                    value={r.state}
+                    allowDeselect={false}
+                    aria-label={`State of ${r.name}`}
+                    onChange={(v) => {
+                      if (v !== null && v !== r.state) void change(r.name, v);
+                    }}
+                  />
+                )}
+              </Table.Td>
+              <Table.Td>
+                {r.changedAt === undefined ? null : (
+                  <Text size="xs" c="dimmed" data-testid="rule-changed">
+                    {formatTime(r.changedAt)} by {r.changedBy?.name ?? 'unknown'}
+                  </Text>
+                )}
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </Stack>
   );
 }
 
