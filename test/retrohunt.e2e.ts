@@ -16,6 +16,7 @@ import { TestService, benign, fileMetadata, md5, pollUntil, query, sha1, sha256 
 
 interface Progress {
   scanned: number;
+  timedOut: number;
   total: number;
   bytes: number;
 }
@@ -233,6 +234,7 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     );
     assert.deepEqual(done.progress, {
       scanned: SUBMITTED + SEEDED,
+      timedOut: 0,
       total: SUBMITTED + SEEDED,
       bytes: totalBytes,
     });

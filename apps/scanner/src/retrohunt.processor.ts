@@ -47,7 +47,8 @@ interface CachedRules {
 }
 
 /** A sample's matches, or null when its object is gone. */
-type Found = RetrohuntMatchRecord[] | null;
+/** A sample's matches and whether its scan timed out; null when it could not be scanned (skipped). */
+type Found = { matches: RetrohuntMatchRecord[]; timedOut: boolean } | null;
 
 /**
  * What a batch leaves for the next one of the same retrohunt in this process: the next batch's samples
@@ -138,7 +139,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       return { scanned: 0, finished: true };
     }
     const rules = await this.acquire(hunt);
-    let outcome: { matches: RetrohuntMatchRecord[]; bytes: number } | null;
+    let outcome: { matches: RetrohuntMatchRecord[]; bytes: number; timedOut: number } | null;
     try {
       // The next batch's samples are read while this one scans (a full batch has a next one, maybe empty).
       const next =
@@ -188,6 +189,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       from,
       to: last.sha256,
       scanned: samples.length,
+      timedOut: outcome.timedOut,
       bytes: outcome.bytes,
       matches: outcome.matches,
       last: final,
@@ -217,9 +219,10 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     samples: BatchSample[],
     started: Map<string, Promise<Found>>,
     next?: Lookahead,
-  ): Promise<{ matches: RetrohuntMatchRecord[]; bytes: number } | null> {
+  ): Promise<{ matches: RetrohuntMatchRecord[]; bytes: number; timedOut: number } | null> {
     const matches: RetrohuntMatchRecord[] = [];
     let bytes = 0;
+    let timedOut = 0;
     let index = 0;
     let stopped = false;
     /** The status check in flight, if any (it never rejects: a failure is kept in `error`). */
@@ -249,7 +252,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
         const found = await (started.get(sample.sha256) ?? this.scanOne(cached.rules, sample));
         if (found === null) continue;
         bytes += sample.size;
-        matches.push(...found);
+        if (found.timedOut) timedOut++;
+        matches.push(...found.matches);
       }
       // This lane's share is done: it starts the next batch's scans while the other lanes finish theirs.
       if (next !== undefined && !stopped)
@@ -260,7 +264,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     // A check still in flight decides too: a batch that ends as its retrohunt is cancelled is not recorded.
     await check.pending;
     if (check.error !== null) throw check.error;
-    return stopped ? null : { matches, bytes };
+    return stopped ? null : { matches, bytes, timedOut };
   }
 
   /**
@@ -291,7 +295,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
    * with no bytes): one unreadable sample must not fail the whole hunt. Other errors (storage unreachable)
    * fail the batch, which is retried.
    */
-  private async scanOne(rules: YaraRules, sample: BatchSample): Promise<RetrohuntMatchRecord[] | null> {
+  private async scanOne(rules: YaraRules, sample: BatchSample): Promise<Found> {
     try {
       return await withLocalFile(this.store, sample.objectKey, async (path) => {
         const fileType = sample.fileType ?? (await this.detect(path));
@@ -302,14 +306,17 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
         };
         const result = await rules.scanFile(path, { timeoutMs: this.config.scanner.timeoutMs, externals });
         if (result.timedOut) this.logger.warn(`retrohunt scan of ${sample.sha256} timed out`);
-        return result.matches.map((m) => ({
-          sampleSha256: sample.sha256,
-          rule: m.rule,
-          namespace: m.namespace,
-          tags: m.tags,
-          meta: m.meta,
-          strings: m.strings,
-        }));
+        return {
+          timedOut: result.timedOut,
+          matches: result.matches.map((m) => ({
+            sampleSha256: sample.sha256,
+            rule: m.rule,
+            namespace: m.namespace,
+            tags: m.tags,
+            meta: m.meta,
+            strings: m.strings,
+          })),
+        };
       });
     } catch (e) {
       if (e instanceof MissingObjectError || e instanceof YaraError) {

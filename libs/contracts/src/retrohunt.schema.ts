@@ -30,6 +30,11 @@ export type ActivateRulesetRequest = z.output<typeof ActivateRulesetRequest>;
 
 export interface RetrohuntProgressView {
   scanned: number;
+  /**
+   * Of the samples scanned, those the rules did not finish within SCAN_TIMEOUT_MS: no match is known for
+   * them (libyara reports none on a timeout).
+   */
+  timedOut: number;
   total: number;
   /** Bytes of the samples scanned so far. */
   bytes: number;

@@ -455,6 +455,8 @@ export const retrohunts = pgTable(
     /** Samples to scan, counted at creation. */
     total: integer('total').notNull(),
     scanned: integer('scanned').notNull().default(0),
+    /** Of those, scans that ran out of SCAN_TIMEOUT_MS (no match known). */
+    timedOut: integer('timed_out').notNull().default(0),
     bytes: bigint('bytes', { mode: 'number' }).notNull().default(0),
     matchCount: integer('match_count').notNull().default(0),
     /** The last sample (sha256 order) whose batch is recorded: where a new batch starts. */

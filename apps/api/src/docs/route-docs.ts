@@ -54,7 +54,7 @@ const retrohunt = {
   id: ID,
   status: 'running',
   ruleCount: 1,
-  progress: { scanned: 120, total: 480, bytes: 7340032 },
+  progress: { scanned: 120, timedOut: 0, total: 480, bytes: 7340032 },
   matchCount: 1,
   createdAt: AT,
   createdBy: { id: ID, name: 'analyst-1' },
@@ -623,7 +623,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       response: {
         ...retrohunt,
         status: 'queued',
-        progress: { scanned: 0, total: 480, bytes: 0 },
+        progress: { scanned: 0, timedOut: 0, total: 480, bytes: 0 },
         matchCount: 0,
         startedAt: null,
       },

@@ -48,7 +48,7 @@ function summaryView(r: RetrohuntSummaryRecord): RetrohuntSummaryView {
     id: r.id,
     status: r.status,
     ruleCount: r.ruleCount,
-    progress: { scanned: r.scanned, total: r.total, bytes: r.bytes },
+    progress: { scanned: r.scanned, timedOut: r.timedOut, total: r.total, bytes: r.bytes },
     matchCount: r.matchCount,
     createdAt: r.createdAt.toISOString(),
     createdBy: r.createdBy === null ? null : { id: r.createdBy, name: r.createdByName },

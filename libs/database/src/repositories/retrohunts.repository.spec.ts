@@ -49,6 +49,7 @@ describe('RetrohuntsRepository: the counts of a finished hunt', () => {
       from: null,
       to: first,
       scanned: before - 2,
+      timedOut: 1,
       bytes: 10,
       matches: [match(first), match(second)],
     });
@@ -59,6 +60,7 @@ describe('RetrohuntsRepository: the counts of a finished hunt', () => {
       from: first,
       to: third,
       scanned: 1,
+      timedOut: 1,
       bytes: 5,
       matches: [match(third)],
       last: true,
@@ -68,5 +70,6 @@ describe('RetrohuntsRepository: the counts of a finished hunt', () => {
     assert.equal(done?.status, 'done');
     assert.deepEqual([done?.scanned, done?.total, done?.bytes], [before - 1, before - 1, 15]);
     assert.equal(done?.matchCount, 2);
+    assert.equal(done?.timedOut, 2, 'the scans that ran out of time, counted');
   });
 });

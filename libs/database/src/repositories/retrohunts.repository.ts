@@ -11,6 +11,8 @@ export interface RetrohuntRecord {
   status: RetrohuntStatus;
   total: number;
   scanned: number;
+  /** Of the samples scanned, those whose scan ran out of time (no match known). */
+  timedOut: number;
   bytes: number;
   matchCount: number;
   cursor: string | null;
@@ -50,6 +52,8 @@ export interface RetrohuntBatchResult {
   /** The last sample of the batch: the next batch starts after it. */
   to: string;
   scanned: number;
+  /** Of those, scans that timed out. */
+  timedOut?: number;
   bytes: number;
   matches: RetrohuntMatchRecord[];
   /** The retrohunt's last batch: it ends as `done` in the same transaction. */
@@ -73,6 +77,7 @@ const summaryColumns = {
   status: retrohunts.status,
   total: retrohunts.total,
   scanned: retrohunts.scanned,
+  timedOut: retrohunts.timedOut,
   bytes: retrohunts.bytes,
   matchCount: retrohunts.matchCount,
   cursor: retrohunts.cursor,
@@ -183,6 +188,7 @@ export class RetrohuntsRepository {
         .update(retrohunts)
         .set({
           scanned: sql`${retrohunts.scanned} + ${batch.scanned}`,
+          timedOut: sql`${retrohunts.timedOut} + ${batch.timedOut ?? 0}`,
           bytes: sql`${retrohunts.bytes} + ${batch.bytes}`,
           matchCount: sql`${retrohunts.matchCount} + ${batch.matches.length}`,
           cursor: batch.to,

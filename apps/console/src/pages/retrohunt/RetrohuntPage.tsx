@@ -109,6 +109,9 @@ export function RetrohuntPage() {
                 <Text size="sm" data-testid="retrohunt-counts">
                   {h.progress.scanned} of {h.progress.total} samples ({formatBytes(h.progress.bytes)}) ·{' '}
                   {h.matchCount} matches
+                  {h.progress.timedOut > 0
+                    ? ` · ${h.progress.timedOut} timed out (no match known for them)`
+                    : ''}
                 </Text>
                 <Text size="sm" c="dimmed">
                   created {formatTime(h.createdAt)} by {h.createdBy?.name ?? '—'} · started{' '}
