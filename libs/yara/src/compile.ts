@@ -290,6 +290,8 @@ class QuarantiningCompiler {
     const culprit = this.#locate(error);
     const quarantinedNames = new Set(this.#quarantinedIn(error.sourceIndex));
     const diagnostic = this.#diagnostic(error, culprit?.chunk.name, quarantinedNames);
+    // Line 0 is libyara's end of input: the error is at the end of the rule it ran into.
+    if (error.line <= 0 && culprit !== undefined) diagnostic.line = culprit.chunk.endLine;
     if (culprit === undefined) {
       // Nothing to pin it on: give up on the whole source rather than loop.
       const left = (this.#items[error.sourceIndex] ?? []).filter((item) => item.state !== 'bad');
@@ -322,6 +324,13 @@ class QuarantiningCompiler {
       const includes = items.filter((item) => item.text.startsWith('include'));
       const named = includes.find((item) => item.text.includes(basename(error.fileName ?? '')));
       return named ?? includes[0];
+    }
+    if (error.line <= 0) {
+      // The end of the input came before a rule was closed (libyara may name an earlier rule then): the
+      // last unclosed rule, or else the last item, not the first.
+      return (
+        items.filter((item) => item.chunk.kind === 'rule' && !item.chunk.wellFormed).at(-1) ?? items.at(-1)
+      );
     }
     if (error.rule !== null) {
       const named = items.filter((item) => item.chunk.kind === 'rule' && item.chunk.name === error.rule);

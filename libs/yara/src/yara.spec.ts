@@ -88,6 +88,22 @@ describe('libs/yara compile', () => {
     assert.deepEqual(ruleNames(scan), ['good_one', 'good_two']);
   });
 
+  it('blames a source that ends inside a rule on that rule, at its last line, not on the first rule', () => {
+    // libyara reports the end of input as line 0 (and may name an earlier rule): the first rule was quarantined.
+    const result = compileRules([{ source: 'rule ok { condition: true }\n\nrule cut { condition: ' }]);
+    assert.deepEqual(result.quarantined, ['cut']);
+    assert.equal(result.ruleCount, 1);
+    assert.deepEqual(
+      result.diagnostics.map((d) => [d.rule, d.line]),
+      [['cut', 3]],
+    );
+    const alone = compileRules([{ source: 'rule a {' }]);
+    assert.deepEqual(
+      alone.diagnostics.map((d) => [d.rule, d.line]),
+      [['a', 1]],
+    );
+  });
+
   it('survives an unclosed rule and errors in a second source', () => {
     const first = [
       'rule ok1 { condition: true }',
