@@ -413,6 +413,45 @@ describe('analyst API', () => {
       const page = await getJson<Page<Summary>>('/v1/samples?limit=2');
       const other = await getJson<ErrorBody>(`/v1/samples?sort=size&cursor=${page.body.nextCursor}`);
       assert.equal(other.status, 400, 'a cursor made for another sort');
+      // A cursor edited by hand is a 400 like any bad cursor, not PostgreSQL's error about its cast (500).
+      const forged = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url');
+      const h = eicar;
+      const id = '3489ff53-3ca7-4bc8-a6ed-87e695a11ed7';
+      for (const path of [
+        `/v1/samples?cursor=${forged({ s: 'firstSeen', o: 'desc', k: 'garbage', h })}`,
+        `/v1/samples?cursor=${forged({ s: 'lastSeen', o: 'desc', k: '2026-13-40T25:61:61.000000Z', h })}`,
+        `/v1/samples?sort=size&cursor=${forged({ s: 'size', o: 'desc', k: '99999999999999999999', h })}`,
+        `/v1/samples?sort=size&cursor=${forged({ s: 'size', o: 'desc', k: '2026-11-30T00:00:00.000000Z', h })}`,
+        `/v1/samples/${eicar}/submissions?cursor=${forged({ k: 'garbage', i: id })}`,
+        `/v1/samples/${eicar}/scans?cursor=${forged({ k: '12', i: id })}`,
+      ]) {
+        const { status, body } = await getJson<ErrorBody>(path);
+        assert.equal(status, 400, path);
+        assert.ok(
+          body.error.details?.issues?.some((i) => i.field === 'query.cursor'),
+          path,
+        );
+      }
+    });
+
+    it('takes a time copied from an answer as an inclusive bound, though times are stored to the microsecond', async () => {
+      // As the search shows them (the detail's last seen is the exact newest sighting; the searched column
+      // moves at most once a minute).
+      const found = await getJson<Page<Summary & { firstSeen: string; lastSeen: string }>>(
+        `/v1/samples?hash=${eicar}`,
+      );
+      const shown = found.body.items[0];
+      assert.ok(shown);
+      for (const [from, to, at] of [
+        ['firstSeenFrom', 'firstSeenTo', shown.firstSeen],
+        ['lastSeenFrom', 'lastSeenTo', shown.lastSeen],
+      ] as const) {
+        const { body } = await getJson<Page<Summary>>(`/v1/samples?${from}=${at}&${to}=${at}`);
+        assert.ok(
+          body.items.some((x) => x.sha256 === eicar),
+          `${from}=${to}=${at}`,
+        );
+      }
     });
   });
 
@@ -580,6 +619,19 @@ describe('analyst API', () => {
         404,
       );
       assert.equal((await service.request('/v1/samples/xyz/download', { token: analyst })).status, 400);
+      // A sample whose object is gone: its state, not the storage's error naming the object's key.
+      const gone = createHash('sha256').update(randomBytes(16)).digest('hex');
+      await query(
+        service.databaseUrl,
+        `insert into samples (sha256, sha1, md5, size, kind, object_key) values ($1, $2, $3, 10, 'file', $4)`,
+        [gone, gone.slice(0, 40), gone.slice(0, 32), sampleKey(gone)],
+      );
+      for (const path of [`/v1/samples/${gone}/download`, `/v1/samples/${gone}/preview`]) {
+        const { status, body } = await getJson<ErrorBody & { error: { message: string } }>(path);
+        assert.equal(status, 404, path);
+        assert.equal(body.error.message, `the bytes of sample ${gone} are not in storage`);
+        assert.equal(body.error.details, undefined, path);
+      }
     });
 
     it('streams a 256 MiB sample in constant memory', async () => {
@@ -790,12 +842,23 @@ describe('analyst API', () => {
       assert.deepEqual(past.body.items, []);
       const newest = all.body.items[0];
       assert.ok(newest);
+      // Times are shown to the millisecond and stored to the microsecond: `to` takes in its whole millisecond.
       const window = await getJson<Page<Audit>>(
-        // Times are shown to the millisecond and stored to the microsecond: the window ends 1 ms later.
-        `/v1/audit?from=${encodeURIComponent(newest.at)}&to=${encodeURIComponent(new Date(Date.parse(newest.at) + 1).toISOString())}`,
+        `/v1/audit?from=${encodeURIComponent(newest.at)}&to=${encodeURIComponent(newest.at)}`,
         service.adminToken,
       );
       assert.ok(window.body.items.some((a) => a.id === newest.id));
+
+      // A token's name may look like a token id: such an actor matches records by either.
+      const uuidName = '11111111-2222-3333-4444-555555555555';
+      const uuidNamed = await service.token('analyst', uuidName);
+      const download = await service.request(`/v1/samples/${eicar}/download`, { token: uuidNamed });
+      assert.equal(download.status, 200);
+      await download.arrayBuffer();
+      const named = await getJson<Page<Audit>>(`/v1/audit?actor=${uuidName}`, service.adminToken);
+      assert.ok(named.body.items.length > 0);
+      assert.ok(named.body.items.some((a) => a.actorName === uuidName && a.action === 'sample.download'));
+      assert.ok(named.body.items.every((a) => a.actorName === uuidName || a.actorId === uuidName));
 
       const bad = await getJson<ErrorBody>('/v1/audit?from=soon', service.adminToken);
       assert.equal(bad.status, 400);

@@ -15,12 +15,9 @@ export class AuditService {
   async list(query: unknown): Promise<Page<AuditView>> {
     const q = parseOrThrow(AuditQuery, query, 'query');
     const before = q.cursor === undefined ? undefined : decodeCursor(AuditCursor, q.cursor).b;
+    // A token's name may itself look like a token id: such a value matches either.
     const actor =
-      q.actor === undefined
-        ? {}
-        : UUID.test(q.actor)
-          ? { actorId: q.actor.toLowerCase() }
-          : { actorName: q.actor };
+      q.actor === undefined ? {} : UUID.test(q.actor) ? { actorIdOrName: q.actor } : { actorName: q.actor };
     const rows = await this.audit.list({
       ...actor,
       ...(q.action === undefined ? {} : { action: q.action }),

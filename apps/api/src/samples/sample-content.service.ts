@@ -35,6 +35,17 @@ function archiveOf(sample: { sha256: string; size: number }) {
   return { entry, filename: `${sample.sha256}.zip`, length: encryptedZipLength(entry) };
 }
 
+/**
+ * A sample whose object is not in storage: said as the sample's state, not with the store's own error, whose
+ * details name the object's key. Other errors (storage unreachable) pass as they are.
+ */
+function bytesGone(sha256: string, cause: unknown): unknown {
+  if (cause !== null && !(cause instanceof SpecimenError && cause.code === 'NOT_FOUND')) return cause;
+  return new SpecimenError('NOT_FOUND', `the bytes of sample ${sha256} are not in storage`, undefined, {
+    cause,
+  });
+}
+
 @Injectable()
 export class SampleContentService {
   /**
@@ -69,7 +80,10 @@ export class SampleContentService {
   ): Promise<{ filename: string; length: number; body: EncryptedZip }> {
     const sample = await this.samples.object(sha256);
     const { entry, filename, length } = archiveOf(sample);
-    const body = encryptedZip(entry, await this.open(sample.objectKey), this.config.download.zipPassword);
+    const source = await this.open(sample.objectKey).catch((e: unknown) => {
+      throw bytesGone(sample.sha256, e);
+    });
+    const body = encryptedZip(entry, source, this.config.download.zipPassword);
     try {
       await this.downloadRecords.submit({
         actorId: principal.tokenId,
@@ -101,9 +115,7 @@ export class SampleContentService {
    */
   async downloadHead(sha256: string): Promise<{ filename: string; length: number }> {
     const sample = await this.samples.object(sha256);
-    if ((await this.store.stat(sample.objectKey)) === null) {
-      throw new SpecimenError('NOT_FOUND', `the bytes of sample ${sample.sha256} are not in storage`);
-    }
+    if ((await this.store.stat(sample.objectKey)) === null) throw bytesGone(sample.sha256, null);
     const { filename, length } = archiveOf(sample);
     return { filename, length };
   }
@@ -125,7 +137,9 @@ export class SampleContentService {
     const { offset, length } = parseOrThrow(PreviewQuery, query, 'query');
     if (offset >= sample.size) return { offset, length: 0, size: sample.size, rows: [] };
     const end = Math.min(sample.size, offset + length) - 1;
-    const stream = await this.store.get(sample.objectKey, { start: offset, end });
+    const stream = await this.store.get(sample.objectKey, { start: offset, end }).catch((e: unknown) => {
+      throw bytesGone(sample.sha256, e);
+    });
     const chunks: Buffer[] = [];
     let read = 0;
     const want = end - offset + 1;

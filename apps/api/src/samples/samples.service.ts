@@ -35,14 +35,31 @@ import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parseOrThrow } from '../http/validation.js';
 import { OutboxDispatcher } from '../jobs/outbox-dispatcher.js';
 
+/**
+ * Sort keys as cursors carry them: a timestamp as the repository writes it (UTC, microseconds), or a size.
+ * Checked here, so a cursor edited by hand is a 400 and not PostgreSQL's error about its cast (a 500).
+ */
+const TimestampKey = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+  .refine((k) => !Number.isNaN(Date.parse(k)), 'not a valid time');
+const SizeKey = z
+  .string()
+  .refine((k) => /^\d{1,19}$/.test(k) && BigInt(k) <= 9223372036854775807n, 'not a size');
+
 /** Position after the last row of a page, tied to the sort it was made for. */
-const SearchCursor = z.strictObject({
-  s: z.enum(['firstSeen', 'lastSeen', 'size']),
-  o: z.enum(['asc', 'desc']),
-  k: z.string().max(64),
-  h: z.string().regex(/^[0-9a-f]{64}$/),
-});
-const ListCursor = z.strictObject({ k: z.string().max(64), i: z.uuid() });
+const SearchCursor = z
+  .strictObject({
+    s: z.enum(['firstSeen', 'lastSeen', 'size']),
+    o: z.enum(['asc', 'desc']),
+    k: z.string().max(64),
+    h: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .refine((c) => (c.s === 'size' ? SizeKey : TimestampKey).safeParse(c.k).success, {
+    message: 'the position is not one of this sort',
+    path: ['k'],
+  });
+const ListCursor = z.strictObject({ k: TimestampKey, i: z.uuid() });
 
 function toPosition(cursor: string | undefined): KeysetPosition | undefined {
   if (cursor === undefined) return undefined;

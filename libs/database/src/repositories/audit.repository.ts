@@ -1,5 +1,5 @@
 import type { Database, Executor } from '../database.js';
-import { and, desc, eq, gte, lt, lte } from '../drizzle.js';
+import { and, desc, eq, gte, lt, or } from '../drizzle.js';
 import { auditLog } from '../schema.js';
 
 export interface AuditEntry {
@@ -21,8 +21,11 @@ export interface AuditRecord extends Required<AuditEntry> {
 export interface AuditFilter {
   actorId?: string;
   actorName?: string;
+  /** A token id or a name (a name may look like an id): records of either. */
+  actorIdOrName?: string;
   action?: string;
   from?: Date;
+  /** Up to and including the millisecond it names (times are stored to the microsecond). */
   to?: Date;
   /** Records with an id below this one (cursor for newest-first paging). */
   before?: number;
@@ -91,9 +94,15 @@ export class AuditRepository {
     const conditions = [
       filter.actorId === undefined ? undefined : eq(auditLog.actorId, filter.actorId),
       filter.actorName === undefined ? undefined : eq(auditLog.actorName, filter.actorName),
+      filter.actorIdOrName === undefined
+        ? undefined
+        : or(
+            eq(auditLog.actorId, filter.actorIdOrName.toLowerCase()),
+            eq(auditLog.actorName, filter.actorIdOrName),
+          ),
       filter.action === undefined ? undefined : eq(auditLog.action, filter.action),
       filter.from === undefined ? undefined : gte(auditLog.at, filter.from),
-      filter.to === undefined ? undefined : lte(auditLog.at, filter.to),
+      filter.to === undefined ? undefined : lt(auditLog.at, new Date(filter.to.getTime() + 1)),
       filter.before === undefined ? undefined : lt(auditLog.id, filter.before),
     ].filter((c) => c !== undefined);
     const rows = await this.database.db

@@ -165,6 +165,9 @@ const MICROS_UTC = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 const microsUtc = (column: AnyColumn) =>
   sql<string>`to_char(${column} at time zone 'UTC', ${sql.raw(MICROS_UTC)})`;
 
+/** The first instant after the millisecond of `to`, as the query builder sends a timestamp. */
+export const afterMillisecond = (to: Date): string => new Date(to.getTime() + 1).toISOString();
+
 /** `"samples"."column"`, as the query builder names a column of the samples table. */
 const qualified = (column: AnyColumn) => `"samples"."${column.name}"`;
 
@@ -426,9 +429,11 @@ export class SamplesRepository {
     if (q.sizeMax !== undefined) where(samples.size, '<=', q.sizeMax);
     // As the query builder sends a timestamp parameter.
     if (q.firstSeenFrom !== undefined) where(samples.firstSeen, '>=', q.firstSeenFrom.toISOString());
-    if (q.firstSeenTo !== undefined) where(samples.firstSeen, '<=', q.firstSeenTo.toISOString());
+    // A `…To` bound includes the whole millisecond it names: times are stored to the microsecond and shown
+    // to the millisecond, so `<=` missed the very row whose time an analyst copied from an answer.
+    if (q.firstSeenTo !== undefined) where(samples.firstSeen, '<', afterMillisecond(q.firstSeenTo));
     if (q.lastSeenFrom !== undefined) where(samples.lastSeen, '>=', q.lastSeenFrom.toISOString());
-    if (q.lastSeenTo !== undefined) where(samples.lastSeen, '<=', q.lastSeenTo.toISOString());
+    if (q.lastSeenTo !== undefined) where(samples.lastSeen, '<', afterMillisecond(q.lastSeenTo));
     if (q.seenSince !== undefined) where(samples.lastSeen, '>=', q.seenSince.toISOString());
     if (q.after !== undefined) {
       const op = q.order === 'asc' ? '>' : '<';
