@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SampleKind, type Verdict } from './submission.schema.js';
 import { isCountryCode } from './countries.js';
+import { queryInt } from './query.js';
 
 const label = (max = 128) => z.string().trim().min(1).max(max);
 
@@ -101,7 +102,7 @@ export interface AgentView {
 
 /** `GET /v1/agents` query: keyset pagination by agent id. */
 export const ListAgentsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: queryInt(1, 500, 100),
   after: z.uuid().optional(),
 });
 export type ListAgentsQuery = z.infer<typeof ListAgentsQuery>;

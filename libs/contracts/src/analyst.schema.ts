@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { CountryCode } from './agents.schema.js';
+import { queryInt } from './query.js';
 import { FILE_TYPES } from './analysis.js';
 import { Sha256 } from './hashes.js';
 import type { MatchView } from './sample.schema.js';
 import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
 
-/** Query strings carry text: numbers are coerced. */
-const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const queryDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 const shortText = z.string().min(1).max(256);
 
@@ -22,7 +21,7 @@ export const SORT_ORDERS = ['asc', 'desc'] as const;
 export type SortOrder = (typeof SORT_ORDERS)[number];
 
 /** Page size of every list: 50 by default, at most 500. */
-export const PageLimit = queryInt(1, 500).default(50);
+export const PageLimit = queryInt(1, 500, 50);
 
 /** `GET /v1/samples` query: every filter is optional and they combine with AND. */
 export const SearchSamplesQuery = z
@@ -116,8 +115,8 @@ export interface ScanView {
 export const PREVIEW_MAX_LENGTH = 64 * 1024;
 
 export const PreviewQuery = z.strictObject({
-  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
-  length: queryInt(1, PREVIEW_MAX_LENGTH).default(4096),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER, 0),
+  length: queryInt(1, PREVIEW_MAX_LENGTH, 4096),
 });
 export type PreviewQuery = z.output<typeof PreviewQuery>;
 

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+
+/**
+ * A whole number in a query string: decimal digits only. Coercion alone took "" as 0, "0x16" as 22 and
+ * "1e2" as 100. The default goes inside, so OpenAPI still shows the type, its bounds and the default.
+ */
+export function queryInt(min: number, max: number, fallback?: number) {
+  const number = z.coerce.number().int().min(min).max(max);
+  return z.preprocess(
+    (value, ctx) => {
+      if (typeof value !== 'string' || /^\d{1,16}$/.test(value)) return value;
+      ctx.addIssue({ code: 'custom', message: 'must be a whole number in decimal digits', input: value });
+      return z.NEVER;
+    },
+    fallback === undefined ? number : number.default(fallback),
+  );
+}
