@@ -46,9 +46,15 @@ interface CachedRules {
   finished: boolean;
 }
 
-/** A sample's matches, or null when its object is gone. */
 /** A sample's matches and whether its scan timed out; null when it could not be scanned (skipped). */
 type Found = { matches: RetrohuntMatchRecord[]; timedOut: boolean } | null;
+
+/** What a batch's scans found: matches, bytes read and scans timed out. */
+interface BatchOutcome {
+  matches: RetrohuntMatchRecord[];
+  bytes: number;
+  timedOut: number;
+}
 
 /**
  * What a batch leaves for the next one of the same retrohunt in this process: the next batch's samples
@@ -139,7 +145,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
       return { scanned: 0, finished: true };
     }
     const rules = await this.acquire(hunt);
-    let outcome: { matches: RetrohuntMatchRecord[]; bytes: number; timedOut: number } | null;
+    let outcome: BatchOutcome | null;
     try {
       // The next batch's samples are read while this one scans (a full batch has a next one, maybe empty).
       const next =
@@ -219,7 +225,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     samples: BatchSample[],
     started: Map<string, Promise<Found>>,
     next?: Lookahead,
-  ): Promise<{ matches: RetrohuntMatchRecord[]; bytes: number; timedOut: number } | null> {
+  ): Promise<BatchOutcome | null> {
     const matches: RetrohuntMatchRecord[] = [];
     let bytes = 0;
     let timedOut = 0;

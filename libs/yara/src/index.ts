@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { YARA_LIB_DIR, native } from './native-addon.js';
 
 export { compileRules, compileRulesAsync, compileTag, loadRules, type CompileResult } from './compile.js';
-export { ruleDefinitions, ruleNames } from './rule-splitter.js';
+export { ruleDefinitions } from './rule-splitter.js';
 export {
   DEFAULT_MAX_MATCHES_PER_SCAN,
   DEFAULT_MAX_MATCHES_PER_STRING,

@@ -257,8 +257,3 @@ export function ruleDefinitions(text: string): { name: string; modifiers: string
     .chunks.filter((c) => c.kind === 'rule' && c.name !== undefined)
     .map((c) => ({ name: c.name ?? '', modifiers: c.modifiers ?? [] }));
 }
-
-/** Identifiers of the top-level rules in `text`, in source order (whether they compile or not). */
-export function ruleNames(text: string): string[] {
-  return ruleDefinitions(text).map((d) => d.name);
-}

@@ -9,6 +9,7 @@ import {
   type RuleStateChanged,
   type RuleView,
   type RulesetCreated,
+  type RulesetStatus,
   type RulesetSummaryView,
   type RulesetView,
   SetRuleStateRequest,
@@ -51,6 +52,15 @@ function summaryView(r: RulesetSummary): RulesetSummaryView {
   };
 }
 
+/** Analysts work on rules in staging; what scanners run now (or ran) is the admin's to change. */
+function mayChangeRules(status: RulesetStatus, principal: Principal): void {
+  if (status !== 'staging' && principal.role !== 'admin') {
+    throw new SpecimenError('FORBIDDEN', `only an admin may change rules of a ruleset that is ${status}`, {
+      status,
+    });
+  }
+}
+
 /** How many times each name occurs in a list of rule names. */
 function counts(names: readonly string[]): Map<string, number> {
   const n = new Map<string, number>();
@@ -72,7 +82,8 @@ function rulesOf(detail: RulesetDetail): (RuleView & { modifiers: string[] })[] 
     return {
       name,
       modifiers,
-      state: left <= (quarantined.get(name) ?? 0) ? 'quarantined' : (detail.ruleStates[name] ?? 'enabled'),
+      state:
+        left <= (quarantined.get(name) ?? 0) ? 'quarantined' : (detail.ruleStates[name]?.state ?? 'enabled'),
     };
   });
 }
@@ -153,10 +164,10 @@ export class RulesetsService {
       source: detail.source,
       diagnostics: detail.diagnostics,
       rules: rulesOf(detail).map(({ name, state }) => {
-        const change = detail.ruleChanges[name];
-        return change === undefined
+        const set = detail.ruleStates[name];
+        return set === undefined
           ? { name, state }
-          : { name, state, changedBy: change.by, changedAt: change.at.toISOString() };
+          : { name, state, changedBy: set.by, changedAt: set.at.toISOString() };
       }),
     };
   }
@@ -207,16 +218,7 @@ export class RulesetsService {
   ): Promise<RuleStateChanged> {
     const { state, rescan } = parseOrThrow(SetRuleStateRequest, body, 'body');
     const detail = await this.detail(id);
-    // Analysts work on rules in staging; what scanners run now is the admin's to change.
-    if (detail.status !== 'staging' && principal.role !== 'admin') {
-      throw new SpecimenError(
-        'FORBIDDEN',
-        `only an admin may change rules of a ruleset that is ${detail.status}`,
-        {
-          status: detail.status,
-        },
-      );
-    }
+    mayChangeRules(detail.status, principal);
     // Its definitions with their states (a name defined twice runs as its first definition).
     const definitions = rulesOf(detail).filter((r) => r.name === rule);
     if (definitions.length === 0) {
@@ -244,21 +246,13 @@ export class RulesetsService {
         { rule, modifier },
       );
     }
-    const previous = detail.ruleStates[rule] ?? 'enabled';
+    const previous = detail.ruleStates[rule]?.state ?? 'enabled';
     const outcome = await this.database.transaction(async (tx) => {
       // Checked again under the version's row lock: an activation committed meanwhile makes it admin's,
       // and whether scanners must hear of the change depends on the status at the commit.
       const locked = await this.rulesets.lockedStatus(id, tx);
       if (locked === null) throw new SpecimenError('NOT_FOUND', 'no such ruleset');
-      if (locked !== 'staging' && principal.role !== 'admin') {
-        throw new SpecimenError(
-          'FORBIDDEN',
-          `only an admin may change rules of a ruleset that is ${locked}`,
-          {
-            status: locked,
-          },
-        );
-      }
+      mayChangeRules(locked, principal);
       if (rescan && locked !== 'active') {
         throw new SpecimenError('CONFLICT', `rescan applies to the active version; this one is ${locked}`, {
           status: locked,

@@ -59,6 +59,17 @@ export function scrubString(value: string): string {
   return out;
 }
 
+/**
+ * What a submission's metadata says beyond its checksums and size (which the bytes are checked against, and
+ * which the sample row keeps), scrubbed: what both ingest paths store.
+ */
+export function scrubbedContext<M extends { sha256: string; md5?: string; sha1?: string; size: number }>(
+  metadata: M,
+): Omit<M, 'sha256' | 'md5' | 'sha1' | 'size'> {
+  const { sha256: _s, md5: _m, sha1: _h, size: _z, ...context } = metadata;
+  return scrubDocument(context);
+}
+
 /** Every string of a JSON document (keys and values, any depth) scrubbed; other values unchanged. */
 export function scrubDocument<T>(value: T): T {
   return scrubValue(value) as T;

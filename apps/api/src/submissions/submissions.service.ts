@@ -14,7 +14,7 @@ import { SpecimenMetrics } from '#observability';
 import { QueueProducer, ingestScanJobId } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
 import { submitterOf } from '../auth/auth.js';
-import { scrubDocument, scrubString } from './scrub.js';
+import { scrubString, scrubbedContext } from './scrub.js';
 import type { ReceivedFile } from './upload.engine.js';
 
 /** Labels only: no path, no control characters, bounded length. */
@@ -125,14 +125,13 @@ export class SubmissionsService {
 
   private async record(file: ReceivedFile, key: string, principal: Principal): Promise<RecordedSubmission> {
     const { digests, metadata } = file;
-    const { sha256: _s, md5: _m, sha1: _h, size: _z, ...context } = metadata;
     const filename = sanitizeFilename(metadata.filename);
     return this.submissions.record({
       digests,
       kind: metadata.kind,
       objectKey: key,
       // Scrubbed before anything is stored: user names, host names, e-mail addresses, SIDs.
-      metadata: scrubDocument(context),
+      metadata: scrubbedContext(metadata),
       filename: filename === null ? null : scrubString(filename),
       submitter: submitterOf(principal),
       scanJob: (submissionId) => ({

@@ -7,7 +7,7 @@ import { type UploadPart, type UploadRecord, UploadsRepository } from '#database
 import { OBJECT_STORE, type ObjectStore, deleteUpload, uploadPartKey } from '#storage';
 import { parseOrThrow } from '../http/validation.js';
 import { SubmissionsService } from '../submissions/submissions.service.js';
-import { scrubDocument, scrubString } from '../submissions/scrub.js';
+import { scrubString, scrubbedContext } from '../submissions/scrub.js';
 import { hashIntoIncoming } from '../submissions/upload.engine.js';
 import { UploadAssemblies } from './assembly.js';
 import { removeOrphanedParts } from './orphaned-parts.js';
@@ -182,7 +182,7 @@ export class UploadsService implements OnApplicationShutdown {
     // the finish checks the bytes against them). Every value HEAD echoes is scrubbed too: clients such as
     // tus-js-client add their own keys (the file's name, its type).
     const { sha256, md5, sha1, size } = metadata;
-    const scrubbed = { ...scrubDocument(metadata), sha256, md5, sha1, size };
+    const scrubbed = { ...scrubbedContext(metadata), sha256, md5, sha1, size };
     const echoed = new Map(
       [...pairs].map(([key, value]) => [
         key,

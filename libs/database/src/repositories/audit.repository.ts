@@ -1,6 +1,7 @@
 import type { Database, Executor } from '../database.js';
 import { and, desc, eq, gte, lt, or } from '../drizzle.js';
 import { auditLog } from '../schema.js';
+import { afterMillisecond } from './time-bounds.js';
 
 export interface AuditEntry {
   /** Token id of the actor; null for the system. */
@@ -19,13 +20,12 @@ export interface AuditRecord extends Required<AuditEntry> {
 }
 
 export interface AuditFilter {
-  actorId?: string;
   actorName?: string;
   /** A token id or a name (a name may look like an id): records of either. */
   actorIdOrName?: string;
   action?: string;
   from?: Date;
-  /** Up to and including the millisecond it names (times are stored to the microsecond). */
+  /** Up to and including the millisecond it names (see afterMillisecond). */
   to?: Date;
   /** Records with an id below this one (cursor for newest-first paging). */
   before?: number;
@@ -92,7 +92,6 @@ export class AuditRepository {
   /** Newest first. */
   async list(filter: AuditFilter): Promise<AuditRecord[]> {
     const conditions = [
-      filter.actorId === undefined ? undefined : eq(auditLog.actorId, filter.actorId),
       filter.actorName === undefined ? undefined : eq(auditLog.actorName, filter.actorName),
       filter.actorIdOrName === undefined
         ? undefined
@@ -102,7 +101,7 @@ export class AuditRepository {
           ),
       filter.action === undefined ? undefined : eq(auditLog.action, filter.action),
       filter.from === undefined ? undefined : gte(auditLog.at, filter.from),
-      filter.to === undefined ? undefined : lt(auditLog.at, new Date(filter.to.getTime() + 1)),
+      filter.to === undefined ? undefined : lt(auditLog.at, afterMillisecond(filter.to)),
       filter.before === undefined ? undefined : lt(auditLog.id, filter.before),
     ].filter((c) => c !== undefined);
     const rows = await this.database.db

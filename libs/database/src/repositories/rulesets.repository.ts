@@ -35,10 +35,11 @@ export interface RulesetSummary {
 export interface RulesetDetail extends RulesetSummary {
   source: string;
   diagnostics: StoredDiagnostic[];
-  /** Rules whose state is not the default `enabled`, or was changed back to it. */
-  ruleStates: Record<string, RuleState>;
-  /** Who set each of those states last, and when (the token's name as it is now, null once gone). */
-  ruleChanges: Record<string, { by: { id: string; name: string | null } | null; at: Date }>;
+  /**
+   * Rules whose state is not the default `enabled`, or was changed back to it, with who set it last and when
+   * (the token's name as it is now).
+   */
+  ruleStates: Record<string, { state: RuleState; by: { id: string; name: string | null } | null; at: Date }>;
 }
 
 export interface CreateRulesetInput {
@@ -138,9 +139,11 @@ export class RulesetsRepository {
       .where(eq(rulesetRules.rulesetId, id));
     return {
       ...row,
-      ruleStates: Object.fromEntries(rules.map((r) => [r.rule, r.state])),
-      ruleChanges: Object.fromEntries(
-        rules.map((r) => [r.rule, { by: r.by === null ? null : { id: r.by, name: r.byName }, at: r.at }]),
+      ruleStates: Object.fromEntries(
+        rules.map((r) => [
+          r.rule,
+          { state: r.state, by: r.by === null ? null : { id: r.by, name: r.byName }, at: r.at },
+        ]),
       ),
     };
   }

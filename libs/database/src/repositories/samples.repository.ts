@@ -13,6 +13,7 @@ import type {
 } from '#contracts';
 import type { Database } from '../database.js';
 import { matches, rulesets, samples, scans, submissions, type StoredStringMatch } from '../schema.js';
+import { afterMillisecond } from './time-bounds.js';
 
 export interface MatchRecord {
   rule: string;
@@ -164,9 +165,6 @@ export interface KeysetPage<T> {
 const MICROS_UTC = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 const microsUtc = (column: AnyColumn) =>
   sql<string>`to_char(${column} at time zone 'UTC', ${sql.raw(MICROS_UTC)})`;
-
-/** The first instant after the millisecond of `to`, as the query builder sends a timestamp. */
-export const afterMillisecond = (to: Date): string => new Date(to.getTime() + 1).toISOString();
 
 /** `"samples"."column"`, as the query builder names a column of the samples table. */
 const qualified = (column: AnyColumn) => `"samples"."${column.name}"`;
@@ -429,11 +427,13 @@ export class SamplesRepository {
     if (q.sizeMax !== undefined) where(samples.size, '<=', q.sizeMax);
     // As the query builder sends a timestamp parameter.
     if (q.firstSeenFrom !== undefined) where(samples.firstSeen, '>=', q.firstSeenFrom.toISOString());
-    // A `…To` bound includes the whole millisecond it names: times are stored to the microsecond and shown
-    // to the millisecond, so `<=` missed the very row whose time an analyst copied from an answer.
-    if (q.firstSeenTo !== undefined) where(samples.firstSeen, '<', afterMillisecond(q.firstSeenTo));
+    // A `…To` bound includes the whole millisecond it names (see afterMillisecond).
+    if (q.firstSeenTo !== undefined) {
+      where(samples.firstSeen, '<', afterMillisecond(q.firstSeenTo).toISOString());
+    }
     if (q.lastSeenFrom !== undefined) where(samples.lastSeen, '>=', q.lastSeenFrom.toISOString());
-    if (q.lastSeenTo !== undefined) where(samples.lastSeen, '<', afterMillisecond(q.lastSeenTo));
+    if (q.lastSeenTo !== undefined)
+      where(samples.lastSeen, '<', afterMillisecond(q.lastSeenTo).toISOString());
     if (q.seenSince !== undefined) where(samples.lastSeen, '>=', q.seenSince.toISOString());
     if (q.after !== undefined) {
       const op = q.order === 'asc' ? '>' : '<';
