@@ -2,8 +2,9 @@
 // very same SQL run straight on PostgreSQL with `pg`, in the same run, for five typical analyst filters.
 // Prints p50/p95 latency (one request at a time: what an analyst waits) and throughput (BENCH_CONCURRENCY
 // requests in flight) of both, the ratio API / direct throughput, and the API process's CPU time per
-// request at BENCH_CONCURRENCY (from /proc: a busy machine disturbs it less than wall time). Goal: API p95
-// < 50 ms and ratio ≥ 0.5.
+// request at BENCH_CONCURRENCY (from /proc: a busy machine disturbs it less than wall time), and the CPU per
+// request of every process each side uses (PostgreSQL and this process; plus the API on its side): on one
+// machine the ratio can be no better than the inverse ratio of those. Goal: API p95 < 50 ms and ratio ≥ 0.5.
 //
 // Data: a database of its own (BENCH_DATABASE, `specimen_bench_search`), migrated like the API does, then
 // filled with set-based SQL (generate_series, indexes dropped during the load and rebuilt after, then
@@ -23,7 +24,8 @@
 // sides.
 // Run: npm run bench:search   (BENCH_SAMPLES=200000 for a smaller set, BENCH_REQUESTS=200 BENCH_REPEATS=1 for
 // a shorter run, BENCH_EXPLAIN=1 to print each variant's plan, AUTH_CACHE_MS=0 to run the API without its
-// principal cache). The first run generates the data: ~3 min, ~2.2 GB.
+// principal cache, BENCH_FILTER=verdict for the filters whose name contains `verdict`, BENCH_VERBOSE=1 for
+// each repeat's CPU by process). The first run generates the data: ~3 min, ~2.2 GB.
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +34,7 @@ import { projectRoot } from '#config';
 import { SearchSamplesQuery } from '#contracts';
 import { Database, SamplesRepository, ensureDatabase, runMigrations } from '#database';
 import { TestService } from '#test-support';
-import { median, processCpuMs } from './measure.js';
+import { median, pidsNamed, processCpuMs } from './measure.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1_000_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -42,6 +44,8 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const DATABASE = process.env.BENCH_DATABASE ?? 'specimen_bench_search';
 const REGENERATE = process.env.BENCH_REGENERATE === '1';
 const EXPLAIN = process.env.BENCH_EXPLAIN === '1';
+/** Only the filters whose name contains this text (e.g. `BENCH_FILTER=verdict`); all by default. */
+const FILTER = process.env.BENCH_FILTER ?? '';
 /** Far beyond the generated dates, so a rerun months later still finds every sample retained. */
 const RETENTION_DAYS = 36_500;
 /** Bump when the generator below changes what it writes. */
@@ -324,6 +328,38 @@ async function load(count: number, concurrency: number, call: (i: number) => Pro
   return { p50: at(0.5), p95: at(0.95), perSecond: count / (wall / 1000) };
 }
 
+/** CPU ms so far of every PostgreSQL process (backends of both sides, and background work). */
+function postgresCpuMs(): number {
+  let ms = 0;
+  for (const pid of pidsNamed('postgres')) {
+    const used = processCpuMs(pid);
+    if (Number.isFinite(used)) ms += used;
+  }
+  return ms;
+}
+
+/** CPU ms so far of this process, which sends the requests (HTTP, or pg) and reads the answers. */
+function ownCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/** CPU ms per request of PostgreSQL, this process and (with a pid) the API, over one run of `run`. */
+async function cpuPerRequest(
+  requests: number,
+  apiPid: number | undefined,
+  run: () => Promise<Run>,
+): Promise<{ run: Run; pg: number; client: number; api: number }> {
+  const before = { pg: postgresCpuMs(), client: ownCpuMs(), api: processCpuMs(apiPid) };
+  const result = await run();
+  return {
+    run: result,
+    pg: (postgresCpuMs() - before.pg) / requests,
+    client: (ownCpuMs() - before.client) / requests,
+    api: apiPid === undefined ? 0 : (processCpuMs(apiPid) - before.api) / requests,
+  };
+}
+
 function get(agent: Agent, baseUrl: string, token: string, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -386,10 +422,13 @@ async function main(): Promise<void> {
       apiLoaded: Run;
       found: string;
       apiCpuMs: number;
+      /** Every process's CPU per request (PostgreSQL, the sender; and the API on its side). */
+      sqlSideCpuMs: number;
+      apiSideCpuMs: number;
     }[] = [];
     const apiPid = service.api?.pid;
     if (apiPid === undefined) throw new Error('no API process');
-    for (const filter of filters(anchor)) {
+    for (const filter of filters(anchor).filter((f) => f.name.includes(FILTER))) {
       const found: number[] = [];
       for (const params of filter.variants) {
         // Same rows on both sides (the API returns `limit` of the `limit + 1` it reads).
@@ -423,13 +462,24 @@ async function main(): Promise<void> {
         apiLoaded: [],
       };
       const apiCpu: number[] = [];
+      const sqlSideCpu: number[] = [];
+      const apiSideCpu: number[] = [];
       for (let r = 0; r < REPEATS; r++) {
         runs.directAlone.push(await load(LATENCY_REQUESTS, 1, directCall));
         runs.apiAlone.push(await load(LATENCY_REQUESTS, 1, apiCall));
-        runs.directLoaded.push(await load(REQUESTS, CONCURRENCY, directCall));
-        const cpu = processCpuMs(apiPid);
-        runs.apiLoaded.push(await load(REQUESTS, CONCURRENCY, apiCall));
-        apiCpu.push((processCpuMs(apiPid) - cpu) / REQUESTS);
+        const d = await cpuPerRequest(REQUESTS, undefined, () => load(REQUESTS, CONCURRENCY, directCall));
+        runs.directLoaded.push(d.run);
+        sqlSideCpu.push(d.pg + d.client);
+        const a = await cpuPerRequest(REQUESTS, apiPid, () => load(REQUESTS, CONCURRENCY, apiCall));
+        runs.apiLoaded.push(a.run);
+        apiCpu.push(a.api);
+        apiSideCpu.push(a.pg + a.client + a.api);
+        if (process.env.BENCH_VERBOSE === '1') {
+          process.stdout.write(
+            `${filter.name} #${r + 1}: CPU ms/request SQL side pg ${d.pg.toFixed(3)} client ${d.client.toFixed(3)}; ` +
+              `API side pg ${a.pg.toFixed(3)} client ${a.client.toFixed(3)} API ${a.api.toFixed(3)}\n`,
+          );
+        }
       }
       const pick = (xs: Run[]): Run => ({
         p50: median(xs.map((x) => x.p50)),
@@ -444,6 +494,8 @@ async function main(): Promise<void> {
         apiLoaded: pick(runs.apiLoaded),
         found: found.join('/'),
         apiCpuMs: median(apiCpu),
+        sqlSideCpuMs: median(sqlSideCpu),
+        apiSideCpuMs: median(apiSideCpu),
       });
     }
 
@@ -466,6 +518,7 @@ async function main(): Promise<void> {
         'API/SQL',
         `API p95 @${CONCURRENCY}`,
         'API CPU/req',
+        'all CPU/req SQL, API',
         'goal',
       ],
       ...rows.map((r) => {
@@ -482,6 +535,7 @@ async function main(): Promise<void> {
           ratio.toFixed(2),
           ms(r.apiLoaded.p95),
           `${r.apiCpuMs.toFixed(2)} ms`,
+          `${r.sqlSideCpuMs.toFixed(2)}, ${r.apiSideCpuMs.toFixed(2)} ms`,
           r.apiAlone.p95 < 50 && ratio >= 0.5 ? 'met' : 'MISSED',
         ];
       }),
