@@ -37,6 +37,22 @@ describe('jobItemOf', () => {
     );
   });
 
+  it("keeps a rule-state rescan's rule and the jobs' rules instant", () => {
+    const payload = { rulesetId: 'r', until: '2026-01-01T00:00:00.000Z', rule: 'Noisy_Rule' };
+    // Without its rule, a redriven rescan of the samples that matched one rule would rescan every sample.
+    assert.deepEqual(jobItemOf(row('retrohunt', 'retroscan-batch', payload)), {
+      queue: QueueName.Retrohunt,
+      name: JobName.RetroscanBatch,
+      data: payload,
+    });
+    const rescan = { sha256: 'a'.repeat(64), rulesAsOf: '2026-01-01T00:00:01.000Z' };
+    assert.deepEqual(jobItemOf(row('scan', 'scan-sample', rescan)), {
+      queue: QueueName.Scan,
+      name: JobName.ScanSample,
+      data: rescan,
+    });
+  });
+
   it('refuses rows with a malformed payload', () => {
     assert.equal(jobItemOf(row('retrohunt', 'retrohunt-batch', {})), null);
     assert.equal(jobItemOf(row('retrohunt', 'retroscan-batch', { rulesetId: 'r' })), null);

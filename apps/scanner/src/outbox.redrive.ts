@@ -6,12 +6,16 @@ import { QueueProducer } from '#queue';
 /** Rebuilds the typed job of an outbox row; a row naming an unknown job is reported, not guessed at. */
 export function jobItemOf(row: OutboxRecord): JobItem | null {
   if (row.queue === String(QueueName.Scan) && row.name === String(JobName.ScanSample)) {
-    const { sha256, submissionId } = row.payload;
+    const { sha256, submissionId, rulesAsOf } = row.payload;
     if (typeof sha256 !== 'string') return null;
     return {
       queue: QueueName.Scan,
       name: JobName.ScanSample,
-      data: typeof submissionId === 'string' ? { sha256, submissionId } : { sha256 },
+      data: {
+        sha256,
+        ...(typeof submissionId === 'string' ? { submissionId } : {}),
+        ...(typeof rulesAsOf === 'string' ? { rulesAsOf } : {}),
+      },
     };
   }
   if (row.queue === String(QueueName.Maintenance) && row.name === String(JobName.ConsentPurge)) {
@@ -26,12 +30,19 @@ export function jobItemOf(row: OutboxRecord): JobItem | null {
     return { queue: QueueName.Retrohunt, name: JobName.RetrohuntBatch, data: { retrohuntId, ...after } };
   }
   if (row.queue === String(QueueName.Retrohunt) && row.name === String(JobName.RetroscanBatch)) {
-    const { rulesetId, until } = row.payload;
+    const { rulesetId, until, rule, rulesAsOf } = row.payload;
     if (typeof rulesetId !== 'string' || typeof until !== 'string') return null;
     return {
       queue: QueueName.Retrohunt,
       name: JobName.RetroscanBatch,
-      data: { rulesetId, until, ...after },
+      data: {
+        rulesetId,
+        until,
+        ...after,
+        // A rule-state change's rescan covers only the samples that matched the rule: without it, every one.
+        ...(typeof rule === 'string' ? { rule } : {}),
+        ...(typeof rulesAsOf === 'string' ? { rulesAsOf } : {}),
+      },
     };
   }
   return null;

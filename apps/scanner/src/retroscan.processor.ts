@@ -31,7 +31,8 @@ export class RetroscanProcessor {
   async handle(data: RetroscanBatchJob): Promise<{ queued: number; waiting: boolean; superseded?: true }> {
     // Another version was activated since: its own retro-scan, if asked for, covers every sample, and
     // the scans queued here would run with it anyway. Two in full, one after the other, is twice the work.
-    if ((await this.rulesets.activeId()) !== data.rulesetId) {
+    const active = await this.rulesets.activeId();
+    if (active.id !== data.rulesetId) {
       this.logger.log(`retro-scan for ruleset ${data.rulesetId} stops: another version is active`);
       return { queued: 0, waiting: false, superseded: true };
     }
@@ -45,6 +46,9 @@ export class RetroscanProcessor {
       );
       return { queued: 0, waiting: true };
     }
+    // This batch runs after the change committed (its job is dispatched after the commit): the clock read
+    // with the active id is past it, and every batch of the retro-scan passes the first one's on.
+    const rulesAsOf = data.rulesAsOf ?? active.at.toISOString();
     const samples = await this.retrohunts.samplesAfter({
       after: data.after ?? null,
       until: new Date(data.until),
@@ -53,14 +57,14 @@ export class RetroscanProcessor {
     });
     for (const sample of samples) {
       await this.queue.add(
-        { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256: sample.sha256 } },
+        { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256: sample.sha256, rulesAsOf } },
         scanJobId(sample.sha256, retroscanKey(data)),
         { priority: RETROSCAN_PRIORITY },
       );
     }
     const last = samples.at(-1);
     if (samples.length === batchSize && last !== undefined) {
-      const next = { ...data, after: last.sha256 };
+      const next = { ...data, after: last.sha256, rulesAsOf };
       await this.queue.add(
         { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: next },
         retroscanJobId(next),

@@ -21,10 +21,14 @@ const record = (version: number, marker: string): RulesetRecord => {
   };
 };
 
-/** The two queries RulesService makes, answered from memory. */
+/** The queries RulesService makes, answered from memory; `now` is the database's clock. */
 class FakeRulesets {
   active: RulesetRecord = record(1, 'ONE');
   states: Record<string, RuleState> = {};
+  now = Date.parse('2026-11-30T12:00:00.000Z');
+  clock(): Promise<Date> {
+    return Promise.resolve(new Date(this.now));
+  }
   findActive(): Promise<RulesetRecord> {
     return Promise.resolve(this.active);
   }
@@ -118,5 +122,39 @@ describe('RulesService', () => {
     assert.equal((await lease.ruleset.rules.scanBuffer(Buffer.from('ONE'))).matches.length, 1);
     lease.release();
     assert.equal((await stat(join(cacheDir, cached))).ino, file.ino);
+  });
+
+  it('reads rules and states again for a job queued after a change it has not read (its message lost)', async () => {
+    const repository = new FakeRulesets();
+    const rules = service(repository);
+    await rules.refresh();
+    const take = async (rulesAsOf?: string) => {
+      const lease = await rules.acquire(rulesAsOf);
+      lease.release();
+      return lease.ruleset;
+    };
+    // A rule disabled and a new version activated, committed a second after this process read them; no
+    // announcement reaches it.
+    repository.now += 1_000;
+    repository.states = { Marker: 'disabled' };
+    const changedAt = new Date(repository.now).toISOString();
+    repository.now += 1;
+    // A job without a bound, or bound to an instant this process had read past, scans with what it has.
+    assert.deepEqual([...(await take()).states], []);
+    assert.deepEqual([...(await take(new Date(repository.now - 2_000).toISOString())).states], []);
+    // A retro-scan's job, queued after the change: the states are read first.
+    const fresh = await take(changedAt);
+    assert.deepEqual([...fresh.states], [['Marker', 'disabled']]);
+    assert.equal(fresh.readAt.toISOString(), new Date(repository.now).toISOString());
+
+    repository.active = record(2, 'TWO');
+    repository.states = {};
+    repository.now += 1_000;
+    const activatedAt = new Date(repository.now).toISOString();
+    repository.now += 1;
+    assert.equal((await take(activatedAt)).version, 2);
+    // Read since: the next jobs of the same retro-scan read nothing more.
+    repository.states = { Marker: 'noisy' };
+    assert.deepEqual([...(await take(activatedAt)).states], []);
   });
 });

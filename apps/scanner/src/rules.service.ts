@@ -22,6 +22,8 @@ export interface LoadedRuleset {
   rules: YaraRules;
   /** Rules that are not plainly enabled: `disabled` ones never count, `noisy` ones do not raise verdicts. */
   states: ReadonlyMap<string, RuleState>;
+  /** PostgreSQL's clock before the active version and these states were read: they hold what committed earlier. */
+  readAt: Date;
 }
 
 /** One scan's hold on a ruleset: its compiled rules stay alive until every holder has released them. */
@@ -116,9 +118,18 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     this.subscriber = null;
   }
 
-  /** The ruleset a scan should use, held until `release()` (call it exactly once, in a finally). */
-  async acquire(): Promise<RulesetLease> {
+  /**
+   * The ruleset a scan should use, held until `release()` (call it exactly once, in a finally). With
+   * `rulesAsOf` (a job's, see ScanSampleJob), rules and states last read before that instant are read again
+   * first: the change the job was queued for may not have reached this process.
+   */
+  async acquire(rulesAsOf?: string): Promise<RulesetLease> {
     await this.tail;
+    const readAt = this.slot?.loaded.readAt.getTime();
+    // At the same millisecond too: the clocks are kept to the millisecond, the instants are finer.
+    if (rulesAsOf !== undefined && readAt !== undefined && readAt <= Date.parse(rulesAsOf)) {
+      await this.refresh();
+    }
     const slot = this.slot;
     if (slot === null) throw new Error('no active ruleset is loaded');
     slot.leases += 1;
@@ -148,6 +159,7 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async load(): Promise<void> {
+    const readAt = await this.rulesets.clock();
     const active = await this.rulesets.findActive();
     if (active === null) {
       if (this.slot === null) throw new Error('no active ruleset');
@@ -156,12 +168,12 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     const states = await this.loadStates(active.id);
     const current = this.slot;
     if (current?.loaded.id === active.id) {
-      current.loaded = { ...current.loaded, states };
+      current.loaded = { ...current.loaded, states, readAt };
       return;
     }
     const rules = await this.compiled(active);
     this.slot = {
-      loaded: { id: active.id, name: active.name, version: active.version, rules, states },
+      loaded: { id: active.id, name: active.name, version: active.version, rules, states, readAt },
       leases: 0,
       retired: false,
     };

@@ -92,7 +92,7 @@ export class ScanProcessor {
     job: Job,
   ): Promise<{ verdict: string | null; matches: number; rulesetId: string; rulesetVersion: number }> {
     const startedAt = new Date();
-    const lease = await this.rules.acquire();
+    const lease = await this.rules.acquire(data.rulesAsOf);
     const { ruleset } = lease;
     try {
       const sample = await this.sampleRows.submit(data.sha256);

@@ -24,6 +24,13 @@ export interface ScanSampleJob {
   sha256: string;
   /** The submission that caused this scan, if any (a rescan has none). */
   submissionId?: string;
+  /**
+   * The scan must use the active ruleset and rule states as PostgreSQL held them at this instant (ISO 8601,
+   * its clock) or later: a scanner that has not read them since reads them first. Set by retro-scans, which
+   * follow an activation or a rule-state change that a scanner may not have heard of (its pub/sub message
+   * lost) and would otherwise scan with what it had for up to RULES_POLL_MS.
+   */
+  rulesAsOf?: string;
 }
 
 export interface OutboxRedriveJob {
@@ -88,6 +95,8 @@ export interface RetroscanBatchJob {
    * only their verdicts); every sample when absent.
    */
   rule?: string;
+  /** PostgreSQL's clock when the first batch ran, after the change committed: its scans' `rulesAsOf`. */
+  rulesAsOf?: string;
 }
 
 /** Name and payload together, so a handler can never receive the wrong payload. */

@@ -25,6 +25,7 @@ import {
   Database,
   type KeysetPosition,
   OutboxRepository,
+  RulesetsRepository,
   type SampleObject,
   type SampleRecord,
   type SampleSummaryRecord,
@@ -99,6 +100,7 @@ export class SamplesService {
     @Inject(SamplesRepository) private readonly samples: SamplesRepository,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
   ) {}
 
   /** A sample by sha256, or NOT_FOUND (also when it is past retention). */
@@ -123,12 +125,15 @@ export class SamplesService {
   async rescan(sha256: string, principal: Principal): Promise<RescanQueued> {
     const sample = await this.get(sha256);
     const jobId = scanJobId(sample.sha256, `rescan-${randomUUID()}`);
-    const item = {
-      queue: QueueName.Scan,
-      name: JobName.ScanSample,
-      data: { sha256: sample.sha256 },
-    } as const;
-    const outboxId = await this.database.transaction(async (tx) => {
+    const { item, outboxId } = await this.database.transaction(async (tx) => {
+      // With the rules as they are now: an activation or rule change the analyst has seen committed
+      // before this transaction began, and a scanner that has not read it yet reads it first.
+      const rulesAsOf = (await this.rulesets.clock(tx)).toISOString();
+      const item = {
+        queue: QueueName.Scan,
+        name: JobName.ScanSample,
+        data: { sha256: sample.sha256, rulesAsOf },
+      } as const;
       const id = await this.outbox.add({ queue: item.queue, name: item.name, jobId, payload: item.data }, tx);
       await this.audit.append(
         {
@@ -141,7 +146,7 @@ export class SamplesService {
         },
         tx,
       );
-      return id;
+      return { item, outboxId: id };
     });
     await this.dispatcher.dispatch(item, jobId, outboxId);
     return { sha256: sample.sha256, jobId };

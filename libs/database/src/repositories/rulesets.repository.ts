@@ -96,14 +96,29 @@ export class RulesetsRepository {
     return row ?? null;
   }
 
-  /** The active version's id only (no source). */
-  async activeId(): Promise<string | null> {
-    const [row] = await this.database.db
-      .select({ id: rulesets.id })
-      .from(rulesets)
-      .where(eq(rulesets.status, 'active'))
-      .limit(1);
-    return row?.id ?? null;
+  /**
+   * The active version's id only (no source), and PostgreSQL's clock read by the same statement: whatever
+   * committed before `at` (an activation, a rule-state change) is visible to any read that starts later.
+   */
+  async activeId(): Promise<{ id: string | null; at: Date }> {
+    const result = await this.database.db.execute<{ id: string | null; at: Date | string }>(
+      sql`select (select ${rulesets.id} from ${rulesets} where ${rulesets.status} = 'active' limit 1) as id,
+                 now() as at`,
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('select returned no row');
+    return { id: row.id, at: new Date(row.at) };
+  }
+
+  /**
+   * PostgreSQL's clock (now(): in a transaction, when it began): what orders rule changes and the reads of
+   * them across processes.
+   */
+  async clock(executor: Executor = this.database.db): Promise<Date> {
+    const result = await executor.execute<{ at: Date | string }>(sql`select now() as at`);
+    const at = result.rows[0]?.at;
+    if (at === undefined) throw new Error('select returned no row');
+    return new Date(at);
   }
 
   async findById(id: string): Promise<RulesetRecord | null> {
