@@ -26,8 +26,14 @@ class FakeRulesets {
   active: RulesetRecord = record(1, 'ONE');
   states: Record<string, RuleState> = {};
   now = Date.parse('2026-11-30T12:00:00.000Z');
-  clock(): Promise<Date> {
-    return Promise.resolve(new Date(this.now));
+  /** Versions whose text was read (findById): a load that only re-reads states reads none. */
+  textReads = 0;
+  activeId(): Promise<{ id: string; at: Date }> {
+    return Promise.resolve({ id: this.active.id, at: new Date(this.now) });
+  }
+  findById(id: string): Promise<RulesetRecord | null> {
+    this.textReads += 1;
+    return Promise.resolve(id === this.active.id ? this.active : null);
   }
   findActive(): Promise<RulesetRecord> {
     return Promise.resolve(this.active);
@@ -106,6 +112,7 @@ describe('RulesService', () => {
     await rules.refresh();
     const after = await rules.acquire();
     assert.equal(after.ruleset.rules, before.ruleset.rules);
+    assert.equal(repository.textReads, 1, 'the text is read once, not again for the states');
     assert.deepEqual([...after.ruleset.states], [['Marker', 'noisy']]);
     before.release();
     after.release();

@@ -158,19 +158,25 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
     return this.tail;
   }
 
+  /**
+   * The active version's id and the clock first (one small statement): its text (megabytes for a large
+   * ruleset) is read only when the version is not the one loaded, not at every poll, event and rescan.
+   */
   private async load(): Promise<void> {
-    const readAt = await this.rulesets.clock();
-    const active = await this.rulesets.findActive();
-    if (active === null) {
+    const { id, at: readAt } = await this.rulesets.activeId();
+    if (id === null) {
       if (this.slot === null) throw new Error('no active ruleset');
       return;
     }
-    const states = await this.loadStates(active.id);
+    const states = await this.loadStates(id);
     const current = this.slot;
-    if (current?.loaded.id === active.id) {
+    if (current?.loaded.id === id) {
       current.loaded = { ...current.loaded, states, readAt };
       return;
     }
+    // Active at readAt; if another is by now, its announcement (or the next poll) loads it.
+    const active = await this.rulesets.findById(id);
+    if (active === null) throw new Error(`ruleset ${id} is gone`);
     const rules = await this.compiled(active);
     this.slot = {
       loaded: { id: active.id, name: active.name, version: active.version, rules, states, readAt },
