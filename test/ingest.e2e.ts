@@ -188,6 +188,25 @@ for (const driver of ['fs', 's3'] as const) {
       }
     });
 
+    it('refuses text PostgreSQL cannot store (NUL, an unpaired surrogate) with 400 and keeps nothing', async () => {
+      for (const filename of ['a\u0000b', 'a\ud800b']) {
+        const bytes = benign(500);
+        const before = await stored();
+        const res = await service.submit(bytes, fileMetadata(bytes, { filename }), agent);
+        // It was a 500 from the INSERT, after the object had been promoted (left without a row).
+        assert.equal(res.status, 400, JSON.stringify(filename));
+        const body = (await res.json()) as ErrorBody;
+        assert.equal(body.error.code, 'VALIDATION_FAILED');
+        assert.match(body.error.message, /metadata\.filename/);
+        assert.deepEqual(await stored(), before);
+        assert.equal(
+          (await query(service.databaseUrl, 'select 1 from samples where sha256 = $1', [sha256(bytes)]))
+            .length,
+          0,
+        );
+      }
+    });
+
     it('refuses a wrong md5, sha1 or size', async () => {
       const bytes = benign(100);
       const cases: Array<[Record<string, unknown>, string, string]> = [

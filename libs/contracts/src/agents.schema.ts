@@ -2,13 +2,12 @@ import { z } from 'zod';
 import { SampleKind, type Verdict } from './submission.schema.js';
 import { isCountryCode } from './countries.js';
 import { queryInt } from './query.js';
-
-const label = (max = 128) => z.string().trim().min(1).max(max);
+import { label } from './text.js';
 
 /** `POST /v1/enrollment-tokens`: an expiry (absolute or relative) and a use limit. */
 export const CreateEnrollmentTokenRequest = z
   .strictObject({
-    name: label().optional(),
+    name: label(128).optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
     ttlSeconds: z
       .number()
@@ -68,7 +67,7 @@ export const CountryCode = z
  */
 export const EnrollRequest = z.strictObject({
   enrollmentToken: z.string().min(1).max(256),
-  product: z.strictObject({ name: label(), version: label(64) }),
+  product: z.strictObject({ name: label(128), version: label(64) }),
   os: z.strictObject({ family: label(64), version: label(64) }),
   country: CountryCode.optional(),
 });

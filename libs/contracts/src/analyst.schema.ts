@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { CountryCode } from './agents.schema.js';
 import { queryInt } from './query.js';
+import { text } from './text.js';
 import { FILE_TYPES } from './analysis.js';
 import { Sha256 } from './hashes.js';
 import type { MatchView } from './sample.schema.js';
 import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
 
 const queryDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
-const shortText = z.string().min(1).max(256);
+const shortText = text(1, 256);
 
 /** An opaque, URL-safe page cursor as returned in `nextCursor`. */
 export const Cursor = z

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { label } from './text.js';
 
 export const ROLES = ['agent', 'analyst', 'admin'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
 export const CreateTokenRequest = z.strictObject({
-  name: z.string().min(1).max(128),
+  name: label(128),
   role: Role,
 });
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { Md5, Sha1, Sha256 } from './hashes.js';
+import { text } from './text.js';
 
 export const SAMPLE_KINDS = ['file', 'file-fragment', 'memory-region', 'boot-record'] as const;
 export const SampleKind = z.enum(SAMPLE_KINDS);
 export type SampleKind = z.infer<typeof SampleKind>;
 
-const shortText = (max = 1024) => z.string().min(1).max(max);
+const shortText = (max = 1024) => text(1, max);
 
 /** Fields every submission carries, whatever its kind. */
 const common = {

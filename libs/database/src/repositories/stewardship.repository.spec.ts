@@ -93,6 +93,35 @@ describe('StewardshipRepository.rollupDay', () => {
     );
   });
 
+  it("folds small values into (other) by their text, U+001F and all: the cells add up to the day's total", async () => {
+    const day = '2020-03-02';
+    // One agent a product version, three submissions each; one version holds the separator the statement
+    // once split the suppressed values by (enrolled before labels refused control characters).
+    const versions = ['1.0', '1.1', '2.0\u001fbeta', '3.0'];
+    for (const [i, version] of versions.entries()) {
+      for (let n = 0; n < 3; n++) {
+        const sha256 = randomBytes(32).toString('hex');
+        await database.db.execute(
+          sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
+              values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)})`,
+        );
+        await database.db.execute(
+          sql`insert into submissions (sample_sha256, kind, metadata, submitter, product_version, received_at)
+              values (${sha256}, 'file', '{}'::jsonb, ${`agent-v${i}`}, ${version},
+                      ${`${day}T12:00:00Z`}::timestamptz)`,
+        );
+      }
+    }
+    await stewardship.rollupDay(day, 2, false);
+    const [total] = await stewardship.cells('total', day, day);
+    const cells = await stewardship.cells('productVersion', day, day);
+    assert.deepEqual(
+      cells.map((c) => [c.value, c.submissions, c.agents]),
+      [['(other)', 12, 4]],
+    );
+    assert.equal(total?.submissions, 12);
+  });
+
   it('counts what a purge kept of a day that was not final, and forgets it once the day is final', async () => {
     const day = '2020-02-29';
     await database.db.execute(sql`insert into stats_salts (day) values (${day}::date)`);

@@ -46,6 +46,10 @@ const VALUE: Record<StatsDimension, string> = {
   rule: 'u.rule',
 };
 
+/**
+ * Hashes, dates, numbers and object keys as one text parameter, split by the statement: never free text,
+ * which may hold U+001F itself (values of a statistics dimension go as a text[] parameter).
+ */
 const csv = (values: string[]): string => values.join('\u001f');
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -420,7 +424,7 @@ export class StewardshipRepository {
         const union = await tx.execute<{ submissions: number; agents: number }>(
           sql`select count(distinct id)::int as submissions, count(distinct agent)::int as agents
               from ${this.base(day, dimension)}
-              where value = any(string_to_array(${csv([...suppressed])}, E'\\x1f'))`,
+              where value = any(${sql.param([...suppressed])}::text[])`,
         );
         other = union.rows[0] ?? other;
         const next = rows.find((r) => !suppressed.has(r.value));
