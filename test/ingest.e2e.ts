@@ -207,6 +207,44 @@ for (const driver of ['fs', 's3'] as const) {
       }
     });
 
+    it('removes the object of an upload whose rows could not be written', async () => {
+      // A database failure at the upload's INSERT, for this file name only.
+      await query(
+        service.databaseUrl,
+        `create function fail_marked_upload() returns trigger language plpgsql as $$
+         begin
+           if new.filename = 'fail-this-insert' then raise exception 'test: the insert fails'; end if;
+           return new;
+         end $$`,
+      );
+      await query(
+        service.databaseUrl,
+        `create trigger fail_marked_upload before insert on submissions
+         for each row execute function fail_marked_upload()`,
+      );
+      try {
+        const bytes = benign(700);
+        const before = await stored();
+        const res = await service.submit(bytes, fileMetadata(bytes, { filename: 'fail-this-insert' }), agent);
+        assert.equal(res.status, 500);
+        // Promoted before the statement, then tombstoned and drained: it stayed without a row before.
+        await pollUntil(
+          async () => (JSON.stringify(await stored()) === JSON.stringify(before) ? true : undefined),
+          { what: 'the unrecorded object removed' },
+        );
+        const left = await query(service.databaseUrl, 'select object_key from object_tombstones');
+        assert.deepEqual(left, []);
+      } finally {
+        await query(service.databaseUrl, 'drop trigger fail_marked_upload on submissions');
+        await query(service.databaseUrl, 'drop function fail_marked_upload()');
+      }
+      // Uploads go on as before once the database takes them.
+      const bytes = benign(700);
+      const again = await service.submit(bytes, fileMetadata(bytes), agent);
+      assert.equal(again.status, 201);
+      assert.ok((await stored()).samples.some((k) => k.endsWith(sha256(bytes))));
+    });
+
     it('refuses a wrong md5, sha1 or size', async () => {
       const bytes = benign(100);
       const cases: Array<[Record<string, unknown>, string, string]> = [

@@ -114,6 +114,9 @@ export class SubmissionsService {
       // Refused because the agent withdrew meanwhile: the object promoted above has a tombstone, which the
       // scanner's consent sweep drains now rather than at the next purge or retention sweep (an hour).
       if (e instanceof SpecimenError && e.code === 'CONSENT_REQUIRED') this.drainSoon();
+      // Any other failure (the database lost mid-statement) would leave the object without a row: it gets
+      // a tombstone too when the database takes one (else it stays, as after a crash).
+      else await this.forget(digests.sha256, key);
       throw e;
     } finally {
       await this.store.delete(tempKey);
@@ -141,6 +144,16 @@ export class SubmissionsService {
         payload: { sha256: digests.sha256, submissionId },
       }),
     });
+  }
+
+  /** Best effort: a tombstone for the object of a submission that was not recorded, drained soon. */
+  private async forget(sha256: string, key: string): Promise<void> {
+    try {
+      await this.submissions.tombstoneUnrecorded(sha256, key);
+      this.drainSoon();
+    } catch (e) {
+      this.logger.warn({ err: e, key }, 'an object without a sample row stays: no tombstone');
+    }
   }
 
   /** Best effort: when Redis is down the scheduled consent sweep drains the tombstone later. */

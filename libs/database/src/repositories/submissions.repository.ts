@@ -247,6 +247,20 @@ export class SubmissionsRepository {
   }
 
   /**
+   * After {@link record} failed: a tombstone for the object promoted under `objectKey` unless a sample row
+   * refers to it (a failure after the commit, another upload of the same bytes); the tombstone drain deletes
+   * it under the key's lock, so an upload committing meanwhile keeps it.
+   */
+  async tombstoneUnrecorded(sha256: string, objectKey: string): Promise<void> {
+    await this.database.rawQuery({
+      text: `insert into object_tombstones (object_key)
+             select $2 where not exists (select 1 from samples where sha256 = $1)
+             on conflict do nothing`,
+      values: [sha256, objectKey],
+    });
+  }
+
+  /**
    * The scan job is in Redis: drop its outbox row and mark the submission queued, in one statement (one
    * commit instead of two; it halved this step's latency under 200 concurrent uploads).
    */
