@@ -293,7 +293,12 @@ describe('agent protocol', () => {
     assert.equal((await lookup(service, apiKey, [{ sha256: '0'.repeat(64) }])).status, 200);
     const res = await service.request(`/v1/agents/${agentId}/revoke`, { method: 'POST' });
     assert.equal(res.status, 200, await res.clone().text());
-    assert.notEqual(((await res.json()) as { revokedAt: string | null }).revokedAt, null);
+    const { revokedAt } = (await res.json()) as { revokedAt: string | null };
+    assert.notEqual(revokedAt, null);
+    // Again: the same answer, and no second audit record (counted below).
+    const again = await service.request(`/v1/agents/${agentId}/revoke`, { method: 'POST' });
+    assert.equal(again.status, 200);
+    assert.equal(((await again.json()) as { revokedAt: string | null }).revokedAt, revokedAt);
     const bytes = benign(512);
     const submit = await service.submit(bytes, fileMetadata(bytes), apiKey);
     assert.equal(submit.status, 401);
@@ -355,6 +360,9 @@ describe('agent protocol', () => {
     const { id, token: withdrawn } = (await created.json()) as { id: string; token: string };
     const revoke = await service.request(`/v1/enrollment-tokens/${id}/revoke`, { method: 'POST' });
     assert.equal(revoke.status, 200, await revoke.clone().text());
+    const again = await service.request(`/v1/enrollment-tokens/${id}/revoke`, { method: 'POST' });
+    assert.equal(again.status, 200);
+    assert.deepEqual(await again.json(), await revoke.json());
     const refused = await enroll(service, withdrawn);
     assert.equal(refused.status, 401);
     assert.equal(((await refused.json()) as ErrorBody).error.details?.reason, 'revoked');

@@ -452,6 +452,8 @@ describe('database', () => {
     assert.equal(record?.id, id);
     await assert.rejects(sql('update audit_log set action = $1', ['x']), /append-only/);
     await assert.rejects(sql('delete from audit_log'), /append-only/);
+    // A statement trigger for TRUNCATE, which fires no row trigger.
+    await assert.rejects(sql('truncate audit_log'), /append-only/);
   });
 
   it('appends many audit records in one statement, ids in the order given', async () => {

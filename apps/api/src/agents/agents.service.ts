@@ -138,6 +138,8 @@ export class AgentsService {
     const revoked = await this.database.transaction(async (tx) => {
       const row = await this.agents.revokeEnrollmentToken(id, tx);
       if (row === null) return null;
+      // A repeat answers the same and adds nothing to the audit log.
+      if (!row.revokedNow) return row;
       await this.audit.append(
         {
           actorId: principal.tokenId,
@@ -217,8 +219,11 @@ export class AgentsService {
   async revoke(id: string, principal: Principal): Promise<AgentView> {
     if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such agent');
     const agent = await this.database.transaction(async (tx) => {
-      const revoked = await this.agents.revoke(id, tx);
-      if (revoked === null) return null;
+      const result = await this.agents.revoke(id, tx);
+      if (result === null) return null;
+      const { agent: revoked, revokedNow } = result;
+      // A repeat answers the same and adds nothing to the audit log.
+      if (!revokedNow) return revoked;
       await this.audit.append(
         {
           actorId: principal.tokenId,

@@ -112,7 +112,7 @@ export class AgentsRepository {
   async revokeEnrollmentToken(
     id: string,
     executor: Executor = this.database.db,
-  ): Promise<(EnrollmentTokenRecord & { revokedAt: Date; uses: number }) | null> {
+  ): Promise<(EnrollmentTokenRecord & { revokedAt: Date; uses: number; revokedNow: boolean }) | null> {
     const [row] = await executor
       .update(enrollmentTokens)
       .set({ revokedAt: sql`coalesce(${enrollmentTokens.revokedAt}, now())` })
@@ -124,6 +124,8 @@ export class AgentsRepository {
         maxUses: enrollmentTokens.maxUses,
         uses: enrollmentTokens.uses,
         revokedAt: sql<Date>`${enrollmentTokens.revokedAt}`.mapWith(enrollmentTokens.revokedAt),
+        // Revoked by this statement (its transaction's time), not earlier: only that is worth an audit record.
+        revokedNow: sql<boolean>`${enrollmentTokens.revokedAt} = now()`,
       });
     return row ?? null;
   }
@@ -186,15 +188,25 @@ export class AgentsRepository {
    * Marks the agent revoked and revokes its API keys in one statement, so its key stops working with the
    * next request. Returns null for an unknown agent; revoking twice keeps the first time.
    */
-  async revoke(id: string, executor: Executor = this.database.db): Promise<AgentRecord | null> {
-    await executor.execute(
+  /**
+   * Revokes the agent and its keys (idempotent: the first revocation's time stays); `revokedNow` says
+   * whether this call revoked it, so a repeat writes no second audit record.
+   */
+  async revoke(
+    id: string,
+    executor: Executor = this.database.db,
+  ): Promise<{ agent: AgentRecord; revokedNow: boolean } | null> {
+    const result = await executor.execute<{ revoked_now: boolean }>(
       sql`with keys as (
             update ${apiTokens} set revoked_at = coalesce(${apiTokens.revokedAt}, now())
             where ${apiTokens.agentId} = ${id}
           )
-          update ${agents} set revoked_at = coalesce(${agents.revokedAt}, now()) where ${agents.id} = ${id}`,
+          update ${agents} set revoked_at = coalesce(${agents.revokedAt}, now()) where ${agents.id} = ${id}
+          returning ${agents.revokedAt} = now() as revoked_now`,
     );
-    return this.findById(id, executor);
+    const agent = await this.findById(id, executor);
+    if (agent === null) return null;
+    return { agent, revokedNow: result.rows[0]?.revoked_now === true };
   }
 
   /**
