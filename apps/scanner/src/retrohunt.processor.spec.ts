@@ -43,6 +43,7 @@ describe('RetrohuntProcessor batch', () => {
   const runJob = async (store: ObjectStore, retrohunts: RetrohuntsRepository, id: string, lanes = 1) => {
     const config = {
       scanner: { retrohuntBatchSize: 100, retrohuntConcurrency: lanes, timeoutMs: 60_000 },
+      stewardship: { retentionDays: 365 },
     } as unknown as Config;
     const queue = { add: () => Promise.resolve() } as unknown as QueueProducer;
     const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
@@ -268,6 +269,7 @@ describe('RetrohuntProcessor batch', () => {
     } as unknown as QueueProducer;
     const config = {
       scanner: { retrohuntBatchSize: 2, retrohuntConcurrency: 2, timeoutMs: 60_000 },
+      stewardship: { retentionDays: 365 },
     } as unknown as Config;
     const processor = new RetrohuntProcessor(config, store, retrohunts, queue);
     const job = { attemptsMade: 0, opts: {} } as Job;

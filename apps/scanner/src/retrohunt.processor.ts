@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { CONFIG, type Config } from '#config';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
   JobName,
   QueueName,
@@ -135,7 +135,12 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
     // beside the status change: one database round trip less before the first scan.
     const list = async (): Promise<BatchSample[]> =>
       (adopted === undefined ? null : await adopted.samples.catch(() => null)) ??
-      (await this.retrohunts.samplesAfter({ after: from, until: hunt.createdAt, limit: batchSize }));
+      (await this.retrohunts.samplesAfter({
+        after: from,
+        until: hunt.createdAt,
+        seenSince: retentionCutoff(this.config),
+        limit: batchSize,
+      }));
     const [started, samples] = await Promise.all([this.retrohunts.start(hunt.id), list()]);
     if (!started) return { scanned: 0, finished: true };
     const last = samples.at(-1);
@@ -156,6 +161,7 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
               samples: this.retrohunts.samplesAfter({
                 after: last.sha256,
                 until: hunt.createdAt,
+                seenSince: retentionCutoff(this.config),
                 limit: batchSize,
               }),
               started: new Map<string, Promise<Found>>(),

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CONFIG, type Config } from '#config';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import { JobName, QueueName, type RetroscanBatchJob } from '#contracts';
 import { RetrohuntsRepository, RulesetsRepository } from '#database';
 import { QueueProducer, retroscanJobId, retroscanKey, scanJobId } from '#queue';
@@ -52,6 +52,7 @@ export class RetroscanProcessor {
     const samples = await this.retrohunts.samplesAfter({
       after: data.after ?? null,
       until: new Date(data.until),
+      seenSince: retentionCutoff(this.config),
       limit: batchSize,
       ...(data.rule === undefined ? {} : { matchedRule: data.rule }),
     });

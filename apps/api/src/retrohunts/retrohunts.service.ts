@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
   CreateRetrohuntRequest,
   JobName,
@@ -65,6 +66,7 @@ export class RetrohuntsService {
   private readonly rulesTag = compileTag([RETROHUNT_NAMESPACE], SCAN_COMPILE_OPTIONS);
 
   constructor(
+    @Inject(CONFIG) private readonly config: Config,
     @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(RetrohuntsRepository) private readonly retrohunts: RetrohuntsRepository,
@@ -117,6 +119,7 @@ export class RetrohuntsService {
             ruleCount,
             createdBy: principal.tokenId,
           },
+          retentionCutoff(this.config),
           tx,
         );
         const outboxId = await this.outbox.add(

@@ -35,12 +35,15 @@ describe('RetrohuntsRepository: the counts of a finished hunt', () => {
       await recordSample(database),
       await recordSample(database),
     ];
-    const hunt = await hunts.create({
-      source: 'rule R { condition: true }',
-      sourceSha256: 'a'.repeat(64),
-      ruleCount: 1,
-      createdBy: null,
-    });
+    const hunt = await hunts.create(
+      {
+        source: 'rule R { condition: true }',
+        sourceSha256: 'a'.repeat(64),
+        ruleCount: 1,
+        createdBy: null,
+      },
+      new Date(0),
+    );
     const before = hunt.total;
     assert.ok(before >= 3);
     assert.ok(await hunts.start(hunt.id));
@@ -71,5 +74,30 @@ describe('RetrohuntsRepository: the counts of a finished hunt', () => {
     assert.deepEqual([done?.scanned, done?.total, done?.bytes], [before - 1, before - 1, 15]);
     assert.equal(done?.matchCount, 2);
     assert.equal(done?.timedOut, 2, 'the scans that ran out of time, counted');
+  });
+
+  it('leave out samples past the retention cutoff, in the total and in the batches', async () => {
+    const fresh = await recordSample(database);
+    const expired = await recordSample(database);
+    await query(url, `update samples set last_seen = now() - interval '400 days' where sha256 = $1`, [
+      expired,
+    ]);
+    const cutoff = new Date(Date.now() - 365 * 86_400_000);
+    const counted = (
+      await query<{ n: number }>(url, 'select count(*)::int as n from samples where last_seen >= $1', [
+        cutoff,
+      ])
+    )[0]?.n;
+    const hunt = await hunts.create(
+      { source: 'rule R { condition: true }', sourceSha256: 'b'.repeat(64), ruleCount: 1, createdBy: null },
+      cutoff,
+    );
+    assert.equal(hunt.total, counted);
+    const listed = (await hunts.samplesAfter({ until: new Date(), seenSince: cutoff, limit: 100_000 })).map(
+      (s) => s.sha256,
+    );
+    assert.ok(listed.includes(fresh));
+    assert.ok(!listed.includes(expired), 'an expired sample is served to no one, retrohunts included');
+    assert.equal(listed.length, counted);
   });
 });

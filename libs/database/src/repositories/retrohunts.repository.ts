@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lte, sql } from '../drizzle.js';
+import { and, asc, desc, eq, gt, gte, inArray, lte, sql } from '../drizzle.js';
 import type { RetrohuntStatus, SampleKind } from '#contracts';
 import type { Database, Executor } from '../database.js';
 import { retrohuntMatches, retrohunts, samples, type StoredStringMatch } from '../schema.js';
@@ -93,14 +93,22 @@ const columns = { ...summaryColumns, source: retrohunts.source };
 export class RetrohuntsRepository {
   constructor(private readonly database: Database) {}
 
-  /** A queued retrohunt over the samples stored now (their count is its total). */
+  /**
+   * A queued retrohunt over the samples stored now and sighted since `seenSince` (the retention cutoff:
+   * an expired sample is served to no one, even before the sweep removes it); their count is its total.
+   */
   async create(
     input: { id?: string; source: string; sourceSha256: string; ruleCount: number; createdBy: string | null },
+    seenSince: Date,
     executor: Executor = this.database.db,
   ): Promise<RetrohuntSummaryRecord> {
     const [row] = await executor
       .insert(retrohunts)
-      .values({ ...input, total: sql`(select count(*)::int from samples where first_seen <= now())` })
+      .values({
+        ...input,
+        total: sql`(select count(*)::int from samples
+                    where first_seen <= now() and last_seen >= ${seenSince.toISOString()}::timestamptz)`,
+      })
       .returning({ id: retrohunts.id });
     if (row === undefined) throw new Error('insert returned no row');
     const found = await this.findSummary(row.id, executor);
@@ -284,6 +292,8 @@ export class RetrohuntsRepository {
   async samplesAfter(options: {
     after?: string | null;
     until: Date;
+    /** The retention cutoff: a sample last sighted before it has expired (served to no one, swept soon). */
+    seenSince: Date;
     limit: number;
     /** Only samples whose latest scan matched this rule (their rule copy, GIN-indexed). */
     matchedRule?: string;
@@ -300,6 +310,7 @@ export class RetrohuntsRepository {
       .where(
         and(
           lte(samples.firstSeen, options.until),
+          gte(samples.lastSeen, options.seenSince),
           options.after == null ? undefined : gt(samples.sha256, options.after),
           options.matchedRule === undefined
             ? undefined
