@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdir, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -213,6 +213,55 @@ describe('specimen-agent against the real service', () => {
     );
   });
 
+  it('never sends its own folder (its API key), inside a folder given or named itself', async () => {
+    // The home inside the folder being submitted, as with `specimen-agent submit ~`.
+    const parent = join(work, 'user-home');
+    await mkdir(parent, { recursive: true });
+    const home = join(parent, '.specimen-agent');
+    await rename(await enrolledHome('in-user-home'), home);
+    const doc = benign(4300);
+    await writeFile(join(parent, 'doc.bin'), doc);
+    const out = await cli<SubmitOutput>(home, ['submit', parent]);
+    assert.deepEqual(
+      out.results.map((r) => [r.name, r.action, r.error ?? null]).sort(),
+      [
+        [home, 'skipped', "the agent's own folder (its API key): never sent"],
+        [join(parent, 'doc.bin'), 'uploaded', null],
+      ].sort(),
+    );
+    const direct = await cli<SubmitOutput>(home, ['submit', join(home, 'config.json')]);
+    assert.deepEqual(
+      direct.results.map((r) => r.action),
+      ['skipped'],
+    );
+    const sent = await query<{ filename: string | null }>(
+      service.databaseUrl,
+      `select filename from submissions where filename like '%config.json%' or filename like '%state.json%'`,
+    );
+    assert.deepEqual(sent, []);
+  });
+
+  it('shows file names with escape sequences, newlines or bidi overrides harmlessly on a terminal', async () => {
+    const home = await enrolledHome('hostile-names');
+    const dir = join(work, 'hostile');
+    await mkdir(dir, { recursive: true });
+    const forged = 'evil\u001b[2J\u001b[31mRED\nuploaded     0000 forged.bin (clean)';
+    const spoofed = 'invoice\u202efdp.exe';
+    await writeFile(join(dir, forged), benign(4400));
+    await writeFile(join(dir, spoofed), benign(4500));
+    const run = await startCli(home, ['submit', dir]).done;
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(
+      !run.stdout.includes('\u001b') && !run.stdout.includes('\u202e'),
+      `raw control or format characters: ${JSON.stringify(run.stdout)}`,
+    );
+    const lines = run.stdout.trimEnd().split('\n');
+    // Two results and the summary: the newline in a name forged no line.
+    assert.equal(lines.length, 3, run.stdout);
+    assert.ok(run.stdout.includes('evil\\u{1b}[2J\\u{1b}[31mRED\\u{a}uploaded'), run.stdout);
+    assert.ok(run.stdout.includes('invoice\\u{202e}fdp.exe'), run.stdout);
+  });
+
   it('sends files whose names are not UTF-8, found in a folder', async () => {
     const home = await enrolledHome('latin1');
     const dir = join(work, 'latin1-files');
@@ -300,7 +349,7 @@ describe('specimen-agent against the real service', () => {
 
   it('reports a file that changes while it is sent and sends the rest of the folder', async () => {
     const home = await enrolledHome('growing');
-    const dir = join(work, 'growing');
+    const dir = join(work, 'growing-files');
     await mkdir(dir, { recursive: true });
     const before = benign(4300);
     const after = benign(4400);
@@ -686,7 +735,9 @@ describe('specimen-agent retries', () => {
         JSON.stringify({ server: `http://127.0.0.1:${address.port}`, agentId: 'a', apiKey: 'k' }),
         { mode: 0o600 },
       );
-      const file = join(home, 'sample.bin');
+      // Beside the agent's folder, not in it: that one is never sent.
+      await mkdir(join(home, 'files'));
+      const file = join(home, 'files', 'sample.bin');
       await writeFile(file, benign(100));
       const out = await cli<SubmitOutput>(home, ['submit', file]);
       assert.equal(out.results[0]?.action, 'known');

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,6 +11,8 @@ export interface AgentConfig {
 
 /** What the agent remembers between runs: uploads to resume and what it submitted. */
 export interface AgentState {
+  /** The agent these are of (absent in a state written before it was kept). */
+  agentId?: string;
   /** Upload URLs of unfinished resumable uploads, by sha256. */
   uploads: Record<string, { url: string }>;
   submissions: Array<{ submissionId: string; sha256: string; name: string; submittedAt: string }>;
@@ -69,10 +71,68 @@ export class AgentFiles {
     await writeJson(this.statePath, state);
   }
 
-  /** Reads the state, lets `change` edit it, and saves it. */
+  /**
+   * A fresh state for a newly enrolled agent. What another agent (the previous enrollment in this folder)
+   * submitted is kept aside as `state.<its id>.json`, whose path is returned: under the new key the service
+   * answers 404 for those submissions, which `status` showed as deleted, and their uploads cannot resume.
+   */
+  async startState(agentId: string, previousAgentId: string | undefined): Promise<string | null> {
+    await mkdir(this.home, { recursive: true, mode: 0o700 });
+    const release = await lock(`${this.statePath}.lock`);
+    try {
+      const state = await this.state();
+      const owner = state.agentId ?? previousAgentId;
+      const used = state.submissions.length > 0 || Object.keys(state.uploads).length > 0;
+      if (owner === agentId || !used) {
+        await this.saveState({ ...state, agentId });
+        return null;
+      }
+      const archived = join(this.home, `state.${owner ?? `previous-${Date.now()}`}.json`);
+      // Written aside first: stopped between the two writes, nothing is lost.
+      await writeJson(archived, state);
+      await this.saveState({ agentId, uploads: {}, submissions: [] });
+      return archived;
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Reads the state, lets `change` edit it, and saves it, holding the state's lock file meanwhile: two runs
+   * at once (two folders submitted in parallel) each read, edited and renamed the whole file, and the last
+   * one dropped what the other had added (submissions no longer in `status`, resumable uploads forgotten).
+   */
   async updateState(change: (state: AgentState) => void): Promise<void> {
-    const state = await this.state();
-    change(state);
-    await this.saveState(state);
+    await mkdir(this.home, { recursive: true, mode: 0o700 });
+    const release = await lock(`${this.statePath}.lock`);
+    try {
+      const state = await this.state();
+      change(state);
+      await this.saveState(state);
+    } finally {
+      await release();
+    }
+  }
+}
+
+/** A lock file older than this is left by a run that died holding it: taken over. */
+const STALE_LOCK_MS = 30_000;
+
+/** Creates `path` exclusively (waiting while another process holds it); the release removes it. */
+async function lock(path: string): Promise<() => Promise<void>> {
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.close();
+      return () => rm(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const held = await stat(path).catch(() => null);
+    if (held !== null && Date.now() - held.mtimeMs > STALE_LOCK_MS) {
+      await rm(path, { force: true });
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }

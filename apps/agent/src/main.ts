@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { SpecimenClient, SpecimenClientError } from '#client';
 import { CountryCode, SubmissionMetadata } from '#contracts';
 import { AgentFiles, agentHome } from './config.js';
+import { printable } from './printable.js';
 import { Progress } from './progress.js';
 import {
   type FileDigests,
@@ -144,8 +145,14 @@ async function enroll(): Promise<number> {
     os: { family: process.platform, version: release() },
     ...(values.country === undefined ? {} : { country: values.country }),
   });
+  const previous = await files.config().catch(() => null);
   await files.saveConfig({ server, agentId: enrolled.agentId, apiKey: enrolled.apiKey });
-  print(`enrolled as agent ${enrolled.agentId}`, { agentId: enrolled.agentId, server });
+  const archived = await files.startState(enrolled.agentId, previous?.agentId);
+  print(
+    `enrolled as agent ${enrolled.agentId}` +
+      (archived === null ? '' : `\nthe previous agent's submissions and uploads are kept in ${archived}`),
+    { agentId: enrolled.agentId, server, ...(archived === null ? {} : { previousState: archived }) },
+  );
   return 0;
 }
 
@@ -165,7 +172,7 @@ async function consent(): Promise<number> {
 async function items(paths: string[], progress: Progress): Promise<{ items: Item[]; unsent: ItemResult[] }> {
   const kind = values.kind;
   if (kind === 'file') {
-    const { files: found, passedOver } = await expandPaths(paths);
+    const { files: found, passedOver } = await expandPaths(paths, { privateFolder: files.home });
     const unsent: ItemResult[] = passedOver.map((p) => ({
       name: p.path,
       action: p.failed ? 'failed' : 'skipped',
@@ -266,10 +273,10 @@ async function submit(paths: string[]): Promise<number> {
   const human = results
     .map(
       (r) =>
-        `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${r.name}` +
+        `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${printable(r.name)}` +
         (r.verdict === undefined ? '' : ` (${r.verdict})`) +
         (r.detail === undefined ? '' : ` (${r.detail})`) +
-        (r.error === undefined ? '' : `: ${r.error}`),
+        (r.error === undefined ? '' : `: ${printable(r.error)}`),
     )
     .join('\n');
   const summary = `${results.length - failed - skipped} done, ${skipped} skipped, ${failed} failed`;
@@ -318,8 +325,8 @@ async function status(): Promise<number> {
     `${Object.keys(state.uploads).length} unfinished uploads`,
     ...submissions.map(
       (s) =>
-        `${s.status.padEnd(9)} ${String(s.verdict ?? '-').padEnd(10)} ${s.sha256.slice(0, 12)} ${s.name}` +
-        ('error' in s ? `: ${s.error}` : ''),
+        `${s.status.padEnd(9)} ${String(s.verdict ?? '-').padEnd(10)} ${s.sha256.slice(0, 12)} ${printable(s.name)}` +
+        ('error' in s ? `: ${printable(s.error)}` : ''),
     ),
   ].join('\n');
   print(human, { agentId, server, pendingUploads: Object.keys(state.uploads).length, submissions });

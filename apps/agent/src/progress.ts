@@ -1,3 +1,5 @@
+import { printable } from './printable.js';
+
 /**
  * A one-line progress bar on a terminal; silent anywhere else (pipes, `--json`). Notes (an item known,
  * passed over or failed, as it happens) go above the bar only when the final report does not go to the
@@ -24,7 +26,9 @@ export class Progress {
     const ratio = total === 0 ? 1 : done / total;
     const filled = Math.round(ratio * width);
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    this.stream.write(`\r[${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${label.slice(0, 40)}\x1b[K`);
+    this.stream.write(
+      `\r[${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${printable(label).slice(0, 40)}\x1b[K`,
+    );
     if (done >= total) this.stream.write('\n');
   }
 
@@ -35,6 +39,6 @@ export class Progress {
 
   /** What the final report does not show (a retry after 429 or 503 and its wait): always on a terminal. */
   warn(message: string): void {
-    this.stream?.write(`\r${message}\x1b[K\n`);
+    this.stream?.write(`\r${printable(message)}\x1b[K\n`);
   }
 }

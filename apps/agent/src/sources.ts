@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { Dirent, PathLike, Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
-import { join, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { ChunkSource } from '#client';
 
 export interface FileDigests {
@@ -36,13 +36,32 @@ export interface PassedOver {
  */
 export async function expandPaths(
   paths: string[],
+  options: { privateFolder?: string } = {},
 ): Promise<{ files: FoundFile[]; passedOver: PassedOver[] }> {
   const found = new Map<string, FoundFile>();
   const passedOver: PassedOver[] = [];
   const failed = (name: string, e: unknown) =>
     passedOver.push({ path: name, reason: e instanceof Error ? e.message : String(e), failed: true });
+  // The agent's own folder (its API key, its state) is never sent, whatever path leads to it.
+  const own =
+    options.privateFolder === undefined ? null : await stat(options.privateFolder).catch(() => null);
+  const isOwn = (info: Stats) => own !== null && info.dev === own.dev && info.ino === own.ino;
+  const privateReason = "the agent's own folder (its API key): never sent";
   const visit = async (file: FoundFile, info: Stats | Dirent<Buffer>): Promise<void> => {
     if (info.isDirectory()) {
+      if (own !== null) {
+        let folder: Stats;
+        try {
+          folder = 'dev' in info ? info : await stat(file.path);
+        } catch (e) {
+          failed(file.name, e);
+          return;
+        }
+        if (isOwn(folder)) {
+          passedOver.push({ path: file.name, reason: privateReason, failed: false });
+          return;
+        }
+      }
       let entries: Array<Dirent<Buffer>>;
       try {
         entries = await readdir(file.path, { withFileTypes: true, encoding: 'buffer' });
@@ -64,6 +83,11 @@ export async function expandPaths(
       info = await stat(path);
     } catch (e) {
       failed(path, e);
+      continue;
+    }
+    // A file named on the command line inside the agent's folder (inside a folder, the folder is skipped).
+    if (own !== null && !info.isDirectory() && isOwn(await stat(dirname(resolve(path))).catch(() => info))) {
+      passedOver.push({ path, reason: privateReason, failed: false });
       continue;
     }
     await visit({ path, name: path }, info);

@@ -103,7 +103,8 @@ export async function submitItems(
         results.push({ ...base, ...(await send(client, files, item, options, progress)) });
         sentThisRun.add(item.metadata.sha256);
       } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
+        // With the service's code and status, and what to do about it (as the command's own errors say).
+        const message = describeError(e);
         results.push({ ...base, action: 'failed', error: message });
         progress.note(`failed   ${item.name}: ${message}`);
       }

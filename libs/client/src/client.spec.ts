@@ -39,6 +39,27 @@ describe('SpecimenClient.send', () => {
       headers: { 'content-type': 'application/json', ...headers },
     });
 
+  it("keeps the base URL's path: a service behind a proxy at a path prefix", async () => {
+    const asked: string[] = [];
+    const client = new SpecimenClient({
+      baseUrl: 'https://proxy.test/specimen/',
+      fetch: (url) => {
+        asked.push(url instanceof Request ? url.url : url.toString());
+        return Promise.resolve(answer(200));
+      },
+    });
+    await client.send('/v1/lookups');
+    assert.deepEqual(asked, ['https://proxy.test/specimen/v1/lookups']);
+    // A tus Location from the root, relative, or absolute.
+    assert.equal(client.url('/v1/uploads/u1'), 'https://proxy.test/specimen/v1/uploads/u1');
+    assert.equal(client.url('v1/uploads/u2'), 'https://proxy.test/specimen/v1/uploads/u2');
+    assert.equal(client.url('https://other.test/v1/uploads/u3'), 'https://other.test/v1/uploads/u3');
+    assert.equal(
+      new SpecimenClient({ baseUrl: 'http://h.test:3000' }).url('/v1/me'),
+      'http://h.test:3000/v1/me',
+    );
+  });
+
   it('retries 429 and 503 with their Retry-After, then returns the answer', async () => {
     const replies = [answer(429, { 'retry-after': '3' }), answer(503, { 'retry-after': '1' }), answer(200)];
     const waits: number[] = [];

@@ -127,8 +127,14 @@ export class SpecimenClient {
     return new SpecimenClient({ ...this.options, token });
   }
 
-  /** Absolute URL of a path or of a `Location` the service answered with. */
+  /**
+   * Absolute URL of a path or of a `Location` the service answered with. A path from the root (`/v1/…`) is
+   * under the base URL's own path: a service behind a proxy at `https://host/specimen` answers at
+   * `https://host/specimen/v1/…` (URL resolution would have dropped `/specimen`).
+   */
   url(pathOrUrl: string): string {
+    if (pathOrUrl.startsWith('/') && !pathOrUrl.startsWith('//'))
+      return new URL(`${this.baseUrl}${pathOrUrl}`).href;
     return new URL(pathOrUrl, `${this.baseUrl}/`).href;
   }
 
