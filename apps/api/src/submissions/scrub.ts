@@ -15,6 +15,9 @@ export const HOST = '<host>';
 // Path separators of both worlds; a user name runs up to the next separator.
 const SEP = String.raw`[\\/]`;
 const NAME = String.raw`[^\\/:*?"<>|\r\n]+`;
+// A DNS label, and an IPv4 octet (0-255).
+const LABEL = String.raw`[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?`;
+const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
 
 export const SCRUB_RULES: readonly ScrubRule[] = [
   {
@@ -35,6 +38,32 @@ export const SCRUB_RULES: readonly ScrubRule[] = [
     replace: `$1\\\\${HOST}`,
   },
   {
+    name: 'host of a long UNC path (\\\\?\\UNC\\host\\share)',
+    pattern: /\\\\\?\\UNC\\(?!<host>)[^\\/\s]+/gi,
+    replace: `\\\\?\\UNC\\${HOST}`,
+  },
+  {
+    name: 'host of a file: URL (file://host/…; file:///… names none)',
+    pattern: /\b(file:\/\/)(?!<host>)[^/\s"'<>]+(?=\/)/gi,
+    replace: `$1${HOST}`,
+  },
+  {
+    name: 'host name in a private DNS zone (.local, .lan, .internal, .corp, .localdomain, .intranet, .home.arpa)',
+    pattern: new RegExp(
+      String.raw`\b${LABEL}(?:\.${LABEL})*\.(?:local|lan|internal|corp|localdomain|intranet|home\.arpa)\b`,
+      'gi',
+    ),
+    replace: HOST,
+  },
+  {
+    name: 'private IPv4 address (10/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10; a public one, a server, stays)',
+    pattern: new RegExp(
+      String.raw`(?<![\d.])(?:10(?:\.${OCTET}){3}|172\.(?:1[6-9]|2\d|3[01])(?:\.${OCTET}){2}|192\.168(?:\.${OCTET}){2}|169\.254(?:\.${OCTET}){2}|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])(?:\.${OCTET}){2})(?![\d.]*\d)`,
+      'g',
+    ),
+    replace: '<ip>',
+  },
+  {
     name: 'Windows profile (C:\\Users\\<name>, C:\\Documents and Settings\\<name>)',
     // Separators may be doubled (escaped): C:\\Users\\<name>.
     pattern: new RegExp(String.raw`(${SEP}+(?:Users|Documents and Settings)${SEP}+)(?!${USER})${NAME}`, 'gi'),
@@ -47,8 +76,13 @@ export const SCRUB_RULES: readonly ScrubRule[] = [
   },
   {
     name: 'profile variables that name the user (%USERNAME%=…, USER=…)',
-    pattern: /\b((?:USERNAME|USER|LOGNAME|USERDOMAIN|COMPUTERNAME|HOSTNAME)=)[^\s;"']+/gi,
+    pattern: /\b((?:USERNAME|USER|LOGNAME)=)[^\s;"']+/gi,
     replace: `$1${USER}`,
+  },
+  {
+    name: 'variables that name the machine or its domain (COMPUTERNAME=…, HOSTNAME=…, USERDOMAIN=…)',
+    pattern: /\b((?:USERDOMAIN|COMPUTERNAME|HOSTNAME)=)[^\s;"']+/gi,
+    replace: `$1${HOST}`,
   },
 ];
 
