@@ -541,7 +541,13 @@ export const uploads = pgTable(
      */
     duplicate: boolean('duplicate'),
   },
-  (t) => [index('uploads_expires_idx').on(t.expiresAt)],
+  (t) => [
+    index('uploads_expires_idx').on(t.expiresAt),
+    // The retention sweep's delete of the finished uploads of the samples it destroys (migration 0022).
+    index('uploads_submission_idx')
+      .on(t.submissionId)
+      .where(sql`${t.submissionId} is not null`),
+  ],
 );
 
 // ---- end resumable uploads ----

@@ -272,6 +272,20 @@ describe('StewardshipRepository.retentionBatch', () => {
       'DE,NL',
     ]);
     await database.db.execute(sql`truncate sample_updates`);
+    // A finished resumable upload of an expired sample and of the fresh one, and one still under way.
+    for (const [sha256, finished] of [
+      [expired[0], true],
+      [fresh, true],
+      [null, false],
+    ] as const) {
+      await database.db.execute(
+        sql`insert into uploads (created_by, length, "offset", metadata, raw_metadata, expires_at, completed_at,
+                                 submission_id)
+            values (gen_random_uuid(), 10, 10, '{"kind":"file"}'::jsonb, '', now() + interval '1 day',
+                    ${finished ? sql`now()` : null},
+                    ${sha256 === null ? null : sql`(select id from submissions where sample_sha256 = ${sha256} limit 1)`})`,
+      );
+    }
 
     const outcome = await stewardship.retentionBatch(new Date('2020-01-01T00:00:00Z'), 100);
 
@@ -279,6 +293,12 @@ describe('StewardshipRepository.retentionBatch', () => {
     assert.deepEqual(await rows(sql`select sha256 as v from sample_updates`), [], 'no sample row updated');
     assert.deepEqual(await rows(sql`select sha256 as v from samples`), [fresh]);
     assert.deepEqual(await rows(sql`select distinct sample_sha256 as v from submissions`), [fresh]);
+    // The expired sample's finished upload goes with it (its row names the key that sent it); others stay.
+    assert.deepEqual(
+      await rows(sql`select coalesce(s.sample_sha256, 'under way') as v from uploads u
+                     left join submissions s on s.id = u.submission_id`),
+      [fresh, 'under way'].sort(),
+    );
     assert.deepEqual(
       await rows(sql`select object_key as v from object_tombstones`),
       expired.map(keyOf).sort(),

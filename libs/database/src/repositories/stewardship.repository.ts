@@ -256,6 +256,12 @@ export class StewardshipRepository {
       const subs = await tx.execute<{ n: number }>(
         sql`select count(*)::int as n from submissions where sample_sha256 = ${inBatch}`,
       );
+      // Finished resumable uploads of these samples: their rows (metadata, the key that sent them) would
+      // outlive the sample until they expire (RESUMABLE_EXPIRY_SECONDS), and HEAD would still describe them.
+      await tx.execute(
+        sql`delete from uploads
+            where submission_id in (select id from submissions where sample_sha256 = ${inBatch})`,
+      );
       const deleted = await tx.execute<{ object_key: string }>(
         sql`delete from samples where sha256 = ${inBatch} returning object_key`,
       );
@@ -274,7 +280,7 @@ export class StewardshipRepository {
 
   /**
    * Ids of the resumable uploads (tus) the agent (by pseudonym) started with its keys before withdrawing:
-   * their rows hold the metadata as sent (paths not scrubbed yet) and their parts the bytes.
+   * their rows hold the (scrubbed) metadata and name the key, and their parts the bytes.
    */
   async agentUploads(agent: string, limit: number): Promise<string[]> {
     const result = await this.database.db.execute<{ id: string }>(
