@@ -382,6 +382,19 @@ const ROWS: Row[] = [
     expect: roles(403, 403, 200),
   },
   {
+    route: 'POST /v1/agents/{id}/withdraw',
+    call: async (c) => ({
+      path: `/v1/agents/${(await enrollAgent(c.service, c.enrollmentToken)).agentId}/withdraw`,
+    }),
+    expect: roles(403, 403, 200),
+  },
+  {
+    route: 'POST /v1/agents/{id}/withdraw',
+    note: 'unknown agent',
+    call: () => ({ path: '/v1/agents/00000000-0000-4000-8000-000000000000/withdraw' }),
+    expect: roles(403, 403, 404),
+  },
+  {
     route: 'PUT /v1/agents/me/consent',
     call: () => ({
       path: '/v1/agents/me/consent',

@@ -325,6 +325,63 @@ describe('data stewardship', () => {
     assert.deepEqual(await allStats(service), before, 'statistics are unchanged');
   });
 
+  it('an admin withdraws a revoked agent’s consent for it: the same purge, audited as the admin’s', async () => {
+    const [agent] = await enrollAgents(service, ['pt']);
+    assert.ok(agent !== undefined);
+    const bytes = benign(4567);
+    await submit(service, agent, bytes);
+    await allScanned(service);
+    assert.equal(
+      (await service.request(`/v1/agents/${agent.agentId}/revoke`, { method: 'POST' })).status,
+      200,
+    );
+    // Its key is refused, a withdrawal included.
+    const own = await service.request('/v1/agents/me/consent', {
+      method: 'PUT',
+      token: agent.apiKey,
+      ...json({ participating: false, statementVersion: '2026-01' }),
+    });
+    assert.equal(own.status, 401);
+    const purges = async () =>
+      (await query(service.databaseUrl, `select 1 from audit_log where action = 'consent.purge'`)).length;
+    const before = await purges();
+    const res = await service.request(`/v1/agents/${agent.agentId}/withdraw`, { method: 'POST' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const view = (await res.json()) as { participating: boolean; statementVersion: string | null };
+    assert.deepEqual([view.participating, view.statementVersion], [false, '2026-01']);
+    await pollUntil(async () => ((await purges()) > before ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'the consent purge',
+    });
+    assert.equal((await service.request(`/v1/samples/${sha256(bytes)}`)).status, 404, 'purged');
+    const audits = await query<{ actor_name: string }>(
+      service.databaseUrl,
+      `select actor_name from audit_log where action = 'agent.consent.revoke' and target_id =
+         (select pseudonym from agents where id = $1)`,
+      [agent.agentId],
+    );
+    assert.deepEqual(
+      audits.map((a) => a.actor_name),
+      ['bootstrap-admin'],
+    );
+    // Again: nothing more to do, nothing more recorded.
+    assert.equal(
+      (await service.request(`/v1/agents/${agent.agentId}/withdraw`, { method: 'POST' })).status,
+      200,
+    );
+    assert.equal(
+      (
+        await query(
+          service.databaseUrl,
+          `select 1 from audit_log where action = 'agent.consent.revoke' and target_id =
+             (select pseudonym from agents where id = $1)`,
+          [agent.agentId],
+        )
+      ).length,
+      1,
+    );
+  });
+
   it('a sample purged with its agent’s consent and uploaded again is scanned again', async () => {
     const [agent] = await enrollAgents(service, ['fr']);
     assert.ok(agent !== undefined);

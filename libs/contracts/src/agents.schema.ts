@@ -122,7 +122,8 @@ export type ConsentRequest = z.infer<typeof ConsentRequest>;
 export interface ConsentView {
   agentId: string;
   participating: boolean;
-  statementVersion: string;
+  /** Null only for an agent that never consented, withdrawn by an admin. */
+  statementVersion: string | null;
   changedAt: string;
 }
 

@@ -75,6 +75,14 @@ export class AgentsController {
     return this.agents.revoke(id, principal);
   }
 
+  /** Withdraws the agent's consent for it (a revoked agent's key can no longer): the purge follows. */
+  @Post(':id/withdraw')
+  @Roles('admin')
+  @HttpCode(200)
+  withdraw(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ConsentView> {
+    return this.agents.withdrawFor(id, principal);
+  }
+
   /**
    * Counted against the agent's rate limit like any call, but a participating agent's withdrawal is never
    * refused by it: leaving must always work. Over the limit, anything else is refused (a repeated

@@ -247,8 +247,7 @@ export class AgentsService {
    * Records the calling agent's consent. A withdrawal commits the consent purge job to the outbox with the
    * change, then enqueues it (the outbox re-drive does it when Redis is down; the scanner's consent sweep
    * also finds the agent by `consent_revoked_at`).
-   */
-  /**
+   *
    * `overLimit`: the agent's rate-limit refusal when this call is over its limit. It is answered unless
    * the call withdraws the consent of an agent that was participating: leaving always works.
    */
@@ -263,18 +262,72 @@ export class AgentsService {
       throw new SpecimenError('FORBIDDEN', 'only an enrolled agent has a consent to give');
     }
     if (overLimit !== null && request.participating) throw overLimit;
-    const change = await this.database.transaction(async (tx) => {
-      const changed = await this.agents.setConsent({ agentId, ...request }, tx);
-      if (changed === null) throw new SpecimenError('UNAUTHENTICATED', 'the agent is unknown');
+    const view = await this.changeConsent({
+      agentId,
+      pseudonym: principal.pseudonym,
+      participating: request.participating,
+      statementVersion: request.statementVersion,
+      actor: { actorId: null, actorName: AGENT_ACTOR },
       // Over the limit, a withdrawal that changes nothing (already withdrawn) is refused, and undone.
-      if (overLimit !== null && !changed.previous.participating) throw overLimit;
+      refuse: (previous) => (overLimit !== null && !previous.participating ? overLimit : null),
+    });
+    if (view === null) throw new SpecimenError('UNAUTHENTICATED', 'the agent is unknown');
+    return view;
+  }
+
+  /**
+   * An admin withdraws an agent's consent on its behalf (the agent may be revoked, its key refused): the
+   * same stamp, audit record and purge as the agent's own withdrawal, the statement version it agreed to
+   * kept. An agent that is not participating is left as it is (no second record, no second purge).
+   */
+  async withdrawFor(id: string, principal: Principal): Promise<ConsentView> {
+    if (!UUID.test(id)) throw new SpecimenError('NOT_FOUND', 'no such agent');
+    const agent = await this.agents.findById(id);
+    if (agent === null) throw new SpecimenError('NOT_FOUND', 'no such agent');
+    if (!agent.participating) {
+      return {
+        agentId: id,
+        participating: false,
+        statementVersion: agent.consentStatementVersion,
+        changedAt: (agent.consentChangedAt ?? agent.enrolledAt).toISOString(),
+      };
+    }
+    const view = await this.changeConsent({
+      agentId: id,
+      pseudonym: agent.pseudonym ?? this.pseudonymOf(id),
+      participating: false,
+      statementVersion: null,
+      actor: { actorId: principal.tokenId, actorName: principal.name },
+      refuse: () => null,
+    });
+    if (view === null) throw new SpecimenError('NOT_FOUND', 'no such agent');
+    return view;
+  }
+
+  /** One consent change: the row, its audit record and (a withdrawal) the purge job, then the job sent. */
+  private async changeConsent(input: {
+    agentId: string;
+    pseudonym: string;
+    participating: boolean;
+    statementVersion: string | null;
+    actor: { actorId: string | null; actorName: string };
+    refuse: (previous: { participating: boolean }) => SpecimenError | null;
+  }): Promise<ConsentView | null> {
+    const { agentId, pseudonym, participating } = input;
+    const change = await this.database.transaction(async (tx) => {
+      const changed = await this.agents.setConsent(
+        { agentId, participating, statementVersion: input.statementVersion },
+        tx,
+      );
+      if (changed === null) return null;
+      const refused = input.refuse(changed.previous);
+      if (refused !== null) throw refused;
       await this.audit.append(
         {
-          actorId: null,
-          actorName: AGENT_ACTOR,
-          action: request.participating ? 'agent.consent.give' : 'agent.consent.revoke',
+          ...input.actor,
+          action: participating ? 'agent.consent.give' : 'agent.consent.revoke',
           targetType: 'agent',
-          targetId: principal.pseudonym,
+          targetId: pseudonym,
           details: {
             participating: changed.participating,
             statementVersion: changed.statementVersion,
@@ -283,8 +336,8 @@ export class AgentsService {
         },
         tx,
       );
-      const jobId = `consent-purge-${principal.pseudonym}-${changed.changedAt.getTime()}`;
-      const purge = request.participating
+      const jobId = `consent-purge-${pseudonym}-${changed.changedAt.getTime()}`;
+      const purge = participating
         ? null
         : {
             jobId,
@@ -293,18 +346,19 @@ export class AgentsService {
                 queue: QueueName.Maintenance,
                 name: JobName.ConsentPurge,
                 jobId,
-                payload: { agent: principal.pseudonym },
+                payload: { agent: pseudonym },
               },
               tx,
             ),
           };
       return { ...changed, purge };
     });
-    // Before the answer: once the agent hears its withdrawal took, no replica takes its data.
+    if (change === null) return null;
+    // Before the answer: once the withdrawal is heard of, no replica takes the agent's data.
     await this.principals.changed({ agentId });
     if (change.purge !== null) {
       await this.dispatcher.dispatch(
-        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agent: principal.pseudonym } },
+        { queue: QueueName.Maintenance, name: JobName.ConsentPurge, data: { agent: pseudonym } },
         change.purge.jobId,
         change.purge.id,
       );

@@ -487,6 +487,15 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       },
     },
   },
+  'POST /v1/agents/:id/withdraw': {
+    summary: "Withdraw an agent's consent on its behalf (it may be revoked): its data is purged",
+    tag: 'agents',
+    status: 200,
+    errors: ['NOT_FOUND'],
+    example: {
+      response: { agentId: ID, participating: false, statementVersion: '2026-01', changedAt: AT },
+    },
+  },
   'PUT /v1/agents/me/consent': {
     summary: "Give or withdraw the calling agent's consent",
     tag: 'agents',

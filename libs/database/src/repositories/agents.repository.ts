@@ -51,7 +51,7 @@ export interface NewAgent {
 export interface ConsentChange {
   agentId: string;
   participating: boolean;
-  statementVersion: string;
+  statementVersion: string | null;
   changedAt: Date;
   /** What it was before this change. */
   previous: { participating: boolean; statementVersion: string | null };
@@ -217,7 +217,8 @@ export class AgentsRepository {
    * stamp, where the purge looks.
    */
   async setConsent(
-    input: { agentId: string; participating: boolean; statementVersion: string },
+    /** A null statement version keeps the one the agent agreed to (an admin's withdrawal for it). */
+    input: { agentId: string; participating: boolean; statementVersion: string | null },
     executor: Executor = this.database.db,
   ): Promise<ConsentChange | null> {
     const result = await executor.execute<{
@@ -232,7 +233,7 @@ export class AgentsRepository {
           )
           update ${agents} a set
             participating = ${input.participating},
-            consent_statement_version = ${input.statementVersion},
+            consent_statement_version = coalesce(${input.statementVersion}, prev.statement_version),
             consent_changed_at = clock_timestamp(),
             consent_revoked_at = case when ${input.participating} then a.consent_revoked_at else clock_timestamp() end
           from prev where a.id = prev.id
@@ -244,7 +245,7 @@ export class AgentsRepository {
     return {
       agentId: input.agentId,
       participating: input.participating,
-      statementVersion: input.statementVersion,
+      statementVersion: input.statementVersion ?? row.prev_statement_version,
       changedAt: new Date(row.changed_at),
       previous: { participating: row.prev_participating, statementVersion: row.prev_statement_version },
     };
