@@ -529,17 +529,27 @@ describe('data stewardship: crash during a purge, and retention', () => {
     for (const b of [...own, ...shared]) await submit(service, a0, b);
     for (const b of shared) await submit(service, a1, b);
     await setConsent(service, a0, false);
+    // Each interrupted run audits what it deleted; the run that finishes, the rest.
+    const records = () =>
+      query<{ details: { samplesDeleted: number; interrupted?: boolean } }>(
+        service.databaseUrl,
+        `select details from audit_log where action = 'consent.purge' order by id`,
+      );
     await pollUntil(
-      async () => {
-        const rows = await query(
-          service.databaseUrl,
-          `select 1 from audit_log where action = 'consent.purge'`,
-        );
-        return rows.length > 0 ? true : undefined;
-      },
+      async () => ((await records()).some((r) => r.details.interrupted !== true) ? true : undefined),
       { timeoutMs: 120_000, what: 'the consent purge to finish' },
     );
     assert.match(service.output(), /stopped after 2 batches/, 'the purge was interrupted on the way');
+    const audited = await records();
+    assert.ok(
+      audited.some((r) => r.details.interrupted === true),
+      JSON.stringify(audited),
+    );
+    assert.equal(
+      audited.reduce((n, r) => n + r.details.samplesDeleted, 0),
+      own.length,
+      `every deleted sample audited once: ${JSON.stringify(audited)}`,
+    );
     for (const b of own) {
       assert.deepEqual(await sampleRows(service, sha256(b)), []);
       assert.ok(!existsSync(objectPath(service, sha256(b))));

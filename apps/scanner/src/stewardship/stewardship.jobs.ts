@@ -60,32 +60,59 @@ export class StewardshipJobs {
       samplesKept: 0,
       objectsDeleted: 0,
     };
-    counts.objectsDeleted += await this.drainTombstones();
-    await this.freeze(await this.stewardship.purgeDays(data.agent));
-    const failAfter = this.config.stewardship.purgeFailAfterBatches;
-    for (;;) {
-      const batch = await this.stewardship.purgeBatch(data.agent, this.config.stewardship.purgeBatchSize);
-      if (batch.samples === 0) break;
-      add(counts, batch);
-      if (failAfter !== undefined && counts.batches >= failAfter) {
-        // Test hook: a crash after a batch committed and before its objects were deleted.
-        throw new Error(`consent purge stopped after ${counts.batches} batches (PURGE_FAIL_AFTER_BATCHES)`);
+    const record = (details: Record<string, unknown>) =>
+      this.audit.append({
+        actorId: null,
+        actorName: SYSTEM,
+        action: 'consent.purge',
+        targetType: 'agent',
+        // The audit log outlives the agent: it names it only by its keyed pseudonym.
+        targetId: data.agent,
+        details,
+      });
+    await this.recordingStop(counts, record, async () => {
+      counts.objectsDeleted += await this.drainTombstones();
+      await this.freeze(await this.stewardship.purgeDays(data.agent));
+      const failAfter = this.config.stewardship.purgeFailAfterBatches;
+      for (;;) {
+        const batch = await this.stewardship.purgeBatch(data.agent, this.config.stewardship.purgeBatchSize);
+        if (batch.samples === 0) break;
+        add(counts, batch);
+        if (failAfter !== undefined && counts.batches >= failAfter) {
+          // Test hook: a crash after a batch committed and before its objects were deleted.
+          throw new Error(`consent purge stopped after ${counts.batches} batches (PURGE_FAIL_AFTER_BATCHES)`);
+        }
+        counts.objectsDeleted += await this.drainTombstones();
       }
       counts.objectsDeleted += await this.drainTombstones();
-    }
-    counts.objectsDeleted += await this.drainTombstones();
-    counts.uploadsDeleted = await this.removeUploads(data.agent);
-    await this.audit.append({
-      actorId: null,
-      actorName: SYSTEM,
-      action: 'consent.purge',
-      targetType: 'agent',
-      // The audit log outlives the agent: it names it only by its keyed pseudonym.
-      targetId: data.agent,
-      details: { ...counts },
+      counts.uploadsDeleted = await this.removeUploads(data.agent);
     });
+    await record({ ...counts });
     this.logger.log(`consent purge: ${JSON.stringify(counts)}`);
     return counts;
+  }
+
+  /**
+   * Runs `work`; when it fails after deleting something, what it deleted is audited before the error goes
+   * on (the retry audits only what it deletes itself): each batch commits on its own, so without this a
+   * purge or sweep that failed after some batches left no record of them. A process killed midway still does.
+   */
+  private async recordingStop(
+    counts: PurgeCounts,
+    record: (details: Record<string, unknown>) => Promise<unknown>,
+    work: () => Promise<void>,
+  ): Promise<void> {
+    try {
+      await work();
+    } catch (e) {
+      if (counts.batches > 0 || counts.objectsDeleted > 0) {
+        const error = e instanceof Error ? e.message : String(e);
+        await record({ ...counts, interrupted: true, error }).catch((auditError: unknown) =>
+          this.logger.error({ err: auditError }, 'could not audit what an interrupted run deleted'),
+        );
+      }
+      throw e;
+    }
   }
 
   /**
@@ -136,25 +163,29 @@ export class StewardshipJobs {
       samplesKept: 0,
       objectsDeleted: 0,
     };
-    counts.objectsDeleted += await this.drainTombstones();
-    await this.freeze(await this.stewardship.expiredDays(cutoff));
-    for (;;) {
-      const batch = await this.stewardship.retentionBatch(cutoff, this.config.stewardship.purgeBatchSize);
-      if (batch.samples === 0) break;
-      add(counts, batch);
+    const record = (details: Record<string, unknown>) =>
+      this.audit.append({
+        actorId: data.requestedBy ?? null,
+        actorName: data.requestedBy === undefined ? SYSTEM : (data.requestedByName ?? 'admin'),
+        action: 'retention.sweep',
+        targetType: 'samples',
+        details: {
+          ...details,
+          cutoff: cutoff.toISOString(),
+          retentionDays: this.config.stewardship.retentionDays,
+        },
+      });
+    await this.recordingStop(counts, record, async () => {
       counts.objectsDeleted += await this.drainTombstones();
-    }
-    await this.audit.append({
-      actorId: data.requestedBy ?? null,
-      actorName: data.requestedBy === undefined ? SYSTEM : (data.requestedByName ?? 'admin'),
-      action: 'retention.sweep',
-      targetType: 'samples',
-      details: {
-        ...counts,
-        cutoff: cutoff.toISOString(),
-        retentionDays: this.config.stewardship.retentionDays,
-      },
+      await this.freeze(await this.stewardship.expiredDays(cutoff));
+      for (;;) {
+        const batch = await this.stewardship.retentionBatch(cutoff, this.config.stewardship.purgeBatchSize);
+        if (batch.samples === 0) break;
+        add(counts, batch);
+        counts.objectsDeleted += await this.drainTombstones();
+      }
     });
+    await record({ ...counts });
     this.logger.log(`retention sweep: ${JSON.stringify(counts)}`);
     return { ...counts, cutoff: cutoff.toISOString() };
   }
