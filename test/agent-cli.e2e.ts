@@ -404,12 +404,33 @@ describe('specimen-agent against the real service', () => {
         /--country: country UK is not an ISO 3166-1 code: the United Kingdom is GB/,
       ],
       [['frobnicate'], /^specimen-agent: unknown command frobnicate/],
+      // Checked before the dump is read (it does not even exist here), not after hashing it.
+      [
+        ['submit', '--kind', 'memory-region', 'no-such.dmp', '--pid', '1', '--image', 'x.exe'].concat([
+          '--base-address',
+          '0x1000',
+          '--protection',
+          'bad',
+        ]),
+        /protection must be letters of RWXC/,
+      ],
+      [
+        ['submit', '--kind', 'boot-record', 'no-such.img', '--lba', '9007199254740991'],
+        /--lba is beyond the end of any disk/,
+      ],
     ] as const) {
       const run = await startCli(home, [...args]).done;
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, said);
       assert.match(run.stderr, /specimen-agent submit PATH/, 'the usage follows');
       assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    }
+    // With --json, a command line that cannot run answers a document too, wherever it went wrong.
+    for (const args of [['submit', '--json', '--bogus', 'x'], ['frobnicate', '--json'], ['--json']]) {
+      const run = await startCli(home, args).done;
+      assert.equal(run.code, 2, args.join(' '));
+      const { error } = JSON.parse(run.stdout) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'USAGE', args.join(' '));
     }
     // Withdrawn: a submission is refused, and the CLI says how to take part again.
     assert.equal(
@@ -635,6 +656,38 @@ describe('specimen-agent against the real service', () => {
     const revoked = await startCli(home, ['status']).done;
     assert.notEqual(revoked.code, 0, revoked.stdout);
     assert.match(revoked.stderr, /UNAUTHENTICATED \(401\)/);
+  });
+
+  it('ends and forgets an unfinished upload once its bytes reached the service another way', async () => {
+    const home = await enrolledHome('sent-elsewhere');
+    const bytes = benign(24 * MiB);
+    const path = join(work, 'sent-elsewhere.bin');
+    await writeFile(path, bytes);
+    const args = ['submit', path, '--resumable-threshold', String(MiB), '--chunk-size', String(MiB)];
+    const { child, done } = startCli(home, [...args, '--json']);
+    const uploadId = await pollUntil(
+      async () => {
+        const rows = await query<{ id: string; offset: string }>(
+          service.databaseUrl,
+          `select id, "offset" from uploads where metadata->>'sha256' = $1`,
+          [sha256(bytes)],
+        ).catch(() => []);
+        return Number(rows[0]?.offset ?? 0) > 0 ? rows[0]?.id : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 10, what: 'the first chunk on the service' },
+    );
+    child.kill('SIGKILL');
+    await done;
+    // The same bytes arrive by another path (another agent, a multipart upload).
+    assert.equal((await service.submit(bytes, fileMetadata(bytes), service.adminToken)).status, 201);
+    const again = await cli<SubmitOutput>(home, args);
+    assert.deepEqual(
+      again.results.map((r) => r.action),
+      ['known'],
+    );
+    assert.equal((await cli<StatusOutput>(home, ['status'])).pendingUploads, 0, 'forgotten');
+    const left = await query(service.databaseUrl, 'select 1 from uploads where id = $1', [uploadId]);
+    assert.deepEqual(left, [], 'ended on the service, not left to expire');
   });
 
   it('status shows a submission the consent purge removed as gone, not as an error', async () => {

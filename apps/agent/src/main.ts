@@ -73,9 +73,17 @@ function parseCommandLine() {
   try {
     return parseArgs({ allowPositionals: true, options: OPTIONS });
   } catch (e) {
-    process.stderr.write(`specimen-agent: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}\n`);
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`specimen-agent: ${message}\n\n${USAGE}\n`);
+    // A script asking for --json gets its document, even when the rest of the line could not be read.
+    if (process.argv.includes('--json')) usageDocument(message);
     process.exit(2);
   }
+}
+
+/** The `--json` answer to a command line that cannot run. */
+function usageDocument(message: string): void {
+  process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message } })}\n`);
 }
 
 const { values, positionals } = parseCommandLine();
@@ -206,10 +214,20 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
   const [path, ...rest] = paths;
   if (path === undefined || rest.length > 0) throw new UsageError(`--kind ${kind} takes exactly one path`);
   if (kind === 'memory-region') {
-    // The options first: a missing one is said before the dump is read.
+    // The options first: a missing or malformed one is said before the dump is read (checked with
+    // stand-in checksums, then again with the real ones).
     const owner = { pid: integer('pid', values.pid), image: required('image', values.image) };
     const baseAddress = required('base-address', values['base-address']);
     const protection = required('protection', values.protection);
+    checked({
+      kind: 'memory-region',
+      ...checksums({ sha256: '0'.repeat(64), sha1: '0'.repeat(40), md5: '0'.repeat(32), size: 1 }),
+      filename: label(path),
+      process: owner,
+      baseAddress,
+      regionSize: 1,
+      protection,
+    });
     const digests = await digestFile(path);
     const metadata: SubmissionMetadata = {
       kind: 'memory-region',
@@ -232,6 +250,7 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
     const sectorSize = integer('sector-size', values['sector-size'], 512);
     if (sectorSize !== 512 && sectorSize !== 4096) throw new UsageError('--sector-size must be 512 or 4096');
     const lba = integer('lba', values.lba);
+    if (!Number.isSafeInteger(lba * sectorSize)) throw new UsageError('--lba is beyond the end of any disk');
     const sectors = integer('sectors', values.sectors, 1);
     if (sectors * sectorSize > MAX_BOOT_RECORD_BYTES) {
       throw new UsageError(
@@ -336,8 +355,15 @@ async function status(): Promise<number> {
 async function main(): Promise<number> {
   const [command, ...rest] = positionals;
   if (values.help === true || command === undefined) {
-    process.stdout.write(`${USAGE}\n`);
-    return command === undefined && values.help !== true ? 2 : 0;
+    const missing = command === undefined && values.help !== true;
+    if (missing && values.json) {
+      // The usage for a person (stderr); the document for the script.
+      process.stderr.write(`${USAGE}\n`);
+      usageDocument('a command is needed: enroll, consent, submit or status');
+    } else {
+      process.stdout.write(`${USAGE}\n`);
+    }
+    return missing ? 2 : 0;
   }
   switch (command) {
     case 'enroll':
@@ -349,8 +375,7 @@ async function main(): Promise<number> {
     case 'status':
       return status();
     default:
-      process.stderr.write(`specimen-agent: unknown command ${command}\n\n${USAGE}\n`);
-      return 2;
+      throw new UsageError(`unknown command ${command}`);
   }
 }
 

@@ -86,6 +86,8 @@ export async function submitItems(
       const known = answer.items[index];
       const base = { name: item.name, sha256: item.metadata.sha256, size: item.metadata.size };
       if (known !== undefined && 'known' in known && !known.wanted) {
+        // The bytes reached the service another way: an upload an earlier run left unfinished is not needed.
+        await forgetUpload(client, files, item.metadata.sha256);
         results.push({
           ...base,
           action: 'known',
@@ -111,6 +113,21 @@ export async function submitItems(
     }
   }
   return results;
+}
+
+/**
+ * Ends the unfinished upload of `sha256` an earlier run left (tus termination, best effort: an upload the
+ * service no longer has, or has finished, is simply forgotten) and removes it from the state.
+ */
+async function forgetUpload(client: SpecimenClient, files: AgentFiles, sha256: string): Promise<void> {
+  const url = (await files.state()).uploads[sha256]?.url;
+  if (url === undefined) return;
+  await client
+    .send(url, { method: 'DELETE', headers: { 'tus-resumable': '1.0.0' }, accept: [404, 409, 410] })
+    .catch(() => undefined);
+  await files.updateState((state) => {
+    delete state.uploads[sha256];
+  });
 }
 
 /** Answers after which an upload cannot be resumed: its state entry goes. */
@@ -144,6 +161,11 @@ async function send(
         await files.updateState((state) => {
           delete state.uploads[sha256];
         });
+      } else if (!(e instanceof SpecimenClientError)) {
+        // Not the service nor the network but the file (it changed, or went): its bytes so far are of
+        // other content, so the upload is ended on the service (its parts freed now, not at expiry) and
+        // forgotten; a later run starts afresh.
+        await forgetUpload(client, files, sha256);
       }
       throw e;
     });
