@@ -15,18 +15,20 @@ const enroll = {
   os: { family: 'linux', version: '6.1' },
 };
 
+/** A time a day from now (ISO 8601). */
+const inADay = () => new Date(Date.now() + 86_400_000).toISOString();
+
 describe('agent contracts', () => {
   it('enrollment tokens need exactly one of expiresAt and ttlSeconds, and a use limit', () => {
     assert.equal(CreateEnrollmentTokenRequest.safeParse({ ttlSeconds: 60, maxUses: 1 }).success, true);
-    assert.equal(
-      CreateEnrollmentTokenRequest.safeParse({ expiresAt: '2030-01-01T00:00:00Z', maxUses: 1 }).success,
-      true,
-    );
+    assert.equal(CreateEnrollmentTokenRequest.safeParse({ expiresAt: inADay(), maxUses: 1 }).success, true);
     for (const bad of [
       { maxUses: 1 },
       { ttlSeconds: 60, expiresAt: '2030-01-01T00:00:00Z', maxUses: 1 },
       { ttlSeconds: 60 },
       { ttlSeconds: 60, maxUses: 0 },
+      { expiresAt: '2100-01-01T00:00:00Z', maxUses: 1 },
+      { ttlSeconds: 366 * 24 * 3600 + 1, maxUses: 1 },
     ]) {
       assert.equal(CreateEnrollmentTokenRequest.safeParse(bad).success, false, JSON.stringify(bad));
     }

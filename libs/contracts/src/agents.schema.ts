@@ -5,16 +5,14 @@ import { queryInt } from './query.js';
 import { label } from './text.js';
 
 /** `POST /v1/enrollment-tokens`: an expiry (absolute or relative) and a use limit. */
+/** Longest life of an enrollment token: 366 days. */
+const MAX_ENROLLMENT_TOKEN_SECONDS = 366 * 24 * 3600;
+
 export const CreateEnrollmentTokenRequest = z
   .strictObject({
     name: label(128).optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    ttlSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(366 * 24 * 3600)
-      .optional(),
+    ttlSeconds: z.number().int().min(1).max(MAX_ENROLLMENT_TOKEN_SECONDS).optional(),
     maxUses: z.number().int().min(1).max(10_000_000),
   })
   .refine((r) => (r.expiresAt === undefined) !== (r.ttlSeconds === undefined), {
@@ -25,7 +23,14 @@ export const CreateEnrollmentTokenRequest = z
   .refine((r) => r.expiresAt === undefined || Date.parse(r.expiresAt) > Date.now(), {
     message: 'expiresAt must be in the future',
     path: ['expiresAt'],
-  });
+  })
+  // The same bound as ttlSeconds, which an absolute time would otherwise get around.
+  .refine(
+    (r) =>
+      r.expiresAt === undefined ||
+      Date.parse(r.expiresAt) <= Date.now() + MAX_ENROLLMENT_TOKEN_SECONDS * 1000,
+    { message: 'expiresAt must be within 366 days', path: ['expiresAt'] },
+  );
 export type CreateEnrollmentTokenRequest = z.infer<typeof CreateEnrollmentTokenRequest>;
 
 export interface EnrollmentTokenCreated {
