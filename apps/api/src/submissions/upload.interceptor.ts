@@ -22,15 +22,29 @@ function toSpecimenError(e: unknown, maxBytes: number): SpecimenError {
           limit: maxBytes,
         });
       case 'LIMIT_FILE_COUNT':
-      case 'LIMIT_UNEXPECTED_FILE':
-        return new SpecimenError('UNEXPECTED_FIELD', 'send exactly one file part, named "file"', {
-          field: e.field,
+        return new SpecimenError('UNEXPECTED_FIELD', 'send one file part only: a second one came', {
+          field: e.field ?? 'file',
         });
-      case 'LIMIT_FIELD_COUNT':
+      case 'LIMIT_UNEXPECTED_FILE':
+        // What curl sends for -F metadata=@meta.json: the metadata as a file part.
+        if (e.field === 'metadata') {
+          return new SpecimenError(
+            'UNEXPECTED_FIELD',
+            'the "metadata" part came as a file: send it as a text field (curl -F \'metadata=<meta.json\', with <, not @)',
+            { field: 'metadata' },
+          );
+        }
         return new SpecimenError(
           'UNEXPECTED_FIELD',
-          'send one "metadata" part and one "file" part, and no other field',
+          `a file part named ${JSON.stringify(e.field ?? '')}: send exactly one file part, named "file"`,
           { field: e.field },
+        );
+      case 'LIMIT_FIELD_COUNT':
+        // busboy does not say which field was one too many.
+        return new SpecimenError(
+          'UNEXPECTED_FIELD',
+          'send one text field, "metadata", and one file part, "file"; a "file" part without a filename in its ' +
+            "Content-Disposition counts as a text field (curl -F 'file=@path', with @)",
         );
       case 'LIMIT_PART_COUNT':
       case 'LIMIT_FIELD_KEY':
