@@ -175,6 +175,36 @@ describe('analyst console (browser)', () => {
     // The token survives a reload of the tab (sessionStorage), and sign-out forgets it.
     await page.reload();
     await page.getByTestId('sign-out').waitFor();
+    // A reload while the service cannot be reached (network error, then a 503) keeps the token, says so
+    // and offers a retry; only a 401 forgets it.
+    for (const fail of ['abort', 'unavailable'] as const) {
+      takeProblems();
+      await page.route('**/v1/me', (route) =>
+        fail === 'abort'
+          ? route.abort('connectionrefused')
+          : route.fulfill({
+              status: 503,
+              contentType: 'application/json',
+              body: JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'down for a moment' } }),
+            }),
+      );
+      await page.reload();
+      await page.getByTestId('unreachable').waitFor();
+      assert.match(await page.getByTestId('unreachable').innerText(), /Cannot reach the service/);
+      assert.equal(
+        await page.evaluate(() => globalThis.sessionStorage.getItem('specimen.console.token')),
+        analystToken,
+      );
+      await shot(`01b-unreachable-${fail}`);
+      await page.unroute('**/v1/me');
+      await page.getByTestId('unreachable-retry').click();
+      await page.getByTestId('sign-out').waitFor();
+      const seen = takeProblems();
+      assert.ok(
+        seen.every((p) => /\/v1\/me|ERR_CONNECTION_REFUSED|status of 503/.test(p)),
+        seen.join('\n'),
+      );
+    }
     await page.getByTestId('sign-out').click();
     await page.getByTestId('token-input').waitFor();
     assert.equal(

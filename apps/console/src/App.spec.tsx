@@ -132,6 +132,38 @@ describe('console app (components)', () => {
     assert.equal(sessionStorage.getItem(TOKEN_KEY), null);
   });
 
+  it('keeps the token when the service cannot be reached at a reload, and goes on when it answers', async () => {
+    sessionStorage.setItem(TOKEN_KEY, 'good');
+    const working = globalThis.fetch;
+    for (const down of [
+      (): Promise<Response> => Promise.reject(new TypeError('Failed to fetch')),
+      (): Promise<Response> =>
+        Promise.resolve(
+          new Response(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'down for a moment' } }), {
+            status: 503,
+            headers: { 'content-type': 'application/json' },
+          }),
+        ),
+    ]) {
+      globalThis.fetch = down;
+      mount();
+      const alert = await screen.findByTestId('unreachable');
+      assert.match(alert.textContent ?? '', /Cannot reach the service/);
+      assert.equal(sessionStorage.getItem(TOKEN_KEY), 'good');
+      globalThis.fetch = working;
+      fireEvent.click(screen.getByTestId('unreachable-retry'));
+      await screen.findByTestId('sign-out');
+      assert.equal(sessionStorage.getItem(TOKEN_KEY), 'good');
+      cleanup();
+    }
+    // A revoked token is forgotten at a reload.
+    sessionStorage.setItem(TOKEN_KEY, 'revoked');
+    mount();
+    const refused = await screen.findByTestId('sign-in-error');
+    assert.match(refused.textContent ?? '', /unknown or revoked/);
+    assert.equal(sessionStorage.getItem(TOKEN_KEY), null);
+  });
+
   it('tells a role without console pages so, and resumes a session from sessionStorage', async () => {
     sessionStorage.setItem(TOKEN_KEY, 'agent');
     mount();

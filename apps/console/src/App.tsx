@@ -1,7 +1,19 @@
-import { Center, Loader, MantineProvider, createTheme } from '@mantine/core';
+import {
+  Alert,
+  Button,
+  Center,
+  Group,
+  Loader,
+  MantineProvider,
+  Paper,
+  Stack,
+  Text,
+  createTheme,
+} from '@mantine/core';
 import { Notifications } from '@mantine/notifications';
 import { BrowserRouter } from 'react-router';
 import { AuthProvider, useAuth } from './auth/AuthContext.js';
+import { errorMessage } from './lib/api.js';
 import { Shell } from './Shell.js';
 import { SignInPage } from './pages/sign-in/SignInPage.js';
 
@@ -11,9 +23,37 @@ const theme = createTheme({
   defaultRadius: 'sm',
 });
 
+/** The kept token could not be checked: it stays kept, and the person may try again or sign out. */
+function Unreachable({ error }: { error: unknown }) {
+  const { retry, signOut } = useAuth();
+  return (
+    <Center mih="100vh" p="md">
+      <Paper withBorder shadow="sm" p="xl" w={420} maw="100%">
+        <Stack>
+          <Alert color="red" title="Cannot reach the service" role="alert" data-testid="unreachable">
+            <Text size="sm">{errorMessage(error)}</Text>
+            <Text size="sm" mt="xs">
+              Your token is still kept in this tab: try again in a moment.
+            </Text>
+          </Alert>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={signOut} data-testid="unreachable-sign-out">
+              Sign out
+            </Button>
+            <Button onClick={() => void retry()} data-testid="unreachable-retry">
+              Try again
+            </Button>
+          </Group>
+        </Stack>
+      </Paper>
+    </Center>
+  );
+}
+
 function Gate() {
   const { state } = useAuth();
   if (state.status === 'signed-in') return <Shell />;
+  if (state.status === 'unreachable') return <Unreachable error={state.error} />;
   if (state.status === 'checking') {
     return (
       <Center mih="100vh" role="status">

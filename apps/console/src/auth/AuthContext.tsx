@@ -5,11 +5,15 @@ import { type Identity, clearToken, identityOf, loadToken, may, saveToken } from
 export type AuthState =
   | { status: 'checking' }
   | { status: 'signed-out'; error?: string }
+  /** A kept token could not be checked (network error, 5xx): it stays kept until the service answers. */
+  | { status: 'unreachable'; error: unknown }
   | { status: 'signed-in'; identity: Identity; api: ConsoleApi };
 
 interface AuthValue {
   state: AuthState;
   signIn: (token: string) => Promise<void>;
+  /** Checks the kept token again (after the service could not be reached). */
+  retry: () => Promise<void>;
   signOut: () => void;
 }
 
@@ -34,7 +38,7 @@ export function AuthProvider({
   }, [storage]);
 
   const check = useCallback(
-    async (token: string): Promise<void> => {
+    async (token: string, kept: boolean): Promise<void> => {
       const api = new ConsoleApi({
         token,
         baseUrl,
@@ -48,12 +52,16 @@ export function AuthProvider({
         saveToken(storage, token);
         setState({ status: 'signed-in', identity, api });
       } catch (e) {
-        clearToken(storage);
-        const message =
-          e instanceof SpecimenClientError && e.status === 401
-            ? 'That token is unknown or revoked.'
-            : errorMessage(e);
-        setState({ status: 'signed-out', error: message });
+        // Only the service saying the token is unknown or revoked forgets it: a reload while the service
+        // or the network is down must not sign the person out.
+        if (e instanceof SpecimenClientError && e.status === 401) {
+          clearToken(storage);
+          setState({ status: 'signed-out', error: 'That token is unknown or revoked.' });
+        } else if (kept) {
+          setState({ status: 'unreachable', error: e });
+        } else {
+          setState({ status: 'signed-out', error: errorMessage(e) });
+        }
       }
     },
     [baseUrl, storage],
@@ -61,7 +69,7 @@ export function AuthProvider({
 
   useEffect(() => {
     const token = loadToken(storage);
-    if (token !== null) void check(token);
+    if (token !== null) void check(token, true);
   }, [check, storage]);
 
   const value = useMemo<AuthValue>(
@@ -69,11 +77,17 @@ export function AuthProvider({
       state,
       signIn: async (token) => {
         setState({ status: 'checking' });
-        await check(token.trim());
+        await check(token.trim(), false);
+      },
+      retry: async () => {
+        const token = loadToken(storage);
+        if (token === null) return signOut();
+        setState({ status: 'checking' });
+        await check(token, true);
       },
       signOut,
     }),
-    [state, check, signOut],
+    [state, check, signOut, storage],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
