@@ -387,6 +387,23 @@ describe('analyst console (browser)', () => {
     await page.waitForURL(new RegExp(`/samples/${sha256(parent)}$`));
   });
 
+  it('shows the bidi override in a spoofed file name instead of obeying it', async () => {
+    const bytes = benign(1234);
+    const spoofed = 'invoice\u202Efdp.exe';
+    await submitAndScan(service, bytes, spoofed);
+    await page.goto(`${service.baseUrl}/samples/${sha256(bytes)}`);
+    const metadata = page.getByTestId('kind-metadata');
+    await metadata.waitFor();
+    // The override is shown as a marker, never left in the text where it would reverse "fdp.exe".
+    assert.match(await metadata.innerText(), /invoice⟨U\+202E⟩fdp\.exe/);
+    assert.doesNotMatch(await metadata.innerText(), /\u202E/);
+    await page.getByTestId('tab-sightings').click();
+    const filename = page.getByTestId('sighting-filename').first();
+    await filename.waitFor();
+    assert.equal(await filename.innerText(), 'invoice⟨U+202E⟩fdp.exe');
+    await shot('07c-sample-spoofed-filename');
+  });
+
   it('shows the whole hex view at 1,280 px, its ASCII column not cut off', async () => {
     const text = Buffer.from(`The quick brown fox jumps over the lazy dog. ${'0123456789abcdef'.repeat(40)}`);
     await submitAndScan(service, text, 'fox.txt');

@@ -20,6 +20,7 @@ import { Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { useAuth, useSession } from './auth/AuthContext.js';
 import { MoonIcon, SunIcon } from './components/icons.js';
+import { VisibleText } from './components/VisibleText.js';
 import { pagesFor } from './routes.js';
 
 export function ThemeToggle() {
@@ -68,7 +69,7 @@ export function Shell() {
           </Group>
           <Group gap="sm">
             <Text size="sm" data-testid="identity">
-              {identity.name}
+              <VisibleText value={identity.name} />
             </Text>
             <Badge variant="light" data-testid="role">
               {identity.role}

@@ -6,6 +6,7 @@ import { AsyncView } from '../../components/AsyncView.js';
 import { ConfirmRevoke, RevokeCell, useRevoke } from '../../components/Revoke.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 /** Enrolled agents in id order, page by page; revoking one asks first. */
 export function AgentsPanel() {
@@ -59,10 +60,10 @@ export function AgentsPanel() {
                     {a.pseudonym === null ? '—' : `${a.pseudonym.slice(0, 16)}…`}
                   </Table.Td>
                   <Table.Td>
-                    {a.product.name} {a.product.version}
+                    <VisibleText value={`${a.product.name} ${a.product.version}`} />
                   </Table.Td>
                   <Table.Td>
-                    {a.os.family} {a.os.version}
+                    <VisibleText value={`${a.os.family} ${a.os.version}`} />
                   </Table.Td>
                   <Table.Td>{a.country ?? '—'}</Table.Td>
                   <Table.Td>

@@ -5,6 +5,7 @@ import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 interface AuditFilters {
   actor: string;
@@ -114,18 +115,23 @@ export function AuditPanel() {
                   {p.items.map((a) => (
                     <Table.Tr key={a.id}>
                       <Table.Td style={{ whiteSpace: 'nowrap' }}>{formatTime(a.at)}</Table.Td>
-                      <Table.Td style={{ overflowWrap: 'anywhere' }}>{a.actorName}</Table.Td>
+                      <Table.Td style={{ overflowWrap: 'anywhere' }}>
+                        <VisibleText value={a.actorName} />
+                      </Table.Td>
                       <Table.Td ff="monospace">{a.action}</Table.Td>
                       <Table.Td ff="monospace" fz="xs">
-                        {a.targetType}
-                        {a.targetId === null
-                          ? ''
-                          : ` ${a.targetId.slice(0, 20)}${a.targetId.length > 20 ? '…' : ''}`}
+                        <VisibleText
+                          value={`${a.targetType}${
+                            a.targetId === null
+                              ? ''
+                              : ` ${a.targetId.slice(0, 20)}${a.targetId.length > 20 ? '…' : ''}`
+                          }`}
+                        />
                       </Table.Td>
                       <Table.Td>
                         {Object.keys(a.details).length === 0 ? null : (
                           <Code fz="xs" style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}>
-                            {JSON.stringify(a.details)}
+                            <VisibleText value={JSON.stringify(a.details)} />
                           </Code>
                         )}
                       </Table.Td>

@@ -23,6 +23,7 @@ import { ConfirmRevoke, RevokeCell, useRevoke } from '../../components/Revoke.js
 import { errorMessage } from '../../lib/api.js';
 import { enrollmentTokenEnd, formatTime } from '../../lib/format.js';
 import { type AsyncState, useAsync } from '../../lib/use-async.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 /** A secret the service shows once: copy it now. */
 function OnceSecret({ label, secret, details }: { label: string; secret: string; details: string }) {
@@ -207,7 +208,9 @@ function EnrollmentTokenList({ state }: { state: AsyncState<{ items: EnrollmentT
                 ) : null}
                 {list.items.map((t) => (
                   <Table.Tr key={t.id} data-testid="enrollment-token-row" data-id={t.id}>
-                    <Table.Td>{t.name ?? <Text c="dimmed">{t.id}</Text>}</Table.Td>
+                    <Table.Td>
+                      {t.name === null ? <Text c="dimmed">{t.id}</Text> : <VisibleText value={t.name} />}
+                    </Table.Td>
                     <Table.Td>
                       {t.uses} of {t.maxUses}
                     </Table.Td>
@@ -263,7 +266,9 @@ function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) 
               <Table.Tbody>
                 {list.items.map((t) => (
                   <Table.Tr key={t.id} data-testid="api-token-row" data-id={t.id} data-name={t.name}>
-                    <Table.Td>{t.name}</Table.Td>
+                    <Table.Td>
+                      <VisibleText value={t.name} />
+                    </Table.Td>
                     <Table.Td>{t.role}</Table.Td>
                     <Table.Td>{formatTime(t.createdAt)}</Table.Td>
                     <Table.Td>
@@ -279,8 +284,8 @@ function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) 
             </Table>
             <ConfirmRevoke state={revoking} title="Revoke this API token?" testId="confirm-revoke-token">
               <Text size="sm">
-                Whoever uses {revoking.target?.name} ({revoking.target?.role}) is refused from the next
-                request, on every replica. The last admin token cannot be revoked.
+                Whoever uses <VisibleText value={revoking.target?.name ?? ''} /> ({revoking.target?.role}) is
+                refused from the next request, on every replica. The last admin token cannot be revoked.
               </Text>
             </ConfirmRevoke>
           </Stack>

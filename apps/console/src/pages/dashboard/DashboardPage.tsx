@@ -6,6 +6,7 @@ import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { useAsync } from '../../lib/use-async.js';
 import { colorOf, formatAge, rankCells, seriesRows } from './series.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 function SeriesChart({ title, series }: { title: string; series: StatsSeriesView }) {
   const { rows, keys } = seriesRows(series);
@@ -112,7 +113,7 @@ function CellsTable({
                   ff={c.value === '(other)' ? undefined : 'monospace'}
                   c={c.value === '(other)' ? 'dimmed' : undefined}
                 >
-                  {c.value}
+                  <VisibleText value={c.value} />
                 </Table.Td>
                 <Table.Td ta="right">{c.submissions}</Table.Td>
               </Table.Tr>

@@ -9,6 +9,7 @@ import { useAsync } from '../../lib/use-async.js';
 import { DiagnosticsList } from '../../yara/Diagnostics.js';
 import { YaraEditor, focusLine } from '../../yara/YaraEditor.js';
 import { diagnosticsOfError } from '../rule-editor/RuleEditorPage.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 const STATUS_COLOR: Record<RetrohuntStatus, string> = {
   queued: 'gray',
@@ -129,7 +130,13 @@ export function RetrohuntsPage() {
                     </Table.Td>
                     <Table.Td>{h.ruleCount}</Table.Td>
                     <Table.Td>{h.matchCount}</Table.Td>
-                    <Table.Td>{h.createdBy?.name ?? '—'}</Table.Td>
+                    <Table.Td>
+                      {h.createdBy?.name === undefined || h.createdBy.name === null ? (
+                        '—'
+                      ) : (
+                        <VisibleText value={h.createdBy.name} />
+                      )}
+                    </Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>

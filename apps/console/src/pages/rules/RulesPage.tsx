@@ -5,6 +5,7 @@ import { AsyncView } from '../../components/AsyncView.js';
 import { RulesetStatusBadge } from '../../components/Badges.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 /** Every ruleset version with its status; the active one first. */
 export function RulesPage() {
@@ -52,7 +53,7 @@ export function RulesPage() {
                     >
                       <Table.Td>
                         <Anchor component={Link} to={`/rules/${r.id}`}>
-                          {r.name}
+                          <VisibleText value={r.name} />
                         </Anchor>
                       </Table.Td>
                       <Table.Td>v{r.version}</Table.Td>
@@ -71,11 +72,17 @@ export function RulesPage() {
                       </Table.Td>
                       <Table.Td>
                         {formatTime(r.createdAt)}
-                        {r.createdBy === null ? '' : ` by ${r.createdBy.name ?? r.createdBy.id}`}
+                        {r.createdBy === null ? '' : ' by '}
+                        {r.createdBy === null ? null : (
+                          <VisibleText value={r.createdBy.name ?? r.createdBy.id} />
+                        )}
                       </Table.Td>
                       <Table.Td>
                         {formatTime(r.activatedAt)}
-                        {r.activatedBy === null ? '' : ` by ${r.activatedBy.name ?? r.activatedBy.id}`}
+                        {r.activatedBy === null ? '' : ' by '}
+                        {r.activatedBy === null ? null : (
+                          <VisibleText value={r.activatedBy.name ?? r.activatedBy.id} />
+                        )}
                       </Table.Td>
                     </Table.Tr>
                   ))}

@@ -24,6 +24,8 @@ import { formatTime, plural } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { DiagnosticsList } from '../../yara/Diagnostics.js';
 import { YaraEditor, focusLine } from '../../yara/YaraEditor.js';
+import { VisibleText } from '../../components/VisibleText.js';
+import { revealedText } from '../../lib/visible.js';
 
 function ActivateButton({ ruleset, onDone }: { ruleset: RulesetView; onDone: () => void }) {
   const { api } = useSession();
@@ -35,7 +37,7 @@ function ActivateButton({ ruleset, onDone }: { ruleset: RulesetView; onDone: () 
     try {
       await api.activate(ruleset.id, retroscan);
       notifications.show({
-        title: `${ruleset.name} v${ruleset.version} is active`,
+        title: `${revealedText(ruleset.name)} v${ruleset.version} is active`,
         message: retroscan
           ? 'Every stored sample will be rescanned with it.'
           : 'New samples are scanned with it.',
@@ -54,7 +56,12 @@ function ActivateButton({ ruleset, onDone }: { ruleset: RulesetView; onDone: () 
       <Button onClick={open} data-testid="activate">
         Activate…
       </Button>
-      <Modal opened={opened} onClose={close} title={`Activate ${ruleset.name} v${ruleset.version}?`} centered>
+      <Modal
+        opened={opened}
+        onClose={close}
+        title={`Activate ${revealedText(ruleset.name)} v${ruleset.version}?`}
+        centered
+      >
         <Stack>
           <Text size="sm">
             Every scan from now on uses this version; the version active now is disabled. Rules that did not
@@ -149,7 +156,7 @@ function RuleStates({ ruleset, onChanged }: { ruleset: RulesetView; onChanged: (
               <Table.Td>
                 {r.changedAt === undefined ? null : (
                   <Text size="xs" c="dimmed" data-testid="rule-changed">
-                    {formatTime(r.changedAt)} by {r.changedBy?.name ?? 'unknown'}
+                    {formatTime(r.changedAt)} by <VisibleText value={r.changedBy?.name ?? 'unknown'} />
                   </Text>
                 )}
               </Table.Td>
@@ -177,7 +184,7 @@ export function RulesetPage() {
           <Group justify="space-between">
             <Group gap="sm">
               <Title order={2}>
-                {r.name} v{r.version}
+                <VisibleText value={r.name} /> v{r.version}
               </Title>
               <RulesetStatusBadge status={r.status} />
             </Group>

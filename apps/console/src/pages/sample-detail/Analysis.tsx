@@ -1,6 +1,7 @@
 import { Badge, Group, List, Stack, Table, Text, Title } from '@mantine/core';
 import type { AnalysisResult, Anomaly, BootRecordSummary, MemoryRegionSummary, PeSummary } from '#contracts';
 import { formatBytes, hexOffset } from '../../lib/format.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 function KeyValues({ rows }: { rows: [string, React.ReactNode][] }) {
   return (
@@ -28,7 +29,7 @@ function Anomalies({ list }: { list: Anomaly[] }) {
           <Text span ff="monospace" size="sm">
             {a.code}
           </Text>
-          : {a.message}
+          : <VisibleText value={a.message} />
         </List.Item>
       ))}
     </List>
@@ -53,7 +54,9 @@ export function PeSections({ pe }: { pe: PeSummary }) {
         <Table.Tbody>
           {pe.sections.map((s, i) => (
             <Table.Tr key={`${s.name}-${i}`}>
-              <Table.Td ff="monospace">{s.name}</Table.Td>
+              <Table.Td ff="monospace">
+                <VisibleText value={s.name} />
+              </Table.Td>
               <Table.Td ff="monospace">{s.virtualAddress}</Table.Td>
               <Table.Td>{s.virtualSize}</Table.Td>
               <Table.Td ff="monospace">{hexOffset(s.rawOffset)}</Table.Td>
@@ -132,10 +135,10 @@ function PeImports({ pe }: { pe: PeSummary }) {
           {pe.imports.map((i, n) => (
             <Table.Tr key={`${i.dll}-${n}`}>
               <Table.Td ff="monospace" fz="sm" style={{ verticalAlign: 'top', whiteSpace: 'nowrap' }}>
-                {i.dll}
+                <VisibleText value={i.dll} />
               </Table.Td>
               <Table.Td ff="monospace" fz="xs" style={{ wordBreak: 'break-word' }}>
-                {i.functions.join(', ')}
+                <VisibleText value={i.functions.join(', ')} />
               </Table.Td>
             </Table.Tr>
           ))}
@@ -202,7 +205,9 @@ export function PartitionTable({ boot }: { boot: BootRecordSummary }) {
               {boot.gpt.partitions.map((p) => (
                 <Table.Tr key={p.index}>
                   <Table.Td>{p.index}</Table.Td>
-                  <Table.Td>{p.name}</Table.Td>
+                  <Table.Td>
+                    <VisibleText value={p.name} />
+                  </Table.Td>
                   <Table.Td>{p.typeName}</Table.Td>
                   <Table.Td>{p.firstLba}</Table.Td>
                   <Table.Td>{p.lastLba}</Table.Td>

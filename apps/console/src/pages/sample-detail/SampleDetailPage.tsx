@@ -26,6 +26,7 @@ import { errorMessage } from '../../lib/api.js';
 import { formatBytes, formatTime, hexOffset } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { Analysis } from './Analysis.js';
+import { VisibleText } from '../../components/VisibleText.js';
 
 type Focus = { offset: number; length: number } | null;
 
@@ -54,11 +55,11 @@ function Matches({
               {m.rule}
             </Text>
             <Text size="xs" c="dimmed">
-              {m.namespace}
+              <VisibleText value={m.namespace} />
             </Text>
             {m.tags.map((t) => (
               <Badge key={t} size="xs" variant="outline">
-                {t}
+                <VisibleText value={t} />
               </Badge>
             ))}
             {m.noisy ? (
@@ -68,13 +69,13 @@ function Matches({
             ) : null}
             {typeof m.meta.severity === 'string' ? (
               <Badge size="xs" variant="light">
-                {m.meta.severity}
+                <VisibleText value={m.meta.severity} />
               </Badge>
             ) : null}
           </Group>
           {typeof m.meta.description === 'string' ? (
             <Text size="sm" c="dimmed" mb={4}>
-              {m.meta.description}
+              <VisibleText value={m.meta.description} />
             </Text>
           ) : null}
           <Group gap="xs">
@@ -178,12 +179,16 @@ function Sightings({ sha256 }: { sha256: string }) {
                   <Table.Td>{formatTime(s.receivedAt)}</Table.Td>
                   <Table.Td>{s.source === 'lookup' ? 'hash lookup' : 'upload'}</Table.Td>
                   <Table.Td>{s.kind}</Table.Td>
-                  <Table.Td>{s.filename ?? '—'}</Table.Td>
+                  <Table.Td data-testid="sighting-filename">
+                    {s.filename === null ? '—' : <VisibleText value={s.filename} />}
+                  </Table.Td>
                   <Table.Td ff="monospace" fz="xs">
                     {s.submitter === null ? '—' : `${s.submitter.slice(0, 16)}…`}
                   </Table.Td>
                   <Table.Td>{s.country ?? '—'}</Table.Td>
-                  <Table.Td>{s.productVersion ?? '—'}</Table.Td>
+                  <Table.Td>
+                    {s.productVersion === null ? '—' : <VisibleText value={s.productVersion} />}
+                  </Table.Td>
                   <Table.Td fz="xs" w={360} maw={360} data-testid="sighting-metadata">
                     <SightingMetadata sighting={s} />
                   </Table.Td>
@@ -221,7 +226,7 @@ function Scans({ sha256 }: { sha256: string }) {
                 <Table.Tr key={s.id}>
                   <Table.Td>{formatTime(s.finishedAt)}</Table.Td>
                   <Table.Td>
-                    {s.ruleset.name} v{s.ruleset.version}
+                    <VisibleText value={s.ruleset.name} /> v{s.ruleset.version}
                   </Table.Td>
                   <Table.Td>{s.status}</Table.Td>
                   <Table.Td>
@@ -261,9 +266,8 @@ function MetadataValue({ name, value }: { name: string; value: unknown }) {
       </Anchor>
     );
   }
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
-    return <>{String(value)}</>;
-  }
+  if (typeof value === 'string') return <VisibleText value={value} />;
+  if (typeof value === 'number' || typeof value === 'boolean') return <>{String(value)}</>;
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     return (
       <Table withRowBorders={false} verticalSpacing={0} horizontalSpacing="xs">
@@ -271,7 +275,7 @@ function MetadataValue({ name, value }: { name: string; value: unknown }) {
           {Object.entries(value as Record<string, unknown>).map(([k, v]) => (
             <Table.Tr key={k}>
               <Table.Td c="dimmed" w={1} style={{ whiteSpace: 'nowrap', verticalAlign: 'top' }}>
-                {k}
+                <VisibleText value={k} />
               </Table.Td>
               <Table.Td>
                 <MetadataValue name={k} value={v} />
@@ -284,7 +288,7 @@ function MetadataValue({ name, value }: { name: string; value: unknown }) {
   }
   return (
     <Text span ff="monospace" fz="xs">
-      {JSON.stringify(value)}
+      <VisibleText value={JSON.stringify(value)} />
     </Text>
   );
 }
@@ -321,7 +325,7 @@ function LatestMetadata({ sha256 }: { sha256: string }) {
               {entries.map(([k, v]) => (
                 <Table.Tr key={k}>
                   <Table.Th w={160} fw={500} c="dimmed" style={{ verticalAlign: 'top' }}>
-                    {k}
+                    <VisibleText value={k} />
                   </Table.Th>
                   <Table.Td fz="sm" style={{ wordBreak: 'break-word' }}>
                     <MetadataValue name={k} value={v} />
@@ -467,9 +471,14 @@ export function SampleDetailPage() {
                         ['File type', s.fileType ?? '—'],
                         [
                           'Verdict from',
-                          s.rulesetName === null
-                            ? '—'
-                            : `${s.rulesetName} v${s.rulesetVersion ?? '?'} at ${formatTime(s.scannedAt)}`,
+                          s.rulesetName === null ? (
+                            '—'
+                          ) : (
+                            <>
+                              <VisibleText value={s.rulesetName} /> v{s.rulesetVersion ?? '?'} at{' '}
+                              {formatTime(s.scannedAt)}
+                            </>
+                          ),
                         ],
                       ] as [string, React.ReactNode][]
                     ).map(([k, v]) => (
