@@ -11,6 +11,7 @@ import {
   createTheme,
 } from '@mantine/core';
 import { Notifications } from '@mantine/notifications';
+import { useEffect } from 'react';
 import { BrowserRouter } from 'react-router';
 import { AuthProvider, useAuth } from './auth/AuthContext.js';
 import { errorMessage } from './lib/api.js';
@@ -52,6 +53,11 @@ function Unreachable({ error }: { error: unknown }) {
 
 function Gate() {
   const { state } = useAuth();
+  useEffect(() => {
+    // The signed-in shell names each page itself.
+    if (state.status === 'signed-out') document.title = 'Sign in — Specimen';
+    else if (state.status === 'unreachable') document.title = 'Cannot reach the service — Specimen';
+  }, [state.status]);
   if (state.status === 'signed-in') return <Shell />;
   if (state.status === 'unreachable') return <Unreachable error={state.error} />;
   if (state.status === 'checking') {

@@ -16,12 +16,12 @@ import {
   useMantineColorScheme,
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
-import { Suspense } from 'react';
+import { Suspense, useEffect } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { useAuth, useSession } from './auth/AuthContext.js';
 import { MoonIcon, SunIcon } from './components/icons.js';
 import { VisibleText } from './components/VisibleText.js';
-import { pagesFor } from './routes.js';
+import { pagesFor, titleOf } from './routes.js';
 
 export function ThemeToggle() {
   const { setColorScheme } = useMantineColorScheme();
@@ -46,11 +46,18 @@ export function ThemeToggle() {
 export function Shell() {
   const { signOut } = useAuth();
   const { identity, may } = useSession();
-  const [opened, { toggle }] = useDisclosure();
+  const [opened, { toggle, close }] = useDisclosure();
   const location = useLocation();
   const pages = pagesFor(may);
   const nav = pages.filter((p) => p.nav !== undefined);
   const home = nav[0]?.path;
+  const title = titleOf(pages, location.pathname);
+
+  // On a phone the navigation covers the page: choosing a page (or Back) closes it.
+  useEffect(close, [location.pathname, close]);
+  useEffect(() => {
+    document.title = title;
+  }, [title]);
 
   return (
     <AppShell
@@ -59,19 +66,20 @@ export function Shell() {
       padding="md"
     >
       <AppShell.Header>
-        <Group h="100%" px="md" justify="space-between">
-          <Group gap="sm">
+        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+          <Group gap="sm" wrap="nowrap">
             <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Navigation" />
             <Title order={4}>Specimen</Title>
             <Text c="dimmed" size="sm" visibleFrom="xs">
               analyst console
             </Text>
           </Group>
-          <Group gap="sm">
-            <Text size="sm" data-testid="identity">
+          {/* Who is signed in moves into the navigation below "sm": the header keeps one line at 390 px. */}
+          <Group gap="sm" wrap="nowrap" miw={0}>
+            <Text size="sm" truncate="end" maw={220} visibleFrom="sm" data-testid="identity">
               <VisibleText value={identity.name} />
             </Text>
-            <Badge variant="light" data-testid="role">
+            <Badge variant="light" visibleFrom="sm" style={{ flexShrink: 0 }} data-testid="role">
               {identity.role}
             </Badge>
             <ThemeToggle />
@@ -82,6 +90,14 @@ export function Shell() {
         </Group>
       </AppShell.Header>
       <AppShell.Navbar p="xs" aria-label="Main">
+        <Group gap="xs" hiddenFrom="sm" p="xs" wrap="nowrap" data-testid="nav-identity">
+          <Text size="sm" truncate="end">
+            <VisibleText value={identity.name} />
+          </Text>
+          <Badge variant="light" style={{ flexShrink: 0 }}>
+            {identity.role}
+          </Badge>
+        </Group>
         <Stack gap={2}>
           {nav.map((p) => (
             <NavLink
