@@ -821,6 +821,80 @@ describe('analyst console (browser)', () => {
     assert.ok(!filtered.includes('ruleset.activate'), 'only the filtered action after the reload');
   });
 
+  /**
+   * What is wrong with the layout of the page shown: sideways overflow, something hanging below the header,
+   * cut badges (run in the page, so as a script: the tests compile without the DOM's types).
+   */
+  const layoutProblems = (): Promise<string[]> =>
+    page.evaluate<string[]>(`(() => {
+      const found = [];
+      const doc = document.documentElement;
+      if (doc.scrollWidth > innerWidth) found.push('the page is ' + doc.scrollWidth + ' px wide in ' + innerWidth);
+      const header = document.querySelector('header');
+      if (header !== null) {
+        const bar = header.getBoundingClientRect();
+        for (const el of header.querySelectorAll('*')) {
+          const box = el.getBoundingClientRect();
+          if (box.width > 0 && box.bottom > bar.bottom + 0.5) found.push('below the header: ' + el.textContent);
+        }
+      }
+      for (const el of document.querySelectorAll('.mantine-Badge-label, .mantine-Badge-root')) {
+        if (el.scrollWidth > el.clientWidth + 1) found.push('a cut badge: ' + el.textContent);
+      }
+      return found;
+    })()`);
+
+  it('fits a phone (390 px) and a desktop: no sideways scrolling, a one-line header, whole badges; titles', async () => {
+    const pages: Array<[string, string, string, RegExp]> = [
+      ['dashboard', '/dashboard', 'queues', /^Dashboard — Specimen$/],
+      ['samples', '/samples', 'samples-table', /^Samples — Specimen$/],
+      ['sample', `/samples/${sha256(EICAR)}`, 'hex-view', /^Sample 275a021bbfb6… — Specimen$/],
+      ['rules', '/rules', 'rulesets', /^Rules — Specimen$/],
+      ['retrohunts', '/retrohunts', 'retrohunts', /^Retrohunts — Specimen$/],
+      ['agents', '/admin', 'agents', /^Admin — Specimen$/],
+      ['tokens', '/admin?tab=tokens', 'api-tokens', /^Admin — Specimen$/],
+      ['audit', '/admin?tab=audit', 'audit', /^Admin — Specimen$/],
+    ];
+    try {
+      for (const width of [390, 1400]) {
+        await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
+        for (const [name, path, testId, title] of pages) {
+          await page.goto(`${service.baseUrl}${path}`);
+          await page.getByTestId(testId).waitFor();
+          assert.match(await page.title(), title);
+          const tabs = name === 'sample' ? (['tab-sightings', 'tab-scans'] as const) : [];
+          assert.deepEqual(await layoutProblems(), [], `${name} at ${width} px`);
+          for (const tab of tabs) {
+            await page.getByTestId(tab).click();
+            await page.getByTestId(tab === 'tab-sightings' ? 'sightings' : 'scans').waitFor();
+            assert.deepEqual(await layoutProblems(), [], `${name} (${tab}) at ${width} px`);
+          }
+          if (width === 390) await shot(`21-narrow-${name}`);
+        }
+      }
+      // On a phone the navigation is a drawer: choosing a page closes it.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${service.baseUrl}/samples`);
+      await page.getByTestId('samples-table').waitFor();
+      const navbar = page.getByRole('navigation', { name: 'Main' });
+      const offScreen = async () => {
+        const box = await navbar.boundingBox();
+        return box === null || box.x + box.width <= 0;
+      };
+      assert.equal(await offScreen(), true, 'the drawer starts closed');
+      await page.getByRole('button', { name: 'Navigation' }).click();
+      await pollUntil(async () => ((await offScreen()) ? undefined : true), { what: 'the drawer to open' });
+      await shot('22-narrow-drawer');
+      await navbar.getByText('Rules').click();
+      await page.getByTestId('rulesets').waitFor();
+      await pollUntil(async () => ((await offScreen()) ? true : undefined), {
+        what: 'the drawer to close after choosing a page',
+      });
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
   it('pages through the samples and steps back to the right page after a reload', async () => {
     // Enough samples for three pages of 50, whatever the tests before left.
     for (let i = 0; i < 105; i += 15) {

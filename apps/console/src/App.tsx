@@ -1,5 +1,6 @@
 import {
   Alert,
+  Badge,
   Button,
   Center,
   Group,
@@ -22,6 +23,11 @@ const theme = createTheme({
   primaryColor: 'blue',
   fontFamilyMonospace: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace',
   defaultRadius: 'sm',
+  components: {
+    // A badge is a word or two that must be read whole ("participating", "revoked 2026-…"): Mantine
+    // lets a table column squeeze one to "PARTICIPA…"; it keeps its width and the table scrolls instead.
+    Badge: Badge.extend({ styles: { root: { flexShrink: 0, minWidth: 'max-content' } } }),
+  },
 });
 
 /** The kept token could not be checked: it stays kept, and the person may try again or sign out. */

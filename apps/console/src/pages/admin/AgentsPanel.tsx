@@ -23,62 +23,68 @@ export function AgentsPanel() {
     <AsyncView state={page} label="Loading agents">
       {(p) => (
         <Stack gap="sm">
-          <Table striped data-testid="agents">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Agent</Table.Th>
-                <Table.Th>Pseudonym (in sightings)</Table.Th>
-                <Table.Th>Product</Table.Th>
-                <Table.Th>OS</Table.Th>
-                <Table.Th>Country</Table.Th>
-                <Table.Th>Consent</Table.Th>
-                <Table.Th>Enrolled</Table.Th>
-                <Table.Th />
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {p.items.length === 0 ? (
+          <Table.ScrollContainer minWidth={1000}>
+            <Table striped data-testid="agents">
+              <Table.Thead>
                 <Table.Tr>
-                  <Table.Td colSpan={8}>
-                    <Text c="dimmed" size="sm">
-                      No agent enrolled.
-                    </Text>
-                  </Table.Td>
+                  <Table.Th>Agent</Table.Th>
+                  <Table.Th>Pseudonym (in sightings)</Table.Th>
+                  <Table.Th>Product</Table.Th>
+                  <Table.Th>OS</Table.Th>
+                  <Table.Th>Country</Table.Th>
+                  <Table.Th>Consent</Table.Th>
+                  <Table.Th>Enrolled</Table.Th>
+                  <Table.Th />
                 </Table.Tr>
-              ) : null}
-              {p.items.map((a) => (
-                <Table.Tr key={a.id} data-testid="agent-row" data-id={a.id}>
-                  <Table.Td ff="monospace" fz="xs">
-                    {a.id}
-                  </Table.Td>
-                  <Table.Td
-                    ff="monospace"
-                    fz="xs"
-                    title={a.pseudonym ?? undefined}
-                    data-testid="agent-pseudonym"
-                  >
-                    {a.pseudonym === null ? '—' : `${a.pseudonym.slice(0, 16)}…`}
-                  </Table.Td>
-                  <Table.Td>
-                    <VisibleText value={`${a.product.name} ${a.product.version}`} />
-                  </Table.Td>
-                  <Table.Td>
-                    <VisibleText value={`${a.os.family} ${a.os.version}`} />
-                  </Table.Td>
-                  <Table.Td>{a.country ?? '—'}</Table.Td>
-                  <Table.Td>
-                    <Badge color={a.consent.participating ? 'teal' : 'gray'} variant="light">
-                      {a.consent.participating ? 'participating' : 'not participating'}
-                    </Badge>
-                  </Table.Td>
-                  <Table.Td>{formatTime(a.enrolledAt)}</Table.Td>
-                  <Table.Td>
-                    <RevokeCell revokedAt={a.revokedAt} onAsk={() => revoking.ask(a)} testId="revoke-agent" />
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+              </Table.Thead>
+              <Table.Tbody>
+                {p.items.length === 0 ? (
+                  <Table.Tr>
+                    <Table.Td colSpan={8}>
+                      <Text c="dimmed" size="sm">
+                        No agent enrolled.
+                      </Text>
+                    </Table.Td>
+                  </Table.Tr>
+                ) : null}
+                {p.items.map((a) => (
+                  <Table.Tr key={a.id} data-testid="agent-row" data-id={a.id}>
+                    <Table.Td ff="monospace" fz="xs">
+                      {a.id}
+                    </Table.Td>
+                    <Table.Td
+                      ff="monospace"
+                      fz="xs"
+                      title={a.pseudonym ?? undefined}
+                      data-testid="agent-pseudonym"
+                    >
+                      {a.pseudonym === null ? '—' : `${a.pseudonym.slice(0, 16)}…`}
+                    </Table.Td>
+                    <Table.Td>
+                      <VisibleText value={`${a.product.name} ${a.product.version}`} />
+                    </Table.Td>
+                    <Table.Td>
+                      <VisibleText value={`${a.os.family} ${a.os.version}`} />
+                    </Table.Td>
+                    <Table.Td>{a.country ?? '—'}</Table.Td>
+                    <Table.Td>
+                      <Badge color={a.consent.participating ? 'teal' : 'gray'} variant="light">
+                        {a.consent.participating ? 'participating' : 'not participating'}
+                      </Badge>
+                    </Table.Td>
+                    <Table.Td>{formatTime(a.enrolledAt)}</Table.Td>
+                    <Table.Td>
+                      <RevokeCell
+                        revokedAt={a.revokedAt}
+                        onAsk={() => revoking.ask(a)}
+                        testId="revoke-agent"
+                      />
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
           <Group gap="xs">
             <Button
               size="xs"

@@ -186,43 +186,45 @@ function EnrollmentTokenList({ state }: { state: AsyncState<{ items: EnrollmentT
         <Paper withBorder p="md">
           <Stack gap="sm">
             <Title order={4}>Enrollment tokens</Title>
-            <Table striped data-testid="enrollment-tokens">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Name</Table.Th>
-                  <Table.Th>Agents enrolled</Table.Th>
-                  <Table.Th>Expires</Table.Th>
-                  <Table.Th>Created</Table.Th>
-                  <Table.Th />
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {list.items.length === 0 ? (
+            <Table.ScrollContainer minWidth={640}>
+              <Table striped data-testid="enrollment-tokens">
+                <Table.Thead>
                   <Table.Tr>
-                    <Table.Td colSpan={5}>
-                      <Text c="dimmed" size="sm">
-                        No enrollment token yet.
-                      </Text>
-                    </Table.Td>
+                    <Table.Th>Name</Table.Th>
+                    <Table.Th>Agents enrolled</Table.Th>
+                    <Table.Th>Expires</Table.Th>
+                    <Table.Th>Created</Table.Th>
+                    <Table.Th />
                   </Table.Tr>
-                ) : null}
-                {list.items.map((t) => (
-                  <Table.Tr key={t.id} data-testid="enrollment-token-row" data-id={t.id}>
-                    <Table.Td>
-                      {t.name === null ? <Text c="dimmed">{t.id}</Text> : <VisibleText value={t.name} />}
-                    </Table.Td>
-                    <Table.Td>
-                      {t.uses} of {t.maxUses}
-                    </Table.Td>
-                    <Table.Td>{formatTime(t.expiresAt)}</Table.Td>
-                    <Table.Td>{formatTime(t.createdAt)}</Table.Td>
-                    <Table.Td>
-                      <EnrollmentTokenAction token={t} onRevoke={() => revoking.ask(t)} />
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+                </Table.Thead>
+                <Table.Tbody>
+                  {list.items.length === 0 ? (
+                    <Table.Tr>
+                      <Table.Td colSpan={5}>
+                        <Text c="dimmed" size="sm">
+                          No enrollment token yet.
+                        </Text>
+                      </Table.Td>
+                    </Table.Tr>
+                  ) : null}
+                  {list.items.map((t) => (
+                    <Table.Tr key={t.id} data-testid="enrollment-token-row" data-id={t.id}>
+                      <Table.Td>
+                        {t.name === null ? <Text c="dimmed">{t.id}</Text> : <VisibleText value={t.name} />}
+                      </Table.Td>
+                      <Table.Td>
+                        {t.uses} of {t.maxUses}
+                      </Table.Td>
+                      <Table.Td>{formatTime(t.expiresAt)}</Table.Td>
+                      <Table.Td>{formatTime(t.createdAt)}</Table.Td>
+                      <Table.Td>
+                        <EnrollmentTokenAction token={t} onRevoke={() => revoking.ask(t)} />
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
             <ConfirmRevoke
               state={revoking}
               title="Revoke this enrollment token?"
@@ -254,34 +256,36 @@ function ApiTokenList({ state }: { state: AsyncState<{ items: TokenView[] }> }) 
         <Paper withBorder p="md">
           <Stack gap="sm">
             <Title order={4}>API tokens</Title>
-            <Table striped data-testid="api-tokens">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Name</Table.Th>
-                  <Table.Th>Role</Table.Th>
-                  <Table.Th>Created</Table.Th>
-                  <Table.Th />
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {list.items.map((t) => (
-                  <Table.Tr key={t.id} data-testid="api-token-row" data-id={t.id} data-name={t.name}>
-                    <Table.Td>
-                      <VisibleText value={t.name} />
-                    </Table.Td>
-                    <Table.Td>{t.role}</Table.Td>
-                    <Table.Td>{formatTime(t.createdAt)}</Table.Td>
-                    <Table.Td>
-                      <RevokeCell
-                        revokedAt={t.revokedAt}
-                        onAsk={() => revoking.ask(t)}
-                        testId="revoke-token"
-                      />
-                    </Table.Td>
+            <Table.ScrollContainer minWidth={560}>
+              <Table striped data-testid="api-tokens">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Name</Table.Th>
+                    <Table.Th>Role</Table.Th>
+                    <Table.Th>Created</Table.Th>
+                    <Table.Th />
                   </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+                </Table.Thead>
+                <Table.Tbody>
+                  {list.items.map((t) => (
+                    <Table.Tr key={t.id} data-testid="api-token-row" data-id={t.id} data-name={t.name}>
+                      <Table.Td>
+                        <VisibleText value={t.name} />
+                      </Table.Td>
+                      <Table.Td>{t.role}</Table.Td>
+                      <Table.Td>{formatTime(t.createdAt)}</Table.Td>
+                      <Table.Td>
+                        <RevokeCell
+                          revokedAt={t.revokedAt}
+                          onAsk={() => revoking.ask(t)}
+                          testId="revoke-token"
+                        />
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
             <ConfirmRevoke state={revoking} title="Revoke this API token?" testId="confirm-revoke-token">
               <Text size="sm">
                 Whoever uses <VisibleText value={revoking.target?.name ?? ''} /> ({revoking.target?.role}) is

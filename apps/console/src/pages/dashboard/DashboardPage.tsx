@@ -48,40 +48,42 @@ function Queues({ view }: { view: QueuesView }) {
             : 'no scanner connected'}
         </Badge>
       </Group>
-      <Table verticalSpacing={4} data-testid="queues">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Queue</Table.Th>
-            <Table.Th>Workers</Table.Th>
-            <Table.Th>Waiting</Table.Th>
-            <Table.Th>Active</Table.Th>
-            <Table.Th>Delayed</Table.Th>
-            <Table.Th>Failed</Table.Th>
-            <Table.Th>Oldest waiting</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {view.queues.map((q) => {
-            const waiting = (pick(q, 'waiting')?.depth ?? 0) + (pick(q, 'prioritized')?.depth ?? 0);
-            const oldest = Math.max(
-              pick(q, 'waiting')?.oldestAgeSeconds ?? 0,
-              pick(q, 'prioritized')?.oldestAgeSeconds ?? 0,
-            );
-            const failed = pick(q, 'failed')?.depth ?? 0;
-            return (
-              <Table.Tr key={q.name}>
-                <Table.Td ff="monospace">{q.name}</Table.Td>
-                <Table.Td>{q.workers}</Table.Td>
-                <Table.Td>{waiting}</Table.Td>
-                <Table.Td>{pick(q, 'active')?.depth ?? 0}</Table.Td>
-                <Table.Td>{pick(q, 'delayed')?.depth ?? 0}</Table.Td>
-                <Table.Td c={failed > 0 ? 'red' : undefined}>{failed}</Table.Td>
-                <Table.Td>{waiting === 0 ? '—' : formatAge(oldest)}</Table.Td>
-              </Table.Tr>
-            );
-          })}
-        </Table.Tbody>
-      </Table>
+      <Table.ScrollContainer minWidth={560}>
+        <Table verticalSpacing={4} data-testid="queues">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Queue</Table.Th>
+              <Table.Th>Workers</Table.Th>
+              <Table.Th>Waiting</Table.Th>
+              <Table.Th>Active</Table.Th>
+              <Table.Th>Delayed</Table.Th>
+              <Table.Th>Failed</Table.Th>
+              <Table.Th>Oldest waiting</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {view.queues.map((q) => {
+              const waiting = (pick(q, 'waiting')?.depth ?? 0) + (pick(q, 'prioritized')?.depth ?? 0);
+              const oldest = Math.max(
+                pick(q, 'waiting')?.oldestAgeSeconds ?? 0,
+                pick(q, 'prioritized')?.oldestAgeSeconds ?? 0,
+              );
+              const failed = pick(q, 'failed')?.depth ?? 0;
+              return (
+                <Table.Tr key={q.name}>
+                  <Table.Td ff="monospace">{q.name}</Table.Td>
+                  <Table.Td>{q.workers}</Table.Td>
+                  <Table.Td>{waiting}</Table.Td>
+                  <Table.Td>{pick(q, 'active')?.depth ?? 0}</Table.Td>
+                  <Table.Td>{pick(q, 'delayed')?.depth ?? 0}</Table.Td>
+                  <Table.Td c={failed > 0 ? 'red' : undefined}>{failed}</Table.Td>
+                  <Table.Td>{waiting === 0 ? '—' : formatAge(oldest)}</Table.Td>
+                </Table.Tr>
+              );
+            })}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
     </Paper>
   );
 }

@@ -130,30 +130,32 @@ export function RetrohuntPage() {
                 {live ? 'No match yet.' : 'No sample matched.'}
               </Text>
             ) : (
-              <Table striped data-testid="retrohunt-matches">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Sample</Table.Th>
-                    <Table.Th>Rule</Table.Th>
-                    <Table.Th>Strings</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {matches.map((m) => (
-                    <Table.Tr key={`${m.sha256}:${m.rule}`}>
-                      <Table.Td>
-                        <Anchor component={Link} to={`/samples/${m.sha256}`} ff="monospace" size="sm">
-                          {m.sha256.slice(0, 16)}…
-                        </Anchor>
-                      </Table.Td>
-                      <Table.Td ff="monospace">{m.rule}</Table.Td>
-                      <Table.Td ff="monospace" fz="xs">
-                        {m.strings.map((s) => `${s.identifier}@${hexOffset(s.offset)}`).join(' ')}
-                      </Table.Td>
+              <Table.ScrollContainer minWidth={600}>
+                <Table striped data-testid="retrohunt-matches">
+                  <Table.Thead>
+                    <Table.Tr>
+                      <Table.Th>Sample</Table.Th>
+                      <Table.Th>Rule</Table.Th>
+                      <Table.Th>Strings</Table.Th>
                     </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
+                  </Table.Thead>
+                  <Table.Tbody>
+                    {matches.map((m) => (
+                      <Table.Tr key={`${m.sha256}:${m.rule}`}>
+                        <Table.Td>
+                          <Anchor component={Link} to={`/samples/${m.sha256}`} ff="monospace" size="sm">
+                            {m.sha256.slice(0, 16)}…
+                          </Anchor>
+                        </Table.Td>
+                        <Table.Td ff="monospace">{m.rule}</Table.Td>
+                        <Table.Td ff="monospace" fz="xs">
+                          {m.strings.map((s) => `${s.identifier}@${hexOffset(s.offset)}`).join(' ')}
+                        </Table.Td>
+                      </Table.Tr>
+                    ))}
+                  </Table.Tbody>
+                </Table>
+              </Table.ScrollContainer>
             )}
             {moreError === undefined ? null : <ErrorNote error={moreError} />}
             {nextCursor === null ? null : (

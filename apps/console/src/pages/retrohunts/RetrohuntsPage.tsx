@@ -100,47 +100,49 @@ export function RetrohuntsPage() {
           hunts.length === 0 ? (
             <Text c="dimmed">No retrohunt yet.</Text>
           ) : (
-            <Table striped highlightOnHover data-testid="retrohunts">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Started</Table.Th>
-                  <Table.Th>Status</Table.Th>
-                  <Table.Th>Progress</Table.Th>
-                  <Table.Th>Rules</Table.Th>
-                  <Table.Th>Matches</Table.Th>
-                  <Table.Th>By</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {hunts.map((h) => (
-                  <Table.Tr key={h.id}>
-                    <Table.Td>
-                      <Anchor component={Link} to={`/retrohunts/${h.id}`}>
-                        {formatTime(h.createdAt)}
-                      </Anchor>
-                    </Table.Td>
-                    <Table.Td>
-                      <RetrohuntStatusBadge status={h.status} />
-                    </Table.Td>
-                    <Table.Td w={220}>
-                      <Progress value={percent(h)} size="sm" aria-label="progress" />
-                      <Text size="xs" c="dimmed">
-                        {h.progress.scanned} / {h.progress.total}
-                      </Text>
-                    </Table.Td>
-                    <Table.Td>{h.ruleCount}</Table.Td>
-                    <Table.Td>{h.matchCount}</Table.Td>
-                    <Table.Td>
-                      {h.createdBy?.name === undefined || h.createdBy.name === null ? (
-                        '—'
-                      ) : (
-                        <VisibleText value={h.createdBy.name} />
-                      )}
-                    </Table.Td>
+            <Table.ScrollContainer minWidth={760}>
+              <Table striped highlightOnHover data-testid="retrohunts">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Started</Table.Th>
+                    <Table.Th>Status</Table.Th>
+                    <Table.Th>Progress</Table.Th>
+                    <Table.Th>Rules</Table.Th>
+                    <Table.Th>Matches</Table.Th>
+                    <Table.Th>By</Table.Th>
                   </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+                </Table.Thead>
+                <Table.Tbody>
+                  {hunts.map((h) => (
+                    <Table.Tr key={h.id}>
+                      <Table.Td>
+                        <Anchor component={Link} to={`/retrohunts/${h.id}`}>
+                          {formatTime(h.createdAt)}
+                        </Anchor>
+                      </Table.Td>
+                      <Table.Td>
+                        <RetrohuntStatusBadge status={h.status} />
+                      </Table.Td>
+                      <Table.Td w={220}>
+                        <Progress value={percent(h)} size="sm" aria-label="progress" />
+                        <Text size="xs" c="dimmed">
+                          {h.progress.scanned} / {h.progress.total}
+                        </Text>
+                      </Table.Td>
+                      <Table.Td>{h.ruleCount}</Table.Td>
+                      <Table.Td>{h.matchCount}</Table.Td>
+                      <Table.Td>
+                        {h.createdBy?.name === undefined || h.createdBy.name === null ? (
+                          '—'
+                        ) : (
+                          <VisibleText value={h.createdBy.name} />
+                        )}
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
           )
         }
       </AsyncView>

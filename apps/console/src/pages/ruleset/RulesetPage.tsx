@@ -121,49 +121,51 @@ function RuleStates({ ruleset, onChanged }: { ruleset: RulesetView; onChanged: (
           data-testid="rule-rescan"
         />
       ) : null}
-      <Table striped verticalSpacing={4} data-testid="rules">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Rule</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>Changed</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {ruleset.rules.map((r, i) => (
-            // A name defined twice is listed twice (the later one quarantined).
-            <Table.Tr key={`${i}:${r.name}`}>
-              <Table.Td ff="monospace">{r.name}</Table.Td>
-              <Table.Td>
-                {r.state === 'quarantined' || !editable ? (
-                  <Text size="sm" c={r.state === 'quarantined' ? 'red' : undefined}>
-                    {r.state}
-                  </Text>
-                ) : (
-                  <Select
-                    size="xs"
-                    w={140}
-                    data={[...RULE_STATES]}
-                    value={r.state}
-                    allowDeselect={false}
-                    aria-label={`State of ${r.name}`}
-                    onChange={(v) => {
-                      if (v !== null && v !== r.state) void change(r.name, v);
-                    }}
-                  />
-                )}
-              </Table.Td>
-              <Table.Td>
-                {r.changedAt === undefined ? null : (
-                  <Text size="xs" c="dimmed" data-testid="rule-changed">
-                    {formatTime(r.changedAt)} by <VisibleText value={r.changedBy?.name ?? 'unknown'} />
-                  </Text>
-                )}
-              </Table.Td>
+      <Table.ScrollContainer minWidth={600}>
+        <Table striped verticalSpacing={4} data-testid="rules">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Rule</Table.Th>
+              <Table.Th>State</Table.Th>
+              <Table.Th>Changed</Table.Th>
             </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+          </Table.Thead>
+          <Table.Tbody>
+            {ruleset.rules.map((r, i) => (
+              // A name defined twice is listed twice (the later one quarantined).
+              <Table.Tr key={`${i}:${r.name}`}>
+                <Table.Td ff="monospace">{r.name}</Table.Td>
+                <Table.Td>
+                  {r.state === 'quarantined' || !editable ? (
+                    <Text size="sm" c={r.state === 'quarantined' ? 'red' : undefined}>
+                      {r.state}
+                    </Text>
+                  ) : (
+                    <Select
+                      size="xs"
+                      w={140}
+                      data={[...RULE_STATES]}
+                      value={r.state}
+                      allowDeselect={false}
+                      aria-label={`State of ${r.name}`}
+                      onChange={(v) => {
+                        if (v !== null && v !== r.state) void change(r.name, v);
+                      }}
+                    />
+                  )}
+                </Table.Td>
+                <Table.Td>
+                  {r.changedAt === undefined ? null : (
+                    <Text size="xs" c="dimmed" data-testid="rule-changed">
+                      {formatTime(r.changedAt)} by <VisibleText value={r.changedBy?.name ?? 'unknown'} />
+                    </Text>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
     </Stack>
   );
 }

@@ -124,26 +124,28 @@ function PeImports({ pe }: { pe: PeSummary }) {
   return (
     <>
       <Title order={5}>Imports</Title>
-      <Table striped verticalSpacing={4} data-testid="pe-imports">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>DLL</Table.Th>
-            <Table.Th>Functions</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {pe.imports.map((i, n) => (
-            <Table.Tr key={`${i.dll}-${n}`}>
-              <Table.Td ff="monospace" fz="sm" style={{ verticalAlign: 'top', whiteSpace: 'nowrap' }}>
-                <VisibleText value={i.dll} />
-              </Table.Td>
-              <Table.Td ff="monospace" fz="xs" style={{ wordBreak: 'break-word' }}>
-                <VisibleText value={i.functions.join(', ')} />
-              </Table.Td>
+      <Table.ScrollContainer minWidth={500}>
+        <Table striped verticalSpacing={4} data-testid="pe-imports">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>DLL</Table.Th>
+              <Table.Th>Functions</Table.Th>
             </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+          </Table.Thead>
+          <Table.Tbody>
+            {pe.imports.map((i, n) => (
+              <Table.Tr key={`${i.dll}-${n}`}>
+                <Table.Td ff="monospace" fz="sm" style={{ verticalAlign: 'top', whiteSpace: 'nowrap' }}>
+                  <VisibleText value={i.dll} />
+                </Table.Td>
+                <Table.Td ff="monospace" fz="xs" style={{ wordBreak: 'break-word' }}>
+                  <VisibleText value={i.functions.join(', ')} />
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
     </>
   );
 }
@@ -160,61 +162,65 @@ export function PartitionTable({ boot }: { boot: BootRecordSummary }) {
         ]}
       />
       {boot.partitions.length > 0 ? (
-        <Table striped verticalSpacing={4} data-testid="partition-table">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>#</Table.Th>
-              <Table.Th>Active</Table.Th>
-              <Table.Th>Type</Table.Th>
-              <Table.Th>Start LBA</Table.Th>
-              <Table.Th>Sectors</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {boot.partitions.map((p) => (
-              <Table.Tr key={p.index}>
-                <Table.Td>{p.index}</Table.Td>
-                <Table.Td>{p.active ? 'yes' : ''}</Table.Td>
-                <Table.Td>
-                  {p.typeName}{' '}
-                  <Text span c="dimmed" ff="monospace" size="xs">
-                    ({p.type})
-                  </Text>
-                </Table.Td>
-                <Table.Td>{p.lbaStart}</Table.Td>
-                <Table.Td>{p.sectors}</Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      ) : null}
-      {boot.gpt === null ? null : (
-        <>
-          <Title order={5}>GPT ({boot.gpt.headerCrcValid ? 'header CRC valid' : 'header CRC invalid'})</Title>
-          <Table striped verticalSpacing={4} data-testid="gpt-table">
+        <Table.ScrollContainer minWidth={600}>
+          <Table striped verticalSpacing={4} data-testid="partition-table">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>#</Table.Th>
-                <Table.Th>Name</Table.Th>
+                <Table.Th>Active</Table.Th>
                 <Table.Th>Type</Table.Th>
-                <Table.Th>First LBA</Table.Th>
-                <Table.Th>Last LBA</Table.Th>
+                <Table.Th>Start LBA</Table.Th>
+                <Table.Th>Sectors</Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
-              {boot.gpt.partitions.map((p) => (
+              {boot.partitions.map((p) => (
                 <Table.Tr key={p.index}>
                   <Table.Td>{p.index}</Table.Td>
+                  <Table.Td>{p.active ? 'yes' : ''}</Table.Td>
                   <Table.Td>
-                    <VisibleText value={p.name} />
+                    {p.typeName}{' '}
+                    <Text span c="dimmed" ff="monospace" size="xs">
+                      ({p.type})
+                    </Text>
                   </Table.Td>
-                  <Table.Td>{p.typeName}</Table.Td>
-                  <Table.Td>{p.firstLba}</Table.Td>
-                  <Table.Td>{p.lastLba}</Table.Td>
+                  <Table.Td>{p.lbaStart}</Table.Td>
+                  <Table.Td>{p.sectors}</Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
           </Table>
+        </Table.ScrollContainer>
+      ) : null}
+      {boot.gpt === null ? null : (
+        <>
+          <Title order={5}>GPT ({boot.gpt.headerCrcValid ? 'header CRC valid' : 'header CRC invalid'})</Title>
+          <Table.ScrollContainer minWidth={600}>
+            <Table striped verticalSpacing={4} data-testid="gpt-table">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>#</Table.Th>
+                  <Table.Th>Name</Table.Th>
+                  <Table.Th>Type</Table.Th>
+                  <Table.Th>First LBA</Table.Th>
+                  <Table.Th>Last LBA</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {boot.gpt.partitions.map((p) => (
+                  <Table.Tr key={p.index}>
+                    <Table.Td>{p.index}</Table.Td>
+                    <Table.Td>
+                      <VisibleText value={p.name} />
+                    </Table.Td>
+                    <Table.Td>{p.typeName}</Table.Td>
+                    <Table.Td>{p.firstLba}</Table.Td>
+                    <Table.Td>{p.lastLba}</Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
         </>
       )}
       {boot.vbr === null ? null : (
@@ -247,28 +253,30 @@ function MemoryRegion({ region }: { region: MemoryRegionSummary }) {
           No PE image found.
         </Text>
       ) : (
-        <Table striped verticalSpacing={4} data-testid="region-images">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Offset</Table.Th>
-              <Table.Th>Format</Table.Th>
-              <Table.Th>Machine</Table.Th>
-              <Table.Th>Sections</Table.Th>
-              <Table.Th>Entry point</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {region.peImages.map((img) => (
-              <Table.Tr key={img.offset}>
-                <Table.Td ff="monospace">{hexOffset(img.offset)}</Table.Td>
-                <Table.Td>{`${img.pe.format} (${img.pe.layout})`}</Table.Td>
-                <Table.Td>{img.pe.machineName}</Table.Td>
-                <Table.Td>{img.pe.sections.map((s) => s.name).join(' ')}</Table.Td>
-                <Table.Td ff="monospace">{img.pe.entryPoint}</Table.Td>
+        <Table.ScrollContainer minWidth={600}>
+          <Table striped verticalSpacing={4} data-testid="region-images">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Offset</Table.Th>
+                <Table.Th>Format</Table.Th>
+                <Table.Th>Machine</Table.Th>
+                <Table.Th>Sections</Table.Th>
+                <Table.Th>Entry point</Table.Th>
               </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
+            </Table.Thead>
+            <Table.Tbody>
+              {region.peImages.map((img) => (
+                <Table.Tr key={img.offset}>
+                  <Table.Td ff="monospace">{hexOffset(img.offset)}</Table.Td>
+                  <Table.Td>{`${img.pe.format} (${img.pe.layout})`}</Table.Td>
+                  <Table.Td>{img.pe.machineName}</Table.Td>
+                  <Table.Td>{img.pe.sections.map((s) => s.name).join(' ')}</Table.Td>
+                  <Table.Td ff="monospace">{img.pe.entryPoint}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
       )}
     </Stack>
   );

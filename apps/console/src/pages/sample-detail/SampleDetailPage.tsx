@@ -160,42 +160,44 @@ function Sightings({ sha256 }: { sha256: string }) {
     <AsyncView state={paged.first} label="Loading sightings">
       {() => (
         <Stack gap="xs">
-          <Table striped verticalSpacing="xs" data-testid="sightings">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Received</Table.Th>
-                <Table.Th>How</Table.Th>
-                <Table.Th>Kind</Table.Th>
-                <Table.Th>File name</Table.Th>
-                <Table.Th>Submitter (pseudonym)</Table.Th>
-                <Table.Th>Country</Table.Th>
-                <Table.Th>Product</Table.Th>
-                <Table.Th>Metadata</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {paged.items.map((s) => (
-                <Table.Tr key={s.id}>
-                  <Table.Td>{formatTime(s.receivedAt)}</Table.Td>
-                  <Table.Td>{s.source === 'lookup' ? 'hash lookup' : 'upload'}</Table.Td>
-                  <Table.Td>{s.kind}</Table.Td>
-                  <Table.Td data-testid="sighting-filename">
-                    {s.filename === null ? '—' : <VisibleText value={s.filename} />}
-                  </Table.Td>
-                  <Table.Td ff="monospace" fz="xs">
-                    {s.submitter === null ? '—' : `${s.submitter.slice(0, 16)}…`}
-                  </Table.Td>
-                  <Table.Td>{s.country ?? '—'}</Table.Td>
-                  <Table.Td>
-                    {s.productVersion === null ? '—' : <VisibleText value={s.productVersion} />}
-                  </Table.Td>
-                  <Table.Td fz="xs" w={360} maw={360} data-testid="sighting-metadata">
-                    <SightingMetadata sighting={s} />
-                  </Table.Td>
+          <Table.ScrollContainer minWidth={1100}>
+            <Table striped verticalSpacing="xs" data-testid="sightings">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Received</Table.Th>
+                  <Table.Th>How</Table.Th>
+                  <Table.Th>Kind</Table.Th>
+                  <Table.Th>File name</Table.Th>
+                  <Table.Th>Submitter (pseudonym)</Table.Th>
+                  <Table.Th>Country</Table.Th>
+                  <Table.Th>Product</Table.Th>
+                  <Table.Th>Metadata</Table.Th>
                 </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+              </Table.Thead>
+              <Table.Tbody>
+                {paged.items.map((s) => (
+                  <Table.Tr key={s.id}>
+                    <Table.Td>{formatTime(s.receivedAt)}</Table.Td>
+                    <Table.Td>{s.source === 'lookup' ? 'hash lookup' : 'upload'}</Table.Td>
+                    <Table.Td>{s.kind}</Table.Td>
+                    <Table.Td data-testid="sighting-filename">
+                      {s.filename === null ? '—' : <VisibleText value={s.filename} />}
+                    </Table.Td>
+                    <Table.Td ff="monospace" fz="xs">
+                      {s.submitter === null ? '—' : `${s.submitter.slice(0, 16)}…`}
+                    </Table.Td>
+                    <Table.Td>{s.country ?? '—'}</Table.Td>
+                    <Table.Td>
+                      {s.productVersion === null ? '—' : <VisibleText value={s.productVersion} />}
+                    </Table.Td>
+                    <Table.Td fz="xs" w={360} maw={360} data-testid="sighting-metadata">
+                      <SightingMetadata sighting={s} />
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
           <MoreButton paged={paged} />
         </Stack>
       )}
@@ -210,36 +212,38 @@ function Scans({ sha256 }: { sha256: string }) {
     <AsyncView state={paged.first} label="Loading the scan history">
       {() => (
         <Stack gap="xs">
-          <Table striped verticalSpacing="xs" data-testid="scans">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Finished</Table.Th>
-                <Table.Th>Ruleset</Table.Th>
-                <Table.Th>Status</Table.Th>
-                <Table.Th>Verdict</Table.Th>
-                <Table.Th>Took</Table.Th>
-                <Table.Th>Rules matched</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {paged.items.map((s) => (
-                <Table.Tr key={s.id}>
-                  <Table.Td>{formatTime(s.finishedAt)}</Table.Td>
-                  <Table.Td>
-                    <VisibleText value={s.ruleset.name} /> v{s.ruleset.version}
-                  </Table.Td>
-                  <Table.Td>{s.status}</Table.Td>
-                  <Table.Td>
-                    <VerdictBadge verdict={s.verdict} />
-                  </Table.Td>
-                  <Table.Td>{s.durationMs} ms</Table.Td>
-                  <Table.Td ff="monospace" fz="xs">
-                    {s.matches.map((m) => m.rule).join(', ') || '—'}
-                  </Table.Td>
+          <Table.ScrollContainer minWidth={760}>
+            <Table striped verticalSpacing="xs" data-testid="scans">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Finished</Table.Th>
+                  <Table.Th>Ruleset</Table.Th>
+                  <Table.Th>Status</Table.Th>
+                  <Table.Th>Verdict</Table.Th>
+                  <Table.Th>Took</Table.Th>
+                  <Table.Th>Rules matched</Table.Th>
                 </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+              </Table.Thead>
+              <Table.Tbody>
+                {paged.items.map((s) => (
+                  <Table.Tr key={s.id}>
+                    <Table.Td>{formatTime(s.finishedAt)}</Table.Td>
+                    <Table.Td>
+                      <VisibleText value={s.ruleset.name} /> v{s.ruleset.version}
+                    </Table.Td>
+                    <Table.Td>{s.status}</Table.Td>
+                    <Table.Td>
+                      <VerdictBadge verdict={s.verdict} />
+                    </Table.Td>
+                    <Table.Td>{s.durationMs} ms</Table.Td>
+                    <Table.Td ff="monospace" fz="xs">
+                      {s.matches.map((m) => m.rule).join(', ') || '—'}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
           <MoreButton paged={paged} />
         </Stack>
       )}
