@@ -292,9 +292,22 @@ describe('analyst console (browser)', () => {
     assert.equal(await hits.count(), EICAR.length);
     assert.equal(await hits.first().innerText(), EICAR[0]?.toString(16));
     await shot('04-sample-hex-jump');
-    // The window pages on through the preview endpoint: Next shows the following 512 bytes.
-    await page.getByRole('button', { name: 'Next', exact: true }).click();
+    // The window pages on through the preview endpoint: Next shows the following 512 bytes. While they
+    // are on their way the old rows stay covered and the buttons wait.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/preview?*', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const next = page.getByRole('button', { name: 'Next', exact: true });
+    await next.click();
+    await page.locator('[data-stale] [data-testid="hex-view"][data-start="4032"]').waitFor();
+    assert.equal(await next.isDisabled(), true);
+    release();
     await page.locator('[data-testid="hex-view"][data-start="4544"]').waitFor();
+    await page.unroute('**/preview?*');
+    assert.equal(await page.locator('[data-stale]').count(), 0);
     // Keyboard: a matched string is a button; Enter on it brings the view back to the match.
     await page.locator('[data-testid="match-string"][data-offset="4100"]').focus();
     await page.keyboard.press('Enter');
@@ -927,7 +940,17 @@ describe('analyst console (browser)', () => {
     const one = await firstRow();
     assert.equal(await rows.count(), 50);
     assert.equal(await page.getByTestId('page-previous').isDisabled(), true);
-    const two = await turn('page-next');
+    // A double click on Next turns one page, and one Previous comes back from it.
+    await page.getByTestId('page-next').dblclick();
+    const two = await pollUntil(
+      async () => {
+        const now = await firstRow();
+        return now !== one ? now : undefined;
+      },
+      { what: 'the double click to turn a page' },
+    );
+    assert.equal(await turn('page-previous'), one);
+    assert.equal(await turn('page-next'), two);
     await turn('page-next');
     await page.reload();
     await firstRow();

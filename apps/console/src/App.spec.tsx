@@ -132,6 +132,34 @@ describe('console app (components)', () => {
     assert.equal(sessionStorage.getItem(TOKEN_KEY), null);
   });
 
+  it('keeps the old page covered while the next one loads, with paging disabled until it arrives', async () => {
+    const working = globalThis.fetch;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    globalThis.fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.includes('cursor=page2')) await held;
+      return working(input, init);
+    };
+    mount();
+    signIn('good');
+    await screen.findByTestId('sample-row');
+    const next = screen.getByTestId<HTMLButtonElement>('page-next');
+    fireEvent.click(next);
+    await waitFor(() => assert.equal(new URLSearchParams(window.location.search).get('cursor'), 'page2'));
+    // Page 1 is still shown, covered, and neither a second Next nor Previous can be clicked yet.
+    assert.equal(screen.getByTestId('sample-row').getAttribute('data-sha256'), SHA);
+    assert.ok(screen.getByTestId('samples-table').closest('[data-stale]'), 'the old rows are marked stale');
+    assert.equal(screen.getByTestId<HTMLButtonElement>('page-next').disabled, true);
+    assert.equal(screen.getByTestId<HTMLButtonElement>('page-previous').disabled, true);
+    release();
+    await waitFor(() =>
+      assert.equal(screen.getByTestId('sample-row').getAttribute('data-sha256'), SHA.replace(/^2/, '3')),
+    );
+    assert.equal(screen.getByTestId('samples-table').closest('[data-stale]'), null);
+    assert.equal(screen.getByTestId<HTMLButtonElement>('page-previous').disabled, false);
+  });
+
   it('keeps the token when the service cannot be reached at a reload, and goes on when it answers', async () => {
     sessionStorage.setItem(TOKEN_KEY, 'good');
     const working = globalThis.fetch;

@@ -1,9 +1,12 @@
-import { Alert, Button, Center, Group, Loader, Text } from '@mantine/core';
+import { Alert, Box, Button, Center, Group, Loader, LoadingOverlay, Text } from '@mantine/core';
 import type { ReactNode } from 'react';
 import { SpecimenClientError, errorMessage } from '../lib/api.js';
 import type { AsyncState } from '../lib/use-async.js';
 
-/** Loading, error (with a retry) or the content: the one way every page shows what it is waiting for. */
+/**
+ * Loading, error (with a retry) or the content, covered while newer content loads: the one way every page
+ * shows what it is waiting for.
+ */
 export function AsyncView<T>({
   state,
   children,
@@ -24,7 +27,19 @@ export function AsyncView<T>({
       </Center>
     );
   }
-  return <>{children(state.data)}</>;
+  // Another page or window is on its way: the old one stays, dimmed and covered, until it arrives (a
+  // reload of the same thing, such as a poll, refreshes it in place without the cover).
+  return (
+    <Box pos="relative" aria-busy={state.stale} data-stale={state.stale ? '' : undefined}>
+      <LoadingOverlay
+        visible={state.stale}
+        zIndex={50}
+        overlayProps={{ blur: 1, backgroundOpacity: 0.4 }}
+        loaderProps={{ size: 'sm' }}
+      />
+      {children(state.data)}
+    </Box>
+  );
 }
 
 /** A heading that says whose move it is: a refusal of what was asked is not the service failing. */

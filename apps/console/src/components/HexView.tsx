@@ -26,6 +26,8 @@ export function HexView({
   const { api } = useSession();
   const start = windowStart(focus?.offset ?? 0);
   const preview = useAsync(() => api.preview(sha256, start, WINDOW), [sha256, start]);
+  // While a window is on its way the old rows stay (dimmed): moving on waits for them.
+  const busy = preview.loading;
   const step = (delta: number) => {
     const offset = Math.min(Math.max(0, start + delta), Math.max(0, size - 1));
     onFocus({ offset: offset + 4 * 16, length: 0 });
@@ -60,16 +62,26 @@ export function HexView({
           <Button size="compact-xs" variant="default" disabled={wanted === null} onClick={go}>
             Go
           </Button>
-          <Button size="compact-xs" variant="default" disabled={start === 0} onClick={() => onFocus(null)}>
+          <Button
+            size="compact-xs"
+            variant="default"
+            disabled={start === 0 || busy}
+            onClick={() => onFocus(null)}
+          >
             Start
           </Button>
-          <Button size="compact-xs" variant="default" disabled={start === 0} onClick={() => step(-WINDOW)}>
+          <Button
+            size="compact-xs"
+            variant="default"
+            disabled={start === 0 || busy}
+            onClick={() => step(-WINDOW)}
+          >
             Previous
           </Button>
           <Button
             size="compact-xs"
             variant="default"
-            disabled={start + WINDOW >= size}
+            disabled={start + WINDOW >= size || busy}
             onClick={() => step(WINDOW)}
           >
             Next
@@ -77,7 +89,7 @@ export function HexView({
           <Button
             size="compact-xs"
             variant="default"
-            disabled={start + WINDOW >= size}
+            disabled={start + WINDOW >= size || busy}
             onClick={() => {
               const last = Math.max(0, size - WINDOW);
               onFocus({ offset: last - (last % 16) + 4 * 16, length: 0 });

@@ -89,7 +89,7 @@ export function AgentsPanel() {
             <Button
               size="xs"
               variant="default"
-              disabled={after.length === 0}
+              disabled={after.length === 0 || page.loading}
               onClick={() => setAfter(after.slice(0, -1))}
             >
               Previous
@@ -97,7 +97,7 @@ export function AgentsPanel() {
             <Button
               size="xs"
               variant="default"
-              disabled={p.next === null}
+              disabled={p.next === null || page.loading}
               onClick={() => p.next !== null && setAfter([...after, p.next])}
             >
               Next

@@ -144,7 +144,7 @@ export function AuditPanel() {
               <Button
                 size="xs"
                 variant="default"
-                disabled={cursors.length === 0}
+                disabled={cursors.length === 0 || page.loading}
                 onClick={() => setCursors(cursors.slice(0, -1))}
               >
                 Newer
@@ -152,7 +152,7 @@ export function AuditPanel() {
               <Button
                 size="xs"
                 variant="default"
-                disabled={p.nextCursor === null}
+                disabled={p.nextCursor === null || page.loading}
                 onClick={() => p.nextCursor !== null && setCursors([...cursors, p.nextCursor])}
               >
                 Older

@@ -259,7 +259,7 @@ export function SamplesPage() {
                 <Button
                   variant="default"
                   size="xs"
-                  disabled={filters.cursor === ''}
+                  disabled={filters.cursor === '' || page.loading}
                   onClick={() => go({ ...filters, cursor: previous.at(-1) ?? '' }, previous.slice(0, -1))}
                   data-testid="page-previous"
                 >
@@ -268,7 +268,7 @@ export function SamplesPage() {
                 <Button
                   variant="default"
                   size="xs"
-                  disabled={result.nextCursor === null}
+                  disabled={result.nextCursor === null || page.loading}
                   onClick={() =>
                     go({ ...filters, cursor: result.nextCursor ?? '' }, [...previous, filters.cursor])
                   }
