@@ -435,6 +435,23 @@ describe('analyst console (browser)', () => {
     }
   });
 
+  it('reaches the last byte with End when the size is no multiple of 16', async () => {
+    const bytes = benign(8068);
+    await submitAndScan(service, bytes, 'odd-size.bin');
+    await page.goto(`${service.baseUrl}/samples/${sha256(bytes)}`);
+    await page.getByTestId('hex-view').waitFor();
+    await page.getByRole('button', { name: 'End', exact: true }).click();
+    const hex = page.locator('[data-testid="hex-view"][data-start="7568"]');
+    await hex.waitFor();
+    // The last row, 0x1f80, holds the last 4 bytes; the label names the last offset shown.
+    const last = hex.locator('[data-offset]').last();
+    assert.equal(await last.getAttribute('data-offset'), String(0x1f80));
+    assert.equal((await last.locator('.hex-ascii').innerText()).length, 4);
+    assert.equal(await page.getByTestId('hex-window').innerText(), '0x00001d90 – 0x00001f83 of 7.9 KiB');
+    assert.equal(await page.getByRole('button', { name: 'Next', exact: true }).isDisabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'End', exact: true }).isDisabled(), true);
+  });
+
   it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
     const before = Buffer.concat([benign(300), Buffer.from(MARKER), benign(300)]);
     const first = await submitAndScan(service, before, 'marker-1.bin');

@@ -1,7 +1,7 @@
 import { Button, Group, Paper, Text, TextInput } from '@mantine/core';
 import { Fragment, useState } from 'react';
 import { useSession } from '../auth/AuthContext.js';
-import { formatBytes, hexOffset, parseOffset, windowStart } from '../lib/format.js';
+import { hexOffset, lastWindowStart, parseOffset, windowLabel, windowStart } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
 import { AsyncView } from './AsyncView.js';
 import { rowCells } from './hex.js';
@@ -42,8 +42,8 @@ export function HexView({
   return (
     <Paper withBorder p="sm">
       <Group justify="space-between" mb="xs">
-        <Text size="sm" c="dimmed" data-testid="hex-window">
-          {hexOffset(start)} – {hexOffset(Math.min(size, start + WINDOW))} of {formatBytes(size)}
+        <Text size="sm" c="dimmed" data-testid="hex-window" title="first and last offset shown">
+          {windowLabel(start, WINDOW, size)}
         </Text>
         <Group gap="xs">
           <TextInput
@@ -90,10 +90,7 @@ export function HexView({
             size="compact-xs"
             variant="default"
             disabled={start + WINDOW >= size || busy}
-            onClick={() => {
-              const last = Math.max(0, size - WINDOW);
-              onFocus({ offset: last - (last % 16) + 4 * 16, length: 0 });
-            }}
+            onClick={() => onFocus({ offset: lastWindowStart(size, WINDOW) + 4 * 16, length: 0 })}
           >
             End
           </Button>

@@ -28,6 +28,21 @@ export function windowStart(offset: number, rowsBefore = 4): number {
   return Math.max(0, aligned - rowsBefore * 16);
 }
 
+/**
+ * Start of the last window of `length` bytes over a sample of `size`: aligned to 16 like every window,
+ * and ending at or past the last byte (rounding the start down instead left a size % 16 tail unseen).
+ */
+export function lastWindowStart(size: number, length: number): number {
+  return Math.max(0, Math.ceil(size / 16) * 16 - length);
+}
+
+/** The bytes a window shows, first and last offset both included: `0x00001d90 – 0x00001f83 of 7.9 KiB`. */
+export function windowLabel(start: number, length: number, size: number): string {
+  if (size === 0) return 'empty sample';
+  const last = Math.min(size, start + length) - 1;
+  return `${hexOffset(start)} – ${hexOffset(last)} of ${formatBytes(size)}`;
+}
+
 /** `1 rule`, `2 rules`: a count with its noun (English plurals in -s only). */
 export const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
