@@ -543,12 +543,21 @@ describe('analyst console (browser)', () => {
     assert.equal(next.verdict, 'malicious');
     // ... and the first one, rescanned from the console, turns malicious too.
     await page.goto(`${service.baseUrl}/samples/${sha256(before)}`);
+    await page.getByTestId('tab-scans').click();
+    const scans = page.getByTestId('scans').locator('tbody tr');
+    await scans.first().waitFor();
+    const scansBefore = await scans.count();
     await page.getByTestId('rescan').click();
     await page
       .locator('[data-testid="verdict"]', { hasText: 'malicious' })
       .first()
       .waitFor({ timeout: WAIT });
     await page.locator('[data-testid="match"][data-rule="console_marker"]').waitFor();
+    // The open scan history shows the new scan without a reload.
+    await pollUntil(async () => ((await scans.count()) > scansBefore ? true : undefined), {
+      what: 'the new scan in the scan history',
+    });
+    assert.match(await scans.first().innerText(), /console_marker/);
     await shot('10-sample-rescanned');
 
     // Marked noisy on the active version, with the rescan the page offers: the samples it matched are

@@ -153,9 +153,10 @@ function MoreButton({
   );
 }
 
-function Sightings({ sha256 }: { sha256: string }) {
+/** `version` changes when the sample gets a sighting: the list is read again. */
+function Sightings({ sha256, version }: { sha256: string; version: string }) {
   const { api } = useSession();
-  const paged = usePaged<SightingView>((c) => api.sightings(sha256, c), [sha256]);
+  const paged = usePaged<SightingView>((c) => api.sightings(sha256, c), [sha256, version]);
   return (
     <AsyncView state={paged.first} label="Loading sightings">
       {() => (
@@ -205,9 +206,10 @@ function Sightings({ sha256 }: { sha256: string }) {
   );
 }
 
-function Scans({ sha256 }: { sha256: string }) {
+/** `version` (the latest scan's time) changes when a scan lands, after a rescan: the history is read again. */
+function Scans({ sha256, version }: { sha256: string; version: string | null }) {
   const { api } = useSession();
-  const paged = usePaged<ScanView>((c) => api.scans(sha256, c), [sha256]);
+  const paged = usePaged<ScanView>((c) => api.scans(sha256, c), [sha256, version]);
   return (
     <AsyncView state={paged.first} label="Loading the scan history">
       {() => (
@@ -534,10 +536,10 @@ export function SampleDetailPage() {
               <Analysis analysis={s.analysis} />
             </Tabs.Panel>
             <Tabs.Panel value="sightings" pt="md">
-              <Sightings sha256={s.sha256} />
+              <Sightings sha256={s.sha256} version={`${s.sightings} ${s.lastSeen}`} />
             </Tabs.Panel>
             <Tabs.Panel value="scans" pt="md">
-              <Scans sha256={s.sha256} />
+              <Scans sha256={s.sha256} version={s.scannedAt} />
             </Tabs.Panel>
           </Tabs>
         </Stack>
