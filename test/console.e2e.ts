@@ -858,6 +858,18 @@ describe('analyst console (browser)', () => {
     const filtered = await audit.innerText();
     assert.ok(filtered.includes('token.revoke'));
     assert.ok(!filtered.includes('ruleset.activate'), 'only the filtered action after the reload');
+    // Back to the unfiltered log: the input follows the URL, and so does the list.
+    await page.goBack();
+    await page.waitForURL((url) => !url.searchParams.has('action'));
+    await pollUntil(async () => ((await page.getByLabel('Action').inputValue()) === '' ? true : undefined), {
+      what: 'the Action input to follow Back',
+    });
+    await audit.getByText('ruleset.activate').first().waitFor();
+    await page.goForward();
+    await pollUntil(
+      async () => ((await page.getByLabel('Action').inputValue()) === 'token.revoke' ? true : undefined),
+      { what: 'the Action input to follow Forward' },
+    );
   });
 
   /**

@@ -1,5 +1,5 @@
 import { Button, Code, Group, Stack, Table, Text, TextInput } from '@mantine/core';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
@@ -15,6 +15,13 @@ interface AuditFilters {
 }
 const KEYS = ['actor', 'action', 'from', 'to'] as const;
 
+const filtersOf = (params: URLSearchParams): AuditFilters => ({
+  actor: params.get('actor') ?? '',
+  action: params.get('action') ?? '',
+  from: params.get('from') ?? '',
+  to: params.get('to') ?? '',
+});
+
 /**
  * The audit log, newest first, with its filters and cursor paging. The filters live in the URL (beside
  * `?tab=audit`), so a filtered view survives a reload and can be shared.
@@ -22,14 +29,15 @@ const KEYS = ['actor', 'action', 'from', 'to'] as const;
 export function AuditPanel() {
   const { api } = useSession();
   const [params, setParams] = useSearchParams();
-  const filters: AuditFilters = {
-    actor: params.get('actor') ?? '',
-    action: params.get('action') ?? '',
-    from: params.get('from') ?? '',
-    to: params.get('to') ?? '',
-  };
+  const filters = filtersOf(params);
   const [draft, setDraft] = useState<AuditFilters>(filters);
   const [cursors, setCursors] = useState<string[]>([]);
+  // When the URL's filters change (Back, Forward, a link), the inputs follow them and paging restarts.
+  const key = JSON.stringify(filters);
+  useEffect(() => {
+    setDraft(JSON.parse(key) as AuditFilters);
+    setCursors([]);
+  }, [key]);
   const cursor = cursors.at(-1);
   const page = useAsync(
     () =>
