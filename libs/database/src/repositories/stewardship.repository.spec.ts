@@ -67,17 +67,27 @@ describe('StewardshipRepository.rollupDay', () => {
     await dropDatabase(url);
   });
 
-  it('counts an agent with removed and remaining submissions on one day once', async () => {
-    const day = '2020-03-01';
+  /** A new sample with one submission of `submitter` at noon (UTC) on `day`. */
+  const submittedOn = async (
+    day: string,
+    submitter: string,
+    then: { country?: string; productVersion?: string } = {},
+  ): Promise<void> => {
     const sha256 = randomBytes(32).toString('hex');
     await database.db.execute(
       sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
           values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)})`,
     );
     await database.db.execute(
-      sql`insert into submissions (sample_sha256, kind, metadata, submitter, country, received_at)
-          values (${sha256}, 'file', '{}'::jsonb, 'agent-p', 'DE', ${`${day}T12:00:00Z`}::timestamptz)`,
+      sql`insert into submissions (sample_sha256, kind, metadata, submitter, country, product_version, received_at)
+          values (${sha256}, 'file', '{}'::jsonb, ${submitter}, ${then.country ?? null}, ${then.productVersion ?? null},
+                  ${`${day}T12:00:00Z`}::timestamptz)`,
     );
+  };
+
+  it('counts an agent with removed and remaining submissions on one day once', async () => {
+    const day = '2020-03-01';
+    await submittedOn(day, 'agent-p', { country: 'DE' });
     // What a purge batch leaves of another submission of the same agent that day (keepInStats).
     await database.db.execute(sql`insert into stats_salts (day) values (${day}::date)`);
     await database.db.execute(
@@ -99,18 +109,7 @@ describe('StewardshipRepository.rollupDay', () => {
     // once split the suppressed values by (enrolled before labels refused control characters).
     const versions = ['1.0', '1.1', '2.0\u001fbeta', '3.0'];
     for (const [i, version] of versions.entries()) {
-      for (let n = 0; n < 3; n++) {
-        const sha256 = randomBytes(32).toString('hex');
-        await database.db.execute(
-          sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
-              values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)})`,
-        );
-        await database.db.execute(
-          sql`insert into submissions (sample_sha256, kind, metadata, submitter, product_version, received_at)
-              values (${sha256}, 'file', '{}'::jsonb, ${`agent-v${i}`}, ${version},
-                      ${`${day}T12:00:00Z`}::timestamptz)`,
-        );
-      }
+      for (let n = 0; n < 3; n++) await submittedOn(day, `agent-v${i}`, { productVersion: version });
     }
     await stewardship.rollupDay(day, 2, false);
     const [total] = await stewardship.cells('total', day, day);
