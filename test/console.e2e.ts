@@ -52,7 +52,8 @@ describe('analyst console (browser)', () => {
   /** A full-page screenshot from the top (scrolled, the fixed header would be drawn mid-page). */
   const shot = async (name: string) => {
     await page.evaluate('window.scrollTo(0, 0)');
-    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+    // Transitions finished at once: a dialog shot as it fades in showed half-transparent.
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
   };
 
   /** A new tab (so a new, empty sessionStorage), watched for whatever goes wrong in it. */
@@ -524,6 +525,12 @@ describe('analyst console (browser)', () => {
     await page.getByTestId('open-created').click();
     await page.getByTestId('activate').click();
     await page.getByTestId('retroscan').waitFor();
+    // The dialog names the version it disables, and warns that it is another ruleset's.
+    await page.getByTestId('activate-other-ruleset').waitFor();
+    assert.match(
+      await page.getByTestId('activate-replaces').innerText(),
+      /default v1 \(\d+ rules\), active now, is disabled/,
+    );
     await shot('08-activate-confirm');
     await page.getByTestId('confirm-activate').click();
     await page.getByText('active', { exact: true }).first().waitFor();

@@ -13,9 +13,9 @@ import {
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { RULE_STATES, type RuleState, type RulesetView } from '#contracts';
+import { RULE_STATES, type RuleState, type RulesetSummaryView, type RulesetView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { RulesetStatusBadge } from '../../components/Badges.js';
@@ -32,6 +32,21 @@ function ActivateButton({ ruleset, onDone }: { ruleset: RulesetView; onDone: () 
   const [opened, { open, close }] = useDisclosure(false);
   const [retroscan, setRetroscan] = useState(false);
   const [busy, setBusy] = useState(false);
+  // The version this one replaces, named in the dialog: activating another ruleset's version stops every
+  // rule of the one active now, which "the version active now is disabled" did not make plain.
+  const [replaced, setReplaced] = useState<RulesetSummaryView | null | undefined>(undefined);
+  useEffect(() => {
+    if (!opened) return;
+    let live = true;
+    setReplaced(undefined);
+    api.rulesets().then(
+      (all) => live && setReplaced(all.find((r) => r.status === 'active') ?? null),
+      () => live && setReplaced(undefined),
+    );
+    return () => {
+      live = false;
+    };
+  }, [opened, api]);
   const activate = async () => {
     setBusy(true);
     try {
@@ -63,10 +78,28 @@ function ActivateButton({ ruleset, onDone }: { ruleset: RulesetView; onDone: () 
         centered
       >
         <Stack>
-          <Text size="sm">
-            Every scan from now on uses this version; the version active now is disabled. Rules that did not
-            compile ({ruleset.quarantined.length}) never run.
+          <Text size="sm" data-testid="activate-replaces">
+            Every scan from now on uses this version;{' '}
+            {replaced === undefined ? (
+              'the version active now is disabled'
+            ) : replaced === null ? (
+              'no version is active now'
+            ) : (
+              <>
+                <b>
+                  <VisibleText value={replaced.name} /> v{replaced.version}
+                </b>{' '}
+                ({plural(replaced.ruleCount, 'rule')}), active now, is disabled
+              </>
+            )}
+            . Rules that did not compile ({ruleset.quarantined.length}) never run.
           </Text>
+          {replaced !== undefined && replaced !== null && replaced.name !== ruleset.name ? (
+            <Text size="sm" c="orange" data-testid="activate-other-ruleset">
+              It is another ruleset: none of the rules of <VisibleText value={replaced.name} /> will run any
+              more, and verdicts they gave change as samples are rescanned.
+            </Text>
+          ) : null}
           <Checkbox
             label="Retro-scan: also rescan every stored sample with this version (low priority)"
             checked={retroscan}
