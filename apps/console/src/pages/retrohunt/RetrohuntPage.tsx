@@ -25,6 +25,8 @@ import { YaraEditor } from '../../yara/YaraEditor.js';
 import { RetrohuntStatusBadge, percent } from '../retrohunts/RetrohuntsPage.js';
 
 const LIVE = new Set(['queued', 'running']);
+/** String offsets a match shows in its cell: a pattern matching everywhere records thousands. */
+const OFFSETS_SHOWN = 16;
 
 /** One retrohunt: live progress while it runs, its matches (each opening the sample), cancel. */
 export function RetrohuntPage() {
@@ -149,7 +151,13 @@ export function RetrohuntPage() {
                         </Table.Td>
                         <Table.Td ff="monospace">{m.rule}</Table.Td>
                         <Table.Td ff="monospace" fz="xs">
-                          {m.strings.map((s) => `${s.identifier}@${hexOffset(s.offset)}`).join(' ')}
+                          {m.strings
+                            .slice(0, OFFSETS_SHOWN)
+                            .map((s) => `${s.identifier}@${hexOffset(s.offset)}`)
+                            .join(' ')}
+                          {m.strings.length > OFFSETS_SHOWN
+                            ? ` … and ${m.strings.length - OFFSETS_SHOWN} more`
+                            : ''}
                         </Table.Td>
                       </Table.Tr>
                     ))}

@@ -26,6 +26,7 @@ import { errorMessage } from '../../lib/api.js';
 import { formatBytes, formatTime, hexOffset } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { Analysis } from './Analysis.js';
+import { MatchStrings } from '../../components/MatchStrings.js';
 import { VisibleText } from '../../components/VisibleText.js';
 
 type Focus = { offset: number; length: number } | null;
@@ -78,28 +79,30 @@ function Matches({
               <VisibleText value={m.meta.description} />
             </Text>
           ) : null}
-          <Group gap="xs">
-            {m.strings.map((s) => {
-              const selected = focus?.offset === s.offset && focus.length === s.length;
-              return (
-                <UnstyledButton
-                  key={`${s.identifier}@${s.offset}`}
-                  onClick={() => onSelect({ offset: s.offset, length: s.length })}
-                  data-testid="match-string"
-                  data-offset={s.offset}
-                  aria-pressed={selected}
-                  aria-label={`Show ${s.identifier} at ${hexOffset(s.offset)} in the hex view`}
-                >
-                  <Badge
-                    variant={selected ? 'filled' : 'light'}
-                    style={{ cursor: 'pointer', textTransform: 'none' }}
+          <MatchStrings count={m.strings.length}>
+            {(shown) =>
+              m.strings.slice(0, shown).map((s) => {
+                const selected = focus?.offset === s.offset && focus.length === s.length;
+                return (
+                  <UnstyledButton
+                    key={`${s.identifier}@${s.offset}`}
+                    onClick={() => onSelect({ offset: s.offset, length: s.length })}
+                    data-testid="match-string"
+                    data-offset={s.offset}
+                    aria-pressed={selected}
+                    aria-label={`Show ${s.identifier} at ${hexOffset(s.offset)} in the hex view`}
                   >
-                    {s.identifier} @ {hexOffset(s.offset)} ({s.length} B)
-                  </Badge>
-                </UnstyledButton>
-              );
-            })}
-          </Group>
+                    <Badge
+                      variant={selected ? 'filled' : 'light'}
+                      style={{ cursor: 'pointer', textTransform: 'none' }}
+                    >
+                      {s.identifier} @ {hexOffset(s.offset)} ({s.length} B)
+                    </Badge>
+                  </UnstyledButton>
+                );
+              })
+            }
+          </MatchStrings>
         </Paper>
       ))}
     </Stack>
