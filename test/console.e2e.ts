@@ -453,6 +453,32 @@ describe('analyst console (browser)', () => {
     assert.equal(await page.getByRole('button', { name: 'End', exact: true }).isDisabled(), true);
   });
 
+  it('keeps YARA text typed and left unsaved for this tab, until it is saved or discarded', async () => {
+    await signIn(service.adminToken);
+    await page.goto(`${service.baseUrl}/rules/new`);
+    await page.getByTestId('ruleset-name').fill('draft-e2e');
+    const editor = page.locator('[data-testid="yara-editor"] .cm-content');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText('rule draft_kept { condition: true }');
+    // Away by the navigation, back by the browser's Back: the text and the name are there.
+    await page.getByRole('navigation', { name: 'Main' }).getByText('Samples').click();
+    await page.getByRole('heading', { name: 'Samples', level: 2 }).waitFor();
+    await page.goBack();
+    await page.getByTestId('draft-restored').waitFor();
+    assert.match(await editor.innerText(), /rule draft_kept/);
+    assert.equal(await page.getByTestId('ruleset-name').inputValue(), 'draft-e2e');
+    // A reload too; and the new retrohunt's editor keeps its own.
+    await page.reload();
+    await page.getByTestId('draft-restored').waitFor();
+    assert.match(await editor.innerText(), /rule draft_kept/);
+    await page.getByTestId('discard-draft').click();
+    await page.getByTestId('draft-restored').waitFor({ state: 'detached' });
+    assert.doesNotMatch(await editor.innerText(), /draft_kept/);
+    assert.equal(await page.getByTestId('ruleset-name').inputValue(), '');
+  });
+
   it('shows a compile error at its line, and activating the fixed rule changes the next verdict', async () => {
     const before = Buffer.concat([benign(300), Buffer.from(MARKER), benign(300)]);
     const first = await submitAndScan(service, before, 'marker-1.bin');

@@ -1,5 +1,7 @@
 import { Anchor, Badge, Button, Group, Paper, Progress, Stack, Table, Text, Title } from '@mantine/core';
 import { useRef, useState } from 'react';
+import { useDraft } from '../../lib/draft.js';
+import { DraftNote } from '../../components/DraftNote.js';
 import { Link, useNavigate } from 'react-router';
 import type { RetrohuntStatus, RetrohuntSummaryView, RuleDiagnosticView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
@@ -43,7 +45,8 @@ const TEMPLATE = `rule hunt_example
 function NewRetrohunt() {
   const { api } = useSession();
   const navigate = useNavigate();
-  const [source, setSource] = useState(TEMPLATE);
+  const draft = useDraft('retrohunt:new', TEMPLATE);
+  const source = draft.value;
   const [diagnostics, setDiagnostics] = useState<RuleDiagnosticView[]>([]);
   const [failure, setFailure] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
@@ -53,6 +56,7 @@ function NewRetrohunt() {
     setFailure(undefined);
     try {
       const hunt = await api.createRetrohunt(source);
+      draft.discard(TEMPLATE);
       void navigate(`/retrohunts/${hunt.id}`);
     } catch (e) {
       setDiagnostics(diagnosticsOfError(e) ?? []);
@@ -67,8 +71,14 @@ function NewRetrohunt() {
         <Text size="sm" c="dimmed">
           Runs these rules over every retained sample, without changing any verdict.
         </Text>
+        {draft.restored ? <DraftNote onDiscard={() => draft.discard(TEMPLATE)} /> : null}
         <div ref={box}>
-          <YaraEditor value={source} onChange={setSource} diagnostics={diagnostics} label="Retrohunt rules" />
+          <YaraEditor
+            value={source}
+            onChange={draft.edit}
+            diagnostics={diagnostics}
+            label="Retrohunt rules"
+          />
         </div>
         <Group>
           <Button

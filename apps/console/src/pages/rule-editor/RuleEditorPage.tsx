@@ -1,5 +1,7 @@
 import { Alert, Anchor, Button, Group, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useEffect, useRef, useState } from 'react';
+import { useDraft } from '../../lib/draft.js';
+import { DraftNote } from '../../components/DraftNote.js';
 import { Link, useSearchParams } from 'react-router';
 import type { RuleDiagnosticView, RulesetCreated } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
@@ -31,11 +33,20 @@ export function diagnosticsOfError(e: unknown): RuleDiagnosticView[] | null {
 
 /** Writes a new version of a ruleset (from an existing one, or from a template) and compiles it. */
 export function RuleEditorPage() {
-  const { api } = useSession();
   const [params] = useSearchParams();
   const from = params.get('from');
-  const [name, setName] = useState('');
-  const [source, setSource] = useState(from === null ? TEMPLATE : '');
+  // One editor per starting point: its draft is that one's.
+  return <RuleEditor key={from ?? 'new'} from={from} />;
+}
+
+function RuleEditor({ from }: { from: string | null }) {
+  const { api } = useSession();
+  // What is typed is kept for this tab until it is saved: leaving the page or reloading loses nothing.
+  const draftKey = `ruleset:${from ?? 'new'}`;
+  const nameDraft = useDraft(`${draftKey}:name`, '');
+  const sourceDraft = useDraft(`${draftKey}:source`, from === null ? TEMPLATE : '');
+  const name = nameDraft.value;
+  const source = sourceDraft.value;
   const [loadError, setLoadError] = useState<unknown>(undefined);
   const [diagnostics, setDiagnostics] = useState<RuleDiagnosticView[]>([]);
   const [created, setCreated] = useState<RulesetCreated | null>(null);
@@ -43,16 +54,18 @@ export function RuleEditorPage() {
   const [busy, setBusy] = useState(false);
   const editorBox = useRef<HTMLDivElement>(null);
 
+  const { load: loadName } = nameDraft;
+  const { load: loadSource } = sourceDraft;
   useEffect(() => {
     if (from === null) return;
     api.ruleset(from).then(
       (r) => {
-        setName(r.name);
-        setSource(r.source);
+        loadName(r.name);
+        loadSource(r.source);
       },
       (e: unknown) => setLoadError(e),
     );
-  }, [api, from]);
+  }, [api, from, loadName, loadSource]);
 
   const save = async () => {
     setBusy(true);
@@ -60,6 +73,9 @@ export function RuleEditorPage() {
     setCreated(null);
     try {
       const result = await api.createRuleset(name.trim(), source);
+      // Saved: the draft has done its work (the page keeps showing the text).
+      nameDraft.discard(name);
+      sourceDraft.discard(source);
       setCreated(result);
       setDiagnostics(result.diagnostics);
     } catch (e) {
@@ -79,20 +95,35 @@ export function RuleEditorPage() {
       </Anchor>
       <Title order={2}>New ruleset version</Title>
       {loadError === undefined ? null : <ErrorNote error={loadError} />}
+      {sourceDraft.restored || nameDraft.restored ? (
+        <DraftNote
+          onDiscard={() => {
+            nameDraft.discard('');
+            sourceDraft.discard(from === null ? TEMPLATE : '');
+            if (from !== null) {
+              api.ruleset(from).then(
+                (r) => {
+                  nameDraft.load(r.name);
+                  sourceDraft.load(r.source);
+                },
+                (e: unknown) => setLoadError(e),
+              );
+            }
+          }}
+        />
+      ) : null}
       <TextInput
         label="Ruleset name"
         description="also the YARA namespace; an existing name gets its next version"
         value={name}
-        onChange={(e) => setName(e.currentTarget.value)}
+        onChange={(e) => nameDraft.edit(e.currentTarget.value)}
         w={360}
         data-testid="ruleset-name"
       />
       <Paper withBorder p="sm" ref={editorBox}>
         <YaraEditor
           value={source}
-          onChange={(v) => {
-            setSource(v);
-          }}
+          onChange={sourceDraft.edit}
           diagnostics={diagnostics}
           label="YARA source"
         />
