@@ -60,6 +60,22 @@ describe('SpecimenClient.send', () => {
     );
   });
 
+  it("says when an error is not the service's own (a proxy's HTML page)", async () => {
+    const page = (status: number) =>
+      Promise.resolve(
+        new Response('<html>Bad Gateway</html>', { status, headers: { 'content-type': 'text/html' } }),
+      );
+    const client = new SpecimenClient({
+      baseUrl: 'http://specimen.test',
+      retry: { ...policy, attempts: 1 },
+      fetch: () => page(502),
+    });
+    const error = await client.send('/v1/me').catch((e: unknown) => e);
+    assert.ok(error instanceof SpecimenClientError);
+    assert.deepEqual([error.status, error.code], [502, 'UNKNOWN']);
+    assert.match(error.message, /a proxy or gateway in front of the service got no answer from it/);
+  });
+
   it('retries 429 and 503 with their Retry-After, then returns the answer', async () => {
     const replies = [answer(429, { 'retry-after': '3' }), answer(503, { 'retry-after': '1' }), answer(200)];
     const waits: number[] = [];

@@ -90,10 +90,19 @@ async function errorOf(res: Response): Promise<SpecimenClientError> {
   return new SpecimenClientError(
     res.status,
     error?.code ?? 'UNKNOWN',
-    error?.message ?? `HTTP ${res.status}`,
+    error?.message ?? notFromTheService(res.status),
     error?.details,
     retryAfter,
   );
+}
+
+/** What an answer without Specimen's JSON error means: usually a proxy or a gateway in between. */
+function notFromTheService(status: number): string {
+  if (status === 502 || status === 504) {
+    return `HTTP ${status}: a proxy or gateway in front of the service got no answer from it (is it running?)`;
+  }
+  if (status === 503) return 'HTTP 503: unavailable, and not an answer of the service itself';
+  return `HTTP ${status}, without an error of the service (a proxy in between?)`;
 }
 
 /** A request as {@link SpecimenClient.send} takes it; `body` is a factory so a retry sends it afresh. */

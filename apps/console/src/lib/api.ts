@@ -158,6 +158,8 @@ export class ConsoleApi {
 export function errorMessage(e: unknown): string {
   if (e instanceof SpecimenClientError) {
     if (e.status === 0) return 'The service cannot be reached.';
+    // An answer that is not the service's (a proxy's page) says its status already.
+    if (e.code === 'UNKNOWN') return e.message;
     return `${e.message} (${e.code}, HTTP ${e.status})`;
   }
   return e instanceof Error ? e.message : String(e);
