@@ -53,6 +53,13 @@ export function envSchema(root: string) {
     ),
     /** Connections per process. */
     DATABASE_POOL_MAX: int(1).default(10),
+    /** Longest wait for a new connection to PostgreSQL; then DATABASE_UNAVAILABLE (0: no bound). */
+    DATABASE_CONNECT_TIMEOUT_MS: int(0).default(5_000),
+    /**
+     * Longest wait for a statement's answer, client side (0: no bound): a PostgreSQL that accepts and never
+     * answers held requests for as long as it hung, while readiness said so after HEALTH_CHECK_TIMEOUT_MS.
+     */
+    DATABASE_QUERY_TIMEOUT_MS: int(0).default(60_000),
     /** Redis for BullMQ; must run with maxmemory-policy noeviction. */
     REDIS_URL: urlWith(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
     /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
@@ -177,7 +184,7 @@ export interface Config {
   env: Env['NODE_ENV'];
   http: { host: string; port: number };
   logLevel: Env['LOG_LEVEL'];
-  database: { url: string; poolMax: number };
+  database: { url: string; poolMax: number; connectTimeoutMs: number; queryTimeoutMs: number };
   redis: { url: string; queuePrefix: string };
   storage: { url: string; partSize: number; timeoutMs: number };
   auth: { adminToken: string | undefined; pseudonymKey: string; cacheMs: number };
@@ -263,7 +270,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT },
     logLevel: e.LOG_LEVEL,
-    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
+    },
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
     storage: { url: e.STORAGE_URL, partSize: e.STORAGE_PART_SIZE, timeoutMs: e.STORAGE_TIMEOUT_MS },
     auth: {

@@ -44,6 +44,8 @@ export class DatabaseModule implements OnApplicationShutdown {
             Database.connect({
               url: config.database.url,
               poolMax: config.database.poolMax,
+              connectTimeoutMs: config.database.connectTimeoutMs,
+              queryTimeoutMs: config.database.queryTimeoutMs,
               pseudonymKey: config.auth.pseudonymKey,
             }),
         },

@@ -83,6 +83,9 @@ export class Database {
     poolMax: number;
     migrate?: boolean;
     pseudonymKey?: string;
+    /** Longest wait for a new connection, and for a statement's answer (0 or absent: no bound). */
+    connectTimeoutMs?: number;
+    queryTimeoutMs?: number;
   }): Promise<Database> {
     if (options.migrate !== false) {
       await ensureDatabase(options.url);
@@ -91,7 +94,12 @@ export class Database {
         options.pseudonymKey === undefined ? {} : { pseudonymKey: options.pseudonymKey },
       );
     }
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax });
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolMax,
+      ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
+      ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+    });
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
     return new Database(pool);
@@ -168,12 +176,33 @@ const CONNECTION_CODES = new Set([
   '08006',
 ]);
 
-/** Connection-level failures become DATABASE_UNAVAILABLE (503); anything else is rethrown as it was. */
+/**
+ * What node-postgres says, without a code, when the connection fails: dropped mid-statement, no connection
+ * within connectionTimeoutMillis, no answer within query_timeout, or a client already broken.
+ */
+const CONNECTION_MESSAGES =
+  /^(?:Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/;
+
+/**
+ * Connection-level failures become DATABASE_UNAVAILABLE (503); anything else is rethrown as it was. The
+ * failure is looked for along the cause chain (the query builder wraps the driver's error in one that
+ * carries the statement and its parameters) and becomes the new error's cause alone: the log of an outage
+ * shows why, never a query's parameters (a token's hash among them).
+ */
 export function toDatabaseError(e: unknown): unknown {
   if (e instanceof SpecimenError) return e;
-  const code = (e as { code?: string } | null)?.code;
-  if (code !== undefined && CONNECTION_CODES.has(code)) {
-    return new SpecimenError('DATABASE_UNAVAILABLE', 'the database is unavailable', undefined, { cause: e });
+  let failure: unknown = e;
+  for (let depth = 0; depth < 5 && failure instanceof Error; depth++) {
+    const code = (failure as { code?: unknown }).code;
+    if (
+      (typeof code === 'string' && CONNECTION_CODES.has(code)) ||
+      CONNECTION_MESSAGES.test(failure.message)
+    ) {
+      return new SpecimenError('DATABASE_UNAVAILABLE', 'the database is unavailable', undefined, {
+        cause: new Error(failure.message),
+      });
+    }
+    failure = failure.cause;
   }
   return e;
 }

@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { ERROR_STATUS, type ErrorCode, SpecimenError } from '#contracts';
+import { toDatabaseError } from '#database';
 import { SMALL_JSON_LIMIT_BYTES, isJsonRequest, jsonBodyError } from './large-json.js';
 
 /**
@@ -38,7 +39,10 @@ function codeForStatus(status: number): ErrorCode {
 export class SpecimenExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
+    // A database that cannot be reached is a 503 wherever its error surfaced (the query builder's own
+    // calls included), not an internal error.
+    const exception = thrown instanceof HttpException ? thrown : toDatabaseError(thrown);
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request>();
@@ -65,7 +69,12 @@ export class SpecimenExceptionFilter implements ExceptionFilter {
       message = 'internal error';
     }
     const status = ERROR_STATUS[code];
-    if (status >= 500) {
+    if (code === 'DATABASE_UNAVAILABLE') {
+      // An outage, not a bug: one line with its cause, no stack, no statement.
+      const cause =
+        exception instanceof Error && exception.cause instanceof Error ? exception.cause.message : '';
+      this.logger.warn(`${code} on ${req.method} ${req.originalUrl}: ${cause}`);
+    } else if (status >= 500) {
       const header = res.getHeader('x-request-id');
       const requestId = typeof header === 'string' ? header : '';
       this.logger.error(
