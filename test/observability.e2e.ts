@@ -162,6 +162,13 @@ describe('metrics', () => {
       }),
     });
     assert.equal(bad.status, 201, await bad.clone().text());
+    // Refused by the JSON parser, before routing: still counted under the route's template.
+    const malformed = await service.request('/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{bad json',
+    });
+    assert.equal(malformed.status, 400);
 
     const api = await metrics(service.baseUrl);
     const count = (labels: Record<string, string>) =>
@@ -170,6 +177,8 @@ describe('metrics', () => {
     assert.equal(count({ method: 'GET', route: '/v1/samples/:sha256', status: '200' }), 1);
     assert.equal(count({ method: 'GET', route: '/v1/samples/:sha256', status: '404' }), 1);
     assert.equal(count({ method: 'GET', route: 'unmatched', status: '404' }), 1);
+    assert.equal(count({ method: 'POST', route: '/v1/tokens', status: '400' }), 1);
+    assert.equal(count({ method: 'POST', route: 'unmatched', status: '400' }), undefined);
     assert.ok(!api.includes(sha256), 'no raw URL in any label');
     assert.equal(seriesValue(api, 'specimen_ingested_bytes_total', { kind: 'file' }), EICAR.length);
     assert.equal(seriesValue(api, 'specimen_rule_compile_errors_total', { app: 'api' }), 1);

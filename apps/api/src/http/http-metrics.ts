@@ -1,5 +1,31 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { SpecimenMetrics } from '#observability';
+import { ROUTE_DOCS } from '../docs/route-docs.js';
+
+/** Every route's template as a pattern, by method: `/v1/samples/:sha256` matches `/v1/samples/275a…`. */
+const TEMPLATES: ReadonlyMap<string, ReadonlyArray<{ template: string; pattern: RegExp }>> = (() => {
+  const byMethod = new Map<string, Array<{ template: string; pattern: RegExp }>>();
+  for (const key of Object.keys(ROUTE_DOCS)) {
+    const [method = '', template = ''] = key.split(' ');
+    const source = template
+      .split('/')
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    const list = byMethod.get(method) ?? [];
+    list.push({ template, pattern: new RegExp(`^${source}$`) });
+    byMethod.set(method, list);
+  }
+  return byMethod;
+})();
+
+/**
+ * The template of a request refused before routing (a body the JSON parser refused), from the routes'
+ * table: Express sets `req.route` only for a request that reached its route.
+ */
+export function templateOf(method: string, path: string): string | undefined {
+  const lookup = method === 'HEAD' ? 'GET' : method;
+  return (TEMPLATES.get(method) ?? TEMPLATES.get(lookup))?.find((t) => t.pattern.test(path))?.template;
+}
 
 /**
  * Times every request and records it under its route template (`/v1/samples/:sha256`), read from the
@@ -13,11 +39,17 @@ export function httpMetrics(metrics: SpecimenMetrics): RequestHandler {
     const record = () => {
       if (done) return;
       done = true;
-      const route: unknown = (req.route as { path?: unknown } | undefined)?.path;
+      const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
+      const route =
+        req.route === undefined
+          ? templateOf(req.method, req.path)
+          : typeof matched === 'string'
+            ? matched
+            : undefined;
       end({
         method: req.method,
         // Nest answers unknown URLs from a catch-all route (`{/*splat}`): that is no template either.
-        route: typeof route === 'string' && !route.includes('*') ? route : 'unmatched',
+        route: route !== undefined && !route.includes('*') ? route : 'unmatched',
         status: res.headersSent || res.writableFinished ? String(res.statusCode) : '499',
       });
     };
