@@ -223,9 +223,17 @@ export class FsObjectStore implements ObjectStore {
     return this.pathOf(key);
   }
 
+  /**
+   * Writable where uploads land (the temporary folder) and where samples go: `samples/` once it exists
+   * (made unwritable, uploads failed with 503 while readiness, which looked at the temporary folder only,
+   * said ok).
+   */
   async ping(): Promise<void> {
     try {
       await access(this.tmpDir, constants.W_OK);
+      await access(path.join(this.root, 'samples'), constants.W_OK).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      });
     } catch (err) {
       throw new SpecimenError(
         'STORAGE_UNAVAILABLE',

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 
 import { readFile, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -505,6 +506,28 @@ describe('createObjectStore', () => {
         assert.doesNotMatch(err.message, /topsecret/);
         return true;
       });
+    }
+  });
+
+  it('fs: pings STORAGE_UNAVAILABLE when samples/ cannot be written, not only the temporary folder', async (t) => {
+    const root = await mkdtemp(path.join(tmpdir(), 'specimen-fs-ping-'));
+    const store = await createObjectStore(pathToFileURL(root).href);
+    const key = `samples/ab/cd/${'ab'.repeat(32)}`;
+    await store.put(key, Readable.from([Buffer.from('x')]));
+    await store.ping();
+    // Immutable, so that root (who passes every permission check) cannot write there either.
+    const samples = path.join(root, 'samples');
+    const lock = spawnSync('chattr', ['+i', samples]);
+    if (lock.status !== 0) {
+      t.skip(`chattr is not available here: ${String(lock.stderr)}`);
+      await rm(root, { recursive: true, force: true });
+      return;
+    }
+    try {
+      await assert.rejects(store.ping(), withCode('STORAGE_UNAVAILABLE'));
+    } finally {
+      spawnSync('chattr', ['-i', samples]);
+      await rm(root, { recursive: true, force: true });
     }
   });
 
