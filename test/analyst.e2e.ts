@@ -414,6 +414,17 @@ describe('analyst API', () => {
           `${params}: ${JSON.stringify(body.error.details)}`,
         );
       }
+      // A number past the bound is said once, as the bound, however many digits it has.
+      for (const huge of ['99999999999999999', '9007199254740992', '501']) {
+        const { status, body } = await getJson<ErrorBody>(`/v1/samples?limit=${huge}`);
+        assert.equal(status, 400);
+        const issues = body.error.details?.issues as { field: string; message: string }[] | undefined;
+        assert.deepEqual(
+          issues?.map((i) => [i.field, i.message]),
+          [['query.limit', 'must be at most 500']],
+          huge,
+        );
+      }
       const page = await getJson<Page<Summary>>('/v1/samples?limit=2');
       const other = await getJson<ErrorBody>(`/v1/samples?sort=size&cursor=${page.body.nextCursor}`);
       assert.equal(other.status, 400, 'a cursor made for another sort');

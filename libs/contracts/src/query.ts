@@ -8,9 +8,17 @@ export function queryInt(min: number, max: number, fallback?: number) {
   const number = z.coerce.number().int().min(min).max(max);
   return z.preprocess(
     (value, ctx) => {
-      if (typeof value !== 'string' || /^\d{1,16}$/.test(value)) return value;
-      ctx.addIssue({ code: 'custom', message: 'must be a whole number in decimal digits', input: value });
-      return z.NEVER;
+      if (typeof value !== 'string') return value;
+      if (!/^\d+$/.test(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a whole number in decimal digits', input: value });
+        return z.NEVER;
+      }
+      // Past the bound, said once and as the bound (a long number also failed the integer check).
+      if (Number(value) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be at most ${max}`, input: value });
+        return z.NEVER;
+      }
+      return value;
     },
     fallback === undefined ? number : number.default(fallback),
   );
