@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ERROR_CODES } from '#contracts';
-import { TestService } from '#test-support';
+import { EICAR, TestService, fileMetadata, sha256 } from '#test-support';
 
 type Json = Record<string, unknown>;
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -114,6 +114,57 @@ describe('OpenAPI document', () => {
       if (body?.['application/json'] !== undefined) {
         assert.notEqual(body['application/json'].example, undefined, `${route}: request example`);
       }
+    }
+  });
+
+  it('has examples with the fields of the real answers', async () => {
+    const submitted = await service.submit(
+      EICAR,
+      fileMetadata(EICAR, { filename: 'eicar.com' }),
+      service.adminToken,
+    );
+    assert.equal(submitted.status, 201, await submitted.clone().text());
+    const sha = sha256(EICAR);
+    // No scanner here: no default ruleset either, so one version is made.
+    const created = await service.request('/v1/rulesets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'openapi', source: 'rule demo { condition: true }' }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const rulesets = (await (await service.request('/v1/rulesets')).json()) as { id: string }[];
+    const answered: [string, unknown][] = [['POST /v1/rulesets', await created.json()]];
+    const example = (route: string): unknown => {
+      const [method, path] = route.split(' ') as [string, string];
+      const op = (doc.paths as Record<string, Record<string, Json>>)[path]?.[method.toLowerCase()] as Json;
+      const [, success] =
+        Object.entries(op.responses as Record<string, Json>).find(([s]) => /^2/.test(s)) ?? [];
+      return ((success?.content as Record<string, Json>)['application/json'] as Json).example;
+    };
+    /** Keys of an object, of the first element of an array, or of a page's first item. */
+    const shape = (value: unknown): string[] => {
+      const first: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
+      if (first === null || typeof first !== 'object') return [];
+      const record = first as Record<string, unknown>;
+      if (Array.isArray(record.items)) return shape(record.items);
+      return Object.keys(record).sort();
+    };
+    for (const [route, path] of [
+      ['GET /v1/me', '/v1/me'],
+      ['GET /v1/rulesets', '/v1/rulesets'],
+      ['GET /v1/rulesets/{id}', `/v1/rulesets/${rulesets[0]?.id ?? ''}`],
+      ['GET /v1/samples', `/v1/samples?hash=${sha}`],
+      ['GET /v1/samples/{sha256}', `/v1/samples/${sha}`],
+      ['GET /v1/samples/{sha256}/submissions', `/v1/samples/${sha}/submissions`],
+    ] as const) {
+      const res = await service.request(path);
+      assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
+      answered.push([route, await res.json()]);
+    }
+    for (const [route, body] of answered) {
+      const real = shape(body);
+      assert.ok(real.length > 0, `${route}: an answer with fields to compare`);
+      assert.deepEqual(shape(example(route)), real, `${route}: the example's fields are the answer's`);
     }
   });
 

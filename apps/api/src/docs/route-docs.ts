@@ -79,8 +79,13 @@ const ruleset = {
   name: 'default',
   version: 2,
   status: 'staging',
+  sourceSha256: SHA,
   ruleCount: 1,
   quarantined: [],
+  createdAt: AT,
+  createdBy: { id: ID, name: 'analyst-1' },
+  activatedAt: null,
+  activatedBy: null,
 };
 
 /**
@@ -182,7 +187,18 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tag: 'samples',
     status: 200,
     errors: ['NOT_FOUND'],
-    example: { response: { ...summary, matches: [], fileType: null, analysis: null } },
+    example: {
+      response: {
+        ...summary,
+        rulesetId: ID,
+        rulesetName: 'default',
+        rulesetVersion: 1,
+        scannedAt: AT,
+        matches: [],
+        fileType: null,
+        analysis: null,
+      },
+    },
   },
   'POST /v1/samples/:sha256/rescan': {
     summary: 'Scan the sample again with the active ruleset',
@@ -283,7 +299,15 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     body: CreateRulesetRequest,
     example: {
       request: { name: 'default', source: 'rule demo { condition: true }' },
-      response: { ...ruleset, diagnostics: [] },
+      response: {
+        id: ruleset.id,
+        name: ruleset.name,
+        version: ruleset.version,
+        status: ruleset.status,
+        ruleCount: ruleset.ruleCount,
+        quarantined: ruleset.quarantined,
+        diagnostics: [],
+      },
     },
   },
   'GET /v1/rulesets': {
@@ -439,6 +463,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
         role: 'analyst',
         agentId: null,
         permissions: ['GET /v1/me', 'GET /v1/samples', 'GET /v1/samples/{sha256}'],
+        downloadPassword: 'infected',
       },
     },
   },
