@@ -1020,6 +1020,13 @@ describe('analyst console (browser)', () => {
       },
       { what: 'the double click to turn a page' },
     );
+    // One history entry: the browser's Back returns to page 1 in one step.
+    await page.goBack();
+    await pollUntil(async () => ((await firstRow()) === one ? true : undefined), { what: 'Back to page 1' });
+    await page.goForward();
+    await pollUntil(async () => ((await firstRow()) === two ? true : undefined), {
+      what: 'Forward to page 2',
+    });
     assert.equal(await turn('page-previous'), one);
     assert.equal(await turn('page-next'), two);
     await turn('page-next');

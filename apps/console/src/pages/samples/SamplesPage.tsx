@@ -12,7 +12,7 @@ import {
   Title,
   UnstyledButton,
 } from '@mantine/core';
-import { type FormEvent, useEffect, useState } from 'react';
+import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { useLocation, useSearchParams } from 'react-router';
 import { FILE_TYPES, SAMPLE_KINDS, type SampleSort, VERDICTS } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
@@ -74,8 +74,17 @@ export function SamplesPage() {
   useEffect(() => setDraft(filtersFromParams(new URLSearchParams(key))), [key]);
 
   const page = useAsync(() => api.searchSamples(apiQuery(filters)), [key]);
+  // The page asked for and not shown yet: a second click before the next render (a double click on Next)
+  // would push the same page again, and Back would then need two steps.
+  const going = useRef<string | null>(null);
+  useEffect(() => {
+    going.current = null;
+  }, [key]);
   const go = (next: SampleFilters, before: string[] = []) => {
-    setParams(filtersToParams(next), { state: { previous: before } });
+    const target = filtersToParams(next);
+    if (target.toString() === going.current) return;
+    going.current = target.toString();
+    setParams(target, { state: { previous: before } });
   };
   const set = <K extends keyof SampleFilters>(k: K, v: SampleFilters[K]) => setDraft({ ...draft, [k]: v });
   const submit = (e: FormEvent) => {
