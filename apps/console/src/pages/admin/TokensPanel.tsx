@@ -142,6 +142,8 @@ function EnrollmentTokenForm({ onCreated }: { onCreated: () => void }) {
             <NumberInput
               label="Agents it may enroll"
               min={1}
+              // The API's bound (CreateEnrollmentTokenRequest.maxUses).
+              max={10_000_000}
               value={maxUses}
               onChange={(v) => setMaxUses(Number(v) || 1)}
             />
