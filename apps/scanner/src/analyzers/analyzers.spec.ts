@@ -115,6 +115,20 @@ describe('PE summary', () => {
     assert.equal(pe.truncated, false);
   });
 
+  it("reads imports where the loader maps them when a section's raw size is inflated over the next ones", async () => {
+    const file = buildPe();
+    // .text's SizeOfRawData (16 bytes into its section header) made to cover far more than the file.
+    const text = file.indexOf('.text\0\0\0', 0, 'latin1');
+    assert.ok(text > 0);
+    file.writeUInt32LE(0x20000, text + 16);
+    const pe = await analyzePe(bufferSource(file));
+    assert.ok(pe);
+    // Not the bytes of .text read as the import directory at .rdata's addresses: pefile's answer.
+    assert.equal(pe.importCount, 4);
+    assert.equal(pe.imphash, '40993ed34c8819122a2bd778f09ab5f5');
+    assert.ok(pe.anomalies.some((a) => a.code === 'section-beyond-file'));
+  });
+
   it('normalises the DLL extension like pefile and has no imphash without imports', () => {
     const a = imphash([
       { dll: 'WS2_32.DLL', functions: ['ord1'] },
@@ -280,6 +294,28 @@ describe('memory region', () => {
     const rx = await analyze('memory-region', bufferSource(region), { protection: 'R-X' });
     assert.equal(rx.memoryRegion?.writableExecutable, false);
     assert.equal(rx.memoryRegion?.executable, true);
+  });
+
+  it('reads an image written as a file (an unpacked payload) in its file layout', async () => {
+    const region = Buffer.concat([randomBytes(0x1000), buildPe(), randomBytes(0x8000)]);
+    const r = await analyzeMemoryRegion(bufferSource(region), { protection: 'RWX' });
+    assert.deepEqual(
+      r.peImages.map((i) => [i.offset, i.pe.layout, i.pe.importCount, i.pe.imphash]),
+      [[0x1000, 'file', 4, '40993ed34c8819122a2bd778f09ab5f5']],
+    );
+  });
+
+  it('finds an image behind hundreds of MZ headers without a PE signature', async () => {
+    const decoys = Buffer.alloc(300 * 64);
+    for (let at = 0; at < decoys.length; at += 64) {
+      decoys.write('MZ', at, 'latin1');
+      decoys.writeUInt32LE(0x40, at + 0x3c);
+    }
+    const r = await analyzeMemoryRegion(bufferSource(Buffer.concat([decoys, buildPe()])), {});
+    assert.deepEqual(
+      r.peImages.map((i) => [i.offset, i.pe.imphash]),
+      [[decoys.length, '40993ed34c8819122a2bd778f09ab5f5']],
+    );
   });
 
   it('reads a loaded image at its virtual addresses', async () => {

@@ -3,6 +3,8 @@ import { ByteHistogram, type ByteSource, Deadline, has, subSource, u32 } from '.
 import { analyzePe } from './pe.js';
 
 const MAX_IMAGES = 32;
+/** `PE\0\0` read as a little-endian 32-bit number. */
+const PE_SIGNATURE = 0x00004550;
 const CHUNK = 1024 * 1024;
 /** Bytes looked at for images and entropy; a larger region is reported as truncated. */
 const MAX_SCAN = 512 * 1024 * 1024;
@@ -42,8 +44,14 @@ export async function analyzeMemoryRegion(
     while (i >= 0 && i < CHUNK && candidates.length < MAX_IMAGES * 8) {
       if (has(chunk, i, 0x40)) {
         const lfanew = u32(chunk, i + 0x3c);
-        if (lfanew >= 0x40 && lfanew < 0x10000 && position + i + lfanew + 4 <= source.size)
-          candidates.push(position + i);
+        // The PE signature checked here, before the candidate counts: headers without one (decoys filling a
+        // region) used up the candidates before a real image further on was reached.
+        if (lfanew >= 0x40 && lfanew < 0x10000 && position + i + lfanew + 4 <= source.size) {
+          const at = i + lfanew;
+          const signature =
+            at + 4 <= chunk.length ? chunk.subarray(at, at + 4) : await source.read(position + at, 4);
+          if (signature.length === 4 && u32(signature, 0) === PE_SIGNATURE) candidates.push(position + i);
+        }
       }
       i = chunk.indexOf('MZ', i + 1);
     }
@@ -56,10 +64,14 @@ export async function analyzeMemoryRegion(
     const mapped = await analyzePe(image, { layout: 'mapped', deadline });
     if (mapped === null) continue;
     // An image written as a file (an unpacked payload, not yet loaded) reads right only in its file
-    // layout: keep the reading that finds more imports and fewer anomalies, the mapped one on a tie.
+    // layout. The wrong reading finds garbage: many anomalies, and often many "imports" (it once won by
+    // counting them). Keep the reading with fewer anomalies; on a tie more imports; then the mapped one.
     const file = mapped.layout === 'mapped' ? await analyzePe(image, { layout: 'file', deadline }) : null;
-    const score = (pe: typeof mapped) => pe.importCount - pe.anomalies.length;
-    const pe = file !== null && score(file) > score(mapped) ? file : mapped;
+    const better = (a: typeof mapped, b: typeof mapped) =>
+      a.anomalies.length !== b.anomalies.length
+        ? a.anomalies.length < b.anomalies.length
+        : a.importCount > b.importCount;
+    const pe = file !== null && better(file, mapped) ? file : mapped;
     peImages.push({ offset, pe });
   }
   return {

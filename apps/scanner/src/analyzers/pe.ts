@@ -173,12 +173,19 @@ export async function analyzePe(source: ByteSource, options: PeOptions = {}): Pr
       message: 'a section is both writable and executable',
     });
   }
+  // What of the image a section covers: its virtual size as the loader maps it (the raw size when that is
+  // 0), never into the next section. max(virtual, raw) let a section whose raw size was inflated claim the
+  // RVAs of the sections after it, and the imports read there (and the imphash) were garbage.
+  const byAddress = [...raw].sort((a, b) => a.virtualAddress - b.virtualAddress);
+  const spans = byAddress.map((s, i) => {
+    const size = s.virtualSize > 0 ? s.virtualSize : s.rawSize;
+    const next = byAddress[i + 1]?.virtualAddress;
+    const end = s.virtualAddress + size;
+    return { section: s, end: next !== undefined && next > s.virtualAddress ? Math.min(end, next) : end };
+  });
   if (
     raw.length > 0 &&
-    !raw.some(
-      (s) =>
-        entryPoint >= s.virtualAddress && entryPoint < s.virtualAddress + Math.max(s.virtualSize, s.rawSize),
-    )
+    !spans.some(({ section, end }) => entryPoint >= section.virtualAddress && entryPoint < end)
   ) {
     if (entryPoint !== 0)
       anomalies.push({ code: 'entry-outside-sections', message: 'the entry point is in no section' });
@@ -187,9 +194,8 @@ export async function analyzePe(source: ByteSource, options: PeOptions = {}): Pr
   const rvaToOffset = (rva: number): number | null => {
     if (layout === 'mapped') return rva;
     if (rva < sizeOfHeaders || raw.length === 0) return rva < source.size ? rva : null;
-    for (const s of raw) {
-      const span = Math.max(s.virtualSize, s.rawSize);
-      if (rva >= s.virtualAddress && rva < s.virtualAddress + span) {
+    for (const { section: s, end } of spans) {
+      if (rva >= s.virtualAddress && rva < end) {
         const within = rva - s.virtualAddress;
         return within < s.rawSize ? s.rawOffset + within : null;
       }
