@@ -173,12 +173,12 @@ export async function analyzePe(source: ByteSource, options: PeOptions = {}): Pr
       message: 'a section is both writable and executable',
     });
   }
-  // What of the image a section covers: its virtual size as the loader maps it (the raw size when that is
-  // 0), never into the next section. max(virtual, raw) let a section whose raw size was inflated claim the
-  // RVAs of the sections after it, and the imports read there (and the imphash) were garbage.
+  // What of the image a section covers: up to the larger of its virtual and raw sizes, as pefile reads it,
+  // but never into the next section. Unclipped, a section whose raw size was inflated claimed the RVAs of
+  // the sections after it, and the imports read there (and the imphash) were garbage.
   const byAddress = [...raw].sort((a, b) => a.virtualAddress - b.virtualAddress);
   const spans = byAddress.map((s, i) => {
-    const size = s.virtualSize > 0 ? s.virtualSize : s.rawSize;
+    const size = Math.max(s.virtualSize, s.rawSize);
     const next = byAddress[i + 1]?.virtualAddress;
     const end = s.virtualAddress + size;
     return { section: s, end: next !== undefined && next > s.virtualAddress ? Math.min(end, next) : end };
