@@ -129,6 +129,20 @@ describe('PE summary', () => {
     assert.ok(pe.anomalies.some((a) => a.code === 'section-beyond-file'));
   });
 
+  it('reads a PE whose header overlaps the DOS header (e_lfanew under 0x40), as Windows and pefile do', async () => {
+    const file = buildPe();
+    const lfanew = file.readUInt32LE(0x3c);
+    const headers = Buffer.from(file.subarray(lfanew, lfanew + 0x180));
+    const tiny = Buffer.from(file);
+    tiny.fill(0, 2, 0x200);
+    headers.copy(tiny, 0x10);
+    // e_lfanew now lies in the optional header (BaseOfCode, which the loader does not use).
+    tiny.writeUInt32LE(0x10, 0x3c);
+    assert.equal((await detectFileType(bufferSource(tiny))).type, 'pe');
+    const pe = await analyzePe(bufferSource(tiny));
+    assert.equal(pe?.imphash, '40993ed34c8819122a2bd778f09ab5f5');
+  });
+
   it('normalises the DLL extension like pefile and has no imphash without imports', () => {
     const a = imphash([
       { dll: 'WS2_32.DLL', functions: ['ord1'] },

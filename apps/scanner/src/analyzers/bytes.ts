@@ -14,6 +14,12 @@ export interface ByteSource {
 /** The largest single read an analyzer may ask for; bigger requests are cut to this. */
 export const MAX_READ = 16 * 1024 * 1024;
 
+/**
+ * Smallest e_lfanew of a PE: the PE header may overlap the 64-byte DOS header (tiny and hand-made PEs,
+ * which Windows loads and `file` and pefile read); 0x40 left them unrecognised.
+ */
+export const MIN_LFANEW = 4;
+
 function clampRange(size: number, offset: number, length: number): [number, number] {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) {
     return [0, 0];

@@ -1,5 +1,5 @@
 import type { FileTypeInfo } from '#contracts';
-import { type ByteSource, has, printable, u16, u32 } from './bytes.js';
+import { type ByteSource, has, printable, u16, u32, MIN_LFANEW } from './bytes.js';
 import { TextIndex, type Word, word } from './text-index.js';
 
 /** Bytes read from the start of a sample to decide its type. */
@@ -16,7 +16,7 @@ const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
 export function peHeaderOffset(b: Buffer, at = 0, limit = b.length): number | null {
   if (!startsWith(b, [0x4d, 0x5a], at) || !has(b, at + 0x3c, 4)) return null;
   const lfanew = u32(b, at + 0x3c);
-  if (lfanew < 0x40 || lfanew > 0x10000000) return null;
+  if (lfanew < MIN_LFANEW || lfanew > 0x10000000) return null;
   const pe = at + lfanew;
   if (pe + 4 > limit || !startsWith(b, [0x50, 0x45, 0, 0], pe)) return null;
   return pe;
@@ -30,7 +30,7 @@ export async function detectFileType(source: ByteSource): Promise<FileTypeInfo> 
   if (startsWith(head, [0x4d, 0x5a])) {
     // e_lfanew may point past the head in odd files: read the four bytes where it points.
     const lfanew = u32(head, 0x3c);
-    const sig = lfanew >= 0x40 ? await source.read(lfanew, 0x1a) : Buffer.alloc(0);
+    const sig = lfanew >= MIN_LFANEW ? await source.read(lfanew, 0x1a) : Buffer.alloc(0);
     if (startsWith(sig, [0x50, 0x45, 0, 0])) {
       const magic = u16(sig, 0x18);
       return { type: 'pe', format: magic === 0x20b ? 'pe32+' : 'pe32' };

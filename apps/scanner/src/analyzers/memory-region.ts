@@ -1,5 +1,5 @@
 import type { EmbeddedPeImage, MemoryRegionSummary } from '#contracts';
-import { ByteHistogram, type ByteSource, Deadline, has, subSource, u32 } from './bytes.js';
+import { ByteHistogram, type ByteSource, Deadline, has, subSource, u32, MIN_LFANEW } from './bytes.js';
 import { analyzePe } from './pe.js';
 
 const MAX_IMAGES = 32;
@@ -46,7 +46,7 @@ export async function analyzeMemoryRegion(
         const lfanew = u32(chunk, i + 0x3c);
         // The PE signature checked here, before the candidate counts: headers without one (decoys filling a
         // region) used up the candidates before a real image further on was reached.
-        if (lfanew >= 0x40 && lfanew < 0x10000 && position + i + lfanew + 4 <= source.size) {
+        if (lfanew >= MIN_LFANEW && lfanew < 0x10000 && position + i + lfanew + 4 <= source.size) {
           const at = i + lfanew;
           const signature =
             at + 4 <= chunk.length ? chunk.subarray(at, at + 4) : await source.read(position + at, 4);

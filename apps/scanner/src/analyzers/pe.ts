@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Anomaly, PeImport, PeSection, PeSummary } from '#contracts';
-import { type ByteSource, Deadline, cString, entropyOfRange, has, hex, u16, u32, u64 } from './bytes.js';
+import {
+  type ByteSource,
+  Deadline,
+  cString,
+  entropyOfRange,
+  has,
+  hex,
+  u16,
+  u32,
+  u64,
+  MIN_LFANEW,
+} from './bytes.js';
 
 /** Sections listed (the Windows loader allows 96; the COFF field allows 65,535). */
 const MAX_SECTIONS = 96;
@@ -84,7 +95,7 @@ export async function analyzePe(source: ByteSource, options: PeOptions = {}): Pr
   const layout = options.layout ?? 'file';
   const dos = await source.read(0, 0x40);
   const lfanew = u32(dos, 0x3c);
-  if (!has(dos, 0, 0x40) || dos[0] !== 0x4d || dos[1] !== 0x5a || lfanew < 0x40 || lfanew > 0x10000000)
+  if (!has(dos, 0, 0x40) || dos[0] !== 0x4d || dos[1] !== 0x5a || lfanew < MIN_LFANEW || lfanew > 0x10000000)
     return null;
   const h = await source.read(lfanew, HEADER_READ);
   if (!(h[0] === 0x50 && h[1] === 0x45 && h[2] === 0 && h[3] === 0)) return null;
