@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
 import { analyze } from './analyze.js';
 import { analyzeBootRecord } from './boot-record.js';
-import { Deadline, bufferSource, entropyOf, openFileSource } from './bytes.js';
+import { Deadline, bufferSource, crc32, entropyOf, openFileSource } from './bytes.js';
 import { analyzeElf } from './elf.js';
 import { detectFileType } from './file-type.js';
 import { GOLDEN_PE_IMPORTS, buildPe, buildVbr, buildZip, gccElf } from './golden.fixtures.js';
@@ -200,7 +200,7 @@ describe('boot record', () => {
   let gpt: { head: Buffer; dump: string };
   before(async () => {
     mbr = await sfdiskImage('label: dos\n,16MiB,L,*\n,8MiB,S\n,,7\n', 512);
-    gpt = await sfdiskImage('label: gpt\n,8MiB,U\n,,L\n', 34 * 512);
+    gpt = await sfdiskImage('label: gpt\nsize=8MiB, type=U, name="Données Łódź"\ntype=L\n', 34 * 512);
   });
 
   it('reads the MBR partition table sfdisk wrote', async () => {
@@ -248,6 +248,22 @@ describe('boot record', () => {
       r.gpt.partitions.map((p) => p.typeName),
       ['EFI system', 'Linux filesystem'],
     );
+    // The name as written, in UTF-16 (each character was cut to its low byte: 'Donn?es A?dz').
+    assert.equal(r.gpt.partitions[0]?.name, 'Données Łódź');
+  });
+
+  it('reads a 4 KiB-sector GPT submitted as 512-byte sectors, and says 4096', async () => {
+    const disk = Buffer.alloc(16 * 4096);
+    // The same table sfdisk wrote for 512-byte sectors, moved to where a 4 KiB-sector disk keeps it.
+    gpt.head.copy(disk, 0, 0, 512);
+    gpt.head.copy(disk, 4096, 512, 1024);
+    const header = disk.subarray(4096, 4096 + 92);
+    header.writeBigUInt64LE(2n, 72);
+    header.writeUInt32LE(0, 16);
+    header.writeUInt32LE(crc32(header), 16);
+    const r = await analyzeBootRecord(bufferSource(disk), { lba: 0 });
+    assert.equal(r.scheme, 'gpt');
+    assert.equal(r.sectorSize, 4096, 'the LBAs count 4 KiB sectors');
   });
 
   it('reports a bad signature, several active or overlapping partitions and a GPT CRC mismatch', async () => {

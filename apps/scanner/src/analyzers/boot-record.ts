@@ -6,7 +6,7 @@ import type {
   MbrPartition,
   VolumeBootRecord,
 } from '#contracts';
-import { type ByteSource, crc32, guid, has, hex, printable, toSafe, u16, u32, u64 } from './bytes.js';
+import { type ByteSource, crc32, guid, has, hex, printable, toSafe, u8, u16, u32, u64 } from './bytes.js';
 
 /** GPT entries listed; the array usually has 128 slots, mostly empty. */
 const MAX_GPT_ENTRIES = 128;
@@ -71,7 +71,7 @@ export async function analyzeBootRecord(
   source: ByteSource,
   options: BootRecordOptions = {},
 ): Promise<BootRecordSummary> {
-  const sectorSize = options.sectorSize === 4096 ? 4096 : 512;
+  let sectorSize = options.sectorSize === 4096 ? 4096 : 512;
   const firstLba = options.lba ?? 0;
   const anomalies: Anomaly[] = [];
   const sector = await source.read(0, sectorSize);
@@ -93,8 +93,10 @@ export async function analyzeBootRecord(
   if (vbr === null) {
     gpt = await readGpt(source, sectorSize, firstLba, anomalies);
     if (gpt === null && sectorSize !== 4096 && source.size >= 8192 + 92) {
-      // A 4 KiB-sector disk submitted as 512: the header is at byte 4096.
+      // A 4 KiB-sector disk submitted as 512: the header is at byte 4096, and its LBAs count 4 KiB sectors,
+      // which the answer's sector size must say.
       gpt = await readGpt(source, 4096, firstLba, anomalies);
+      if (gpt !== null) sectorSize = 4096;
     }
     if (protectiveMbr && gpt === null && source.size >= sectorSize * 2) {
       anomalies.push({
@@ -220,7 +222,12 @@ async function readGpt(
         firstLba: toSafe(u64(array, o + 32)),
         lastLba: toSafe(u64(array, o + 40)),
         attributes: hex(u64(array, o + 48)),
-        name: printable(Buffer.from(name, 'latin1')).slice(0, 36),
+        // UTF-16 as written (a name in Polish or Japanese stays so), without control characters or lone
+        // surrogates; it was cut to each character's low byte.
+        name: name
+          .replace(/\p{Cc}/gu, '?')
+          .toWellFormed()
+          .slice(0, 36),
       });
     }
   } else {
@@ -262,6 +269,12 @@ function detectVbr(sector: Buffer): VolumeBootRecord | null {
     oemId: oemId.trimEnd(),
     jump: sector.subarray(0, 3).toString('hex'),
     jumpValid,
-    bytesPerSector: u16(sector, 11),
+    // exFAT keeps the BPB's field zero and says it as a power of two (BytesPerSectorShift, 9 to 12).
+    bytesPerSector: filesystem === 'exfat' ? exfatBytesPerSector(sector) : u16(sector, 11),
   };
+}
+
+function exfatBytesPerSector(sector: Buffer): number {
+  const shift = u8(sector, 0x6c);
+  return shift >= 9 && shift <= 12 ? 2 ** shift : 0;
 }
