@@ -143,6 +143,32 @@ describe('PE summary', () => {
     assert.equal(pe?.imphash, '40993ed34c8819122a2bd778f09ab5f5');
   });
 
+  it('finds the section table past 64 KiB of optional header', async () => {
+    const file = buildPe();
+    const lfanew = file.readUInt32LE(0x3c);
+    const optSize = file.readUInt16LE(lfanew + 4 + 16);
+    const table = lfanew + 24 + optSize;
+    const shift = 0x12000;
+    const big = Buffer.alloc(shift + file.length);
+    file.copy(big, 0, 0, table);
+    big.writeUInt16LE(0xffe0, lfanew + 4 + 16);
+    const moved = lfanew + 24 + 0xffe0;
+    file.copy(big, moved, table, table + 3 * 40);
+    for (let i = 0; i < 3; i++)
+      big.writeUInt32LE(file.readUInt32LE(table + i * 40 + 20) + shift, moved + i * 40 + 20);
+    file.copy(big, shift + 0x200, 0x200);
+    const pe = await analyzePe(bufferSource(big));
+    assert.deepEqual(
+      pe?.sections.map((x) => [x.name, x.entropy]),
+      [
+        ['.text', 7.9985],
+        ['.rdata', 1.4898],
+        ['.data', 0],
+      ],
+    );
+    assert.equal(pe?.imphash, '40993ed34c8819122a2bd778f09ab5f5');
+  });
+
   it('normalises the DLL extension like pefile and has no imphash without imports', () => {
     const a = imphash([
       { dll: 'WS2_32.DLL', functions: ['ord1'] },

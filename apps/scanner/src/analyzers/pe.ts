@@ -139,21 +139,29 @@ export async function analyzePe(source: ByteSource, options: PeOptions = {}): Pr
   }
   const raw: RawSection[] = [];
   const sections: PeSection[] = [];
-  const table = opt + optionalSize;
-  for (let i = 0; i < Math.min(declaredSections, MAX_SECTIONS); i++) {
+  // The section table follows the optional header, which may be up to 64 KiB long: past the headers read
+  // above, it is read where it is (a large SizeOfOptionalHeader hid every section).
+  const shown = Math.min(declaredSections, MAX_SECTIONS);
+  let st = h;
+  let table = opt + optionalSize;
+  if (!has(h, table, shown * 40)) {
+    st = await source.read(lfanew + table, shown * 40);
+    table = 0;
+  }
+  for (let i = 0; i < shown; i++) {
     const s = table + i * 40;
-    if (!has(h, s, 40)) {
+    if (!has(st, s, 40)) {
       anomalies.push({ code: 'truncated-section-table', message: `section table ends after ${i} entries` });
       truncated = true;
       break;
     }
-    const name = cString(h, s, 8);
-    const virtualSize = u32(h, s + 8);
-    const virtualAddress = u32(h, s + 12);
-    const rawSize = u32(h, s + 16);
+    const name = cString(st, s, 8);
+    const virtualSize = u32(st, s + 8);
+    const virtualAddress = u32(st, s + 12);
+    const rawSize = u32(st, s + 16);
     // The loader rounds the raw pointer down to 512 bytes when the file alignment is at least that.
-    const rawOffset = fileAlignment >= 0x200 ? Math.floor(u32(h, s + 20) / 0x200) * 0x200 : u32(h, s + 20);
-    const flags = u32(h, s + 36);
+    const rawOffset = fileAlignment >= 0x200 ? Math.floor(u32(st, s + 20) / 0x200) * 0x200 : u32(st, s + 20);
+    const flags = u32(st, s + 36);
     raw.push({ virtualAddress, virtualSize, rawSize, rawOffset });
     const dataOffset = layout === 'mapped' ? virtualAddress : rawOffset;
     const dataSize = layout === 'mapped' ? virtualSize || rawSize : rawSize;
