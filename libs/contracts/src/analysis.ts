@@ -30,7 +30,8 @@ export interface PeSection {
   virtualSize: number;
   rawSize: number;
   rawOffset: number;
-  entropy: number;
+  /** Null when the time limit came before a byte of the section was read. */
+  entropy: number | null;
   /** Entropy computed on the first 64 MiB only, or cut short by the time limit. */
   entropySampled?: boolean;
   characteristics: string;

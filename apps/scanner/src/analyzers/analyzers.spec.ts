@@ -446,5 +446,14 @@ describe('hostile headers', () => {
     assert.ok(performance.now() - started < 1000);
     const pe = await analyzePe(bufferSource(buildPe()), { deadline: new Deadline(-1) });
     assert.equal(pe?.truncated, true);
+    // Sections the time limit left unread have no entropy (an entropy of 0 would say "one byte repeated").
+    assert.deepEqual(
+      pe?.sections.map((x) => [x.entropy, x.entropySampled]),
+      [
+        [null, true],
+        [null, true],
+        [null, true],
+      ],
+    );
   });
 });

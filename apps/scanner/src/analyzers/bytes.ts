@@ -151,7 +151,7 @@ export async function entropyOfRange(
   length: number,
   deadline: Deadline,
   maxBytes = 64 * 1024 * 1024,
-): Promise<{ entropy: number; sampled: boolean }> {
+): Promise<{ entropy: number | null; sampled: boolean }> {
   const h = new ByteHistogram();
   const want = Math.max(0, Math.min(length, source.size - offset));
   const limit = Math.min(want, maxBytes);
@@ -162,7 +162,8 @@ export async function entropyOfRange(
     h.add(chunk);
     position += chunk.length;
   }
-  return { entropy: h.entropy(), sampled: h.total < want };
+  // Nothing read of bytes that are there (the time limit came first): no entropy, not an entropy of 0.
+  return { entropy: want > 0 && h.total === 0 ? null : h.entropy(), sampled: h.total < want };
 }
 
 /** A GUID stored in the mixed-endian Microsoft layout, as upper-case text. */

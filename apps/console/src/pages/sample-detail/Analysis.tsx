@@ -61,7 +61,7 @@ export function PeSections({ pe }: { pe: PeSummary }) {
               <Table.Td>{s.virtualSize}</Table.Td>
               <Table.Td ff="monospace">{hexOffset(s.rawOffset)}</Table.Td>
               <Table.Td>{s.rawSize}</Table.Td>
-              <Table.Td>{s.entropy.toFixed(2)}</Table.Td>
+              <Table.Td>{s.entropy === null ? 'not read (time limit)' : s.entropy.toFixed(2)}</Table.Td>
               <Table.Td>
                 <Group gap={4}>
                   {s.writableExecutable ? (
