@@ -42,6 +42,7 @@ describe('file type', () => {
       [Buffer.from('PK\x05\x06' + '\0'.repeat(18), 'latin1'), 'archive', 'zip'],
       [buildZip({ 'a.txt': 'hello' }), 'archive', 'zip'],
       [buildZip({ '[Content_Types].xml': '<Types/>', 'word/document.xml': '<w/>' }), 'office', 'ooxml'],
+
       [Buffer.from('Rar!\x1a\x07\x01\x00', 'latin1'), 'archive', 'rar'],
       [Buffer.from('377abcaf271c0004', 'hex'), 'archive', '7z'],
       [Buffer.from('1f8b0800000000000003', 'hex'), 'archive', 'gzip'],
@@ -82,10 +83,52 @@ describe('file type', () => {
     }
     const java = await type(Buffer.from('cafebabe00000034', 'hex'));
     assert.notEqual(java.type, 'macho', 'a Java class file is not a fat Mach-O');
+    // Zip64 (zip -fz): the entries come from the Zip64 end record, not one local header.
+    const docx = await type(
+      asZip64(buildZip({ '[Content_Types].xml': '<T/>', 'word/document.xml': '<w/>' })),
+    );
+    assert.deepEqual([docx.type, docx.details?.application], ['office', 'word']);
+    const zip64 = await type(asZip64(buildZip({ 'a.txt': 'a', 'b.sh': 'b', 'c.md': 'c' })));
+    assert.deepEqual([zip64.type, zip64.details?.entries], ['archive', 3]);
     const shebang = await type(Buffer.from('#!/usr/bin/env python3\n'));
     assert.equal(shebang.details?.interpreter, 'python3');
   });
 });
+
+/**
+ * `zip` rewritten as Zip64 writes it (`zip -fz`): sizes and offsets of the headers and the end record set to
+ * 0xffffffff, the real ones in a Zip64 end record and its locator before the end record.
+ */
+function asZip64(zip: Buffer): Buffer {
+  const copy = Buffer.from(zip);
+  const end = copy.length - 22;
+  const entries = copy.readUInt16LE(end + 10);
+  const cdSize = copy.readUInt32LE(end + 12);
+  const cdOffset = copy.readUInt32LE(end + 16);
+  for (let p = cdOffset, i = 0; i < entries; i++) {
+    copy.writeUInt32LE(0xffffffff, copy.readUInt32LE(p + 42) + 18);
+    p += 46 + copy.readUInt16LE(p + 28);
+  }
+  const record = Buffer.alloc(56);
+  record.writeUInt32LE(0x06064b50, 0);
+  record.writeBigUInt64LE(44n, 4);
+  record.writeUInt16LE(45, 12);
+  record.writeUInt16LE(45, 14);
+  record.writeBigUInt64LE(BigInt(entries), 24);
+  record.writeBigUInt64LE(BigInt(entries), 32);
+  record.writeBigUInt64LE(BigInt(cdSize), 40);
+  record.writeBigUInt64LE(BigInt(cdOffset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(end), 8);
+  locator.writeUInt32LE(1, 16);
+  const eocd = Buffer.from(copy.subarray(end));
+  eocd.writeUInt16LE(0xffff, 8);
+  eocd.writeUInt16LE(0xffff, 10);
+  eocd.writeUInt32LE(0xffffffff, 12);
+  eocd.writeUInt32LE(0xffffffff, 16);
+  return Buffer.concat([copy.subarray(0, end), record, locator, eocd]);
+}
 
 describe('PE summary', () => {
   it('reads the headers, sections with entropy and W+X flag, imports and the pefile imphash', async () => {

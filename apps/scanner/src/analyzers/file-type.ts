@@ -1,5 +1,5 @@
 import type { FileTypeInfo } from '#contracts';
-import { type ByteSource, has, printable, u16, u32, MIN_LFANEW } from './bytes.js';
+import { type ByteSource, has, printable, toSafe, u16, u32, u64, MIN_LFANEW } from './bytes.js';
 import { TextIndex, type Word, word } from './text-index.js';
 
 /** Bytes read from the start of a sample to decide its type. */
@@ -133,9 +133,25 @@ async function zipNames(source: ByteSource): Promise<string[]> {
   const tail = await source.read(tailStart, ZIP_TAIL);
   const eocd = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   if (eocd < 0 || !has(tail, eocd, 22)) return localNames(await source.read(0, HEAD));
-  const count = Math.min(u16(tail, eocd + 10), ZIP_MAX_ENTRIES);
-  const cdSize = u32(tail, eocd + 12);
-  const cdOffset = u32(tail, eocd + 16);
+  let entries = u16(tail, eocd + 10);
+  let cdSize = u32(tail, eocd + 12);
+  let cdOffset = u32(tail, eocd + 16);
+  // Zip64 (zip -fz, archives over 4 GiB or 65,535 entries): the record's fields are 0xffff… and the real
+  // ones are in the Zip64 end record its locator, just before, points at. Without it the walk fell back to
+  // the local headers, whose sizes are 0xffffffff too, and saw one entry (an OOXML file read as a zip).
+  if (
+    (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) &&
+    eocd >= 20 &&
+    u32(tail, eocd - 20) === 0x07064b50
+  ) {
+    const record = await source.read(toSafe(u64(tail, eocd - 20 + 8)), 56);
+    if (has(record, 0, 56) && u32(record, 0) === 0x06064b50) {
+      entries = toSafe(u64(record, 32));
+      cdSize = toSafe(u64(record, 40));
+      cdOffset = toSafe(u64(record, 48));
+    }
+  }
+  const count = Math.min(entries, ZIP_MAX_ENTRIES);
   const cd = await source.read(cdOffset, Math.min(cdSize, 4 * 1024 * 1024));
   const names: string[] = [];
   let p = 0;
