@@ -257,6 +257,26 @@ describe('ELF summary', () => {
     }
   });
 
+  it('reads extended section numbering (e_shnum 0, e_shstrndx SHN_XINDEX) as readelf does', async () => {
+    const ls = Buffer.from(await readFile('/bin/ls'));
+    const plain = await analyzeElf(bufferSource(ls));
+    assert.ok(plain !== null && ls[4] === 2, 'a 64-bit /bin/ls');
+    const shoff = Number(ls.readBigUInt64LE(40));
+    const shnum = ls.readUInt16LE(60);
+    const shstrndx = ls.readUInt16LE(62);
+    ls.writeUInt16LE(0, 60);
+    ls.writeUInt16LE(0xffff, 62);
+    // Section 0's sh_size and sh_link carry them.
+    ls.writeBigUInt64LE(BigInt(shnum), shoff + 32);
+    ls.writeUInt32LE(shstrndx, shoff + 40);
+    const extended = await analyzeElf(bufferSource(ls));
+    assert.equal(extended?.numberOfSections, shnum);
+    assert.deepEqual(
+      extended?.sections.map((x) => x.name),
+      plain.sections.map((x) => x.name),
+    );
+  });
+
   it('summarises an executable compiled by gcc in the test', async () => {
     const bytes = await gccElf();
     const result = await analyze('file', bufferSource(bytes));

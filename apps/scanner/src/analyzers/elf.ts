@@ -101,8 +101,15 @@ export async function analyzeElf(
   const phentsize = u16(h, at + 2, le);
   const phnum = u16(h, at + 4, le);
   const shentsize = u16(h, at + 6, le);
-  const shnum = u16(h, at + 8, le);
-  const shstrndx = u16(h, at + 10, le);
+  let shnum = u16(h, at + 8, le);
+  let shstrndx = u16(h, at + 10, le);
+  // Extended numbering (more than 0xff00 sections): e_shnum 0 and e_shstrndx SHN_XINDEX (0xffff) say the
+  // real values are in section 0's sh_size and sh_link, as readelf reads them.
+  if ((shnum === 0 || shstrndx === 0xffff) && shoff !== 0 && shentsize >= (is64 ? 64 : 40)) {
+    const first = await source.read(shoff, is64 ? 64 : 40);
+    if (shnum === 0) shnum = toSafe(is64 ? u64(first, 32, le) : BigInt(u32(first, 20, le)));
+    if (shstrndx === 0xffff) shstrndx = u32(first, is64 ? 40 : 24, le);
+  }
 
   const segments: ElfSegment[] = [];
   let interpreter: string | null = null;
