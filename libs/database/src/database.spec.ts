@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { dropDatabase, query, submissionInput } from '#test-support';
 import { pseudonym } from '#config';
+import { SpecimenError } from '#contracts';
 import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
+import { sql as drizzleSql } from './drizzle.js';
 import { backfillPseudonyms } from './pseudonyms.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SamplesRepository } from './repositories/samples.repository.js';
@@ -30,6 +32,26 @@ describe('database', () => {
   after(async () => {
     await database.close();
     await dropDatabase(url);
+  });
+
+  it('destroys, not reuses, the client of a transaction whose statement outlived the query timeout', async () => {
+    // One connection, so the next statement runs on the transaction's client if it went back to the pool.
+    const single = await Database.connect({ url, poolMax: 1, migrate: false, queryTimeoutMs: 500 });
+    try {
+      await assert.rejects(
+        single.transaction((tx) => tx.execute(drizzleSql`select pg_sleep(1.5)`)),
+        (e: unknown) => e instanceof SpecimenError && e.code === 'DATABASE_UNAVAILABLE',
+      );
+      const marker = randomBytes(8).toString('hex');
+      await single.rawQuery({
+        text: `insert into audit_log (actor_name, action, target_type) values ('system', $1, 'test')`,
+        values: [`timeout.${marker}`],
+      });
+      // Committed: another connection sees it.
+      assert.equal((await sql('select 1 from audit_log where action = $1', [`timeout.${marker}`])).length, 1);
+    } finally {
+      await single.close();
+    }
   });
 
   it('applied every migration exactly once', async () => {

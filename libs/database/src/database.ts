@@ -105,10 +105,30 @@ export class Database {
     return new Database(pool);
   }
 
-  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.db.transaction(fn).catch((e: unknown) => {
+  /**
+   * A transaction on a client of its own. When it fails for want of the database (a dropped connection, a
+   * statement past DATABASE_QUERY_TIMEOUT_MS), the client is destroyed, not returned to the pool: the
+   * client-side timeout leaves the statement running on the server and the rollback queued behind it, so a
+   * client given back (as drizzle's own transaction on the pool does) stayed inside the open transaction,
+   * and the plain statements the pool later sent on it were never committed.
+   */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
       throw toDatabaseError(e);
-    });
+    }
+    let broken = false;
+    try {
+      return await drizzle(client, { schema }).transaction(fn);
+    } catch (e) {
+      const mapped = toDatabaseError(e);
+      broken = mapped instanceof SpecimenError && mapped.code === 'DATABASE_UNAVAILABLE';
+      throw mapped;
+    } finally {
+      client.release(broken);
+    }
   }
 
   /**
