@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +27,22 @@ describe('AgentFiles', () => {
     assert.equal(Object.keys(state.uploads).length, 40);
     // The lock is gone, and no temporary file is left.
     assert.deepEqual((await readdir(join(home, 'parallel'))).sort(), ['state.json']);
+  });
+
+  it('takes over at once a lock left by a run that is gone (killed while it held it)', async () => {
+    const files = new AgentFiles(join(home, 'left-lock'));
+    await files.saveState({ uploads: {}, submissions: [] });
+    // The pid of a process that has exited.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    assert.ok(gone !== undefined);
+    await writeFile(join(home, 'left-lock', 'state.json.lock'), String(gone));
+    const started = Date.now();
+    await files.updateState((state) => {
+      state.uploads.x = { url: 'u' };
+    });
+    assert.ok(Date.now() - started < 2_000, `waited ${Date.now() - started} ms`);
+    assert.deepEqual((await readdir(join(home, 'left-lock'))).sort(), ['state.json']);
+    assert.equal((await files.state()).uploads.x?.url, 'u');
   });
 
   it("starts a new agent's state, keeping another agent's submissions aside", async () => {

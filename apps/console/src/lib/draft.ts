@@ -27,8 +27,10 @@ export interface Draft {
   edit: (value: string) => void;
   /** What the page loads (a version's source): shown, not kept, and never over a kept draft. */
   load: (value: string) => void;
-  /** Forgets the kept text (once it is saved, or discarded) and shows `value`. */
+  /** Forgets the kept text (discarded) and shows `value`. */
   discard: (value: string) => void;
+  /** Forgets the kept text once it is saved, leaving what the editor shows (typed since, too) as it is. */
+  saved: () => void;
 }
 
 /**
@@ -60,5 +62,9 @@ export function useDraft(key: string, initial: string): Draft {
     },
     [key],
   );
-  return { ...state, edit, load, discard };
+  const saved = useCallback(() => {
+    write(key, null);
+    setState((s) => ({ ...s, restored: false }));
+  }, [key]);
+  return { ...state, edit, load, discard, saved };
 }

@@ -71,7 +71,7 @@ export class StewardshipJobs {
         details,
       });
     await this.recordingStop(counts, record, async () => {
-      counts.objectsDeleted += await this.drainTombstones();
+      await this.drainTombstones(counts);
       await this.freeze(await this.stewardship.purgeDays(data.agent));
       const failAfter = this.config.stewardship.purgeFailAfterBatches;
       for (;;) {
@@ -82,10 +82,11 @@ export class StewardshipJobs {
           // Test hook: a crash after a batch committed and before its objects were deleted.
           throw new Error(`consent purge stopped after ${counts.batches} batches (PURGE_FAIL_AFTER_BATCHES)`);
         }
-        counts.objectsDeleted += await this.drainTombstones();
+        await this.drainTombstones(counts);
       }
-      counts.objectsDeleted += await this.drainTombstones();
-      counts.uploadsDeleted = await this.removeUploads(data.agent);
+      await this.drainTombstones(counts);
+      counts.uploadsDeleted = 0;
+      await this.removeUploads(data.agent, counts);
     });
     await record({ ...counts });
     this.logger.log(`consent purge: ${JSON.stringify(counts)}`);
@@ -105,7 +106,7 @@ export class StewardshipJobs {
     try {
       await work();
     } catch (e) {
-      if (counts.batches > 0 || counts.objectsDeleted > 0) {
+      if (counts.batches > 0 || counts.objectsDeleted > 0 || (counts.uploadsDeleted ?? 0) > 0) {
         const error = e instanceof Error ? e.message : String(e);
         await record({ ...counts, interrupted: true, error }).catch((auditError: unknown) =>
           this.logger.error({ err: auditError }, 'could not audit what an interrupted run deleted'),
@@ -121,16 +122,16 @@ export class StewardshipJobs {
    * chunk stored by a PATCH in flight can land after the parts were listed; the API's upload sweep removes
    * parts whose upload has no row (removeOrphanedParts in apps/api/src/uploads).
    */
-  private async removeUploads(agent: string): Promise<number> {
-    let removed = 0;
+  private async removeUploads(agent: string, counts: PurgeCounts): Promise<void> {
     for (;;) {
       const ids = await this.stewardship.agentUploads(agent, 100);
       for (const id of ids) {
         await deleteUpload(this.store, id);
         await this.uploads.delete(id);
+        // Counted as each goes: a failure later still reports it (see recordingStop).
+        counts.uploadsDeleted = (counts.uploadsDeleted ?? 0) + 1;
       }
-      removed += ids.length;
-      if (ids.length < 100) return removed;
+      if (ids.length < 100) return;
     }
   }
 
@@ -176,13 +177,13 @@ export class StewardshipJobs {
         },
       });
     await this.recordingStop(counts, record, async () => {
-      counts.objectsDeleted += await this.drainTombstones();
+      await this.drainTombstones(counts);
       await this.freeze(await this.stewardship.expiredDays(cutoff));
       for (;;) {
         const batch = await this.stewardship.retentionBatch(cutoff, this.config.stewardship.purgeBatchSize);
         if (batch.samples === 0) break;
         add(counts, batch);
-        counts.objectsDeleted += await this.drainTombstones();
+        await this.drainTombstones(counts);
       }
     });
     await record({ ...counts });
@@ -216,12 +217,19 @@ export class StewardshipJobs {
   }
 
   /** Deletes the objects of tombstones, unless a new upload of the same bytes uses the key again. */
-  private async drainTombstones(): Promise<number> {
+  /**
+   * Deletes the objects of the tombstones, then the tombstones; how many went, counted into `counts` as
+   * each goes (a drain that fails at the tenth has deleted nine, which the audit must say).
+   */
+  private async drainTombstones(counts?: PurgeCounts): Promise<number> {
     let deleted = 0;
     for (;;) {
       const keys = await this.stewardship.tombstones(TOMBSTONES_PER_PASS);
       for (const key of keys) {
-        if (await this.stewardship.drainTombstone(key, () => this.store.delete(key))) deleted += 1;
+        if (await this.stewardship.drainTombstone(key, () => this.store.delete(key))) {
+          deleted += 1;
+          if (counts !== undefined) counts.objectsDeleted += 1;
+        }
       }
       if (keys.length < TOMBSTONES_PER_PASS) return deleted;
     }

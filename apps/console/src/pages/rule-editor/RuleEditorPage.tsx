@@ -73,9 +73,9 @@ function RuleEditor({ from }: { from: string | null }) {
     setCreated(null);
     try {
       const result = await api.createRuleset(name.trim(), source);
-      // Saved: the draft has done its work (the page keeps showing the text).
-      nameDraft.discard(name);
-      sourceDraft.discard(source);
+      // Saved: the kept draft has done its work; the editor keeps what it shows, typed since included.
+      nameDraft.saved();
+      sourceDraft.saved();
       setCreated(result);
       setDiagnostics(result.diagnostics);
     } catch (e) {
