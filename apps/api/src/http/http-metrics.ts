@@ -23,8 +23,9 @@ const TEMPLATES: ReadonlyMap<string, ReadonlyArray<{ template: string; pattern: 
  * table: Express sets `req.route` only for a request that reached its route.
  */
 export function templateOf(method: string, path: string): string | undefined {
-  const lookup = method === 'HEAD' ? 'GET' : method;
-  return (TEMPLATES.get(method) ?? TEMPLATES.get(lookup))?.find((t) => t.pattern.test(path))?.template;
+  const find = (m: string) => TEMPLATES.get(m)?.find((t) => t.pattern.test(path))?.template;
+  // Express answers HEAD with the GET route where there is no HEAD route of its own.
+  return find(method) ?? (method === 'HEAD' ? find('GET') : undefined);
 }
 
 /**
