@@ -7,7 +7,7 @@ import pg from 'pg';
 import { dropDatabase, query, submissionInput } from '#test-support';
 import { pseudonym } from '#config';
 import { SpecimenError } from '#contracts';
-import { Database, ensureDatabase, migrationsFolder, runMigrations } from './database.js';
+import { Database, ensureDatabase, migrationsFolder, runMigrations, toDatabaseError } from './database.js';
 import { sql as drizzleSql } from './drizzle.js';
 import { backfillPseudonyms } from './pseudonyms.js';
 import { AuditRepository } from './repositories/audit.repository.js';
@@ -32,6 +32,27 @@ describe('database', () => {
   after(async () => {
     await database.close();
     await dropDatabase(url);
+  });
+
+  it('calls DATABASE_UNAVAILABLE what says the server cannot take the work now, and nothing else', () => {
+    const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+    // As the query builder throws it: its own error, the driver's as the cause.
+    const wrapped = (cause: Error) =>
+      Object.assign(new Error('Failed query: select 1\nparams: secret'), { cause });
+    for (const code of ['53300', '57P01', '57P02', '57P03', '08001', '08004', '08006', 'ECONNREFUSED']) {
+      const mapped = toDatabaseError(wrapped(pgError(code)));
+      assert.ok(mapped instanceof SpecimenError && mapped.code === 'DATABASE_UNAVAILABLE', code);
+      assert.doesNotMatch(String((mapped.cause as Error).message), /secret/);
+    }
+    for (const message of ['Connection terminated unexpectedly', 'Query read timeout']) {
+      const mapped = toDatabaseError(wrapped(new Error(message)));
+      assert.ok(mapped instanceof SpecimenError && mapped.code === 'DATABASE_UNAVAILABLE', message);
+    }
+    // A constraint, a serialization failure, a deadlock, a statement timeout: the statement's own fault.
+    for (const code of ['23505', '40001', '40P01', '57014', '42P01']) {
+      const error = wrapped(pgError(code));
+      assert.equal(toDatabaseError(error), error, code);
+    }
   });
 
   it('destroys, not reuses, the client of a transaction whose statement outlived the query timeout', async () => {

@@ -186,13 +186,22 @@ export class Database {
   }
 }
 
+/**
+ * Network failures, and PostgreSQL's refusals that say the server cannot take the work now: admin or crash
+ * shutdown (57P01, 57P02), starting up (57P03), too many connections (53300), and the connection classes
+ * (08001 unable to connect, 08004 rejected, 08006 failure).
+ */
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'ENOTFOUND',
   '57P01',
+  '57P02',
   '57P03',
+  '53300',
+  '08001',
+  '08004',
   '08006',
 ]);
 
