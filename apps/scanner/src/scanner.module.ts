@@ -24,7 +24,7 @@ export class ScannerModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot({ pinoHttp: { level: config.logLevel } }),
-        DatabaseModule.forRoot(),
+        DatabaseModule.forRoot({ boundedStatements: false }),
         StorageModule.forRoot(),
         QueueModule.forRoot(),
         ObservabilityModule.forRoot('scanner'),

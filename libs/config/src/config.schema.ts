@@ -56,8 +56,9 @@ export function envSchema(root: string) {
     /** Longest wait for a new connection to PostgreSQL; then DATABASE_UNAVAILABLE (0: no bound). */
     DATABASE_CONNECT_TIMEOUT_MS: int(0).default(5_000),
     /**
-     * Longest wait for a statement's answer, client side (0: no bound): a PostgreSQL that accepts and never
-     * answers held requests for as long as it hung, while readiness said so after HEALTH_CHECK_TIMEOUT_MS.
+     * Longest wait for a statement's answer in the API, client side (0: no bound): a PostgreSQL that accepts
+     * and never answers held requests for as long as it hung, while readiness said so after
+     * HEALTH_CHECK_TIMEOUT_MS. The scanner's statements are not bounded (DatabaseModule.forRoot).
      */
     DATABASE_QUERY_TIMEOUT_MS: int(0).default(60_000),
     /** Redis for BullMQ; must run with maxmemory-policy noeviction. */

@@ -32,8 +32,13 @@ const REPOSITORIES = [
 export class DatabaseModule implements OnApplicationShutdown {
   constructor(@Inject(Database) private readonly database: Database) {}
 
-  /** Connects (creating and migrating the database first) before any provider that needs it is built. */
-  static forRoot(): DynamicModule {
+  /**
+   * Connects (creating and migrating the database first) before any provider that needs it is built.
+   * `boundedStatements: false` (the scanner) leaves out DATABASE_QUERY_TIMEOUT_MS: its roll-ups and sweeps
+   * may rightly run long, and a job waiting on a database that hangs resumes when it answers; requests,
+   * which someone waits for, are bounded.
+   */
+  static forRoot(options: { boundedStatements?: boolean } = {}): DynamicModule {
     return {
       module: DatabaseModule,
       providers: [
@@ -45,7 +50,7 @@ export class DatabaseModule implements OnApplicationShutdown {
               url: config.database.url,
               poolMax: config.database.poolMax,
               connectTimeoutMs: config.database.connectTimeoutMs,
-              queryTimeoutMs: config.database.queryTimeoutMs,
+              queryTimeoutMs: options.boundedStatements === false ? 0 : config.database.queryTimeoutMs,
               pseudonymKey: config.auth.pseudonymKey,
             }),
         },
