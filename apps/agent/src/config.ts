@@ -79,10 +79,7 @@ export class AgentFiles {
    * answers 404 for those submissions, which `status` showed as deleted, and their uploads cannot resume.
    */
   async startState(agentId: string, previousAgentId: string | undefined): Promise<string | null> {
-    await mkdir(this.home, { recursive: true, mode: 0o700 });
-    const release = await lock(`${this.statePath}.lock`);
-    try {
-      const state = await this.state();
+    return this.withStateLocked(async (state) => {
       const owner = state.agentId ?? previousAgentId;
       const used = state.submissions.length > 0 || Object.keys(state.uploads).length > 0;
       if (owner === agentId || !used) {
@@ -94,9 +91,7 @@ export class AgentFiles {
       await writeJson(archived, state);
       await this.saveState({ agentId, uploads: {}, submissions: [] });
       return archived;
-    } finally {
-      await release();
-    }
+    });
   }
 
   /**
@@ -105,12 +100,25 @@ export class AgentFiles {
    * one dropped what the other had added (submissions no longer in `status`, resumable uploads forgotten).
    */
   async updateState(change: (state: AgentState) => void): Promise<void> {
+    await this.withStateLocked(async (state) => {
+      change(state);
+      await this.saveState(state);
+    });
+  }
+
+  /** Forgets the upload URL kept for `sha256` (finished elsewhere, dropped by the service, or ended). */
+  async dropUpload(sha256: string): Promise<void> {
+    await this.updateState((state) => {
+      delete state.uploads[sha256];
+    });
+  }
+
+  /** `work` on the state as read under the state's lock file, which it holds until `work` is done. */
+  private async withStateLocked<T>(work: (state: AgentState) => Promise<T>): Promise<T> {
     await mkdir(this.home, { recursive: true, mode: 0o700 });
     const release = await lock(`${this.statePath}.lock`);
     try {
-      const state = await this.state();
-      change(state);
-      await this.saveState(state);
+      return await work(await this.state());
     } finally {
       await release();
     }

@@ -125,9 +125,7 @@ async function forgetUpload(client: SpecimenClient, files: AgentFiles, sha256: s
   await client
     .send(url, { method: 'DELETE', headers: { 'tus-resumable': '1.0.0' }, accept: [404, 409, 410] })
     .catch(() => undefined);
-  await files.updateState((state) => {
-    delete state.uploads[sha256];
-  });
+  await files.dropUpload(sha256);
 }
 
 /** Answers after which an upload cannot be resumed: its state entry goes. */
@@ -158,9 +156,7 @@ async function send(
     }).catch(async (e: unknown) => {
       // The service dropped the upload (gone, or refused when finished: 422): nothing is left to resume.
       if (e instanceof SpecimenClientError && DROPPED.has(e.status)) {
-        await files.updateState((state) => {
-          delete state.uploads[sha256];
-        });
+        await files.dropUpload(sha256);
       } else if (!(e instanceof SpecimenClientError)) {
         // Not the service nor the network but the file (it changed, or went): its bytes so far are of
         // other content, so the upload is ended on the service (its parts freed now, not at expiry) and

@@ -35,9 +35,6 @@ class FakeRulesets {
     this.textReads += 1;
     return Promise.resolve(id === this.active.id ? this.active : null);
   }
-  findActive(): Promise<RulesetRecord> {
-    return Promise.resolve(this.active);
-  }
   ruleStates(): Promise<Record<string, RuleState>> {
     return Promise.resolve(this.states);
   }

@@ -92,7 +92,8 @@ export class RulesService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** On the first start of a deployment the configured default ruleset becomes version 1; then the load. */
   private async firstLoad(): Promise<void> {
-    if ((await this.rulesets.findActive()) === null) {
+    // The id only: load() below reads the active version's text, once.
+    if ((await this.rulesets.activeId()).id === null) {
       const path = this.config.scanner.defaultRulesetPath;
       const source = await readFile(path, 'utf8');
       const compiled = await compileRulesAsync([{ source, fileName: path }], SCAN_COMPILE_OPTIONS);

@@ -106,29 +106,13 @@ export class Database {
   }
 
   /**
-   * A transaction on a client of its own. When it fails for want of the database (a dropped connection, a
-   * statement past DATABASE_QUERY_TIMEOUT_MS), the client is destroyed, not returned to the pool: the
-   * client-side timeout leaves the statement running on the server and the rollback queued behind it, so a
-   * client given back (as drizzle's own transaction on the pool does) stayed inside the open transaction,
-   * and the plain statements the pool later sent on it were never committed.
+   * A transaction on a client of its own (see {@link onClient}): drizzle's transaction on the pool gives a
+   * client back after a failed rollback, so after a client-side timeout (the statement still running on the
+   * server, the rollback queued behind it) the pool's later plain statements ran inside the old
+   * transaction and were never committed.
    */
-  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (e) {
-      throw toDatabaseError(e);
-    }
-    let broken = false;
-    try {
-      return await drizzle(client, { schema }).transaction(fn);
-    } catch (e) {
-      const mapped = toDatabaseError(e);
-      broken = mapped instanceof SpecimenError && mapped.code === 'DATABASE_UNAVAILABLE';
-      throw mapped;
-    } finally {
-      client.release(broken);
-    }
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.onClient((client) => drizzle(client, { schema }).transaction(fn));
   }
 
   /**
@@ -136,7 +120,26 @@ export class Database {
    * constant number of parameters: sent as named prepared statements (parsed once per connection), they
    * skip the query builder's per-value work and PostgreSQL's parse and plan of a fresh statement.
    */
-  async rawTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  rawTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.onClient(async (client, broken) => {
+      try {
+        await client.query('begin');
+        const result = await fn(client);
+        await client.query('commit');
+        return result;
+      } catch (e) {
+        await client.query('rollback').catch(broken);
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * `work` on a pooled client of its own, its errors as {@link toDatabaseError} maps them. The client is
+   * destroyed, not given back, when the work failed for want of the database (a dropped connection, a
+   * statement past DATABASE_QUERY_TIMEOUT_MS) or when the work says so (`broken`: a rollback that failed).
+   */
+  private async onClient<T>(work: (client: pg.PoolClient, broken: () => void) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -145,15 +148,13 @@ export class Database {
     }
     let broken = false;
     try {
-      await client.query('begin');
-      const result = await fn(client);
-      await client.query('commit');
-      return result;
-    } catch (e) {
-      await client.query('rollback').catch(() => {
+      return await work(client, () => {
         broken = true;
       });
-      throw toDatabaseError(e);
+    } catch (e) {
+      const mapped = toDatabaseError(e);
+      if (mapped instanceof SpecimenError && mapped.code === 'DATABASE_UNAVAILABLE') broken = true;
+      throw mapped;
     } finally {
       client.release(broken);
     }

@@ -289,23 +289,33 @@ function detectScript(head: Buffer): FileTypeInfo | null {
 }
 
 /** The head as text when it looks like text (UTF-8/ASCII, or UTF-16LE with or without a BOM), else null. */
+/**
+ * UTF-16 by its byte order mark, else by nine in ten of one byte of each pair being zero (ASCII text in
+ * UTF-16): little-endian has them at the odd bytes, big-endian at the even ones. Null for anything else.
+ */
+function utf16Order(sample: Buffer): { order: 'le' | 'be'; bom: boolean } | null {
+  if (sample[0] === 0xff && sample[1] === 0xfe) return { order: 'le', bom: true };
+  if (sample[0] === 0xfe && sample[1] === 0xff) return { order: 'be', bom: true };
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < sample.length; i += 2) {
+    if (sample[i] === 0) even++;
+    if (i + 1 < sample.length && sample[i + 1] === 0) odd++;
+  }
+  const most = (sample.length / 2) * 0.9;
+  if (odd > most) return { order: 'le', bom: false };
+  if (even > most) return { order: 'be', bom: false };
+  return null;
+}
+
 function decodeText(head: Buffer): string | null {
   const sample = head.subarray(0, 16 * 1024);
   if (sample.length < 4) return null;
-  const bom16 = sample[0] === 0xff && sample[1] === 0xfe;
-  let zerosAtOdd = 0;
-  for (let i = 1; i < sample.length; i += 2) if (sample[i] === 0) zerosAtOdd++;
-  if (bom16 || zerosAtOdd > (sample.length / 2) * 0.9) {
-    const text = sample.subarray(bom16 ? 2 : 0, sample.length - (sample.length % 2)).toString('utf16le');
-    return mostlyText(text) ? text : null;
-  }
-  // UTF-16 big-endian (a BOM FE FF, or zeros at the even bytes), swapped to little-endian to decode.
-  const bom16be = sample[0] === 0xfe && sample[1] === 0xff;
-  let zerosAtEven = 0;
-  for (let i = 0; i < sample.length; i += 2) if (sample[i] === 0) zerosAtEven++;
-  if (bom16be || zerosAtEven > (sample.length / 2) * 0.9) {
-    const be = Buffer.from(sample.subarray(bom16be ? 2 : 0, sample.length - (sample.length % 2)));
-    const text = be.swap16().toString('utf16le');
+  const utf16 = utf16Order(sample);
+  if (utf16 !== null) {
+    const body = sample.subarray(utf16.bom ? 2 : 0, sample.length - (sample.length % 2));
+    // Big-endian is swapped (on a copy) to decode as little-endian.
+    const text = (utf16.order === 'be' ? Buffer.from(body).swap16() : body).toString('utf16le');
     return mostlyText(text) ? text : null;
   }
   const start = sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf ? 3 : 0;
