@@ -75,6 +75,29 @@ describe('database', () => {
     }
   });
 
+  it('numbers submissions and scans with time-ordered version 7 ids, by default too', async () => {
+    const [a] = await sql<{ id: string; t: string }>(
+      `select uuid_v7()::text as id, (extract(epoch from clock_timestamp()) * 1000)::bigint::text as t`,
+    );
+    const [b] = await sql<{ id: string }>(`select uuid_v7()::text as id`);
+    assert.match(a?.id ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // Its first 48 bits are the milliseconds of the clock, within the same statement's millisecond or so.
+    const ms = parseInt((a?.id ?? '').replaceAll('-', '').slice(0, 12), 16);
+    assert.ok(Math.abs(ms - Number(a?.t)) <= 2, `${ms} vs ${a?.t}`);
+    assert.ok((a?.id ?? '') < (b?.id ?? ''), 'a later id sorts after');
+    const defaults = await sql<{ table_name: string; column_default: string }>(
+      `select table_name, column_default from information_schema.columns
+        where column_name = 'id' and table_name in ('submissions', 'scans') order by table_name`,
+    );
+    assert.deepEqual(
+      defaults.map((d) => [d.table_name, d.column_default]),
+      [
+        ['scans', 'uuid_v7()'],
+        ['submissions', 'uuid_v7()'],
+      ],
+    );
+  });
+
   it('applied every migration exactly once', async () => {
     const rows = await sql<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
     // As many as drizzle-kit's journal lists, so a branch adding a migration does not edit this line.

@@ -1,5 +1,6 @@
 export type { StoredDiagnostic } from './schema.js';
 export { Batcher } from './batcher.js';
+export { uuidV7 } from './uuid7.js';
 export { Database, ensureDatabase, runMigrations, toDatabaseError, type Executor } from './database.js';
 export {
   AuditRepository,

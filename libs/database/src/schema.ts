@@ -107,7 +107,9 @@ export const samples = pgTable(
 export const submissions = pgTable(
   'submissions',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id')
+      .primaryKey()
+      .default(sql`uuid_v7()`),
     sampleSha256: char('sample_sha256', { length: 64 })
       .notNull()
       .references(() => samples.sha256, { onDelete: 'cascade' }),
@@ -218,7 +220,9 @@ export const rulesetRules = pgTable(
 export const scans = pgTable(
   'scans',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id')
+      .primaryKey()
+      .default(sql`uuid_v7()`),
     sampleSha256: char('sample_sha256', { length: 64 })
       .notNull()
       .references(() => samples.sha256, { onDelete: 'cascade' }),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidV7 } from '../uuid7.js';
 import { eq } from '../drizzle.js';
 import type { AnalysisResult, Verdict } from '#contracts';
 import type { Database } from '../database.js';
@@ -119,7 +119,7 @@ export class ScansRepository {
    * scan ids in input order; all or nothing.
    */
   async recordMany(inputs: readonly RecordScanInput[]): Promise<string[]> {
-    const rows = inputs.map((input) => ({ ...input, id: randomUUID() }));
+    const rows = inputs.map((input) => ({ ...input, id: uuidV7() }));
     if (rows.length === 0) return [];
     await this.database.rawTransaction(async (client) => {
       await client.query({ name: 'scans.recordMany.copiesGiven', text: COPIES_GIVEN });

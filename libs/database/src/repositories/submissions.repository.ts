@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidV7 } from '../uuid7.js';
 import { and, eq, sql } from '../drizzle.js';
 import {
   type Digests,
@@ -203,7 +203,7 @@ export class SubmissionsRepository {
     // database per upload instead of five, the same rows. The submission's id is made here so that the
     // scan job can name it; the outbox row is written only when the sample needs a scan. A named prepared
     // statement: PostgreSQL parses and plans it once per connection, not once per upload.
-    const id = randomUUID();
+    const id = uuidV7();
     const job = input.scanJob(id);
     const { digests: d, submitter } = input;
     const result = await this.database.rawQuery<{
