@@ -628,6 +628,49 @@ describe('data stewardship: crash during a purge, and retention', () => {
     });
     assert.equal(nonAdmin.status, 403);
   });
+
+  it('forgets an agent revoked longer than the retention period once nothing of it remains', async () => {
+    const [, a1] = agents;
+    assert.ok(a1 !== undefined);
+    await submit(service, a1, benign(1300));
+    await allScanned(service);
+    assert.equal((await service.request(`/v1/agents/${a1.agentId}/revoke`, { method: 'POST' })).status, 200);
+    const pseudonym = (
+      await query<{ pseudonym: string }>(service.databaseUrl, 'select pseudonym from agents where id = $1', [
+        a1.agentId,
+      ])
+    )[0]?.pseudonym;
+    assert.ok(pseudonym !== undefined);
+    // RETENTION_DAYS is 1.728 s: the revocation, and the sample, are past it after that.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    assert.equal((await service.request('/v1/admin/retention/sweep', { method: 'POST' })).status, 202);
+    await pollUntil(
+      async () => {
+        const rows = await query(
+          service.databaseUrl,
+          `select 1 from audit_log where action = 'retention.sweep' and (details->>'agentsForgotten')::int > 0`,
+        );
+        return rows.length > 0 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'a retention sweep forgetting the agent' },
+    );
+    assert.deepEqual(
+      await query(service.databaseUrl, 'select 1 from agents where id = $1', [a1.agentId]),
+      [],
+    );
+    assert.deepEqual(
+      await query(service.databaseUrl, 'select 1 from api_tokens where agent_id = $1', [a1.agentId]),
+      [],
+    );
+    assert.deepEqual(
+      await query(service.databaseUrl, 'select 1 from submissions where submitter = $1', [pseudonym]),
+      [],
+    );
+    const listed = await getJson<{ items: { id: string }[] }>(service, '/v1/agents');
+    assert.ok(!listed.items.some((a) => a.id === a1.agentId), 'no longer listed');
+    // Its key still gets 401, as any unknown key.
+    assert.equal((await service.request('/v1/me', { token: a1.apiKey })).status, 401);
+  });
 });
 
 describe('data stewardship: scanner killed during a large purge', () => {

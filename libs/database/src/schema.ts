@@ -364,6 +364,9 @@ export const agents = pgTable(
   },
   (t) => [
     index('agents_consent_revoked_idx').on(t.consentRevokedAt),
+    index('agents_revoked_idx')
+      .on(t.revokedAt)
+      .where(sql`${t.revokedAt} is not null`),
     index('agents_without_pseudonym_idx')
       .on(t.id)
       .where(sql`${t.pseudonym} is null`),

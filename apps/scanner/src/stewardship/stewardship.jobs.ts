@@ -17,6 +17,8 @@ export interface PurgeCounts {
   objectsDeleted: number;
   /** Unfinished resumable uploads of the agent removed (consent purge only). */
   uploadsDeleted?: number;
+  /** Rows of agents revoked before the cutoff of whom nothing else remained, deleted (retention sweep only). */
+  agentsForgotten?: number;
 }
 
 const add = (c: PurgeCounts, b: BatchOutcome): void => {
@@ -106,7 +108,12 @@ export class StewardshipJobs {
     try {
       await work();
     } catch (e) {
-      if (counts.batches > 0 || counts.objectsDeleted > 0 || (counts.uploadsDeleted ?? 0) > 0) {
+      if (
+        counts.batches > 0 ||
+        counts.objectsDeleted > 0 ||
+        (counts.uploadsDeleted ?? 0) > 0 ||
+        (counts.agentsForgotten ?? 0) > 0
+      ) {
         const error = e instanceof Error ? e.message : String(e);
         await record({ ...counts, interrupted: true, error }).catch((auditError: unknown) =>
           this.logger.error({ err: auditError }, 'could not audit what an interrupted run deleted'),
@@ -154,7 +161,10 @@ export class StewardshipJobs {
     return { queued: agents.length, objectsDeleted };
   }
 
-  /** Destroys raw data of samples last sighted more than RETENTION_DAYS ago. */
+  /**
+   * Destroys raw data of samples last sighted more than RETENTION_DAYS ago, then forgets the agents revoked
+   * more than RETENTION_DAYS ago of whom nothing remains.
+   */
   async retentionSweep(data: RetentionSweepJob): Promise<PurgeCounts & { cutoff: string }> {
     const cutoff = retentionCutoff(this.config);
     const counts: PurgeCounts = {
@@ -184,6 +194,17 @@ export class StewardshipJobs {
         if (batch.samples === 0) break;
         add(counts, batch);
         await this.drainTombstones(counts);
+      }
+      // Then the agents revoked before the cutoff of whom nothing is left (their last submissions may have
+      // gone with the samples above): their rows and keys' rows, the last link from a pseudonym to them.
+      counts.agentsForgotten = 0;
+      for (;;) {
+        const forgotten = await this.stewardship.forgetRevokedAgents(
+          cutoff,
+          this.config.stewardship.purgeBatchSize,
+        );
+        counts.agentsForgotten += forgotten;
+        if (forgotten < this.config.stewardship.purgeBatchSize) break;
       }
     });
     await record({ ...counts });

@@ -366,3 +366,91 @@ describe('StewardshipRepository.retentionBatch', () => {
     );
   });
 });
+
+describe('StewardshipRepository.forgetRevokedAgents', () => {
+  let database: Database;
+  let stewardship: StewardshipRepository;
+  const cutoff = new Date(Date.now() - 365 * 86_400_000);
+  const longAgo = new Date(cutoff.getTime() - 30 * 86_400_000).toISOString();
+  const lately = new Date(Date.now() - 10 * 86_400_000).toISOString();
+
+  before(async () => {
+    database = await Database.connect({ url, poolMax: 2 });
+    stewardship = new StewardshipRepository(database);
+  });
+
+  after(async () => {
+    await database.close();
+    await dropDatabase(url);
+  });
+
+  /** An enrolled agent with one key, revoked at `revokedAt` (both), or not; returns its pseudonym. */
+  const agent = async (name: string, revokedAt: string | null): Promise<string> => {
+    const pseudonym = `${name}-${randomBytes(4).toString('hex')}`;
+    const [row] = (
+      await database.db.execute<{ id: string }>(
+        sql`insert into agents (pseudonym, product_name, product_version, os_family, os_version, country,
+                                revoked_at)
+            values (${pseudonym}, 'edr', '1.0', 'windows', '11', 'DE', ${revokedAt}::timestamptz)
+            returning id`,
+      )
+    ).rows;
+    await database.db.execute(
+      sql`insert into api_tokens (name, role, token_hash, agent_id, revoked_at)
+          values (${name}, 'agent', ${randomBytes(32).toString('hex')}, ${row?.id}, ${revokedAt}::timestamptz)`,
+    );
+    return pseudonym;
+  };
+
+  const remaining = async (pseudonyms: string[]): Promise<string[]> =>
+    (
+      await database.db.execute<{ pseudonym: string }>(
+        sql`select a.pseudonym from agents a join api_tokens t on t.agent_id = a.id
+            where a.pseudonym = any(${sql.param(pseudonyms)}::text[]) order by a.pseudonym`,
+      )
+    ).rows.map((r) => r.pseudonym);
+
+  it('deletes agents revoked before the cutoff of whom nothing remains, with their keys, and no others', async () => {
+    const forgotten = await agent('a-forgotten', longAgo);
+    const submitted = await agent('b-submitted', longAgo);
+    const recent = await agent('c-recent', lately);
+    const active = await agent('d-active', null);
+    const uploading = await agent('e-uploading', longAgo);
+    const sha256 = randomBytes(32).toString('hex');
+    await database.db.execute(
+      sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
+          values (${sha256}, ${sha256.slice(0, 40)}, ${sha256.slice(0, 32)}, 10, 'file', ${keyOf(sha256)})`,
+    );
+    await database.db.execute(
+      sql`insert into submissions (sample_sha256, kind, metadata, submitter, received_at)
+          values (${sha256}, 'file', '{}'::jsonb, ${submitted}, ${longAgo}::timestamptz)`,
+    );
+    await database.db.execute(
+      sql`insert into uploads (created_by, length, metadata, raw_metadata, expires_at)
+          select t.id, 100, '{}'::jsonb, '', now() + interval '1 day'
+          from api_tokens t join agents a on a.id = t.agent_id where a.pseudonym = ${uploading}`,
+    );
+    const all = [forgotten, submitted, recent, active, uploading];
+
+    assert.equal(await stewardship.forgetRevokedAgents(cutoff, 100), 1);
+    assert.deepEqual(await remaining(all), [submitted, recent, active, uploading].sort());
+    const keys = await database.db.execute<{ n: number }>(
+      sql`select count(*)::int as n from api_tokens where name = 'a-forgotten'`,
+    );
+    assert.equal(keys.rows[0]?.n, 0, 'its key row went with it');
+    // Once its submission is gone, the agent that had one goes too; nothing else moves.
+    await database.db.execute(sql`delete from submissions where submitter = ${submitted}`);
+    assert.equal(await stewardship.forgetRevokedAgents(cutoff, 100), 1);
+    assert.deepEqual(await remaining(all), [recent, active, uploading].sort());
+    assert.equal(await stewardship.forgetRevokedAgents(cutoff, 100), 0);
+  });
+
+  it('deletes at most `limit` agents a call, the longest revoked first', async () => {
+    const first = await agent('f-first', new Date(cutoff.getTime() - 90 * 86_400_000).toISOString());
+    const second = await agent('g-second', longAgo);
+    assert.equal(await stewardship.forgetRevokedAgents(cutoff, 1), 1);
+    assert.deepEqual(await remaining([first, second]), [second]);
+    assert.equal(await stewardship.forgetRevokedAgents(cutoff, 1), 1);
+    assert.deepEqual(await remaining([first, second]), []);
+  });
+});

@@ -279,6 +279,31 @@ export class StewardshipRepository {
   }
 
   /**
+   * Forgets up to `limit` agents revoked before `cutoff` of whom nothing remains: their rows (product, OS,
+   * country, consent) go, and their keys' rows with them (cascade), so nothing links their pseudonym back
+   * to an installation any more. An agent still named by a submission (as its submitter) or by a resumable
+   * upload of one of its keys stays: the consent purge and an administrator's withdrawal find it by its row.
+   * A revoked key never works again, so nothing new can name the agent once it is picked. Returns how many
+   * were deleted.
+   */
+  async forgetRevokedAgents(cutoff: Date, limit: number): Promise<number> {
+    const result = await this.database.db.execute<{ id: string }>(
+      sql`with gone as (
+            select a.id from agents a
+            where a.revoked_at < ${cutoff.toISOString()}::timestamptz
+              and not exists (select 1 from submissions s where s.submitter = a.pseudonym)
+              and not exists (select 1 from uploads u join api_tokens t on t.id = u.created_by
+                              where t.agent_id = a.id)
+            order by a.revoked_at
+            limit ${limit}
+            for update of a skip locked
+          )
+          delete from agents where id in (select id from gone) returning id`,
+    );
+    return result.rows.length;
+  }
+
+  /**
    * Ids of the resumable uploads (tus) the agent (by pseudonym) started with its keys before withdrawing:
    * their rows hold the (scrubbed) metadata and name the key, and their parts the bytes.
    */
