@@ -345,7 +345,13 @@ class QuarantiningCompiler {
       (item) => item.chunk.startLine <= error.line && error.line <= item.chunk.endLine,
     );
     if (onLine.length > 0) {
-      return onLine.find((item) => item.chunk.kind === 'rule' && !item.chunk.wellFormed) ?? onLine.at(-1);
+      // Stray text (never valid YARA at the top level: a byte-order mark, a word before `rule`) is what the
+      // parser tripped on, not the rule that follows it on the same line.
+      return (
+        onLine.find((item) => item.chunk.kind === 'rule' && !item.chunk.wellFormed) ??
+        onLine.find((item) => item.chunk.kind === 'other') ??
+        onLine.at(-1)
+      );
     }
     // Past the last item (an unexpected end of file) or between items: the nearest item before.
     return items.filter((item) => item.chunk.endLine < error.line).at(-1) ?? items[0];

@@ -104,6 +104,28 @@ describe('libs/yara compile', () => {
     );
   });
 
+  it('blames stray text on a rule line (a byte-order mark, a stray word), not the good rule beside it', async () => {
+    for (const [prefix, message] of [
+      ['\uFEFF', /non-ascii character/],
+      ['xx ', /syntax error/],
+    ] as const) {
+      const result = compileRules([
+        { source: `${prefix}rule a { condition: true }\nrule b { condition: a }` },
+      ]);
+      assert.deepEqual(result.quarantined, [], JSON.stringify(prefix));
+      assert.equal(result.ruleCount, 2);
+      const errors = result.diagnostics.filter((d) => d.severity === 'error');
+      assert.deepEqual(
+        errors.map((d) => [d.rule, d.line]),
+        [[undefined, 1]],
+      );
+      assert.match(errors[0]?.message ?? '', message);
+      assert.ok(result.rules);
+      assert.deepEqual(ruleNames(await result.rules.scanBuffer(Buffer.from('x'))), ['a', 'b']);
+      result.rules.destroy();
+    }
+  });
+
   it('survives an unclosed rule and errors in a second source', () => {
     const first = [
       'rule ok1 { condition: true }',
