@@ -385,9 +385,10 @@ class QuarantiningCompiler {
     const diagnostics = [...this.#errors, ...warnings]
       .sort((a, b) => a.sourceIndex - b.sourceIndex || a.diagnostic.line - b.diagnostic.line)
       .map((entry) => entry.diagnostic);
-    const quarantined = this.#rules
-      .filter((item) => item.state === 'bad')
-      .map((item) => item.chunk.name ?? '');
+    // A rule without a name (`rule { … }`) is left out too, and named by its diagnostic only.
+    const quarantined = this.#rules.flatMap((item) =>
+      item.state === 'bad' && item.chunk.name !== undefined ? [item.chunk.name] : [],
+    );
     const nativeRules = result.rules;
     const ruleCount = nativeRules?.ruleCount ?? 0;
     if (nativeRules !== null && ruleCount === 0) nativeRules.destroy();

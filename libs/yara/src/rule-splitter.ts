@@ -157,6 +157,19 @@ function lineOf(starts: number[], offset: number): number {
   return lo + 1;
 }
 
+/** What stands where a rule's name goes: up to white space, the tags, the body or a comment. */
+const WRITTEN_NAME = /[^\s{}:/"]+/y;
+
+/**
+ * The name written after `rule`, as written: an identifier, or what stands in its place (`ünï`, which libyara
+ * refuses), so a rule that does not compile is still named. None when `rule` is followed by its tags or body.
+ */
+function ruleName(text: string, token: Token | undefined): string | undefined {
+  if (token === undefined || (token.kind !== 'word' && token.kind !== 'punct')) return undefined;
+  WRITTEN_NAME.lastIndex = token.start;
+  return WRITTEN_NAME.exec(text)?.[0];
+}
+
 /** Splits one source into top-level chunks in source order. */
 export function splitSource(text: string): SplitSource {
   const tokens = tokenize(text);
@@ -193,8 +206,7 @@ export function splitSource(text: string): SplitSource {
     if (token === undefined) break;
     const keyword = ruleKeywordAt(tokens, i);
     if (keyword !== -1) {
-      const nameToken = tokens[keyword + 1];
-      const name = nameToken?.kind === 'word' ? nameToken.value : undefined;
+      const name = ruleName(text, tokens[keyword + 1]);
       let j = keyword + 1;
       let depth = 0;
       let opened = false;

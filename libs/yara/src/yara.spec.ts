@@ -15,6 +15,7 @@ import {
   compileRulesAsync,
   compileTag,
   loadRules,
+  ruleDefinitions,
   yaraVersion,
 } from './index.js';
 
@@ -124,6 +125,23 @@ describe('libs/yara compile', () => {
       assert.deepEqual(ruleNames(await result.rules.scanBuffer(Buffer.from('x'))), ['a', 'b']);
       result.rules.destroy();
     }
+  });
+
+  it('names a rule whose name is not an identifier as written, and lists no nameless rule as quarantined', () => {
+    const source =
+      'rule \u00FCn\u00EF { condition: true }\nrule { condition: true }\nrule ok : t { condition: true }';
+    const result = compileRules([{ source }]);
+    assert.deepEqual(result.quarantined, ['\u00FCn\u00EF']);
+    assert.equal(result.ruleCount, 1);
+    assert.deepEqual(
+      result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.line),
+      [1, 2],
+    );
+    result.rules?.destroy();
+    assert.deepEqual(
+      ruleDefinitions(source).map((d) => d.name),
+      ['\u00FCn\u00EF', 'ok'],
+    );
   });
 
   it('survives an unclosed rule and errors in a second source', () => {
