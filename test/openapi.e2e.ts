@@ -213,6 +213,29 @@ describe('OpenAPI document', () => {
     );
   });
 
+  it('says what a retrohunt with a broken rule and a replay of the retrohunt queue answer', async () => {
+    const op = (method: string, path: string) =>
+      ((doc.paths as Record<string, Json>)[path] as Record<string, Json>)[method] as Json;
+    const post = (path: string, body: unknown) =>
+      service.request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    // A hunt runs all its rules or none: one broken rule refuses the whole hunt.
+    const hunt = await post('/v1/retrohunts', {
+      source: 'rule ok { condition: true }\nrule broken { condition: $nope }',
+    });
+    assert.equal(hunt.status, 400, await hunt.clone().text());
+    const retrohunts = op('post', '/v1/retrohunts');
+    assert.doesNotMatch(String(retrohunts.summary), /left out/);
+    assert.match(String(((retrohunts.responses as Json)['400'] as Json).description), /VALIDATION_FAILED/);
+    const replay = await post('/v1/admin/jobs/failed/replay', { queue: 'retrohunt' });
+    assert.equal(replay.status, 409, await replay.clone().text());
+    const responses = op('post', '/v1/admin/jobs/failed/replay').responses as Json;
+    assert.match(String((responses['409'] as Json | undefined)?.description), /CONFLICT/);
+  });
+
   it('serves Swagger UI from the installed package', async () => {
     const page = await service.request('/docs', { token: null });
     assert.equal(page.status, 200);

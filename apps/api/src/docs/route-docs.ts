@@ -648,7 +648,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: {},
   },
   'POST /v1/retrohunts': {
-    summary: 'Run YARA rules over every retained sample (rules that do not compile are left out); audited',
+    summary:
+      'Run YARA rules over every retained sample (400 VALIDATION_FAILED with the diagnostics when any rule does not compile: a hunt runs all its rules or none); audited',
     tag: 'retrohunts',
     status: 201,
     body: CreateRetrohuntRequest,
@@ -727,7 +728,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tag: 'operations',
     status: 200,
     body: ReplayFailedJobsRequest,
-    errors: ['QUEUE_UNAVAILABLE'],
+    // 409 for the retrohunt queue: a failed retrohunt is started again with its source.
+    errors: ['QUEUE_UNAVAILABLE', 'CONFLICT'],
     example: {
       request: { queue: 'scan', ids: [`scan-${SHA}`] },
       response: { queue: 'scan', replayed: [`scan-${SHA}`], notFailed: [] },

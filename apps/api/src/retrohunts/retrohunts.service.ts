@@ -76,8 +76,8 @@ export class RetrohuntsService {
   ) {}
 
   /**
-   * Compiles the rules (400 with diagnostics when none compiles), stores the retrohunt with its total and
-   * queues its first batch. Rules that do not compile are left out, as in rulesets. The compiled rules are
+   * Compiles the rules (400 with diagnostics when any does not compile), stores the retrohunt with its total
+   * and queues its first batch. Unlike a ruleset, no rule is left out. The compiled rules are
    * left in object storage meanwhile, so the scanner loads them instead of compiling the text again.
    */
   async create(body: unknown, principal: Principal): Promise<RetrohuntSummaryView> {
