@@ -109,6 +109,35 @@ describe('ScansRepository.recordMany and SamplesRepository.findManyBySha256', ()
     assert.equal(rowB?.verdict, 'clean');
   });
 
+  it('keeps the verdict of a finished scan when a later scan times out; a sample without one gets none', async () => {
+    const a = await newSample();
+    const b = await newSample();
+    const [first] = await scans.recordMany([input(a, active, 'malicious', ['Evil'])]);
+    const timedOut = (sha256: string): RecordScanInput => ({
+      ...input(sha256, active, 'clean'),
+      status: 'timeout',
+      verdict: null,
+    });
+    const [, timeoutOfB] = await scans.recordMany([timedOut(a), timedOut(b)]);
+    const [rowA, rowB] = await samples.findManyBySha256([a, b]);
+    assert.equal(rowA?.scanStatus, 'timeout');
+    assert.equal(rowA?.verdict, 'malicious');
+    assert.equal(rowA?.latestScanId, first);
+    const { rows } = await database.db.execute<{ match_rules: string[] }>(
+      `select match_rules from samples where sha256 = '${a}'`,
+    );
+    assert.deepEqual(rows[0]?.match_rules, ['Evil']);
+    assert.equal(rowB?.scanStatus, 'timeout');
+    assert.equal(rowB?.verdict, null);
+    assert.equal(rowB?.latestScanId, timeoutOfB);
+    // The next scan that finishes sets the verdict again, as usual.
+    const [later] = await scans.recordMany([input(a, active, 'clean')]);
+    const [again] = await samples.findManyBySha256([a]);
+    assert.equal(again?.verdict, 'clean');
+    assert.equal(again?.scanStatus, 'scanned');
+    assert.equal(again?.latestScanId, later);
+  });
+
   it('keeps the rule and tag copies the trigger keeps for other writers', async () => {
     const a = await newSample();
     const b = await newSample();

@@ -9,7 +9,10 @@ export interface RecordScanInput {
   sha256: string;
   rulesetId: string;
   status: 'scanned' | 'timeout';
-  /** None for a scan that timed out: libyara reports no match then. */
+  /**
+   * None for a scan that timed out: libyara reports no match then (the sample keeps the verdict it has, see
+   * KEEPS_VERDICT).
+   */
   verdict: Verdict | null;
   startedAt: Date;
   durationMs: number;
@@ -38,8 +41,16 @@ const INSERT_MATCHES = `
   order by x.n`;
 
 /**
+ * A scan that timed out has no verdict of its own (libyara reports no match then): a sample with a verdict
+ * from a scan that finished keeps it, with that scan as its latest and its rule and tag copies, and only
+ * its `scan_status` says the last attempt timed out (as a scan that failed for good leaves the verdict).
+ * A rescan that ran out of time no longer erased a known malicious verdict, which agents' lookups answer.
+ */
+const KEEPS_VERDICT = `(v.status = 'timeout' and samples.verdict is not null)`;
+
+/**
  * The sample takes the scan's verdict unless it already has one from the active ruleset and this scan used
- * another. sha256 as char(64), the column's type: a text value would compare as text and miss the key. The
+ * another, or this scan timed out and the sample has a verdict ({@link KEEPS_VERDICT}). sha256 as char(64), the column's type: a text value would compare as text and miss the key. The
  * rows come as arrays, and `sha256 = any($1)` hands the planner the key lookup whatever it guesses of the
  * batch's size (a guess of 100 rows from a set-returning function makes a seq scan of samples look cheap).
  *
@@ -50,13 +61,13 @@ const INSERT_MATCHES = `
 const UPDATE_SAMPLES = `
   update samples set
     scan_status = v.status,
-    verdict = v.verdict,
-    latest_scan_id = v.scan_id,
+    verdict = case when ${KEEPS_VERDICT} then samples.verdict else v.verdict end,
+    latest_scan_id = case when ${KEEPS_VERDICT} then samples.latest_scan_id else v.scan_id end,
     file_type = coalesce(v.file_type, samples.file_type),
-    match_rules = case when v.matched then coalesce(
+    match_rules = case when ${KEEPS_VERDICT} then samples.match_rules when v.matched then coalesce(
       (select array_agg(distinct m.rule order by m.rule) from matches m where m.scan_id = v.scan_id),
       '{}') else '{}' end,
-    match_tags = case when v.matched then coalesce(
+    match_tags = case when ${KEEPS_VERDICT} then samples.match_tags when v.matched then coalesce(
       (select array_agg(distinct t.tag order by t.tag)
        from matches m cross join lateral unnest(m.tags) as t(tag) where m.scan_id = v.scan_id),
       '{}') else '{}' end
