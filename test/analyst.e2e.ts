@@ -399,6 +399,10 @@ describe('analyst API', () => {
         ['limit=%207', 'query.limit'],
         ['sizeMin=10&sizeMax=5', 'query.sizeMax'],
         ['firstSeenFrom=yesterday', 'query.firstSeenFrom'],
+        // Years PostgreSQL does not read as the ISO text the query sends (they were 500s).
+        ['firstSeenFrom=0000-01-01T00:00:00Z', 'query.firstSeenFrom'],
+        ['lastSeenTo=0001-01-01T00:00:00%2B01:00', 'query.lastSeenTo'],
+        ['firstSeenTo=9999-12-31T23:59:59.999-01:00', 'query.firstSeenTo'],
         ['sort=name', 'query.sort'],
         ['order=up', 'query.order'],
         ['cursor=bm90LWpzb24', 'query.cursor'],
@@ -467,6 +471,24 @@ describe('analyst API', () => {
           `${from}=${to}=${at}`,
         );
       }
+      // The latest bound there is: every sample (its next millisecond was a year PostgreSQL refused, a 500).
+      const latest = await getJson<Page<Summary>>(
+        '/v1/samples?firstSeenTo=9999-12-31T23:59:59.999Z&limit=500',
+      );
+      assert.equal(latest.status, 200, JSON.stringify(latest.body));
+      assert.deepEqual(
+        latest.body.items.map((s) => s.sha256),
+        await expected('true'),
+      );
+      // Statistics days: no year 0000 (400, was a 500), and an early `to` gets a default window from 0001-01-01.
+      const yearZero = await getJson<ErrorBody>('/v1/stats/overview?from=0000-01-01');
+      assert.equal(yearZero.status, 400, JSON.stringify(yearZero.body));
+      assert.ok(yearZero.body.error.details?.issues?.some((i) => i.field === 'query.from'));
+      const early = await getJson<{ from: string; to: string; total: number }>(
+        '/v1/stats/overview?to=0001-01-05',
+      );
+      assert.equal(early.status, 200, JSON.stringify(early.body));
+      assert.deepEqual([early.body.from, early.body.to, early.body.total], ['0001-01-01', '0001-01-05', 0]);
     });
   });
 
@@ -878,6 +900,13 @@ describe('analyst API', () => {
       const bad = await getJson<ErrorBody>('/v1/audit?from=soon', service.adminToken);
       assert.equal(bad.status, 400);
       assert.ok(bad.body.error.details?.issues?.some((i) => i.field === 'query.from'));
+      const yearZero = await getJson<ErrorBody>('/v1/audit?from=0000-01-01T00:00:00Z', service.adminToken);
+      assert.equal(yearZero.status, 400, JSON.stringify(yearZero.body));
+      assert.ok(yearZero.body.error.details?.issues?.some((i) => i.field === 'query.from'));
+      // The latest bound there is takes in everything (its next millisecond was a year PostgreSQL refused).
+      const latest = await getJson<Page<Audit>>('/v1/audit?to=9999-12-31T23:59:59.999Z', service.adminToken);
+      assert.equal(latest.status, 200, JSON.stringify(latest.body));
+      assert.ok(latest.body.items.some((a) => a.id === newest.id));
     });
   });
 

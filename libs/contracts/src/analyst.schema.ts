@@ -7,7 +7,18 @@ import { Sha256 } from './hashes.js';
 import type { MatchView } from './sample.schema.js';
 import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
 
-const queryDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+/**
+ * The first and last instants a time bound may name: years 0001 to 9999 in UTC, which PostgreSQL reads as
+ * the ISO text the queries send (`0000-…`, year 0 after an offset, and `+010000-…` were its errors: 500s).
+ */
+export const EARLIEST_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+export const LATEST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+const queryDate = z.iso
+  .datetime({ offset: true })
+  .transform((s) => new Date(s))
+  .refine((d) => d.getTime() >= EARLIEST_TIME && d.getTime() <= LATEST_TIME, {
+    message: 'must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z (UTC)',
+  });
 const shortText = text(1, 256);
 
 /** An opaque, URL-safe page cursor as returned in `nextCursor`. */

@@ -4,7 +4,9 @@ import { z } from 'zod';
 export const STATS_GROUPS = ['kind', 'verdict', 'country', 'productVersion', 'rule'] as const;
 export type StatsGroup = (typeof STATS_GROUPS)[number];
 
-const day = z.iso.date();
+/** The first UTC day PostgreSQL's `date` takes (it has no year 0000: that was a 500). */
+export const EARLIEST_DAY = '0001-01-01';
+const day = z.iso.date().refine((d) => d >= EARLIEST_DAY, { message: `must be ${EARLIEST_DAY} or later` });
 
 /** `GET /v1/stats/overview`: UTC days, inclusive; the last 30 days by default. */
 export const StatsOverviewQuery = z

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import {
+  EARLIEST_DAY,
   JobName,
   type MaintenanceQueued,
   type Principal,
@@ -24,7 +25,8 @@ const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
 function range(q: { from?: string | undefined; to?: string | undefined }): { from: string; to: string } {
   const to = q.to ?? isoDay(new Date());
   const from = q.from ?? isoDay(new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_DAYS - 1) * 86_400_000));
-  return { from, to };
+  // The default window of an early `to` starts no earlier than PostgreSQL's first day (no year 0000).
+  return { from: from < EARLIEST_DAY ? EARLIEST_DAY : from, to };
 }
 
 /**
