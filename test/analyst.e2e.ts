@@ -403,6 +403,9 @@ describe('analyst API', () => {
         ['firstSeenFrom=0000-01-01T00:00:00Z', 'query.firstSeenFrom'],
         ['lastSeenTo=0001-01-01T00:00:00%2B01:00', 'query.lastSeenTo'],
         ['firstSeenTo=9999-12-31T23:59:59.999-01:00', 'query.firstSeenTo'],
+        // Swapped bounds are a mistake to say (they answered an empty page).
+        ['firstSeenFrom=2026-02-01T00:00:00Z&firstSeenTo=2026-01-01T00:00:00Z', 'query.firstSeenTo'],
+        ['lastSeenFrom=2026-02-01T00:00:00Z&lastSeenTo=2026-01-01T00:00:00Z', 'query.lastSeenTo'],
         ['sort=name', 'query.sort'],
         ['order=up', 'query.order'],
         ['cursor=bm90LWpzb24', 'query.cursor'],
@@ -900,6 +903,12 @@ describe('analyst API', () => {
       const bad = await getJson<ErrorBody>('/v1/audit?from=soon', service.adminToken);
       assert.equal(bad.status, 400);
       assert.ok(bad.body.error.details?.issues?.some((i) => i.field === 'query.from'));
+      const swapped = await getJson<ErrorBody>(
+        '/v1/audit?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z',
+        service.adminToken,
+      );
+      assert.equal(swapped.status, 400, JSON.stringify(swapped.body));
+      assert.ok(swapped.body.error.details?.issues?.some((i) => i.field === 'query.to'));
       const yearZero = await getJson<ErrorBody>('/v1/audit?from=0000-01-01T00:00:00Z', service.adminToken);
       assert.equal(yearZero.status, 400, JSON.stringify(yearZero.body));
       assert.ok(yearZero.body.error.details?.issues?.some((i) => i.field === 'query.from'));

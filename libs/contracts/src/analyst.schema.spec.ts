@@ -40,4 +40,22 @@ describe('time bounds of the analyst lists', () => {
     assert.equal(StatsSeriesQuery.safeParse({ groupBy: 'kind', to: '0000-12-31' }).success, false);
     assert.equal(StatsOverviewQuery.safeParse({ from: '0001-01-01', to: '9999-12-31' }).success, true);
   });
+
+  it('refuses swapped bounds, naming the upper one, and takes equal ones', () => {
+    const early = '2026-01-01T00:00:00Z';
+    const late = '2026-02-01T00:00:00Z';
+    for (const [from, to] of [
+      ['firstSeenFrom', 'firstSeenTo'],
+      ['lastSeenFrom', 'lastSeenTo'],
+    ] as const) {
+      const swapped = SearchSamplesQuery.safeParse({ [from]: late, [to]: early });
+      assert.equal(swapped.success, false, from);
+      assert.deepEqual(swapped.error?.issues[0]?.path, [to]);
+      assert.equal(SearchSamplesQuery.safeParse({ [from]: early, [to]: early }).success, true, from);
+    }
+    const audit = AuditQuery.safeParse({ from: late, to: early });
+    assert.equal(audit.success, false);
+    assert.deepEqual(audit.error?.issues[0]?.path, ['to']);
+    assert.equal(AuditQuery.safeParse({ from: early, to: late }).success, true);
+  });
 });

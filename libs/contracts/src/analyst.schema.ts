@@ -69,6 +69,17 @@ export const SearchSamplesQuery = z
     if (q.sizeMin !== undefined && q.sizeMax !== undefined && q.sizeMin > q.sizeMax) {
       ctx.addIssue({ code: 'custom', path: ['sizeMax'], message: 'sizeMax must not be below sizeMin' });
     }
+    // Swapped time bounds, like swapped sizes, are a mistake to say, not a range with nothing in it.
+    for (const [from, to] of [
+      ['firstSeenFrom', 'firstSeenTo'],
+      ['lastSeenFrom', 'lastSeenTo'],
+    ] as const) {
+      const low = q[from];
+      const high = q[to];
+      if (low !== undefined && high !== undefined && low > high) {
+        ctx.addIssue({ code: 'custom', path: [to], message: `${to} must not be before ${from}` });
+      }
+    }
   });
 export type SearchSamplesQuery = z.output<typeof SearchSamplesQuery>;
 
@@ -149,17 +160,23 @@ export interface PreviewView {
 }
 
 /** `GET /v1/audit` query: `actor` is a token id (uuid) or an actor name. */
-export const AuditQuery = z.strictObject({
-  actor: shortText.optional(),
-  action: z
-    .string()
-    .regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'action must be a dotted verb like sample.download')
-    .optional(),
-  from: queryDate.optional(),
-  to: queryDate.optional(),
-  limit: PageLimit,
-  cursor: Cursor.optional(),
-});
+export const AuditQuery = z
+  .strictObject({
+    actor: shortText.optional(),
+    action: z
+      .string()
+      .regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'action must be a dotted verb like sample.download')
+      .optional(),
+    from: queryDate.optional(),
+    to: queryDate.optional(),
+    limit: PageLimit,
+    cursor: Cursor.optional(),
+  })
+  // Like the search's bounds: swapped ones are a mistake to say, not a range with nothing in it.
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'to must not be before from',
+    path: ['to'],
+  });
 export type AuditQuery = z.output<typeof AuditQuery>;
 
 export interface AuditView {
