@@ -567,7 +567,10 @@ describe('data stewardship: crash during a purge, and retention', () => {
     assert.ok(a1 !== undefined);
     const bytes = benign(1200);
     const sha = sha256(bytes);
-    await submit(service, a1, bytes);
+    const submitted = await service.submit(bytes, fileMetadata(bytes), a1.apiKey);
+    assert.equal(submitted.status, 201, await submitted.clone().text());
+    const { submissionId } = (await submitted.json()) as { submissionId: string };
+    assert.equal((await service.request(`/v1/submissions/${submissionId}`)).status, 200);
     await allScanned(service);
     await rollup(service);
     const statsBefore = await query(service.databaseUrl, 'select * from stats_daily order by 1, 2, 3');
@@ -580,6 +583,12 @@ describe('data stewardship: crash during a purge, and retention', () => {
     assert.equal((await service.request(`/v1/samples/${sha}/download`)).status, 404);
     assert.equal((await service.request(`/v1/samples/${sha}/download`, { method: 'HEAD' })).status, 404);
     assert.equal((await service.request(`/v1/samples/${sha}/preview`)).status, 404);
+    // Nor through its submission, to an analyst or to the agent that sent it (both were 200 until the sweep).
+    assert.equal((await service.request(`/v1/submissions/${submissionId}`)).status, 404);
+    assert.equal(
+      (await service.request(`/v1/submissions/${submissionId}`, { token: a1.apiKey })).status,
+      404,
+    );
     const search = await getJson<{ items: unknown[] }>(service, `/v1/samples?hash=${sha}`);
     assert.equal(search.items.length, 0);
     const lookup = await service.request('/v1/lookups', {

@@ -165,7 +165,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     },
   },
   'GET /v1/submissions/:id': {
-    summary: 'Status and verdict of a submission (agents: their own only)',
+    summary:
+      'Status and verdict of a submission (agents: their own only; 404 once its sample is past retention)',
     tag: 'ingest',
     status: 200,
     errors: ['NOT_FOUND'],

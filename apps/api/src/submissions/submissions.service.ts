@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
   type Digests,
   JobName,
@@ -72,6 +73,7 @@ export class SubmissionsService {
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
+    @Inject(CONFIG) private readonly config: Pick<Config, 'stewardship'>,
   ) {
     this.queued = new Batcher(async (rows) => {
       await this.submissions.markQueuedMany(rows);
@@ -187,10 +189,12 @@ export class SubmissionsService {
   }
 
   async find(id: string, principal: Principal): Promise<SubmissionView> {
+    // Like the sample routes: a submission of a sample past retention is not served before the sweep.
     const record = /^[0-9a-f-]{36}$/i.test(id)
       ? await this.submissions.findById(
           id,
           principal.role === 'agent' ? { submitter: principal.pseudonym } : undefined,
+          retentionCutoff(this.config),
         )
       : null;
     if (record === null) throw new SpecimenError('NOT_FOUND', 'no such submission');

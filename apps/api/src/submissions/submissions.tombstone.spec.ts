@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import type { Config } from '#config';
 import { type Principal, SubmissionMetadata } from '#contracts';
 import { Database, StewardshipRepository, SubmissionsRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
@@ -74,6 +75,7 @@ describe('an upload racing the tombstone drain of the same sample', () => {
       new SubmissionsRepository(database),
       queue,
       new SpecimenMetrics('api'),
+      { stewardship: { retentionDays: 365 } } as Pick<Config, 'stewardship'>,
     );
     const tempKey = incomingKey(randomUUID());
     await store.put(tempKey, Readable.from([bytes]));

@@ -1,5 +1,5 @@
 import { uuidV7 } from '../uuid7.js';
-import { and, eq, sql } from '../drizzle.js';
+import { and, eq, gte, sql } from '../drizzle.js';
 import {
   type Digests,
   type SampleKind,
@@ -279,7 +279,12 @@ export class SubmissionsRepository {
   }
 
   /** The submission with a status derived from its sample's scan: received → queued → scanned | failed. */
-  async findById(id: string, visibleTo?: { submitter: string }): Promise<SubmissionRecord | null> {
+  /** With `seenSince`, only when its sample was last sighted at or after it (not yet expired). */
+  async findById(
+    id: string,
+    visibleTo?: { submitter: string },
+    seenSince?: Date,
+  ): Promise<SubmissionRecord | null> {
     const [row] = await this.database.db
       .select({
         id: submissions.id,
@@ -295,9 +300,11 @@ export class SubmissionsRepository {
       .from(submissions)
       .innerJoin(samples, eq(samples.sha256, submissions.sampleSha256))
       .where(
-        visibleTo === undefined
-          ? eq(submissions.id, id)
-          : and(eq(submissions.id, id), eq(submissions.submitter, visibleTo.submitter)),
+        and(
+          eq(submissions.id, id),
+          visibleTo === undefined ? undefined : eq(submissions.submitter, visibleTo.submitter),
+          seenSince === undefined ? undefined : gte(samples.lastSeen, seenSince),
+        ),
       )
       .limit(1);
     if (row === undefined) return null;
