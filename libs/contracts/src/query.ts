@@ -8,6 +8,11 @@ export function queryInt(min: number, max: number, fallback?: number) {
   const number = z.coerce.number().int().min(min).max(max);
   return z.preprocess(
     (value, ctx) => {
+      // `?limit=2&limit=3` comes as an array, which coercion made NaN ("expected number, received NaN").
+      if (Array.isArray(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must be given once', input: value });
+        return z.NEVER;
+      }
       if (typeof value !== 'string') return value;
       if (!/^\d+$/.test(value)) {
         ctx.addIssue({ code: 'custom', message: 'must be a whole number in decimal digits', input: value });
