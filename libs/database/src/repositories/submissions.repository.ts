@@ -278,8 +278,10 @@ export class SubmissionsRepository {
     });
   }
 
-  /** The submission with a status derived from its sample's scan: received → queued → scanned | failed. */
-  /** With `seenSince`, only when its sample was last sighted at or after it (not yet expired). */
+  /**
+   * The submission with a status derived from its sample's scan: received → queued → scanned | failed; with
+   * `seenSince`, only when its sample was last sighted at or after it (not yet expired).
+   */
   async findById(
     id: string,
     visibleTo?: { submitter: string },
