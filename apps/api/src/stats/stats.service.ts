@@ -6,6 +6,7 @@ import {
   type MaintenanceQueued,
   type Principal,
   QueueName,
+  SpecimenError,
   type StatsCellView,
   StatsOverviewQuery,
   type StatsOverviewView,
@@ -22,8 +23,21 @@ const TOP_RULES = 10;
 
 const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
 
-function range(q: { from?: string | undefined; to?: string | undefined }): { from: string; to: string } {
-  const to = q.to ?? isoDay(new Date());
+/**
+ * The days asked for: `to` is today (UTC) when not given, `from` the 30 days up to `to`. A `from` after the
+ * default `to` (a day still to come) is refused as a `from` after a given `to` is (it answered no days).
+ */
+export function statsRange(
+  q: { from?: string | undefined; to?: string | undefined },
+  today: string = isoDay(new Date()),
+): { from: string; to: string } {
+  const to = q.to ?? today;
+  if (q.from !== undefined && q.from > to) {
+    const message = `from must not be after to (${to}${q.to === undefined ? ', today in UTC, when to is not given' : ''})`;
+    throw new SpecimenError('VALIDATION_FAILED', `invalid query: query.from: ${message}`, {
+      issues: [{ field: 'query.from', message }],
+    });
+  }
   const from = q.from ?? isoDay(new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_DAYS - 1) * 86_400_000));
   // The default window of an early `to` starts no earlier than PostgreSQL's first day (no year 0000).
   return { from: from < EARLIEST_DAY ? EARLIEST_DAY : from, to };
@@ -75,7 +89,7 @@ export class StatsService {
 
   async series(query: unknown): Promise<StatsSeriesView> {
     const q = parseOrThrow(StatsSeriesQuery, query, 'query');
-    const { from, to } = range(q);
+    const { from, to } = statsRange(q);
     const { totals, byDay } = await this.published(q.groupBy, from, to);
     return {
       groupBy: q.groupBy,
@@ -91,7 +105,7 @@ export class StatsService {
 
   async overview(query: unknown): Promise<StatsOverviewView> {
     const q = parseOrThrow(StatsOverviewQuery, query, 'query');
-    const { from, to } = range(q);
+    const { from, to } = statsRange(q);
     const sum = async (group: StatsGroup): Promise<{ total: number; cells: StatsCellView[] }> => {
       const { totals, byDay } = await this.published(group, from, to);
       const values = new Map<string, number>();
