@@ -37,10 +37,11 @@ export class FailedJobsService {
   async replay(body: unknown, principal: Principal): Promise<ReplayedJobsView> {
     const { queue, ids } = parseOrThrow(ReplayFailedJobsRequest, body, 'body');
     if (queue === QueueName.Retrohunt) {
-      // Its job would find the retrohunt failed and its compiled rules removed, and do nothing.
+      // Its job would find the retrohunt failed and its compiled rules removed, and do nothing. The queue also
+      // holds retro-scan batches: activating the version again with a retro-scan covers every sample again.
       throw new SpecimenError(
         'CONFLICT',
-        'a failed retrohunt is not resumed: start it again with POST /v1/retrohunts and its source',
+        'failed jobs of the retrohunt queue are not replayed: start a failed retrohunt again with POST /v1/retrohunts and its source; for a failed retro-scan batch, activate the version again with {"retroscan": true}',
         { queue },
       );
     }
