@@ -554,6 +554,34 @@ describe('resumable uploads (tus 1.0.0)', () => {
     assert.equal(res.status, 201, await res.clone().text());
   });
 
+  it('refuses long values beside the metadata document before scrubbing them (they stalled the API for seconds)', async () => {
+    const bytes = benign(1500);
+    // 60,000 characters of labels: scrubbing them took ~7 s of the event loop (the rules are quadratic).
+    const long = Buffer.from('a.'.repeat(30_000)).toString('base64');
+    const started = Date.now();
+    const res = await create(service, agent, bytes, `${tusMetadata(fileMetadata(bytes))},filename ${long}`);
+    assert.equal(res.status, 400, await res.clone().text());
+    const body = (await res.json()) as ErrorBody;
+    assert.equal(body.error.code, 'VALIDATION_FAILED');
+    assert.deepEqual(
+      (body.error.details?.issues as { field: string }[]).map((issue) => issue.field),
+      ['Upload-Metadata'],
+    );
+    assert.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms`);
+    // What tus-js-client adds (the file's name and type) still goes through.
+    const ok = await create(
+      service,
+      agent,
+      bytes,
+      [
+        tusMetadata(fileMetadata(bytes)),
+        `filename ${Buffer.from(`${'n'.repeat(255)}.bin`).toString('base64')}`,
+        `filetype ${Buffer.from('application/octet-stream').toString('base64')}`,
+      ].join(','),
+    );
+    assert.equal(ok.status, 201, await ok.clone().text());
+  });
+
   it('finishes on HEAD an upload whose last PATCH failed after every byte was in', async () => {
     const bytes = benign(3000);
     const url = await createdUrl(service, agent, bytes);

@@ -597,7 +597,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'POST /v1/uploads': {
     summary:
       'tus 1.0.0 creation: `Tus-Resumable: 1.0.0`, `Upload-Length` and `Upload-Metadata` whose `metadata` ' +
-      'key is the submission metadata (base64 JSON); no body. 201 with `Location` and `Upload-Expires`',
+      "key is the submission metadata (base64 JSON; other keys, such as a client's `filename`, at most 4,096 " +
+      'characters with their values together); no body. 201 with `Location` and `Upload-Expires`',
     tag: 'ingest',
     status: 201,
     errors: [

@@ -21,6 +21,11 @@ import {
   parseUploadMetadata,
 } from './tus.js';
 
+/**
+ * Characters of Upload-Metadata beside its `metadata` key (keys and decoded values together), as many as
+ * the longest text of a metadata document: each value is scrubbed before it is stored and echoed.
+ */
+const ECHOED_METADATA_MAX_CHARS = 4096;
 /** Verification failures of the whole upload: retrying cannot help, so the upload is dropped. */
 const FINAL_REFUSALS = new Set(['CHECKSUM_MISMATCH', 'SIZE_MISMATCH', 'EMPTY_FILE']);
 /**
@@ -156,6 +161,25 @@ export class UploadsService implements OnApplicationShutdown {
     }
     if (length === 0) throw new SpecimenError('EMPTY_FILE', 'Upload-Length is 0');
     const pairs = parseUploadMetadata(headers.metadata);
+    // What a client adds beside the document (tus-js-client: the file's name and type) is scrubbed too, and
+    // the scrubbing rules take time quadratic in a string's length: bounded like the document's own text.
+    let echoedChars = 0;
+    for (const [key, value] of pairs)
+      if (key !== 'metadata') echoedChars += key.length + (value?.length ?? 0);
+    if (echoedChars > ECHOED_METADATA_MAX_CHARS) {
+      throw new SpecimenError(
+        'VALIDATION_FAILED',
+        `Upload-Metadata: the keys and values beside "metadata" may have at most ${ECHOED_METADATA_MAX_CHARS} characters together`,
+        {
+          issues: [
+            {
+              field: 'Upload-Metadata',
+              message: `at most ${ECHOED_METADATA_MAX_CHARS} characters beside "metadata"`,
+            },
+          ],
+        },
+      );
+    }
     const document = pairs.get('metadata');
     if (document === undefined || document === null) {
       throw new SpecimenError('VALIDATION_FAILED', 'Upload-Metadata must carry a "metadata" key', {
