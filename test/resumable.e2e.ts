@@ -512,6 +512,9 @@ describe('resumable uploads (tus 1.0.0)', () => {
         ),
         // What tus-js-client adds of its own: the file's name.
         `filename ${Buffer.from('/home/carol/Desktop/x.bin').toString('base64')}`,
+        // Keys are the agent's text too (a key alone, or with a value): scrubbed as the values are.
+        'erin@example.org',
+        `C:\\Users\\dave\\notes.txt ${Buffer.from('x').toString('base64')}`,
       ].join(','),
     );
     assert.equal(res.status, 201, await res.clone().text());
@@ -523,17 +526,21 @@ describe('resumable uploads (tus 1.0.0)', () => {
       [id],
     );
     const stored = JSON.stringify(row);
-    for (const secret of ['alice', 'bob@example.com', 'carol'])
+    for (const secret of ['alice', 'bob@example.com', 'carol', 'erin@example.org', 'dave'])
       assert.doesNotMatch(stored, new RegExp(secret));
     const head = await offsetOf(service, agent, url);
+    const header = head.headers.get('upload-metadata') ?? '';
     const echoed = decodeURIComponent(
-      (head.headers.get('upload-metadata') ?? '')
+      header
         .split(',')
         .map((pair) => Buffer.from(pair.split(' ')[1] ?? '', 'base64').toString('utf8'))
         .join('|'),
     );
     for (const secret of ['alice', 'bob@example.com', 'carol'])
       assert.doesNotMatch(echoed, new RegExp(secret));
+    for (const secret of ['erin@example.org', 'dave']) assert.doesNotMatch(header, new RegExp(secret));
+    assert.match(header, /(^|,)<email>(,|$)/);
+    assert.match(header, /(^|,)C:\\Users\\<user>\\notes\.txt eA==(,|$)/);
     assert.match(echoed, /invoice\.exe/);
     // And the upload still becomes its submission, its hashes untouched by the scrubbing.
     const last = await patch(service, agent, url, 0, bytes);

@@ -203,15 +203,17 @@ export class UploadsService implements OnApplicationShutdown {
       });
     }
     // Scrubbed before it is stored, as the multipart path stores it (the hashes and size stay as they are:
-    // the finish checks the bytes against them). Every value HEAD echoes is scrubbed too: clients such as
-    // tus-js-client add their own keys (the file's name, its type).
+    // the finish checks the bytes against them). Every key and value HEAD echoes is scrubbed too: clients
+    // such as tus-js-client add their own keys (the file's name, its type), and a key is the agent's text as
+    // much as a value (the replacements keep a key a valid one: no space, no comma).
     const { sha256, md5, sha1, size } = metadata;
     const scrubbed = { ...scrubbedContext(metadata), sha256, md5, sha1, size };
     const echoed = new Map(
-      [...pairs].map(([key, value]) => [
-        key,
-        key === 'metadata' ? JSON.stringify(scrubbed) : value === null ? null : scrubString(value),
-      ]),
+      [...pairs].map(([key, value]) =>
+        key === 'metadata'
+          ? [key, JSON.stringify(scrubbed)]
+          : [scrubString(key), value === null ? null : scrubString(value)],
+      ),
     );
     return this.uploads.create({
       createdBy: principal.tokenId,
