@@ -240,6 +240,12 @@ describe('OpenAPI document', () => {
     const page = await service.request('/docs', { token: null });
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    // Same origin as the console and the API: framed by no one, its own scripts only, as the console.
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.equal(page.headers.get('x-frame-options'), 'DENY');
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
     const html = await page.text();
     assert.match(html, /swagger-ui-bundle\.js/);
     assert.doesNotMatch(html, /https?:\/\//, 'nothing is fetched from elsewhere');
@@ -251,6 +257,7 @@ describe('OpenAPI document', () => {
     ]) {
       const res = await service.request(`/docs/assets/${file}`, { token: null });
       assert.equal(res.status, 200, file);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', file);
       await res.arrayBuffer();
     }
     for (const file of ['package.json', '..%2Fpackage.json', 'index.html']) {

@@ -6,6 +6,7 @@ import type { Response } from 'express';
 import { projectRoot } from '#config';
 import { SpecimenError } from '#contracts';
 import { Public } from '../auth/auth.js';
+import { CONSOLE_CSP } from '../console/console.static.js';
 import { buildOpenApi } from './openapi.js';
 import { RouteDiscovery } from './route-discovery.js';
 import { ROUTE_DOCS } from './route-docs.js';
@@ -55,6 +56,12 @@ export class DocsController {
   @Public()
   page(@Res() res: Response): void {
     res.type('html').setHeader('Cache-Control', 'no-cache');
+    // The console's headers: this page shares its origin (and the API's), so no other site may frame it,
+    // and it runs only its own scripts (Swagger UI needs nothing the console's policy refuses).
+    res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Frame-Options', 'DENY');
     res.send(PAGE);
   }
 
@@ -69,7 +76,7 @@ export class DocsController {
   @Public()
   asset(@Param('file') file: string, @Res() res: Response): void {
     if (file === 'init.js') {
-      res.type('text/javascript').send(INIT);
+      res.type('text/javascript').setHeader('X-Content-Type-Options', 'nosniff').send(INIT);
       return;
     }
     const type = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined;
