@@ -9,6 +9,7 @@ import { SpecimenMetrics } from '#observability';
 import { ApiModule } from './app.module.js';
 import { consoleHandler } from './console/console.static.js';
 import { httpMetrics } from './http/http-metrics.js';
+import { jsonBodyDeadline } from './http/body-deadline.js';
 import { SMALL_JSON_LIMIT_BYTES, smallJsonType } from './http/large-json.js';
 import { requestLog } from './http/request-log.js';
 
@@ -49,7 +50,9 @@ async function main(): Promise<void> {
   const console_ = consoleHandler(consoleDir);
   if (console_ === null) app.get(Logger).warn(`no console build in ${consoleDir}: / is not served`);
   else app.use(console_);
-  // Small JSON bodies everywhere but on the rule-source routes, which parse theirs after authentication.
+  // Small JSON bodies everywhere but on the rule-source routes, which parse theirs after authentication,
+  // each within its deadline.
+  app.use(jsonBodyDeadline(config.limits.jsonBodyTimeoutMs));
   app.useBodyParser('json', { limit: SMALL_JSON_LIMIT_BYTES, type: smallJsonType });
   app.enableShutdownHooks();
   await app.listen(config.http.port, config.http.host);

@@ -76,6 +76,12 @@ export function envSchema(root: string) {
     STORAGE_TIMEOUT_MS: int(100).default(30_000),
     /** When set (at least 16 characters), an admin token with this value is created at start-up. */
     SPECIMEN_ADMIN_TOKEN: z.string().min(16).optional(),
+    /**
+     * How long a small JSON body (every route's but the rule sources', at most 1 MiB) may take to arrive
+     * once its headers have: several such routes read their body before any token check (enrollment), and
+     * the server has no overall request deadline (uploads may take hours).
+     */
+    JSON_BODY_TIMEOUT_MS: int(100).default(30_000),
     /** Largest sample accepted by the multipart upload (bytes). */
     UPLOAD_MAX_BYTES: int(1).default(512 * MiB),
     /** Largest sample accepted by resumable (tus) uploads (bytes). */
@@ -190,6 +196,7 @@ export interface Config {
   storage: { url: string; partSize: number; timeoutMs: number };
   auth: { adminToken: string | undefined; pseudonymKey: string; cacheMs: number };
   limits: {
+    jsonBodyTimeoutMs: number;
     uploadMaxBytes: number;
     resumableMaxBytes: number;
     resumableExpirySeconds: number;
@@ -285,6 +292,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       cacheMs: e.AUTH_CACHE_MS,
     },
     limits: {
+      jsonBodyTimeoutMs: e.JSON_BODY_TIMEOUT_MS,
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,
       resumableMaxBytes: e.RESUMABLE_MAX_BYTES,
       resumableExpirySeconds: e.RESUMABLE_EXPIRY_SECONDS,

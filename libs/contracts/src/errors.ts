@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   FORBIDDEN: 403,
   CONSENT_REQUIRED: 403,
   NOT_FOUND: 404,
+  /** A small JSON body that did not arrive within JSON_BODY_TIMEOUT_MS of its headers. */
+  REQUEST_TIMEOUT: 408,
   OFFSET_MISMATCH: 409,
   CONFLICT: 409,
   /** A resumable upload whose expiry has passed (its parts are swept). */
