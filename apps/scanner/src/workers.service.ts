@@ -8,7 +8,7 @@ import {
 import { Queue, type Worker } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
-import { startWorker, type QueueConnection } from '#queue';
+import { QueueProducer, startWorker, type QueueConnection } from '#queue';
 import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RetrohuntRulesSweep } from './retrohunt-rules.sweep.js';
@@ -19,6 +19,8 @@ import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 
 const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
+/** How often the job schedulers are checked for: a Redis restarted without its data has lost them. */
+const SCHEDULES_CHECK_EVERY_MS = 10_000;
 
 /** Lookup-sightings jobs a scanner holds at once; their writes are committed together (one statement). */
 const SIGHTINGS_JOBS_IN_FLIGHT = 32;
@@ -28,6 +30,9 @@ const SIGHTINGS_JOBS_IN_FLIGHT = 32;
 export class WorkersService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkersService.name);
   private readonly workers: Worker[] = [];
+  private schedulesTimer: NodeJS.Timeout | undefined;
+  /** The check of the job schedulers under way, if any (one at a time). */
+  private checkingSchedules: Promise<void> | null = null;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -38,6 +43,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(RetrohuntRulesSweep) private readonly rulesSweep: RetrohuntRulesSweep,
     @Inject(RetroscanProcessor) private readonly retroscan: RetroscanProcessor,
     @Inject(LookupSightingsWriter) private readonly sightings: LookupSightingsWriter,
+    @Inject(QueueProducer) private readonly producer: QueueProducer,
   ) {}
 
   private get connection(): QueueConnection {
@@ -90,9 +96,30 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       this.workers.push(worker);
     }
     await this.schedule();
+    // The schedulers live in Redis: one restarted without its data (no persistence, a failover to an empty
+    // replica) has lost them, and with them the outbox re-drive and the sweeps. Put them back when missing.
+    this.schedulesTimer = setInterval(() => void this.checkSchedules(), SCHEDULES_CHECK_EVERY_MS);
     this.logger.log(
       `workers started: scan (concurrency ${this.config.scanner.concurrency}, ${this.config.scanner.jobsInFlight} jobs in flight), retrohunt (concurrency ${this.config.scanner.retrohuntConcurrency}), maintenance, sightings`,
     );
+  }
+
+  /** Re-creates the job schedulers when Redis no longer has them; quiet while Redis does not answer. */
+  private checkSchedules(): Promise<void> {
+    this.checkingSchedules ??= (async () => {
+      try {
+        if (await this.producer.hasJobScheduler(QueueName.Maintenance, 'outbox-redrive')) return;
+        this.logger.warn(
+          'job schedulers missing from Redis (restarted without its data?): creating them again',
+        );
+        await this.schedule();
+      } catch {
+        // Redis unreachable: the workers log that; the next check tries again.
+      }
+    })().finally(() => {
+      this.checkingSchedules = null;
+    });
+    return this.checkingSchedules;
   }
 
   /** Job schedulers (not timers) so that one of each runs at a time across every scanner replica. */
@@ -102,6 +129,8 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       connection: { url: this.connection.url },
       prefix: this.connection.prefix,
     });
+    // Connection errors surface on the calls below; without a listener they would end the process.
+    queue.on('error', () => undefined);
     try {
       await queue.upsertJobScheduler(
         'outbox-redrive',
@@ -140,6 +169,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.schedulesTimer);
     await Promise.all(this.workers.map((w) => w.close()));
     this.workers.length = 0;
   }

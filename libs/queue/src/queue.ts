@@ -207,6 +207,11 @@ export class QueueProducer {
     return this.withDeadline(this.queue(name).getWorkersCount());
   }
 
+  /** Whether a queue has the job scheduler `id` (a Redis restarted without its data has none). */
+  async hasJobScheduler(name: QueueName, id: string): Promise<boolean> {
+    return (await this.withDeadline(this.queue(name).getJobScheduler(id))) !== undefined;
+  }
+
   async ping(): Promise<void> {
     await this.withDeadline(this.queue(QueueName.Scan).getJobCounts('waiting'));
   }

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import { TestService, benign, fileMetadata, freePort, pollUntil } from '#test-support';
+
+/** A private Redis without persistence (never the machine's shared one), so the test may stop it. */
+function startRedis(port: number): ChildProcess {
+  return spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+}
+
+async function stopRedis(redis: ChildProcess | null): Promise<void> {
+  if (redis === null || redis.exitCode !== null || redis.signalCode !== null) return;
+  const exited = new Promise((resolve) => redis.once('exit', resolve));
+  redis.kill('SIGKILL');
+  await exited;
+}
+
+async function statusOf(service: TestService, id: string): Promise<string> {
+  const res = await service.request(`/v1/submissions/${id}`);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { status: string }).status;
+}
+
+describe('Redis outages', () => {
+  const services: TestService[] = [];
+  const redises: Array<ChildProcess | null> = [];
+  after(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+    await Promise.all(redises.map(stopRedis));
+  });
+
+  it('re-drives the outbox after Redis comes back without its data (the job schedulers are made again)', async () => {
+    const port = await freePort();
+    let redis = startRedis(port);
+    redises.push(redis);
+    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    services.push(service);
+    await service.start();
+    const agent = await service.token('agent');
+
+    // Redis goes away: an upload is accepted into the outbox. It comes back empty, schedulers and all.
+    await stopRedis(redis);
+    const bytes = benign(1536);
+    const res = await service.submit(bytes, fileMetadata(bytes), agent);
+    assert.equal(res.status, 201, await res.clone().text());
+    const { submissionId } = (await res.json()) as { submissionId: string };
+    assert.equal(await statusOf(service, submissionId), 'received');
+    redis = startRedis(port);
+    redises.push(redis);
+
+    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'scanned' ? true : undefined), {
+      timeoutMs: 75_000,
+      intervalMs: 500,
+      what: 'the outbox re-drive and the scan after Redis came back',
+    });
+  });
+});
