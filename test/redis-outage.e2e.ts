@@ -58,4 +58,31 @@ describe('Redis outages', () => {
       what: 'the outbox re-drive and the scan after Redis came back',
     });
   });
+
+  it('starts a scanner while Redis is down: it waits for Redis, then scans', async () => {
+    const port = await freePort();
+    // Nothing listens on the port yet: the API starts (not ready), and so must the scanner.
+    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` }, waitFor: 'live' });
+    services.push(service);
+    await service.start();
+    await pollUntil(
+      async () =>
+        (await fetch(`${service.scannerUrl}/health/live`).catch(() => null))?.ok ? true : undefined,
+      { timeoutMs: 30_000, what: 'the scanner to answer /health/live' },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal(service.scanner?.exitCode, null, `the scanner exited:\n${service.output()}`);
+
+    redises.push(startRedis(port));
+    const agent = await service.token('agent');
+    const bytes = benign(1280);
+    const res = await service.submit(bytes, fileMetadata(bytes), agent);
+    assert.equal(res.status, 201, await res.clone().text());
+    const { submissionId } = (await res.json()) as { submissionId: string };
+    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'scanned' ? true : undefined), {
+      timeoutMs: 75_000,
+      intervalMs: 500,
+      what: 'the scan once Redis is up',
+    });
+  });
 });

@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { Queue, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
 import { QueueProducer, startWorker, type QueueConnection } from '#queue';
@@ -21,6 +21,8 @@ const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
 /** How often the job schedulers are checked for: a Redis restarted without its data has lost them. */
 const SCHEDULES_CHECK_EVERY_MS = 10_000;
+/** Options of the scheduled maintenance jobs; one attempt each (over the producer's default options). */
+const SCHEDULED_JOB_OPTIONS = { attempts: 1, removeOnComplete: 100, removeOnFail: 100 };
 
 /** Lookup-sightings jobs a scanner holds at once; their writes are committed together (one statement). */
 const SIGHTINGS_JOBS_IN_FLIGHT = 32;
@@ -95,7 +97,13 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       );
       this.workers.push(worker);
     }
-    await this.schedule();
+    // A scanner started while Redis is down starts all the same: its workers wait for Redis, and the check
+    // below makes the schedulers once Redis answers.
+    await this.schedule().catch((e: unknown) =>
+      this.logger.warn(
+        `job schedulers not set (${e instanceof Error ? e.message : String(e)}): tried again every ${SCHEDULES_CHECK_EVERY_MS / 1000} s`,
+      ),
+    );
     // The schedulers live in Redis: one restarted without its data (no persistence, a failover to an empty
     // replica) has lost them, and with them the outbox re-drive and the sweeps. Put them back when missing.
     this.schedulesTimer = setInterval(() => void this.checkSchedules(), SCHEDULES_CHECK_EVERY_MS);
@@ -108,9 +116,10 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
   private checkSchedules(): Promise<void> {
     this.checkingSchedules ??= (async () => {
       try {
-        if (await this.producer.hasJobScheduler(QueueName.Maintenance, 'outbox-redrive')) return;
+        // The last one schedule() makes: present, all are (a start during an outage may have made none).
+        if (await this.producer.hasJobScheduler(QueueName.Maintenance, 'retrohunt-rules-sweep')) return;
         this.logger.warn(
-          'job schedulers missing from Redis (restarted without its data?): creating them again',
+          'job schedulers missing from Redis (restarted without its data, or down at start): creating them',
         );
         await this.schedule();
       } catch {
@@ -125,47 +134,45 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
   /** Job schedulers (not timers) so that one of each runs at a time across every scanner replica. */
   private async schedule(): Promise<void> {
     const { retentionSweepMs, rollupMs } = this.config.stewardship;
-    const queue = new Queue(QueueName.Maintenance, {
-      connection: { url: this.connection.url },
-      prefix: this.connection.prefix,
-    });
-    // Connection errors surface on the calls below; without a listener they would end the process.
-    queue.on('error', () => undefined);
-    try {
-      await queue.upsertJobScheduler(
-        'outbox-redrive',
-        { every: REDRIVE_EVERY_MS },
-        {
-          name: JobName.OutboxRedrive,
-          data: { olderThanMs: REDRIVE_OLDER_THAN_MS },
-          opts: { removeOnComplete: 100, removeOnFail: 100 },
-        },
-      );
-      await queue.upsertJobScheduler(
-        'retention-sweep',
-        { every: retentionSweepMs },
-        { name: JobName.RetentionSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-      // The roll-up and the consent and retrohunt-rules sweeps share a period: all are cheap when there is
-      // nothing to do.
-      await queue.upsertJobScheduler(
-        'stats-rollup',
-        { every: rollupMs },
-        { name: JobName.StatsRollup, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-      await queue.upsertJobScheduler(
-        'consent-sweep',
-        { every: rollupMs },
-        { name: JobName.ConsentSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-      await queue.upsertJobScheduler(
-        'retrohunt-rules-sweep',
-        { every: rollupMs },
-        { name: JobName.RetrohuntRulesSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-    } finally {
-      await queue.close();
-    }
+    // Through the producer: while Redis does not answer each call fails within its deadline, where a Queue
+    // of its own waited for ever (and kept a scanner started during an outage from starting).
+    const maintenance = QueueName.Maintenance;
+    await this.producer.upsertJobScheduler(
+      maintenance,
+      'outbox-redrive',
+      { every: REDRIVE_EVERY_MS },
+      {
+        name: JobName.OutboxRedrive,
+        data: { olderThanMs: REDRIVE_OLDER_THAN_MS },
+        opts: SCHEDULED_JOB_OPTIONS,
+      },
+    );
+    await this.producer.upsertJobScheduler(
+      maintenance,
+      'retention-sweep',
+      { every: retentionSweepMs },
+      { name: JobName.RetentionSweep, data: {}, opts: SCHEDULED_JOB_OPTIONS },
+    );
+    // The roll-up and the consent and retrohunt-rules sweeps share a period: all are cheap when there is
+    // nothing to do.
+    await this.producer.upsertJobScheduler(
+      maintenance,
+      'stats-rollup',
+      { every: rollupMs },
+      { name: JobName.StatsRollup, data: {}, opts: SCHEDULED_JOB_OPTIONS },
+    );
+    await this.producer.upsertJobScheduler(
+      maintenance,
+      'consent-sweep',
+      { every: rollupMs },
+      { name: JobName.ConsentSweep, data: {}, opts: SCHEDULED_JOB_OPTIONS },
+    );
+    await this.producer.upsertJobScheduler(
+      maintenance,
+      'retrohunt-rules-sweep',
+      { every: rollupMs },
+      { name: JobName.RetrohuntRulesSweep, data: {}, opts: SCHEDULED_JOB_OPTIONS },
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -207,6 +207,11 @@ export class QueueProducer {
     return this.withDeadline(this.queue(name).getWorkersCount());
   }
 
+  /** Creates or updates a job scheduler of a queue, within the producer deadline (Redis may be down). */
+  async upsertJobScheduler(name: QueueName, ...args: Parameters<Queue['upsertJobScheduler']>): Promise<void> {
+    await this.withDeadline(this.queue(name).upsertJobScheduler(...args));
+  }
+
   /** Whether a queue has the job scheduler `id` (a Redis restarted without its data has none). */
   async hasJobScheduler(name: QueueName, id: string): Promise<boolean> {
     return (await this.withDeadline(this.queue(name).getJobScheduler(id))) !== undefined;

@@ -58,9 +58,17 @@ export class RulesetSubscriber {
     this.channel = channel;
   }
 
-  /** Connects and subscribes; ioredis re-subscribes by itself after a reconnect. */
+  /**
+   * Connects and subscribes; ioredis re-subscribes by itself after a reconnect. A Redis down at start is
+   * no failure: ioredis keeps trying, and the subscription waits in its offline queue until Redis answers.
+   */
   async start(): Promise<void> {
-    await this.redis.connect();
+    try {
+      await this.redis.connect();
+    } catch {
+      this.redis.subscribe(this.channel).catch(() => undefined);
+      return;
+    }
     await this.redis.subscribe(this.channel);
   }
 
