@@ -85,4 +85,32 @@ describe('Redis outages', () => {
       what: 'the scan once Redis is up',
     });
   });
+
+  it('stops a scanner on SIGTERM while Redis is down', async () => {
+    const port = await freePort();
+    const redis = startRedis(port);
+    redises.push(redis);
+    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    services.push(service);
+    await service.start();
+    await pollUntil(
+      async () =>
+        (await fetch(`${service.scannerUrl}/health/ready`).catch(() => null))?.ok ? true : undefined,
+      { timeoutMs: 30_000, what: 'the scanner to be ready' },
+    );
+    await stopRedis(redis);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+
+    const scanner = service.scanner;
+    assert.ok(scanner !== null);
+    const exited = new Promise<string>((resolve) =>
+      scanner.once('exit', (code, signal) => resolve(`${code ?? signal}`)),
+    );
+    scanner.kill('SIGTERM');
+    const outcome = await Promise.race([
+      exited,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
+    ]);
+    assert.notEqual(outcome, 'still running', `the scanner did not stop within 20 s:\n${service.output()}`);
+  });
 });

@@ -21,6 +21,8 @@ const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
 /** How often the job schedulers are checked for: a Redis restarted without its data has lost them. */
 const SCHEDULES_CHECK_EVERY_MS = 10_000;
+/** While the workers close, how often Redis is checked for (they cannot close while it is down). */
+const SHUTDOWN_REDIS_CHECK_MS = 1_000;
 /** Options of the scheduled maintenance jobs; one attempt each (over the producer's default options). */
 const SCHEDULED_JOB_OPTIONS = { attempts: 1, removeOnComplete: 100, removeOnFail: 100 };
 
@@ -177,7 +179,26 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.schedulesTimer);
-    await Promise.all(this.workers.map((w) => w.close()));
+    let closed = false;
+    const closing = Promise.all(this.workers.map((w) => w.close())).then(() => {
+      closed = true;
+    });
+    // BullMQ's close waits for each worker's blocking connection to end, which a connection reconnecting to
+    // a Redis that is down never does (not even once Redis is back): the process would never exit. While
+    // Redis does not answer, stop waiting; the jobs in hand stay active in Redis and come back as stalled.
+    await Promise.race([closing, this.untilRedisUnreachable(() => closed)]);
     this.workers.length = 0;
+  }
+
+  private async untilRedisUnreachable(closed: () => boolean): Promise<void> {
+    while (!closed()) {
+      try {
+        await this.producer.ping();
+      } catch {
+        if (!closed()) this.logger.warn('Redis unreachable: the workers stop without waiting for it');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SHUTDOWN_REDIS_CHECK_MS).unref());
+    }
   }
 }
