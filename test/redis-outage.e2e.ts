@@ -86,7 +86,7 @@ describe('Redis outages', () => {
     });
   });
 
-  it('stops a scanner on SIGTERM while Redis is down', async () => {
+  it('stops a scanner on SIGTERM while Redis is down, also one started during the outage', async () => {
     const port = await freePort();
     const redis = startRedis(port);
     redises.push(redis);
@@ -112,5 +112,29 @@ describe('Redis outages', () => {
       new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
     ]);
     assert.notEqual(outcome, 'still running', `the scanner did not stop within 20 s:\n${service.output()}`);
+
+    // Started while Redis is down, so its connections never came up.
+    service.startScanner();
+    const late = service.scanner;
+    assert.ok(late !== null);
+    await pollUntil(
+      async () =>
+        (await fetch(`${service.scannerUrl}/health/live`).catch(() => null))?.ok ? true : undefined,
+      { timeoutMs: 30_000, what: 'the scanner started during the outage to answer /health/live' },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const lateExited = new Promise<string>((resolve) =>
+      late.once('exit', (code, signal) => resolve(`${code ?? signal}`)),
+    );
+    late.kill('SIGTERM');
+    const lateOutcome = await Promise.race([
+      lateExited,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
+    ]);
+    assert.notEqual(
+      lateOutcome,
+      'still running',
+      `the late scanner did not stop within 20 s:\n${service.output()}`,
+    );
   });
 });

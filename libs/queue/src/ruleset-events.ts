@@ -73,6 +73,11 @@ export class RulesetSubscriber {
   }
 
   async close(): Promise<void> {
+    // QUIT on a connection that is not up waits in the offline queue until Redis answers: drop it instead.
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
