@@ -373,7 +373,7 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
     assert.equal(replay.status, 409, await replay.clone().text());
     assert.match(
       ((await replay.json()) as { error: { message: string } }).error.message,
-      /start it again with POST \/v1\/retrohunts/,
+      /start a failed retrohunt again with POST \/v1\/retrohunts.*retro-scan batch, activate the version again/,
     );
   });
 
