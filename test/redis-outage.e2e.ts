@@ -59,6 +59,42 @@ describe('Redis outages', () => {
     });
   });
 
+  it('queues again the scan of a sample whose job Redis lost with its data (it stayed unscanned for good)', async () => {
+    const port = await freePort();
+    let redis = startRedis(port);
+    redises.push(redis);
+    const service = new TestService({
+      env: { REDIS_URL: `redis://127.0.0.1:${port}`, SCAN_STRANDED_AFTER_MS: '2000' },
+    });
+    services.push(service);
+    await service.start();
+    const agent = await service.token('agent');
+    // No scanner: the upload's scan job waits in Redis (its outbox row is gone once it is there)...
+    const scanner = service.scanner;
+    assert.ok(scanner !== null);
+    const stopped = new Promise((resolve) => scanner.once('exit', resolve));
+    scanner.kill('SIGTERM');
+    await stopped;
+    const bytes = benign(1408);
+    const res = await service.submit(bytes, fileMetadata(bytes), agent);
+    assert.equal(res.status, 201, await res.clone().text());
+    const { submissionId } = (await res.json()) as { submissionId: string };
+    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'queued' ? true : undefined), {
+      timeoutMs: 20_000,
+      what: 'the scan job in Redis',
+    });
+    // ...and Redis comes back without its data, that job with it.
+    await stopRedis(redis);
+    redis = startRedis(port);
+    redises.push(redis);
+    service.startScanner();
+    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'scanned' ? true : undefined), {
+      timeoutMs: 75_000,
+      intervalMs: 500,
+      what: 'the lost scan queued again and run',
+    });
+  });
+
   it('starts a scanner while Redis is down: it waits for Redis, then scans', async () => {
     const port = await freePort();
     // Nothing listens on the port yet: the API starts (not ready), and so must the scanner.

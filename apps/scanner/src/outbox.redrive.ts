@@ -1,7 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type Config } from '#config';
 import { JobName, type JobItem, type OutboxRedriveJob, QueueName } from '#contracts';
 import { OutboxRepository, SubmissionsRepository, type OutboxRecord } from '#database';
-import { QueueProducer } from '#queue';
+import { QueueProducer, ingestScanJobId } from '#queue';
+
+/** Unscanned samples whose scan job is looked for in Redis per re-drive run (oldest first). */
+const STRANDED_PER_RUN = 200;
 
 /** Rebuilds the typed job of an outbox row; a row naming an unknown job is reported, not guessed at. */
 export function jobItemOf(row: OutboxRecord): JobItem | null {
@@ -61,9 +65,10 @@ export class OutboxRedrive {
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
+    @Inject(CONFIG) private readonly config: Pick<Config, 'scanner'>,
   ) {}
 
-  async handle(data: OutboxRedriveJob): Promise<{ enqueued: number; invalid: number }> {
+  async handle(data: OutboxRedriveJob): Promise<{ enqueued: number; invalid: number; requeued: number }> {
     const rows = await this.outbox.pending(new Date(Date.now() - data.olderThanMs), 500);
     let enqueued = 0;
     let invalid = 0;
@@ -84,6 +89,37 @@ export class OutboxRedrive {
     }
     if (enqueued > 0 || invalid > 0)
       this.logger.log(`outbox re-drive: ${enqueued} enqueued, ${invalid} invalid`);
-    return { enqueued, invalid };
+    const requeued = await this.requeueStranded();
+    return { enqueued, invalid, requeued };
+  }
+
+  /**
+   * Scan jobs Redis lost: the outbox row of an upload goes once its job is in Redis, so a Redis restarted
+   * without its data (no persistence, a failover to an empty replica) took the queued scans with it and
+   * their samples stayed unscanned for good. A sample still unscanned SCAN_STRANDED_AFTER_MS after it was
+   * first seen whose ingest scan job the scan queue does not hold (in any state: waiting, active, failed…)
+   * gets it again, under the same id, so one added meanwhile by anyone else counts once.
+   */
+  private async requeueStranded(): Promise<number> {
+    const stranded = await this.submissions.strandedScans(
+      new Date(Date.now() - this.config.scanner.strandedAfterMs),
+      STRANDED_PER_RUN,
+    );
+    let requeued = 0;
+    for (const { sha256, submissionId } of stranded) {
+      const jobId = ingestScanJobId(sha256, submissionId);
+      if (await this.queue.hasJob(QueueName.Scan, jobId)) continue;
+      await this.queue.add(
+        { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256, submissionId } },
+        jobId,
+      );
+      requeued += 1;
+    }
+    if (requeued > 0) {
+      this.logger.warn(
+        `${requeued} scan job(s) missing from Redis queued again (samples unscanned ${this.config.scanner.strandedAfterMs / 1000} s after they arrived)`,
+      );
+    }
+    return requeued;
   }
 }

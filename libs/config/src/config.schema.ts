@@ -121,6 +121,11 @@ export function envSchema(root: string) {
      * Size of libuv's thread pool in the scanner (YARA scans, fs and crypto share it); default SCAN_CONCURRENCY.
      */
     SCANNER_THREADS: int(1).max(1024).optional(),
+    /**
+     * A sample still unscanned this long after it was first seen, whose scan job Redis no longer has (a
+     * Redis restarted without its data), is queued again by the outbox re-drive.
+     */
+    SCAN_STRANDED_AFTER_MS: int(1000).default(120_000),
     /** Retrohunt and retro-scan batch jobs a scanner process runs at once; low so ingest scans keep flowing. */
     RETROHUNT_CONCURRENCY: int(1).default(1),
     /** Samples per retrohunt (and retro-scan) batch job. */
@@ -230,6 +235,7 @@ export interface Config {
     prefetch: number;
     /** UV_THREADPOOL_SIZE of scanner processes. */
     threads: number;
+    strandedAfterMs: number;
     retrohuntConcurrency: number;
     retrohuntBatchSize: number;
     timeoutMs: number;
@@ -325,6 +331,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           ? 0
           : (e.SCAN_PREFETCH ?? e.SCAN_CONCURRENCY),
       threads: e.SCANNER_THREADS ?? e.SCAN_CONCURRENCY,
+      strandedAfterMs: e.SCAN_STRANDED_AFTER_MS,
       retrohuntConcurrency: e.RETROHUNT_CONCURRENCY,
       retrohuntBatchSize: e.RETROHUNT_BATCH_SIZE,
       timeoutMs: e.SCAN_TIMEOUT_MS,

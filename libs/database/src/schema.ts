@@ -93,6 +93,10 @@ export const samples = pgTable(
     index('samples_size_key_idx').on(t.size, t.sha256),
     index('samples_verdict_first_seen_idx').on(t.verdict, t.firstSeen, t.sha256),
     index('samples_kind_first_seen_idx').on(t.kind, t.firstSeen, t.sha256),
+    // The unscanned samples, for the re-drive's look for scan jobs Redis lost (migration 0025).
+    index('samples_pending_idx')
+      .on(t.firstSeen)
+      .where(sql`${t.scanStatus} = 'pending'`),
     // Rule, tag and country filters: a join per candidate row (matches of the latest scan, or sightings)
     // took up to a second over 1,000,000 samples for a middling rule or a rare country;
     // arrays on the row with GIN indexes answer either by walking the sort index or by a bitmap.

@@ -107,6 +107,11 @@ export class QueueProducer {
     await this.withDeadline(this.queue(item.queue).add(item.name, item.data, { ...options, jobId }));
   }
 
+  /** Whether the queue holds the job `jobId` in any state (waiting, active, completed, failed…). */
+  async hasJob(name: QueueName, jobId: string): Promise<boolean> {
+    return (await this.withDeadline(this.queue(name).getJobState(jobId))) !== 'unknown';
+  }
+
   /** Redis calls from a request path either answer within the deadline or fail with QUEUE_UNAVAILABLE. */
   private async withDeadline<T>(call: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;

@@ -369,6 +369,27 @@ export class SubmissionsRepository {
   }
 
   /**
+   * Samples never scanned (`scan_status` still `pending`) first seen before `olderThan`, oldest first, each
+   * with the upload that made it: the one its ingest scan job is named after (ingestScanJobId). By the
+   * partial index of pending samples (migration 0025).
+   */
+  async strandedScans(olderThan: Date, limit: number): Promise<{ sha256: string; submissionId: string }[]> {
+    const result = await this.database.db.execute<{ sha256: string; submission_id: string | null }>(
+      sql`select s.sha256,
+                 (select sub.id from ${submissions} sub
+                  where sub.sample_sha256 = s.sha256 and sub.source <> 'lookup'
+                  order by sub.received_at, sub.id limit 1) as submission_id
+          from ${samples} s
+          where s.scan_status = 'pending' and s.first_seen < ${olderThan.toISOString()}::timestamptz
+          order by s.first_seen
+          limit ${limit}`,
+    );
+    return result.rows.flatMap((r) =>
+      r.submission_id === null ? [] : [{ sha256: r.sha256, submissionId: r.submission_id }],
+    );
+  }
+
+  /**
    * Hash-first lookups, the write, for any number of lookups at once in one statement: each sighting of a
    * sample still stored bumps its `sightings` and its `last_seen` (to the lookup's instant, never back, to
    * within a minute: see lastSeenAt), and adds a submission row marked `lookup` (no bytes, so no metadata)
