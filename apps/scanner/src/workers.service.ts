@@ -8,7 +8,13 @@ import {
 import type { Worker } from 'bullmq';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
-import { QueueProducer, startWorker, type QueueConnection } from '#queue';
+import {
+  ConnectionErrorThrottle,
+  QueueProducer,
+  isConnectionFailure,
+  startWorker,
+  type QueueConnection,
+} from '#queue';
 import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
 import { RetrohuntRulesSweep } from './retrohunt-rules.sweep.js';
@@ -19,6 +25,8 @@ import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 
 const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
+/** At most one line per worker this often while Redis cannot be reached. */
+const CONNECTION_ERROR_LOG_MS = 60_000;
 /** How often the job schedulers are checked for: a Redis restarted without its data has lost them. */
 const SCHEDULES_CHECK_EVERY_MS = 10_000;
 /** While the workers close, how often Redis is checked for (they cannot close while it is down). */
@@ -34,6 +42,8 @@ const SIGHTINGS_JOBS_IN_FLIGHT = 32;
 export class WorkersService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkersService.name);
   private readonly workers: Worker[] = [];
+  /** Each worker's throttle of connection errors (see ConnectionErrorThrottle). */
+  private readonly throttles: ConnectionErrorThrottle[] = [];
   private schedulesTimer: NodeJS.Timeout | undefined;
   /** The check of the job schedulers under way, if any (one at a time). */
   private checkingSchedules: Promise<void> | null = null;
@@ -91,7 +101,15 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       { connection: this.connection, concurrency: this.config.scanner.retrohuntConcurrency },
     );
     for (const worker of [scan, maintenance, retrohunt, sightings]) {
-      worker.on('error', (e) => this.logger.error({ err: e }, `worker ${worker.name}: ${e.message}`));
+      // A Redis outage is one line a minute per worker, not a stack per reconnect attempt.
+      const throttle = new ConnectionErrorThrottle(CONNECTION_ERROR_LOG_MS);
+      this.throttles.push(throttle);
+      worker.on('error', (e) => {
+        const line = throttle.line(e);
+        if (line === null) return;
+        if (isConnectionFailure(e)) this.logger.warn(`worker ${worker.name}: ${line}`);
+        else this.logger.error({ err: e }, `worker ${worker.name}: ${line}`);
+      });
       worker.on('failed', (job, e) =>
         this.logger.warn(
           `job ${job?.name ?? '?'} ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${e.message}`,
@@ -119,7 +137,13 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     this.checkingSchedules ??= (async () => {
       try {
         // The last one schedule() makes: present, all are (a start during an outage may have made none).
-        if (await this.producer.hasJobScheduler(QueueName.Maintenance, 'retrohunt-rules-sweep')) return;
+        const present = await this.producer.hasJobScheduler(QueueName.Maintenance, 'retrohunt-rules-sweep');
+        // Redis answered: an outage the workers reported is over (their next failure is said at once).
+        if (this.throttles.some((t) => t.failing)) {
+          this.logger.log('Redis reachable again');
+          for (const t of this.throttles) t.recovered();
+        }
+        if (present) return;
         this.logger.warn(
           'job schedulers missing from Redis (restarted without its data, or down at start): creating them',
         );

@@ -16,6 +16,7 @@ export {
   type QueueState,
   type QueueStateStats,
 } from './queue.js';
+export { ConnectionErrorThrottle, isConnectionFailure } from './connection-errors.js';
 export { QueueModule } from './queue.module.js';
 export { RulesetPublisher, RulesetSubscriber, rulesetChannel, type RulesetChange } from './ruleset-events.js';
 export {

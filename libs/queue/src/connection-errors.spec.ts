@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConnectionErrorThrottle, isConnectionFailure } from './connection-errors.js';
+
+const refused = () =>
+  Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6394'), { code: 'ECONNREFUSED' });
+
+describe('ConnectionErrorThrottle', () => {
+  it('says the first connection failure, then one line a period with the count left unsaid', () => {
+    let now = 0;
+    const throttle = new ConnectionErrorThrottle(60_000, () => now);
+    assert.match(throttle.line(refused()) ?? '', /^Redis unreachable, retrying: connect ECONNREFUSED/);
+    assert.equal(throttle.failing, true);
+    now = 1_000;
+    assert.equal(throttle.line(refused()), null);
+    assert.equal(throttle.line(new Error('Connection is closed.')), null);
+    now = 61_000;
+    assert.match(throttle.line(refused()) ?? '', /\(2 more like it since the last line\)$/);
+    throttle.recovered();
+    assert.equal(throttle.failing, false);
+    now = 62_000;
+    assert.match(throttle.line(refused()) ?? '', /^Redis unreachable/);
+  });
+
+  it('lets every other error through, each time', () => {
+    const throttle = new ConnectionErrorThrottle(60_000, () => 0);
+    const bad = new Error('ERR Error running script: user_script:1: bad argument');
+    assert.equal(isConnectionFailure(bad), false);
+    assert.equal(throttle.line(bad), bad.message);
+    assert.equal(throttle.line(bad), bad.message);
+    assert.equal(throttle.failing, false);
+  });
+});

@@ -1,0 +1,49 @@
+/** What ioredis and Node say when Redis cannot be reached (as opposed to an error of a command or a job). */
+const CONNECTION_FAILURE =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|Connection is closed|Stream isn't writeable/;
+
+export function isConnectionFailure(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  return CONNECTION_FAILURE.test(`${typeof code === 'string' ? code : ''} ${e.message}`);
+}
+
+/**
+ * One log line per `everyMs` for a connection that keeps failing, instead of one with a stack per reconnect
+ * attempt (BullMQ's workers report each: ~100 lines in the first 40 s of an outage). The first failure is
+ * said at once, then at most one line per period with how many were left unsaid; other errors always pass.
+ */
+export class ConnectionErrorThrottle {
+  private lastSaid = Number.NEGATIVE_INFINITY;
+  private unsaid = 0;
+
+  constructor(
+    private readonly everyMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The line to log for `e` now, or null to stay quiet; `e` is not a connection failure: always a line. */
+  line(e: Error): string | null {
+    if (!isConnectionFailure(e)) return e.message;
+    const t = this.now();
+    if (t - this.lastSaid < this.everyMs) {
+      this.unsaid += 1;
+      return null;
+    }
+    const more = this.unsaid > 0 ? ` (${this.unsaid} more like it since the last line)` : '';
+    this.lastSaid = t;
+    this.unsaid = 0;
+    return `Redis unreachable, retrying: ${e.message}${more}`;
+  }
+
+  /** Whether a failure was said and not yet followed by {@link recovered}. */
+  get failing(): boolean {
+    return this.lastSaid !== Number.NEGATIVE_INFINITY;
+  }
+
+  /** Forgets the failures (the connection works again): the next one is said at once. */
+  recovered(): void {
+    this.lastSaid = Number.NEGATIVE_INFINITY;
+    this.unsaid = 0;
+  }
+}
