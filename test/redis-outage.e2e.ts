@@ -25,6 +25,27 @@ async function statusOf(service: TestService, id: string): Promise<string> {
   return ((await res.json()) as { status: string }).status;
 }
 
+/** Waits until the submission has `status`. */
+async function untilStatus(service: TestService, id: string, status: string, what: string): Promise<void> {
+  await pollUntil(async () => ((await statusOf(service, id)) === status ? true : undefined), {
+    timeoutMs: 75_000,
+    intervalMs: 500,
+    what,
+  });
+}
+
+/** SIGTERM, then how it ended (exit code or signal), or 'still running' after `ms`. */
+async function terminate(child: ChildProcess, ms: number): Promise<string> {
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(`${code ?? signal}`)),
+  );
+  child.kill('SIGTERM');
+  return Promise.race([
+    exited,
+    new Promise<string>((resolve) => setTimeout(() => resolve('still running'), ms)),
+  ]);
+}
+
 describe('Redis outages', () => {
   const services: TestService[] = [];
   const redises: Array<ChildProcess | null> = [];
@@ -52,11 +73,12 @@ describe('Redis outages', () => {
     redis = startRedis(port);
     redises.push(redis);
 
-    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'scanned' ? true : undefined), {
-      timeoutMs: 75_000,
-      intervalMs: 500,
-      what: 'the outbox re-drive and the scan after Redis came back',
-    });
+    await untilStatus(
+      service,
+      submissionId,
+      'scanned',
+      'the outbox re-drive and the scan after Redis came back',
+    );
   });
 
   it('queues again the scan of a sample whose job Redis lost with its data (it stayed unscanned for good)', async () => {
@@ -88,11 +110,7 @@ describe('Redis outages', () => {
     redis = startRedis(port);
     redises.push(redis);
     service.startScanner();
-    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'scanned' ? true : undefined), {
-      timeoutMs: 75_000,
-      intervalMs: 500,
-      what: 'the lost scan queued again and run',
-    });
+    await untilStatus(service, submissionId, 'scanned', 'the lost scan queued again and run');
   });
 
   it('starts a scanner while Redis is down: it waits for Redis, then scans', async () => {
@@ -115,11 +133,7 @@ describe('Redis outages', () => {
     const res = await service.submit(bytes, fileMetadata(bytes), agent);
     assert.equal(res.status, 201, await res.clone().text());
     const { submissionId } = (await res.json()) as { submissionId: string };
-    await pollUntil(async () => ((await statusOf(service, submissionId)) === 'scanned' ? true : undefined), {
-      timeoutMs: 75_000,
-      intervalMs: 500,
-      what: 'the scan once Redis is up',
-    });
+    await untilStatus(service, submissionId, 'scanned', 'the scan once Redis is up');
   });
 
   it('stops a scanner on SIGTERM while Redis is down, also one started during the outage', async () => {
@@ -139,14 +153,7 @@ describe('Redis outages', () => {
 
     const scanner = service.scanner;
     assert.ok(scanner !== null);
-    const exited = new Promise<string>((resolve) =>
-      scanner.once('exit', (code, signal) => resolve(`${code ?? signal}`)),
-    );
-    scanner.kill('SIGTERM');
-    const outcome = await Promise.race([
-      exited,
-      new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
-    ]);
+    const outcome = await terminate(scanner, 20_000);
     assert.notEqual(outcome, 'still running', `the scanner did not stop within 20 s:\n${service.output()}`);
 
     // Started while Redis is down, so its connections never came up.
@@ -159,14 +166,7 @@ describe('Redis outages', () => {
       { timeoutMs: 30_000, what: 'the scanner started during the outage to answer /health/live' },
     );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    const lateExited = new Promise<string>((resolve) =>
-      late.once('exit', (code, signal) => resolve(`${code ?? signal}`)),
-    );
-    late.kill('SIGTERM');
-    const lateOutcome = await Promise.race([
-      lateExited,
-      new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
-    ]);
+    const lateOutcome = await terminate(late, 20_000);
     assert.notEqual(
       lateOutcome,
       'still running',

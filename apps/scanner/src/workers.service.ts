@@ -162,43 +162,23 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     const { retentionSweepMs, rollupMs } = this.config.stewardship;
     // Through the producer: while Redis does not answer each call fails within its deadline, where a Queue
     // of its own waited for ever (and kept a scanner started during an outage from starting).
-    const maintenance = QueueName.Maintenance;
-    await this.producer.upsertJobScheduler(
-      maintenance,
-      'outbox-redrive',
-      { every: REDRIVE_EVERY_MS },
-      {
-        name: JobName.OutboxRedrive,
-        data: { olderThanMs: REDRIVE_OLDER_THAN_MS },
-        opts: SCHEDULED_JOB_OPTIONS,
-      },
-    );
-    await this.producer.upsertJobScheduler(
-      maintenance,
-      'retention-sweep',
-      { every: retentionSweepMs },
-      { name: JobName.RetentionSweep, data: {}, opts: SCHEDULED_JOB_OPTIONS },
-    );
     // The roll-up and the consent and retrohunt-rules sweeps share a period: all are cheap when there is
-    // nothing to do.
-    await this.producer.upsertJobScheduler(
-      maintenance,
-      'stats-rollup',
-      { every: rollupMs },
-      { name: JobName.StatsRollup, data: {}, opts: SCHEDULED_JOB_OPTIONS },
-    );
-    await this.producer.upsertJobScheduler(
-      maintenance,
-      'consent-sweep',
-      { every: rollupMs },
-      { name: JobName.ConsentSweep, data: {}, opts: SCHEDULED_JOB_OPTIONS },
-    );
-    await this.producer.upsertJobScheduler(
-      maintenance,
-      'retrohunt-rules-sweep',
-      { every: rollupMs },
-      { name: JobName.RetrohuntRulesSweep, data: {}, opts: SCHEDULED_JOB_OPTIONS },
-    );
+    // nothing to do. The last one is what checkSchedules looks for.
+    const schedules: Array<[id: string, every: number, name: JobName, data: Record<string, unknown>]> = [
+      ['outbox-redrive', REDRIVE_EVERY_MS, JobName.OutboxRedrive, { olderThanMs: REDRIVE_OLDER_THAN_MS }],
+      ['retention-sweep', retentionSweepMs, JobName.RetentionSweep, {}],
+      ['stats-rollup', rollupMs, JobName.StatsRollup, {}],
+      ['consent-sweep', rollupMs, JobName.ConsentSweep, {}],
+      ['retrohunt-rules-sweep', rollupMs, JobName.RetrohuntRulesSweep, {}],
+    ];
+    for (const [id, every, name, data] of schedules) {
+      await this.producer.upsertJobScheduler(
+        QueueName.Maintenance,
+        id,
+        { every },
+        { name, data, opts: SCHEDULED_JOB_OPTIONS },
+      );
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
