@@ -31,3 +31,39 @@ describe('ConnectionErrorThrottle', () => {
     assert.equal(throttle.failing, false);
   });
 });
+
+describe('ConnectionErrorThrottle.warn', () => {
+  const logger = () => {
+    const calls: unknown[][] = [];
+    return { calls, warn: (...args: unknown[]) => void calls.push(args) };
+  };
+
+  it('logs a QUEUE_UNAVAILABLE by its cause, one line a period, without the error object', () => {
+    const log = logger();
+    const throttle = new ConnectionErrorThrottle(60_000, () => 0);
+    const unavailable = () =>
+      Object.assign(
+        new Error('the job queue is unavailable', {
+          cause: new Error('no answer from Redis within 3000 ms'),
+        }),
+        { code: 'QUEUE_UNAVAILABLE' },
+      );
+    throttle.warn(log, unavailable(), 'rate limit not checked');
+    throttle.warn(log, unavailable(), 'rate limit not checked');
+    assert.deepEqual(log.calls, [
+      ['rate limit not checked: Redis unreachable, retrying: no answer from Redis within 3000 ms'],
+    ]);
+  });
+
+  it('logs any other error with its stack, every time', () => {
+    const log = logger();
+    const throttle = new ConnectionErrorThrottle(60_000, () => 0);
+    const bad = new Error('ERR wrong number of arguments');
+    throttle.warn(log, bad, 'scan backlog unknown');
+    throttle.warn(log, bad, 'scan backlog unknown');
+    assert.deepEqual(log.calls, [
+      [{ err: bad }, 'scan backlog unknown'],
+      [{ err: bad }, 'scan backlog unknown'],
+    ]);
+  });
+});

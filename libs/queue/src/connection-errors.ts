@@ -1,6 +1,6 @@
 /** What ioredis and Node say when Redis cannot be reached (as opposed to an error of a command or a job). */
 const CONNECTION_FAILURE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|Connection is closed|Stream isn't writeable/;
+  /QUEUE_UNAVAILABLE|no answer from Redis|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|Connection is closed|Stream isn't writeable/;
 
 export function isConnectionFailure(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
@@ -39,6 +39,20 @@ export class ConnectionErrorThrottle {
   /** Whether a failure was said and not yet followed by {@link recovered}. */
   get failing(): boolean {
     return this.lastSaid !== Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Logs `e` under `what` as a warning: a connection failure as one line a period without its stack (with
+   * its cause, for the producer's QUEUE_UNAVAILABLE), anything else with its stack each time.
+   */
+  warn(logger: { warn(message: unknown, ...rest: unknown[]): void }, e: unknown, what: string): void {
+    if (!isConnectionFailure(e)) {
+      logger.warn({ err: e }, what);
+      return;
+    }
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+    const line = this.line(cause instanceof Error ? cause : (e as Error));
+    if (line !== null) logger.warn(`${what}: ${line}`);
   }
 
   /** Forgets the failures (the connection works again): the next one is said at once. */

@@ -53,6 +53,9 @@ export const retroscanJobId = (data: RetroscanBatchJob): string =>
 
 const PRODUCER_DEADLINE_MS = 3_000;
 
+/** Retry-After of a QUEUE_UNAVAILABLE answer. */
+const QUEUE_RETRY_AFTER_SECONDS = 5;
+
 /** The job states reported by {@link QueueProducer.stats}. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
@@ -126,7 +129,11 @@ export class QueueProducer {
     } catch (e) {
       // The call may still settle later; its outcome no longer matters to this caller.
       call.catch(() => undefined);
-      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, { cause: e });
+      // A client may ask again in a few seconds (agents honour Retry-After); the outage may last longer.
+      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, {
+        cause: e,
+        retryAfterSeconds: QUEUE_RETRY_AFTER_SECONDS,
+      });
     } finally {
       clearTimeout(timer);
     }

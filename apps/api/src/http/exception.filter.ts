@@ -35,6 +35,9 @@ function codeForStatus(status: number): ErrorCode {
  * The one place errors become HTTP: `{"error":{"code","message","details"}}` and the request id header
  * (set by the logger middleware). A 5xx never carries internals; its stack goes to the log.
  */
+/** What a service the API depends on being down answers: logged as one line, without a stack. */
+const OUTAGES = new Set<ErrorCode>(['DATABASE_UNAVAILABLE', 'QUEUE_UNAVAILABLE', 'STORAGE_UNAVAILABLE']);
+
 @Catch()
 export class SpecimenExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
@@ -69,7 +72,7 @@ export class SpecimenExceptionFilter implements ExceptionFilter {
       message = 'internal error';
     }
     const status = ERROR_STATUS[code];
-    if (code === 'DATABASE_UNAVAILABLE') {
+    if (OUTAGES.has(code)) {
       // An outage, not a bug: one line with its cause, no stack, no statement.
       const cause =
         exception instanceof Error && exception.cause instanceof Error ? exception.cause.message : '';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { JobItem } from '#contracts';
 import { OutboxRepository } from '#database';
-import { QueueProducer } from '#queue';
+import { QueueProducer, ConnectionErrorThrottle } from '#queue';
 
 /**
  * The step after a transaction that committed a job to the outbox: add it to its queue, then drop the
@@ -11,6 +11,8 @@ import { QueueProducer } from '#queue';
 @Injectable()
 export class OutboxDispatcher {
   private readonly logger = new Logger(OutboxDispatcher.name);
+  /** Redis outages: one line a minute, not a stack per request. */
+  private readonly redisDown = new ConnectionErrorThrottle(60_000);
 
   constructor(
     @Inject(QueueProducer) private readonly queue: QueueProducer,
@@ -21,10 +23,11 @@ export class OutboxDispatcher {
   async dispatch(item: JobItem, jobId: string, outboxId: number): Promise<boolean> {
     try {
       await this.queue.add(item, jobId);
+      this.redisDown.recovered();
       await this.outbox.remove(outboxId);
       return true;
     } catch (e) {
-      this.logger.warn({ err: e, jobId }, `${item.name} job left in the outbox for re-drive`);
+      this.redisDown.warn(this.logger, e, `${item.name} job ${jobId} left in the outbox for re-drive`);
       return false;
     }
   }

@@ -1,7 +1,7 @@
 import { type CanActivate, Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { QueueName, SpecimenError } from '#contracts';
-import { QueueProducer } from '#queue';
+import { QueueProducer, ConnectionErrorThrottle } from '#queue';
 
 /**
  * Refuses byte uploads with 503 BACKPRESSURE while the scan backlog (waiting + delayed jobs) is above
@@ -12,6 +12,8 @@ import { QueueProducer } from '#queue';
 @Injectable()
 export class BackpressureGuard implements CanActivate {
   private readonly logger = new Logger(BackpressureGuard.name);
+  /** Redis outages: one line a minute, not a stack per request. */
+  private readonly redisDown = new ConnectionErrorThrottle(60_000);
   private depth: number | null = null;
   private readAt = 0;
   private refreshing: Promise<void> | null = null;
@@ -44,9 +46,10 @@ export class BackpressureGuard implements CanActivate {
       .backlog(QueueName.Scan)
       .then((depth) => {
         this.depth = depth;
+        this.redisDown.recovered();
       })
       .catch((e: unknown) => {
-        this.logger.warn({ err: e }, 'scan backlog unknown: Redis did not answer');
+        this.redisDown.warn(this.logger, e, 'scan backlog unknown: Redis did not answer');
       })
       .finally(() => {
         this.readAt = Date.now();

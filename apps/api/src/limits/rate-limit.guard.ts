@@ -2,7 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger } f
 import type { Request } from 'express';
 import { CONFIG, type Config } from '#config';
 import { SpecimenError } from '#contracts';
-import { RateLimiter } from '#queue';
+import { RateLimiter, ConnectionErrorThrottle } from '#queue';
 
 const MINUTE_MS = 60_000;
 
@@ -15,6 +15,8 @@ const MINUTE_MS = 60_000;
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger(RateLimitGuard.name);
+  /** Redis outages: one line a minute, not a stack per request. */
+  private readonly redisDown = new ConnectionErrorThrottle(60_000);
   private readonly limit: number;
 
   constructor(
@@ -41,8 +43,9 @@ export class RateLimitGuard implements CanActivate {
     try {
       // Keyed by the agent's pseudonym: Redis holds no agent id either.
       decision = await this.limiter.hit(`agent:${principal.pseudonym}`, this.limit, MINUTE_MS);
+      this.redisDown.recovered();
     } catch (e) {
-      this.logger.warn({ err: e }, 'rate limit not checked: Redis did not answer');
+      this.redisDown.warn(this.logger, e, 'rate limit not checked: Redis did not answer');
       return null;
     }
     if (decision.allowed) return null;

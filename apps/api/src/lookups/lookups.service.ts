@@ -13,7 +13,7 @@ import {
   type Verdict,
 } from '#contracts';
 import { type LookupSample, type SightingBatch, SubmissionsRepository } from '#database';
-import { QueueProducer } from '#queue';
+import { QueueProducer, ConnectionErrorThrottle } from '#queue';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
 import { submitterOf } from '../auth/auth.js';
 import { parseOrThrow } from '../http/validation.js';
@@ -122,6 +122,8 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 @Injectable()
 export class LookupsService {
   private readonly logger = new Logger(LookupsService.name);
+  /** Redis outages: one line a minute, not a stack per request. */
+  private readonly redisDown = new ConnectionErrorThrottle(60_000);
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -295,7 +297,11 @@ export class LookupsService {
         },
       );
     } catch (e) {
-      this.logger.warn({ err: e }, 'lookup sightings written in the request: the queue is unavailable');
+      this.redisDown.warn(
+        this.logger,
+        e,
+        'lookup sightings written in the request: the queue is unavailable',
+      );
       await this.submissions.recordSightings([batch]);
     }
   }

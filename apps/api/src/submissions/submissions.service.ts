@@ -12,7 +12,7 @@ import {
 } from '#contracts';
 import { Batcher, type RecordedSubmission, SubmissionsRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
-import { QueueProducer, ingestScanJobId } from '#queue';
+import { QueueProducer, ingestScanJobId, ConnectionErrorThrottle } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
 import { submitterOf } from '../auth/auth.js';
 import { scrubString, scrubbedContext } from './scrub.js';
@@ -61,6 +61,8 @@ const MAX_QUEUED_BATCH = 256;
 @Injectable()
 export class SubmissionsService {
   private readonly logger = new Logger(SubmissionsService.name);
+  /** Redis outages: one line a minute, not a stack per request. */
+  private readonly redisDown = new ConnectionErrorThrottle(60_000);
   /**
    * Marks submissions queued (outbox row dropped) in one statement for all the uploads that got there
    * while the previous one ran: one commit for many instead of one each. A lone upload waits for no one;
@@ -182,7 +184,7 @@ export class SubmissionsService {
         recorded.job.jobId,
       );
     } catch (e) {
-      this.logger.warn({ err: e, sha256 }, 'scan job left in the outbox for re-drive');
+      this.redisDown.warn(this.logger, e, `scan job of ${sha256} left in the outbox for re-drive`);
       return;
     }
     await this.queued.submit({ submissionId: recorded.submissionId, outboxId: recorded.outboxId });
