@@ -34,6 +34,15 @@ async function untilStatus(service: TestService, id: string, status: string, wha
   });
 }
 
+/** Waits until the scanner answers 200 on its health `path` (`live` or `ready`). */
+async function untilScanner(service: TestService, path: 'live' | 'ready', what: string): Promise<void> {
+  await pollUntil(
+    async () =>
+      (await fetch(`${service.scannerUrl}/health/${path}`).catch(() => null))?.ok ? true : undefined,
+    { timeoutMs: 30_000, what },
+  );
+}
+
 /** SIGTERM, then how it ended (exit code or signal), or 'still running' after `ms`. */
 async function terminate(child: ChildProcess, ms: number): Promise<string> {
   const exited = new Promise<string>((resolve) =>
@@ -119,11 +128,7 @@ describe('Redis outages', () => {
     const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` }, waitFor: 'live' });
     services.push(service);
     await service.start();
-    await pollUntil(
-      async () =>
-        (await fetch(`${service.scannerUrl}/health/live`).catch(() => null))?.ok ? true : undefined,
-      { timeoutMs: 30_000, what: 'the scanner to answer /health/live' },
-    );
+    await untilScanner(service, 'live', 'the scanner to answer /health/live');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     assert.equal(service.scanner?.exitCode, null, `the scanner exited:\n${service.output()}`);
 
@@ -143,11 +148,7 @@ describe('Redis outages', () => {
     const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
     services.push(service);
     await service.start();
-    await pollUntil(
-      async () =>
-        (await fetch(`${service.scannerUrl}/health/ready`).catch(() => null))?.ok ? true : undefined,
-      { timeoutMs: 30_000, what: 'the scanner to be ready' },
-    );
+    await untilScanner(service, 'ready', 'the scanner to be ready');
     await stopRedis(redis);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
 
@@ -160,11 +161,7 @@ describe('Redis outages', () => {
     service.startScanner();
     const late = service.scanner;
     assert.ok(late !== null);
-    await pollUntil(
-      async () =>
-        (await fetch(`${service.scannerUrl}/health/live`).catch(() => null))?.ok ? true : undefined,
-      { timeoutMs: 30_000, what: 'the scanner started during the outage to answer /health/live' },
-    );
+    await untilScanner(service, 'live', 'the scanner started during the outage to answer /health/live');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const lateOutcome = await terminate(late, 20_000);
     assert.notEqual(

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { JobName, type JobItem, type OutboxRedriveJob, QueueName } from '#contracts';
 import { OutboxRepository, SubmissionsRepository, type OutboxRecord } from '#database';
-import { QueueProducer, ingestScanJobId } from '#queue';
+import { QueueProducer, ingestScanJob } from '#queue';
 
 /** Unscanned samples whose scan job is looked for in Redis per re-drive run (oldest first). */
 const STRANDED_PER_RUN = 200;
@@ -107,12 +107,9 @@ export class OutboxRedrive {
     );
     let requeued = 0;
     for (const { sha256, submissionId } of stranded) {
-      const jobId = ingestScanJobId(sha256, submissionId);
+      const { item, jobId } = ingestScanJob(sha256, submissionId);
       if (await this.queue.hasJob(QueueName.Scan, jobId)) continue;
-      await this.queue.add(
-        { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256, submissionId } },
-        jobId,
-      );
+      await this.queue.add(item, jobId);
       requeued += 1;
     }
     if (requeued > 0) {

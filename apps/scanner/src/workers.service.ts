@@ -25,8 +25,6 @@ import { StewardshipJobs } from './stewardship/stewardship.jobs.js';
 
 const REDRIVE_EVERY_MS = 10_000;
 const REDRIVE_OLDER_THAN_MS = 5_000;
-/** At most one line per worker this often while Redis cannot be reached. */
-const CONNECTION_ERROR_LOG_MS = 60_000;
 /** How often the job schedulers are checked for: a Redis restarted without its data has lost them. */
 const SCHEDULES_CHECK_EVERY_MS = 10_000;
 /** While the workers close, how often Redis is checked for (they cannot close while it is down). */
@@ -102,7 +100,7 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
     );
     for (const worker of [scan, maintenance, retrohunt, sightings]) {
       // A Redis outage is one line a minute per worker, not a stack per reconnect attempt.
-      const throttle = new ConnectionErrorThrottle(CONNECTION_ERROR_LOG_MS);
+      const throttle = new ConnectionErrorThrottle();
       this.throttles.push(throttle);
       worker.on('error', (e) => {
         const line = throttle.line(e);

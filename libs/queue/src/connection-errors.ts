@@ -18,7 +18,7 @@ export class ConnectionErrorThrottle {
   private unsaid = 0;
 
   constructor(
-    private readonly everyMs: number,
+    private readonly everyMs = 60_000,
     private readonly now: () => number = Date.now,
   ) {}
 

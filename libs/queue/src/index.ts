@@ -6,6 +6,7 @@ export {
   retrohuntJobId,
   retroscanJobId,
   retroscanKey,
+  ingestScanJob,
   ingestScanJobId,
   scanJobId,
   startWorker,

@@ -39,6 +39,12 @@ export const scanJobId = (sha256: string, reason: string): string => `scan-${rea
 export const ingestScanJobId = (sha256: string, submissionId: string): string =>
   scanJobId(sha256, `ingest-${submissionId}`);
 
+/** That job as ingest adds it and the re-drive adds it again when Redis lost it: the item and its id. */
+export const ingestScanJob = (sha256: string, submissionId: string): { item: JobItem; jobId: string } => ({
+  item: { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256, submissionId } },
+  jobId: ingestScanJobId(sha256, submissionId),
+});
+
 /** Deterministic id of a retrohunt batch job: the same batch queued twice is one job. */
 export const retrohuntJobId = (retrohuntId: string, after?: string | null): string =>
   `retrohunt-${retrohuntId}-${after ?? 'start'}`;

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ERROR_STATUS } from '#contracts';
+import { sendError } from './exception.filter.js';
 import { smallJsonType } from './large-json.js';
 
 /**
@@ -22,12 +22,8 @@ export function jsonBodyDeadline(ms: number): RequestHandler {
     const timer = setTimeout(() => {
       if (req.complete || res.headersSent) return;
       res.setHeader('Connection', 'close');
-      res.status(ERROR_STATUS.REQUEST_TIMEOUT).json({
-        error: {
-          code: 'REQUEST_TIMEOUT',
-          message: `the JSON body did not arrive within ${ms} ms of its headers`,
-          details: { timeoutMs: ms },
-        },
+      sendError(res, 'REQUEST_TIMEOUT', `the JSON body did not arrive within ${ms} ms of its headers`, {
+        timeoutMs: ms,
       });
       // What the client still sends is not read: the connection ends once the answer is out.
       res.once('finish', () => req.socket.destroy());

@@ -91,8 +91,19 @@ export class SpecimenExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
-    if (STATUS_CODES[status] === undefined && REASONS[status] !== undefined)
-      res.statusMessage = REASONS[status];
-    res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+    sendError(res, code, message, details);
   }
+}
+
+/** The one shape of an error answer: its status (and reason phrase), `{"error":{"code","message","details"}}`. */
+export function sendError(
+  res: Response,
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): void {
+  const status = ERROR_STATUS[code];
+  if (STATUS_CODES[status] === undefined && REASONS[status] !== undefined)
+    res.statusMessage = REASONS[status];
+  res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
 }

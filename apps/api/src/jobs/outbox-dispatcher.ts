@@ -12,7 +12,7 @@ import { QueueProducer, ConnectionErrorThrottle } from '#queue';
 export class OutboxDispatcher {
   private readonly logger = new Logger(OutboxDispatcher.name);
   /** Redis outages: one line a minute, not a stack per request. */
-  private readonly redisDown = new ConnectionErrorThrottle(60_000);
+  private readonly redisDown = new ConnectionErrorThrottle();
 
   constructor(
     @Inject(QueueProducer) private readonly queue: QueueProducer,

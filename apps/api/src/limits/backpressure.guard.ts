@@ -13,7 +13,7 @@ import { QueueProducer, ConnectionErrorThrottle } from '#queue';
 export class BackpressureGuard implements CanActivate {
   private readonly logger = new Logger(BackpressureGuard.name);
   /** Redis outages: one line a minute, not a stack per request. */
-  private readonly redisDown = new ConnectionErrorThrottle(60_000);
+  private readonly redisDown = new ConnectionErrorThrottle();
   private depth: number | null = null;
   private readAt = 0;
   private refreshing: Promise<void> | null = null;

@@ -16,7 +16,7 @@ const MINUTE_MS = 60_000;
 export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger(RateLimitGuard.name);
   /** Redis outages: one line a minute, not a stack per request. */
-  private readonly redisDown = new ConnectionErrorThrottle(60_000);
+  private readonly redisDown = new ConnectionErrorThrottle();
   private readonly limit: number;
 
   constructor(

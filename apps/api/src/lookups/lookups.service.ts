@@ -123,7 +123,7 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 export class LookupsService {
   private readonly logger = new Logger(LookupsService.name);
   /** Redis outages: one line a minute, not a stack per request. */
-  private readonly redisDown = new ConnectionErrorThrottle(60_000);
+  private readonly redisDown = new ConnectionErrorThrottle();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,

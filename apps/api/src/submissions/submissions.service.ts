@@ -12,7 +12,7 @@ import {
 } from '#contracts';
 import { Batcher, type RecordedSubmission, SubmissionsRepository } from '#database';
 import { SpecimenMetrics } from '#observability';
-import { QueueProducer, ingestScanJobId, ConnectionErrorThrottle } from '#queue';
+import { QueueProducer, ingestScanJob, ingestScanJobId, ConnectionErrorThrottle } from '#queue';
 import { OBJECT_STORE, type ObjectStore, sampleKey } from '#storage';
 import { submitterOf } from '../auth/auth.js';
 import { scrubString, scrubbedContext } from './scrub.js';
@@ -62,7 +62,7 @@ const MAX_QUEUED_BATCH = 256;
 export class SubmissionsService {
   private readonly logger = new Logger(SubmissionsService.name);
   /** Redis outages: one line a minute, not a stack per request. */
-  private readonly redisDown = new ConnectionErrorThrottle(60_000);
+  private readonly redisDown = new ConnectionErrorThrottle();
   /**
    * Marks submissions queued (outbox row dropped) in one statement for all the uploads that got there
    * while the previous one ran: one commit for many instead of one each. A lone upload waits for no one;
@@ -175,14 +175,8 @@ export class SubmissionsService {
   private async enqueue(recorded: RecordedSubmission, sha256: string): Promise<void> {
     if (recorded.outboxId === null || recorded.job === null) return;
     try {
-      await this.queue.add(
-        {
-          queue: QueueName.Scan,
-          name: JobName.ScanSample,
-          data: { sha256, submissionId: recorded.submissionId },
-        },
-        recorded.job.jobId,
-      );
+      const { item } = ingestScanJob(sha256, recorded.submissionId);
+      await this.queue.add(item, recorded.job.jobId);
     } catch (e) {
       this.redisDown.warn(this.logger, e, `scan job of ${sha256} left in the outbox for re-drive`);
       return;
