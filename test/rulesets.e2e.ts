@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -567,5 +568,56 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
     assert.equal(enabled.status, 200, await enabled.clone().text());
     assert.equal(((await enabled.json()) as { rescan?: { allSamples: boolean } }).rescan?.allSamples, true);
     assert.equal((await scanned(sha, (v) => v.verdict === 'malicious')).matches[0]?.rule, 'Flip_Rule');
+  });
+});
+
+describe('rulesets and retrohunts: compile limits', () => {
+  let service: TestService;
+  let analyst = '';
+
+  before(async () => {
+    service = new TestService({ scanner: false, env: { RULES_COMPILE_TIMEOUT_MS: '1500' } });
+    await service.start();
+    analyst = await service.token('analyst', 'ana');
+  });
+  after(async () => {
+    await service.stop();
+  });
+
+  /** One rule whose 600 xor strings take libyara many seconds to compile (each is 256 keys in two widths). */
+  const slow = (): string => {
+    const strings = Array.from({ length: 600 }, (_, i) => `$x${i} = "abcdefgh${i}" xor(0-255) wide ascii`);
+    return `rule slow { strings: ${strings.join(' ')} condition: any of them }`;
+  };
+
+  /** The API's compiler processes still running. */
+  const compilers = (): string[] =>
+    execFileSync('ps', ['-o', 'ppid=,args=', '-e'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.trim().startsWith(`${service.api?.pid} `) && line.includes('compile-child'));
+
+  it('stops a compile at RULES_COMPILE_TIMEOUT_MS with a 400 that says so, and compiles the next at once', async () => {
+    for (const [path, body] of [
+      ['/v1/rulesets', { name: 'slow', source: slow() }],
+      ['/v1/retrohunts', { source: slow() }],
+    ] as const) {
+      const started = performance.now();
+      const res = await service.request(path, { method: 'POST', token: analyst, ...json(body) });
+      const ms = performance.now() - started;
+      assert.equal(res.status, 400, await res.clone().text());
+      const { error } = (await res.json()) as ErrorBody;
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.match(error.message, /^the rules did not compile within 1\.5 s \(RULES_COMPILE_TIMEOUT_MS\)/);
+      assert.ok(ms < 5_000, `${path} answered after ${Math.round(ms)} ms`);
+      assert.deepEqual(compilers(), [], 'the compiler process is gone with the request');
+    }
+    const started = performance.now();
+    const res = await service.request('/v1/rulesets', {
+      method: 'POST',
+      token: analyst,
+      ...json({ name: 'quick', source: rule('Quick_Rule', 'SPECIMEN-QUICK', 50) }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.ok(performance.now() - started < 1_500, 'the next compile did not wait behind the stopped one');
   });
 });

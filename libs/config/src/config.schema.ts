@@ -82,6 +82,13 @@ export function envSchema(root: string) {
      * the server has no overall request deadline (uploads may take hours).
      */
     JSON_BODY_TIMEOUT_MS: int(100).default(30_000),
+    /**
+     * A ruleset or retrohunt sent to the API compiles in a process of its own, stopped after this long:
+     * libyara cannot cancel a compile, and some rules take minutes to compile.
+     */
+    RULES_COMPILE_TIMEOUT_MS: int(1000).default(60_000),
+    /** That process is stopped when its resident memory passes this many MB. */
+    RULES_COMPILE_MAX_MB: int(64).default(2048),
     /** Largest sample accepted by the multipart upload (bytes). */
     UPLOAD_MAX_BYTES: int(1).default(512 * MiB),
     /** Largest sample accepted by resumable (tus) uploads (bytes). */
@@ -202,6 +209,7 @@ export interface Config {
   auth: { adminToken: string | undefined; pseudonymKey: string; cacheMs: number };
   limits: {
     jsonBodyTimeoutMs: number;
+    ruleCompile: { timeoutMs: number; maxMemoryMb: number };
     uploadMaxBytes: number;
     resumableMaxBytes: number;
     resumableExpirySeconds: number;
@@ -299,6 +307,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     limits: {
       jsonBodyTimeoutMs: e.JSON_BODY_TIMEOUT_MS,
+      ruleCompile: { timeoutMs: e.RULES_COMPILE_TIMEOUT_MS, maxMemoryMb: e.RULES_COMPILE_MAX_MB },
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,
       resumableMaxBytes: e.RESUMABLE_MAX_BYTES,
       resumableExpirySeconds: e.RESUMABLE_EXPIRY_SECONDS,

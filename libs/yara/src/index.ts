@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { YARA_LIB_DIR, native } from './native-addon.js';
 
 export { compileRules, compileRulesAsync, compileTag, loadRules, type CompileResult } from './compile.js';
+export { type CompileLimits, compileRulesIsolated } from './compile-isolated.js';
 export { ruleDefinitions } from './rule-splitter.js';
 export {
   DEFAULT_MAX_MATCHES_PER_SCAN,

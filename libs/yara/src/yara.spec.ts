@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import {
   type YaraRules,
   compileRules,
   compileRulesAsync,
+  compileRulesIsolated,
   compileTag,
   loadRules,
   ruleDefinitions,
@@ -339,6 +341,106 @@ describe('libs/yara compile off the main thread', () => {
     assert.equal(none.rules, null);
     assert.equal(none.ruleCount, 0);
     assert.deepEqual(none.quarantined, ['a']);
+  });
+});
+
+/** Rules that take seconds to compile and grow with `count` (each xor string is 256 variants in two widths). */
+function slowToCompile(count: number): string {
+  const strings = Array.from(
+    { length: count },
+    (_, i) =>
+      `$x${i} = "abcdefgh${i}" xor(0-255) wide ascii $r${i} = /[a-z]{2,40}q${i}[0-9]{1,30}/ nocase wide ascii`,
+  );
+  return `rule slow { strings: ${strings.join(' ')} condition: any of them }`;
+}
+
+/** Compiler processes this process started that are still alive (or not yet reaped). */
+function compilerChildren(): string[] {
+  return execFileSync('ps', ['-o', 'ppid=,args=', '-e'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.trim().startsWith(`${process.pid} `) && line.includes('compile-child'));
+}
+
+describe('libs/yara compile in a child process', () => {
+  const roomy = { timeoutMs: 60_000, maxMemoryMb: 4096 };
+
+  it('gives the same rules, diagnostics and quarantine as a compile in this process', async () => {
+    const source = [
+      'rule good_one { strings: $a = "alpha" condition: $a and kind == "file" }',
+      'rule broken { condition: undefined_thing }',
+      'rule depends_on_broken { condition: broken }',
+      'rule noisy { strings: $b = "a" condition: $b }',
+    ].join('\n');
+    const sources = [{ source, fileName: 'mixed.yar', namespace: 'ns1' }];
+    const options = { externals: { kind: 'file' } };
+    const here = compileRules(sources, options);
+    const isolated = await compileRulesIsolated(sources, options, roomy);
+    try {
+      assert.deepEqual(isolated.diagnostics, here.diagnostics);
+      assert.ok(
+        isolated.diagnostics.some((d) => d.severity === 'warning'),
+        'the warning came back too',
+      );
+      assert.deepEqual(isolated.quarantined, ['broken', 'depends_on_broken']);
+      assert.equal(isolated.ruleCount, 2);
+      const scan = await isolated.rules?.scanBuffer(Buffer.from('alpha'), { externals: { kind: 'file' } });
+      assert.deepEqual(scan?.matches.map((m) => m.rule).sort(), ['good_one', 'noisy']);
+    } finally {
+      here.rules?.destroy();
+      isolated.rules?.destroy();
+    }
+  });
+
+  it("gives null rules when nothing compiles, and the compiler's own errors as they are", async () => {
+    const none = await compileRulesIsolated([{ source: 'rule a { condition: nope }' }], {}, roomy);
+    assert.equal(none.rules, null);
+    assert.deepEqual(none.quarantined, ['a']);
+    await assert.rejects(
+      compileRulesIsolated(
+        [{ source: 'rule a { condition: true }' }],
+        { externals: { bad: {} as unknown as string } },
+        roomy,
+      ),
+      (e: unknown) => e instanceof YaraError && e.code !== 'YARA_ERROR_COMPILE_TIMEOUT',
+    );
+  });
+
+  it('stops a compile at its deadline, and the next compile runs at once', async () => {
+    const started = performance.now();
+    await assert.rejects(
+      compileRulesIsolated([{ source: slowToCompile(400) }], {}, { timeoutMs: 700, maxMemoryMb: 4096 }),
+      (e: unknown) =>
+        e instanceof YaraError && e.code === 'YARA_ERROR_COMPILE_TIMEOUT' && /within 700 ms/.test(e.message),
+    );
+    const stoppedAfter = performance.now() - started;
+    assert.ok(stoppedAfter < 3_000, `stopped after ${stoppedAfter.toFixed(0)} ms`);
+    assert.deepEqual(compilerChildren(), [], 'the compiling process was killed, not left to finish');
+    // The same rules compile here in seconds: the deadline, not the rules, ended it.
+    const next = performance.now();
+    const small = await compileRulesIsolated([{ source: 'rule a { condition: true }' }], {}, roomy);
+    small.rules?.destroy();
+    assert.ok(performance.now() - next < 2_000, 'the next compile did not wait for the stopped one');
+  });
+
+  it('stops a compile whose process passes the memory bound', async () => {
+    // Node alone takes more than 20 MB resident, so the bound is passed whatever the rules.
+    await assert.rejects(
+      compileRulesIsolated([{ source: slowToCompile(400) }], {}, { timeoutMs: 60_000, maxMemoryMb: 20 }),
+      (e: unknown) => e instanceof YaraError && e.code === 'YARA_ERROR_COMPILE_MEMORY',
+    );
+  });
+
+  it('runs compiles one at a time, each with its own deadline', async () => {
+    const source = 'rule a { strings: $a = "alpha" condition: $a }';
+    const results = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        compileRulesIsolated([{ source }], {}, { timeoutMs: 10_000, maxMemoryMb: 4096 }),
+      ),
+    );
+    for (const result of results) {
+      assert.equal(result.ruleCount, 1);
+      result.rules?.destroy();
+    }
   });
 });
 

@@ -294,7 +294,8 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     example: {},
   },
   'POST /v1/rulesets': {
-    summary: 'Create version N+1 of a ruleset, in staging',
+    summary:
+      'Create version N+1 of a ruleset, in staging; rules that do not compile are quarantined and listed with their line (400 VALIDATION_FAILED when none compiles, or when the compile passes RULES_COMPILE_TIMEOUT_MS or RULES_COMPILE_MAX_MB)',
     tag: 'rulesets',
     status: 201,
     body: CreateRulesetRequest,
@@ -651,7 +652,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   },
   'POST /v1/retrohunts': {
     summary:
-      'Run YARA rules over every retained sample (400 VALIDATION_FAILED with the diagnostics when any rule does not compile: a hunt runs all its rules or none); audited',
+      'Run YARA rules over every retained sample (400 VALIDATION_FAILED with the diagnostics when any rule does not compile: a hunt runs all its rules or none; also when the compile passes RULES_COMPILE_TIMEOUT_MS or RULES_COMPILE_MAX_MB); audited',
     tag: 'retrohunts',
     status: 201,
     body: CreateRetrohuntRequest,

@@ -86,6 +86,7 @@ export class RetrohuntsService {
       source,
       RETROHUNT_NAMESPACE,
       'retrohunt',
+      this.config.limits.ruleCompile,
     );
     if (errorCount > 0) {
       // A ruleset keeps working without its broken rules; a hunt runs every rule it is given, or none,

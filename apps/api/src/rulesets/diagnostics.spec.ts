@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { SpecimenError } from '#contracts';
 import { compileSubmitted, locate, toDiagnosticView } from './diagnostics.js';
+
+const LIMITS = { timeoutMs: 60_000, maxMemoryMb: 4096 };
 
 const lines = ['rule A {', '  strings: $a = "x"', '  condition: $b', '}'];
 
@@ -53,7 +56,7 @@ describe('rule diagnostics', () => {
       last = now;
     }, 5);
     try {
-      const compiled = await compileSubmitted(text, 'big', 'ruleset');
+      const compiled = await compileSubmitted(text, 'big', 'ruleset', LIMITS);
       assert.equal(compiled.diagnostics.length, 1000);
       assert.deepEqual(compiled.diagnostics[999], {
         severity: 'warning',
@@ -68,5 +71,17 @@ describe('rule diagnostics', () => {
       clearInterval(timer);
     }
     assert.ok(longest < 1000, `the event loop was held for ${Math.round(longest)} ms`);
+  });
+
+  it('answers 400 naming the setting when the compile passes its deadline', async () => {
+    const strings = Array.from({ length: 400 }, (_, i) => `$x${i} = "abcdefgh${i}" xor(0-255) wide ascii`);
+    const slow = `rule slow { strings: ${strings.join(' ')} condition: any of them }`;
+    await assert.rejects(
+      compileSubmitted(slow, 'slow', 'ruleset', { timeoutMs: 500, maxMemoryMb: 4096 }),
+      (e: unknown) =>
+        e instanceof SpecimenError &&
+        e.code === 'VALIDATION_FAILED' &&
+        e.message.startsWith('the rules did not compile within 500 ms (RULES_COMPILE_TIMEOUT_MS)'),
+    );
   });
 });

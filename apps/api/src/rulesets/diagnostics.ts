@@ -1,10 +1,11 @@
 import { type RuleDiagnosticView, SCAN_COMPILE_OPTIONS, SpecimenError } from '#contracts';
 import {
   type CompileDiagnostic,
+  type CompileLimits,
   type CompileResult,
   YaraError,
   type YaraRules,
-  compileRulesAsync,
+  compileRulesIsolated,
 } from '#yara';
 
 /** How far above its reported line an error's token is looked for (libyara reports the lookahead's line). */
@@ -51,6 +52,14 @@ export function toDiagnosticView(lines: readonly string[], d: CompileDiagnostic)
   };
 }
 
+/** What a compile stopped at a limit adds to its message: which setting, and what usually causes it. */
+const LIMIT_HINTS: Partial<Record<string, string>> = {
+  YARA_ERROR_COMPILE_TIMEOUT:
+    ' (RULES_COMPILE_TIMEOUT_MS); strings with xor, nocase or wide, and open-ended regular expressions, multiply the compile work: split the rules or narrow those strings',
+  YARA_ERROR_COMPILE_MEMORY:
+    ' (RULES_COMPILE_MAX_MB); strings with xor, nocase or wide multiply the compiled atoms: split the rules or narrow those strings',
+};
+
 /** What {@link compileSubmitted} found: the counts and diagnostics. */
 export interface SubmittedRules {
   ruleCount: number;
@@ -62,17 +71,20 @@ export interface SubmittedRules {
 /**
  * Compiles rule text sent by a person (a ruleset or a retrohunt) as the scanner will: with the scan
  * externals, or a rule using `kind` would not compile here. 400 VALIDATION_FAILED naming every error when
- * no rule compiles, or when the compiler cannot pin an error on any rule (the text is not YARA at all).
- * libyara's work runs on the thread pool: a 5,000-rule upload must not stall every other request.
+ * no rule compiles, or when the compiler cannot pin an error on any rule (the text is not YARA at all),
+ * and when the compile passes `limits` (RULES_COMPILE_TIMEOUT_MS, RULES_COMPILE_MAX_MB). The compile runs
+ * in a process of its own: a 5,000-rule upload must not stall every other request, and rules that would
+ * compile for minutes are stopped, which libyara cannot do within a process.
  */
 export async function compileSubmitted(
   source: string,
   namespace: string,
   /** `ruleset` or `retrohunt`, for the message. */
   what: string,
+  limits: CompileLimits,
   onDiagnostics: (errorCount: number) => void = () => undefined,
 ): Promise<SubmittedRules> {
-  const { rules, ...submitted } = await compileSubmittedRules(source, namespace, what, onDiagnostics);
+  const { rules, ...submitted } = await compileSubmittedRules(source, namespace, what, limits, onDiagnostics);
   rules.destroy();
   return submitted;
 }
@@ -82,18 +94,22 @@ export async function compileSubmittedRules(
   source: string,
   namespace: string,
   what: string,
+  limits: CompileLimits,
   onDiagnostics: (errorCount: number) => void = () => undefined,
 ): Promise<SubmittedRules & { rules: YaraRules }> {
   let compiled: CompileResult;
   try {
-    compiled = await compileRulesAsync(
+    compiled = await compileRulesIsolated(
       [{ source, namespace, fileName: `${namespace}.yar` }],
       SCAN_COMPILE_OPTIONS,
+      limits,
     );
   } catch (e) {
-    if (e instanceof YaraError) {
-      throw new SpecimenError('VALIDATION_FAILED', e.message, {
-        issues: [{ field: 'body.source', message: e.message }],
+    // A compiler process that could not start or died unasked says nothing about the rules: a 500.
+    if (e instanceof YaraError && e.code !== 'YARA_ERROR_COMPILER_FAILED') {
+      const message = e.message + (LIMIT_HINTS[e.code] ?? '');
+      throw new SpecimenError('VALIDATION_FAILED', message, {
+        issues: [{ field: 'body.source', message }],
         diagnostics: [],
       });
     }

@@ -25,6 +25,7 @@ import {
   type RulesetDetail,
   type RulesetSummary,
 } from '#database';
+import { CONFIG, type Config } from '#config';
 import { SpecimenMetrics } from '#observability';
 import { type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
 import { ruleDefinitions } from '#yara';
@@ -125,6 +126,7 @@ export class RulesetsService {
   private readonly logger = new Logger(RulesetsService.name);
 
   constructor(
+    @Inject(CONFIG) private readonly config: Pick<Config, 'limits'>,
     @Inject(OutboxDispatcher) private readonly dispatcher: OutboxDispatcher,
     @Inject(Database) private readonly database: Database,
     @Inject(RulesetsRepository) private readonly rulesets: RulesetsRepository,
@@ -140,8 +142,12 @@ export class RulesetsService {
    */
   async create(body: unknown, principal: Principal): Promise<RulesetCreated> {
     const request = parseOrThrow(CreateRulesetRequest, body, 'body');
-    const compiled = await compileSubmitted(request.source, request.name, 'ruleset', (errors) =>
-      this.metrics.ruleCompileErrors.inc(errors),
+    const compiled = await compileSubmitted(
+      request.source,
+      request.name,
+      'ruleset',
+      this.config.limits.ruleCompile,
+      (errors) => this.metrics.ruleCompileErrors.inc(errors),
     );
     const created = await this.database.transaction(async (tx) => {
       const record = await this.rulesets.create(
