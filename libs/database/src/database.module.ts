@@ -21,7 +21,6 @@ const REPOSITORIES = [
   RulesetsRepository,
   SamplesRepository,
   ScansRepository,
-  StewardshipRepository,
   SubmissionsRepository,
   TokensRepository,
   UploadsRepository,
@@ -59,8 +58,14 @@ export class DatabaseModule implements OnApplicationShutdown {
           inject: [Database],
           useFactory: (database: Database) => new repository(database),
         })),
+        {
+          provide: StewardshipRepository,
+          inject: [Database, CONFIG],
+          useFactory: (database: Database, config: Config) =>
+            new StewardshipRepository(database, config.auth.pseudonymKey),
+        },
       ],
-      exports: [Database, ...REPOSITORIES],
+      exports: [Database, ...REPOSITORIES, StewardshipRepository],
     };
   }
 

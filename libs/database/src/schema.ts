@@ -420,8 +420,8 @@ export const objectTombstones = pgTable('object_tombstones', {
  * What a consent purge or a retention sweep removed from a day whose roll-up is not final yet (today or
  * yesterday), so that the day's roll-ups still count it (the day is not frozen half-way): one row per
  * removed submission, with only what the roll-up groups by. `agent` is not the pseudonym but a hash of it
- * under the day's random {@link statsSalts} salt, so it counts distinct agents and links to nobody once the
- * day is final, when the rows and the salt are deleted.
+ * under a secret of the day derived from PSEUDONYM_KEY and never stored, so it counts distinct agents and
+ * cannot be tied to one from the database alone; the rows are deleted once the day is final.
  */
 export const statsRemoved = pgTable(
   'stats_removed',
@@ -439,10 +439,14 @@ export const statsRemoved = pgTable(
   (t) => [index('stats_removed_day_idx').on(t.day)],
 );
 
-/** A random salt per day with {@link statsRemoved} rows, deleted with them when the day is final. */
+/**
+ * The days with {@link statsRemoved} rows, deleted with them when the day is final. `salt` is null since
+ * migration 0026 (the day's secret is derived from PSEUDONYM_KEY instead); a day salted before keeps its
+ * random salt, which named its removed agents, until it is final.
+ */
 export const statsSalts = pgTable('stats_salts', {
   day: date('day', { mode: 'string' }).primaryKey(),
-  salt: uuid('salt').notNull().defaultRandom(),
+  salt: uuid('salt'),
 });
 
 // ---- end data stewardship ----

@@ -35,7 +35,7 @@ describe('an upload racing the tombstone drain of the same sample', () => {
     database = await Database.connect({ url, poolMax: 4 });
     dir = await mkdtemp(join(tmpdir(), 'specimen-tombtest-'));
     store = await createObjectStore(pathToFileURL(dir).href);
-    stewardship = new StewardshipRepository(database);
+    stewardship = new StewardshipRepository(database, 'tombstone-spec-key-0123456789abcdef');
   });
 
   after(async () => {

@@ -6,6 +6,9 @@ import { Database } from '../database.js';
 import { sql } from '../drizzle.js';
 import { StewardshipRepository, objectInUseQuery } from './stewardship.repository.js';
 
+/** A PSEUDONYM_KEY for the tests. */
+const KEY = 'stewardship-spec-key-0123456789abcdef';
+
 const url = `postgres://postgres@127.0.0.1:5432/specimen_stewtest_${randomBytes(5).toString('hex')}`;
 
 /** The content-addressed key of `sha256`, as libs/storage's sampleKey makes it. */
@@ -18,7 +21,7 @@ describe('StewardshipRepository.objectInUse', () => {
 
   before(async () => {
     database = await Database.connect({ url, poolMax: 2 });
-    stewardship = new StewardshipRepository(database);
+    stewardship = new StewardshipRepository(database, KEY);
     // Enough samples that reading them all costs more than a probe of an index, as in production.
     await database.db.execute(
       sql`insert into samples (sha256, sha1, md5, size, kind, object_key)
@@ -59,7 +62,7 @@ describe('StewardshipRepository.rollupDay', () => {
 
   before(async () => {
     database = await Database.connect({ url, poolMax: 2 });
-    stewardship = new StewardshipRepository(database);
+    stewardship = new StewardshipRepository(database, KEY);
   });
 
   after(async () => {
@@ -85,11 +88,50 @@ describe('StewardshipRepository.rollupDay', () => {
     );
   };
 
-  it('counts an agent with removed and remaining submissions on one day once', async () => {
+  it('counts an agent with removed and remaining submissions on one day once, under a secret the database does not hold', async () => {
+    const day = '2020-03-03';
+    await submittedOn(day, 'agent-q', { country: 'DE' });
+    await submittedOn(day, 'agent-q', { country: 'DE' });
+    // The retention sweep takes the first of the two samples; the agent's other submission that day stays.
+    const [first] = (
+      await database.db.execute<{ sha256: string }>(
+        sql`select sample_sha256 as sha256 from submissions
+            where submitter = 'agent-q' order by id limit 1`,
+      )
+    ).rows;
+    await database.db.execute(
+      sql`update samples set last_seen = '2020-01-01T00:00:00Z' where sha256 = ${first?.sha256 ?? ''}`,
+    );
+    const swept = await stewardship.retentionBatch(new Date('2020-02-01T00:00:00Z'), 10);
+    assert.equal(swept.samplesDeleted, 1);
+    const removed = await database.db.execute<{ agent: string; salt: string | null }>(
+      sql`select r.agent, st.salt from stats_removed r join stats_salts st on st.day = r.day
+          where r.day = ${day}::date`,
+    );
+    assert.equal(removed.rows.length, 1);
+    assert.equal(removed.rows[0]?.salt, null, 'no salt stored beside the removed row');
+    assert.match(removed.rows[0]?.agent ?? '', /^removed:[0-9a-f]{64}$/);
+    await stewardship.rollupDay(day, 1, false);
+    assert.deepEqual(
+      (await stewardship.cells('total', day, day)).map((c) => [c.submissions, c.agents]),
+      [[2, 1]],
+      'one agent, not two',
+    );
+    // Under another key the remaining submission's agent is not the removed row's: the key names them.
+    await new StewardshipRepository(database, `${KEY}-other`).rollupDay(day, 1, false);
+    assert.deepEqual(
+      (await stewardship.cells('total', day, day)).map((c) => [c.submissions, c.agents]),
+      [[2, 2]],
+    );
+  });
+
+  it('counts an agent with removed and remaining submissions on one day once (a day salted before 0026)', async () => {
     const day = '2020-03-01';
     await submittedOn(day, 'agent-p', { country: 'DE' });
-    // What a purge batch leaves of another submission of the same agent that day (keepInStats).
-    await database.db.execute(sql`insert into stats_salts (day) values (${day}::date)`);
+    // What a purge batch left of another submission of the same agent that day, when days had a salt.
+    await database.db.execute(
+      sql`insert into stats_salts (day, salt) values (${day}::date, gen_random_uuid())`,
+    );
     await database.db.execute(
       sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
           select ${day}::date, 'file', 'pending', 'DE', 'unknown', 'removed:' || md5(salt::text || 'agent-p'), '{}'
@@ -224,7 +266,7 @@ describe('StewardshipRepository.retentionBatch', () => {
 
   before(async () => {
     database = await Database.connect({ url, poolMax: 2 });
-    stewardship = new StewardshipRepository(database);
+    stewardship = new StewardshipRepository(database, KEY);
     // Every update of a sample row, counted by a trigger of this test's own.
     await database.db.execute(sql`create table sample_updates (sha256 char(64) not null)`);
     await database.db.execute(
@@ -376,7 +418,7 @@ describe('StewardshipRepository.forgetRevokedAgents', () => {
 
   before(async () => {
     database = await Database.connect({ url, poolMax: 2 });
-    stewardship = new StewardshipRepository(database);
+    stewardship = new StewardshipRepository(database, KEY);
   });
 
   after(async () => {

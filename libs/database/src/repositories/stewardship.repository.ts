@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { SQL } from 'drizzle-orm';
 import { sql } from '../drizzle.js';
 import type { Database, Executor } from '../database.js';
@@ -74,21 +75,38 @@ export function objectInUseQuery(key: string): SQL {
 }
 
 /**
- * How the statistics name the agent of submission `s` on a day whose salt is `st.salt`: a salted hash once
- * the day has a salt (some of its submissions were removed: keepInStats copies them, and the roll-up must
- * name the remaining ones of the same agent alike), else the pseudonym; 'unknown' without a submitter.
- * One expression for both, as distinct-agent counts rely on them agreeing.
+ * How the statistics name the agent of submission `s` on a day with removed submissions (a `stats_salts`
+ * row `st`; keepInStats copies the removed ones, and the roll-up must name the remaining ones of the same
+ * agent alike): a hash of its pseudonym under the day's `secret`, else the pseudonym; 'unknown' without a
+ * submitter. One expression for both, as distinct-agent counts rely on them agreeing.
+ *
+ * The day's secret is derived from PSEUDONYM_KEY ({@link statsDaySecret}) and never stored, so a row of
+ * `stats_removed` cannot be tied to an agent from the database alone. Days that got a random salt before
+ * migration 0026 keep their salted md5 until they are final (two days at most), then the salt goes.
  */
-const statsAgent = sql.raw(
-  `coalesce('removed:' || md5(st.salt::text || s.submitter), s.submitter, 'unknown')`,
-);
+function statsAgent(secret: SQL): SQL {
+  return sql`coalesce('removed:' || case
+             when st.day is null then null
+             when st.salt is not null then md5(st.salt::text || s.submitter)
+             else encode(sha256(convert_to(${secret} || s.submitter, 'UTF8')), 'hex') end,
+           s.submitter, 'unknown')`;
+}
+
+/** The secret naming agents in one day's statistics of removed submissions ({@link statsAgent}). */
+function statsDaySecret(key: string, day: string): string {
+  return createHmac('sha256', key).update(`stats-removed:${day}`, 'utf8').digest('hex');
+}
 
 /**
  * Raw-data destruction for the data-stewardship promises: the consent purge, the retention sweep, the
  * tombstones of objects to delete, and the statistics roll-ups that outlive the raw rows.
  */
 export class StewardshipRepository {
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    /** PSEUDONYM_KEY: the day secrets of removed submissions' statistics derive from it. */
+    private readonly pseudonymKey: string,
+  ) {}
 
   /**
    * Pseudonyms of the agents whose consent is withdrawn and who still have submissions from before the
@@ -209,10 +227,13 @@ export class StewardshipRepository {
       sql`insert into stats_removed (day, kind, verdict, country, product_version, agent, rules)
           select st.day, s.kind, coalesce(sm.verdict, nullif(sm.scan_status, 'scanned'), 'pending'), coalesce(s.country, 'unknown'),
                  coalesce(s.product_version, 'unknown'),
-                 ${statsAgent},
+                 ${statsAgent(sql.raw('k.secret'))},
                  array(select m.rule from matches m where m.scan_id = sm.latest_scan_id and not m.noisy)
           from submissions s join samples sm on sm.sha256 = s.sample_sha256
           join stats_salts st on st.day = (s.received_at at time zone 'UTC')::date
+          join unnest(string_to_array(${csv(days.rows.map((r) => r.day))}, E'\\x1f')::date[],
+                      string_to_array(${csv(days.rows.map((r) => statsDaySecret(this.pseudonymKey, r.day)))}, E'\\x1f'))
+               as k(day, secret) on k.day = st.day
           where ${where} and not exists (select 1 from stats_days f where f.day = st.day and f.final)`,
     );
   }
@@ -424,7 +445,7 @@ export class StewardshipRepository {
                coalesce(s.product_version, 'unknown') as product_version,
                -- Named as keepInStats names the removed rows of the day, when there are any (a salt): an
                -- agent with removed and remaining submissions is one agent.
-               ${statsAgent} as agent,
+               ${statsAgent(sql`${statsDaySecret(this.pseudonymKey, day)}::text`)} as agent,
                ${rule ? sql.raw('m.rule') : sql.raw('null::text')} as rule
         from submissions s join samples sm on sm.sha256 = s.sample_sha256
         left join stats_salts st on st.day = ${day}::date
