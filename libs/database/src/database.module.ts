@@ -5,6 +5,7 @@ import { AgentsRepository } from './repositories/agents.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { OutboxRepository } from './repositories/outbox.repository.js';
 import { RetrohuntsRepository } from './repositories/retrohunts.repository.js';
+import { RetroscansRepository } from './repositories/retroscans.repository.js';
 import { RulesetsRepository } from './repositories/rulesets.repository.js';
 import { SamplesRepository } from './repositories/samples.repository.js';
 import { ScansRepository } from './repositories/scans.repository.js';
@@ -18,6 +19,7 @@ const REPOSITORIES = [
   AuditRepository,
   OutboxRepository,
   RetrohuntsRepository,
+  RetroscansRepository,
   RulesetsRepository,
   SamplesRepository,
   ScansRepository,

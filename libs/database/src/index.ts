@@ -28,6 +28,11 @@ export {
   type RetrohuntSummaryRecord,
 } from './repositories/retrohunts.repository.js';
 export {
+  RetroscansRepository,
+  type RetroscanRecord,
+  type RetroscanStatus,
+} from './repositories/retroscans.repository.js';
+export {
   RulesetsRepository,
   type CreateRulesetInput,
   type RuleState,

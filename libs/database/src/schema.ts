@@ -481,8 +481,53 @@ export const retrohunts = pgTable(
     createdBy: uuid('created_by'),
     startedAt: ts('started_at'),
     finishedAt: ts('finished_at'),
+    /**
+     * When it was created, started or last recorded a batch: an unfinished retrohunt quiet for long whose
+     * next batch job Redis no longer holds gets that job again (migration 0027).
+     */
+    progressedAt: ts('progressed_at').notNull().defaultNow(),
   },
-  (t) => [index('retrohunts_created_idx').on(t.createdAt)],
+  (t) => [
+    index('retrohunts_created_idx').on(t.createdAt),
+    // The unfinished ones, for the re-drive's look for batch jobs Redis lost (migration 0027).
+    index('retrohunts_unfinished_idx')
+      .on(t.progressedAt)
+      .where(sql`${t.status} in ('queued', 'running')`),
+  ],
+);
+
+/**
+ * A retro-scan (an activation's rescan of the retained samples, or a rule-state change's rescan) as far as
+ * its batches got: the batch jobs carry the rest, so a chain whose next job Redis lost can be put back from
+ * here (migration 0027). One row per retro-scan, named as its jobs are (retroscanKey in libs/queue).
+ */
+export const retroscans = pgTable(
+  'retroscans',
+  {
+    key: text('key').primaryKey(),
+    rulesetId: uuid('ruleset_id')
+      .notNull()
+      .references(() => rulesets.id, { onDelete: 'cascade' }),
+    until: ts('until').notNull(),
+    /** Only the samples whose latest scan matched this rule; every sample when null. */
+    rule: text('rule'),
+    /** The first batch's database clock, which every batch passes on to its scans (RetroscanBatchJob). */
+    rulesAsOf: ts('rules_as_of'),
+    /** The last sample (sha256 order) whose scan a batch queued: where the next batch starts. */
+    cursor: text('cursor'),
+    status: text('status', { enum: ['running', 'done', 'superseded'] })
+      .notNull()
+      .default('running'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** When it was created or a batch last queued scans. */
+    progressedAt: ts('progressed_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [
+    index('retroscans_running_idx')
+      .on(t.progressedAt)
+      .where(sql`${t.status} = 'running'`),
+  ],
 );
 
 /** One rule matching one sample in a retrohunt. */

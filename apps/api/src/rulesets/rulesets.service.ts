@@ -21,13 +21,14 @@ import {
   Database,
   type Executor,
   OutboxRepository,
+  RetroscansRepository,
   RulesetsRepository,
   type RulesetDetail,
   type RulesetSummary,
 } from '#database';
 import { CONFIG, type Config } from '#config';
 import { SpecimenMetrics } from '#observability';
-import { type RulesetChange, RulesetPublisher, retroscanJobId } from '#queue';
+import { type RulesetChange, RulesetPublisher, retroscanJobId, retroscanKey } from '#queue';
 import { ruleDefinitions } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
 import { compileSubmitted } from './diagnostics.js';
@@ -133,6 +134,7 @@ export class RulesetsService {
     @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(RulesetPublisher) private readonly publisher: RulesetPublisher,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(RetroscansRepository) private readonly retroscans: RetroscansRepository,
     @Inject(SpecimenMetrics) private readonly metrics: SpecimenMetrics,
   ) {}
 
@@ -333,8 +335,20 @@ export class RulesetsService {
     return { name: rule, state };
   }
 
-  /** A retro-scan's first batch, committed to the outbox in the caller's transaction. */
-  private committedRetroscan(job: RetroscanBatchJob, tx: Executor): Promise<number> {
+  /**
+   * A retro-scan's first batch, committed to the outbox in the caller's transaction, with the row its batches
+   * record their progress in (from which a chain whose next job Redis lost is put back).
+   */
+  private async committedRetroscan(job: RetroscanBatchJob, tx: Executor): Promise<number> {
+    await this.retroscans.create(
+      {
+        key: retroscanKey(job),
+        rulesetId: job.rulesetId,
+        until: new Date(job.until),
+        ...(job.rule === undefined ? {} : { rule: job.rule }),
+      },
+      tx,
+    );
     return this.outbox.add(
       {
         queue: QueueName.Retrohunt,

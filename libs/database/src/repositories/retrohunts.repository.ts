@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, lte, sql } from '../drizzle.js';
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql } from '../drizzle.js';
 import type { RetrohuntStatus, SampleKind } from '#contracts';
 import type { Database, Executor } from '../database.js';
 import { retrohuntMatches, retrohunts, samples, type StoredStringMatch } from '../schema.js';
@@ -160,6 +160,7 @@ export class RetrohuntsRepository {
       .set({
         status: 'running',
         startedAt: sql`coalesce(${retrohunts.startedAt}, now())`,
+        progressedAt: sql`now()`,
       })
       .where(and(eq(retrohunts.id, id), inArray(retrohunts.status, UNFINISHED)))
       .returning({ id: retrohunts.id });
@@ -200,6 +201,7 @@ export class RetrohuntsRepository {
           bytes: sql`${retrohunts.bytes} + ${batch.bytes}`,
           matchCount: sql`${retrohunts.matchCount} + ${batch.matches.length}`,
           cursor: batch.to,
+          progressedAt: sql`now()`,
           ...(batch.last === true ? { status: 'done' as const, finishedAt: sql`now()` } : {}),
         })
         .where(
@@ -241,6 +243,20 @@ export class RetrohuntsRepository {
       .where(eq(retrohunts.id, id))
       .returning({ scanned: retrohunts.scanned, bytes: retrohunts.bytes, matchCount: retrohunts.matchCount });
     return row;
+  }
+
+  /**
+   * Unfinished retrohunts (queued or running) that neither started nor recorded a batch since `olderThan`,
+   * the longest quiet first, with the cursor their next batch starts from: the candidates whose next batch
+   * job Redis may have lost. By the partial index of unfinished retrohunts (migration 0027).
+   */
+  async quietSince(olderThan: Date, limit: number): Promise<{ id: string; cursor: string | null }[]> {
+    return this.database.db
+      .select({ id: retrohunts.id, cursor: retrohunts.cursor })
+      .from(retrohunts)
+      .where(and(inArray(retrohunts.status, UNFINISHED), lt(retrohunts.progressedAt, olderThan)))
+      .orderBy(asc(retrohunts.progressedAt))
+      .limit(limit);
   }
 
   /** Ends an unfinished retrohunt as `done`, `cancelled` or `failed`; null when it was already finished. */
