@@ -12,6 +12,7 @@ import {
   ConnectionErrorThrottle,
   QueueProducer,
   isConnectionFailure,
+  postponeJob,
   startWorker,
   type QueueConnection,
 } from '#queue';
@@ -94,7 +95,8 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
       QueueName.Retrohunt,
       {
         [JobName.RetrohuntBatch]: (data, job) => this.retrohunt.handle(data, job),
-        [JobName.RetroscanBatch]: (data) => this.retroscan.handle(data),
+        [JobName.RetroscanBatch]: (data, job, token) =>
+          this.retroscan.handle(data, (delayMs) => postponeJob(job, token, delayMs)),
       },
       { connection: this.connection, concurrency: this.config.scanner.retrohuntConcurrency },
     );

@@ -3,6 +3,7 @@ export {
   QUEUE_STATES,
   QueueProducer,
   UnrecoverableError,
+  postponeJob,
   retrohuntJobId,
   retroscanJobId,
   retroscanKey,

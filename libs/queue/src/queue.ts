@@ -1,4 +1,12 @@
-import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
+import {
+  DelayedError,
+  Queue,
+  UnrecoverableError,
+  Worker,
+  type Job,
+  type JobsOptions,
+  type WorkerOptions,
+} from 'bullmq';
 import { JobName, QueueName, SpecimenError, type JobItem, type RetroscanBatchJob } from '#contracts';
 
 export { UnrecoverableError };
@@ -268,8 +276,23 @@ function failedJob(job: Job): FailedJob {
   };
 }
 
-/** Handlers by job name; {@link startWorker} checks at boot that they are exactly the queue's jobs. */
-export type JobHandlers = { [N in JobName]?: (data: JobData<N>, job: Job) => Promise<unknown> };
+/**
+ * Handlers by job name; {@link startWorker} checks at boot that they are exactly the queue's jobs. `token` is
+ * the worker's lock on the job (see {@link postponeJob}).
+ */
+export type JobHandlers = {
+  [N in JobName]?: (data: JobData<N>, job: Job, token?: string) => Promise<unknown>;
+};
+
+/**
+ * Puts the job the worker holds (`token`) back as delayed for `delayMs`, under its own id, and throws what
+ * tells BullMQ so (not a failure: no attempt is spent). A handler calls it last and lets the error through.
+ * Unlike a new job under another id, the same id keeps saying where the work is.
+ */
+export async function postponeJob(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
+}
 
 /** The same stalled-job settings in every worker. */
 const STALLED = { stalledInterval: 30_000, maxStalledCount: 2, lockDuration: 60_000 } as const;
@@ -298,11 +321,11 @@ export function startWorker<Q extends QueueName>(
   const { connection, concurrency, ...rest } = options;
   const worker = new Worker(
     queue,
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
       const handler = handlers[job.name as JobName] as
-        ((data: unknown, job: Job) => Promise<unknown>) | undefined;
+        ((data: unknown, job: Job, token?: string) => Promise<unknown>) | undefined;
       if (handler === undefined) throw new UnrecoverableError(`no handler for job ${job.name}`);
-      return handler(job.data, job);
+      return handler(job.data, job, token);
     },
     {
       connection: { url: connection.url, maxRetriesPerRequest: null },
