@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { TestService, benign, fileMetadata, freePort, pollUntil } from '#test-support';
+import { Readable } from 'node:stream';
+import { createObjectStore, sampleKey } from '#storage';
+import {
+  TestService,
+  benign,
+  fileMetadata,
+  freePort,
+  md5,
+  pollUntil,
+  query,
+  sha1,
+  sha256,
+} from '#test-support';
 
 /** A private Redis without persistence (never the machine's shared one), so the test may stop it. */
 function startRedis(port: number): ChildProcess {
@@ -41,6 +53,54 @@ async function untilScanner(service: TestService, path: 'live' | 'ready', what: 
       (await fetch(`${service.scannerUrl}/health/${path}`).catch(() => null))?.ok ? true : undefined,
     { timeoutMs: 30_000, what },
   );
+}
+
+/** Stops the service's scanner (SIGTERM: it ends the batches in hand first) and waits for its exit. */
+async function stopScanner(service: TestService): Promise<void> {
+  const scanner = service.scanner;
+  assert.ok(scanner !== null);
+  const stopped = new Promise((resolve) => scanner.once('exit', resolve));
+  scanner.kill('SIGTERM');
+  await stopped;
+}
+
+/**
+ * `count` random samples of `size` bytes stored and recorded as older samples already scanned clean (as
+ * the retrohunt e2e seeds them); those whose index `marked` accepts carry `marker`. Their sha256s, marked first.
+ */
+async function seedSamples(
+  service: TestService,
+  count: number,
+  size: number,
+  marker: string,
+  marked: (i: number) => boolean,
+): Promise<{ marked: Set<string>; all: string[] }> {
+  const store = await createObjectStore(service.storageUrl);
+  const found = { marked: new Set<string>(), all: [] as string[] };
+  const values: unknown[][] = [];
+  for (let i = 0; i < count; i += 1) {
+    const bytes = benign(size);
+    if (marked(i)) bytes.write(marker, 100 + i, 'ascii');
+    const hash = sha256(bytes);
+    await store.put(sampleKey(hash), Readable.from([bytes]));
+    if (marked(i)) found.marked.add(hash);
+    found.all.push(hash);
+    values.push([hash, sha1(bytes), md5(bytes), bytes.length, sampleKey(hash)]);
+  }
+  for (let i = 0; i < values.length; i += 200) {
+    const chunk = values.slice(i, i + 200);
+    const rows = chunk.map(
+      (_, r) =>
+        `($${r * 5 + 1}, $${r * 5 + 2}, $${r * 5 + 3}, $${r * 5 + 4}, 'file', $${r * 5 + 5}, 'scanned', 'clean', now() - interval '1 day')`,
+    );
+    await query(
+      service.databaseUrl,
+      `insert into samples (sha256, sha1, md5, size, kind, object_key, scan_status, verdict, first_seen)
+       values ${rows.join(', ')}`,
+      chunk.flat(),
+    );
+  }
+  return found;
 }
 
 /** SIGTERM, then how it ended (exit code or signal), or 'still running' after `ms`. */
@@ -120,6 +180,108 @@ describe('Redis outages', () => {
     redises.push(redis);
     service.startScanner();
     await untilStatus(service, submissionId, 'scanned', 'the lost scan queued again and run');
+  });
+
+  it('goes on with a retrohunt and a retro-scan whose next batch job Redis lost with its data', async () => {
+    const port = await freePort();
+    let redis = startRedis(port);
+    redises.push(redis);
+    const service = new TestService({
+      env: {
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        RETROHUNT_BATCH_SIZE: '20',
+        RETROHUNT_CONCURRENCY: '1',
+        RETROHUNT_STALLED_AFTER_MS: '2000',
+      },
+    });
+    services.push(service);
+    await service.start();
+    const SAMPLES = 400;
+    const SIZE = 4096;
+    const marker = 'RH-OUTAGE-5c1e02';
+    const seeded = await seedSamples(service, SAMPLES, SIZE, marker, (i) => i % 25 === 0);
+    // The marker rule finds the marked samples; the other matches nothing but takes ~15 ms a sample (as in the
+    // retrohunt e2e), so that the hunt lasts its 20 batches long enough to stop it midway.
+    const source = [
+      `rule hunt_marker { strings: $m = "${marker}" condition: $m }`,
+      'rule hunt_slow { condition: for any i in (0..filesize - 1) : ( for any j in (0..31) : ( uint8(i) + j == 1000 ) ) }',
+      '',
+    ].join('\n');
+    const created = await service.request('/v1/retrohunts', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ source }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const { id } = (await created.json()) as { id: string };
+    interface Hunt {
+      status: string;
+      progress: { scanned: number; total: number; bytes: number };
+      matchCount: number;
+      matches: Array<{ sha256: string; rule: string }>;
+    }
+    const hunt = async (): Promise<Hunt> => {
+      const res = await service.request(`/v1/retrohunts/${id}?limit=500&source=false`);
+      assert.equal(res.status, 200, await res.clone().text());
+      return (await res.json()) as Hunt;
+    };
+    await pollUntil(async () => ((await hunt()).progress.scanned > 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: 'the first batch of the retrohunt',
+    });
+    // The scanner ends the batch in hand and queues the next one, which waits in Redis...
+    await stopScanner(service);
+    const midway = await hunt();
+    assert.equal(midway.status, 'running');
+    assert.ok(midway.progress.scanned < SAMPLES, `stopped midway: ${midway.progress.scanned} scanned`);
+    // ...as does the first batch of a retro-scan asked for meanwhile...
+    const ruleset = await service.request('/v1/rulesets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'outage', source: 'rule outage_never { condition: false }\n' }),
+    });
+    assert.equal(ruleset.status, 201, await ruleset.clone().text());
+    const { id: rulesetId } = (await ruleset.json()) as { id: string };
+    const activated = await service.request(`/v1/rulesets/${rulesetId}/activate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ retroscan: true }),
+    });
+    assert.equal(activated.status, 200, await activated.clone().text());
+    // ...and Redis comes back without its data, both jobs with it.
+    await stopRedis(redis);
+    redis = startRedis(port);
+    redises.push(redis);
+    service.startScanner();
+
+    const done = await pollUntil(
+      async () => {
+        const now = await hunt();
+        return now.status === 'running' ? undefined : now;
+      },
+      { timeoutMs: 45_000, intervalMs: 250, what: 'the retrohunt to go on from its cursor and finish' },
+    );
+    assert.equal(done.status, 'done');
+    // Every sample once: no batch counted twice, none skipped.
+    assert.deepEqual(done.progress, { scanned: SAMPLES, total: SAMPLES, bytes: SAMPLES * SIZE, timedOut: 0 });
+    assert.equal(done.matchCount, seeded.marked.size);
+    const matched = done.matches.map((m) => m.sha256);
+    assert.equal(matched.length, seeded.marked.size, 'no match twice');
+    assert.deepEqual(new Set(matched), seeded.marked);
+    // The retro-scan went through every sample too: queued each one's scan and ended.
+    const retroscan = await pollUntil(
+      async () => {
+        const [row] = await query<{ status: string; cursor: string | null }>(
+          service.databaseUrl,
+          'select status, cursor from retroscans where ruleset_id = $1',
+          [rulesetId],
+        );
+        return row?.status === 'done' ? row : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'the retro-scan to go on and finish' },
+    );
+    assert.equal(retroscan.cursor, [...seeded.all].sort().at(-1));
   });
 
   it('starts a scanner while Redis is down: it waits for Redis, then scans', async () => {

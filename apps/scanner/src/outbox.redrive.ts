@@ -3,6 +3,7 @@ import { CONFIG, type Config } from '#config';
 import { JobName, type JobItem, type OutboxRedriveJob, QueueName } from '#contracts';
 import { OutboxRepository, SubmissionsRepository, type OutboxRecord } from '#database';
 import { QueueProducer, ingestScanJob } from '#queue';
+import { RetroChainsRedrive } from './retro-chains.redrive.js';
 
 /** Unscanned samples whose scan job is looked for in Redis per re-drive run (oldest first). */
 const STRANDED_PER_RUN = 200;
@@ -66,9 +67,15 @@ export class OutboxRedrive {
     @Inject(SubmissionsRepository) private readonly submissions: SubmissionsRepository,
     @Inject(QueueProducer) private readonly queue: QueueProducer,
     @Inject(CONFIG) private readonly config: Pick<Config, 'scanner'>,
+    @Inject(RetroChainsRedrive) private readonly chains: RetroChainsRedrive,
   ) {}
 
-  async handle(data: OutboxRedriveJob): Promise<{ enqueued: number; invalid: number; requeued: number }> {
+  async handle(data: OutboxRedriveJob): Promise<{
+    enqueued: number;
+    invalid: number;
+    requeued: number;
+    resumed: { retrohunts: number; retroscans: number };
+  }> {
     const rows = await this.outbox.pending(new Date(Date.now() - data.olderThanMs), 500);
     let enqueued = 0;
     let invalid = 0;
@@ -90,7 +97,9 @@ export class OutboxRedrive {
     if (enqueued > 0 || invalid > 0)
       this.logger.log(`outbox re-drive: ${enqueued} enqueued, ${invalid} invalid`);
     const requeued = await this.requeueStranded();
-    return { enqueued, invalid, requeued };
+    // After the outbox rows: a chain whose first job waited there is in Redis by now, not resumed twice.
+    const resumed = await this.chains.handle();
+    return { enqueued, invalid, requeued, resumed };
   }
 
   /**

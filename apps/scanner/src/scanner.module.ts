@@ -8,6 +8,7 @@ import { StorageModule } from '#storage';
 import { ScannerHttpServer } from './http.server.js';
 import { LookupSightingsWriter } from './lookup-sightings.js';
 import { OutboxRedrive } from './outbox.redrive.js';
+import { RetroChainsRedrive } from './retro-chains.redrive.js';
 import { RetrohuntRulesSweep } from './retrohunt-rules.sweep.js';
 import { RetrohuntProcessor } from './retrohunt.processor.js';
 import { RetroscanProcessor } from './retroscan.processor.js';
@@ -36,6 +37,7 @@ export class ScannerModule {
         RetrohuntRulesSweep,
         RetroscanProcessor,
         OutboxRedrive,
+        RetroChainsRedrive,
         LookupSightingsWriter,
         StewardshipJobs,
         WorkersService,

@@ -137,6 +137,12 @@ export function envSchema(root: string) {
     RETROHUNT_CONCURRENCY: int(1).default(1),
     /** Samples per retrohunt (and retro-scan) batch job. */
     RETROHUNT_BATCH_SIZE: int(1).max(10_000).default(100),
+    /**
+     * An unfinished retrohunt or retro-scan whose batches have not moved for this long, and whose next batch
+     * job Redis no longer holds (a Redis restarted without its data), gets that job again from the outbox
+     * re-drive, from where it was.
+     */
+    RETROHUNT_STALLED_AFTER_MS: int(1000).default(120_000),
     /** A scan that takes longer ends as `timeout` (libyara counts whole seconds). */
     SCAN_TIMEOUT_MS: int(1000).default(60_000),
     /** Attempts of a scan job before it is kept as failed. */
@@ -246,6 +252,8 @@ export interface Config {
     strandedAfterMs: number;
     retrohuntConcurrency: number;
     retrohuntBatchSize: number;
+    /** RETROHUNT_STALLED_AFTER_MS. */
+    retrohuntStalledAfterMs: number;
     timeoutMs: number;
     attempts: number;
     defaultRulesetPath: string;
@@ -343,6 +351,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       strandedAfterMs: e.SCAN_STRANDED_AFTER_MS,
       retrohuntConcurrency: e.RETROHUNT_CONCURRENCY,
       retrohuntBatchSize: e.RETROHUNT_BATCH_SIZE,
+      retrohuntStalledAfterMs: e.RETROHUNT_STALLED_AFTER_MS,
       timeoutMs: e.SCAN_TIMEOUT_MS,
       attempts: e.SCAN_ATTEMPTS,
       defaultRulesetPath: e.DEFAULT_RULESET_PATH,
