@@ -120,6 +120,7 @@ describe('database', () => {
         'outbox',
         'retrohunt_matches',
         'retrohunts',
+        'retroscans',
         'ruleset_rules',
         'rulesets',
         'samples',
