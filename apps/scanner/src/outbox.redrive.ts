@@ -1,12 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { JobName, type JobItem, type OutboxRedriveJob, QueueName } from '#contracts';
-import { OutboxRepository, SubmissionsRepository, type OutboxRecord } from '#database';
+import { OutboxRepository, type StrandedCursor, SubmissionsRepository, type OutboxRecord } from '#database';
 import { QueueProducer, ingestScanJob } from '#queue';
 import { RetroChainsRedrive } from './retro-chains.redrive.js';
 
-/** Unscanned samples whose scan job is looked for in Redis per re-drive run (oldest first). */
-const STRANDED_PER_RUN = 200;
+/**
+ * Unscanned samples whose scan job is looked for in Redis per re-drive run (oldest first, each run going
+ * on from where the last one stopped).
+ */
+const STRANDED_PER_RUN = 500;
 
 /** Rebuilds the typed job of an outbox row; a row naming an unknown job is reported, not guessed at. */
 export function jobItemOf(row: OutboxRecord): JobItem | null {
@@ -61,6 +64,8 @@ export function jobItemOf(row: OutboxRecord): JobItem | null {
 @Injectable()
 export class OutboxRedrive {
   private readonly logger = new Logger(OutboxRedrive.name);
+  /** Where the next run's look for lost scan jobs starts; null: from the oldest. */
+  private strandedFrom: StrandedCursor | null = null;
 
   constructor(
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
@@ -107,15 +112,19 @@ export class OutboxRedrive {
    * without its data (no persistence, a failover to an empty replica) took the queued scans with it and
    * their samples stayed unscanned for good. A sample still unscanned SCAN_STRANDED_AFTER_MS after it was
    * first seen whose ingest scan job the scan queue does not hold (in any state: waiting, active, failed…)
-   * gets it again, under the same id, so one added meanwhile by anyone else counts once.
+   * gets it again, under the same id, so one added meanwhile by anyone else counts once. Each run looks at
+   * the next STRANDED_PER_RUN of them, going round: behind a backlog of old samples whose jobs are queued,
+   * the lost ones further on are found too, not only once the backlog has drained.
    */
   private async requeueStranded(): Promise<number> {
-    const stranded = await this.submissions.strandedScans(
+    const { samples, next } = await this.submissions.strandedScans(
       new Date(Date.now() - this.config.scanner.strandedAfterMs),
       STRANDED_PER_RUN,
+      this.strandedFrom,
     );
+    this.strandedFrom = next;
     let requeued = 0;
-    for (const { sha256, submissionId } of stranded) {
+    for (const { sha256, submissionId } of samples) {
       const { item, jobId } = ingestScanJob(sha256, submissionId);
       if (await this.queue.hasJob(QueueName.Scan, jobId)) continue;
       await this.queue.add(item, jobId);

@@ -149,6 +149,49 @@ describe('database', () => {
     assert.equal(outbox.length, 1);
   });
 
+  it('pages through the samples left unscanned, oldest first, microseconds and ties included', async () => {
+    const repo = new SubmissionsRepository(database);
+    // Five unscanned samples of 2001 (other tests' samples are first seen today): two share an instant,
+    // and two differ by a microsecond only, which a JavaScript Date would not tell apart.
+    const firstSeen = [
+      '2001-01-01T00:00:00.000001Z',
+      '2001-01-01T00:00:00.000002Z',
+      '2001-01-02T00:00:00Z',
+      '2001-01-02T00:00:00Z',
+      '2001-01-03T00:00:00Z',
+    ];
+    const shas: string[] = [];
+    for (const at of firstSeen) {
+      const sha256 = randomBytes(32).toString('hex');
+      await repo.record(submissionInput(sha256));
+      await sql('update samples set first_seen = $2 where sha256 = $1', [sha256, at]);
+      shas.push(sha256);
+    }
+    const scanned = randomBytes(32).toString('hex');
+    await repo.record(submissionInput(scanned));
+    await sql(`update samples set first_seen = '2001-01-01', scan_status = 'scanned' where sha256 = $1`, [
+      scanned,
+    ]);
+    const olderThan = new Date('2001-02-01T00:00:00Z');
+    const seen: string[] = [];
+    let cursor: Awaited<ReturnType<SubmissionsRepository['strandedScans']>>['next'] = null;
+    const pages: number[] = [];
+    do {
+      const page = await repo.strandedScans(olderThan, 2, cursor);
+      pages.push(page.samples.length);
+      seen.push(...page.samples.map((s) => s.sha256));
+      cursor = page.next;
+    } while (cursor !== null && pages.length < 10);
+    assert.deepEqual(pages, [2, 2, 1]);
+    const tied = [shas[2], shas[3]].sort();
+    assert.deepEqual(seen, [shas[0], shas[1], ...tied, shas[4]], 'each once, oldest first');
+    assert.ok(!seen.includes(scanned));
+    const all = await repo.strandedScans(olderThan, 5);
+    assert.equal(all.samples.length, 5);
+    assert.notEqual(all.next, null, 'a full page says where the next starts');
+    assert.deepEqual((await repo.strandedScans(olderThan, 5, all.next)).samples, []);
+  });
+
   it('marks several submissions queued in one statement, dropping their outbox rows and no others', async () => {
     const repo = new SubmissionsRepository(database);
     const recorded = await Promise.all(

@@ -72,6 +72,7 @@ export {
   type RecordSubmissionInput,
   type RecordedSubmission,
   type SubmissionRecord,
+  type StrandedCursor,
   type Submitter,
 } from './repositories/submissions.repository.js';
 export {

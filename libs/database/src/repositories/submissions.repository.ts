@@ -190,6 +190,13 @@ export interface SightingBatch {
   seenAt: string;
 }
 
+/** Where a page of {@link SubmissionsRepository.strandedScans} starts: after this sample. */
+export interface StrandedCursor {
+  /** The sample's first_seen as PostgreSQL writes it (microseconds kept). */
+  firstSeen: string;
+  sha256: string;
+}
+
 export class SubmissionsRepository {
   constructor(private readonly database: Database) {}
 
@@ -369,24 +376,42 @@ export class SubmissionsRepository {
   }
 
   /**
-   * Samples never scanned (`scan_status` still `pending`) first seen before `olderThan`, oldest first, each
-   * with the upload that made it: the one its ingest scan job is named after (ingestScanJobId). By the
-   * partial index of pending samples (migration 0025).
+   * Samples never scanned (`scan_status` still `pending`) first seen before `olderThan`, oldest first (from
+   * after `after`, a previous page's `next`), each with the upload that made it: the one its ingest scan
+   * job is named after (ingestScanJobId). By the partial index of pending samples (migration 0025).
+   * `next` is where the page after this one starts, null when this one ended the list.
    */
-  async strandedScans(olderThan: Date, limit: number): Promise<{ sha256: string; submissionId: string }[]> {
-    const result = await this.database.db.execute<{ sha256: string; submission_id: string | null }>(
-      sql`select s.sha256,
+  async strandedScans(
+    olderThan: Date,
+    limit: number,
+    after: StrandedCursor | null = null,
+  ): Promise<{ samples: { sha256: string; submissionId: string }[]; next: StrandedCursor | null }> {
+    const result = await this.database.db.execute<{
+      sha256: string;
+      first_seen: string;
+      submission_id: string | null;
+    }>(
+      // first_seen as text: a JavaScript Date would cut its microseconds and the cursor would slip.
+      sql`select s.sha256, s.first_seen::text as first_seen,
                  (select sub.id from ${submissions} sub
                   where sub.sample_sha256 = s.sha256 and sub.source <> 'lookup'
                   order by sub.received_at, sub.id limit 1) as submission_id
           from ${samples} s
           where s.scan_status = 'pending' and s.first_seen < ${olderThan.toISOString()}::timestamptz
-          order by s.first_seen
+            ${after === null ? sql`` : sql`and (s.first_seen, s.sha256) > (${after.firstSeen}::timestamptz, ${after.sha256})`}
+          order by s.first_seen, s.sha256
           limit ${limit}`,
     );
-    return result.rows.flatMap((r) =>
-      r.submission_id === null ? [] : [{ sha256: r.sha256, submissionId: r.submission_id }],
-    );
+    const last = result.rows.at(-1);
+    return {
+      samples: result.rows.flatMap((r) =>
+        r.submission_id === null ? [] : [{ sha256: r.sha256, submissionId: r.submission_id }],
+      ),
+      next:
+        result.rows.length === limit && last !== undefined
+          ? { firstSeen: last.first_seen, sha256: last.sha256 }
+          : null,
+    };
   }
 
   /**
