@@ -22,6 +22,13 @@ describe('ConnectionErrorThrottle', () => {
     assert.match(throttle.line(refused()) ?? '', /^Redis unreachable/);
   });
 
+  it('takes a command ioredis gave up on while reconnecting for a connection failure', () => {
+    const gaveUp = new Error(
+      'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.',
+    );
+    assert.equal(isConnectionFailure(gaveUp), true);
+  });
+
   it('lets every other error through, each time', () => {
     const throttle = new ConnectionErrorThrottle(60_000, () => 0);
     const bad = new Error('ERR Error running script: user_script:1: bad argument');

@@ -1,6 +1,9 @@
-/** What ioredis and Node say when Redis cannot be reached (as opposed to an error of a command or a job). */
+/**
+ * What ioredis and Node say when Redis cannot be reached (as opposed to an error of a command or a job).
+ * "max retries per request": ioredis gave up on a command queued while it could not reconnect.
+ */
 const CONNECTION_FAILURE =
-  /QUEUE_UNAVAILABLE|no answer from Redis|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|Connection is closed|Stream isn't writeable/;
+  /QUEUE_UNAVAILABLE|no answer from Redis|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|Connection is closed|Stream isn't writeable|max retries per request/;
 
 export function isConnectionFailure(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
