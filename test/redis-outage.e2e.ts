@@ -115,6 +115,51 @@ async function terminate(child: ChildProcess, ms: number): Promise<string> {
   ]);
 }
 
+const json = (body: unknown): RequestInit => ({
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** An enrolled, consenting agent's API key: its requests are rate-limited in Redis (a plain agent token's are not). */
+async function enrolledAgent(service: TestService): Promise<string> {
+  const created = await service.request('/v1/enrollment-tokens', {
+    method: 'POST',
+    ...json({ ttlSeconds: 600, maxUses: 1 }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const { token: enrollmentToken } = (await created.json()) as { token: string };
+  const enrolled = await service.request('/v1/agents/enroll', {
+    method: 'POST',
+    token: null,
+    ...json({
+      enrollmentToken,
+      product: { name: 'Specimen Agent', version: '1.2.3' },
+      os: { family: 'linux', version: '6.1' },
+      country: 'de',
+    }),
+  });
+  assert.equal(enrolled.status, 201, await enrolled.clone().text());
+  const { apiKey } = (await enrolled.json()) as { apiKey: string };
+  const consent = await service.request('/v1/agents/me/consent', {
+    method: 'PUT',
+    token: apiKey,
+    ...json({ participating: true, statementVersion: '2026-01' }),
+  });
+  assert.equal(consent.status, 200, await consent.clone().text());
+  return apiKey;
+}
+
+/** `request()` and how long it took to answer, in ms. */
+async function timed(request: () => Promise<Response>): Promise<{ res: Response; ms: number }> {
+  const started = performance.now();
+  const res = await request();
+  await res.clone().arrayBuffer();
+  return { res, ms: performance.now() - started };
+}
+
+/** What the API must answer within while it knows Redis is down (it took 3-6 s per request). */
+const FAST_MS = 500;
+
 describe('Redis outages', () => {
   const services: TestService[] = [];
   const redises: Array<ChildProcess | null> = [];
@@ -331,5 +376,79 @@ describe('Redis outages', () => {
       'still running',
       `the late scanner did not stop within 20 s:\n${service.output()}`,
     );
+  });
+
+  it('answers at once while Redis is known to be down, and queues directly again once it is back', async (t) => {
+    const port = await freePort();
+    let redis = startRedis(port);
+    redises.push(redis);
+    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    services.push(service);
+    await service.start();
+    const agent = await enrolledAgent(service);
+    const known = benign(1664);
+    const first = await service.submit(known, fileMetadata(known), agent);
+    assert.equal(first.status, 201, await first.clone().text());
+    const lookup = () =>
+      service.request('/v1/lookups', {
+        method: 'POST',
+        token: agent,
+        ...json({ items: [{ sha256: sha256(known) }] }),
+      });
+
+    await stopRedis(redis);
+    await pollUntil(
+      async () => ((await fetch(`${service.baseUrl}/health/ready`)).status === 503 ? true : undefined),
+      { timeoutMs: 15_000, what: '/health/ready to say Redis is down' },
+    );
+    // The first request after Redis went away may still be the one that finds out.
+    const warmUp = benign(1600);
+    assert.equal((await service.submit(warmUp, fileMetadata(warmUp), agent)).status, 201);
+
+    const timings: Record<string, number> = {};
+    for (let i = 0; i < 3; i += 1) {
+      const bytes = benign(1700 + i);
+      const upload = await timed(() => service.submit(bytes, fileMetadata(bytes), agent));
+      assert.equal(upload.res.status, 201, await upload.res.clone().text());
+      const { submissionId } = (await upload.res.json()) as { submissionId: string };
+      assert.equal(await statusOf(service, submissionId), 'received', 'its scan job waits in the outbox');
+      timings[`upload ${i}`] = upload.ms;
+
+      const looked = await timed(lookup);
+      assert.equal(looked.res.status, 200, await looked.res.clone().text());
+      const { items } = (await looked.res.json()) as { items: Array<{ known?: boolean }> };
+      assert.equal(items[0]?.known, true);
+      timings[`lookup ${i}`] = looked.ms;
+    }
+    const queues = await timed(() => service.request('/v1/queues'));
+    assert.equal(queues.res.status, 503);
+    assert.equal(((await queues.res.json()) as { error: { code: string } }).error.code, 'QUEUE_UNAVAILABLE');
+    assert.equal(queues.res.headers.get('retry-after'), '5');
+    timings['GET /v1/queues'] = queues.ms;
+    const ready = await timed(() => fetch(`${service.baseUrl}/health/ready`));
+    assert.equal(ready.res.status, 503);
+    assert.equal(((await ready.res.json()) as { checks: Record<string, string> }).checks.redis, 'failed');
+    timings['/health/ready'] = ready.ms;
+    t.diagnostic(`answers during the outage (ms): ${JSON.stringify(timings)}`);
+    const slow = Object.entries(timings).filter(([, ms]) => ms >= FAST_MS);
+    assert.deepEqual(slow, [], `answers during the outage (ms): ${JSON.stringify(timings)}`);
+
+    // Redis comes back (empty): the API notices by itself, and the next upload's job goes straight to Redis.
+    redis = startRedis(port);
+    redises.push(redis);
+    await pollUntil(
+      async () => ((await fetch(`${service.baseUrl}/health/ready`)).status === 200 ? true : undefined),
+      { timeoutMs: 15_000, what: '/health/ready once Redis is back' },
+    );
+    const after = benign(1800);
+    const res = await service.submit(after, fileMetadata(after), agent);
+    assert.equal(res.status, 201, await res.clone().text());
+    const { submissionId } = (await res.json()) as { submissionId: string };
+    assert.notEqual(
+      await statusOf(service, submissionId),
+      'received',
+      'queued in Redis, not left in the outbox',
+    );
+    await untilStatus(service, submissionId, 'scanned', 'the scan of an upload made after Redis came back');
   });
 });

@@ -14,7 +14,7 @@ function replica(prefix: string, ackDeadlineMs?: number) {
   const events = new PrincipalEvents(
     { url, prefix },
     { onChange: (change) => seen.push(change), onListening: () => listening(), onDeaf: () => undefined },
-    ackDeadlineMs,
+    { ackDeadlineMs },
   );
   events.start();
   return { events, seen, ready };
@@ -70,7 +70,7 @@ describe('PrincipalEvents (real Redis)', () => {
     const a = new PrincipalEvents(
       { url, prefix },
       { onChange: () => undefined, onListening: () => undefined, onDeaf: () => undefined },
-      300,
+      { ackDeadlineMs: 300 },
     );
     open.push(a);
     const started = performance.now();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { QueueConnection } from './queue.js';
 import { publishWithin } from './publisher.js';
+import { type RedisCircuit, reconnectDelay } from './redis-circuit.js';
 
 /** What changed about who a bearer token is: one token, or every token of an agent. */
 export type PrincipalChange = { tokenId: string } | { agentId: string };
@@ -95,31 +96,45 @@ export class PrincipalEvents {
   private readonly pending = new Map<string, Pending>();
   private closing = false;
 
+  private readonly ackDeadlineMs: number;
+  private readonly circuit: RedisCircuit | undefined;
+
+  /**
+   * `circuit`: the process' view of Redis; publishing fails at once while it knows Redis to be down, and
+   * both connections' failures tell it.
+   */
   constructor(
     private readonly connection: QueueConnection,
     private readonly handlers: PrincipalEventsHandlers,
-    private readonly ackDeadlineMs = ACK_DEADLINE_MS,
+    options: { ackDeadlineMs?: number; circuit?: RedisCircuit } = {},
   ) {
+    this.ackDeadlineMs = options.ackDeadlineMs ?? ACK_DEADLINE_MS;
+    this.circuit = options.circuit;
     this.channel = principalChannel(connection.prefix);
     this.acks = ackChannel(connection.prefix, this.replica);
     this.publisher = new Redis(connection.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
+      retryStrategy: reconnectDelay,
       // A PUBLISH whose reply was lost fails (and is logged) rather than going out twice.
       autoResendUnfulfilledCommands: false,
     });
-    this.publisher.on('error', () => undefined);
+    this.publisher.on('error', (e) => this.circuit?.failed(e));
     // Resubscribed by hand on 'ready', so onListening waits for the SUBSCRIBE's answer.
     this.subscriber = new Redis(connection.url, {
       maxRetriesPerRequest: null,
       lazyConnect: true,
       autoResubscribe: false,
+      retryStrategy: reconnectDelay,
       // Named, so an operator (or a test) can tell these connections apart in CLIENT LIST.
       connectionName: `${connection.prefix}:auth-subscriber`,
     });
     this.subscriber.on('message', (from: string, message: string) => this.heard(from, message));
-    this.subscriber.on('error', () => this.deaf());
+    this.subscriber.on('error', (e) => {
+      this.circuit?.failed(e);
+      this.deaf();
+    });
     this.subscriber.on('close', () => this.deaf());
     this.subscriber.on('ready', () => {
       this.subscriber.subscribe(this.channel, this.acks).then(
@@ -151,7 +166,7 @@ export class PrincipalEvents {
       timer = setTimeout(() => this.settle(id), this.ackDeadlineMs);
     });
     try {
-      const receivers = await publishWithin(this.publisher, this.channel, message);
+      const receivers = await publishWithin(this.publisher, this.channel, message, this.circuit);
       const entry = this.pending.get(id);
       if (entry !== undefined) {
         entry.receivers = receivers;
@@ -196,6 +211,7 @@ export class PrincipalEvents {
       this.publisher,
       ackChannel(this.connection.prefix, sender.replica),
       `${sender.id} ${this.replica}`,
+      this.circuit,
     ).catch(
       () => undefined, // the sender stops waiting at its deadline
     );

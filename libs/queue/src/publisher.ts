@@ -1,19 +1,32 @@
 import { Redis } from 'ioredis';
 import type { QueueConnection } from './queue.js';
+import { type RedisCircuit, reconnectDelay } from './redis-circuit.js';
 
 const PUBLISH_DEADLINE_MS = 2_000;
 
-/** PUBLISH, rejecting when Redis has not answered within the deadline (a request must not hang on it). */
-export async function publishWithin(redis: Redis, channel: string, message: string): Promise<number> {
+/**
+ * PUBLISH, rejecting when Redis has not answered within the deadline (a request must not hang on it), and
+ * at once while `circuit` knows Redis to be unreachable.
+ */
+export async function publishWithin(
+  redis: Redis,
+  channel: string,
+  message: string,
+  circuit?: RedisCircuit,
+): Promise<number> {
+  circuit?.check('the message was not published');
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('no answer from Redis')), PUBLISH_DEADLINE_MS);
   });
   const call = redis.publish(channel, message);
   try {
-    return await Promise.race([call, deadline]);
+    const receivers = await Promise.race([call, deadline]);
+    circuit?.succeeded();
+    return receivers;
   } catch (e) {
     call.catch(() => undefined);
+    circuit?.failed(e);
     throw e;
   } finally {
     clearTimeout(timer);
@@ -30,18 +43,20 @@ export class ChannelPublisher<T> {
   constructor(
     connection: QueueConnection,
     private readonly channel: string,
+    private readonly circuit?: RedisCircuit,
   ) {
     this.redis = new Redis(connection.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
+      retryStrategy: reconnectDelay,
     });
-    this.redis.on('error', () => undefined);
+    this.redis.on('error', (e) => this.circuit?.failed(e));
   }
 
   /** Resolves with the number of subscribers that received the message; rejects when Redis is unreachable. */
   publish(message: T): Promise<number> {
-    return publishWithin(this.redis, this.channel, JSON.stringify(message));
+    return publishWithin(this.redis, this.channel, JSON.stringify(message), this.circuit);
   }
 
   close(): void {

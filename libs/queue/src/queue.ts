@@ -7,7 +7,8 @@ import {
   type JobsOptions,
   type WorkerOptions,
 } from 'bullmq';
-import { JobName, QueueName, SpecimenError, type JobItem, type RetroscanBatchJob } from '#contracts';
+import { JobName, QueueName, type JobItem, type RetroscanBatchJob } from '#contracts';
+import { type RedisCircuit, reconnectDelay, unavailable } from './redis-circuit.js';
 
 export { UnrecoverableError };
 
@@ -67,9 +68,6 @@ export const retroscanJobId = (data: RetroscanBatchJob): string =>
 
 const PRODUCER_DEADLINE_MS = 3_000;
 
-/** Retry-After of a QUEUE_UNAVAILABLE answer. */
-const QUEUE_RETRY_AFTER_SECONDS = 5;
-
 /** The job states reported by {@link QueueProducer.stats}. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
@@ -92,13 +90,15 @@ const DEFAULT_JOB_OPTIONS: JobsOptions = {
 
 /**
  * The producer side: typed enqueue and queue depths. Producers fail fast when Redis is down (no offline
- * queue), so the caller can fall back on the outbox instead of hanging a request.
+ * queue), so the caller can fall back on the outbox instead of hanging a request: within a deadline, and
+ * at once while the process' {@link RedisCircuit} knows Redis to be unreachable.
  */
 export class QueueProducer {
   private readonly queues = new Map<QueueName, Queue>();
 
   constructor(
     private readonly connection: QueueConnection,
+    private readonly circuit: RedisCircuit,
     private readonly jobOptions: JobsOptions = {},
   ) {}
 
@@ -108,12 +108,19 @@ export class QueueProducer {
       queue = new Queue(name, {
         // Not enableOfflineQueue:false + skipWaitingForReady: BullMQ's connection then fails its first
         // command before the socket is ready and stays failed. Fail fast with a deadline instead.
-        connection: { url: this.connection.url, maxRetriesPerRequest: 1, connectTimeout: 2_000 },
+        // BullMQ's own retryStrategy backs off to one reconnect every 20 s: after a 60 s outage the first
+        // upload queued directly came 14.6 s after Redis was back.
+        connection: {
+          url: this.connection.url,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2_000,
+          retryStrategy: reconnectDelay,
+        },
         prefix: this.connection.prefix,
         defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...this.jobOptions },
       });
-      // Connection errors surface on add(); without a listener they would be printed as unhandled.
-      queue.on('error', () => undefined);
+      // A failed reconnect tells the circuit before any request has to (and is not printed as unhandled).
+      queue.on('error', (e) => this.circuit.failed(e));
       this.queues.set(name, queue);
     }
     return queue;
@@ -121,16 +128,22 @@ export class QueueProducer {
 
   /** Adds one job with a deterministic id (add(), not addBulk(), so the id deduplicates). */
   async add(item: JobItem, jobId: string, options: JobsOptions = {}): Promise<void> {
-    await this.withDeadline(this.queue(item.queue).add(item.name, item.data, { ...options, jobId }));
+    await this.withDeadline(() => this.queue(item.queue).add(item.name, item.data, { ...options, jobId }));
   }
 
   /** Whether the queue holds the job `jobId` in any state (waiting, active, completed, failed…). */
   async hasJob(name: QueueName, jobId: string): Promise<boolean> {
-    return (await this.withDeadline(this.queue(name).getJobState(jobId))) !== 'unknown';
+    return (await this.withDeadline(() => this.queue(name).getJobState(jobId))) !== 'unknown';
   }
 
-  /** Redis calls from a request path either answer within the deadline or fail with QUEUE_UNAVAILABLE. */
-  private async withDeadline<T>(call: Promise<T>): Promise<T> {
+  /**
+   * Redis calls from a request path either answer within the deadline or fail with QUEUE_UNAVAILABLE, at
+   * once (`call` not made: no command waits in ioredis' offline queue) while Redis is known to be down.
+   */
+  private async withDeadline<T>(command: () => Promise<T>): Promise<T> {
+    const message = 'the job queue is unavailable';
+    this.circuit.check(message);
+    const call = command();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -139,15 +152,14 @@ export class QueueProducer {
       );
     });
     try {
-      return await Promise.race([call, deadline]);
+      const result = await Promise.race([call, deadline]);
+      this.circuit.succeeded();
+      return result;
     } catch (e) {
       // The call may still settle later; its outcome no longer matters to this caller.
       call.catch(() => undefined);
-      // A client may ask again in a few seconds (agents honour Retry-After); the outage may last longer.
-      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the job queue is unavailable', undefined, {
-        cause: e,
-        retryAfterSeconds: QUEUE_RETRY_AFTER_SECONDS,
-      });
+      this.circuit.failed(e);
+      throw unavailable(message, e);
     } finally {
       clearTimeout(timer);
     }
@@ -169,13 +181,15 @@ export class QueueProducer {
 
   /** Jobs of a queue not yet picked up: waiting (including prioritized) and delayed. */
   async backlog(name: QueueName): Promise<number> {
-    const c = await this.withDeadline(this.queue(name).getJobCounts('waiting', 'prioritized', 'delayed'));
+    const c = await this.withDeadline(() =>
+      this.queue(name).getJobCounts('waiting', 'prioritized', 'delayed'),
+    );
     return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
   }
 
   /** Failed jobs of a queue, most recently failed first. */
   async failed(name: QueueName, limit: number): Promise<FailedJob[]> {
-    const jobs = await this.withDeadline(this.queue(name).getFailed(0, limit - 1));
+    const jobs = await this.withDeadline(() => this.queue(name).getFailed(0, limit - 1));
     return jobs.filter((j) => j.id !== undefined).map(failedJob);
   }
 
@@ -188,17 +202,18 @@ export class QueueProducer {
     ids: readonly string[] | undefined,
     limit = 1000,
   ): Promise<{ replayed: string[]; notFailed: string[] }> {
-    const queue = this.queue(name);
     const wanted = ids ?? (await this.failed(name, limit)).map((j) => j.id);
     const replayed: string[] = [];
     const notFailed: string[] = [];
     for (const id of wanted) {
-      const job = await this.withDeadline(queue.getJob(id));
+      const job = await this.withDeadline(() => this.queue(name).getJob(id));
       if (job === undefined || !(await job.isFailed())) {
         notFailed.push(id);
         continue;
       }
-      await this.withDeadline(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
+      await this.withDeadline(() =>
+        job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }),
+      );
       replayed.push(id);
     }
     return { replayed, notFailed };
@@ -209,42 +224,40 @@ export class QueueProducer {
    * within the producer deadline. Completed jobs get a depth only: their age says nothing useful.
    */
   async stats(name: QueueName, now = Date.now()): Promise<QueueStateStats[]> {
-    const queue = this.queue(name);
-    return this.withDeadline(
-      (async () => {
-        const counts = await queue.getJobCounts(...QUEUE_STATES);
-        return Promise.all(
-          QUEUE_STATES.map(async (state): Promise<QueueStateStats> => {
-            const depth = counts[state] ?? 0;
-            let oldestAgeSeconds = 0;
-            if (depth > 0 && state !== 'completed') {
-              const [oldest] = await queue.getJobs([state], 0, 0, true);
-              if (oldest !== undefined) oldestAgeSeconds = Math.max(0, (now - oldest.timestamp) / 1000);
-            }
-            return { queue: name, state, depth, oldestAgeSeconds };
-          }),
-        );
-      })(),
-    );
+    return this.withDeadline(async () => {
+      const queue = this.queue(name);
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      return Promise.all(
+        QUEUE_STATES.map(async (state): Promise<QueueStateStats> => {
+          const depth = counts[state] ?? 0;
+          let oldestAgeSeconds = 0;
+          if (depth > 0 && state !== 'completed') {
+            const [oldest] = await queue.getJobs([state], 0, 0, true);
+            if (oldest !== undefined) oldestAgeSeconds = Math.max(0, (now - oldest.timestamp) / 1000);
+          }
+          return { queue: name, state, depth, oldestAgeSeconds };
+        }),
+      );
+    });
   }
 
   /** Workers (scanner processes' BullMQ workers) connected to a queue now, from Redis' client list. */
   async workers(name: QueueName): Promise<number> {
-    return this.withDeadline(this.queue(name).getWorkersCount());
+    return this.withDeadline(() => this.queue(name).getWorkersCount());
   }
 
   /** Creates or updates a job scheduler of a queue, within the producer deadline (Redis may be down). */
   async upsertJobScheduler(name: QueueName, ...args: Parameters<Queue['upsertJobScheduler']>): Promise<void> {
-    await this.withDeadline(this.queue(name).upsertJobScheduler(...args));
+    await this.withDeadline(() => this.queue(name).upsertJobScheduler(...args));
   }
 
   /** Whether a queue has the job scheduler `id` (a Redis restarted without its data has none). */
   async hasJobScheduler(name: QueueName, id: string): Promise<boolean> {
-    return (await this.withDeadline(this.queue(name).getJobScheduler(id))) !== undefined;
+    return (await this.withDeadline(() => this.queue(name).getJobScheduler(id))) !== undefined;
   }
 
   async ping(): Promise<void> {
-    await this.withDeadline(this.queue(QueueName.Scan).getJobCounts('waiting'));
+    await this.withDeadline(() => this.queue(QueueName.Scan).getJobCounts('waiting'));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { SpecimenError } from '#contracts';
+import { type RedisCircuit, reconnectDelay, unavailable } from './redis-circuit.js';
 
 /** Outcome of one {@link RateLimiter.hit}. */
 export interface RateDecision {
@@ -26,24 +26,31 @@ const DEADLINE_MS = 1_000;
 
 /**
  * Per-subject request counting in Redis, shared by every API replica. Callers decide what to do when
- * Redis does not answer (the call rejects with QUEUE_UNAVAILABLE within a second).
+ * Redis does not answer (the call rejects with QUEUE_UNAVAILABLE within a second, at once while `circuit`
+ * knows Redis to be unreachable).
  */
 export class RateLimiter {
   private readonly redis: Redis;
 
-  constructor(options: { url: string; prefix: string }) {
+  constructor(
+    options: { url: string; prefix: string },
+    private readonly circuit?: RedisCircuit,
+  ) {
     this.redis = new Redis(options.url, {
       keyPrefix: `${options.prefix}:ratelimit:`,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       lazyConnect: true,
+      retryStrategy: reconnectDelay,
     });
-    // Errors surface on the commands; without a listener ioredis prints them as unhandled.
-    this.redis.on('error', () => undefined);
+    // A failed reconnect tells the circuit (and is not printed as unhandled).
+    this.redis.on('error', (e) => this.circuit?.failed(e));
   }
 
   /** Counts one request of `subject` against `limit` per `windowMs`. */
   async hit(subject: string, limit: number, windowMs: number): Promise<RateDecision> {
+    const message = 'the rate limiter is unavailable';
+    this.circuit?.check(message);
     let timer: NodeJS.Timeout | undefined;
     const call = this.redis.eval(HIT_SCRIPT, 1, subject, windowMs) as Promise<[number, number]>;
     try {
@@ -56,12 +63,12 @@ export class RateLimiter {
           );
         }),
       ]);
+      this.circuit?.succeeded();
       return { allowed: count <= limit, count, retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) };
     } catch (e) {
       call.catch(() => undefined);
-      throw new SpecimenError('QUEUE_UNAVAILABLE', 'the rate limiter is unavailable', undefined, {
-        cause: e,
-      });
+      this.circuit?.failed(e);
+      throw unavailable(message, e);
     } finally {
       clearTimeout(timer);
     }

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { ChannelPublisher } from './publisher.js';
 import type { QueueConnection } from './queue.js';
+import type { RedisCircuit } from './redis-circuit.js';
 
 /** What changed: a version became active, or the states of single rules of a version changed. */
 export interface RulesetChange {
@@ -28,8 +29,8 @@ function parseChange(message: string): RulesetChange | null {
  * subscribers connected at that moment, so subscribers also poll the database now and then.
  */
 export class RulesetPublisher extends ChannelPublisher<RulesetChange> {
-  constructor(connection: QueueConnection) {
-    super(connection, rulesetChannel(connection.prefix));
+  constructor(connection: QueueConnection, circuit?: RedisCircuit) {
+    super(connection, rulesetChannel(connection.prefix), circuit);
   }
 }
 

@@ -8,7 +8,7 @@ import {
 import { CONFIG, type Config, pseudonym } from '#config';
 import type { Principal } from '#contracts';
 import { type ActiveToken, TokensRepository } from '#database';
-import { type PrincipalChange, PrincipalEvents } from '#queue';
+import { type PrincipalChange, PrincipalEvents, RedisCircuit } from '#queue';
 import { PrincipalCache } from './principal-cache.js';
 
 /** Enough for every agent of a large deployment; an entry is a few hundred bytes. */
@@ -31,6 +31,7 @@ export class PrincipalsService implements OnApplicationBootstrap, OnApplicationS
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
+    @Inject(RedisCircuit) circuit: RedisCircuit,
   ) {
     this.cache = new PrincipalCache(config.auth.cacheMs, MAX_ENTRIES);
     // Subscribed even with this replica's cache off: it hears there that the others applied its changes.
@@ -41,6 +42,7 @@ export class PrincipalsService implements OnApplicationBootstrap, OnApplicationS
         onListening: () => this.cache.resume(),
         onDeaf: () => this.cache.suspend(),
       },
+      { circuit },
     );
   }
 
