@@ -420,6 +420,16 @@ describe('Redis outages', () => {
       assert.equal(items[0]?.known, true);
       timings[`lookup ${i}`] = looked.ms;
     }
+    // A consent change is published to the other replicas over Redis (best effort).
+    const consent = await timed(() =>
+      service.request('/v1/agents/me/consent', {
+        method: 'PUT',
+        token: agent,
+        ...json({ participating: true, statementVersion: '2026-02' }),
+      }),
+    );
+    assert.equal(consent.res.status, 200, await consent.res.clone().text());
+    timings['PUT consent'] = consent.ms;
     const queues = await timed(() => service.request('/v1/queues'));
     assert.equal(queues.res.status, 503);
     assert.equal(((await queues.res.json()) as { error: { code: string } }).error.code, 'QUEUE_UNAVAILABLE');

@@ -8,7 +8,7 @@ import {
 import { CONFIG, type Config, pseudonym } from '#config';
 import type { Principal } from '#contracts';
 import { type ActiveToken, TokensRepository } from '#database';
-import { type PrincipalChange, PrincipalEvents, RedisCircuit } from '#queue';
+import { ConnectionErrorThrottle, type PrincipalChange, PrincipalEvents, RedisCircuit } from '#queue';
 import { PrincipalCache } from './principal-cache.js';
 
 /** Enough for every agent of a large deployment; an entry is a few hundred bytes. */
@@ -25,6 +25,8 @@ const MAX_ENTRIES = 50_000;
 @Injectable()
 export class PrincipalsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(PrincipalsService.name);
+  /** Redis outages: one line a minute, not a stack per revocation or consent change. */
+  private readonly redisDown = new ConnectionErrorThrottle();
   private readonly cache: PrincipalCache;
   private readonly events: PrincipalEvents;
 
@@ -78,14 +80,16 @@ export class PrincipalsService implements OnApplicationBootstrap, OnApplicationS
     // Published even with this replica's cache off: the others may have theirs on.
     try {
       const { receivers, applied } = await this.events.publish(change);
+      this.redisDown.recovered();
       if (applied < receivers) {
         this.logger.warn(
           `principal change applied by ${applied} of ${receivers} subscribers in time: the others may use the old state for up to ${this.config.auth.cacheMs} ms`,
         );
       }
     } catch (e) {
-      this.logger.warn(
-        { err: e },
+      this.redisDown.warn(
+        this.logger,
+        e,
         `principal change not published: other replicas may use the old state for up to ${this.config.auth.cacheMs} ms`,
       );
     }
