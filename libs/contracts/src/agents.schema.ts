@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { SampleKind, type Verdict } from './submission.schema.js';
+import { SampleKind, Verdict } from './submission.schema.js';
 import { isCountryCode } from './countries.js';
 import { queryInt } from './query.js';
 import { label } from './text.js';
+import { Count, Country, Id, IsoTime, Sha256Hex } from './views.js';
 
 /** `POST /v1/enrollment-tokens`: an expiry (absolute or relative) and a use limit. */
 /** Longest life of an enrollment token: 366 days. */
@@ -33,26 +34,36 @@ export const CreateEnrollmentTokenRequest = z
   );
 export type CreateEnrollmentTokenRequest = z.infer<typeof CreateEnrollmentTokenRequest>;
 
-export interface EnrollmentTokenCreated {
-  id: string;
-  name: string | null;
-  expiresAt: string;
-  maxUses: number;
+export const EnrollmentTokenCreated = z.strictObject({
+  id: Id,
+  name: z.string().nullable(),
+  expiresAt: IsoTime,
+  maxUses: Count,
   /** Shown once; only its hash is stored. */
-  token: string;
-}
+  token: z.string(),
+});
+export type EnrollmentTokenCreated = z.infer<typeof EnrollmentTokenCreated>;
 
 /** An enrollment token as `GET /v1/enrollment-tokens` lists it: never the token itself. */
-export interface EnrollmentTokenView {
-  id: string;
-  name: string | null;
-  expiresAt: string;
-  maxUses: number;
-  uses: number;
-  createdAt: string;
-  createdBy: string | null;
-  revokedAt: string | null;
-}
+export const EnrollmentTokenView = z.strictObject({
+  id: Id,
+  name: z.string().nullable(),
+  expiresAt: IsoTime,
+  maxUses: Count,
+  uses: Count,
+  createdAt: IsoTime,
+  createdBy: Id.nullable(),
+  revokedAt: IsoTime.nullable(),
+});
+export type EnrollmentTokenView = z.infer<typeof EnrollmentTokenView>;
+
+/** `GET /v1/enrollment-tokens`. */
+export const EnrollmentTokenList = z.strictObject({ items: z.array(EnrollmentTokenView) });
+export type EnrollmentTokenList = z.infer<typeof EnrollmentTokenList>;
+
+/** Answer of `POST /v1/enrollment-tokens/:id/revoke`. */
+export const EnrollmentTokenRevoked = z.strictObject({ id: Id, revokedAt: IsoTime });
+export type EnrollmentTokenRevoked = z.infer<typeof EnrollmentTokenRevoked>;
 
 /** ISO 3166-1 alpha-2 country code, an assigned one (see countries.ts); any case, stored upper case. */
 export const CountryCode = z
@@ -78,31 +89,33 @@ export const EnrollRequest = z.strictObject({
 });
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
 
-export interface Enrolled {
-  agentId: string;
+export const Enrolled = z.strictObject({
+  agentId: Id,
   /** The agent's bearer token, shown once; only its hash is stored. */
-  apiKey: string;
-}
+  apiKey: z.string(),
+});
+export type Enrolled = z.infer<typeof Enrolled>;
 
-export interface AgentView {
-  id: string;
+export const AgentView = z.strictObject({
+  id: Id,
   /**
    * How the audit log, sightings and statistics name this agent: HMAC-SHA256 of its id under
    * PSEUDONYM_KEY (null only for an agent enrolled before that existed, until the next start-up).
    */
-  pseudonym: string | null;
-  product: { name: string; version: string };
-  os: { family: string; version: string };
-  country: string | null;
-  enrolledAt: string;
-  revokedAt: string | null;
-  consent: {
-    participating: boolean;
-    statementVersion: string | null;
-    changedAt: string | null;
-    revokedAt: string | null;
-  };
-}
+  pseudonym: Sha256Hex.nullable(),
+  product: z.strictObject({ name: z.string(), version: z.string() }),
+  os: z.strictObject({ family: z.string(), version: z.string() }),
+  country: Country.nullable(),
+  enrolledAt: IsoTime,
+  revokedAt: IsoTime.nullable(),
+  consent: z.strictObject({
+    participating: z.boolean(),
+    statementVersion: z.string().nullable(),
+    changedAt: IsoTime.nullable(),
+    revokedAt: IsoTime.nullable(),
+  }),
+});
+export type AgentView = z.infer<typeof AgentView>;
 
 /** `GET /v1/agents` query: keyset pagination by agent id. */
 export const ListAgentsQuery = z.strictObject({
@@ -111,11 +124,12 @@ export const ListAgentsQuery = z.strictObject({
 });
 export type ListAgentsQuery = z.infer<typeof ListAgentsQuery>;
 
-export interface AgentPage {
-  items: AgentView[];
+export const AgentPage = z.strictObject({
+  items: z.array(AgentView),
   /** Pass as `after` for the next page; null on the last one. */
-  next: string | null;
-}
+  next: Id.nullable(),
+});
+export type AgentPage = z.infer<typeof AgentPage>;
 
 /** `PUT /v1/agents/me/consent`. */
 export const ConsentRequest = z.strictObject({
@@ -124,13 +138,14 @@ export const ConsentRequest = z.strictObject({
 });
 export type ConsentRequest = z.infer<typeof ConsentRequest>;
 
-export interface ConsentView {
-  agentId: string;
-  participating: boolean;
+export const ConsentView = z.strictObject({
+  agentId: Id,
+  participating: z.boolean(),
   /** Null only for an agent that never consented, withdrawn by an admin. */
-  statementVersion: string | null;
-  changedAt: string;
-}
+  statementVersion: z.string().nullable(),
+  changedAt: IsoTime,
+});
+export type ConsentView = z.infer<typeof ConsentView>;
 
 /** Most items one lookup request may carry. */
 export const LOOKUP_MAX_ITEMS = 1000;
@@ -151,19 +166,23 @@ export const LookupItem = z.strictObject({
 });
 export type LookupItem = z.infer<typeof LookupItem>;
 
-export type LookupResult =
-  | {
-      sha256: string;
-      known: boolean;
-      /**
-       * True when the service wants the bytes: unknown, or known but its stored object is missing (looked
-       * for only when the sample's scan failed, which is where a missing object is found).
-       */
-      wanted: boolean;
-      verdict?: Verdict;
-    }
-  | { sha256: string | null; error: string };
+export const LookupResult = z.union([
+  z.strictObject({
+    sha256: Sha256Hex,
+    known: z.boolean(),
+    /**
+     * True when the service wants the bytes: unknown, or known but its stored object is missing (looked
+     * for only when the sample's scan failed, which is where a missing object is found).
+     */
+    wanted: z.boolean(),
+    /** Once the sample is scanned (a timed-out scan has none). */
+    verdict: Verdict.optional(),
+  }),
+  /** A malformed item: its `sha256` as sent (at most 128 characters), or null when it was not a string. */
+  z.strictObject({ sha256: z.string().max(128).nullable(), error: z.string() }),
+]);
+export type LookupResult = z.infer<typeof LookupResult>;
 
-export interface LookupResponse {
-  items: LookupResult[];
-}
+/** Answer of `POST /v1/lookups`: one result per item, in order. */
+export const LookupResponse = z.strictObject({ items: z.array(LookupResult) });
+export type LookupResponse = z.infer<typeof LookupResponse>;

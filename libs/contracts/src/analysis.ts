@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { Count, IsoTime, Md5Hex } from './views.js';
+
 /**
  * What the scanner's analyzers find in a sample (stored as JSON with the scan, shown with the sample).
  * Addresses are hex strings (64-bit values do not fit a JSON number); sizes and offsets are numbers.
@@ -7,201 +10,216 @@
 export const FILE_TYPES = ['pe', 'elf', 'macho', 'script', 'archive', 'pdf', 'office', 'unknown'] as const;
 export type FileType = (typeof FILE_TYPES)[number];
 
-export interface FileTypeInfo {
-  type: FileType;
+/** A value written as `0x` and lowercase hexadecimal digits. */
+const Hex = z.string().regex(/^0x[0-9a-f]+$/);
+
+export const FileTypeInfo = z.strictObject({
+  type: z.enum(FILE_TYPES),
   /**
    * The precise format: `pe32`, `pe32+`, `elf32`, `elf64`, `macho32`, `macho64`, `macho-fat`, `shebang`,
    * `powershell`, `javascript`, `vbscript`, `batch`, `zip`, `rar`, `7z`, `gzip`, `bzip2`, `xz`, `cab`,
    * `pdf`, `ole2`, `ooxml`, `mz` (DOS executable without a PE header), `text`, `unknown`.
    */
-  format: string;
+  format: z.string(),
   /** Format details: shebang interpreter, OOXML application (`word`, `excel`, `powerpoint`), macros, … */
-  details?: Record<string, string | number | boolean>;
-}
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+export type FileTypeInfo = z.infer<typeof FileTypeInfo>;
 
-export interface Anomaly {
-  code: string;
-  message: string;
-}
+export const Anomaly = z.strictObject({ code: z.string(), message: z.string() });
+export type Anomaly = z.infer<typeof Anomaly>;
 
-export interface PeSection {
-  name: string;
-  virtualAddress: string;
-  virtualSize: number;
-  rawSize: number;
-  rawOffset: number;
+export const PeSection = z.strictObject({
+  name: z.string(),
+  virtualAddress: Hex,
+  virtualSize: Count,
+  rawSize: Count,
+  rawOffset: Count,
   /** Null when the time limit came before a byte of the section was read. */
-  entropy: number | null;
+  entropy: z.number().nullable(),
   /** Entropy computed on the first 64 MiB only, or cut short by the time limit. */
-  entropySampled?: boolean;
-  characteristics: string;
-  flags: string[];
-  writableExecutable: boolean;
-}
+  entropySampled: z.boolean().optional(),
+  characteristics: Hex,
+  flags: z.array(z.string()),
+  writableExecutable: z.boolean(),
+});
+export type PeSection = z.infer<typeof PeSection>;
 
-export interface PeImport {
-  dll: string;
-  functions: string[];
+export const PeImport = z.strictObject({
+  dll: z.string(),
+  functions: z.array(z.string()),
   /** Functions left out of `functions` past the per-DLL cap. */
-  omitted?: number;
-}
+  omitted: Count.optional(),
+});
+export type PeImport = z.infer<typeof PeImport>;
 
-export interface PeSummary {
-  format: 'pe32' | 'pe32+';
+export const PeSummary = z.strictObject({
+  format: z.enum(['pe32', 'pe32+']),
   /** Where sections were read: raw file offsets, or virtual addresses (an image mapped in memory). */
-  layout: 'file' | 'mapped';
-  machine: string;
-  machineName: string;
-  timestamp: string | null;
-  timestampRaw: number;
-  characteristics: string;
-  characteristicFlags: string[];
-  subsystem: number;
-  subsystemName: string;
-  dllCharacteristics: string;
-  entryPoint: string;
-  imageBase: string;
-  sizeOfImage: number;
-  numberOfSections: number;
-  sections: PeSection[];
-  importCount: number;
-  imports: PeImport[];
+  layout: z.enum(['file', 'mapped']),
+  machine: Hex,
+  machineName: z.string(),
+  timestamp: IsoTime.nullable(),
+  timestampRaw: Count,
+  characteristics: Hex,
+  characteristicFlags: z.array(z.string()),
+  subsystem: Count,
+  subsystemName: z.string(),
+  dllCharacteristics: Hex,
+  entryPoint: Hex,
+  imageBase: Hex,
+  sizeOfImage: Count,
+  numberOfSections: Count,
+  sections: z.array(PeSection),
+  importCount: Count,
+  imports: z.array(PeImport),
   /** md5 of the normalised import list as pefile defines it; null without imports. */
-  imphash: string | null;
-  anomalies: Anomaly[];
-  truncated: boolean;
-}
+  imphash: Md5Hex.nullable(),
+  anomalies: z.array(Anomaly),
+  truncated: z.boolean(),
+});
+export type PeSummary = z.infer<typeof PeSummary>;
 
-export interface ElfSection {
-  name: string;
-  type: string;
-  flags: string;
-  address: string;
-  offset: number;
-  size: number;
-}
+export const ElfSection = z.strictObject({
+  name: z.string(),
+  type: z.string(),
+  flags: z.string(),
+  address: Hex,
+  offset: Count,
+  size: Count,
+});
+export type ElfSection = z.infer<typeof ElfSection>;
 
-export interface ElfSegment {
-  type: string;
-  flags: string;
-  offset: number;
-  virtualAddress: string;
-  fileSize: number;
-  memorySize: number;
-}
+export const ElfSegment = z.strictObject({
+  type: z.string(),
+  flags: z.string(),
+  offset: Count,
+  virtualAddress: Hex,
+  fileSize: Count,
+  memorySize: Count,
+});
+export type ElfSegment = z.infer<typeof ElfSegment>;
 
-export interface ElfSummary {
-  class: 'elf32' | 'elf64';
-  endianness: 'little' | 'big';
-  osAbi: number;
-  type: string;
-  machine: string;
-  machineName: string;
-  entry: string;
-  numberOfSections: number;
-  sections: ElfSection[];
-  numberOfSegments: number;
-  segments: ElfSegment[];
-  interpreter: string | null;
-  anomalies: Anomaly[];
-  truncated: boolean;
-}
+export const ElfSummary = z.strictObject({
+  class: z.enum(['elf32', 'elf64']),
+  endianness: z.enum(['little', 'big']),
+  osAbi: Count,
+  type: z.string(),
+  machine: Hex,
+  machineName: z.string(),
+  entry: Hex,
+  numberOfSections: Count,
+  sections: z.array(ElfSection),
+  numberOfSegments: Count,
+  segments: z.array(ElfSegment),
+  interpreter: z.string().nullable(),
+  anomalies: z.array(Anomaly),
+  truncated: z.boolean(),
+});
+export type ElfSummary = z.infer<typeof ElfSummary>;
 
-export interface MbrPartition {
-  index: number;
-  status: string;
-  active: boolean;
-  type: string;
-  typeName: string;
-  lbaStart: number;
-  sectors: number;
-  chsStart: [number, number, number];
-  chsEnd: [number, number, number];
-}
+export const MbrPartition = z.strictObject({
+  index: Count,
+  status: Hex,
+  active: z.boolean(),
+  type: Hex,
+  typeName: z.string(),
+  lbaStart: Count,
+  sectors: Count,
+  chsStart: z.tuple([Count, Count, Count]),
+  chsEnd: z.tuple([Count, Count, Count]),
+});
+export type MbrPartition = z.infer<typeof MbrPartition>;
 
-export interface GptPartition {
-  index: number;
-  typeGuid: string;
-  typeName: string;
-  uniqueGuid: string;
-  firstLba: number;
-  lastLba: number;
-  attributes: string;
-  name: string;
-}
+export const GptPartition = z.strictObject({
+  index: Count,
+  typeGuid: z.string(),
+  typeName: z.string(),
+  uniqueGuid: z.string(),
+  firstLba: Count,
+  lastLba: Count,
+  attributes: Hex,
+  name: z.string(),
+});
+export type GptPartition = z.infer<typeof GptPartition>;
 
-export interface GptHeader {
-  signature: string;
-  revision: string;
-  headerSize: number;
-  headerCrc32: string;
-  headerCrcValid: boolean;
-  currentLba: number;
-  backupLba: number;
-  firstUsableLba: number;
-  lastUsableLba: number;
-  diskGuid: string;
-  partitionEntryLba: number;
-  partitionEntryCount: number;
-  partitionEntrySize: number;
-  partitionArrayCrc32: string;
+export const GptHeader = z.strictObject({
+  signature: z.string(),
+  revision: z.string(),
+  headerSize: Count,
+  headerCrc32: Hex,
+  headerCrcValid: z.boolean(),
+  currentLba: Count,
+  backupLba: Count,
+  firstUsableLba: Count,
+  lastUsableLba: Count,
+  diskGuid: z.string(),
+  partitionEntryLba: Count,
+  partitionEntryCount: Count,
+  partitionEntrySize: Count,
+  partitionArrayCrc32: Hex,
   /** null when the entry array is not (wholly) inside the submitted bytes. */
-  partitionArrayCrcValid: boolean | null;
+  partitionArrayCrcValid: z.boolean().nullable(),
   /** The non-empty entries found in the submitted bytes (at most 128). */
-  partitions: GptPartition[];
-}
+  partitions: z.array(GptPartition),
+});
+export type GptHeader = z.infer<typeof GptHeader>;
 
-export interface VolumeBootRecord {
-  filesystem: 'ntfs' | 'fat32' | 'fat' | 'exfat' | 'unknown';
-  oemId: string;
-  jump: string;
-  jumpValid: boolean;
-  bytesPerSector: number;
-}
+export const VolumeBootRecord = z.strictObject({
+  filesystem: z.enum(['ntfs', 'fat32', 'fat', 'exfat', 'unknown']),
+  oemId: z.string(),
+  jump: z.string(),
+  jumpValid: z.boolean(),
+  bytesPerSector: Count,
+});
+export type VolumeBootRecord = z.infer<typeof VolumeBootRecord>;
 
-export interface BootRecordSummary {
-  sectorSize: number;
-  signature: string;
-  signatureValid: boolean;
+export const BootRecordSummary = z.strictObject({
+  sectorSize: Count,
+  /** Empty when the bytes end before offset 512. */
+  signature: z.union([Hex, z.literal('')]),
+  signatureValid: z.boolean(),
   /** `mbr`, `gpt` (protective MBR followed by a GPT header), `vbr` or `unknown`. */
-  scheme: 'mbr' | 'gpt' | 'vbr' | 'unknown';
-  partitions: MbrPartition[];
-  protectiveMbr: boolean;
-  gpt: GptHeader | null;
-  vbr: VolumeBootRecord | null;
-  anomalies: Anomaly[];
-}
+  scheme: z.enum(['mbr', 'gpt', 'vbr', 'unknown']),
+  partitions: z.array(MbrPartition),
+  protectiveMbr: z.boolean(),
+  gpt: GptHeader.nullable(),
+  vbr: VolumeBootRecord.nullable(),
+  anomalies: z.array(Anomaly),
+});
+export type BootRecordSummary = z.infer<typeof BootRecordSummary>;
 
-export interface EmbeddedPeImage {
-  offset: number;
-  pe: PeSummary;
-}
+export const EmbeddedPeImage = z.strictObject({ offset: Count, pe: PeSummary });
+export type EmbeddedPeImage = z.infer<typeof EmbeddedPeImage>;
 
-export interface MemoryRegionSummary {
-  size: number;
-  protection: string | null;
-  executable: boolean;
-  writable: boolean;
-  writableExecutable: boolean;
-  entropy: number;
-  entropySampled: boolean;
+export const MemoryRegionSummary = z.strictObject({
+  size: Count,
+  protection: z.string().nullable(),
+  executable: z.boolean(),
+  writable: z.boolean(),
+  writableExecutable: z.boolean(),
+  entropy: z.number(),
+  entropySampled: z.boolean(),
   /** PE images found in the region (at most 32). */
-  peImages: EmbeddedPeImage[];
-  truncated: boolean;
-}
+  peImages: z.array(EmbeddedPeImage),
+  truncated: z.boolean(),
+});
+export type MemoryRegionSummary = z.infer<typeof MemoryRegionSummary>;
 
 /** The stored analysis of one sample. */
-export interface AnalysisResult {
-  version: 1;
-  fileType: FileTypeInfo;
-  pe?: PeSummary;
-  elf?: ElfSummary;
-  bootRecord?: BootRecordSummary;
-  memoryRegion?: MemoryRegionSummary;
+export const AnalysisResult = z.strictObject({
+  version: z.literal(1),
+  fileType: FileTypeInfo,
+  pe: PeSummary.optional(),
+  elf: ElfSummary.optional(),
+  bootRecord: BootRecordSummary.optional(),
+  memoryRegion: MemoryRegionSummary.optional(),
   /** An analyzer that failed unexpectedly, by name; the others' results are still here. */
-  errors?: Record<string, string>;
-  durationMs: number;
-}
+  errors: z.record(z.string(), z.string()).optional(),
+  /** Milliseconds, to a tenth. */
+  durationMs: z.number().nonnegative(),
+});
+export type AnalysisResult = z.infer<typeof AnalysisResult>;
 
 /**
  * The YARA external variables of every scan, with the defaults they are declared with at compile time.

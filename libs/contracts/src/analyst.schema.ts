@@ -4,8 +4,9 @@ import { queryInt } from './query.js';
 import { text } from './text.js';
 import { FILE_TYPES } from './analysis.js';
 import { Sha256 } from './hashes.js';
-import type { MatchView } from './sample.schema.js';
-import { type SampleKind, SAMPLE_KINDS, VERDICTS, type Verdict } from './submission.schema.js';
+import { MatchView, SampleSummary } from './sample.schema.js';
+import { SampleKind, SAMPLE_KINDS, VERDICTS, Verdict } from './submission.schema.js';
+import { Count, Country, Id, IsoTime, Sha256Hex } from './views.js';
 
 /**
  * The first and last instants a time bound may name: years 0001 to 9999 in UTC, which PostgreSQL reads as
@@ -89,6 +90,13 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** The schema of a {@link Page} of `item`. */
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.strictObject({ items: z.array(item), nextCursor: Cursor.nullable() });
+
+/** `GET /v1/samples`. */
+export const SamplePage = pageOf(SampleSummary);
+
 /** `limit` and `cursor` of the paginated lists below a sample and of the audit log. */
 export const PageQuery = z.strictObject({ limit: PageLimit, cursor: Cursor.optional() });
 export type PageQuery = z.output<typeof PageQuery>;
@@ -102,37 +110,45 @@ export const SightingsQuery = PageQuery.extend({ source: SightingSource.optional
 export type SightingsQuery = z.output<typeof SightingsQuery>;
 
 /** One sighting of a sample, as analysts see it: the submitter only as a pseudonym. */
-export interface SightingView {
-  id: string;
-  receivedAt: string;
-  kind: SampleKind;
+export const SightingView = z.strictObject({
+  id: Id,
+  receivedAt: IsoTime,
+  kind: SampleKind,
   /** `lookup`: the agent sent the hash only, so `metadata` is empty and `kind` is what it said or `file`. */
-  source: SightingSource;
-  /** The metadata document the agent sent (validated per kind at ingest). */
-  metadata: Record<string, unknown>;
-  filename: string | null;
+  source: SightingSource,
+  /** The metadata document the agent sent (validated per kind at ingest, paths scrubbed). */
+  metadata: z.record(z.string(), z.unknown()),
+  filename: z.string().nullable(),
   /**
    * The sender's keyed pseudonym: HMAC-SHA256 of the agent's id (of the token's, for a person) under
    * PSEUDONYM_KEY, the same value `GET /v1/agents` shows; null for sightings older than the pseudonyms
    * whose token was already gone.
    */
-  submitter: string | null;
+  submitter: Sha256Hex.nullable(),
   /** The agent's country (ISO 3166-1 alpha-2) and product "name version" when it sent this. */
-  country: string | null;
-  productVersion: string | null;
-}
+  country: Country.nullable(),
+  productVersion: z.string().nullable(),
+});
+export type SightingView = z.infer<typeof SightingView>;
+
+/** `GET /v1/samples/:sha256/submissions`. */
+export const SightingPage = pageOf(SightingView);
 
 /** One YARA run in a sample's history. */
-export interface ScanView {
-  id: string;
-  ruleset: { name: string; version: number };
-  status: 'scanned' | 'timeout' | 'failed';
-  verdict: Verdict | null;
-  durationMs: number;
-  startedAt: string;
-  finishedAt: string;
-  matches: MatchView[];
-}
+export const ScanView = z.strictObject({
+  id: Id,
+  ruleset: z.strictObject({ name: z.string(), version: Count }),
+  status: z.enum(['scanned', 'timeout', 'failed']),
+  verdict: Verdict.nullable(),
+  durationMs: Count,
+  startedAt: IsoTime,
+  finishedAt: IsoTime,
+  matches: z.array(MatchView),
+});
+export type ScanView = z.infer<typeof ScanView>;
+
+/** `GET /v1/samples/:sha256/scans`. */
+export const ScanPage = pageOf(ScanView);
 
 /** The largest preview window, in bytes. */
 export const PREVIEW_MAX_LENGTH = 64 * 1024;
@@ -143,21 +159,23 @@ export const PreviewQuery = z.strictObject({
 });
 export type PreviewQuery = z.output<typeof PreviewQuery>;
 
-export interface PreviewRow {
-  offset: number;
+export const PreviewRow = z.strictObject({
+  offset: Count,
   /** Lowercase hex bytes separated by spaces. */
-  hex: string;
+  hex: z.string().regex(/^(?:[0-9a-f]{2}(?: [0-9a-f]{2})*)?$/),
   /** Printable ASCII (0x20–0x7e) as is, anything else as '.'. */
-  ascii: string;
-}
+  ascii: z.string().regex(/^[\x20-\x7e]*$/),
+});
+export type PreviewRow = z.infer<typeof PreviewRow>;
 
 /** A hex dump window: `length` is what was read (less than asked near the end). */
-export interface PreviewView {
-  offset: number;
-  length: number;
-  size: number;
-  rows: PreviewRow[];
-}
+export const PreviewView = z.strictObject({
+  offset: Count,
+  length: Count,
+  size: Count,
+  rows: z.array(PreviewRow),
+});
+export type PreviewView = z.infer<typeof PreviewView>;
 
 /** `GET /v1/audit` query: `actor` is a token id (uuid) or an actor name. */
 export const AuditQuery = z
@@ -179,16 +197,20 @@ export const AuditQuery = z
   });
 export type AuditQuery = z.output<typeof AuditQuery>;
 
-export interface AuditView {
-  id: number;
-  at: string;
-  actorId: string | null;
-  actorName: string;
-  action: string;
-  targetType: string;
-  targetId: string | null;
-  details: Record<string, unknown>;
-}
+export const AuditView = z.strictObject({
+  id: Count,
+  at: IsoTime,
+  actorId: Id.nullable(),
+  actorName: z.string(),
+  action: z.string(),
+  targetType: z.string(),
+  targetId: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type AuditView = z.infer<typeof AuditView>;
+
+/** `GET /v1/audit`. */
+export const AuditPage = pageOf(AuditView);
 
 /** The `:sha256` path parameter. */
 export const Sha256Param = Sha256;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { label } from './text.js';
+import { Id, IsoTime } from './views.js';
 
 export const ROLES = ['agent', 'analyst', 'admin'] as const;
 export const Role = z.enum(ROLES);
@@ -11,24 +12,30 @@ export const CreateTokenRequest = z.strictObject({
 });
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
 
-export interface TokenCreated {
-  id: string;
-  name: string;
-  role: Role;
+export const TokenCreated = z.strictObject({
+  id: Id,
+  name: z.string(),
+  role: Role,
   /** Shown once; only its hash is stored. */
-  token: string;
-}
+  token: z.string(),
+});
+export type TokenCreated = z.infer<typeof TokenCreated>;
 
 /** A person's API token as `GET /v1/tokens` lists it (never the token itself; agents' keys are not listed). */
-export interface TokenView {
-  id: string;
-  name: string;
-  role: Role;
-  createdAt: string;
+export const TokenView = z.strictObject({
+  id: Id,
+  name: z.string(),
+  role: Role,
+  createdAt: IsoTime,
   /** The id of the token that created it; null for the bootstrap admin token. */
-  createdBy: string | null;
-  revokedAt: string | null;
-}
+  createdBy: Id.nullable(),
+  revokedAt: IsoTime.nullable(),
+});
+export type TokenView = z.infer<typeof TokenView>;
+
+/** `GET /v1/tokens`. */
+export const TokenList = z.strictObject({ items: z.array(TokenView) });
+export type TokenList = z.infer<typeof TokenList>;
 
 /** Who made a request, after the bearer token was checked. */
 export interface Principal {
@@ -50,13 +57,14 @@ export interface Principal {
 }
 
 /** `GET /v1/me`: who the bearer token belongs to and which routes its role may call. */
-export interface WhoAmIView {
-  tokenId: string;
-  name: string;
-  role: Role;
-  agentId: string | null;
+export const WhoAmIView = z.strictObject({
+  tokenId: Id,
+  name: z.string(),
+  role: Role,
+  agentId: Id.nullable(),
   /** The routes this role may call, as the API document names them (`GET /v1/samples/{sha256}`). */
-  permissions: string[];
+  permissions: z.array(z.string().regex(/^[A-Z]+ \/\S*$/)),
   /** The password of downloaded archives (DOWNLOAD_ZIP_PASSWORD) for a role that may download; else null. */
-  downloadPassword: string | null;
-}
+  downloadPassword: z.string().nullable(),
+});
+export type WhoAmIView = z.infer<typeof WhoAmIView>;

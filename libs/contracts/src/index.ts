@@ -12,3 +12,4 @@ export * from './stats.schema.js';
 export * from './retrohunt.schema.js';
 export { UUID } from './ids.js';
 export * from './countries.js';
+export * from './service.schema.js';

@@ -2,10 +2,12 @@ import { z } from 'zod';
 import { Cursor, PageLimit } from './analyst.schema.js';
 import { QueueName } from './jobs.js';
 import { RuleSource } from './ruleset.schema.js';
-import type { StringMatchView } from './sample.schema.js';
+import { StringMatchView } from './sample.schema.js';
+import { ActorView, Count, Id, IsoTime, RuleMeta, Sha256Hex } from './views.js';
 
 export const RETROHUNT_STATUSES = ['queued', 'running', 'done', 'cancelled', 'failed'] as const;
-export type RetrohuntStatus = (typeof RETROHUNT_STATUSES)[number];
+export const RetrohuntStatus = z.enum(RETROHUNT_STATUSES);
+export type RetrohuntStatus = z.infer<typeof RetrohuntStatus>;
 
 /** `POST /v1/retrohunts`: YARA rules to run over every retained sample. */
 export const CreateRetrohuntRequest = z.strictObject({
@@ -28,46 +30,50 @@ export const ActivateRulesetRequest = z.strictObject({
 });
 export type ActivateRulesetRequest = z.output<typeof ActivateRulesetRequest>;
 
-export interface RetrohuntProgressView {
-  scanned: number;
+export const RetrohuntProgressView = z.strictObject({
+  scanned: Count,
   /**
    * Of the samples scanned, those the rules did not finish within SCAN_TIMEOUT_MS: no match is known for
    * them (libyara reports none on a timeout).
    */
-  timedOut: number;
-  total: number;
+  timedOut: Count,
+  total: Count,
   /** Bytes of the samples scanned so far. */
-  bytes: number;
-}
+  bytes: Count,
+});
+export type RetrohuntProgressView = z.infer<typeof RetrohuntProgressView>;
 
-export interface RetrohuntSummaryView {
-  id: string;
-  status: RetrohuntStatus;
-  ruleCount: number;
-  progress: RetrohuntProgressView;
-  matchCount: number;
-  createdAt: string;
-  createdBy: { id: string; name: string | null } | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-}
+export const RetrohuntSummaryView = z.strictObject({
+  id: Id,
+  status: RetrohuntStatus,
+  ruleCount: Count,
+  progress: RetrohuntProgressView,
+  matchCount: Count,
+  createdAt: IsoTime,
+  createdBy: ActorView.nullable(),
+  startedAt: IsoTime.nullable(),
+  finishedAt: IsoTime.nullable(),
+  error: z.string().nullable(),
+});
+export type RetrohuntSummaryView = z.infer<typeof RetrohuntSummaryView>;
 
-export interface RetrohuntMatchView {
-  sha256: string;
-  rule: string;
-  namespace: string;
-  tags: string[];
-  meta: Record<string, string | number | boolean>;
-  strings: StringMatchView[];
-}
+export const RetrohuntMatchView = z.strictObject({
+  sha256: Sha256Hex,
+  rule: z.string(),
+  namespace: z.string(),
+  tags: z.array(z.string()),
+  meta: RuleMeta,
+  strings: z.array(StringMatchView),
+});
+export type RetrohuntMatchView = z.infer<typeof RetrohuntMatchView>;
 
-export interface RetrohuntView extends RetrohuntSummaryView {
+export const RetrohuntView = RetrohuntSummaryView.extend({
   /** Absent with `source=false`. */
-  source?: string;
-  matches: RetrohuntMatchView[];
-  nextCursor: string | null;
-}
+  source: z.string().optional(),
+  matches: z.array(RetrohuntMatchView),
+  nextCursor: Cursor.nullable(),
+});
+export type RetrohuntView = z.infer<typeof RetrohuntView>;
 
 /** `GET /v1/admin/jobs/failed?queue=`. */
 export const FailedJobsQuery = z.strictObject({
@@ -83,20 +89,22 @@ export const ReplayFailedJobsRequest = z.strictObject({
 });
 export type ReplayFailedJobsRequest = z.output<typeof ReplayFailedJobsRequest>;
 
-export interface FailedJobView {
-  id: string;
-  name: string;
+export const FailedJobView = z.strictObject({
+  id: z.string(),
+  name: z.string(),
   /** The payload: ids only, never bytes or secrets. */
-  data: Record<string, unknown>;
-  failedReason: string;
-  attemptsMade: number;
-  failedAt: string | null;
-  createdAt: string;
-}
+  data: z.record(z.string(), z.unknown()),
+  failedReason: z.string(),
+  attemptsMade: Count,
+  failedAt: IsoTime.nullable(),
+  createdAt: IsoTime,
+});
+export type FailedJobView = z.infer<typeof FailedJobView>;
 
-export interface ReplayedJobsView {
-  queue: QueueName;
-  replayed: string[];
+export const ReplayedJobsView = z.strictObject({
+  queue: z.enum(QueueName),
+  replayed: z.array(z.string()),
   /** Asked-for ids that are not failed jobs of the queue (unknown, or no longer failed). */
-  notFailed: string[];
-}
+  notFailed: z.array(z.string()),
+});
+export type ReplayedJobsView = z.infer<typeof ReplayedJobsView>;

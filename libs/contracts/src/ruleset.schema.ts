@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ActorView, Count, Id, IsoTime, Sha256Hex } from './views.js';
 
 /**
  * Largest rule source accepted (ruleset or retrohunt): room for signature-base's 5,287 rules (5.9 MB).
@@ -21,10 +22,12 @@ export const RuleSource = z
   });
 
 export const RULESET_STATUSES = ['staging', 'active', 'disabled'] as const;
-export type RulesetStatus = (typeof RULESET_STATUSES)[number];
+export const RulesetStatus = z.enum(RULESET_STATUSES);
+export type RulesetStatus = z.infer<typeof RulesetStatus>;
 
 export const RULE_STATES = ['enabled', 'disabled', 'noisy'] as const;
-export type RuleState = (typeof RULE_STATES)[number];
+export const RuleState = z.enum(RULE_STATES);
+export type RuleState = z.infer<typeof RuleState>;
 
 /** `POST /v1/rulesets`: the name is also the YARA namespace of its rules. */
 export const CreateRulesetRequest = z.strictObject({
@@ -48,67 +51,71 @@ export const SetRuleStateRequest = z.strictObject({
 export type SetRuleStateRequest = z.infer<typeof SetRuleStateRequest>;
 
 /** A compiler error or warning of one rule; libyara gives lines, the column is a best effort. */
-export interface RuleDiagnosticView {
-  severity: 'error' | 'warning';
-  rule: string | null;
-  line: number;
-  column: number | null;
-  message: string;
-}
+export const RuleDiagnosticView = z.strictObject({
+  severity: z.enum(['error', 'warning']),
+  rule: z.string().nullable(),
+  line: Count,
+  column: Count.nullable(),
+  message: z.string(),
+});
+export type RuleDiagnosticView = z.infer<typeof RuleDiagnosticView>;
 
 /** Answer of `POST /v1/rulesets`. */
-export interface RulesetCreated {
-  id: string;
-  name: string;
-  version: number;
-  status: RulesetStatus;
-  ruleCount: number;
-  quarantined: string[];
-  diagnostics: RuleDiagnosticView[];
-}
+export const RulesetCreated = z.strictObject({
+  id: Id,
+  name: z.string(),
+  version: Count,
+  status: RulesetStatus,
+  ruleCount: Count,
+  quarantined: z.array(z.string()),
+  diagnostics: z.array(RuleDiagnosticView),
+});
+export type RulesetCreated = z.infer<typeof RulesetCreated>;
 
 /** A version in `GET /v1/rulesets`. */
-export interface RulesetSummaryView {
-  id: string;
-  name: string;
-  version: number;
-  status: RulesetStatus;
-  sourceSha256: string;
-  ruleCount: number;
-  quarantined: string[];
-  createdAt: string;
+export const RulesetSummaryView = z.strictObject({
+  id: Id,
+  name: z.string(),
+  version: Count,
+  status: RulesetStatus,
+  sourceSha256: Sha256Hex,
+  ruleCount: Count,
+  quarantined: z.array(z.string()),
+  createdAt: IsoTime,
   /** Token id and name of who created the version (null for the default ruleset made at first start). */
-  createdBy: { id: string; name: string | null } | null;
-  activatedAt: string | null;
-  activatedBy: { id: string; name: string | null } | null;
-}
+  createdBy: ActorView.nullable(),
+  activatedAt: IsoTime.nullable(),
+  activatedBy: ActorView.nullable(),
+});
+export type RulesetSummaryView = z.infer<typeof RulesetSummaryView>;
 
-export interface RuleView {
-  name: string;
+export const RuleView = z.strictObject({
+  name: z.string(),
   /** `quarantined` rules did not compile and never run, whatever their state. */
-  state: RuleState | 'quarantined';
+  state: z.enum([...RULE_STATES, 'quarantined']),
   /** Who last set the rule's state, and when; absent for a rule whose state was never set. */
-  changedBy?: { id: string; name: string | null } | null;
-  changedAt?: string;
-}
+  changedBy: ActorView.nullable().optional(),
+  changedAt: IsoTime.optional(),
+});
+export type RuleView = z.infer<typeof RuleView>;
 
 /** Answer of `PATCH /v1/rulesets/:id/rules/:rule`. */
-export interface RuleStateChanged {
-  name: string;
-  state: RuleState;
+export const RuleStateChanged = z.strictObject({
+  name: z.string(),
+  state: RuleState,
   /** With `rescan`: the retro-scan queued, and whether it covers every sample or those that matched. */
-  rescan?: { jobId: string; allSamples: boolean };
-}
+  rescan: z.strictObject({ jobId: z.string(), allSamples: z.boolean() }).optional(),
+});
+export type RuleStateChanged = z.infer<typeof RuleStateChanged>;
 
 /** `GET /v1/rulesets/:id`. */
-export interface RulesetView extends RulesetSummaryView {
-  source: string;
-  diagnostics: RuleDiagnosticView[];
-  rules: RuleView[];
-}
+export const RulesetView = RulesetSummaryView.extend({
+  source: z.string(),
+  diagnostics: z.array(RuleDiagnosticView),
+  rules: z.array(RuleView),
+});
+export type RulesetView = z.infer<typeof RulesetView>;
 
 /** Answer of `POST /v1/samples/:sha256/rescan`. */
-export interface RescanQueued {
-  sha256: string;
-  jobId: string;
-}
+export const RescanQueued = z.strictObject({ sha256: Sha256Hex, jobId: z.string() });
+export type RescanQueued = z.infer<typeof RescanQueued>;

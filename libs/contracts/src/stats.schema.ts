@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { QueueName } from './jobs.js';
+import { Count, IsoDay } from './views.js';
 
 /** What `GET /v1/stats/series` can group by. */
 export const STATS_GROUPS = ['kind', 'verdict', 'country', 'productVersion', 'rule'] as const;
@@ -30,50 +32,56 @@ export const StatsSeriesQuery = z
   });
 
 /** A published cell: never one that fewer than k distinct agents contributed to. */
-export interface StatsCellView {
+export const StatsCellView = z.strictObject({
   /** The group's value; `(other)` gathers the values each seen by fewer than k agents. */
-  value: string;
-  submissions: number;
-}
+  value: z.string(),
+  submissions: Count,
+});
+export type StatsCellView = z.infer<typeof StatsCellView>;
 
-export interface StatsSeriesView {
-  groupBy: StatsGroup;
-  interval: 'day';
-  from: string;
-  to: string;
-  k: number;
+export const StatsSeriesView = z.strictObject({
+  groupBy: z.enum(STATS_GROUPS),
+  interval: z.literal('day'),
+  from: IsoDay,
+  to: IsoDay,
+  k: Count,
   /** Days with a publishable roll-up; a day whose total is under k is absent. */
-  points: { date: string; total: number | null; cells: StatsCellView[] }[];
-}
+  points: z.array(z.strictObject({ date: IsoDay, total: Count.nullable(), cells: z.array(StatsCellView) })),
+});
+export type StatsSeriesView = z.infer<typeof StatsSeriesView>;
 
-export interface StatsOverviewView {
-  from: string;
-  to: string;
-  k: number;
+export const StatsOverviewView = z.strictObject({
+  from: IsoDay,
+  to: IsoDay,
+  k: Count,
   /** Sums over the days of published cells only. */
-  total: number;
-  byKind: StatsCellView[];
-  byVerdict: StatsCellView[];
-  byCountry: StatsCellView[];
-  byProductVersion: StatsCellView[];
+  total: Count,
+  byKind: z.array(StatsCellView),
+  byVerdict: z.array(StatsCellView),
+  byCountry: z.array(StatsCellView),
+  byProductVersion: z.array(StatsCellView),
   /** The 10 rules that matched most often (their `(other)` cell left out). */
-  topRules: StatsCellView[];
-}
+  topRules: z.array(StatsCellView),
+});
+export type StatsOverviewView = z.infer<typeof StatsOverviewView>;
 
 /** 202 answer of `POST /v1/admin/retention/sweep` and `POST /v1/admin/stats/rollup`. */
-export interface MaintenanceQueued {
-  jobId: string;
-}
+export const MaintenanceQueued = z.strictObject({ jobId: z.string() });
+export type MaintenanceQueued = z.infer<typeof MaintenanceQueued>;
 
 /** One job state of a queue in `GET /v1/queues`. */
-export interface QueueStateView {
-  state: 'waiting' | 'prioritized' | 'delayed' | 'active' | 'failed' | 'completed';
-  depth: number;
+export const QueueStateView = z.strictObject({
+  state: z.enum(['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed']),
+  depth: Count,
   /** Seconds since the oldest job of this state was created (0 when none; not given for completed). */
-  oldestAgeSeconds: number;
-}
+  oldestAgeSeconds: z.number().nonnegative(),
+});
+export type QueueStateView = z.infer<typeof QueueStateView>;
 
 /** `GET /v1/queues`: each queue's depths and the scanner workers listening to it. */
-export interface QueuesView {
-  queues: { name: string; workers: number; states: QueueStateView[] }[];
-}
+export const QueuesView = z.strictObject({
+  queues: z.array(
+    z.strictObject({ name: z.enum(QueueName), workers: Count, states: z.array(QueueStateView) }),
+  ),
+});
+export type QueuesView = z.infer<typeof QueuesView>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Md5, Sha1, Sha256 } from './hashes.js';
 import { text } from './text.js';
+import { Id, IsoTime, Sha256Hex } from './views.js';
 
 export const SAMPLE_KINDS = ['file', 'file-fragment', 'memory-region', 'boot-record'] as const;
 export const SampleKind = z.enum(SAMPLE_KINDS);
@@ -90,23 +91,29 @@ export const SubmissionMetadata = z.discriminatedUnion('kind', [
 export type SubmissionMetadata = z.infer<typeof SubmissionMetadata>;
 
 export const SUBMISSION_STATUSES = ['received', 'queued', 'scanned', 'failed'] as const;
-export type SubmissionStatus = (typeof SUBMISSION_STATUSES)[number];
-
-export interface SubmissionCreated {
-  submissionId: string;
-  sha256: string;
-  duplicate: boolean;
-}
-
-export interface SubmissionView {
-  id: string;
-  sha256: string;
-  kind: SampleKind;
-  status: SubmissionStatus;
-  verdict: Verdict | null;
-  receivedAt: string;
-  filename: string | null;
-}
+export const SubmissionStatus = z.enum(SUBMISSION_STATUSES);
+export type SubmissionStatus = z.infer<typeof SubmissionStatus>;
 
 export const VERDICTS = ['clean', 'suspicious', 'malicious'] as const;
-export type Verdict = (typeof VERDICTS)[number];
+export const Verdict = z.enum(VERDICTS);
+export type Verdict = z.infer<typeof Verdict>;
+
+/** Answer of `POST /v1/submissions` (201, or 200 when the sample was already stored). */
+export const SubmissionCreated = z.strictObject({
+  submissionId: Id,
+  sha256: Sha256Hex,
+  duplicate: z.boolean(),
+});
+export type SubmissionCreated = z.infer<typeof SubmissionCreated>;
+
+/** `GET /v1/submissions/:id`. */
+export const SubmissionView = z.strictObject({
+  id: Id,
+  sha256: Sha256Hex,
+  kind: SampleKind,
+  status: SubmissionStatus,
+  verdict: Verdict.nullable(),
+  receivedAt: IsoTime,
+  filename: z.string().nullable(),
+});
+export type SubmissionView = z.infer<typeof SubmissionView>;

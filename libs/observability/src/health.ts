@@ -1,9 +1,8 @@
-export type CheckStatus = 'ok' | 'failed';
+import type { CheckStatus, ReadinessView } from '#contracts';
 
-export interface Readiness {
-  status: CheckStatus;
-  checks: Record<string, CheckStatus>;
-}
+export type { CheckStatus };
+/** What `/health/ready` answers (the schema is in libs/contracts). */
+export type Readiness = ReadinessView;
 
 /**
  * Runs every check at once, each bounded by `timeoutMs`: a dependency that hangs (a Redis that accepts
