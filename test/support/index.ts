@@ -5,3 +5,4 @@ export { startS3Server, type S3Request, type TestS3Server } from './s3-server.js
 export { sfdiskImage } from './disk.js';
 export { recordSample, submissionInput } from './database.js';
 export { multipartHead, multipartTail, multipartType, openSubmission } from './multipart.js';
+export { documentedResponse, documentedRoute, responseMismatch } from './openapi.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES, ERROR_STATUS, type ErrorCode, ROLES } from '#contracts';
-import { NAMED_SCHEMAS, type RouteDoc } from './route-docs.js';
+import { NAMED_RESPONSES, NAMED_SCHEMAS, type RouteDoc } from './route-docs.js';
 import type { ServedRoute } from './route-discovery.js';
 
 type Json = Record<string, unknown>;
@@ -18,6 +18,48 @@ const PATH_PARAMS: Record<string, Json> = {
 function jsonSchema(schema: z.ZodType): Json {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
   return rest;
+}
+
+/** Where a named schema is in the document. */
+const componentRef = (id: string): string => `#/components/schemas/${id}`;
+
+/** The JSON Schema of each response schema, and the named ones as components. */
+interface ResponseSchemas {
+  components: Record<string, Json>;
+  /** A named schema as a `$ref`, any other written out (its named parts as `$ref`s); `{}` when unknown. */
+  of(schema: z.ZodType | undefined): Json;
+}
+
+/**
+ * The response schemas of `docs` as JSON Schema of what the API writes (zod's output side). The named ones
+ * (NAMED_RESPONSES) become components, referred to with `$ref` wherever they appear; a schema without a
+ * name (a list of a named view) is written where it is used. One conversion of a registry holding both, so
+ * that every reference comes out as a `$ref` to the component.
+ */
+function responseSchemas(docs: Record<string, RouteDoc>): ResponseSchemas {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(NAMED_RESPONSES)) registry.add(schema, { id });
+  const used = Object.values(docs).flatMap((d) => [
+    d.response,
+    ...Object.values(d.otherResponses ?? {}).map((r) => r.schema),
+  ]);
+  let unnamed = 0;
+  for (const schema of used) {
+    if (schema !== undefined && !registry.has(schema)) registry.add(schema, { id: `unnamed-${unnamed++}` });
+  }
+  const { schemas } = z.toJSONSchema(registry, { io: 'output', unrepresentable: 'any', uri: componentRef });
+  const converted = (id: string): Json => {
+    const { $schema: _schema, $id: _id, ...rest } = (schemas[id] ?? {}) as Json;
+    return rest;
+  };
+  return {
+    components: Object.fromEntries(Object.keys(NAMED_RESPONSES).map((id) => [id, converted(id)])),
+    of(schema) {
+      const id = schema === undefined ? undefined : registry.get(schema)?.id;
+      if (id === undefined) return {};
+      return Object.hasOwn(NAMED_RESPONSES, id) ? { $ref: componentRef(id) } : converted(id);
+    },
+  };
 }
 
 /** The error codes a route can answer with, from its shape and its declared extras. */
@@ -59,7 +101,7 @@ function errorResponses(codes: ErrorCode[]): Json {
   return out;
 }
 
-function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
+function operation(route: ServedRoute, doc: RouteDoc | undefined, responses: ResponseSchemas): Json {
   const op: Json = {
     operationId: `${route.method.toLowerCase()}${openApiPath(route.path).replace(/[^A-Za-z0-9]+(.)?/g, (_, c?: string) => (c ?? '').toUpperCase())}`,
     tags: [doc?.tag ?? 'undocumented'],
@@ -118,7 +160,7 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
   if (doc !== undefined && doc.emptyBody !== true) {
     success.content = {
       [produces]: {
-        schema: produces === 'application/json' ? {} : { type: 'string' },
+        schema: produces === 'application/json' ? responses.of(doc.response) : { type: 'string' },
         ...(doc.example.response === undefined ? {} : { example: doc.example.response }),
       },
     };
@@ -126,7 +168,10 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
   const other = Object.fromEntries(
     Object.entries(doc?.otherResponses ?? {}).map(([status, r]) => [
       status,
-      { description: r.description, content: { 'application/json': { schema: {}, example: r.example } } },
+      {
+        description: r.description,
+        content: { 'application/json': { schema: responses.of(r.schema), example: r.example } },
+      },
     ]),
   );
   op.responses = {
@@ -143,6 +188,7 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined): Json {
  */
 export function buildOpenApi(routes: ServedRoute[], docs: Record<string, RouteDoc>, version: string): Json {
   const paths: Record<string, Json> = {};
+  const responses = responseSchemas(docs);
   // A GET handler answers HEAD too (Express): documented where the route says what HEAD does.
   const implicitHeads = routes
     .filter((r) => r.method === 'GET' && docs[`HEAD ${r.path}`] !== undefined)
@@ -151,7 +197,7 @@ export function buildOpenApi(routes: ServedRoute[], docs: Record<string, RouteDo
     const path = openApiPath(route.path);
     paths[path] = {
       ...paths[path],
-      [route.method.toLowerCase()]: operation(route, docs[`${route.method} ${route.path}`]),
+      [route.method.toLowerCase()]: operation(route, docs[`${route.method} ${route.path}`], responses),
     };
   }
   const schemas: Record<string, Json> = {
@@ -173,6 +219,7 @@ export function buildOpenApi(routes: ServedRoute[], docs: Record<string, RouteDo
     },
   };
   for (const [name, schema] of Object.entries(NAMED_SCHEMAS)) schemas[name] = jsonSchema(schema);
+  Object.assign(schemas, responses.components);
   const codeTable = ERROR_CODES.map((c) => `| ${c} | ${ERROR_STATUS[c]} |`).join('\n');
   return {
     openapi: '3.1.0',

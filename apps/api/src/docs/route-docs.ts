@@ -1,7 +1,53 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   ActivateRulesetRequest,
+  AgentPage,
+  AgentView,
+  AnalysisResult,
+  ApiDocument,
+  AuditPage,
   AuditQuery,
+  AuditView,
+  ConsentView,
+  Enrolled,
+  EnrollmentTokenCreated,
+  EnrollmentTokenList,
+  EnrollmentTokenRevoked,
+  EnrollmentTokenView,
+  FailedJobView,
+  LivenessView,
+  LookupResponse,
+  LookupResult,
+  MaintenanceQueued,
+  MatchView,
+  PreviewView,
+  QueuesView,
+  ReadinessView,
+  ReplayedJobsView,
+  RescanQueued,
+  RetrohuntSummaryView,
+  RetrohuntView,
+  RuleDiagnosticView,
+  RuleStateChanged,
+  RulesetCreated,
+  RulesetSummaryView,
+  RulesetView,
+  SamplePage,
+  SampleSummary,
+  SampleView,
+  ScanPage,
+  ScanView,
+  SightingPage,
+  SightingView,
+  StatsCellView,
+  StatsOverviewView,
+  StatsSeriesView,
+  SubmissionCreated,
+  SubmissionView,
+  TokenCreated,
+  TokenList,
+  TokenView,
+  WhoAmIView,
   ConsentRequest,
   CreateEnrollmentTokenRequest,
   CreateRetrohuntRequest,
@@ -31,10 +77,15 @@ export interface RouteDoc {
   tag: string;
   /** Status of a successful answer. */
   status: number;
-  /** Media type of the successful answer (JSON unless said). */
   /** The successful answer has no body (tus: its state is in headers). */
   emptyBody?: true;
+  /** Media type of the successful answer (JSON unless said). */
   produces?: 'application/json' | 'application/zip' | 'text/plain' | 'text/html' | 'application/octet-stream';
+  /**
+   * Schema of a successful JSON answer: every JSON route has one, its example parses with it, and the
+   * permission matrix checks every real 2xx answer against what the document publishes of it.
+   */
+  response?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
   /** `multipart/form-data` with a JSON `metadata` part (this schema) and a binary `file` part. */
@@ -42,8 +93,8 @@ export interface RouteDoc {
   /** Error codes particular to this route (auth, validation and INTERNAL are added from its shape). */
   errors?: ErrorCode[];
   example: { request?: unknown; response?: unknown };
-  /** Answers that are not errors of the common shape (the readiness 503). */
-  otherResponses?: Record<string, { description: string; example: unknown }>;
+  /** Answers that are not errors of the common shape (the readiness 503, an upload's 200). */
+  otherResponses?: Record<string, { description: string; example: unknown; schema: z.ZodType }>;
 }
 
 const SHA = '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f';
@@ -61,6 +112,16 @@ const retrohunt = {
   startedAt: AT,
   finishedAt: null,
   error: null,
+};
+const agent = {
+  id: ID,
+  pseudonym: PSEUDONYM,
+  product: { name: 'demo', version: '1.0' },
+  os: { family: 'linux', version: '6.1' },
+  country: null,
+  enrolledAt: AT,
+  revokedAt: AT,
+  consent: { participating: false, statementVersion: null, changedAt: null, revokedAt: null },
 };
 const summary = {
   sha256: SHA,
@@ -97,17 +158,20 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Liveness: the process answers',
     tag: 'operations',
     status: 200,
+    response: LivenessView,
     example: { response: { status: 'ok' } },
   },
   'GET /health/ready': {
     summary: 'Readiness of PostgreSQL, Redis and storage (each check time-bounded); 503 names what failed',
     tag: 'operations',
     status: 200,
+    response: ReadinessView,
     example: { response: { status: 'ok', checks: { database: 'ok', redis: 'ok', storage: 'ok' } } },
     otherResponses: {
       '503': {
         description: 'a check failed or did not answer in time',
         example: { status: 'failed', checks: { database: 'ok', redis: 'failed', storage: 'ok' } },
+        schema: ReadinessView,
       },
     },
   },
@@ -130,7 +194,17 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'This OpenAPI 3.1 document',
     tag: 'documentation',
     status: 200,
-    example: { response: { openapi: '3.1.0' } },
+    response: ApiDocument,
+    example: {
+      response: {
+        openapi: '3.1.0',
+        info: { title: 'Specimen', version: '0.1.0' },
+        servers: [{ url: '/' }],
+        tags: [{ name: 'operations' }],
+        paths: { '/health/live': { get: { operationId: 'getHealthLive' } } },
+        components: { schemas: {} },
+      },
+    },
   },
   'GET /docs/assets/:file': {
     summary: 'Static Swagger UI files',
@@ -144,6 +218,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Upload a sample: a metadata JSON part first, then the file part (200 when already known)',
     tag: 'ingest',
     status: 201,
+    response: SubmissionCreated,
     multipart: SubmissionMetadata,
     errors: [
       'MISSING_FILE',
@@ -163,20 +238,39 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       request: { metadata: { kind: 'file', sha256: SHA, size: 68, filename: 'eicar.com' } },
       response: { submissionId: ID, sha256: SHA, duplicate: false },
     },
+    otherResponses: {
+      '200': {
+        description: 'the sample was already stored: this submission is a new sighting of it',
+        example: { submissionId: ID, sha256: SHA, duplicate: true },
+        schema: SubmissionCreated,
+      },
+    },
   },
   'GET /v1/submissions/:id': {
     summary:
       'Status and verdict of a submission (agents: their own only; 404 once its sample is past retention)',
     tag: 'ingest',
     status: 200,
+    response: SubmissionView,
     errors: ['NOT_FOUND'],
-    example: { response: { id: ID, sha256: SHA, kind: 'file', status: 'scanned', verdict: 'malicious' } },
+    example: {
+      response: {
+        id: ID,
+        sha256: SHA,
+        kind: 'file',
+        status: 'scanned',
+        verdict: 'malicious',
+        receivedAt: AT,
+        filename: 'eicar.com',
+      },
+    },
   },
   'GET /v1/samples': {
     summary:
       'Search samples (hash, kind, verdict, rule, tag, file type, country, size, seen ranges; keyset paging)',
     tag: 'samples',
     status: 200,
+    response: SamplePage,
     query: SearchSamplesQuery,
     example: {
       request: { verdict: 'malicious', fileType: 'pe', country: 'DE', limit: 50 },
@@ -187,6 +281,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Everything known about a sample',
     tag: 'samples',
     status: 200,
+    response: SampleView,
     errors: ['NOT_FOUND'],
     example: {
       response: {
@@ -205,6 +300,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Scan the sample again with the active ruleset',
     tag: 'samples',
     status: 202,
+    response: RescanQueued,
     errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE'],
     example: { response: { sha256: SHA, jobId: `scan-rescan-${SHA}` } },
   },
@@ -213,6 +309,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'Sightings of a sample, newest first (submitters as pseudonyms); `source` keeps uploads or lookups',
     tag: 'samples',
     status: 200,
+    response: SightingPage,
     query: SightingsQuery,
     errors: ['NOT_FOUND'],
     example: {
@@ -238,6 +335,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Scan history of a sample, newest first',
     tag: 'samples',
     status: 200,
+    response: ScanPage,
     query: PageQuery,
     errors: ['NOT_FOUND'],
     example: {
@@ -262,6 +360,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Hex and ASCII dump of a window of the sample (at most 64 KiB)',
     tag: 'samples',
     status: 200,
+    response: PreviewView,
     query: PreviewQuery,
     errors: ['NOT_FOUND', 'STORAGE_UNAVAILABLE'],
     example: {
@@ -298,6 +397,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'Create version N+1 of a ruleset, in staging; rules that do not compile are quarantined and listed with their line (400 VALIDATION_FAILED when none compiles, or when the compile passes RULES_COMPILE_TIMEOUT_MS or RULES_COMPILE_MAX_MB)',
     tag: 'rulesets',
     status: 201,
+    response: RulesetCreated,
     body: CreateRulesetRequest,
     example: {
       request: { name: 'default', source: 'rule demo { condition: true }' },
@@ -316,12 +416,14 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'The newest 500 ruleset versions',
     tag: 'rulesets',
     status: 200,
+    response: z.array(RulesetSummaryView),
     example: { response: [ruleset] },
   },
   'GET /v1/rulesets/:id': {
     summary: 'One ruleset version with its source, diagnostics and rule states',
     tag: 'rulesets',
     status: 200,
+    response: RulesetView,
     errors: ['NOT_FOUND'],
     example: {
       response: {
@@ -346,6 +448,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'low-priority rescan of every retained sample with it',
     tag: 'rulesets',
     status: 200,
+    response: RulesetSummaryView,
     body: ActivateRulesetRequest,
     errors: ['NOT_FOUND', 'CONFLICT'],
     example: { request: { retroscan: true }, response: { ...ruleset, status: 'active' } },
@@ -356,6 +459,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'low-priority rescan of the samples whose verdict that can move',
     tag: 'rulesets',
     status: 200,
+    response: RuleStateChanged,
     body: SetRuleStateRequest,
     errors: ['NOT_FOUND', 'CONFLICT'],
     example: {
@@ -371,6 +475,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Create an API token (shown once)',
     tag: 'access',
     status: 201,
+    response: TokenCreated,
     body: CreateTokenRequest,
     example: {
       request: { name: 'analyst-1', role: 'analyst' },
@@ -382,6 +487,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       "People's API tokens, newest first (never the tokens themselves; agents' keys are under /v1/agents)",
     tag: 'access',
     status: 200,
+    response: TokenList,
     example: {
       response: {
         items: [
@@ -395,6 +501,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       "Revoke a person's API token at once on every replica (idempotent; an agent's key or the last admin token: 409)",
     tag: 'access',
     status: 200,
+    response: TokenView,
     errors: ['NOT_FOUND', 'CONFLICT'],
     example: {
       response: { id: ID, name: 'analyst-1', role: 'analyst', createdAt: AT, createdBy: ID, revokedAt: AT },
@@ -404,6 +511,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Create an enrollment token for agents (shown once)',
     tag: 'agents',
     status: 201,
+    response: EnrollmentTokenCreated,
     body: CreateEnrollmentTokenRequest,
     example: {
       request: { name: 'fleet', ttlSeconds: 86400, maxUses: 100 },
@@ -414,6 +522,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Enrollment tokens, newest first, with their uses (never the tokens themselves)',
     tag: 'agents',
     status: 200,
+    response: EnrollmentTokenList,
     example: {
       response: {
         items: [
@@ -435,6 +544,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Revoke an enrollment token',
     tag: 'agents',
     status: 200,
+    response: EnrollmentTokenRevoked,
     errors: ['NOT_FOUND'],
     example: { response: { id: ID, revokedAt: AT } },
   },
@@ -442,6 +552,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Enroll an agent with an enrollment token (no bearer token)',
     tag: 'agents',
     status: 201,
+    response: Enrolled,
     body: EnrollRequest,
     errors: ['UNAUTHENTICATED'],
     example: {
@@ -458,6 +569,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: "The caller: its token's id, name and role, and the routes that role may call",
     tag: 'access',
     status: 200,
+    response: WhoAmIView,
     example: {
       response: {
         tokenId: ID,
@@ -473,6 +585,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Depth and oldest job age of each job state per queue, and the scanner workers connected to it',
     tag: 'operations',
     status: 200,
+    response: QueuesView,
     errors: ['QUEUE_UNAVAILABLE'],
     example: {
       response: {
@@ -493,31 +606,23 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Agents in id order',
     tag: 'agents',
     status: 200,
+    response: AgentPage,
     query: ListAgentsQuery,
-    example: { response: { items: [], next: null } },
+    example: { response: { items: [{ ...agent, revokedAt: null }], next: null } },
   },
   'POST /v1/agents/:id/revoke': {
     summary: "Revoke an agent's key",
     tag: 'agents',
     status: 200,
+    response: AgentView,
     errors: ['NOT_FOUND'],
-    example: {
-      response: {
-        id: ID,
-        pseudonym: PSEUDONYM,
-        product: { name: 'demo', version: '1.0' },
-        os: { family: 'linux', version: '6.1' },
-        country: null,
-        enrolledAt: AT,
-        revokedAt: AT,
-        consent: { participating: false, statementVersion: null, changedAt: null, revokedAt: null },
-      },
-    },
+    example: { response: agent },
   },
   'POST /v1/agents/:id/withdraw': {
     summary: "Withdraw an agent's consent on its behalf (it may be revoked): its data is purged",
     tag: 'agents',
     status: 200,
+    response: ConsentView,
     errors: ['NOT_FOUND'],
     example: {
       response: { agentId: ID, participating: false, statementVersion: '2026-01', changedAt: AT },
@@ -527,6 +632,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: "Give or withdraw the calling agent's consent",
     tag: 'agents',
     status: 200,
+    response: ConsentView,
     body: ConsentRequest,
     errors: ['RATE_LIMITED'],
     example: {
@@ -538,6 +644,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Hash-first lookups: is a sample known, is it wanted (consent needed)',
     tag: 'ingest',
     status: 200,
+    response: LookupResponse,
     body: LookupRequest,
     errors: ['CONSENT_REQUIRED', 'RATE_LIMITED'],
     example: {
@@ -549,6 +656,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'The audit log, newest first',
     tag: 'audit',
     status: 200,
+    response: AuditPage,
     query: AuditQuery,
     example: {
       response: {
@@ -655,6 +763,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'Run YARA rules over every retained sample (400 VALIDATION_FAILED with the diagnostics when any rule does not compile: a hunt runs all its rules or none; also when the compile passes RULES_COMPILE_TIMEOUT_MS or RULES_COMPILE_MAX_MB); audited',
     tag: 'retrohunts',
     status: 201,
+    response: RetrohuntSummaryView,
     body: CreateRetrohuntRequest,
     example: {
       request: { source: 'rule demo { strings: $a = "X5O!P%@AP" condition: $a }' },
@@ -671,6 +780,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'The newest 200 retrohunts',
     tag: 'retrohunts',
     status: 200,
+    response: z.array(RetrohuntSummaryView),
     example: { response: [retrohunt] },
   },
   'GET /v1/retrohunts/:id': {
@@ -678,6 +788,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'A retrohunt with its source (left out with source=false, for following its progress) and a page of its matches, in the order they were found',
     tag: 'retrohunts',
     status: 200,
+    response: RetrohuntView,
     query: RetrohuntMatchesQuery,
     example: {
       request: { limit: 50 },
@@ -702,6 +813,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Stop a queued or running retrohunt (matches found so far stay); audited',
     tag: 'retrohunts',
     status: 200,
+    response: RetrohuntSummaryView,
     errors: ['CONFLICT'],
     example: { response: { ...retrohunt, status: 'cancelled', finishedAt: AT } },
   },
@@ -709,6 +821,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Failed jobs of one queue, most recently failed first (payloads are ids only)',
     tag: 'operations',
     status: 200,
+    response: z.array(FailedJobView),
     query: FailedJobsQuery,
     errors: ['QUEUE_UNAVAILABLE'],
     example: {
@@ -730,6 +843,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Replay the given failed jobs of a queue, or all of them; audited first',
     tag: 'operations',
     status: 200,
+    response: ReplayedJobsView,
     body: ReplayFailedJobsRequest,
     // 409 for the retrohunt queue: a failed retrohunt is started again with its source.
     errors: ['QUEUE_UNAVAILABLE', 'CONFLICT'],
@@ -743,6 +857,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'k-anonymous totals over UTC days (the last 30 by default): by kind, verdict, country, product version, top rules',
     tag: 'statistics',
     status: 200,
+    response: StatsOverviewView,
     query: StatsOverviewQuery,
     example: {
       request: { from: '2026-01-01', to: '2026-01-31' },
@@ -753,7 +868,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
         total: 1200,
         byKind: [
           { value: 'file', submissions: 1150 },
-          { value: 'url', submissions: 50 },
+          { value: 'memory-region', submissions: 50 },
         ],
         byVerdict: [
           { value: 'clean', submissions: 1000 },
@@ -772,6 +887,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'k-anonymous daily series grouped by kind, verdict, country, product version or rule',
     tag: 'statistics',
     status: 200,
+    response: StatsSeriesView,
     query: StatsSeriesQuery,
     example: {
       request: { groupBy: 'verdict', from: '2026-01-01', to: '2026-01-02' },
@@ -798,6 +914,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Queue a retention sweep now (besides the scheduled ones); the sweep audits what it removes',
     tag: 'operations',
     status: 202,
+    response: MaintenanceQueued,
     errors: ['QUEUE_UNAVAILABLE'],
     example: { response: { jobId: 'retention-sweep-manual-1767268800000' } },
   },
@@ -805,10 +922,68 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Queue a roll-up of the daily statistics now',
     tag: 'operations',
     status: 202,
+    response: MaintenanceQueued,
     errors: ['QUEUE_UNAVAILABLE'],
     example: { response: { jobId: 'stats-rollup-manual-1767268800000' } },
   },
 };
 
-/** Schemas named in `components.schemas`: referenced by the lookups body items. */
+/**
+ * Request schemas named in `components.schemas`: the upload's metadata part refers to SubmissionMetadata;
+ * LookupItem is what each lookup item must be (the body's schema cannot say it: items are checked one by one).
+ */
 export const NAMED_SCHEMAS: Record<string, z.ZodType> = { SubmissionMetadata, LookupItem };
+
+/**
+ * Response schemas named in `components.schemas` by their TypeScript names (what a client generator calls
+ * them): wherever one appears in an answer, the document refers to it with `$ref`. Each name must be its
+ * own: two routes answering the same view share its component.
+ */
+export const NAMED_RESPONSES: Record<string, z.ZodType> = {
+  AgentPage,
+  AgentView,
+  AnalysisResult,
+  ApiDocument,
+  AuditPage,
+  AuditView,
+  ConsentView,
+  Enrolled,
+  EnrollmentTokenCreated,
+  EnrollmentTokenList,
+  EnrollmentTokenRevoked,
+  EnrollmentTokenView,
+  FailedJobView,
+  LivenessView,
+  LookupResponse,
+  LookupResult,
+  MaintenanceQueued,
+  MatchView,
+  PreviewView,
+  QueuesView,
+  ReadinessView,
+  ReplayedJobsView,
+  RescanQueued,
+  RetrohuntSummaryView,
+  RetrohuntView,
+  RuleDiagnosticView,
+  RuleStateChanged,
+  RulesetCreated,
+  RulesetSummaryView,
+  RulesetView,
+  SamplePage,
+  SampleSummary,
+  SampleView,
+  ScanPage,
+  ScanView,
+  SightingPage,
+  SightingView,
+  StatsCellView,
+  StatsOverviewView,
+  StatsSeriesView,
+  SubmissionCreated,
+  SubmissionView,
+  TokenCreated,
+  TokenList,
+  TokenView,
+  WhoAmIView,
+};
