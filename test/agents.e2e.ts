@@ -117,7 +117,7 @@ describe('agent protocol', () => {
   let service: TestService;
 
   before(async () => {
-    service = new TestService({ env: { RATE_LIMIT_PER_MINUTE: '50', PSEUDONYM_KEY } });
+    service = new TestService({ env: { RATE_LIMIT_PER_MINUTE: '50', PSEUDONYM_KEY }, checkAnswers: true });
     await service.start();
   });
   after(() => service.stop());

@@ -152,7 +152,7 @@ describe('analyst API', () => {
   }
 
   before(async () => {
-    service = new TestService({ env: { PSEUDONYM_KEY } });
+    service = new TestService({ env: { PSEUDONYM_KEY }, checkAnswers: true });
     await service.start();
     storageDir = service.storageDir ?? '';
     agent = await service.token('agent', 'agent-one');

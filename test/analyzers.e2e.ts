@@ -35,7 +35,7 @@ describe('analyzers end to end', () => {
     dir = await mkdtemp(join(tmpdir(), 'specimen-rules-'));
     const rules = join(dir, 'kinds.yar');
     await writeFile(rules, RULES);
-    service = new TestService({ env: { DEFAULT_RULESET_PATH: rules } });
+    service = new TestService({ env: { DEFAULT_RULESET_PATH: rules }, checkAnswers: true });
     await service.start();
     agent = await service.token('agent');
     analyst = await service.token('analyst');

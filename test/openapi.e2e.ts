@@ -45,7 +45,7 @@ export function documentedRoutes(doc: Json): string[] {
 }
 
 describe('OpenAPI document', () => {
-  const service = new TestService({ scanner: false });
+  const service = new TestService({ scanner: false, checkAnswers: true });
   let doc: Json;
   before(async () => {
     await service.start();

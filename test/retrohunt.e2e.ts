@@ -100,6 +100,7 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
   before(async () => {
     service = new TestService({
       env: { SCAN_CONCURRENCY: '2', RETROHUNT_CONCURRENCY: '1', RETROHUNT_BATCH_SIZE: '100' },
+      checkAnswers: true,
     });
     await service.start();
     analyst = await service.token('analyst', 'hunter');

@@ -64,7 +64,10 @@ describe('rulesets: versions, quarantine, hot swap, rule states, rescan', () => 
 
   before(async () => {
     cacheDir = await mkdtemp(join(tmpdir(), 'specimen-rules-cache-'));
-    service = new TestService({ env: { SCAN_CONCURRENCY: '2', RULES_CACHE_DIR: cacheDir } });
+    service = new TestService({
+      env: { SCAN_CONCURRENCY: '2', RULES_CACHE_DIR: cacheDir },
+      checkAnswers: true,
+    });
     await service.start();
     agent = await service.token('agent');
     analyst = await service.token('analyst', 'ana');

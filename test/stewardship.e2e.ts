@@ -175,6 +175,7 @@ describe('data stewardship', () => {
   const service = new TestService({
     // Roll-ups only when the test asks, so that answers compared with each other come from one roll-up.
     env: { STATS_K_ANONYMITY: '3', STATS_ROLLUP_MS: '3600000', PURGE_BATCH_SIZE: '2' },
+    checkAnswers: true,
   });
   let agents: Agent[] = [];
   const unique: Buffer[] = [];

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { projectRoot } from '#config';
+import { documentedRoute, responseMismatch } from './openapi.js';
 import { pollUntil } from './poll.js';
 import { API_NODE_FLAGS } from '../../apps/node-flags.js';
 
@@ -126,6 +127,11 @@ export interface ServiceOptions {
   scanner?: boolean;
   /** Wait for /health/ready (default) or only /health/live. */
   waitFor?: 'ready' | 'live';
+  /**
+   * Check every 2xx JSON answer `request` gets against the response schema the served OpenAPI document
+   * gives its route: one that differs rejects the request with what differs.
+   */
+  checkAnswers?: boolean;
 }
 
 /**
@@ -264,7 +270,29 @@ export class TestService {
     const { token = this.adminToken, headers, baseUrl = this.baseUrl, ...rest } = init;
     const h = new Headers(headers);
     if (token !== null) h.set('authorization', `Bearer ${token}`);
-    return fetch(`${baseUrl}${path}`, { ...rest, headers: h });
+    const res = await fetch(`${baseUrl}${path}`, { ...rest, headers: h });
+    if (this.options.checkAnswers === true && baseUrl === this.baseUrl) {
+      await this.checkAnswer(rest.method ?? 'GET', path, res);
+    }
+    return res;
+  }
+
+  private document: Promise<Record<string, unknown>> | null = null;
+
+  /** Throws when `res`, a 2xx JSON answer, is not what the OpenAPI document says of its route. */
+  private async checkAnswer(method: string, path: string, res: Response): Promise<void> {
+    if (!res.ok || !/^application\/json\b/.test(res.headers.get('content-type') ?? '')) return;
+    this.document ??= fetch(`${this.baseUrl}/docs/openapi.json`).then(
+      async (r) => (await r.json()) as Record<string, unknown>,
+    );
+    const doc = await this.document;
+    const pathname = new URL(path, this.baseUrl).pathname;
+    const route = documentedRoute(doc, method, pathname);
+    const mismatch =
+      route === null
+        ? 'no documented route'
+        : responseMismatch(doc, route, res.status, await res.clone().json());
+    if (mismatch !== null) throw new Error(`${method.toUpperCase()} ${path}: ${mismatch}`);
   }
 
   /** Creates a token with `role` through the API. */
