@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
+import { z } from 'zod';
+import { AnalysisResult } from '#contracts';
 import { analyze } from './analyze.js';
 import { analyzeBootRecord } from './boot-record.js';
 import { Deadline, bufferSource, crc32, entropyOf, openFileSource } from './bytes.js';
@@ -474,6 +476,34 @@ describe('analyze', () => {
     assert.equal(fragment.elf?.class, 'elf64');
     assert.equal(fragment.errors, undefined);
     assert.doesNotThrow(() => JSON.stringify(fragment));
+  });
+
+  it("gives what the API's SampleView.analysis schema describes, exactly", async () => {
+    const region = Buffer.concat([randomBytes(0x1000), buildPe(), randomBytes(0x8000)]);
+    const { head: mbr } = await sfdiskImage('label: dos\n,16MiB,L,*\n,8MiB,S\n,,7\n', 512);
+    const { head: gpt } = await sfdiskImage('label: gpt\nsize=8MiB, type=U\ntype=L\n', 34 * 512);
+    const results = [
+      await analyze('file', bufferSource(buildPe())),
+      await analyze('file', bufferSource(buildPe()), {}, { timeoutMs: -1 }),
+      await analyze('file', bufferSource(await readFile('/bin/ls'))),
+      await analyze('file', bufferSource(buildZip({ 'word/document.xml': '<w/>' }))),
+      await analyze('file', bufferSource(randomBytes(300))),
+      await analyze('memory-region', bufferSource(region), { protection: 'RWX' }),
+      await analyze('boot-record', bufferSource(buildVbr('ntfs')), { sectorSize: 512, lba: 2048 }),
+      await analyze('boot-record', bufferSource(buildVbr('fat32')), { sectorSize: 512 }),
+      await analyze('boot-record', bufferSource(mbr), { sectorSize: 512 }),
+      await analyze('boot-record', bufferSource(gpt), { sectorSize: 512 }),
+      await analyze('boot-record', bufferSource(randomBytes(200)), { sectorSize: 512 }),
+    ];
+    assert.ok(results.some((r) => r.pe !== undefined && r.pe.timestamp !== null));
+    for (const result of results) {
+      // Stored as JSON and served as such: what the schema gets is what a client gets.
+      const parsed = AnalysisResult.safeParse(JSON.parse(JSON.stringify(result)));
+      assert.ok(
+        parsed.success,
+        parsed.success ? '' : `${result.fileType.format}: ${z.prettifyError(parsed.error)}`,
+      );
+    }
   });
 });
 
