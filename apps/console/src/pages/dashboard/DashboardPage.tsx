@@ -1,7 +1,7 @@
 import { BarChart } from '@mantine/charts';
 import { Badge, Card, Group, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useEffect } from 'react';
-import type { QueuesView, StatsSeriesView } from '#contracts';
+import { QueueName, type QueuesView, type StatsSeriesView } from '#contracts';
 import { useSession } from '../../auth/AuthContext.js';
 import { AsyncView } from '../../components/AsyncView.js';
 import { useAsync } from '../../lib/use-async.js';
@@ -35,7 +35,7 @@ function SeriesChart({ title, series }: { title: string; series: StatsSeriesView
 }
 
 function Queues({ view }: { view: QueuesView }) {
-  const scan = view.queues.find((q) => q.name === 'scan');
+  const scan = view.queues.find((q) => q.name === QueueName.Scan);
   const healthy = scan !== undefined && scan.workers > 0;
   const pick = (q: QueuesView['queues'][number], state: string) => q.states.find((s) => s.state === state);
   return (
