@@ -435,6 +435,14 @@ describe('Redis outages', () => {
     assert.equal(((await queues.res.json()) as { error: { code: string } }).error.code, 'QUEUE_UNAVAILABLE');
     assert.equal(queues.res.headers.get('retry-after'), '5');
     timings['GET /v1/queues'] = queues.ms;
+    // A replay of failed jobs is refused before its audit record: none says "replayed" of jobs left as they were.
+    const replay = await timed(() =>
+      service.request('/v1/admin/jobs/failed/replay', { method: 'POST', ...json({ queue: 'scan' }) }),
+    );
+    assert.equal(replay.res.status, 503, await replay.res.clone().text());
+    timings['POST replay'] = replay.ms;
+    const replays = await query(service.databaseUrl, `select 1 from audit_log where action = 'jobs.replay'`);
+    assert.equal(replays.length, 0, 'no audit record of a replay that did not happen');
     const ready = await timed(() => fetch(`${service.baseUrl}/health/ready`));
     assert.equal(ready.res.status, 503);
     assert.equal(((await ready.res.json()) as { checks: Record<string, string> }).checks.redis, 'failed');

@@ -126,6 +126,14 @@ export class QueueProducer {
     return queue;
   }
 
+  /**
+   * Throws QUEUE_UNAVAILABLE (Retry-After) at once while Redis is known to be unreachable: for work that must
+   * not begin (an audit record, say) when its Redis part cannot follow.
+   */
+  assertReachable(): void {
+    this.circuit.check('the job queue is unavailable');
+  }
+
   /** Adds one job with a deterministic id (add(), not addBulk(), so the id deduplicates). */
   async add(item: JobItem, jobId: string, options: JobsOptions = {}): Promise<void> {
     await this.withDeadline(() => this.queue(item.queue).add(item.name, item.data, { ...options, jobId }));

@@ -33,7 +33,10 @@ export class FailedJobsService {
     }));
   }
 
-  /** The audit record is written first: a replay that cannot be audited does not happen. */
+  /**
+   * The audit record is written first: a replay that cannot be audited does not happen. Nor is one audited
+   * while Redis is known to be down (503 at once): the record would say "replayed" of jobs left as they were.
+   */
   async replay(body: unknown, principal: Principal): Promise<ReplayedJobsView> {
     const { queue, ids } = parseOrThrow(ReplayFailedJobsRequest, body, 'body');
     if (queue === QueueName.Retrohunt) {
@@ -45,6 +48,7 @@ export class FailedJobsService {
         { queue },
       );
     }
+    this.queue.assertReachable();
     await this.audit.append({
       actorId: principal.tokenId,
       actorName: principal.name,
