@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { type ServerResponse, createServer } from 'node:http';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -809,4 +809,93 @@ describe('specimen-agent retries', () => {
       await rm(home, { recursive: true, force: true });
     }
   });
+});
+
+describe('specimen-agent when the service as a whole refuses', () => {
+  /** A service that looks every hash up as wanted, then answers each upload with `refuse`. */
+  async function refusing(refuse: (res: ServerResponse) => void) {
+    let uploads = 0;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/v1/lookups') {
+          const { items } = JSON.parse(Buffer.concat(chunks).toString()) as {
+            items: Array<{ sha256: string }>;
+          };
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({ items: items.map((i) => ({ sha256: i.sha256, known: false, wanted: true })) }),
+          );
+          return;
+        }
+        uploads++;
+        refuse(res);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    assert.ok(typeof address === 'object' && address !== null);
+    const home = await mkdtemp(join(tmpdir(), 'specimen-agent-refused-'));
+    await writeFile(
+      join(home, 'config.json'),
+      JSON.stringify({ server: `http://127.0.0.1:${address.port}`, agentId: 'a', apiKey: 'k' }),
+      { mode: 0o600 },
+    );
+    const dir = join(home, 'files');
+    await mkdir(dir);
+    for (const n of [1, 2, 3, 4]) await writeFile(join(dir, `f${n}.bin`), benign(100 + n));
+    return {
+      home,
+      dir,
+      uploads: () => uploads,
+      close: async () => {
+        server.closeAllConnections();
+        server.close();
+        await rm(home, { recursive: true, force: true });
+      },
+    };
+  }
+
+  for (const [what, refuse, attempts, said] of [
+    [
+      'consent withdrawn (403)',
+      (res: ServerResponse) => {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'CONSENT_REQUIRED', message: 'no consent' } }));
+      },
+      1,
+      /CONSENT_REQUIRED \(403\)/,
+    ],
+    [
+      'the service gone (every retry refused)',
+      (res: ServerResponse) => res.socket?.destroy(),
+      6,
+      /NETWORK \(0\): cannot reach/,
+    ],
+  ] as const) {
+    it(`stops the run at the first item when ${what}, and reports the rest as not sent`, async () => {
+      const fake = await refusing(refuse);
+      try {
+        const started = Date.now();
+        const run = await startCli(fake.home, ['submit', fake.dir, '--json']).done;
+        const elapsed = Date.now() - started;
+        assert.equal(run.code, 1, run.stderr);
+        assert.equal(fake.uploads(), attempts, 'the first item only, with its retries');
+        assert.ok(elapsed < 25_000, `took ${elapsed} ms`);
+        const out = JSON.parse(run.stdout) as SubmitOutput & { error?: { code: string } };
+        assert.deepEqual(
+          out.results.map((r) => r.action),
+          ['failed', 'failed', 'failed', 'failed'],
+        );
+        assert.match(out.results[0]?.error ?? '', said);
+        for (const r of out.results.slice(1)) assert.match(r.error ?? '', /^not sent: the run stopped/);
+        assert.ok(out.error !== undefined, 'the document says why the run stopped');
+        assert.match(run.stderr, /stopped, 3 not sent: .*\nrun the same command again/);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+      } finally {
+        await fake.close();
+      }
+    });
+  }
 });

@@ -284,7 +284,7 @@ async function submit(paths: string[]): Promise<number> {
   const { client: api } = await client();
   const progress = Progress.for(values.json);
   const { items: toSend, unsent } = await items(paths, progress);
-  const sent = await submitItems(api, files, toSend, options, progress);
+  const { results: sent, stopped } = await submitItems(api, files, toSend, options, progress);
   const results = [...sent, ...unsent];
   const count = (action: ItemResult['action']) => results.filter((r) => r.action === action).length;
   const failed = count('failed');
@@ -299,7 +299,17 @@ async function submit(paths: string[]): Promise<number> {
     )
     .join('\n');
   const summary = `${results.length - failed - skipped} done, ${skipped} skipped, ${failed} failed`;
-  print(`${human}\n${summary}`, { results });
+  if (stopped === undefined) {
+    print(`${human}\n${summary}`, { results });
+  } else {
+    const { error, notSent } = stopped;
+    const message = describeError(error);
+    print(`${human}\n${summary}`, { results, error: { code: error.code, status: error.status, message } });
+    process.stderr.write(
+      `specimen-agent: stopped, ${notSent} not sent: ${printable(message)}\n` +
+        'run the same command again to send the rest (what was sent is looked up as known; an unfinished upload resumes)\n',
+    );
+  }
   return failed === 0 ? 0 : 1;
 }
 

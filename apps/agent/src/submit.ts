@@ -3,7 +3,7 @@ import type { PathLike } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ChunkSource, type SpecimenClient, SpecimenClientError, uploadResumable } from '#client';
-import type { SubmissionMetadata } from '#contracts';
+import type { LookupResponse, SubmissionMetadata } from '#contracts';
 import type { AgentFiles } from './config.js';
 import type { Progress } from './progress.js';
 import { type FileDigests, shownPath } from './sources.js';
@@ -59,9 +59,27 @@ export const fileBlob = (path: PathLike, digests: Pick<FileDigests, 'size' | 'sh
 export const bufferBlob = (bytes: Buffer) => () => Promise.resolve(new Blob([new Uint8Array(bytes)]));
 export const label = (path: string) => basename(path);
 
+/** What {@link submitItems} did: a result per item, and why it stopped early when it did. */
+export interface SubmitOutcome {
+  results: ItemResult[];
+  /** The refusal that ended the run, and how many items after it were not sent (`failed` in results). */
+  stopped?: { error: SpecimenClientError; notSent: number };
+}
+
+/**
+ * Whether a failure is of the service or of this agent as a whole, not of one item: the service
+ * unreachable or still refusing after every retry (network, 429, 502-504), the key unknown or revoked
+ * (401), consent withdrawn or the role refused (403). Every later item would meet it too, each after its
+ * own retries: with the service stopped, a folder of 200 files took ~15 s a file (50 minutes) to fail.
+ */
+function stopsTheRun(e: unknown): e is SpecimenClientError {
+  return e instanceof SpecimenClientError && [0, 401, 403, 429, 502, 503, 504].includes(e.status);
+}
+
 /**
  * Hash-first: one lookup per 1,000 items, then only the wanted ones are sent; those of at least
- * `resumableThreshold` bytes over tus, resuming an upload an earlier run left unfinished.
+ * `resumableThreshold` bytes over tus, resuming an upload an earlier run left unfinished. A failure of
+ * the service as a whole ({@link stopsTheRun}) ends the run: the items left are reported as not sent.
  */
 export async function submitItems(
   client: SpecimenClient,
@@ -69,19 +87,39 @@ export async function submitItems(
   items: Item[],
   options: SubmitOptions,
   progress: Progress,
-): Promise<ItemResult[]> {
+): Promise<SubmitOutcome> {
   const results: ItemResult[] = [];
   // The same bytes under two names (a copy, a link named on the command line) are sent once.
   const sentThisRun = new Set<string>();
-  for (let i = 0; i < items.length; i += 1000) {
-    const batch = items.slice(i, i + 1000);
-    const answer = await client.lookup(
-      batch.map((item) => ({
+  const notSent = (from: number, stopped: SpecimenClientError): SubmitOutcome => {
+    const error = `not sent: the run stopped at an earlier item (${describeError(stopped)})`;
+    for (const item of items.slice(from)) {
+      results.push({
+        name: item.name,
         sha256: item.metadata.sha256,
         size: item.metadata.size,
-        kind: item.metadata.kind,
-      })),
-    );
+        action: 'failed',
+        error,
+      });
+    }
+    return { results, stopped: { error: stopped, notSent: items.length - from } };
+  };
+  for (let i = 0; i < items.length; i += 1000) {
+    const batch = items.slice(i, i + 1000);
+    let answer: LookupResponse;
+    try {
+      answer = await client.lookup(
+        batch.map((item) => ({
+          sha256: item.metadata.sha256,
+          size: item.metadata.size,
+          kind: item.metadata.kind,
+        })),
+      );
+    } catch (e) {
+      // The first lookup failing is the command's failure; a later one must not hide what was sent before.
+      if (i > 0 && e instanceof SpecimenClientError) return notSent(i, e);
+      throw e;
+    }
     for (const [index, item] of batch.entries()) {
       const known = answer.items[index];
       const base = { name: item.name, sha256: item.metadata.sha256, size: item.metadata.size };
@@ -109,10 +147,11 @@ export async function submitItems(
         const message = describeError(e);
         results.push({ ...base, action: 'failed', error: message });
         progress.note(`failed   ${item.name}: ${message}`);
+        if (stopsTheRun(e)) return notSent(i + index + 1, e);
       }
     }
   }
-  return results;
+  return { results };
 }
 
 /**
