@@ -39,6 +39,28 @@ describe('SpecimenClient.send', () => {
       headers: { 'content-type': 'application/json', ...headers },
     });
 
+  it('says why the service could not be reached, after the retries', async () => {
+    const refused = (code: string, message: string) =>
+      new SpecimenClient({
+        baseUrl: 'http://h.test:3000',
+        retry: { attempts: 2 },
+        sleep: () => Promise.resolve(),
+        // As fetch fails: a TypeError whose cause is the system's error.
+        fetch: () =>
+          Promise.reject(
+            new TypeError('fetch failed', { cause: Object.assign(new Error(message), { code }) }),
+          ),
+      });
+    await assert.rejects(refused('ECONNREFUSED', 'connect ECONNREFUSED').send('/v1/me'), {
+      code: 'NETWORK',
+      message:
+        'cannot reach http://h.test:3000: connection refused (is the service running, and is this its address?)',
+    });
+    await assert.rejects(refused('ETIMEDOUT', 'no answer, and no byte moving, for 120 s').send('/v1/me'), {
+      message: 'cannot reach http://h.test:3000: no answer, and no byte moving, for 120 s',
+    });
+  });
+
   it("keeps the base URL's path: a service behind a proxy at a path prefix", async () => {
     const asked: string[] = [];
     const client = new SpecimenClient({

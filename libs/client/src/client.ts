@@ -105,6 +105,27 @@ function notFromTheService(status: number): string {
   return `HTTP ${status}, without an error of the service (a proxy in between?)`;
 }
 
+/** Node's error codes for an unreachable service, in words. */
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (is the service running, and is this its address?)',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name could not be looked up',
+  ECONNRESET: 'the connection was reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+/**
+ * Why a request got no answer: "cannot reach" alone read the same for a service that is down, a wrong
+ * host name and a service that stopped answering. fetch wraps the system's error as its `cause`.
+ */
+function networkReason(e: unknown): string {
+  const error = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return (typeof code === 'string' ? NETWORK_REASONS[code] : undefined) ?? error.message;
+}
+
 /** A request as {@link SpecimenClient.send} takes it; `body` is a factory so a retry sends it afresh. */
 export interface SendOptions {
   method?: string;
@@ -170,9 +191,14 @@ export class SpecimenClient {
         failure =
           e instanceof SpecimenClientError
             ? e
-            : new SpecimenClientError(0, 'NETWORK', `cannot reach ${this.baseUrl}`, undefined, undefined, {
-                cause: e,
-              });
+            : new SpecimenClientError(
+                0,
+                'NETWORK',
+                `cannot reach ${this.baseUrl}: ${networkReason(e)}`,
+                undefined,
+                undefined,
+                { cause: e },
+              );
       }
       if (attempt >= this.retry.attempts) throw failure;
       const delayMs = retryDelayMs(this.retry, attempt, failure.retryAfterSeconds);

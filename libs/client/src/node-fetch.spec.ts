@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { nodeFetch } from './node-fetch.js';
+import { createNodeFetch, nodeFetch } from './node-fetch.js';
 
 describe('nodeFetch', () => {
   let server: Server;
@@ -15,6 +15,8 @@ describe('nodeFetch', () => {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         seen.push({ method: req.method ?? '', headers: req.headers, body });
+        // Never answered: a frozen service, or a connection that died without a reset.
+        if (req.url === '/hang') return;
         if (req.url === '/empty') {
           res.writeHead(204, { 'upload-offset': String(body.length) });
           res.end();
@@ -31,7 +33,13 @@ describe('nodeFetch', () => {
     const address = server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
 
   it('sends a byte body with its length and the headers, and answers as fetch would', async () => {
     const bytes = new Uint8Array(Buffer.alloc(1024 * 1024 + 3, 7).buffer, 3, 1024 * 1024);
@@ -63,6 +71,18 @@ describe('nodeFetch', () => {
     assert.equal(missing.status, 404);
     assert.equal(missing.ok, false);
     await assert.rejects(nodeFetch('http://127.0.0.1:1/'));
+  });
+
+  it('fails a request on which no byte moves for the idle timeout, instead of waiting forever', async () => {
+    const started = Date.now();
+    await assert.rejects(createNodeFetch({ idleTimeoutMs: 300 })(`${base}/hang`, { method: 'HEAD' }), {
+      code: 'ETIMEDOUT',
+      message: 'no answer, and no byte moving, for 0.3 s',
+    });
+    assert.ok(Date.now() - started < 2000);
+    // An answer in time is not cut.
+    const res = await createNodeFetch({ idleTimeoutMs: 300 })(`${base}/x`, { method: 'PATCH', body: 'abc' });
+    assert.equal(res.status, 200);
   });
 
   it('leaves other bodies (a multipart form) to the global fetch', async () => {
