@@ -690,6 +690,21 @@ describe('specimen-agent against the real service', () => {
     assert.deepEqual(left, [], 'ended on the service, not left to expire');
   });
 
+  it('ends quietly with its own exit code when its reader stops early (status | head)', async () => {
+    const home = await enrolledHome('closed-pipe');
+    const file = join(work, 'closed-pipe.bin');
+    await writeFile(file, benign(4800));
+    assert.equal((await cli<SubmitOutput>(home, ['submit', file])).results[0]?.action, 'uploaded');
+    for (const args of [['status'], ['status', '--json'], ['--help']]) {
+      const { child, done } = startCli(home, args);
+      // The reader is gone before the CLI writes its answer.
+      child.stdout?.destroy();
+      const run = await done;
+      assert.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
+      assert.doesNotMatch(run.stderr, /EPIPE|\n\s+at /, 'no stack trace');
+    }
+  });
+
   it('status shows a submission the consent purge removed as gone, not as an error', async () => {
     const home = await enrolledHome('purged');
     const file = join(work, 'purged.bin');

@@ -396,6 +396,15 @@ process.once('SIGINT', () => {
   process.exit(130);
 });
 
+// A reader that stops early (`specimen-agent status | head`) closes the pipe: what is left to print has no
+// reader, which is no failure of the command (its exit code stands). Unhandled, the write's EPIPE ended the
+// process with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
 main().then(
   (code) => {
     process.exitCode = code;
