@@ -532,6 +532,36 @@ describe('specimen-agent against the real service', () => {
     );
   });
 
+  it('refuses a memory dump or a disk that is a FIFO, a folder or empty, at once and with its reason', async () => {
+    const home = await enrolledHome('dump-paths');
+    const fifo = join(work, 'dump.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const empty = join(work, 'empty.dmp');
+    await writeFile(empty, '');
+    const region = ['--pid', '1', '--image', 'x.exe', '--base-address', '0x1000', '--protection', 'RX'];
+    for (const [kind, path, said] of [
+      ['memory-region', fifo, /dump\.fifo is a FIFO, not a memory dump file: save what the pipe carries/],
+      ['memory-region', work, /is a folder, not a memory dump file/],
+      ['memory-region', empty, /empty\.dmp is empty/],
+      ['boot-record', fifo, /dump\.fifo is a FIFO, not a disk or disk image/],
+      ['boot-record', work, /is a folder, not a disk or disk image/],
+    ] as const) {
+      const { child, done } = startCli(home, [
+        'submit',
+        '--kind',
+        kind,
+        path,
+        ...(kind === 'memory-region' ? region : []),
+      ]);
+      // A FIFO with no writer blocked the run for ever.
+      const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const run = await done.finally(() => clearTimeout(deadline));
+      assert.equal(run.code, 1, `${kind} ${path}: ${run.stderr}`);
+      assert.match(run.stderr, said);
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
   it('stops on Ctrl-C in a terminal with exit code 130, its progress line ended and its upload kept', async () => {
     const home = await enrolledHome('ctrl-c');
     const big = benign(64 * MiB);

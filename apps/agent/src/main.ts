@@ -9,6 +9,7 @@ import { Progress } from './progress.js';
 import {
   type FileDigests,
   bufferSource,
+  checkDumpPath,
   digestBuffer,
   digestFile,
   expandPaths,
@@ -228,6 +229,7 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
       regionSize: 1,
       protection,
     });
+    await checkDumpPath(path, kind);
     const digests = await digestFile(path);
     const metadata: SubmissionMetadata = {
       kind: 'memory-region',
@@ -257,6 +259,7 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
         `--sectors ${sectors} of ${sectorSize} bytes is more than the ${MAX_BOOT_RECORD_BYTES / MiB} MiB a boot record may have`,
       );
     }
+    await checkDumpPath(path, kind);
     const { bytes, scheme } = await readSectors(path, lba, sectors, sectorSize);
     const metadata: SubmissionMetadata = {
       kind: 'boot-record',

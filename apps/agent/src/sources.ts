@@ -119,6 +119,27 @@ function passedOverReason(
   return 'not a regular file';
 }
 
+/**
+ * Checks that the one path of `--kind memory-region` (a regular file) or `--kind boot-record` (a file or a
+ * disk device) can be read as such, before it is: a FIFO (a dump piped in with `<(…)`) blocked the run for
+ * ever, since a region is read twice (hashed, then sent) and sectors are read at an offset; a folder failed
+ * with a bare "EISDIR: illegal operation on a directory, read".
+ */
+export async function checkDumpPath(path: string, kind: 'memory-region' | 'boot-record'): Promise<void> {
+  const info = await stat(path);
+  const device = info.isBlockDevice() || info.isCharacterDevice();
+  if (info.isFile() || (kind === 'boot-record' && device)) {
+    if (info.isFile() && info.size === 0)
+      throw new Error(`${path} is empty: the service takes no empty samples`);
+    return;
+  }
+  const what = info.isDirectory() ? 'a folder' : passedOverReason(info).replace(/^not a regular file: /, '');
+  throw new Error(
+    `${path} is ${what}, not ${kind === 'memory-region' ? 'a memory dump file' : 'a disk or disk image'}` +
+      (info.isFIFO() ? ': save what the pipe carries to a file and submit that' : ''),
+  );
+}
+
 /** A path as words: bytes that are not UTF-8 show as U+FFFD. */
 export const shownPath = (path: PathLike): string =>
   typeof path === 'string' ? path : Buffer.isBuffer(path) ? path.toString('utf8') : path.href;
