@@ -281,6 +281,33 @@ describe('specimen-agent against the real service', () => {
     );
   });
 
+  it('sends a file whose name is not UTF-8, named on the command line', async () => {
+    const home = await enrolledHome('latin1-argument');
+    const dir = join(work, 'latin1-argument-files');
+    await mkdir(dir, { recursive: true });
+    const bytes = benign(4650);
+    await writeFile(
+      Buffer.concat([Buffer.from(join(dir, 'caf')), Buffer.from([0xe9]), Buffer.from('.bin')]),
+      bytes,
+    );
+    // Node passes a child's arguments as UTF-8 text: the shell's printf gives the byte 0xe9 itself.
+    const child = spawn(
+      '/bin/sh',
+      ['-c', 'exec "$0" "$1" submit --json "$(printf "%s/caf\\351.bin" "$2")"', process.execPath, CLI, dir],
+      { env: { PATH: process.env.PATH ?? '', SPECIMEN_AGENT_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, `${stderr}${stdout}`);
+    assert.deepEqual(
+      (JSON.parse(stdout) as SubmitOutput).results.map((r) => [r.name, r.sha256, r.action]),
+      [[join(dir, 'caf\ufffd.bin'), sha256(bytes), 'uploaded']],
+    );
+  });
+
   it('sends the same bytes once when a run finds them under two names', async () => {
     const home = await enrolledHome('twice');
     const dir = join(work, 'twice-files');

@@ -14,6 +14,8 @@ import {
   digestFile,
   expandPaths,
   fileSource,
+  rawArguments,
+  argumentPath,
   readSectors,
 } from './sources.js';
 import {
@@ -72,7 +74,7 @@ const OPTIONS = {
  */
 function parseCommandLine() {
   try {
-    return parseArgs({ allowPositionals: true, options: OPTIONS });
+    return parseArgs({ allowPositionals: true, options: OPTIONS, tokens: true });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     process.stderr.write(`specimen-agent: ${message}\n\n${USAGE}\n`);
@@ -87,7 +89,7 @@ function usageDocument(message: string): void {
   process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message } })}\n`);
 }
 
-const { values, positionals } = parseCommandLine();
+const { values, positionals, tokens } = parseCommandLine();
 
 /** A command line the CLI cannot run (a missing or bad option or path): exit 2 with the usage. */
 class UsageError extends Error {}
@@ -177,11 +179,24 @@ async function consent(): Promise<number> {
   return 0;
 }
 
+/**
+ * The paths given to `submit`, each as the bytes it was given when those are not UTF-8 (see rawArguments).
+ * `paths` are the positionals after the command, in order.
+ */
+function filePaths(paths: string[]): Array<string | Buffer> {
+  const given = tokens.filter((t) => t.kind === 'positional').slice(1);
+  const raw = rawArguments(process.argv.length - 2);
+  return paths.map((path, i) => {
+    const index = given[i]?.index;
+    return argumentPath(path, index === undefined ? undefined : raw?.[index]);
+  });
+}
+
 /** What to send, and the results of paths that will not be (passed over, or unreadable). */
 async function items(paths: string[], progress: Progress): Promise<{ items: Item[]; unsent: ItemResult[] }> {
   const kind = values.kind;
   if (kind === 'file') {
-    const { files: found, passedOver } = await expandPaths(paths, { privateFolder: files.home });
+    const { files: found, passedOver } = await expandPaths(filePaths(paths), { privateFolder: files.home });
     const unsent: ItemResult[] = passedOver.map((p) => ({
       name: p.path,
       action: p.failed ? 'failed' : 'skipped',

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import type { Dirent, PathLike, Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
@@ -27,6 +27,35 @@ export interface PassedOver {
 }
 
 /**
+ * The command line's arguments as the bytes they were given (Linux: /proc/self/cmdline), or null. Node
+ * decodes process.argv as UTF-8, turning the bytes of a name that is not UTF-8 into U+FFFD: such a file,
+ * named on the command line, was reported as ENOENT though it was there.
+ */
+export function rawArguments(count: number): Buffer[] | null {
+  let cmdline: Buffer;
+  try {
+    cmdline = readFileSync('/proc/self/cmdline');
+  } catch {
+    return null;
+  }
+  const all: Buffer[] = [];
+  for (let start = 0; start < cmdline.length;) {
+    const end = cmdline.indexOf(0, start);
+    all.push(cmdline.subarray(start, end === -1 ? cmdline.length : end));
+    start = end === -1 ? cmdline.length : end + 1;
+  }
+  return all.length >= count ? all.slice(all.length - count) : null;
+}
+
+/**
+ * The path an argument names: its bytes when it is not UTF-8 (`raw`, from {@link rawArguments}, decoding
+ * to the same text), else the text.
+ */
+export function argumentPath(text: string, raw: Buffer | undefined): string | Buffer {
+  return raw !== undefined && !isUtf8(raw) && raw.toString('utf8') === text ? raw : text;
+}
+
+/**
  * Every regular file under the given paths (folders recursively), each once, in a stable order, and what
  * was passed over. A path given on the command line is followed when it is a symbolic link; inside a
  * folder links are not (a link to a parent folder would loop forever, one to elsewhere would send what
@@ -35,7 +64,7 @@ export interface PassedOver {
  * one bad entry in a folder does not stop the rest from being sent.
  */
 export async function expandPaths(
-  paths: string[],
+  paths: Array<string | Buffer>,
   options: { privateFolder?: string } = {},
 ): Promise<{ files: FoundFile[]; passedOver: PassedOver[] }> {
   const found = new Map<string, FoundFile>();
@@ -78,21 +107,29 @@ export async function expandPaths(
     }
   };
   for (const path of paths) {
+    const name = shownPath(path);
     let info: Stats;
     try {
       info = await stat(path);
     } catch (e) {
-      failed(path, e);
+      failed(name, e);
       continue;
     }
     // A file named on the command line inside the agent's folder (inside a folder, the folder is skipped).
-    if (own !== null && !info.isDirectory() && isOwn(await stat(dirname(resolve(path))).catch(() => info))) {
-      passedOver.push({ path, reason: privateReason, failed: false });
+    if (own !== null && !info.isDirectory() && isOwn(await stat(parentOf(path)).catch(() => info))) {
+      passedOver.push({ path: name, reason: privateReason, failed: false });
       continue;
     }
-    await visit({ path, name: path }, info);
+    await visit({ path, name }, info);
   }
   return { files: [...found.values()], passedOver };
+}
+
+/** The folder a path is in, for a path of bytes too. */
+function parentOf(path: string | Buffer): string | Buffer {
+  if (typeof path === 'string') return dirname(resolve(path));
+  const slash = path.lastIndexOf(0x2f);
+  return slash === -1 ? '.' : slash === 0 ? '/' : path.subarray(0, slash);
 }
 
 /**
