@@ -623,6 +623,48 @@ describe('specimen-agent against the real service', () => {
     assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
   });
 
+  it('stopped by SIGINT or SIGTERM with --json, answers its document, exits 130 or 143 and keeps its upload', async () => {
+    const home = await enrolledHome('signals');
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      // Other bytes each time: the state's entry for them shows this run's upload has begun.
+      const big = benign(64 * MiB + code);
+      const path = join(work, `signals-${signal}.bin`);
+      await writeFile(path, big);
+      const { child, done } = startCli(home, [
+        'submit',
+        path,
+        '--json',
+        '--resumable-threshold',
+        String(MiB),
+        '--chunk-size',
+        String(MiB),
+      ]);
+      await pollUntil(
+        async () => {
+          const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8').catch(() => '{}')) as {
+            uploads?: Record<string, unknown>;
+          };
+          return state.uploads?.[sha256(big)] === undefined ? undefined : true;
+        },
+        { timeoutMs: 60_000, intervalMs: 10, what: 'the upload URL in state.json' },
+      );
+      child.kill(signal);
+      const run = await done;
+      assert.equal(run.code, code, `${signal}: ${run.stderr}`);
+      const { error } = JSON.parse(run.stdout) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'INTERRUPTED');
+      assert.match(error.message, /run the same command again/);
+      await assert.rejects(stat(join(home, 'state.json.lock')), { code: 'ENOENT' }, 'no lock file left');
+      const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
+        uploads: Record<string, unknown>;
+      };
+      assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
+    }
+  });
+
   it('on a terminal, reports each item once: a skipped or known one is not also noted above the bar', async () => {
     const home = await enrolledHome('terminal');
     const dir = join(work, 'terminal-samples');

@@ -407,12 +407,23 @@ async function main(): Promise<number> {
   }
 }
 
-// Ctrl-C: the upload state is saved as each upload URL is made, so a run can stop at once; on a terminal
-// it first ends the progress bar's line, which the shell's prompt would otherwise continue.
-process.once('SIGINT', () => {
-  if (process.stderr.isTTY) process.stderr.write('\n');
-  process.exit(130);
-});
+// Ctrl-C, or SIGTERM (a supervisor, `timeout`): the upload state is saved as each upload URL is made, so a
+// run can stop at once; on a terminal it first ends the progress bar's line, which the shell's prompt would
+// otherwise continue. A script reading --json gets its document (it got nothing), and SIGTERM too goes
+// through process.exit, which removes the state's lock file.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (values.json) {
+      const message = `interrupted (${signal}): run the same command again to go on (an unfinished upload resumes)`;
+      process.stdout.write(`${JSON.stringify({ error: { code: 'INTERRUPTED', message } })}\n`);
+    }
+    process.exit(code);
+  });
+}
 
 // A reader that stops early (`specimen-agent status | head`) closes the pipe: what is left to print has no
 // reader, which is no failure of the command (its exit code stands). Unhandled, the write's EPIPE ended the
