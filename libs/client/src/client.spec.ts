@@ -117,6 +117,29 @@ describe('SpecimenClient.send', () => {
     assert.ok((waits[1] ?? 0) >= 1000 && (waits[1] ?? 0) <= 1200);
   });
 
+  it('retries 423 UPLOAD_LOCKED (an upload whose finish is under way or failed for a while) after its Retry-After', async () => {
+    const locked = answer(
+      423,
+      { 'retry-after': '5' },
+      { error: { code: 'UPLOAD_LOCKED', message: 'later' } },
+    );
+    const replies = [locked, answer(200, { 'specimen-submission-id': 's1' })];
+    const waits: number[] = [];
+    const client = new SpecimenClient({
+      baseUrl: 'http://specimen.test/',
+      retry: policy,
+      fetch: () => Promise.resolve(replies.shift() ?? answer(500)),
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    });
+    const res = await client.send('/v1/uploads/u1', { method: 'HEAD', accept: [404, 410] });
+    assert.equal(res.headers.get('specimen-submission-id'), 's1');
+    assert.equal(waits.length, 1);
+    assert.ok((waits[0] ?? 0) >= 5000 && (waits[0] ?? 0) <= 5000 * 1.2);
+  });
+
   it('throws other errors at once with the service code', async () => {
     let calls = 0;
     const client = new SpecimenClient({

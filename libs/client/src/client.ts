@@ -51,7 +51,11 @@ export interface ClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const RETRYABLE = new Set([429, 502, 503, 504]);
+/**
+ * Answers that say "later": 423 is the tus upload whose finish runs elsewhere or failed for a passing reason
+ * (storage, database), which the service asks clients to retry; it failed the item, which a later run sent.
+ */
+const RETRYABLE = new Set([423, 429, 502, 503, 504]);
 const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 120_000 };
 
 /**
@@ -169,7 +173,7 @@ export class SpecimenClient {
   }
 
   /**
-   * Sends a request, retrying 429/502/503/504 and network failures per the retry policy (honouring
+   * Sends a request, retrying 423/429/502/503/504 and network failures per the retry policy (honouring
    * `Retry-After`). Other error statuses throw {@link SpecimenClientError}.
    */
   async send(path: string, init: SendOptions = {}): Promise<Response> {
