@@ -409,6 +409,49 @@ describe('specimen-agent against the real service', () => {
     assert.match(by.get(join(dir, 'm-growing.log'))?.error ?? '', /changed while it was being sent/);
   });
 
+  it('says a file changed while it was sent over tus, not only that the service refused its bytes', async () => {
+    const home = await enrolledHome('changed-resumable');
+    const big = benign(64 * MiB);
+    const path = join(work, 'changed-resumable.bin');
+    await writeFile(path, big);
+    const { done } = startCli(home, [
+      'submit',
+      path,
+      '--json',
+      '--resumable-threshold',
+      String(MiB),
+      '--chunk-size',
+      String(MiB),
+    ]);
+    await pollUntil(
+      async () => {
+        const rows = await query<{ offset: string }>(
+          service.databaseUrl,
+          `select "offset" from uploads where metadata->>'sha256' = $1`,
+          [sha256(big)],
+        ).catch(() => []);
+        return Number(rows[0]?.offset ?? 0) > 0 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 10, what: 'the first chunk on the service' },
+    );
+    // Its last bytes rewritten in place (same size) before the CLI reads them.
+    const handle = await open(path, 'r+');
+    await handle.write(Buffer.alloc(4096, 0x41), 0, 4096, big.length - 4096);
+    await handle.close();
+    const run = await done;
+    assert.equal(run.code, 1, run.stderr);
+    const [result] = (JSON.parse(run.stdout) as SubmitOutput).results;
+    assert.equal(result?.action, 'failed');
+    assert.match(
+      result?.error ?? '',
+      /changed-resumable\.bin changed while it was being sent \(CHECKSUM_MISMATCH/,
+    );
+    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
+      uploads: Record<string, unknown>;
+    };
+    assert.deepEqual(state.uploads, {}, 'nothing left to resume');
+  });
+
   it('answers a bad command line with what is wrong and the usage (exit 2), refuses a disk-sized boot record, and says how to consent', async () => {
     const home = await enrolledHome('bad-options');
     for (const [args, said] of [

@@ -13,6 +13,7 @@ import {
   digestBuffer,
   digestFile,
   expandPaths,
+  fileChanged,
   fileSource,
   rawArguments,
   argumentPath,
@@ -221,6 +222,7 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
         metadata: { kind: 'file', ...checksums(digests), filename: label(name) },
         source: fileSource(path, digests.size),
         blob: fileBlob(path, digests),
+        changed: fileChanged(path, digests),
       });
     }
     progress.update('hashed', found.length, found.length);
@@ -258,7 +260,13 @@ async function items(paths: string[], progress: Progress): Promise<{ items: Item
     checked(metadata);
     return {
       items: [
-        { name: path, metadata, source: fileSource(path, digests.size), blob: fileBlob(path, digests) },
+        {
+          name: path,
+          metadata,
+          source: fileSource(path, digests.size),
+          blob: fileBlob(path, digests),
+          changed: fileChanged(path, digests),
+        },
       ],
       unsent: [],
     };

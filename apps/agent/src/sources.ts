@@ -205,6 +205,13 @@ export function digestBuffer(bytes: Buffer): FileDigests {
   return { sha256: hex('sha256'), sha1: hex('sha1'), md5: hex('md5'), size: bytes.length };
 }
 
+/** Whether the file's bytes are no longer those of `digests` (gone or unreadable counts as changed). */
+export const fileChanged = (path: PathLike, digests: Pick<FileDigests, 'sha256'>) => () =>
+  digestFile(path).then(
+    (now) => now.sha256 !== digests.sha256,
+    () => true,
+  );
+
 /** Chunks read from a file at their offsets (what a resumed upload needs). */
 export function fileSource(path: PathLike, size: number): ChunkSource {
   return {

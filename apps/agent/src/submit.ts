@@ -15,6 +15,8 @@ export interface Item {
   source: ChunkSource;
   /** The multipart body; read again on a retry. */
   blob: () => Promise<Blob>;
+  /** Whether the bytes are no longer those hashed (a file changed since); absent for bytes in memory. */
+  changed?: () => Promise<boolean>;
 }
 
 export interface ItemResult {
@@ -196,6 +198,14 @@ async function send(
       // The service dropped the upload (gone, or refused when finished: 422): nothing is left to resume.
       if (e instanceof SpecimenClientError && DROPPED.has(e.status)) {
         await files.dropUpload(sha256);
+        // Each chunk arrived as it was read (it carries its sha256): when the whole is not what was hashed,
+        // the file changed meanwhile, which the service's words alone ("declared sha256 does not match the
+        // received bytes") did not tell.
+        if (e.status === 422 && (await item.changed?.()) === true) {
+          throw new Error(`${item.name} changed while it was being sent (${e.code}: ${e.message})`, {
+            cause: e,
+          });
+        }
       } else if (!(e instanceof SpecimenClientError)) {
         // Not the service nor the network but the file (it changed, or went): its bytes so far are of
         // other content, so the upload is ended on the service (its parts freed now, not at expiry) and
