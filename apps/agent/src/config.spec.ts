@@ -13,6 +13,17 @@ describe('AgentFiles', () => {
   });
   after(() => rm(home, { recursive: true, force: true }));
 
+  it('names a damaged config or state file and what to do about it', async () => {
+    const files = new AgentFiles(join(home, 'damaged'));
+    await files.saveState({ uploads: {}, submissions: [] });
+    await writeFile(join(home, 'damaged', 'state.json'), '{"uploads": {');
+    await writeFile(join(home, 'damaged', 'config.json'), '');
+    await assert.rejects(files.state(), {
+      message: new RegExp(`^${join(home, 'damaged', 'state.json')} is damaged \\(.*\\): move it aside`),
+    });
+    await assert.rejects(files.config(), { message: /config\.json is damaged \(.*\): enroll again/ });
+  });
+
   it('keeps every change of state made at once (as by two runs submitting in parallel)', async () => {
     const files = new AgentFiles(join(home, 'parallel'));
     const changes = Array.from({ length: 40 }, (_, i) =>

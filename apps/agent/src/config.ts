@@ -25,12 +25,25 @@ export function agentHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.SPECIMEN_AGENT_HOME ?? join(homedir(), '.specimen-agent');
 }
 
-async function readJson<T>(path: string): Promise<T | null> {
+/**
+ * The document at `path`, or null when there is none. One that is not JSON (cut short by a full disk, edited
+ * by hand) is named with what to do (`remedy`): the parser's words alone ("Unexpected end of JSON input")
+ * said neither which file nor that every command would fail on it until it is dealt with.
+ */
+async function readJson<T>(path: string, remedy: string): Promise<T | null> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    text = await readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${path} is damaged (${e instanceof Error ? e.message : String(e)}): ${remedy}`, {
+      cause: e,
+    });
   }
 }
 
@@ -54,7 +67,7 @@ export class AgentFiles {
   }
 
   async config(): Promise<AgentConfig> {
-    const config = await readJson<AgentConfig>(this.configPath);
+    const config = await readJson<AgentConfig>(this.configPath, 'enroll again ("specimen-agent enroll")');
     if (config === null) throw new Error(`not enrolled: run "specimen-agent enroll" (no ${this.configPath})`);
     return config;
   }
@@ -65,7 +78,9 @@ export class AgentFiles {
   }
 
   async state(): Promise<AgentState> {
-    return (await readJson<AgentState>(this.statePath)) ?? { uploads: {}, submissions: [] };
+    const remedy =
+      'move it aside to start afresh (the agent then forgets its unfinished uploads and the submissions "status" lists)';
+    return (await readJson<AgentState>(this.statePath, remedy)) ?? { uploads: {}, submissions: [] };
   }
 
   async saveState(state: AgentState): Promise<void> {
