@@ -1,34 +1,45 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { Readable } from 'node:stream';
-import { createObjectStore, sampleKey } from '#storage';
 import {
   TestService,
   benign,
   fileMetadata,
   freePort,
-  md5,
   pollUntil,
   query,
-  sha1,
+  seedScannedSamples,
   sha256,
 } from '#test-support';
 
-/** A private Redis without persistence (never the machine's shared one), so the test may stop it. */
-function startRedis(port: number): ChildProcess {
-  return spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-}
+/**
+ * A private Redis without persistence (never the machine's shared one) on a port of its own, so a test may
+ * stop it, and start it again empty.
+ */
+class PrivateRedis {
+  private process: ChildProcess | null = null;
 
-async function stopRedis(redis: ChildProcess | null): Promise<void> {
-  if (redis === null || redis.exitCode !== null || redis.signalCode !== null) return;
-  const exited = new Promise((resolve) => redis.once('exit', resolve));
-  redis.kill('SIGKILL');
-  await exited;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  start(): void {
+    this.process = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+  }
+
+  async stop(): Promise<void> {
+    const redis = this.process;
+    if (redis === null || redis.exitCode !== null || redis.signalCode !== null) return;
+    const exited = new Promise((resolve) => redis.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await exited;
+  }
 }
 
 async function statusOf(service: TestService, id: string): Promise<string> {
@@ -75,32 +86,13 @@ async function seedSamples(
   marker: string,
   marked: (i: number) => boolean,
 ): Promise<{ marked: Set<string>; all: string[] }> {
-  const store = await createObjectStore(service.storageUrl);
-  const found = { marked: new Set<string>(), all: [] as string[] };
-  const values: unknown[][] = [];
-  for (let i = 0; i < count; i += 1) {
+  const samples = Array.from({ length: count }, (_, i) => {
     const bytes = benign(size);
     if (marked(i)) bytes.write(marker, 100 + i, 'ascii');
-    const hash = sha256(bytes);
-    await store.put(sampleKey(hash), Readable.from([bytes]));
-    if (marked(i)) found.marked.add(hash);
-    found.all.push(hash);
-    values.push([hash, sha1(bytes), md5(bytes), bytes.length, sampleKey(hash)]);
-  }
-  for (let i = 0; i < values.length; i += 200) {
-    const chunk = values.slice(i, i + 200);
-    const rows = chunk.map(
-      (_, r) =>
-        `($${r * 5 + 1}, $${r * 5 + 2}, $${r * 5 + 3}, $${r * 5 + 4}, 'file', $${r * 5 + 5}, 'scanned', 'clean', now() - interval '1 day')`,
-    );
-    await query(
-      service.databaseUrl,
-      `insert into samples (sha256, sha1, md5, size, kind, object_key, scan_status, verdict, first_seen)
-       values ${rows.join(', ')}`,
-      chunk.flat(),
-    );
-  }
-  return found;
+    return bytes;
+  });
+  const all = await seedScannedSamples(service, samples);
+  return { marked: new Set(all.filter((_, i) => marked(i))), all };
 }
 
 /** SIGTERM, then how it ended (exit code or signal), or 'still running' after `ms`. */
@@ -162,30 +154,40 @@ const FAST_MS = 500;
 
 describe('Redis outages', () => {
   const services: TestService[] = [];
-  const redises: Array<ChildProcess | null> = [];
+  const redises: PrivateRedis[] = [];
+
+  /** A private Redis (not started unless `running`) and a service on it (started: `options` as TestService's). */
+  async function onPrivateRedis(
+    options: { env?: Record<string, string>; waitFor?: 'live'; running?: false } = {},
+  ): Promise<{ redis: PrivateRedis; service: TestService }> {
+    const redis = new PrivateRedis(await freePort());
+    redises.push(redis);
+    if (options.running !== false) redis.start();
+    const service = new TestService({
+      env: { REDIS_URL: redis.url, ...options.env },
+      ...(options.waitFor === undefined ? {} : { waitFor: options.waitFor }),
+    });
+    services.push(service);
+    await service.start();
+    return { redis, service };
+  }
   after(async () => {
     await Promise.all(services.map((s) => s.stop()));
-    await Promise.all(redises.map(stopRedis));
+    await Promise.all(redises.map((r) => r.stop()));
   });
 
   it('re-drives the outbox after Redis comes back without its data (the job schedulers are made again)', async () => {
-    const port = await freePort();
-    let redis = startRedis(port);
-    redises.push(redis);
-    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
-    services.push(service);
-    await service.start();
+    const { redis, service } = await onPrivateRedis();
     const agent = await service.token('agent');
 
     // Redis goes away: an upload is accepted into the outbox. It comes back empty, schedulers and all.
-    await stopRedis(redis);
+    await redis.stop();
     const bytes = benign(1536);
     const res = await service.submit(bytes, fileMetadata(bytes), agent);
     assert.equal(res.status, 201, await res.clone().text());
     const { submissionId } = (await res.json()) as { submissionId: string };
     assert.equal(await statusOf(service, submissionId), 'received');
-    redis = startRedis(port);
-    redises.push(redis);
+    redis.start();
 
     await untilStatus(
       service,
@@ -196,14 +198,7 @@ describe('Redis outages', () => {
   });
 
   it('queues again the scan of a sample whose job Redis lost with its data (it stayed unscanned for good)', async () => {
-    const port = await freePort();
-    let redis = startRedis(port);
-    redises.push(redis);
-    const service = new TestService({
-      env: { REDIS_URL: `redis://127.0.0.1:${port}`, SCAN_STRANDED_AFTER_MS: '2000' },
-    });
-    services.push(service);
-    await service.start();
+    const { redis, service } = await onPrivateRedis({ env: { SCAN_STRANDED_AFTER_MS: '2000' } });
     const agent = await service.token('agent');
     // No scanner: the upload's scan job waits in Redis (its outbox row is gone once it is there)...
     const scanner = service.scanner;
@@ -220,27 +215,16 @@ describe('Redis outages', () => {
       what: 'the scan job in Redis',
     });
     // ...and Redis comes back without its data, that job with it.
-    await stopRedis(redis);
-    redis = startRedis(port);
-    redises.push(redis);
+    await redis.stop();
+    redis.start();
     service.startScanner();
     await untilStatus(service, submissionId, 'scanned', 'the lost scan queued again and run');
   });
 
   it('goes on with a retrohunt and a retro-scan whose next batch job Redis lost with its data', async () => {
-    const port = await freePort();
-    let redis = startRedis(port);
-    redises.push(redis);
-    const service = new TestService({
-      env: {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
-        RETROHUNT_BATCH_SIZE: '20',
-        RETROHUNT_CONCURRENCY: '1',
-        RETROHUNT_STALLED_AFTER_MS: '2000',
-      },
+    const { redis, service } = await onPrivateRedis({
+      env: { RETROHUNT_BATCH_SIZE: '20', RETROHUNT_CONCURRENCY: '1', RETROHUNT_STALLED_AFTER_MS: '2000' },
     });
-    services.push(service);
-    await service.start();
     const SAMPLES = 400;
     const SIZE = 4096;
     const marker = 'RH-OUTAGE-5c1e02';
@@ -295,9 +279,8 @@ describe('Redis outages', () => {
     });
     assert.equal(activated.status, 200, await activated.clone().text());
     // ...and Redis comes back without its data, both jobs with it.
-    await stopRedis(redis);
-    redis = startRedis(port);
-    redises.push(redis);
+    await redis.stop();
+    redis.start();
     service.startScanner();
 
     const done = await pollUntil(
@@ -330,16 +313,13 @@ describe('Redis outages', () => {
   });
 
   it('starts a scanner while Redis is down: it waits for Redis, then scans', async () => {
-    const port = await freePort();
     // Nothing listens on the port yet: the API starts (not ready), and so must the scanner.
-    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` }, waitFor: 'live' });
-    services.push(service);
-    await service.start();
+    const { redis, service } = await onPrivateRedis({ running: false, waitFor: 'live' });
     await untilScanner(service, 'live', 'the scanner to answer /health/live');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     assert.equal(service.scanner?.exitCode, null, `the scanner exited:\n${service.output()}`);
 
-    redises.push(startRedis(port));
+    redis.start();
     const agent = await service.token('agent');
     const bytes = benign(1280);
     const res = await service.submit(bytes, fileMetadata(bytes), agent);
@@ -349,14 +329,9 @@ describe('Redis outages', () => {
   });
 
   it('stops a scanner on SIGTERM while Redis is down, also one started during the outage', async () => {
-    const port = await freePort();
-    const redis = startRedis(port);
-    redises.push(redis);
-    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
-    services.push(service);
-    await service.start();
+    const { redis, service } = await onPrivateRedis();
     await untilScanner(service, 'ready', 'the scanner to be ready');
-    await stopRedis(redis);
+    await redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
 
     const scanner = service.scanner;
@@ -379,12 +354,7 @@ describe('Redis outages', () => {
   });
 
   it('answers at once while Redis is known to be down, and queues directly again once it is back', async (t) => {
-    const port = await freePort();
-    let redis = startRedis(port);
-    redises.push(redis);
-    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
-    services.push(service);
-    await service.start();
+    const { redis, service } = await onPrivateRedis();
     const agent = await enrolledAgent(service);
     const known = benign(1664);
     const first = await service.submit(known, fileMetadata(known), agent);
@@ -396,7 +366,7 @@ describe('Redis outages', () => {
         ...json({ items: [{ sha256: sha256(known) }] }),
       });
 
-    await stopRedis(redis);
+    await redis.stop();
     await pollUntil(
       async () => ((await fetch(`${service.baseUrl}/health/ready`)).status === 503 ? true : undefined),
       { timeoutMs: 15_000, what: '/health/ready to say Redis is down' },
@@ -452,8 +422,7 @@ describe('Redis outages', () => {
     assert.deepEqual(slow, [], `answers during the outage (ms): ${JSON.stringify(timings)}`);
 
     // Redis comes back (empty): the API notices by itself, and the next upload's job goes straight to Redis.
-    redis = startRedis(port);
-    redises.push(redis);
+    redis.start();
     await pollUntil(
       async () => ((await fetch(`${service.baseUrl}/health/ready`)).status === 200 ? true : undefined),
       { timeoutMs: 15_000, what: '/health/ready once Redis is back' },
@@ -471,12 +440,7 @@ describe('Redis outages', () => {
   });
 
   it('scans again within seconds once Redis is back, after an outage long enough for a long back-off', async () => {
-    const port = await freePort();
-    let redis = startRedis(port);
-    redises.push(redis);
-    const service = new TestService({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
-    services.push(service);
-    await service.start();
+    const { redis, service } = await onPrivateRedis();
     const agent = await service.token('agent');
     const warm = benign(1900);
     const first = (await (await service.submit(warm, fileMetadata(warm), agent)).json()) as {
@@ -486,10 +450,9 @@ describe('Redis outages', () => {
 
     // BullMQ's own reconnect back-off (1 s, then e^n s up to 20 s) had the scanner's workers try again
     // some 18 s into a 12 s outage: scans resumed ~6 s after Redis was back (17 s after a 40 s one).
-    await stopRedis(redis);
+    await redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 12_000));
-    redis = startRedis(port);
-    redises.push(redis);
+    redis.start();
     await pollUntil(
       async () => ((await fetch(`${service.baseUrl}/health/ready`)).status === 200 ? true : undefined),
       { timeoutMs: 15_000, what: '/health/ready once Redis is back' },

@@ -12,7 +12,15 @@ import {
   sampleKey,
   type ObjectStore,
 } from '#storage';
-import { TestService, benign, fileMetadata, md5, pollUntil, query, sha1, sha256 } from '#test-support';
+import {
+  TestService,
+  benign,
+  fileMetadata,
+  pollUntil,
+  query,
+  seedScannedSamples,
+  sha256,
+} from '#test-support';
 
 interface Progress {
   scanned: number;
@@ -118,29 +126,14 @@ describe('retrohunt, retro-scan on activation, failed jobs', () => {
       totalBytes += bytes.length;
     }
     // The rest straight into storage and the database, as older samples already scanned clean.
-    const values: unknown[][] = [];
-    for (let i = 0; i < SEEDED; i += 1) {
+    const seeded = Array.from({ length: SEEDED }, (_, i) => {
       const offset = i % 37 === 0 ? 1000 + (i % 500) : null;
       const bytes = sampleBytes(offset);
-      const hash = sha256(bytes);
-      await store.put(sampleKey(hash), Readable.from([bytes]));
-      if (offset !== null) marked.set(hash, offset);
+      if (offset !== null) marked.set(sha256(bytes), offset);
       totalBytes += bytes.length;
-      values.push([hash, sha1(bytes), md5(bytes), bytes.length, sampleKey(hash)]);
-    }
-    for (let i = 0; i < values.length; i += 200) {
-      const chunk = values.slice(i, i + 200);
-      const rows = chunk.map(
-        (_, r) =>
-          `($${r * 5 + 1}, $${r * 5 + 2}, $${r * 5 + 3}, $${r * 5 + 4}, 'file', $${r * 5 + 5}, 'scanned', 'clean', now() - interval '1 day')`,
-      );
-      await query(
-        service.databaseUrl,
-        `insert into samples (sha256, sha1, md5, size, kind, object_key, scan_status, verdict, first_seen)
-         values ${rows.join(', ')}`,
-        chunk.flat(),
-      );
-    }
+      return bytes;
+    });
+    await seedScannedSamples(service, seeded);
     await pollUntil(
       async () => {
         const [row] = await query<{ n: string }>(

@@ -6,3 +6,4 @@ export { sfdiskImage } from './disk.js';
 export { recordSample, submissionInput } from './database.js';
 export { multipartHead, multipartTail, multipartType, openSubmission } from './multipart.js';
 export { documentedResponse, documentedRoute, responseMismatch } from './openapi.js';
+export { seedScannedSamples } from './seed.js';
