@@ -10,6 +10,8 @@ import { projectRoot } from '#config';
 import { EICAR, TestService, benign, fileMetadata, pollUntil, query, sha256 } from '#test-support';
 
 const MiB = 1024 * 1024;
+/** Options that send a file over tus in 1 MiB chunks (every test file here is larger than 1 MiB). */
+const IN_CHUNKS = ['--resumable-threshold', String(MiB), '--chunk-size', String(MiB)];
 const CLI = join(projectRoot(), 'dist', 'apps', 'agent', 'src', 'main.js');
 
 interface Run {
@@ -414,15 +416,7 @@ describe('specimen-agent against the real service', () => {
     const big = benign(64 * MiB);
     const path = join(work, 'changed-resumable.bin');
     await writeFile(path, big);
-    const { done } = startCli(home, [
-      'submit',
-      path,
-      '--json',
-      '--resumable-threshold',
-      String(MiB),
-      '--chunk-size',
-      String(MiB),
-    ]);
+    const { done } = startCli(home, ['submit', path, '--json', ...IN_CHUNKS]);
     await pollUntil(
       async () => {
         const rows = await query<{ offset: string }>(
@@ -638,14 +632,7 @@ describe('specimen-agent against the real service', () => {
     const path = join(work, 'ctrl-c.bin');
     await writeFile(path, big);
     // Ctrl-C in a terminal is the byte 0x03 typed into it.
-    const run = inTerminal(home, [
-      'submit',
-      path,
-      '--resumable-threshold',
-      String(MiB),
-      '--chunk-size',
-      String(MiB),
-    ]);
+    const run = inTerminal(home, ['submit', path, ...IN_CHUNKS]);
     const { child, exited } = run;
     await pollUntil(
       () => Promise.resolve(/\[#*\.*\]\s+\d+% \S*ctrl-c\.bin/.test(run.shown) ? true : undefined),
@@ -676,15 +663,7 @@ describe('specimen-agent against the real service', () => {
       const big = benign(64 * MiB + code);
       const path = join(work, `signals-${signal}.bin`);
       await writeFile(path, big);
-      const { child, done } = startCli(home, [
-        'submit',
-        path,
-        '--json',
-        '--resumable-threshold',
-        String(MiB),
-        '--chunk-size',
-        String(MiB),
-      ]);
+      const { child, done } = startCli(home, ['submit', path, '--json', ...IN_CHUNKS]);
       await pollUntil(
         async () => {
           const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8').catch(() => '{}')) as {
@@ -738,15 +717,7 @@ describe('specimen-agent against the real service', () => {
     const big = benign(128 * MiB);
     const path = join(work, 'big.bin');
     await writeFile(path, big);
-    const args = [
-      'submit',
-      path,
-      '--json',
-      '--resumable-threshold',
-      String(MiB),
-      '--chunk-size',
-      String(MiB),
-    ];
+    const args = ['submit', path, '--json', ...IN_CHUNKS];
     const { child, done } = startCli(home, args);
     const offset = await pollUntil(
       async () => {
