@@ -349,8 +349,7 @@ export function startWorker<Q extends QueueName>(
       return handler(job.data, job, token);
     },
     {
-      // Not BullMQ's back-off (up to 20 s between reconnects): scans resumed 17 s after a 40 s outage ended.
-      connection: { url: connection.url, maxRetriesPerRequest: null, retryStrategy: reconnectDelay },
+      connection: { url: connection.url, maxRetriesPerRequest: null },
       prefix: connection.prefix,
       concurrency,
       ...STALLED,
