@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { rulesetChannel } from '#queue';
-import { TestService, benign, fileMetadata, pollUntil, query, sha256 } from '#test-support';
+import {
+  TestService,
+  benign,
+  compilerProcesses,
+  fileMetadata,
+  pollUntil,
+  query,
+  sha256,
+  slowToCompileRule,
+} from '#test-support';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -587,22 +595,10 @@ describe('rulesets and retrohunts: compile limits', () => {
     await service.stop();
   });
 
-  /** One rule whose 600 xor strings take libyara many seconds to compile (each is 256 keys in two widths). */
-  const slow = (): string => {
-    const strings = Array.from({ length: 600 }, (_, i) => `$x${i} = "abcdefgh${i}" xor(0-255) wide ascii`);
-    return `rule slow { strings: ${strings.join(' ')} condition: any of them }`;
-  };
-
-  /** The API's compiler processes still running. */
-  const compilers = (): string[] =>
-    execFileSync('ps', ['-o', 'ppid=,args=', '-e'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.trim().startsWith(`${service.api?.pid} `) && line.includes('compile-child'));
-
   it('stops a compile at RULES_COMPILE_TIMEOUT_MS with a 400 that says so, and compiles the next at once', async () => {
     for (const [path, body] of [
-      ['/v1/rulesets', { name: 'slow', source: slow() }],
-      ['/v1/retrohunts', { source: slow() }],
+      ['/v1/rulesets', { name: 'slow', source: slowToCompileRule(600) }],
+      ['/v1/retrohunts', { source: slowToCompileRule(600) }],
     ] as const) {
       const started = performance.now();
       const res = await service.request(path, { method: 'POST', token: analyst, ...json(body) });
@@ -612,7 +608,11 @@ describe('rulesets and retrohunts: compile limits', () => {
       assert.equal(error.code, 'VALIDATION_FAILED');
       assert.match(error.message, /^the rules did not compile within 1\.5 s \(RULES_COMPILE_TIMEOUT_MS\)/);
       assert.ok(ms < 5_000, `${path} answered after ${Math.round(ms)} ms`);
-      assert.deepEqual(compilers(), [], 'the compiler process is gone with the request');
+      assert.deepEqual(
+        compilerProcesses(service.api?.pid),
+        [],
+        'the compiler process is gone with the request',
+      );
     }
     const started = performance.now();
     const res = await service.request('/v1/rulesets', {

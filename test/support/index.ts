@@ -7,3 +7,4 @@ export { recordSample, submissionInput } from './database.js';
 export { multipartHead, multipartTail, multipartType, openSubmission } from './multipart.js';
 export { documentedResponse, documentedRoute, responseMismatch } from './openapi.js';
 export { seedScannedSamples } from './seed.js';
+export { compilerProcesses, slowToCompileRule } from './compile.js';

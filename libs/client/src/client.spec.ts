@@ -98,8 +98,8 @@ describe('SpecimenClient.send', () => {
     assert.match(error.message, /a proxy or gateway in front of the service got no answer from it/);
   });
 
-  it('retries 429 and 503 with their Retry-After, then returns the answer', async () => {
-    const replies = [answer(429, { 'retry-after': '3' }), answer(503, { 'retry-after': '1' }), answer(200)];
+  /** A client answered by `replies` in turn (then 500s), recording the waits it asks for. */
+  const scripted = (replies: Response[]): { client: SpecimenClient; waits: number[] } => {
     const waits: number[] = [];
     const client = new SpecimenClient({
       baseUrl: 'http://specimen.test/',
@@ -110,6 +110,12 @@ describe('SpecimenClient.send', () => {
         return Promise.resolve();
       },
     });
+    return { client, waits };
+  };
+
+  it('retries 429 and 503 with their Retry-After, then returns the answer', async () => {
+    const replies = [answer(429, { 'retry-after': '3' }), answer(503, { 'retry-after': '1' }), answer(200)];
+    const { client, waits } = scripted(replies);
     const res = await client.send('/v1/lookups');
     assert.equal(res.status, 200);
     assert.equal(waits.length, 2);
@@ -124,16 +130,7 @@ describe('SpecimenClient.send', () => {
       { error: { code: 'UPLOAD_LOCKED', message: 'later' } },
     );
     const replies = [locked, answer(200, { 'specimen-submission-id': 's1' })];
-    const waits: number[] = [];
-    const client = new SpecimenClient({
-      baseUrl: 'http://specimen.test/',
-      retry: policy,
-      fetch: () => Promise.resolve(replies.shift() ?? answer(500)),
-      sleep: (ms) => {
-        waits.push(ms);
-        return Promise.resolve();
-      },
-    });
+    const { client, waits } = scripted(replies);
     const res = await client.send('/v1/uploads/u1', { method: 'HEAD', accept: [404, 410] });
     assert.equal(res.headers.get('specimen-submission-id'), 's1');
     assert.equal(waits.length, 1);

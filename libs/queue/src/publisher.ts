@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { QueueConnection } from './queue.js';
-import { type RedisCircuit, reconnectDelay } from './redis-circuit.js';
+import { type RedisCircuit, reconnectDelay, withinDeadline } from './redis-circuit.js';
 
 const PUBLISH_DEADLINE_MS = 2_000;
 
@@ -15,21 +15,17 @@ export async function publishWithin(
   circuit?: RedisCircuit,
 ): Promise<number> {
   circuit?.check('the message was not published');
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('no answer from Redis')), PUBLISH_DEADLINE_MS);
-  });
-  const call = redis.publish(channel, message);
   try {
-    const receivers = await Promise.race([call, deadline]);
+    const receivers = await withinDeadline(
+      redis.publish(channel, message),
+      PUBLISH_DEADLINE_MS,
+      'no answer from Redis',
+    );
     circuit?.succeeded();
     return receivers;
   } catch (e) {
-    call.catch(() => undefined);
     circuit?.failed(e);
     throw e;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -8,7 +8,7 @@ import {
   type WorkerOptions,
 } from 'bullmq';
 import { JobName, QueueName, type JobItem, type RetroscanBatchJob } from '#contracts';
-import { type RedisCircuit, reconnectDelay, unavailable } from './redis-circuit.js';
+import { type RedisCircuit, guardedCall, reconnectDelay } from './redis-circuit.js';
 
 export { UnrecoverableError };
 
@@ -148,29 +148,8 @@ export class QueueProducer {
    * Redis calls from a request path either answer within the deadline or fail with QUEUE_UNAVAILABLE, at
    * once (`call` not made: no command waits in ioredis' offline queue) while Redis is known to be down.
    */
-  private async withDeadline<T>(command: () => Promise<T>): Promise<T> {
-    const message = 'the job queue is unavailable';
-    this.circuit.check(message);
-    const call = command();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer from Redis within ${PRODUCER_DEADLINE_MS} ms`)),
-        PRODUCER_DEADLINE_MS,
-      );
-    });
-    try {
-      const result = await Promise.race([call, deadline]);
-      this.circuit.succeeded();
-      return result;
-    } catch (e) {
-      // The call may still settle later; its outcome no longer matters to this caller.
-      call.catch(() => undefined);
-      this.circuit.failed(e);
-      throw unavailable(message, e);
-    } finally {
-      clearTimeout(timer);
-    }
+  private withDeadline<T>(command: () => Promise<T>): Promise<T> {
+    return guardedCall(this.circuit, 'the job queue is unavailable', PRODUCER_DEADLINE_MS, command);
   }
 
   /** Jobs waiting, active, delayed and failed in a queue. */

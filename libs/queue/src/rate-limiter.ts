@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { type RedisCircuit, reconnectDelay, unavailable } from './redis-circuit.js';
+import { type RedisCircuit, guardedCall, reconnectDelay } from './redis-circuit.js';
 
 /** Outcome of one {@link RateLimiter.hit}. */
 export interface RateDecision {
@@ -49,29 +49,13 @@ export class RateLimiter {
 
   /** Counts one request of `subject` against `limit` per `windowMs`. */
   async hit(subject: string, limit: number, windowMs: number): Promise<RateDecision> {
-    const message = 'the rate limiter is unavailable';
-    this.circuit?.check(message);
-    let timer: NodeJS.Timeout | undefined;
-    const call = this.redis.eval(HIT_SCRIPT, 1, subject, windowMs) as Promise<[number, number]>;
-    try {
-      const [count, ttl] = await Promise.race([
-        call,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer from Redis within ${DEADLINE_MS} ms`)),
-            DEADLINE_MS,
-          );
-        }),
-      ]);
-      this.circuit?.succeeded();
-      return { allowed: count <= limit, count, retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) };
-    } catch (e) {
-      call.catch(() => undefined);
-      this.circuit?.failed(e);
-      throw unavailable(message, e);
-    } finally {
-      clearTimeout(timer);
-    }
+    const [count, ttl] = await guardedCall(
+      this.circuit,
+      'the rate limiter is unavailable',
+      DEADLINE_MS,
+      () => this.redis.eval(HIT_SCRIPT, 1, subject, windowMs) as Promise<[number, number]>,
+    );
+    return { allowed: count <= limit, count, retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) };
   }
 
   close(): Promise<void> {

@@ -141,6 +141,50 @@ export class RedisCircuit {
   }
 }
 
+/**
+ * `call`, or a rejection with `timeoutMessage` once `ms` have passed without its answer; the timer never
+ * outlives the call, and a late rejection of `call` is dropped (its outcome no longer matters).
+ */
+export async function withinDeadline<T>(call: Promise<T>, ms: number, timeoutMessage: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      call,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(timeoutMessage)), ms);
+      }),
+    ]);
+  } catch (e) {
+    call.catch(() => undefined);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A Redis command from a request path, through `circuit` when there is one: refused at once
+ * (QUEUE_UNAVAILABLE `message`) while it knows Redis to be down; else `command`'s answer within `deadlineMs`,
+ * its outcome reported to the circuit, a failure rejecting with QUEUE_UNAVAILABLE `message` (Retry-After).
+ */
+export async function guardedCall<T>(
+  circuit: RedisCircuit | undefined,
+  message: string,
+  deadlineMs: number,
+  command: () => Promise<T>,
+): Promise<T> {
+  circuit?.check(message);
+  const call = command();
+  try {
+    const result = await withinDeadline(call, deadlineMs, `no answer from Redis within ${deadlineMs} ms`);
+    circuit?.succeeded();
+    return result;
+  } catch (e) {
+    circuit?.failed(e);
+    throw unavailable(message, e);
+  }
+}
+
 /** QUEUE_UNAVAILABLE with Retry-After, keeping what Redis did as its cause. */
 export function unavailable(message: string, cause: unknown): SpecimenError {
   // A client may ask again in a few seconds (agents honour Retry-After); the outage may last longer.
@@ -162,21 +206,7 @@ class PingProbe implements RedisProbe {
   async ping(): Promise<void> {
     this.redis ??= this.connect();
     if (this.redis.status !== 'ready') throw new Error(`Redis connection ${this.redis.status}`);
-    let timer: NodeJS.Timeout | undefined;
-    const call = this.redis.ping();
-    try {
-      await Promise.race([
-        call,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('no answer to PING')), PROBE_DEADLINE_MS);
-        }),
-      ]);
-    } catch (e) {
-      call.catch(() => undefined);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+    await withinDeadline(this.redis.ping(), PROBE_DEADLINE_MS, 'no answer to PING');
   }
 
   private connect(): Redis {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import {
   ruleDefinitions,
   yaraVersion,
 } from './index.js';
+import { compilerProcesses, slowToCompileRule } from '#test-support';
 
 const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 const REPO_ROOT = resolve(DEFAULT_RULESET_PATH, '../../../..');
@@ -344,23 +344,6 @@ describe('libs/yara compile off the main thread', () => {
   });
 });
 
-/** Rules that take seconds to compile and grow with `count` (each xor string is 256 variants in two widths). */
-function slowToCompile(count: number): string {
-  const strings = Array.from(
-    { length: count },
-    (_, i) =>
-      `$x${i} = "abcdefgh${i}" xor(0-255) wide ascii $r${i} = /[a-z]{2,40}q${i}[0-9]{1,30}/ nocase wide ascii`,
-  );
-  return `rule slow { strings: ${strings.join(' ')} condition: any of them }`;
-}
-
-/** Compiler processes this process started that are still alive (or not yet reaped). */
-function compilerChildren(): string[] {
-  return execFileSync('ps', ['-o', 'ppid=,args=', '-e'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.trim().startsWith(`${process.pid} `) && line.includes('compile-child'));
-}
-
 describe('libs/yara compile in a child process', () => {
   const roomy = { timeoutMs: 60_000, maxMemoryMb: 4096 };
 
@@ -408,13 +391,17 @@ describe('libs/yara compile in a child process', () => {
   it('stops a compile at its deadline, and the next compile runs at once', async () => {
     const started = performance.now();
     await assert.rejects(
-      compileRulesIsolated([{ source: slowToCompile(400) }], {}, { timeoutMs: 700, maxMemoryMb: 4096 }),
+      compileRulesIsolated([{ source: slowToCompileRule(400) }], {}, { timeoutMs: 700, maxMemoryMb: 4096 }),
       (e: unknown) =>
         e instanceof YaraError && e.code === 'YARA_ERROR_COMPILE_TIMEOUT' && /within 700 ms/.test(e.message),
     );
     const stoppedAfter = performance.now() - started;
     assert.ok(stoppedAfter < 3_000, `stopped after ${stoppedAfter.toFixed(0)} ms`);
-    assert.deepEqual(compilerChildren(), [], 'the compiling process was killed, not left to finish');
+    assert.deepEqual(
+      compilerProcesses(process.pid),
+      [],
+      'the compiling process was killed, not left to finish',
+    );
     // The same rules compile here in seconds: the deadline, not the rules, ended it.
     const next = performance.now();
     const small = await compileRulesIsolated([{ source: 'rule a { condition: true }' }], {}, roomy);
@@ -425,7 +412,7 @@ describe('libs/yara compile in a child process', () => {
   it('stops a compile whose process passes the memory bound', async () => {
     // Node alone takes more than 20 MB resident, so the bound is passed whatever the rules.
     await assert.rejects(
-      compileRulesIsolated([{ source: slowToCompile(400) }], {}, { timeoutMs: 60_000, maxMemoryMb: 20 }),
+      compileRulesIsolated([{ source: slowToCompileRule(400) }], {}, { timeoutMs: 60_000, maxMemoryMb: 20 }),
       (e: unknown) => e instanceof YaraError && e.code === 'YARA_ERROR_COMPILE_MEMORY',
     );
   });

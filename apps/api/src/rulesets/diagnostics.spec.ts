@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SpecimenError } from '#contracts';
+import { slowToCompileRule } from '#test-support';
 import { compileSubmitted, locate, toDiagnosticView } from './diagnostics.js';
 
 const LIMITS = { timeoutMs: 60_000, maxMemoryMb: 4096 };
@@ -74,8 +75,7 @@ describe('rule diagnostics', () => {
   });
 
   it('answers 400 naming the setting when the compile passes its deadline', async () => {
-    const strings = Array.from({ length: 400 }, (_, i) => `$x${i} = "abcdefgh${i}" xor(0-255) wide ascii`);
-    const slow = `rule slow { strings: ${strings.join(' ')} condition: any of them }`;
+    const slow = slowToCompileRule(400);
     await assert.rejects(
       compileSubmitted(slow, 'slow', 'ruleset', { timeoutMs: 500, maxMemoryMb: 4096 }),
       (e: unknown) =>

@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import type { SQL } from 'drizzle-orm';
+import { pseudonym } from '#config';
 import { sql } from '../drizzle.js';
 import type { Database, Executor } from '../database.js';
 
@@ -94,7 +94,8 @@ function statsAgent(secret: SQL): SQL {
 
 /** The secret naming agents in one day's statistics of removed submissions ({@link statsAgent}). */
 function statsDaySecret(key: string, day: string): string {
-  return createHmac('sha256', key).update(`stats-removed:${day}`, 'utf8').digest('hex');
+  // The keyed HMAC-SHA256 that makes pseudonyms, of another message.
+  return pseudonym(key, `stats-removed:${day}`);
 }
 
 /**
