@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createObjectStore } from '#storage';
@@ -154,6 +155,103 @@ for (const driver of ['fs', 's3'] as const) {
         [sha256(bytes)],
       );
       assert.deepEqual(row, { sightings: 2, scans: '1', submissions: '2' });
+    });
+
+    /** A multipart upload with an `Idempotency-Key` (none when `key` is null). */
+    async function submitKeyed(
+      key: string | null,
+      bytes: Buffer,
+      metadata: Record<string, unknown>,
+      token = agent,
+    ): Promise<Response> {
+      const form = new FormData();
+      form.append('metadata', JSON.stringify(metadata));
+      form.append('file', new Blob([bytes]), 'upload.bin');
+      return service.request('/v1/submissions', {
+        method: 'POST',
+        body: form,
+        token,
+        ...(key === null ? {} : { headers: { 'idempotency-key': key } }),
+      });
+    }
+
+    /** The sample's sightings and its submission rows. */
+    async function recorded(bytes: Buffer): Promise<{ sightings: number; submissions: string } | undefined> {
+      const [row] = await query<{ sightings: number; submissions: string }>(
+        service.databaseUrl,
+        `select s.sightings, (select count(*) from submissions where sample_sha256 = s.sha256) as submissions
+         from samples s where s.sha256 = $1`,
+        [sha256(bytes)],
+      );
+      return row;
+    }
+
+    it('answers an upload retried with its Idempotency-Key with the first submission, recorded once', async () => {
+      const bytes = benign(4000);
+      const metadata = fileMetadata(bytes);
+      const key = randomUUID();
+      const first = await submitKeyed(key, bytes, metadata);
+      assert.equal(first.status, 201, await first.clone().text());
+      assert.equal(first.headers.get('idempotent-replayed'), null);
+      const created = (await first.json()) as { submissionId: string; sha256: string; duplicate: boolean };
+      // The answer was lost on the way: the client sends the same upload again, with the same key.
+      const again = await submitKeyed(key, bytes, metadata);
+      assert.equal(again.status, 201, await again.clone().text());
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(await again.json(), created);
+      assert.deepEqual(await recorded(bytes), { sightings: 1, submissions: '1' });
+      assert.equal((await stored()).samples.filter((f) => f.endsWith(sha256(bytes))).length, 1);
+
+      // The key of another agent is another key: its upload of the same bytes is a sighting of its own.
+      const other = await submitKeyed(key, bytes, metadata, await service.token('agent'));
+      assert.equal(other.status, 200);
+      assert.notEqual(((await other.json()) as { submissionId: string }).submissionId, created.submissionId);
+      assert.deepEqual(await recorded(bytes), { sightings: 2, submissions: '2' });
+    });
+
+    it('refuses an Idempotency-Key used again for other bytes or other metadata with 422, recording nothing', async () => {
+      const bytes = benign(4100);
+      const key = randomUUID();
+      assert.equal((await submitKeyed(key, bytes, fileMetadata(bytes))).status, 201);
+      const otherBytes = benign(4100);
+      const refused = await submitKeyed(key, otherBytes, fileMetadata(otherBytes));
+      assert.equal(refused.status, 422);
+      const body = (await refused.json()) as ErrorBody;
+      assert.equal(body.error.code, 'IDEMPOTENCY_KEY_REUSED');
+      assert.equal(body.error.details?.field, 'sha256');
+      assert.equal(await recorded(otherBytes), undefined);
+      const renamed = await submitKeyed(key, bytes, fileMetadata(bytes, { filename: 'renamed.exe' }));
+      assert.equal(renamed.status, 422);
+      assert.equal(((await renamed.json()) as ErrorBody).error.details?.field, 'metadata');
+      assert.deepEqual(await recorded(bytes), { sightings: 1, submissions: '1' });
+      // Malformed keys are refused before the body is read.
+      for (const bad of ['', 'tus:x', 'a'.repeat(256), 'with space']) {
+        const res = await submitKeyed(bad, bytes, fileMetadata(bytes));
+        assert.equal(res.status, 400, JSON.stringify(bad));
+        assert.equal(((await res.json()) as ErrorBody).error.code, 'VALIDATION_FAILED');
+      }
+    });
+
+    it('records one submission for concurrent uploads with the same Idempotency-Key, and two without one', async () => {
+      const bytes = benign(4200);
+      const metadata = fileMetadata(bytes);
+      const key = randomUUID();
+      const answers = await Promise.all(Array.from({ length: 6 }, () => submitKeyed(key, bytes, metadata)));
+      const bodies = await Promise.all(
+        answers.map(async (res) => {
+          assert.equal(res.status, 201, await res.clone().text());
+          return (await res.json()) as { submissionId: string };
+        }),
+      );
+      assert.equal(new Set(bodies.map((b) => b.submissionId)).size, 1);
+      assert.equal(answers.filter((res) => res.headers.get('idempotent-replayed') === 'true').length, 5);
+      assert.deepEqual(await recorded(bytes), { sightings: 1, submissions: '1' });
+
+      // Without the header, as before: each upload is a sighting.
+      const plain = benign(4300);
+      assert.equal((await submitKeyed(null, plain, fileMetadata(plain))).status, 201);
+      assert.equal((await submitKeyed(null, plain, fileMetadata(plain))).status, 200);
+      assert.deepEqual(await recorded(plain), { sightings: 2, submissions: '2' });
     });
 
     it('refuses a wrong sha256 with 422 and keeps nothing: no object, no row, no job', async () => {
