@@ -188,6 +188,13 @@ export function envSchema(root: string) {
     STATS_K_ANONYMITY: int(2).default(5),
     /** Samples handled per transaction by the consent purge and the retention sweep. */
     PURGE_BATCH_SIZE: int(1).default(200),
+    /**
+     * Hours an upload's `Idempotency-Key` is remembered (fractions allowed): a retry with the key within this
+     * time gets the first answer instead of a second submission. The retention sweep forgets older keys (so a
+     * key lasts until the first sweep after this), and a key goes with its submission whenever that is
+     * deleted (retention, consent purge). A day covers any client's retries, as Stripe's does.
+     */
+    IDEMPOTENCY_KEY_HOURS: z.coerce.number().positive().default(24),
     /** Tests only: the consent purge fails after this many batches (refused in production). */
     PURGE_FAIL_AFTER_BATCHES: int(1).optional(),
     // --- end data stewardship
@@ -234,6 +241,7 @@ export interface Config {
     kAnonymity: number;
     purgeBatchSize: number;
     purgeFailAfterBatches: number | undefined;
+    idempotencyKeyHours: number;
   };
   observability: {
     scannerHttpPort: number;
@@ -333,6 +341,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kAnonymity: e.STATS_K_ANONYMITY,
       purgeBatchSize: e.PURGE_BATCH_SIZE,
       purgeFailAfterBatches: e.PURGE_FAIL_AFTER_BATCHES,
+      idempotencyKeyHours: e.IDEMPOTENCY_KEY_HOURS,
     },
     observability: {
       scannerHttpPort: e.SCANNER_HTTP_PORT,

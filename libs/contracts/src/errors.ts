@@ -30,6 +30,11 @@ export const ERROR_STATUS = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   CHECKSUM_MISMATCH: 422,
   SIZE_MISMATCH: 422,
+  /**
+   * An `Idempotency-Key` already used by this agent for an upload of other bytes or other metadata: a retry
+   * must send what it sent the first time, and a new upload a new key.
+   */
+  IDEMPOTENCY_KEY_REUSED: 422,
   RATE_LIMITED: 429,
   /** tus checksum extension: the chunk did not match its `Upload-Checksum` and was discarded. */
   UPLOAD_CHECKSUM_MISMATCH: 460,

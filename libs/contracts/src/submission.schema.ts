@@ -106,6 +106,16 @@ export const SubmissionCreated = z.strictObject({
 });
 export type SubmissionCreated = z.infer<typeof SubmissionCreated>;
 
+/**
+ * The `Idempotency-Key` header of `POST /v1/submissions`: one random value per logical upload (a UUID, say),
+ * sent again on every retry of it; a retry then gets the first answer instead of recording a second
+ * submission. Letters, digits, `-`, `_` and `.` only, so no client key can be one the service makes itself.
+ */
+export const IdempotencyKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,255}$/, '1 to 255 letters, digits, "-", "_" or "."');
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+
 /** `GET /v1/submissions/:id`. */
 export const SubmissionView = z.strictObject({
   id: Id,

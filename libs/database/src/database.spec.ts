@@ -12,6 +12,7 @@ import { sql as drizzleSql } from './drizzle.js';
 import { backfillPseudonyms } from './pseudonyms.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { SamplesRepository } from './repositories/samples.repository.js';
+import { StewardshipRepository } from './repositories/stewardship.repository.js';
 import { SubmissionsRepository } from './repositories/submissions.repository.js';
 
 const url = `postgres://postgres@127.0.0.1:5432/specimen_dbtest_${randomBytes(5).toString('hex')}`;
@@ -115,6 +116,7 @@ describe('database', () => {
         'api_tokens',
         'audit_log',
         'enrollment_tokens',
+        'idempotency_keys',
         'matches',
         'object_tombstones',
         'outbox',
@@ -133,6 +135,89 @@ describe('database', () => {
         'uploads',
       ],
     );
+  });
+
+  it('records one submission for N uploads with the same idempotency key at once, and replays it to the others', async () => {
+    const repo = new SubmissionsRepository(database);
+    const sha256 = randomBytes(32).toString('hex');
+    const key = randomBytes(8).toString('hex');
+    const keyed = (hash: string, request = 'a'.repeat(64), pseudonym = 'test') => ({
+      ...submissionInput(hash),
+      submitter: { pseudonym, country: null, productVersion: null },
+      idempotency: { key, requestSha256: request },
+    });
+    const results = await Promise.all(Array.from({ length: 8 }, () => repo.record(keyed(sha256))));
+    const [first] = results.filter((r) => !r.replayed);
+    assert.equal(results.filter((r) => !r.replayed).length, 1);
+    assert.ok(first !== undefined && !first.duplicate && first.outboxId !== null);
+    for (const r of results.filter((r) => r.replayed)) {
+      assert.deepEqual(r, {
+        submissionId: first.submissionId,
+        duplicate: false,
+        outboxId: null,
+        job: null,
+        replayed: true,
+      });
+    }
+    const counts = async () =>
+      (
+        await sql<{ sightings: number; submissions: string; keys: string; outbox: string }>(
+          `select s.sightings, (select count(*) from submissions where sample_sha256 = s.sha256) as submissions,
+                  (select count(*) from idempotency_keys where key = $2) as keys,
+                  (select count(*) from outbox where job_id = $3) as outbox
+           from samples s where s.sha256 = $1`,
+          [sha256, key, `scan-${sha256}`],
+        )
+      )[0];
+    assert.deepEqual(await counts(), { sightings: 1, submissions: '1', keys: '1', outbox: '1' });
+
+    // The same key for another request: refused, nothing written; another submitter's key is its own.
+    const other = randomBytes(32).toString('hex');
+    await assert.rejects(repo.record(keyed(other, 'b'.repeat(64))), (e: unknown) => {
+      return (
+        e instanceof SpecimenError && e.code === 'IDEMPOTENCY_KEY_REUSED' && e.details?.field === 'sha256'
+      );
+    });
+    await assert.rejects(repo.record(keyed(sha256, 'b'.repeat(64))), { code: 'IDEMPOTENCY_KEY_REUSED' });
+    assert.equal((await sql('select 1 from samples where sha256 = $1', [other])).length, 0);
+    const elsewhere = await repo.record(keyed(sha256, 'a'.repeat(64), 'another-agent'));
+    assert.deepEqual([elsewhere.replayed, elsewhere.duplicate], [false, true]);
+
+    // Racing requests that differ: one is recorded, the others refused (the key's unique index decides).
+    const raced = randomBytes(8).toString('hex');
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 4 }, () => {
+        const hash = randomBytes(32).toString('hex');
+        return repo.record({ ...keyed(hash, hash), idempotency: { key: raced, requestSha256: hash } });
+      }),
+    );
+    assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+    for (const o of outcomes) {
+      if (o.status === 'rejected') assert.equal((o.reason as SpecimenError).code, 'IDEMPOTENCY_KEY_REUSED');
+    }
+
+    // A key goes with its submission (here the retention sweep's delete of the sample): used again, it
+    // records a new submission.
+    await sql('delete from samples where sha256 = $1', [sha256]);
+    assert.equal(
+      (await sql('select 1 from idempotency_keys where key = $1 and submitter = $2', [key, 'test'])).length,
+      0,
+    );
+    const anew = await repo.record(keyed(sha256));
+    assert.deepEqual([anew.replayed, anew.duplicate], [false, false]);
+
+    // Expiry: keys first used before the instant given are forgotten, their submissions kept.
+    const stewardship = new StewardshipRepository(database, 'k'.repeat(32));
+    assert.equal(await stewardship.expireIdempotencyKeys(new Date(Date.now() - 3_600_000), 100), 0);
+    const keysLeft = await sql('select submitter, key, created_at from idempotency_keys');
+    assert.equal(
+      await stewardship.expireIdempotencyKeys(new Date(Date.now() + 60_000), 100),
+      keysLeft.length,
+      JSON.stringify(keysLeft),
+    );
+    assert.equal((await sql('select 1 from idempotency_keys')).length, 0);
+    assert.equal((await sql('select 1 from submissions where id = $1', [anew.submissionId])).length, 1);
+    assert.equal((await repo.record(keyed(sha256))).replayed, false);
   });
 
   it('records one sample, N sightings and one scan job when the same sample arrives N times at once', async () => {

@@ -611,3 +611,37 @@ export const uploads = pgTable(
 );
 
 // ---- end resumable uploads ----
+
+// ---- Idempotency keys (issue 3, agent protocol) ----
+
+/**
+ * The `Idempotency-Key` of a multipart upload (or `tus:<upload id>` for a resumable upload's finish), with the
+ * submission it produced, written in the same statement as that submission: a retry carrying the same key
+ * gets that submission's answer instead of recording a second one. Keys are scoped by submitter (the agent's
+ * pseudonym), forgotten by the retention sweep IDEMPOTENCY_KEY_HOURS after they were first used, and go with
+ * their submission (cascade) when a consent purge or the retention sweep deletes it.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    submitter: text('submitter').notNull(),
+    key: text('key').notNull(),
+    submissionId: uuid('submission_id')
+      .notNull()
+      .references(() => submissions.id, { onDelete: 'cascade' }),
+    /** sha256 of the request's metadata document (which names the bytes by their sha256 and size). */
+    requestSha256: char('request_sha256', { length: 64 }).notNull(),
+    /** What the first answer said: whether the sample was already stored (200) or new (201). */
+    duplicate: boolean('duplicate').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.submitter, t.key], name: 'idempotency_keys_pkey' }),
+    // A submission's delete (cascade) finds its key by this index, not by reading the table.
+    index('idempotency_keys_submission_idx').on(t.submissionId),
+    // The retention sweep's expiry.
+    index('idempotency_keys_created_idx').on(t.createdAt),
+  ],
+);
+
+// ---- end idempotency keys ----

@@ -16,6 +16,7 @@ import { ConsentGuard } from '../agents/consent.guard.js';
 import { CurrentPrincipal, Roles } from '../auth/auth.js';
 import { BackpressureGuard } from '../limits/backpressure.guard.js';
 import { RateLimitGuard } from '../limits/rate-limit.guard.js';
+import { REPLAYED_HEADER, idempotencyKeyOf } from './idempotency.js';
 import type { ReceivedFile } from './upload.engine.js';
 import { UploadInterceptor } from './upload.interceptor.js';
 import { SubmissionsService } from './submissions.service.js';
@@ -26,7 +27,8 @@ export class SubmissionsController {
 
   /**
    * multipart/form-data: a `metadata` JSON part, then a `file` part. 201 for a new sample, 200 for a known
-   * one. Guards (rate, consent, backlog) all run before the interceptor reads a byte of the body.
+   * one. Guards (rate, consent, backlog) all run before the interceptor reads a byte of the body. With an
+   * `Idempotency-Key` already used by this agent, the first answer again (`Idempotent-Replayed: true`).
    */
   @Post()
   @HttpCode(201)
@@ -38,11 +40,13 @@ export class SubmissionsController {
     @Res({ passthrough: true }) res: Response,
     @CurrentPrincipal() principal: Principal,
   ): Promise<SubmissionCreated> {
-    const created = await this.submissions.accept(
+    const { replayed, ...created } = await this.submissions.accept(
       req.file as (Express.Multer.File & ReceivedFile) | undefined,
       principal,
+      idempotencyKeyOf(req),
     );
     if (created.duplicate) res.status(200);
+    if (replayed) res.setHeader(REPLAYED_HEADER, 'true');
     return created;
   }
 

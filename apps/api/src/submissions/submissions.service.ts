@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
@@ -89,7 +90,11 @@ export class SubmissionsService {
    * job) means a crash leaves at worst an unreferenced object or an outbox row to re-drive, never a row
    * pointing at missing bytes or a lost job.
    */
-  async accept(file: ReceivedFile | undefined, principal: Principal): Promise<SubmissionCreated> {
+  async accept(
+    file: ReceivedFile | undefined,
+    principal: Principal,
+    idempotencyKey?: string,
+  ): Promise<SubmissionCreated & { replayed: boolean }> {
     if (file === undefined) {
       throw new SpecimenError('MISSING_FILE', 'the "file" part is missing');
     }
@@ -110,8 +115,8 @@ export class SubmissionsService {
     await this.store.promote(tempKey, key, { keepSource: true });
     let recorded: RecordedSubmission;
     try {
-      recorded = await this.record(file, key, principal);
-      if (!recorded.duplicate && (await this.store.stat(key)) === null) {
+      recorded = await this.record(file, key, principal, idempotencyKey);
+      if (!recorded.replayed && !recorded.duplicate && (await this.store.stat(key)) === null) {
         await this.store.promote(tempKey, key, { keepSource: true });
       }
     } catch (e) {
@@ -120,20 +125,44 @@ export class SubmissionsService {
       if (e instanceof SpecimenError && e.code === 'CONSENT_REQUIRED') this.drainSoon();
       // Any other failure (the database lost mid-statement) would leave the object without a row: it gets
       // a tombstone too when the database takes one (else it stays, as after a crash).
+      // So would an idempotency key refused for other bytes: nothing was written for them.
       else await this.forget(digests.sha256, key);
       throw e;
     } finally {
       await this.store.delete(tempKey);
     }
+    const answer = {
+      submissionId: recorded.submissionId,
+      sha256: digests.sha256,
+      duplicate: recorded.duplicate,
+      replayed: recorded.replayed,
+    };
+    // A replay recorded nothing: no bytes ingested, no job (the first request's is queued or in the outbox).
+    if (recorded.replayed) return answer;
     this.metrics.bytesIngested.inc({ kind: metadata.kind }, digests.size);
     await this.enqueue(recorded, digests.sha256);
-    return { submissionId: recorded.submissionId, sha256: digests.sha256, duplicate: recorded.duplicate };
+    return answer;
   }
 
-  private async record(file: ReceivedFile, key: string, principal: Principal): Promise<RecordedSubmission> {
+  private async record(
+    file: ReceivedFile,
+    key: string,
+    principal: Principal,
+    idempotencyKey: string | undefined,
+  ): Promise<RecordedSubmission> {
     const { digests, metadata } = file;
     const filename = sanitizeFilename(metadata.filename);
     return this.submissions.record({
+      // The request's fingerprint is its metadata document: it names the bytes (sha256, size), which were
+      // checked against it, and what the agent said of them. Compared only with the same key's first use.
+      ...(idempotencyKey === undefined
+        ? {}
+        : {
+            idempotency: {
+              key: idempotencyKey,
+              requestSha256: createHash('sha256').update(JSON.stringify(metadata)).digest('hex'),
+            },
+          }),
       digests,
       kind: metadata.kind,
       objectKey: key,

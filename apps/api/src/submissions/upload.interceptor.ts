@@ -11,6 +11,7 @@ import type { Observable } from 'rxjs';
 import { CONFIG, type Config } from '#config';
 import { SpecimenError } from '#contracts';
 import { OBJECT_STORE, type ObjectStore } from '#storage';
+import { idempotencyKeyOf } from './idempotency.js';
 import { HashingStorageEngine } from './upload.engine.js';
 
 function toSpecimenError(e: unknown, maxBytes: number): SpecimenError {
@@ -95,6 +96,8 @@ export class UploadInterceptor implements NestInterceptor {
     const http = context.switchToHttp();
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
+    // A malformed Idempotency-Key is refused before the body is read, not after.
+    idempotencyKeyOf(req);
     if (req.is('multipart/form-data') !== 'multipart/form-data') {
       throw new SpecimenError(
         'UNSUPPORTED_MEDIA_TYPE',

@@ -470,7 +470,9 @@ export class UploadsService implements OnApplicationShutdown {
     }
     let created: SubmissionCreated;
     try {
-      created = await this.submissions.accept({ ...received, metadata }, principal);
+      // Keyed by the upload: a finish run again after one that recorded its submission but died before
+      // `complete` below (a crash, a stale claim taken over) answers with that submission, not a second one.
+      created = await this.submissions.accept({ ...received, metadata }, principal, `tus:${upload.id}`);
     } catch (e) {
       if (e instanceof SpecimenError && FINAL_REFUSALS.has(e.code)) await this.remove(upload.id);
       throw e;

@@ -19,6 +19,8 @@ export interface PurgeCounts {
   uploadsDeleted?: number;
   /** Rows of agents revoked before the cutoff of whom nothing else remained, deleted (retention sweep only). */
   agentsForgotten?: number;
+  /** Idempotency keys older than IDEMPOTENCY_KEY_HOURS, deleted (retention sweep only). */
+  idempotencyKeysExpired?: number;
 }
 
 const add = (c: PurgeCounts, b: BatchOutcome): void => {
@@ -205,6 +207,17 @@ export class StewardshipJobs {
         );
         counts.agentsForgotten += forgotten;
         if (forgotten < this.config.stewardship.purgeBatchSize) break;
+      }
+      // Upload idempotency keys past their time (those of the submissions deleted above went with them).
+      counts.idempotencyKeysExpired = 0;
+      const keysBefore = new Date(Date.now() - this.config.stewardship.idempotencyKeyHours * 3_600_000);
+      for (;;) {
+        const expired = await this.stewardship.expireIdempotencyKeys(
+          keysBefore,
+          this.config.stewardship.purgeBatchSize,
+        );
+        counts.idempotencyKeysExpired += expired;
+        if (expired < this.config.stewardship.purgeBatchSize) break;
       }
     });
     await record({ ...counts });

@@ -301,6 +301,25 @@ export class StewardshipRepository {
   }
 
   /**
+   * Forgets up to `limit` idempotency keys first used before `before` (their submissions stay): a retry
+   * carrying one of them is a new upload again. Returns how many were deleted.
+   */
+  async expireIdempotencyKeys(before: Date, limit: number): Promise<number> {
+    const result = await this.database.db.execute(
+      sql`with gone as (
+            select submitter, key from idempotency_keys
+            where created_at < ${before.toISOString()}::timestamptz
+            limit ${limit}
+            for update skip locked
+          )
+          delete from idempotency_keys k using gone
+          where k.submitter = gone.submitter and k.key = gone.key
+          returning 1`,
+    );
+    return result.rows.length;
+  }
+
+  /**
    * Forgets up to `limit` agents revoked before `cutoff` of whom nothing remains: their rows (product, OS,
    * country, consent) go, and their keys' rows with them (cascade), so nothing links their pseudonym back
    * to an installation any more. An agent still named by a submission (as its submitter) or by a resumable

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { uuidV7 } from '../uuid7.js';
 import { and, eq, gte, sql } from '../drizzle.js';
 import {
@@ -91,13 +92,20 @@ const RECORD_SUBMISSION = `
     select participating from agents where pseudonym = $10::text for share
   ), refused as materialized (
     select 1 from agent where not participating
+  ), prior as materialized (
+    -- The submission this submitter's idempotency key already produced: its answer is replayed, and nothing
+    -- is written (no sighting counted twice).
+    select k.submission_id, k.request_sha256, k.duplicate, s.sample_sha256
+    from idempotency_keys k join submissions s on s.id = k.submission_id
+    where $17::text is not null and k.submitter = $10::text and k.key = $17::text
   ), key_lock as materialized (
     -- The object key's lock, held to the commit: a tombstone drain of the key (OBJECT_KEY_LOCK) waits.
     select pg_advisory_xact_lock(${OBJECT_KEY_LOCK}, hashtext($6::text))
   ), sample as (
     insert into samples (sha256, sha1, md5, size, kind, object_key)
     select $1::char(64), $2::char(40), $3::char(32), $4::bigint, $5::text, $6::text
-    where not exists (select 1 from refused) and exists (select 1 from key_lock)
+    where not exists (select 1 from refused) and not exists (select 1 from prior)
+      and exists (select 1 from key_lock)
     on conflict (sha256) do update set last_seen = ${lastSeenAt('now()')}, sightings = samples.sightings + 1
     -- xmax = 0 only for a freshly inserted row: that is how an upsert tells insert from update.
     returning (xmax = 0) as inserted, (xmax = 0 or scan_status = 'failed') as needs_scan
@@ -119,15 +127,65 @@ const RECORD_SUBMISSION = `
     insert into object_tombstones (object_key)
     select $6 from refused where not exists (select 1 from samples where sha256 = $1)
     on conflict do nothing
+  ), keyed as (
+    -- No ON CONFLICT: a request with the same key that committed after this statement's snapshot (a
+    -- concurrent retry) makes this insert fail, and the whole statement with it (sample, submission, job).
+    insert into idempotency_keys (submitter, key, submission_id, request_sha256, duplicate)
+    select $10::text, $17::text, submission.id, $18::char(64), not sample.inserted
+    from sample, submission
+    where $17::text is not null
   )
   select exists (select 1 from refused) as refused, sample.inserted, sample.needs_scan,
-         (select job.id from job) as outbox_id
-  from (values (1)) as one(n) left join (sample cross join submission) on true`;
+         (select job.id from job) as outbox_id,
+         prior.submission_id as prior_id, prior.request_sha256 as prior_request,
+         prior.duplicate as prior_duplicate, prior.sample_sha256 as prior_sha256
+  from (values (1)) as one(n) left join (sample cross join submission) on true left join prior on true`;
+
+/** A submitter's idempotency key and the first answer it got ({@link SubmissionsRepository.record}). */
+const PRIOR_ANSWER = `
+  select k.submission_id as prior_id, k.request_sha256 as prior_request, k.duplicate as prior_duplicate,
+         s.sample_sha256 as prior_sha256
+  from idempotency_keys k join submissions s on s.id = k.submission_id
+  where k.submitter = $1::text and k.key = $2::text`;
+
+/** The unique violation of {@link RECORD_SUBMISSION}'s key insert: another request used the key meanwhile. */
+const KEY_TAKEN = 'idempotency_keys_pkey';
+
+interface PriorAnswer {
+  prior_id: string | null;
+  prior_request: string | null;
+  prior_duplicate: boolean | null;
+  prior_sha256: string | null;
+}
 
 /** {@link SubmissionsRepository.markQueuedMany}'s statement: $1 the outbox ids, $2 the submission ids. */
 const MARK_QUEUED = `
   with done as (delete from outbox where id = any($1::bigint[]))
   update submissions set status = 'queued' where id = any($2::uuid[])`;
+
+/**
+ * The first answer to an idempotency key, for a request that carries it again: the same submission when the
+ * request asks the same (its metadata document, hence the same bytes by sha256 and size), else refused.
+ */
+function replay(prior: PriorAnswer, sha256: string, requestSha256: string): RecordedSubmission {
+  if (prior.prior_id === null || prior.prior_duplicate === null) throw new Error('no prior answer to replay');
+  if (prior.prior_request !== requestSha256) {
+    throw new SpecimenError(
+      'IDEMPOTENCY_KEY_REUSED',
+      prior.prior_sha256 === sha256
+        ? 'this Idempotency-Key was used for an upload of the same bytes with other metadata: use a new key'
+        : 'this Idempotency-Key was used for an upload of other bytes: use a new key for each upload',
+      { header: 'Idempotency-Key', field: prior.prior_sha256 === sha256 ? 'metadata' : 'sha256' },
+    );
+  }
+  return {
+    submissionId: prior.prior_id,
+    duplicate: prior.prior_duplicate,
+    outboxId: null,
+    job: null,
+    replayed: true,
+  };
+}
 
 /** Who sent a submission, as stored: a pseudonym, never an agent or token id (see `pseudonym()`). */
 export interface Submitter {
@@ -145,6 +203,11 @@ export interface RecordSubmissionInput {
   submitter: Submitter;
   /** Job to commit with the rows when the sample is new; built from the new submission's id. */
   scanJob: (submissionId: string) => OutboxJob;
+  /**
+   * The request's idempotency key (scoped by `submitter.pseudonym`) and the sha256 of what it asked
+   * (its metadata document): a key already used answers with the submission it produced.
+   */
+  idempotency?: { key: string; requestSha256: string };
 }
 
 export interface RecordedSubmission {
@@ -153,6 +216,8 @@ export interface RecordedSubmission {
   /** The outbox row to enqueue and then delete, when a scan is needed. */
   outboxId: number | null;
   job: OutboxJob | null;
+  /** The idempotency key was used before: this is the submission (and answer) it produced then. */
+  replayed: boolean;
 }
 
 export interface SubmissionRecord {
@@ -212,34 +277,55 @@ export class SubmissionsRepository {
     // statement: PostgreSQL parses and plans it once per connection, not once per upload.
     const id = uuidV7();
     const job = input.scanJob(id);
-    const { digests: d, submitter } = input;
-    const result = await this.database.rawQuery<{
-      refused: boolean;
-      inserted: boolean | null;
-      needs_scan: boolean | null;
-      outbox_id: string | null;
-    }>({
-      name: 'submissions.record',
-      text: RECORD_SUBMISSION,
-      values: [
-        d.sha256,
-        d.sha1,
-        d.md5,
-        d.size,
-        input.kind,
-        input.objectKey,
-        id,
-        JSON.stringify(input.metadata),
-        input.filename,
-        submitter.pseudonym,
-        submitter.country,
-        submitter.productVersion,
-        job.queue,
-        job.name,
-        job.jobId,
-        JSON.stringify(job.payload),
-      ],
-    });
+    const { digests: d, submitter, idempotency } = input;
+    let result: pg.QueryResult<
+      {
+        refused: boolean;
+        inserted: boolean | null;
+        needs_scan: boolean | null;
+        outbox_id: string | null;
+      } & PriorAnswer
+    >;
+    try {
+      result = await this.database.rawQuery({
+        name: 'submissions.record',
+        text: RECORD_SUBMISSION,
+        values: [
+          d.sha256,
+          d.sha1,
+          d.md5,
+          d.size,
+          input.kind,
+          input.objectKey,
+          id,
+          JSON.stringify(input.metadata),
+          input.filename,
+          submitter.pseudonym,
+          submitter.country,
+          submitter.productVersion,
+          job.queue,
+          job.name,
+          job.jobId,
+          JSON.stringify(job.payload),
+          idempotency?.key ?? null,
+          idempotency?.requestSha256 ?? null,
+        ],
+      });
+    } catch (e) {
+      // A concurrent request with the same key committed first (this statement waited for it): nothing of
+      // this one was written; answer as that one did.
+      if (idempotency !== undefined && (e as { constraint?: unknown }).constraint === KEY_TAKEN) {
+        const [prior] = (
+          await this.database.rawQuery<PriorAnswer>({
+            name: 'submissions.priorAnswer',
+            text: PRIOR_ANSWER,
+            values: [submitter.pseudonym, idempotency.key],
+          })
+        ).rows;
+        if (prior !== undefined) return replay(prior, d.sha256, idempotency.requestSha256);
+      }
+      throw e;
+    }
     const row = result.rows[0];
     if (row?.refused === true) {
       throw new SpecimenError(
@@ -247,10 +333,20 @@ export class SubmissionsRepository {
         'this agent withdrew its consent while the upload was under way',
       );
     }
+    if (row !== undefined && idempotency !== undefined && row.prior_id !== null) {
+      return replay(row, d.sha256, idempotency.requestSha256);
+    }
     if (row === undefined || row.inserted === null) throw new Error('the upsert returned no row');
-    if (!row.needs_scan) return { submissionId: id, duplicate: true, outboxId: null, job: null };
+    if (!row.needs_scan)
+      return { submissionId: id, duplicate: true, outboxId: null, job: null, replayed: false };
     if (row.outbox_id === null) throw new Error('the outbox insert returned no row');
-    return { submissionId: id, duplicate: !row.inserted, outboxId: Number(row.outbox_id), job };
+    return {
+      submissionId: id,
+      duplicate: !row.inserted,
+      outboxId: Number(row.outbox_id),
+      job,
+      replayed: false,
+    };
   }
 
   /**
