@@ -171,3 +171,35 @@ describe('SpecimenClient.send', () => {
     assert.equal(calls, 4);
   });
 });
+
+describe('SpecimenClient.submit', () => {
+  it('sends one Idempotency-Key per upload, the same on each retry of it', async () => {
+    const keys: Array<string | null> = [];
+    let calls = 0;
+    const client = new SpecimenClient({
+      baseUrl: 'http://specimen.test',
+      sleep: () => Promise.resolve(),
+      fetch: (_url, init) => {
+        keys.push(new Headers(init?.headers).get('idempotency-key'));
+        // The first attempt of each upload loses its answer (the service recorded it, the connection dropped).
+        if (++calls % 2 === 1) return Promise.reject(new TypeError('fetch failed'));
+        return Promise.resolve(
+          new Response(JSON.stringify({ submissionId: 's1', sha256: 'a'.repeat(64), duplicate: false }), {
+            status: 201,
+            headers: { 'content-type': 'application/json' },
+          }),
+        );
+      },
+    });
+    const metadata = { kind: 'file', sha256: 'a'.repeat(64), size: 1 } as const;
+    await client.submit(metadata, () => new Blob(['x']));
+    await client.submit(metadata, () => new Blob(['x']));
+    await client.submit(metadata, () => new Blob(['x']), { idempotencyKey: 'given-key' });
+    assert.equal(keys.length, 6);
+    assert.match(keys[0] ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(keys[1], keys[0]);
+    assert.equal(keys[3], keys[2]);
+    assert.notEqual(keys[2], keys[0]);
+    assert.deepEqual(keys.slice(4), ['given-key', 'given-key']);
+  });
+});

@@ -242,10 +242,20 @@ export class SpecimenClient {
     return this.json(`/v1/submissions/${encodeURIComponent(id)}`, 'GET');
   }
 
-  /** The multipart path: the metadata part, then the file part. `file` is called again for a retry. */
-  async submit(metadata: SubmissionMetadata, file: () => Blob): Promise<SubmissionCreated> {
+  /**
+   * The multipart path: the metadata part, then the file part. `file` is called again for a retry. Every
+   * attempt carries the same `Idempotency-Key` (a random UUID unless `idempotencyKey` is given): a retry after
+   * an answer lost on the way (the service had recorded the upload) gets that submission again instead of
+   * recording a second sighting.
+   */
+  async submit(
+    metadata: SubmissionMetadata,
+    file: () => Blob,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<SubmissionCreated> {
     const res = await this.send('/v1/submissions', {
       method: 'POST',
+      headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
       body: () => {
         const form = new FormData();
         form.append('metadata', JSON.stringify(metadata));
