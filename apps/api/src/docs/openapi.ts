@@ -121,6 +121,16 @@ function operation(route: ServedRoute, doc: RouteDoc | undefined, responses: Res
       parameters.push({ name, in: 'query', required: required.has(name), schema: s });
     }
   }
+  for (const [name, header] of Object.entries(doc?.headers ?? {})) {
+    parameters.push({
+      name,
+      in: 'header',
+      required: false,
+      description: header.description,
+      schema: jsonSchema(header.schema),
+      example: header.example,
+    });
+  }
   if (parameters.length > 0) op.parameters = parameters;
   if (doc?.body !== undefined) {
     op.requestBody = {

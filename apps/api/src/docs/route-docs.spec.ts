@@ -47,6 +47,25 @@ describe('route documentation', () => {
     }
   });
 
+  it('has request header examples that parse with their schemas, published as header parameters', () => {
+    const paths = document.paths as Record<
+      string,
+      Record<string, { parameters?: Array<{ name: string; in: string; example?: unknown }> }>
+    >;
+    let headers = 0;
+    for (const [key, doc] of entries) {
+      for (const [name, header] of Object.entries(doc.headers ?? {})) {
+        headers++;
+        const parsed = header.schema.safeParse(header.example);
+        assert.ok(parsed.success, `${key} ${name}: ${parsed.success ? '' : z.prettifyError(parsed.error)}`);
+        const [method, path] = openApiRoute(key).split(' ') as [string, string];
+        const published = paths[path]?.[method.toLowerCase()]?.parameters?.find((p) => p.name === name);
+        assert.deepEqual([published?.in, published?.example], ['header', header.example], `${key} ${name}`);
+      }
+    }
+    assert.ok(headers > 0);
+  });
+
   it('has examples that parse with their response schemas', () => {
     for (const [key, doc] of jsonRoutes) {
       for (const [status, schema, example] of answers(doc)) {

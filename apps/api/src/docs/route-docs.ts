@@ -55,6 +55,8 @@ import {
   CreateTokenRequest,
   EnrollRequest,
   type ErrorCode,
+  IDEMPOTENCY_KEY_HEADER,
+  IdempotencyKey,
   FailedJobsQuery,
   ListAgentsQuery,
   LookupItem,
@@ -90,6 +92,8 @@ export interface RouteDoc {
   body?: z.ZodType;
   /** `multipart/form-data` with a JSON `metadata` part (this schema) and a binary `file` part. */
   multipart?: z.ZodType;
+  /** Request headers the route reads (optional ones), each with its schema and an example that parses. */
+  headers?: Record<string, { description: string; schema: z.ZodType; example: string }>;
   /** Error codes particular to this route (auth, validation and INTERNAL are added from its shape). */
   errors?: ErrorCode[];
   example: { request?: unknown; response?: unknown };
@@ -220,6 +224,18 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     status: 201,
     response: SubmissionCreated,
     multipart: SubmissionMetadata,
+    headers: {
+      [IDEMPOTENCY_KEY_HEADER]: {
+        description:
+          'Optional. One random value per upload (a UUID), sent again on every retry of it: a retry after a ' +
+          'lost answer gets the first answer again (same submission, status and body, with `Idempotent-Replayed: true`) ' +
+          "instead of recording a second sighting. Scoped to the caller's agent; remembered IDEMPOTENCY_KEY_HOURS " +
+          '(default 24). The same key with other bytes or metadata: 422 IDEMPOTENCY_KEY_REUSED. A request ' +
+          'racing one with the same key waits for it and answers as it did.',
+        schema: IdempotencyKey,
+        example: '5f0c6b1e-8f0a-4a55-9d3c-2b1f7c9e4d21',
+      },
+    },
     errors: [
       'MISSING_FILE',
       'EMPTY_FILE',
@@ -230,6 +246,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       'UNSUPPORTED_MEDIA_TYPE',
       'CHECKSUM_MISMATCH',
       'SIZE_MISMATCH',
+      'IDEMPOTENCY_KEY_REUSED',
       'RATE_LIMITED',
       'BACKPRESSURE',
       'STORAGE_UNAVAILABLE',
