@@ -122,7 +122,18 @@ describe('RedisCircuit', () => {
     assert.equal(c.unreachable, null);
     assert.equal(events.length, 2);
     await sleep(PROBE_EVERY_MS * 4);
-    assert.equal(probe.calls, 0);
+    assert.equal(probe.calls, 1, 'only the probe started on opening');
+  });
+
+  it('probes at once on opening, so one dropped connection while Redis answers closes it within a round trip', async () => {
+    const probe = fakeProbe();
+    probe.answers = true;
+    const { c, events } = circuit(probe, undefined, 60_000);
+    c.failed(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    assert.equal(probe.calls, 1, 'no wait for the period (a minute here)');
+    assert.notEqual(c.unreachable, null, 'open until the probe is answered');
+    await until(() => c.unreachable === null, 'the circuit to close');
+    assert.equal(events.length, 2);
   });
 
   it('probes at once when asked (its connection is back), still one at a time', async () => {
@@ -145,7 +156,7 @@ describe('RedisCircuit', () => {
     c.stop();
     assert.equal(probe.closed, true);
     await sleep(PROBE_EVERY_MS * 4);
-    assert.equal(probe.calls, 0);
+    assert.equal(probe.calls, 1, 'only the probe started on opening');
     c.succeeded();
     c.failed(refused());
     assert.equal(c.unreachable, null);

@@ -44,7 +44,8 @@ export interface RedisCircuitEvents {
  * Opens on the first connection failure reported by a user: a command's (its deadline included) or a
  * connection's `error` event, which ioredis emits on each failed reconnect attempt, usually before any
  * request has found out. Other errors (a command Redis refused) do not open it. While open, no command is
- * sent, so nothing piles up in ioredis' offline queues; one probe at a time (a PING) runs every
+ * sent, so nothing piles up in ioredis' offline queues; one probe at a time (a PING) runs, the first at once
+ * (a single dropped connection closes the circuit again within a round trip), then every
  * {@link REDIS_RETRY_EVERY_MS}, and the first that is answered closes it. A command that succeeds closes it
  * too (Redis answered).
  */
@@ -90,7 +91,9 @@ export class RedisCircuit {
     this.failure = e instanceof Error ? e : new Error(String(e));
     this.openedAt = this.now();
     this.events.onOpen?.(this.failure);
-    this.scheduleProbe();
+    // The first probe at once: one connection dropped (a proxy or a firewall closing an idle socket) is not
+    // Redis down, and requests would be refused for a whole period while the probe's own connection answers.
+    void this.runProbe();
   }
 
   /** Reports that Redis answered a command: the circuit closes. */

@@ -28,7 +28,13 @@ import {
 } from '#database';
 import { CONFIG, type Config } from '#config';
 import { SpecimenMetrics } from '#observability';
-import { type RulesetChange, RulesetPublisher, retroscanJobId, retroscanKey } from '#queue';
+import {
+  ConnectionErrorThrottle,
+  type RulesetChange,
+  RulesetPublisher,
+  retroscanJobId,
+  retroscanKey,
+} from '#queue';
 import { ruleDefinitions } from '#yara';
 import { parseOrThrow } from '../http/validation.js';
 import { compileSubmitted } from './diagnostics.js';
@@ -125,6 +131,7 @@ function rulesOf(detail: RulesetDetail): (RuleView & { modifiers: string[] })[] 
 @Injectable()
 export class RulesetsService {
   private readonly logger = new Logger(RulesetsService.name);
+  private readonly redisDown = new ConnectionErrorThrottle();
 
   constructor(
     @Inject(CONFIG) private readonly config: Pick<Config, 'limits'>,
@@ -380,7 +387,12 @@ export class RulesetsService {
     try {
       await this.publisher.publish(change);
     } catch (e) {
-      this.logger.warn({ err: e, change }, 'could not publish a ruleset change; scanners will poll it');
+      // While Redis is down: one line a minute without a stack, not one with a stack per change.
+      this.redisDown.warn(
+        this.logger,
+        e,
+        `could not publish ruleset change (${change.kind} of ${change.rulesetId}); scanners will poll it`,
+      );
     }
   }
 }

@@ -197,7 +197,7 @@ export class SubmissionsService {
         `consent-sweep-refused-upload-${Date.now()}`,
         { removeOnComplete: true, removeOnFail: true },
       )
-      .catch((e: unknown) => this.logger.warn({ err: e }, 'tombstone drain not queued'));
+      .catch((e: unknown) => this.redisDown.warn(this.logger, e, 'tombstone drain not queued'));
   }
 
   /** Best effort: when Redis is down the outbox row stays and the scanner's re-drive job enqueues it later. */
