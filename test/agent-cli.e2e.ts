@@ -14,6 +14,39 @@ const MiB = 1024 * 1024;
 const IN_CHUNKS = ['--resumable-threshold', String(MiB), '--chunk-size', String(MiB)];
 const CLI = join(projectRoot(), 'dist', 'apps', 'agent', 'src', 'main.js');
 
+interface AgentState {
+  uploads: Record<string, { url: string; name?: string }>;
+  submissions: Array<{ submissionId: string; sha256: string; name: string }>;
+}
+
+/**
+ * The agent's state as the README describes its files: the journal `state.jsonl` replayed (its complete
+ * lines: a run may be writing the last one), else an old-format `state.json`. Read only.
+ */
+async function savedState(home: string): Promise<AgentState> {
+  const text = await readFile(join(home, 'state.jsonl'), 'utf8').catch(() => null);
+  if (text === null) {
+    const old = await readFile(join(home, 'state.json'), 'utf8').catch(() => null);
+    return old === null ? { uploads: {}, submissions: [] } : (JSON.parse(old) as AgentState);
+  }
+  const state: AgentState = { uploads: {}, submissions: [] };
+  for (const line of text.split('\n').slice(0, -1)) {
+    const r = JSON.parse(line) as {
+      t: string;
+      sha256: string;
+      url: string;
+      name?: string;
+      submissionId: string;
+    };
+    if (r.t === 'upload')
+      state.uploads[r.sha256] = { url: r.url, ...(r.name === undefined ? {} : { name: r.name }) };
+    if (r.t === 'drop' || r.t === 'submitted') delete state.uploads[r.sha256];
+    if (r.t === 'submitted' && !state.submissions.some((x) => x.submissionId === r.submissionId))
+      state.submissions.push({ submissionId: r.submissionId, sha256: r.sha256, name: r.name ?? '' });
+  }
+  return state;
+}
+
 interface Run {
   code: number | null;
   stdout: string;
@@ -369,10 +402,7 @@ describe('specimen-agent against the real service', () => {
     const result = (JSON.parse(run.stdout) as SubmitOutput).results[0];
     assert.equal(result?.action, 'failed');
     assert.match(result?.error ?? '', /declared sha256 does not match the received bytes/);
-    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
-      uploads: Record<string, unknown>;
-    };
-    assert.deepEqual(state.uploads, {}, 'nothing left to resume');
+    assert.deepEqual((await savedState(home)).uploads, {}, 'nothing left to resume');
     assert.equal((await cli<StatusOutput>(home, ['status'])).pendingUploads, 0);
   });
 
@@ -440,10 +470,7 @@ describe('specimen-agent against the real service', () => {
       result?.error ?? '',
       /changed-resumable\.bin changed while it was being sent \(CHECKSUM_MISMATCH/,
     );
-    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
-      uploads: Record<string, unknown>;
-    };
-    assert.deepEqual(state.uploads, {}, 'nothing left to resume');
+    assert.deepEqual((await savedState(home)).uploads, {}, 'nothing left to resume');
   });
 
   it('answers a bad command line with what is wrong and the usage (exit 2), refuses a disk-sized boot record, and says how to consent', async () => {
@@ -647,9 +674,7 @@ describe('specimen-agent against the real service', () => {
     child.stdin.write('\x03');
     assert.equal(await exited, 130, run.shown);
     assert.match(run.shown, /% \S*ctrl-c\.bin[^\n]*\n$/, 'the line of the bar is ended');
-    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
-      uploads: Record<string, { url: string }>;
-    };
+    const state = await savedState(home);
     assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
   });
 
@@ -666,12 +691,10 @@ describe('specimen-agent against the real service', () => {
       const { child, done } = startCli(home, ['submit', path, '--json', ...IN_CHUNKS]);
       await pollUntil(
         async () => {
-          const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8').catch(() => '{}')) as {
-            uploads?: Record<string, unknown>;
-          };
-          return state.uploads?.[sha256(big)] === undefined ? undefined : true;
+          const state = await savedState(home);
+          return state.uploads[sha256(big)] === undefined ? undefined : true;
         },
-        { timeoutMs: 60_000, intervalMs: 10, what: 'the upload URL in state.json' },
+        { timeoutMs: 60_000, intervalMs: 10, what: 'the upload URL in the state' },
       );
       child.kill(signal);
       const run = await done;
@@ -680,9 +703,7 @@ describe('specimen-agent against the real service', () => {
       assert.equal(error.code, 'INTERRUPTED');
       assert.match(error.message, /run the same command again/);
       await assert.rejects(stat(join(home, 'state.json.lock')), { code: 'ENOENT' }, 'no lock file left');
-      const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
-        uploads: Record<string, unknown>;
-      };
+      const state = await savedState(home);
       assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
     }
   });
@@ -735,9 +756,7 @@ describe('specimen-agent against the real service', () => {
     const killed = await done;
     assert.equal(killed.code, null, 'the CLI was killed, not finished');
     assert.ok(offset < big.length);
-    const state = JSON.parse(await readFile(join(home, 'state.json'), 'utf8')) as {
-      uploads: Record<string, { url: string }>;
-    };
+    const state = await savedState(home);
     assert.ok(state.uploads[sha256(big)] !== undefined, 'the upload URL was kept for the next run');
 
     const again = await cli<SubmitOutput>(

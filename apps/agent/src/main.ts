@@ -308,35 +308,54 @@ async function submit(paths: string[]): Promise<number> {
     chunkSize: integer('chunk-size', values['chunk-size'], 1),
   };
   const { client: api } = await client();
+  await files.prepare();
   const progress = Progress.for(values.json);
   const { items: toSend, unsent } = await items(paths, progress);
   const { results: sent, stopped } = await submitItems(api, files, toSend, options, progress);
+  await files.close();
   const results = [...sent, ...unsent];
   const count = (action: ItemResult['action']) => results.filter((r) => r.action === action).length;
   const failed = count('failed');
   const skipped = count('skipped');
-  const human = results
-    .map(
+  const human = [
+    ...results.map(
       (r) =>
         `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${printable(r.name)}` +
         (r.verdict === undefined ? '' : ` (${r.verdict})`) +
         (r.detail === undefined ? '' : ` (${r.detail})`) +
         (r.error === undefined ? '' : `: ${printable(r.error)}`),
-    )
-    .join('\n');
+    ),
+  ].join('\n');
   const summary = `${results.length - failed - skipped} done, ${skipped} skipped, ${failed} failed`;
+  const document = {
+    results,
+    ...warnings(),
+  };
   if (stopped === undefined) {
-    print(`${human}\n${summary}`, { results });
+    print(`${human}\n${summary}`, document);
   } else {
     const { error, notSent } = stopped;
     const message = describeError(error);
-    print(`${human}\n${summary}`, { results, error: { code: error.code, status: error.status, message } });
+    print(`${human}\n${summary}`, {
+      ...document,
+      error: { code: error.code, status: error.status, message },
+    });
     process.stderr.write(
       `specimen-agent: stopped, ${notSent} not sent: ${printable(message)}\n` +
         'run the same command again to send the rest (what was sent is looked up as known; an unfinished upload resumes)\n',
     );
   }
   return failed === 0 ? 0 : 1;
+}
+
+/**
+ * What a person should know about the state files (a record a crash cut short, left out): said on stderr,
+ * and as `warnings` in a `--json` document (absent when there is none).
+ */
+function warnings(): { warnings?: string[] } {
+  if (files.notices.length === 0) return {};
+  for (const notice of files.notices) process.stderr.write(`specimen-agent: ${printable(notice)}\n`);
+  return { warnings: [...files.notices] };
 }
 
 async function status(): Promise<number> {
@@ -353,6 +372,8 @@ async function status(): Promise<number> {
     }
     throw e;
   }
+  await files.prepare();
+  await files.close();
   const state = await files.state();
   const submissions = [];
   for (const s of state.submissions) {
@@ -384,7 +405,13 @@ async function status(): Promise<number> {
         ('error' in s ? `: ${printable(s.error)}` : ''),
     ),
   ].join('\n');
-  print(human, { agentId, server, pendingUploads: Object.keys(state.uploads).length, submissions });
+  print(human, {
+    agentId,
+    server,
+    pendingUploads: Object.keys(state.uploads).length,
+    submissions,
+    ...warnings(),
+  });
   return 0;
 }
 

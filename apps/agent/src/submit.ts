@@ -161,7 +161,7 @@ export async function submitItems(
  * service no longer has, or has finished, is simply forgotten) and removes it from the state.
  */
 async function forgetUpload(client: SpecimenClient, files: AgentFiles, sha256: string): Promise<void> {
-  const url = (await files.state()).uploads[sha256]?.url;
+  const url = (await files.upload(sha256))?.url;
   if (url === undefined) return;
   await client
     .send(url, { method: 'DELETE', headers: { 'tus-resumable': '1.0.0' }, accept: [404, 409, 410] })
@@ -182,17 +182,15 @@ async function send(
   const { sha256 } = item.metadata;
   let result: Omit<ItemResult, 'name' | 'sha256' | 'size'>;
   if (item.metadata.size >= options.resumableThreshold) {
-    const state = await files.state();
-    const resumeUrl = state.uploads[sha256]?.url;
+    const resumeUrl = (await files.upload(sha256))?.url;
     const done = await uploadResumable(client, {
       metadata: item.metadata,
       source: item.source,
       chunkSize: options.chunkSize,
       ...(resumeUrl === undefined ? {} : { resumeUrl }),
-      onUrl: (url) =>
-        files.updateState((state) => {
-          state.uploads[sha256] = { url };
-        }),
+      // Kept (and synced) before the first byte goes: a run stopped at any point after it leaves an upload
+      // the next run resumes.
+      onUrl: (url) => files.recordUpload(sha256, { url, name: item.name }),
       onProgress: (sent, total) => progress.update(item.name, sent, total),
     }).catch(async (e: unknown) => {
       // The service dropped the upload (gone, or refused when finished: 422): nothing is left to resume.
@@ -232,14 +230,11 @@ async function send(
       duplicate: created.duplicate,
     };
   }
-  await files.updateState((state) => {
-    delete state.uploads[sha256];
-    state.submissions.push({
-      submissionId: result.submissionId ?? '',
-      sha256,
-      name: item.name,
-      submittedAt: new Date().toISOString(),
-    });
+  await files.recordSubmission({
+    submissionId: result.submissionId ?? '',
+    sha256,
+    name: item.name,
+    submittedAt: new Date().toISOString(),
   });
   return result;
 }
