@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { type ServerResponse, createServer } from 'node:http';
+import { type ServerResponse, createServer, request } from 'node:http';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,7 +134,7 @@ describe('specimen-agent against the real service', () => {
     });
   }
 
-  async function enrolledHome(name: string): Promise<string> {
+  async function enrolledHome(name: string, server = service.baseUrl): Promise<string> {
     const home = join(work, name);
     const res = await service.request('/v1/enrollment-tokens', {
       method: 'POST',
@@ -145,7 +145,7 @@ describe('specimen-agent against the real service', () => {
     const enrolled = await cli<{ agentId: string }>(home, [
       'enroll',
       '--server',
-      service.baseUrl,
+      server,
       '--enrollment-token',
       token,
       '--country',
@@ -788,6 +788,129 @@ describe('specimen-agent against the real service', () => {
     const revoked = await startCli(home, ['status']).done;
     assert.notEqual(revoked.code, 0, revoked.stdout);
     assert.match(revoked.stderr, /UNAUTHENTICATED \(401\)/);
+  });
+
+  it('records on the next run an upload the service finished after the run was killed, before it heard so', async () => {
+    // A proxy in front of the service: once the service has answered the last chunk's PATCH with its
+    // submission, the CLI is killed before that answer reaches it (it made the submission and never knew).
+    const target = new URL(service.baseUrl);
+    let running: ChildProcess | null = null;
+    let killedAfterLastChunk = false;
+    const proxy = createServer((req, res) => {
+      const upstream = request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          if (req.method === 'PATCH' && answer.headers['specimen-submission-id'] !== undefined && running) {
+            running.kill('SIGKILL');
+            killedAfterLastChunk = true;
+            answer.resume();
+            res.destroy();
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = proxy.address();
+      assert.ok(typeof address === 'object' && address !== null);
+      const home = await enrolledHome('killed-after-last-chunk', `http://127.0.0.1:${address.port}`);
+      const bytes = benign(3 * MiB);
+      const path = join(work, 'killed-after-last-chunk.bin');
+      await writeFile(path, bytes);
+      const { child, done } = startCli(home, ['submit', path, '--json', ...IN_CHUNKS]);
+      running = child;
+      const killed = await done;
+      running = null;
+      assert.ok(killedAfterLastChunk, `killed after the last chunk: ${killed.stderr}${killed.stdout}`);
+      assert.equal(killed.code, null);
+      const [made] = await query<{ id: string }>(
+        service.databaseUrl,
+        'select id from submissions where sample_sha256 = $1',
+        [sha256(bytes)],
+      );
+      assert.ok(made !== undefined, 'the service made the submission');
+      const left = await savedState(home);
+      assert.deepEqual(left.submissions, [], 'the run did not record it');
+      assert.ok(left.uploads[sha256(bytes)] !== undefined, 'its upload URL was kept');
+
+      // The next run, whichever it is, asks the service about the upload and records what it made.
+      const status = await cli<{
+        pendingUploads: number;
+        submissions: Array<{ submissionId: string; sha256: string; name: string }>;
+      }>(home, ['status']);
+      assert.equal(status.pendingUploads, 0);
+      assert.deepEqual(
+        status.submissions.map((s) => [s.submissionId, s.sha256, s.name]),
+        [[made.id, sha256(bytes), path]],
+      );
+      // Sent again, the file is known, and still listed once.
+      const again = await cli<SubmitOutput>(home, ['submit', path, ...IN_CHUNKS]);
+      assert.deepEqual(
+        again.results.map((r) => r.action),
+        ['known'],
+      );
+      assert.deepEqual(
+        (await cli<StatusOutput>(home, ['status'])).submissions.map((s) => s.sha256),
+        [sha256(bytes)],
+      );
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('records an upload an earlier run left finished when submit runs next', async () => {
+    const home = await enrolledHome('recorded-by-submit');
+    const bytes = benign(2 * MiB);
+    const path = join(work, 'recorded-by-submit.bin');
+    await writeFile(path, bytes);
+    // An upload whose every byte the service took, as a killed run would have left it (an old-format state).
+    const { apiKey } = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { apiKey: string };
+    const tus = { authorization: `Bearer ${apiKey}`, 'tus-resumable': '1.0.0' };
+    const created = await fetch(new URL('/v1/uploads', service.baseUrl), {
+      method: 'POST',
+      headers: {
+        ...tus,
+        'upload-length': String(bytes.length),
+        'upload-metadata': `metadata ${Buffer.from(JSON.stringify(fileMetadata(bytes))).toString('base64')}`,
+      },
+    });
+    assert.equal(created.status, 201);
+    const url = new URL(created.headers.get('location') ?? '', service.baseUrl).href;
+    const patched = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...tus, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+      body: bytes,
+    });
+    assert.equal(patched.status, 204);
+    const submissionId = patched.headers.get('specimen-submission-id');
+    await writeFile(
+      join(home, 'state.json'),
+      JSON.stringify({ uploads: { [sha256(bytes)]: { url } }, submissions: [] }),
+    );
+    const run = await cli<SubmitOutput & { recovered?: Array<{ submissionId: string; name: string }> }>(
+      home,
+      ['submit', path],
+    );
+    assert.deepEqual(
+      run.results.map((r) => r.action),
+      ['known'],
+    );
+    assert.deepEqual(
+      run.recovered?.map((r) => [r.submissionId, r.name]),
+      [[submissionId, fileMetadata(bytes).filename]],
+      'named by the metadata the upload was made with (an old state kept no name)',
+    );
+    const state = await savedState(home);
+    assert.deepEqual(state.uploads, {});
+    assert.deepEqual(
+      state.submissions.map((s) => s.submissionId),
+      [submissionId],
+    );
   });
 
   it('ends and forgets an unfinished upload once its bytes reached the service another way', async () => {

@@ -27,6 +27,7 @@ import {
   describeError,
   fileBlob,
   label,
+  recoverUploads,
   submitItems,
 } from './submit.js';
 import { nodeFetch } from '#client-node';
@@ -311,13 +312,18 @@ async function submit(paths: string[]): Promise<number> {
   await files.prepare();
   const progress = Progress.for(values.json);
   const { items: toSend, unsent } = await items(paths, progress);
-  const { results: sent, stopped } = await submitItems(api, files, toSend, options, progress);
+  const { results: sent, recovered, stopped } = await submitItems(api, files, toSend, options, progress);
   await files.close();
   const results = [...sent, ...unsent];
   const count = (action: ItemResult['action']) => results.filter((r) => r.action === action).length;
   const failed = count('failed');
   const skipped = count('skipped');
   const human = [
+    ...recovered.map(
+      (r) =>
+        `${'recorded'.padEnd(8)} ${r.sha256.slice(0, 12).padEnd(12)} ${printable(r.name)} ` +
+        '(sent by an earlier run that stopped before it recorded it)',
+    ),
     ...results.map(
       (r) =>
         `${r.action.padEnd(8)} ${(r.sha256 ?? '-').slice(0, 12).padEnd(12)} ${printable(r.name)}` +
@@ -329,6 +335,7 @@ async function submit(paths: string[]): Promise<number> {
   const summary = `${results.length - failed - skipped} done, ${skipped} skipped, ${failed} failed`;
   const document = {
     results,
+    ...(recovered.length === 0 ? {} : { recovered }),
     ...warnings(),
   };
   if (stopped === undefined) {
@@ -373,6 +380,8 @@ async function status(): Promise<number> {
     throw e;
   }
   await files.prepare();
+  // Uploads an earlier run finished on the service without recording them are listed too.
+  await recoverUploads(api, files);
   await files.close();
   const state = await files.state();
   const submissions = [];

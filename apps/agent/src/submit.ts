@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ChunkSource, type SpecimenClient, SpecimenClientError, uploadResumable } from '#client';
 import type { LookupResponse, SubmissionMetadata } from '#contracts';
-import type { AgentFiles } from './config.js';
+import type { AgentFiles, SubmissionRecord } from './config.js';
 import type { Progress } from './progress.js';
 import { type FileDigests, shownPath } from './sources.js';
 
@@ -64,6 +64,8 @@ export const label = (path: string) => basename(path);
 /** What {@link submitItems} did: a result per item, and why it stopped early when it did. */
 export interface SubmitOutcome {
   results: ItemResult[];
+  /** Submissions of earlier runs' uploads that the service finished but those runs did not record. */
+  recovered: SubmissionRecord[];
   /** The refusal that ended the run, and how many items after it were not sent (`failed` in results). */
   stopped?: { error: SpecimenClientError; notSent: number };
 }
@@ -91,6 +93,10 @@ export async function submitItems(
   progress: Progress,
 ): Promise<SubmitOutcome> {
   const results: ItemResult[] = [];
+  // First, as the lookups may answer that those bytes are known and their uploads not needed any more.
+  const recovered = await recoverUploads(client, files);
+  for (const r of recovered)
+    progress.note(`recorded ${r.name} (an earlier run's upload, which the service finished)`);
   // The same bytes under two names (a copy, a link named on the command line) are sent once.
   const sentThisRun = new Set<string>();
   const notSent = (from: number, stopped: SpecimenClientError): SubmitOutcome => {
@@ -104,7 +110,7 @@ export async function submitItems(
         error,
       });
     }
-    return { results, stopped: { error: stopped, notSent: items.length - from } };
+    return { results, recovered, stopped: { error: stopped, notSent: items.length - from } };
   };
   for (let i = 0; i < items.length; i += 1000) {
     const batch = items.slice(i, i + 1000);
@@ -153,7 +159,7 @@ export async function submitItems(
       }
     }
   }
-  return { results };
+  return { results, recovered };
 }
 
 /**
@@ -167,6 +173,61 @@ async function forgetUpload(client: SpecimenClient, files: AgentFiles, sha256: s
     .send(url, { method: 'DELETE', headers: { 'tus-resumable': '1.0.0' }, accept: [404, 409, 410] })
     .catch(() => undefined);
   await files.dropUpload(sha256);
+}
+
+/** The `filename` of the metadata a tus upload was created with (its `Upload-Metadata`), if any. */
+function uploadFilename(res: Response): string | undefined {
+  for (const pair of (res.headers.get('upload-metadata') ?? '').split(',')) {
+    const [key, value] = pair.trim().split(' ');
+    if (key !== 'metadata' || value === undefined) continue;
+    try {
+      const metadata = JSON.parse(Buffer.from(value, 'base64').toString('utf8')) as { filename?: unknown };
+      return typeof metadata.filename === 'string' ? metadata.filename : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The uploads earlier runs left, asked of the service (tus HEAD) and settled: one it finished is recorded
+ * as a submission (a run stopped, killed or powered off after its last chunk was accepted and before it
+ * recorded the submission: the URL is kept before the first byte is sent, so nothing the service accepted
+ * over tus is missing from `status`); one it no longer has (404, 410) is forgotten; the rest stay to
+ * resume. A failure of the service as a whole ({@link stopsTheRun}) is thrown; another leaves the upload
+ * as it is. Returns the submissions recorded.
+ */
+export async function recoverUploads(client: SpecimenClient, files: AgentFiles): Promise<SubmissionRecord[]> {
+  const recovered: SubmissionRecord[] = [];
+  for (const [sha256, upload] of Object.entries((await files.state()).uploads)) {
+    let res: Response;
+    try {
+      res = await client.send(upload.url, {
+        method: 'HEAD',
+        headers: { 'tus-resumable': '1.0.0' },
+        accept: [404, 410],
+      });
+    } catch (e) {
+      if (stopsTheRun(e)) throw e;
+      continue;
+    }
+    if (res.status === 404 || res.status === 410) {
+      await files.dropUpload(sha256);
+      continue;
+    }
+    const submissionId = res.headers.get('specimen-submission-id');
+    if (submissionId === null) continue;
+    const submission = {
+      submissionId,
+      sha256,
+      name: upload.name ?? uploadFilename(res) ?? sha256,
+      submittedAt: new Date().toISOString(),
+    };
+    await files.recordSubmission(submission);
+    recovered.push(submission);
+  }
+  return recovered;
 }
 
 /** Answers after which an upload cannot be resumed: its state entry goes. */
@@ -189,7 +250,7 @@ async function send(
       chunkSize: options.chunkSize,
       ...(resumeUrl === undefined ? {} : { resumeUrl }),
       // Kept (and synced) before the first byte goes: a run stopped at any point after it leaves an upload
-      // the next run resumes.
+      // the next run resumes or, when the service finished it, records (recoverUploads).
       onUrl: (url) => files.recordUpload(sha256, { url, name: item.name }),
       onProgress: (sent, total) => progress.update(item.name, sent, total),
     }).catch(async (e: unknown) => {
