@@ -365,6 +365,29 @@ function warnings(): { warnings?: string[] } {
   return { warnings: [...files.notices] };
 }
 
+/** `work` for each of `items`, at most `limit` at once; results in their order. The first failure ends it. */
+async function inParallel<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await work(items[i] as T);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Submissions `status` asks about at once (GET /v1/submissions/:id is not rate-limited). */
+const STATUS_CONCURRENCY = 16;
+
 async function status(): Promise<number> {
   const { client: api, agentId, server } = await client();
   // The service first: only then does a submission it answers 404 for mean one it deleted, not a wrong
@@ -384,27 +407,26 @@ async function status(): Promise<number> {
   await recoverUploads(api, files);
   await files.close();
   const state = await files.state();
-  const submissions = [];
-  for (const s of state.submissions) {
+  // A few requests at once: one at a time, thousands of submissions took a request's round trip each.
+  const submissions = await inParallel(state.submissions, STATUS_CONCURRENCY, async (s) => {
     try {
       const view = await api.submission(s.submissionId);
-      submissions.push({ ...s, status: view.status, verdict: view.verdict });
+      return { ...s, status: view.status, verdict: view.verdict };
     } catch (e) {
       // A key the service no longer accepts (revoked agent) is the answer, not one unknown submission each.
       if (e instanceof SpecimenClientError && e.status === 401) throw e;
       // Its own submission not found: the service deleted it (the consent purge or the retention period).
       if (e instanceof SpecimenClientError && e.status === 404) {
-        submissions.push({
+        return {
           ...s,
           status: 'gone',
           verdict: null,
           error: 'the service no longer keeps it (consent withdrawn, or its retention period ended)',
-        });
-        continue;
+        };
       }
-      submissions.push({ ...s, status: 'unknown', verdict: null, error: describeError(e) });
+      return { ...s, status: 'unknown', verdict: null, error: describeError(e) };
     }
-  }
+  });
   const human = [
     `agent ${agentId} at ${server}`,
     `${Object.keys(state.uploads).length} unfinished uploads`,
