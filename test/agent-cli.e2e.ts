@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { type ServerResponse, createServer, request } from 'node:http';
+import { type IncomingMessage, type ServerResponse, createServer, request } from 'node:http';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ const CLI = join(projectRoot(), 'dist', 'apps', 'agent', 'src', 'main.js');
 
 interface AgentState {
   uploads: Record<string, { url: string; name?: string }>;
+  postings?: Record<string, { key: string; name: string }>;
   submissions: Array<{ submissionId: string; sha256: string; name: string }>;
 }
 
@@ -35,12 +36,17 @@ async function savedState(home: string): Promise<AgentState> {
       t: string;
       sha256: string;
       url: string;
+      key: string;
       name?: string;
       submissionId: string;
     };
     if (r.t === 'upload')
       state.uploads[r.sha256] = { url: r.url, ...(r.name === undefined ? {} : { name: r.name }) };
-    if (r.t === 'drop' || r.t === 'submitted') delete state.uploads[r.sha256];
+    if (r.t === 'posting') (state.postings ??= {})[r.sha256] = { key: r.key, name: r.name ?? '' };
+    if (r.t === 'drop' || r.t === 'submitted') {
+      delete state.uploads[r.sha256];
+      delete state.postings?.[r.sha256];
+    }
     if (r.t === 'submitted' && !state.submissions.some((x) => x.submissionId === r.submissionId))
       state.submissions.push({ submissionId: r.submissionId, sha256: r.sha256, name: r.name ?? '' });
   }
@@ -790,19 +796,25 @@ describe('specimen-agent against the real service', () => {
     assert.match(revoked.stderr, /UNAUTHENTICATED \(401\)/);
   });
 
-  it('records on the next run an upload the service finished after the run was killed, before it heard so', async () => {
-    // A proxy in front of the service: once the service has answered the last chunk's PATCH with its
-    // submission, the CLI is killed before that answer reaches it (it made the submission and never knew).
+  /**
+   * A proxy in front of the service that kills the CLI (SIGKILL) once the service has answered a request
+   * `killOn` picks, before that answer reaches the CLI: the CLI made a submission and never knew.
+   */
+  async function killingProxy(killOn: (req: IncomingMessage, answer: IncomingMessage) => boolean) {
     const target = new URL(service.baseUrl);
-    let running: ChildProcess | null = null;
-    let killedAfterLastChunk = false;
-    const proxy = createServer((req, res) => {
+    const proxy = {
+      running: null as ChildProcess | null,
+      killed: false,
+      url: '',
+      close: () => server.close(),
+    };
+    const server = createServer((req, res) => {
       const upstream = request(
         { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
         (answer) => {
-          if (req.method === 'PATCH' && answer.headers['specimen-submission-id'] !== undefined && running) {
-            running.kill('SIGKILL');
-            killedAfterLastChunk = true;
+          if (proxy.running !== null && killOn(req, answer)) {
+            proxy.running.kill('SIGKILL');
+            proxy.killed = true;
             answer.resume();
             res.destroy();
             return;
@@ -814,20 +826,33 @@ describe('specimen-agent against the real service', () => {
       upstream.on('error', () => res.destroy());
       req.pipe(upstream);
     });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    assert.ok(typeof address === 'object' && address !== null);
+    proxy.url = `http://127.0.0.1:${address.port}`;
+    return proxy;
+  }
+
+  /** Runs the CLI through `proxy` until the proxy kills it; asserts that it did. */
+  async function killedRun(proxy: Awaited<ReturnType<typeof killingProxy>>, home: string, args: string[]) {
+    const { child, done } = startCli(home, args);
+    proxy.running = child;
+    const killed = await done;
+    proxy.running = null;
+    assert.ok(proxy.killed, `killed by the proxy: ${killed.stderr}${killed.stdout}`);
+    assert.equal(killed.code, null);
+  }
+
+  it('records on the next run an upload the service finished after the run was killed, before it heard so', async () => {
+    const proxy = await killingProxy(
+      (req, answer) => req.method === 'PATCH' && answer.headers['specimen-submission-id'] !== undefined,
+    );
     try {
-      const address = proxy.address();
-      assert.ok(typeof address === 'object' && address !== null);
-      const home = await enrolledHome('killed-after-last-chunk', `http://127.0.0.1:${address.port}`);
+      const home = await enrolledHome('killed-after-last-chunk', proxy.url);
       const bytes = benign(3 * MiB);
       const path = join(work, 'killed-after-last-chunk.bin');
       await writeFile(path, bytes);
-      const { child, done } = startCli(home, ['submit', path, '--json', ...IN_CHUNKS]);
-      running = child;
-      const killed = await done;
-      running = null;
-      assert.ok(killedAfterLastChunk, `killed after the last chunk: ${killed.stderr}${killed.stdout}`);
-      assert.equal(killed.code, null);
+      await killedRun(proxy, home, ['submit', path, '--json', ...IN_CHUNKS]);
       const [made] = await query<{ id: string }>(
         service.databaseUrl,
         'select id from submissions where sample_sha256 = $1',
@@ -857,6 +882,56 @@ describe('specimen-agent against the real service', () => {
       assert.deepEqual(
         (await cli<StatusOutput>(home, ['status'])).submissions.map((s) => s.sha256),
         [sha256(bytes)],
+      );
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('records on the next submit a multipart upload the service recorded after the run was killed, once', async () => {
+    const proxy = await killingProxy(
+      (req, answer) => req.method === 'POST' && req.url === '/v1/submissions' && answer.statusCode === 201,
+    );
+    try {
+      const home = await enrolledHome('killed-after-post', proxy.url);
+      const bytes = benign(64 * 1024);
+      const path = join(work, 'killed-after-post.bin');
+      await writeFile(path, bytes);
+      await killedRun(proxy, home, ['submit', path, '--json']);
+      const made = () =>
+        query<{ id: string }>(
+          service.databaseUrl,
+          // Uploads only: each run's hash-first lookup of known bytes records a sighting of its own.
+          "select id from submissions where sample_sha256 = $1 and source = 'upload'",
+          [sha256(bytes)],
+        );
+      const [first] = await made();
+      assert.ok(first !== undefined, 'the service recorded the upload');
+      const left = await savedState(home);
+      assert.deepEqual(left.submissions, [], 'the run did not record it');
+      assert.ok(left.postings?.[sha256(bytes)] !== undefined, 'its idempotency key was kept');
+
+      // The service knows the bytes, but this agent does not know its submission: they are sent again under
+      // the kept key, and the service answers with the submission it recorded instead of a second one.
+      const again = await cli<SubmitOutput>(home, ['submit', path]);
+      assert.deepEqual(
+        again.results.map((r) => [r.action, r.submissionId]),
+        [['uploaded', first.id]],
+      );
+      assert.deepEqual(
+        (await made()).map((r) => r.id),
+        [first.id],
+        'no second upload recorded',
+      );
+      assert.deepEqual(
+        (await cli<StatusOutput>(home, ['status'])).submissions.map((s) => s.sha256),
+        [sha256(bytes)],
+      );
+      assert.equal((await savedState(home)).postings?.[sha256(bytes)], undefined, 'settled');
+      // Settled: a third run finds the bytes known.
+      assert.deepEqual(
+        (await cli<SubmitOutput>(home, ['submit', path])).results.map((r) => r.action),
+        ['known'],
       );
     } finally {
       proxy.close();

@@ -1,7 +1,13 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type AgentState, type SubmissionRecord, type UploadRecord, StateJournal } from './state.js';
+import {
+  type AgentState,
+  type PostingRecord,
+  type SubmissionRecord,
+  type UploadRecord,
+  StateJournal,
+} from './state.js';
 
 export type { AgentState, SubmissionRecord, UploadRecord } from './state.js';
 
@@ -94,12 +100,28 @@ export class AgentFiles {
     return this.journal.append([{ t: 'upload', sha256, ...upload }], true);
   }
 
+  /** The multipart upload of `sha256` an earlier attempt or run sent without recording its submission. */
+  posting(sha256: string): Promise<PostingRecord | undefined> {
+    return this.journal.posting(sha256);
+  }
+
+  /**
+   * Keeps the idempotency key of a multipart upload before it is sent. Not synced at once: what a killed
+   * process wrote stays in the page cache, and only a power loss within the sync delay loses it.
+   */
+  recordPosting(sha256: string, posting: PostingRecord): Promise<void> {
+    return this.journal.append([{ t: 'posting', sha256, ...posting }]);
+  }
+
   /** Keeps a submission made (its upload, if any, is finished and forgotten). */
   recordSubmission(submission: SubmissionRecord): Promise<void> {
     return this.journal.append([{ t: 'submitted', ...submission }]);
   }
 
-  /** Forgets the upload URL kept for `sha256` (finished elsewhere, dropped by the service, or ended). */
+  /**
+   * Forgets the upload URL or idempotency key kept for `sha256` (finished elsewhere, dropped or refused by
+   * the service, or ended).
+   */
   dropUpload(sha256: string): Promise<void> {
     return this.journal.append([{ t: 'drop', sha256 }]);
   }

@@ -47,6 +47,31 @@ describe('the agent state journal (state.jsonl)', () => {
     await files.close();
   });
 
+  it("keeps a multipart upload's idempotency key until its submission is recorded or it is dropped", async () => {
+    const home = join(root, 'postings');
+    const files = new AgentFiles(home);
+    const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
+    await files.recordPosting(a, { key: 'key-a', name: 'a.bin' });
+    await files.recordPosting(b, { key: 'key-b', name: 'b.bin' });
+    // A second attempt with the same key (the first went unanswered) is one posting.
+    await files.recordPosting(a, { key: 'key-a', name: 'a.bin' });
+    const again = new AgentFiles(home);
+    assert.deepEqual(await again.posting(a), { key: 'key-a', name: 'a.bin' });
+    assert.deepEqual((await again.state()).postings, {
+      [a]: { key: 'key-a', name: 'a.bin' },
+      [b]: { key: 'key-b', name: 'b.bin' },
+    });
+    await files.recordSubmission({ ...submission(1), sha256: a, name: 'a.bin' });
+    await files.dropUpload(b);
+    assert.equal(await again.posting(a), undefined, 'settled by its submission');
+    assert.equal(await again.posting(b), undefined, 'dropped');
+    // Still unsettled after a compaction: kept in it.
+    await files.recordPosting(b, { key: 'key-b2', name: 'b.bin' });
+    await files.replaceState(await files.state());
+    assert.deepEqual(await new AgentFiles(home).posting(b), { key: 'key-b2', name: 'b.bin' });
+    await Promise.all([files.close(), again.close()]);
+  });
+
   it('reads what another run appended since (and the whole journal again after it compacted it)', async () => {
     const home = join(root, 'two-runs');
     const [one, two] = [new AgentFiles(home), new AgentFiles(home)];

@@ -18,12 +18,25 @@ export interface UploadRecord {
   name?: string;
 }
 
+/**
+ * A multipart upload sent or about to be sent, with the `Idempotency-Key` every attempt of it carries: kept
+ * until its submission is recorded, so a run killed after the service recorded it and before the answer
+ * arrived leaves the key, and the next run that sends those bytes sends them under it again (the service
+ * then answers with the submission it had recorded instead of recording another).
+ */
+export interface PostingRecord {
+  key: string;
+  name: string;
+}
+
 /** What the agent remembers between runs: uploads to resume and what it submitted. */
 export interface AgentState {
   /** The agent these are of (absent in a state written before it was kept). */
   agentId?: string;
   /** Upload URLs of unfinished resumable uploads, by sha256. */
   uploads: Record<string, UploadRecord>;
+  /** Multipart uploads whose submission is not recorded yet, by sha256 (absent in a state before them). */
+  postings?: Record<string, PostingRecord>;
   submissions: SubmissionRecord[];
 }
 
@@ -34,6 +47,7 @@ export interface AgentState {
 export type JournalRecord =
   | { t: 'agent'; agentId: string }
   | ({ t: 'upload'; sha256: string } & UploadRecord)
+  | ({ t: 'posting'; sha256: string } & PostingRecord)
   | { t: 'drop'; sha256: string }
   | ({ t: 'submitted' } & SubmissionRecord);
 
@@ -49,6 +63,7 @@ class Replayed {
   agentId: string | undefined;
   private agentBytes = 0;
   readonly uploads = new Map<string, { record: UploadRecord; bytes: number }>();
+  readonly postings = new Map<string, { record: PostingRecord; bytes: number }>();
   readonly submissions: SubmissionRecord[] = [];
   private readonly submissionIds = new Set<string>();
   /** Bytes of complete lines applied. */
@@ -74,9 +89,14 @@ class Replayed {
         this.uploads.set(record.sha256, { record: name === undefined ? { url } : { url, name }, bytes });
         return;
       }
+      case 'posting':
+        this.dead += this.postings.get(record.sha256)?.bytes ?? 0;
+        this.postings.set(record.sha256, { record: { key: record.key, name: record.name }, bytes });
+        return;
       case 'drop':
         this.dead += (this.uploads.get(record.sha256)?.bytes ?? 0) + bytes;
         this.uploads.delete(record.sha256);
+        this.forgetPosting(record.sha256);
         return;
       case 'submitted': {
         const upload = this.uploads.get(record.sha256);
@@ -84,6 +104,7 @@ class Replayed {
           this.dead += upload.bytes;
           this.uploads.delete(record.sha256);
         }
+        this.forgetPosting(record.sha256);
         if (this.submissionIds.has(record.submissionId)) {
           this.dead += bytes;
           return;
@@ -99,12 +120,18 @@ class Replayed {
     }
   }
 
+  private forgetPosting(sha256: string): void {
+    this.dead += this.postings.get(sha256)?.bytes ?? 0;
+    this.postings.delete(sha256);
+  }
+
   /** The fewest records that replay to this state. */
   records(): JournalRecord[] {
     return [
       ...(this.agentId === undefined ? [] : [{ t: 'agent' as const, agentId: this.agentId }]),
       ...this.submissions.map((s) => ({ t: 'submitted' as const, ...s })),
       ...[...this.uploads].map(([sha256, { record }]) => ({ t: 'upload' as const, sha256, ...record })),
+      ...[...this.postings].map(([sha256, { record }]) => ({ t: 'posting' as const, sha256, ...record })),
     ];
   }
 
@@ -112,6 +139,13 @@ class Replayed {
     return {
       ...(this.agentId === undefined ? {} : { agentId: this.agentId }),
       uploads: Object.fromEntries([...this.uploads].map(([sha256, { record }]) => [sha256, { ...record }])),
+      ...(this.postings.size === 0
+        ? {}
+        : {
+            postings: Object.fromEntries(
+              [...this.postings].map(([sha256, { record }]) => [sha256, { ...record }]),
+            ),
+          }),
       submissions: this.submissions.map((s) => ({ ...s })),
     };
   }
@@ -129,6 +163,7 @@ function recordsOf(state: AgentState): JournalRecord[] {
     ...(state.agentId === undefined ? [] : [{ t: 'agent' as const, agentId: state.agentId }]),
     ...(state.submissions ?? []).map((s) => ({ t: 'submitted' as const, ...s })),
     ...Object.entries(state.uploads ?? {}).map(([sha256, u]) => ({ t: 'upload' as const, sha256, ...u })),
+    ...Object.entries(state.postings ?? {}).map(([sha256, p]) => ({ t: 'posting' as const, sha256, ...p })),
   ];
 }
 
@@ -208,6 +243,14 @@ export class StateJournal {
     return this.serial(async () => {
       if (await this.refresh()) return this.replayed.uploads.get(sha256)?.record;
       return (await this.readLegacy())?.uploads?.[sha256];
+    });
+  }
+
+  /** The multipart upload of `sha256` whose submission is not recorded yet, if any. */
+  posting(sha256: string): Promise<PostingRecord | undefined> {
+    return this.serial(async () => {
+      if (await this.refresh()) return this.replayed.postings.get(sha256)?.record;
+      return undefined;
     });
   }
 

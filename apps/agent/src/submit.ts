@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { PathLike } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -131,7 +131,12 @@ export async function submitItems(
     for (const [index, item] of batch.entries()) {
       const known = answer.items[index];
       const base = { name: item.name, sha256: item.metadata.sha256, size: item.metadata.size };
-      if (known !== undefined && 'known' in known && !known.wanted) {
+      // Bytes an earlier run sent over multipart without recording the submission (killed before the answer
+      // came) are sent again under that run's key: the service answers with the submission it recorded then.
+      const unsettled =
+        item.metadata.size < options.resumableThreshold &&
+        (await files.posting(item.metadata.sha256)) !== undefined;
+      if (known !== undefined && 'known' in known && !known.wanted && !unsettled) {
         // The bytes reached the service another way: an upload an earlier run left unfinished is not needed.
         await forgetUpload(client, files, item.metadata.sha256);
         results.push({
@@ -282,7 +287,24 @@ async function send(
     };
   } else {
     const body = await item.blob();
-    const created = await client.submit(item.metadata, () => body);
+    // The key is kept before the first attempt, and an earlier run's is used again (see PostingRecord).
+    const idempotencyKey = (await files.posting(sha256))?.key ?? randomUUID();
+    await files.recordPosting(sha256, { key: idempotencyKey, name: item.name });
+    const created = await client
+      .submit(item.metadata, () => body, { idempotencyKey })
+      .catch(async (e: unknown) => {
+        // Refused (the key used for other metadata, the bytes not what was declared, consent withdrawn...):
+        // nothing was recorded under the key. A timeout, a lost connection or a 5xx may have been recorded.
+        if (
+          e instanceof SpecimenClientError &&
+          e.status >= 400 &&
+          e.status < 500 &&
+          ![408, 429].includes(e.status)
+        ) {
+          await files.dropUpload(sha256);
+        }
+        throw e;
+      });
     progress.update(item.name, item.metadata.size, item.metadata.size);
     result = {
       action: 'uploaded',
