@@ -141,7 +141,12 @@ export class QueueProducer {
 
   /** Whether the queue holds the job `jobId` in any state (waiting, active, completed, failed…). */
   async hasJob(name: QueueName, jobId: string): Promise<boolean> {
-    return (await this.withDeadline(() => this.queue(name).getJobState(jobId))) !== 'unknown';
+    return (await this.jobState(name, jobId)) !== 'unknown';
+  }
+
+  /** The state of the job `jobId` (`unknown`: the queue does not hold it, never had it or lost it). */
+  async jobState(name: QueueName, jobId: string): Promise<string> {
+    return this.withDeadline(() => this.queue(name).getJobState(jobId));
   }
 
   /**
@@ -287,9 +292,17 @@ export type JobHandlers = {
 /**
  * Puts the job the worker holds (`token`) back as delayed for `delayMs`, under its own id, and throws what
  * tells BullMQ so (not a failure: no attempt is spent). A handler calls it last and lets the error through.
- * Unlike a new job under another id, the same id keeps saying where the work is.
+ * Unlike a new job under another id, the same id keeps saying where the work is. With `data`, the job comes
+ * back carrying that instead (where a step of a chain that is one job goes on).
  */
-export async function postponeJob(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+export async function postponeJob(
+  job: Job,
+  token: string | undefined,
+  delayMs: number,
+  data?: unknown,
+): Promise<never> {
+  // The new data first: a job stopped between the two runs again with it, never with the old.
+  if (data !== undefined) await job.updateData(data);
   await job.moveToDelayed(Date.now() + delayMs, token);
   throw new DelayedError();
 }
