@@ -144,6 +144,39 @@ describe('RetroChainsRedrive', () => {
     ]);
   });
 
+  it('puts back the check job of a checking retro-scan Redis lost, under its one id; leaves a held one', async () => {
+    const rulesAsOf = '2026-11-30T10:00:01.000Z';
+    const { run, added } = redrive({
+      retroscans: [
+        retroscan({ status: 'checking', cursor: CURSOR, rulesAsOf: new Date(rulesAsOf), rule: 'Noisy_Rule' }),
+        retroscan({ rulesetId: 'r2', status: 'checking', rulesAsOf: new Date(rulesAsOf) }),
+        retroscan({ rulesetId: 'r3', status: 'checking', rulesAsOf: new Date(rulesAsOf) }),
+      ],
+      // r3's check waits in Redis (delayed until its next pass).
+      held: [`retroscan-r3-${Date.parse(UNTIL)}-check`],
+    });
+    assert.deepEqual(await run.handle(), { retrohunts: 0, retroscans: 2 });
+    assert.deepEqual(added, [
+      {
+        // From the frontier the row keeps (no `after`): the scans Redis lost with it are found again.
+        jobId: `retroscan-r1-${Date.parse(UNTIL)}-rule-Noisy_Rule-check`,
+        item: {
+          queue: QueueName.Retrohunt,
+          name: 'retroscan-check',
+          data: { rulesetId: 'r1', until: UNTIL, rule: 'Noisy_Rule', rulesAsOf },
+        },
+      },
+      {
+        jobId: `retroscan-r2-${Date.parse(UNTIL)}-check`,
+        item: {
+          queue: QueueName.Retrohunt,
+          name: 'retroscan-check',
+          data: { rulesetId: 'r2', until: UNTIL, rulesAsOf },
+        },
+      },
+    ]);
+  });
+
   it('puts a lost job back once: the next run finds it in the queue', async () => {
     const { run, added } = redrive({ retrohunts: [{ id: 'h', cursor: CURSOR }] });
     await run.handle();

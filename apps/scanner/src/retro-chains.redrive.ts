@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
 import { JobName, QueueName } from '#contracts';
 import { RetrohuntsRepository, RetroscansRepository } from '#database';
-import { QueueProducer, retrohuntJobId, retroscanJobId } from '#queue';
-import { nextBatchOf } from './retroscan.processor.js';
+import { QueueProducer, retrohuntJobId, retroscanCheckJobId, retroscanJobId } from '#queue';
+import { checkJobOf, nextBatchOf } from './retroscan.processor.js';
 
 /** Quiet retrohunts (and as many retro-scans) whose next batch job is looked for in Redis per run. */
 const QUIET_PER_RUN = 50;
@@ -17,7 +17,9 @@ const QUIET_PER_RUN = 50;
  * whose next job the queue does not hold in any state (waiting, delayed, active, failed…: a long batch or
  * one waiting for a slot is left alone) gets that job again under the same id, so that one added meanwhile
  * by anyone counts once; a batch run twice is recorded once (the cursor it started from must still be the
- * recorded one). Run by the outbox re-drive.
+ * recorded one). A retro-scan in its check phase whose check job (one id for all its steps) Redis lost gets
+ * it again the same way: it goes on from its frontier, and the scan jobs Redis lost with it are found by it.
+ * Run by the outbox re-drive.
  */
 @Injectable()
 export class RetroChainsRedrive {
@@ -52,6 +54,20 @@ export class RetroChainsRedrive {
     }
     let retroscans = 0;
     for (const retroscan of await this.retroscans.quietSince(quietSince, QUIET_PER_RUN)) {
+      if (retroscan.status === 'checking') {
+        const check = checkJobOf(retroscan);
+        const checkId = retroscanCheckJobId(check);
+        if (await this.queue.hasJob(QueueName.Retrohunt, checkId)) continue;
+        await this.queue.add(
+          { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data: check },
+          checkId,
+        );
+        retroscans += 1;
+        this.logger.warn(
+          `retro-scan ${retroscan.key}: its check job was missing from Redis (${quiet}); queued again ${retroscan.cursor === null ? 'from the start' : `after ${retroscan.cursor}`}`,
+        );
+        continue;
+      }
       const data = nextBatchOf(retroscan);
       const jobId = retroscanJobId(data);
       if (await this.queue.hasJob(QueueName.Retrohunt, jobId)) continue;

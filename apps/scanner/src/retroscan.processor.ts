@@ -1,13 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config, retentionCutoff } from '#config';
-import { JobName, QueueName, type RetroscanBatchJob } from '#contracts';
+import { JobName, QueueName, type RetroscanBatchJob, type RetroscanCheckJob } from '#contracts';
 import {
   RetrohuntsRepository,
   RetroscansRepository,
   RulesetsRepository,
   type RetroscanRecord,
 } from '#database';
-import { QueueProducer, retroscanJobId, retroscanKey, scanJobId } from '#queue';
+import { QueueProducer, retroscanCheckJobId, retroscanJobId, retroscanKey, scanJobId } from '#queue';
 
 /**
  * BullMQ priority of retro-scan jobs. Jobs without a priority (every ingest scan and rescan) are taken
@@ -19,6 +19,25 @@ const BACKLOG_WAIT_MS = 1_000;
 
 /** Puts the batch job in hand back for `delayMs` under its own id; throws what tells the worker so. */
 export type Postpone = (delayMs: number) => Promise<never>;
+
+/** The same for the check job, which comes back carrying `data` (where its pass goes on). */
+export type PostponeCheck = (delayMs: number, data: RetroscanCheckJob) => Promise<never>;
+
+/** Redis states of a scan job that has run for good: completed (its scan recorded) or failed (kept). */
+const SCAN_JOB_OVER = new Set(['completed', 'failed']);
+
+/** The check job of a retro-scan in its check phase, from the frontier (`after` unset: the row's cursor). */
+export function checkJobOf(
+  retroscan: Pick<RetroscanRecord, 'rulesetId' | 'until' | 'rule' | 'rulesAsOf'>,
+): RetroscanCheckJob {
+  return {
+    rulesetId: retroscan.rulesetId,
+    until: retroscan.until.toISOString(),
+    ...(retroscan.rule === null ? {} : { rule: retroscan.rule }),
+    // Set by the first batch, long before the last one turned it to checking: `until` is only a fallback.
+    rulesAsOf: (retroscan.rulesAsOf ?? retroscan.until).toISOString(),
+  };
+}
 
 /**
  * The batch job a running retro-scan goes on with: the one after its recorded cursor (the first without one),
@@ -44,6 +63,10 @@ export function nextBatchOf(
  * backlog is above half of SCAN_BACKLOG_MAX, so a retro-scan never pushes uploads into 503 BACKPRESSURE.
  * The batch after the cursor `c` is always the job retroscanJobId({ ..., after: c }), waiting included: so
  * the re-drive can tell from the recorded cursor whether Redis still holds the chain (RetroChainsRedrive).
+ *
+ * After the last batch every scan is queued, none need have run, and Redis may still lose them (restarted
+ * without its data): the retro-scan goes on `checking` (see {@link RetroscanProcessor.check}) and is done
+ * only once every sample it covers has a scan under its ruleset started at its rules instant or later.
  */
 @Injectable()
 export class RetroscanProcessor {
@@ -125,11 +148,142 @@ export class RetroscanProcessor {
     if (next !== null) {
       await this.enqueue({ ...data, after: next, rulesAsOf });
     } else {
+      // Recorded as checking first: a check job lost before (or after) this add is put back by the re-drive.
+      await this.enqueueCheck(
+        {
+          rulesetId: data.rulesetId,
+          until: data.until,
+          ...(data.rule === undefined ? {} : { rule: data.rule }),
+          rulesAsOf,
+        },
+        this.config.scanner.retroscanCheckEveryMs,
+      );
       this.logger.log(
-        `retro-scan for ruleset ${data.rulesetId}${data.rule === undefined ? '' : ` (rule ${data.rule})`}: every sample queued`,
+        `retro-scan ${key}: every sample queued; checking every ${this.config.scanner.retroscanCheckEveryMs / 1000} s that each one's scan runs`,
       );
     }
     return { queued: samples.length };
+  }
+
+  /**
+   * One step of a retro-scan's check phase. The row's cursor is its frontier: every covered sample up to it
+   * has its scan. A step looks at the next RETROHUNT_BATCH_SIZE covered samples (the batches' filters) after
+   * the frontier, or after `data.after` once this pass found one still unscanned. A sample has its scan when
+   * the database holds one under the retro-scan's ruleset started at its rules instant or later (a failed
+   * one too), or when its scan job, the id a batch gave it, is completed or failed in Redis (run for good; a
+   * scanner whose clock lags the database's records a start before the instant). For the others it asks
+   * Redis: one it still holds (waiting, active, delayed…) will run; one it lost is queued again under the same
+   * id, so a job added meanwhile by anyone counts once. A step at the frontier moves it over the samples
+   * that have their scan, up to the first one that has not. A pass ends at the last covered sample: the
+   * retro-scan is done when its frontier got there, else the next pass starts from the frontier
+   * RETROSCAN_CHECK_EVERY_MS later. The job goes on as itself, put back delayed with its new `after`
+   * (retroscanCheckJobId): the re-drive tells from it whether Redis still holds the check. Waits while the
+   * scan backlog is above half of SCAN_BACKLOG_MAX, and stops once another version is active.
+   */
+  async check(
+    data: RetroscanCheckJob,
+    postpone: PostponeCheck,
+  ): Promise<{ looked: number; requeued: number; done?: true; superseded?: true }> {
+    const key = retroscanKey(data);
+    const fromFrontier: RetroscanCheckJob = { ...data };
+    delete fromFrontier.after;
+    const active = await this.rulesets.activeId();
+    if (active.id !== data.rulesetId) {
+      await this.retroscans.supersede(key);
+      this.logger.log(`retro-scan ${key} stops checking: another version is active`);
+      return { looked: 0, requeued: 0, superseded: true };
+    }
+    const recorded = await this.retroscans.find(key);
+    // Ended: the job ends too.
+    if (recorded === null || recorded.status === 'done' || recorded.status === 'superseded') {
+      return { looked: 0, requeued: 0 };
+    }
+    // Still running (a check job somehow ahead of the last batch): it comes back later rather than end, since
+    // a completed job of this id would keep the last batch's from being added.
+    if (recorded.status === 'running') {
+      return postpone(this.config.scanner.retroscanCheckEveryMs, fromFrontier);
+    }
+    const batchSize = this.config.scanner.retrohuntBatchSize;
+    const backlog = await this.queue.backlog(QueueName.Scan);
+    if (backlog + batchSize > Math.max(batchSize, Math.floor(this.config.limits.scanBacklogMax / 2))) {
+      return postpone(BACKLOG_WAIT_MS, data);
+    }
+    const frontier = recorded.cursor;
+    // A look-ahead behind the frontier (another run of a step moved it since) starts at the frontier.
+    const from =
+      data.after !== undefined && (frontier === null || data.after > frontier) ? data.after : frontier;
+    const atFrontier = from === frontier;
+    const covered = await this.retroscans.checkBatch({
+      rulesetId: data.rulesetId,
+      rulesAsOf: new Date(data.rulesAsOf),
+      after: from,
+      until: new Date(data.until),
+      seenSince: retentionCutoff(this.config),
+      limit: batchSize,
+      ...(data.rule === undefined ? {} : { rule: data.rule }),
+    });
+    let scanned = from;
+    let unscanned = 0;
+    let requeued = 0;
+    for (const sample of covered) {
+      if (!sample.scanned) {
+        const jobId = scanJobId(sample.sha256, key);
+        const state = await this.queue.jobState(QueueName.Scan, jobId);
+        if (!SCAN_JOB_OVER.has(state)) {
+          unscanned += 1;
+          if (state === 'unknown') {
+            await this.queue.add(
+              {
+                queue: QueueName.Scan,
+                name: JobName.ScanSample,
+                data: { sha256: sample.sha256, rulesAsOf: data.rulesAsOf },
+              },
+              jobId,
+              { priority: RETROSCAN_PRIORITY },
+            );
+            requeued += 1;
+          }
+          continue;
+        }
+      }
+      if (unscanned === 0) scanned = sample.sha256;
+    }
+    const end = covered.length < batchSize;
+    const done = atFrontier && end && unscanned === 0;
+    if (requeued > 0) {
+      this.logger.warn(
+        `retro-scan ${key}: ${requeued} scan job(s) missing from Redis queued again (samples without their scan)`,
+      );
+    }
+    if (
+      !(await this.retroscans.checked(key, { from: frontier, to: atFrontier ? scanned : frontier, done }))
+    ) {
+      const now = await this.retroscans.find(key);
+      if (now?.status !== 'checking') return { looked: covered.length, requeued };
+      // Another run of this step moved the frontier first: this pass goes on from there.
+      return postpone(0, fromFrontier);
+    }
+    if (done) {
+      this.logger.log(`retro-scan ${key}: done, every sample it covers has its scan`);
+      return { looked: covered.length, requeued, done: true };
+    }
+    const last = covered.at(-1);
+    if (!end && last !== undefined) {
+      // The next step at once, from the frontier while it moves, else from here (a look-ahead).
+      return postpone(
+        0,
+        atFrontier && unscanned === 0 ? fromFrontier : { ...fromFrontier, after: last.sha256 },
+      );
+    }
+    return postpone(this.config.scanner.retroscanCheckEveryMs, fromFrontier);
+  }
+
+  private async enqueueCheck(job: RetroscanCheckJob, delayMs: number): Promise<void> {
+    await this.queue.add(
+      { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data: job },
+      retroscanCheckJobId(job),
+      { delay: delayMs },
+    );
   }
 
   private async enqueue(job: RetroscanBatchJob): Promise<void> {

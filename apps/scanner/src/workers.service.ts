@@ -97,6 +97,8 @@ export class WorkersService implements OnApplicationBootstrap, OnApplicationShut
         [JobName.RetrohuntBatch]: (data, job) => this.retrohunt.handle(data, job),
         [JobName.RetroscanBatch]: (data, job, token) =>
           this.retroscan.handle(data, (delayMs) => postponeJob(job, token, delayMs)),
+        [JobName.RetroscanCheck]: (data, job, token) =>
+          this.retroscan.check(data, (delayMs, next) => postponeJob(job, token, delayMs, next)),
       },
       { connection: this.connection, concurrency: this.config.scanner.retrohuntConcurrency },
     );

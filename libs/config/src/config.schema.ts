@@ -143,6 +143,11 @@ export function envSchema(root: string) {
      * re-drive, from where it was.
      */
     RETROHUNT_STALLED_AFTER_MS: int(1000).default(120_000),
+    /**
+     * A retro-scan whose check found samples still without their scan (queued, or lost by Redis and queued
+     * again) looks again this much later; it is done once a check finds every sample scanned.
+     */
+    RETROSCAN_CHECK_EVERY_MS: int(100).default(60_000),
     /** A scan that takes longer ends as `timeout` (libyara counts whole seconds). */
     SCAN_TIMEOUT_MS: int(1000).default(60_000),
     /** Attempts of a scan job before it is kept as failed. */
@@ -262,6 +267,8 @@ export interface Config {
     retrohuntBatchSize: number;
     /** RETROHUNT_STALLED_AFTER_MS. */
     retrohuntStalledAfterMs: number;
+    /** RETROSCAN_CHECK_EVERY_MS. */
+    retroscanCheckEveryMs: number;
     timeoutMs: number;
     attempts: number;
     defaultRulesetPath: string;
@@ -361,6 +368,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retrohuntConcurrency: e.RETROHUNT_CONCURRENCY,
       retrohuntBatchSize: e.RETROHUNT_BATCH_SIZE,
       retrohuntStalledAfterMs: e.RETROHUNT_STALLED_AFTER_MS,
+      retroscanCheckEveryMs: e.RETROSCAN_CHECK_EVERY_MS,
       timeoutMs: e.SCAN_TIMEOUT_MS,
       attempts: e.SCAN_ATTEMPTS,
       defaultRulesetPath: e.DEFAULT_RULESET_PATH,

@@ -58,6 +58,7 @@ describe('loadConfig', () => {
     const defaults = loadConfig({}).scanner;
     assert.equal(defaults.retrohuntConcurrency, 1);
     assert.equal(defaults.retrohuntBatchSize, 100);
+    assert.equal(defaults.retroscanCheckEveryMs, 60_000);
     assert.throws(() => loadConfig({ SCANNER_THREADS: '0' }), /SCANNER_THREADS/);
   });
 

@@ -18,6 +18,7 @@ export enum JobName {
   LookupSightings = 'lookup-sightings',
   RetrohuntBatch = 'retrohunt-batch',
   RetroscanBatch = 'retroscan-batch',
+  RetroscanCheck = 'retroscan-check',
 }
 
 export interface ScanSampleJob {
@@ -99,6 +100,27 @@ export interface RetroscanBatchJob {
   rulesAsOf?: string;
 }
 
+/**
+ * One step of a retro-scan's check phase, after its last batch: looks at the next covered samples (the
+ * batches' filters) for ones without a scan under the ruleset started at `rulesAsOf` or later, and queues
+ * again, under their first ids, the scan jobs of those Redis no longer holds. One job per retro-scan
+ * (retroscanCheckJobId), put back delayed between steps and between passes; the retro-scan's row keeps
+ * where the check stands (`cursor`: every covered sample up to it has its scan), so a lost one starts again
+ * from there.
+ */
+export interface RetroscanCheckJob {
+  rulesetId: string;
+  until: string;
+  rule?: string;
+  /** The retro-scan's rules instant (its first batch's): a scan started before it does not count. */
+  rulesAsOf: string;
+  /**
+   * Where this pass looks next, past the row's cursor once the pass found a sample still unscanned (those
+   * further on whose jobs Redis lost are queued again in the same pass); absent: at the row's cursor.
+   */
+  after?: string;
+}
+
 /** Name and payload together, so a handler can never receive the wrong payload. */
 export type JobItem =
   | { queue: QueueName.Scan; name: JobName.ScanSample; data: ScanSampleJob }
@@ -110,4 +132,5 @@ export type JobItem =
   | { queue: QueueName.Maintenance; name: JobName.RetrohuntRulesSweep; data: RetrohuntRulesSweepJob }
   | { queue: QueueName.Sightings; name: JobName.LookupSightings; data: LookupSightingsJob }
   | { queue: QueueName.Retrohunt; name: JobName.RetrohuntBatch; data: RetrohuntBatchJob }
-  | { queue: QueueName.Retrohunt; name: JobName.RetroscanBatch; data: RetroscanBatchJob };
+  | { queue: QueueName.Retrohunt; name: JobName.RetroscanBatch; data: RetroscanBatchJob }
+  | { queue: QueueName.Retrohunt; name: JobName.RetroscanCheck; data: RetroscanCheckJob };

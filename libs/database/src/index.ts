@@ -29,6 +29,7 @@ export {
 } from './repositories/retrohunts.repository.js';
 export {
   RetroscansRepository,
+  type CoveredSample,
   type RetroscanRecord,
   type RetroscanStatus,
 } from './repositories/retroscans.repository.js';

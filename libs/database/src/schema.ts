@@ -513,13 +513,20 @@ export const retroscans = pgTable(
     rule: text('rule'),
     /** The first batch's database clock, which every batch passes on to its scans (RetroscanBatchJob). */
     rulesAsOf: ts('rules_as_of'),
-    /** The last sample (sha256 order) whose scan a batch queued: where the next batch starts. */
+    /**
+     * Running: the last sample (sha256 order) whose scan a batch queued, where the next batch starts.
+     * Checking and done: the check's frontier, every covered sample up to it having its scan.
+     */
     cursor: text('cursor'),
-    status: text('status', { enum: ['running', 'done', 'superseded'] })
+    /**
+     * `running` while batches queue the scans, `checking` once they all are until every covered sample has
+     * its scan (lost ones queued again), then `done`; `superseded` once another version is active.
+     */
+    status: text('status', { enum: ['running', 'checking', 'done', 'superseded'] })
       .notNull()
       .default('running'),
     createdAt: ts('created_at').notNull().defaultNow(),
-    /** When it was created or a batch last queued scans. */
+    /** When it was created, a batch last queued scans or a check step last ran. */
     progressedAt: ts('progressed_at').notNull().defaultNow(),
     finishedAt: ts('finished_at'),
   },

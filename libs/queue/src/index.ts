@@ -5,6 +5,7 @@ export {
   UnrecoverableError,
   postponeJob,
   retrohuntJobId,
+  retroscanCheckJobId,
   retroscanJobId,
   retroscanKey,
   ingestScanJob,

@@ -21,7 +21,7 @@ export interface QueueConnection {
 /** Which job names each queue carries; a worker must bring one handler for each, no more. */
 export const QUEUE_JOBS: Record<QueueName, readonly JobName[]> = {
   [QueueName.Scan]: [JobName.ScanSample],
-  [QueueName.Retrohunt]: [JobName.RetrohuntBatch, JobName.RetroscanBatch],
+  [QueueName.Retrohunt]: [JobName.RetrohuntBatch, JobName.RetroscanBatch, JobName.RetroscanCheck],
   [QueueName.Maintenance]: [
     JobName.OutboxRedrive,
     JobName.ConsentPurge,
@@ -65,6 +65,14 @@ export const retroscanKey = (data: Pick<RetroscanBatchJob, 'rulesetId' | 'until'
 /** Deterministic id of a retro-scan batch job (the first batch has no `after`). */
 export const retroscanJobId = (data: RetroscanBatchJob): string =>
   `${retroscanKey(data)}-${data.after ?? 'start'}`;
+
+/**
+ * Deterministic id of a retro-scan's check job: one for all its steps and passes (it is put back delayed
+ * between them), so the re-drive can tell whether Redis still holds it. No batch job has it (theirs end in
+ * a sha256 or `start`).
+ */
+export const retroscanCheckJobId = (data: Pick<RetroscanBatchJob, 'rulesetId' | 'until' | 'rule'>): string =>
+  `${retroscanKey(data)}-check`;
 
 const PRODUCER_DEADLINE_MS = 3_000;
 
