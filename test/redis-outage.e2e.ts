@@ -223,7 +223,12 @@ describe('Redis outages', () => {
 
   it('goes on with a retrohunt and a retro-scan whose next batch job Redis lost with its data', async () => {
     const { redis, service } = await onPrivateRedis({
-      env: { RETROHUNT_BATCH_SIZE: '20', RETROHUNT_CONCURRENCY: '1', RETROHUNT_STALLED_AFTER_MS: '2000' },
+      env: {
+        RETROHUNT_BATCH_SIZE: '20',
+        RETROHUNT_CONCURRENCY: '1',
+        RETROHUNT_STALLED_AFTER_MS: '2000',
+        RETROSCAN_CHECK_EVERY_MS: '1000',
+      },
     });
     const SAMPLES = 400;
     const SIZE = 4096;
@@ -310,6 +315,92 @@ describe('Redis outages', () => {
       { timeoutMs: 30_000, intervalMs: 250, what: 'the retro-scan to go on and finish' },
     );
     assert.equal(retroscan.cursor, [...seeded.all].sort().at(-1));
+  });
+
+  it("queues again a retro-scan's scan jobs Redis lost with its data: it ends done with every sample rescanned", async () => {
+    const { redis, service } = await onPrivateRedis({
+      env: {
+        RETROHUNT_BATCH_SIZE: '50',
+        RETROHUNT_STALLED_AFTER_MS: '2000',
+        RETROSCAN_CHECK_EVERY_MS: '1000',
+        // One scan at a time, each ~30 ms (the rule below): the retro-scan's batches queue every scan in a
+        // second or so, and most of them are still waiting in Redis when it restarts.
+        SCAN_CONCURRENCY: '1',
+        SCAN_JOBS_IN_FLIGHT: '2',
+      },
+    });
+    const SAMPLES = 300;
+    const seeded = await seedScannedSamples(
+      service,
+      Array.from({ length: SAMPLES }, () => benign(8192)),
+    );
+    const ruleset = await service.request('/v1/rulesets', {
+      method: 'POST',
+      ...json({
+        name: 'retroscan-lost',
+        source:
+          'rule retroscan_slow { condition: for any i in (0..filesize - 1) : ( for any j in (0..31) : ( uint8(i) + j == 1000 ) ) }\n',
+      }),
+    });
+    assert.equal(ruleset.status, 201, await ruleset.clone().text());
+    const { id: rulesetId } = (await ruleset.json()) as { id: string };
+    const activated = await service.request(`/v1/rulesets/${rulesetId}/activate`, {
+      method: 'POST',
+      ...json({ retroscan: true }),
+    });
+    assert.equal(activated.status, 200, await activated.clone().text());
+    interface Row {
+      status: string;
+      cursor: string | null;
+      rescanned: number;
+    }
+    // Samples with a scan under the new ruleset since the retro-scan's rules instant (a failed one counts).
+    const retroscan = async (): Promise<Row | undefined> =>
+      (
+        await query<Row>(
+          service.databaseUrl,
+          `select r.status, r.cursor,
+                  (select count(distinct s.sample_sha256)::int from scans s
+                    where s.ruleset_id = r.ruleset_id and s.started_at >= r.rules_as_of) as rescanned
+             from retroscans r where r.ruleset_id = $1`,
+          [rulesetId],
+        )
+      )[0];
+    // Every scan queued (the last batch ran)...
+    const queued = await pollUntil(
+      async () => {
+        const row = await retroscan();
+        return row !== undefined && row.status !== 'running' ? row : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: "the retro-scan's last batch" },
+    );
+    // ...and Redis comes back without its data, with most of them.
+    await redis.stop();
+    redis.start();
+    assert.ok(queued.rescanned < SAMPLES / 2, `most scans still queued: ${queued.rescanned} ran`);
+    const lost = await retroscan();
+    assert.ok(lost !== undefined && lost.rescanned < SAMPLES, `scans lost: ${lost?.rescanned} ran`);
+
+    // The check finds the samples without their scan and queues theirs again (the re-drive puts the check
+    // job, lost too, back): every sample is rescanned under the new ruleset, and only then is it done.
+    const done = await pollUntil(
+      async () => {
+        const row = await retroscan();
+        if (row?.status === 'done') return row;
+        assert.notEqual(row?.status, 'superseded');
+        return undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: 'the retro-scan to rescan every sample and end done' },
+    );
+    assert.equal(done.rescanned, SAMPLES, 'done only once every sample has its scan under the new ruleset');
+    assert.equal(done.cursor, [...seeded].sort().at(-1), 'its check went over every sample');
+    const [verdicts] = await query<{ stale: number }>(
+      service.databaseUrl,
+      `select count(*)::int as stale from samples s
+        where not exists (select 1 from scans c where c.sample_sha256 = s.sha256 and c.ruleset_id = $1)`,
+      [rulesetId],
+    );
+    assert.equal(verdicts?.stale, 0, 'no sample keeps a verdict of the previous ruleset only');
   });
 
   it('starts a scanner while Redis is down: it waits for Redis, then scans', async () => {
