@@ -340,11 +340,21 @@ describe('RetroscanProcessor', () => {
         { delayMs: 0, data: { ...check, after: sha('b') } },
       );
       assert.equal(rows.get(key)?.cursor, null);
-      const pass = await postponed(run.check(ahead.data!, postpone));
+      const pass = await postponed(run.check({ ...ahead.data!, requeued: 3 }, postpone));
       assert.deepEqual(added, [scanId('c')], 'the lost one further on, in the same pass');
       assert.deepEqual({ delayMs: pass.delayMs, data: pass.data }, { delayMs: CHECK_EVERY_MS, data: check });
       assert.equal(rows.get(key)?.status, 'checking');
       assert.deepEqual(looked, [null, sha('b')]);
+    });
+
+    it("carries the pass's count of jobs queued again to its end, and starts the next pass without it", async () => {
+      const covered = ['a', 'b', 'c'].map((c) => ({ sha256: sha(c), scanned: false }));
+      const { run, added } = checking(covered, { batchSize: 2 });
+      const step = await postponed(run.check(check, postpone));
+      assert.deepEqual(step.data, { ...check, after: sha('b'), requeued: 2 });
+      const pass = await postponed(run.check(step.data, postpone));
+      assert.deepEqual(pass.data, check);
+      assert.deepEqual(added, [scanId('a'), scanId('b'), scanId('c')]);
     });
 
     it('goes on after a step another run recorded first, and stops once the retro-scan ended', async () => {

@@ -187,6 +187,7 @@ export class RetroscanProcessor {
     const key = retroscanKey(data);
     const fromFrontier: RetroscanCheckJob = { ...data };
     delete fromFrontier.after;
+    delete fromFrontier.requeued;
     const active = await this.rulesets.activeId();
     if (active.id !== data.rulesetId) {
       await this.retroscans.supersede(key);
@@ -250,9 +251,10 @@ export class RetroscanProcessor {
     }
     const end = covered.length < batchSize;
     const done = atFrontier && end && unscanned === 0;
-    if (requeued > 0) {
+    const requeuedInPass = (data.requeued ?? 0) + requeued;
+    if (end && requeuedInPass > 0) {
       this.logger.warn(
-        `retro-scan ${key}: ${requeued} scan job(s) missing from Redis queued again (samples without their scan)`,
+        `retro-scan ${key}: ${requeuedInPass} scan job(s) missing from Redis queued again by this check pass (samples without their scan)`,
       );
     }
     if (
@@ -270,10 +272,11 @@ export class RetroscanProcessor {
     const last = covered.at(-1);
     if (!end && last !== undefined) {
       // The next step at once, from the frontier while it moves, else from here (a look-ahead).
-      return postpone(
-        0,
-        atFrontier && unscanned === 0 ? fromFrontier : { ...fromFrontier, after: last.sha256 },
-      );
+      return postpone(0, {
+        ...fromFrontier,
+        ...(atFrontier && unscanned === 0 ? {} : { after: last.sha256 }),
+        ...(requeuedInPass === 0 ? {} : { requeued: requeuedInPass }),
+      });
     }
     return postpone(this.config.scanner.retroscanCheckEveryMs, fromFrontier);
   }

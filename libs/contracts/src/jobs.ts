@@ -119,6 +119,8 @@ export interface RetroscanCheckJob {
    * further on whose jobs Redis lost are queued again in the same pass); absent: at the row's cursor.
    */
   after?: string;
+  /** Scan jobs this pass queued again so far (for the one log line at its end). */
+  requeued?: number;
 }
 
 /** Name and payload together, so a handler can never receive the wrong payload. */
