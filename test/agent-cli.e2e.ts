@@ -372,12 +372,8 @@ describe('specimen-agent against the real service', () => {
     assert.equal(rows[0]?.n, '1', 'one submission');
   });
 
-  it('forgets an upload the service dropped when it refused to finish it (422)', async () => {
-    const home = await enrolledHome('dropped');
-    const bytes = benign(2 * MiB);
-    const file = join(work, 'dropped.bin');
-    await writeFile(file, bytes);
-    // An earlier run's upload whose first MiB arrived wrong (same length): the rest cannot make it right.
+  /** A tus upload of `bytes` created with the agent's own key (as an earlier run of it would have). */
+  async function createUpload(home: string, bytes: Buffer) {
     const { apiKey } = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { apiKey: string };
     const tus = { authorization: `Bearer ${apiKey}`, 'tus-resumable': '1.0.0' };
     const created = await fetch(new URL('/v1/uploads', service.baseUrl), {
@@ -389,7 +385,16 @@ describe('specimen-agent against the real service', () => {
       },
     });
     assert.equal(created.status, 201);
-    const url = new URL(created.headers.get('location') ?? '', service.baseUrl).href;
+    return { url: new URL(created.headers.get('location') ?? '', service.baseUrl).href, tus };
+  }
+
+  it('forgets an upload the service dropped when it refused to finish it (422)', async () => {
+    const home = await enrolledHome('dropped');
+    const bytes = benign(2 * MiB);
+    const file = join(work, 'dropped.bin');
+    await writeFile(file, bytes);
+    // An earlier run's upload whose first MiB arrived wrong (same length): the rest cannot make it right.
+    const { url, tus } = await createUpload(home, bytes);
     const wrong = Buffer.from(bytes.subarray(0, MiB));
     wrong[0] = wrong[0]! ^ 0xff;
     const first = await fetch(url, {
@@ -944,18 +949,7 @@ describe('specimen-agent against the real service', () => {
     const path = join(work, 'recorded-by-submit.bin');
     await writeFile(path, bytes);
     // An upload whose every byte the service took, as a killed run would have left it (an old-format state).
-    const { apiKey } = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { apiKey: string };
-    const tus = { authorization: `Bearer ${apiKey}`, 'tus-resumable': '1.0.0' };
-    const created = await fetch(new URL('/v1/uploads', service.baseUrl), {
-      method: 'POST',
-      headers: {
-        ...tus,
-        'upload-length': String(bytes.length),
-        'upload-metadata': `metadata ${Buffer.from(JSON.stringify(fileMetadata(bytes))).toString('base64')}`,
-      },
-    });
-    assert.equal(created.status, 201);
-    const url = new URL(created.headers.get('location') ?? '', service.baseUrl).href;
+    const { url, tus } = await createUpload(home, bytes);
     const patched = await fetch(url, {
       method: 'PATCH',
       headers: { ...tus, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -7,6 +7,7 @@ import {
   type SubmissionRecord,
   type UploadRecord,
   StateJournal,
+  readJson,
 } from './state.js';
 
 export type { AgentState, SubmissionRecord, UploadRecord } from './state.js';
@@ -21,28 +22,6 @@ export interface AgentConfig {
 /** `$SPECIMEN_AGENT_HOME`, else `~/.specimen-agent`. */
 export function agentHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.SPECIMEN_AGENT_HOME ?? join(homedir(), '.specimen-agent');
-}
-
-/**
- * The document at `path`, or null when there is none. One that is not JSON (cut short by a full disk, edited
- * by hand) is named with what to do (`remedy`): the parser's words alone ("Unexpected end of JSON input")
- * said neither which file nor that every command would fail on it until it is dealt with.
- */
-async function readJson<T>(path: string, remedy: string): Promise<T | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new Error(`${path} is damaged (${e instanceof Error ? e.message : String(e)}): ${remedy}`, {
-      cause: e,
-    });
-  }
 }
 
 /** Written whole and renamed into place, mode 0600: it holds the API key. */

@@ -422,22 +422,8 @@ export class StateJournal {
     this.lines = 0;
   }
 
-  private async readLegacy(): Promise<AgentState | null> {
-    let text: string;
-    try {
-      text = await readFile(this.legacyPath, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-    try {
-      return JSON.parse(text) as AgentState;
-    } catch (e) {
-      throw new Error(
-        `${this.legacyPath} is damaged (${e instanceof Error ? e.message : String(e)}): ${this.remedy}`,
-        { cause: e },
-      );
-    }
+  private readLegacy(): Promise<AgentState | null> {
+    return readJson<AgentState>(this.legacyPath, this.remedy);
   }
 
   /** Under the lock, after `open`: appends `records` as one write. */
@@ -520,5 +506,27 @@ async function syncFolder(path: string): Promise<void> {
     await folder.sync();
   } finally {
     await folder.close();
+  }
+}
+
+/**
+ * The document at `path`, or null when there is none. One that is not JSON (cut short by a full disk, edited
+ * by hand) is named with what to do (`remedy`): the parser's words alone ("Unexpected end of JSON input")
+ * said neither which file nor that every command would fail on it until it is dealt with.
+ */
+export async function readJson<T>(path: string, remedy: string): Promise<T | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${path} is damaged (${e instanceof Error ? e.message : String(e)}): ${remedy}`, {
+      cause: e,
+    });
   }
 }
