@@ -31,8 +31,12 @@ function redrive(options: {
   retrohunts?: { id: string; cursor: string | null }[];
   retroscans?: RetroscanRecord[];
   held?: string[];
+  /** Jobs held as failed for good. */
+  failed?: string[];
 }) {
-  const held = new Set(options.held ?? []);
+  const held = new Set([...(options.held ?? []), ...(options.failed ?? [])]);
+  const failed = new Set(options.failed ?? []);
+  const retried: string[] = [];
   const added: { jobId: string; item: JobItem }[] = [];
   const asked: Date[] = [];
   const retrohunts = {
@@ -52,6 +56,15 @@ function redrive(options: {
       assert.equal(name, QueueName.Retrohunt);
       return Promise.resolve(held.has(jobId));
     },
+    jobState: (name: QueueName, jobId: string) => {
+      assert.equal(name, QueueName.Retrohunt);
+      return Promise.resolve(failed.has(jobId) ? 'failed' : held.has(jobId) ? 'waiting' : 'unknown');
+    },
+    replayFailed: (name: QueueName, ids: string[]) => {
+      assert.equal(name, QueueName.Retrohunt);
+      for (const id of ids) if (failed.delete(id)) retried.push(id);
+      return Promise.resolve({ replayed: ids, notFailed: [] });
+    },
     add: (item: JobItem, jobId: string) => {
       if (!held.has(jobId)) added.push({ jobId, item });
       held.add(jobId);
@@ -59,7 +72,7 @@ function redrive(options: {
     },
   } as unknown as QueueProducer;
   const config = loadConfig({ SPECIMEN_ADMIN_TOKEN: 'x'.repeat(32), RETROHUNT_STALLED_AFTER_MS: '5000' });
-  return { run: new RetroChainsRedrive(retrohunts, retroscans, queue, config), added, asked };
+  return { run: new RetroChainsRedrive(retrohunts, retroscans, queue, config), added, asked, retried };
 }
 
 describe('RetroChainsRedrive', () => {
@@ -175,6 +188,24 @@ describe('RetroChainsRedrive', () => {
         },
       },
     ]);
+  });
+
+  it('retries a retro-scan batch or check job that failed for good, once, its attempts reset', async () => {
+    const rulesAsOf = '2026-11-30T10:00:01.000Z';
+    const batchId = `retroscan-r1-${Date.parse(UNTIL)}-${CURSOR}`;
+    const checkId = `retroscan-r2-${Date.parse(UNTIL)}-check`;
+    const { run, added, retried } = redrive({
+      retroscans: [
+        retroscan({ cursor: CURSOR, rulesAsOf: new Date(rulesAsOf) }),
+        retroscan({ rulesetId: 'r2', status: 'checking', rulesAsOf: new Date(rulesAsOf) }),
+      ],
+      failed: [batchId, checkId],
+    });
+    assert.deepEqual(await run.handle(), { retrohunts: 0, retroscans: 2 });
+    assert.deepEqual(retried, [batchId, checkId]);
+    assert.deepEqual(added, [], 'retried under their ids, not added again');
+    // Waiting again: the next run leaves them alone.
+    assert.deepEqual(await run.handle(), { retrohunts: 0, retroscans: 0 });
   });
 
   it('puts a lost job back once: the next run finds it in the queue', async () => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
-import { JobName, QueueName } from '#contracts';
+import { type JobItem, JobName, QueueName } from '#contracts';
 import { RetrohuntsRepository, RetroscansRepository } from '#database';
 import { QueueProducer, retrohuntJobId, retroscanCheckJobId, retroscanJobId } from '#queue';
 import { checkJobOf, nextBatchOf } from './retroscan.processor.js';
@@ -19,6 +19,8 @@ const QUIET_PER_RUN = 50;
  * by anyone counts once; a batch run twice is recorded once (the cursor it started from must still be the
  * recorded one). A retro-scan in its check phase whose check job (one id for all its steps) Redis lost gets
  * it again the same way: it goes on from its frontier, and the scan jobs Redis lost with it are found by it.
+ * A retro-scan's batch or check job that failed for good (out of attempts: a retrohunt records its own
+ * failure, a retro-scan has no such end) is retried the same way, its attempts reset.
  * Run by the outbox re-drive.
  */
 @Injectable()
@@ -54,27 +56,31 @@ export class RetroChainsRedrive {
     }
     let retroscans = 0;
     for (const retroscan of await this.retroscans.quietSince(quietSince, QUIET_PER_RUN)) {
-      if (retroscan.status === 'checking') {
-        const check = checkJobOf(retroscan);
-        const checkId = retroscanCheckJobId(check);
-        if (await this.queue.hasJob(QueueName.Retrohunt, checkId)) continue;
-        await this.queue.add(
-          { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data: check },
-          checkId,
-        );
+      const from = retroscan.cursor === null ? 'from the start' : `after ${retroscan.cursor}`;
+      const item: JobItem =
+        retroscan.status === 'checking'
+          ? { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data: checkJobOf(retroscan) }
+          : { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: nextBatchOf(retroscan) };
+      const what = retroscan.status === 'checking' ? 'its check job' : 'its next batch job';
+      const jobId =
+        item.name === JobName.RetroscanCheck ? retroscanCheckJobId(item.data) : retroscanJobId(item.data);
+      const state = await this.queue.jobState(QueueName.Retrohunt, jobId);
+      if (state === 'failed') {
+        // Out of attempts (a database outage longer than the backoff, say). Nothing else would run it again
+        // (the replay endpoint refuses this queue), and the retro-scan stayed unfinished for good: it is
+        // retried with its attempts reset, which a batch or a check step can be (it goes on from its row).
+        await this.queue.replayFailed(QueueName.Retrohunt, [jobId]);
         retroscans += 1;
         this.logger.warn(
-          `retro-scan ${retroscan.key}: its check job was missing from Redis (${quiet}); queued again ${retroscan.cursor === null ? 'from the start' : `after ${retroscan.cursor}`}`,
+          `retro-scan ${retroscan.key}: ${what} had failed for good (${quiet}); retried ${from}`,
         );
         continue;
       }
-      const data = nextBatchOf(retroscan);
-      const jobId = retroscanJobId(data);
-      if (await this.queue.hasJob(QueueName.Retrohunt, jobId)) continue;
-      await this.queue.add({ queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data }, jobId);
+      if (state !== 'unknown') continue;
+      await this.queue.add(item, jobId);
       retroscans += 1;
       this.logger.warn(
-        `retro-scan ${retroscan.key}: its next batch job was missing from Redis (${quiet}); queued again ${retroscan.cursor === null ? 'from the start' : `after ${retroscan.cursor}`}`,
+        `retro-scan ${retroscan.key}: ${what} was missing from Redis (${quiet}); queued again ${from}`,
       );
     }
     return { retrohunts, retroscans };

@@ -41,10 +41,10 @@ export class FailedJobsService {
     const { queue, ids } = parseOrThrow(ReplayFailedJobsRequest, body, 'body');
     if (queue === QueueName.Retrohunt) {
       // Its job would find the retrohunt failed and its compiled rules removed, and do nothing. The queue also
-      // holds retro-scan batches: activating the version again with a retro-scan covers every sample again.
+      // holds retro-scan batches and checks, which the scanner's re-drive retries by itself.
       throw new SpecimenError(
         'CONFLICT',
-        'failed jobs of the retrohunt queue are not replayed: start a failed retrohunt again with POST /v1/retrohunts and its source; for a failed retro-scan batch, activate the version again with {"retroscan": true}',
+        'failed jobs of the retrohunt queue are not replayed: start a failed retrohunt again with POST /v1/retrohunts and its source; a failed retro-scan batch or check is retried by the scanner once its retro-scan has been quiet for RETROHUNT_STALLED_AFTER_MS',
         { queue },
       );
     }
