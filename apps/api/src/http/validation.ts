@@ -19,7 +19,8 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, whe
   );
   throw new SpecimenError(
     'VALIDATION_FAILED',
-    `invalid ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+    // A value that is itself the field (a header, a path parameter) is not named twice.
+    `invalid ${where}: ${issues.map((i) => (i.field === where ? i.message : `${i.field}: ${i.message}`)).join('; ')}`,
     { issues },
   );
 }
