@@ -44,7 +44,7 @@ export interface AgentState {
  * One line of the journal. `submitted` also ends the upload of its sha256, if any; a submission id seen
  * twice (the same upload recorded by two runs) is kept once.
  */
-export type JournalRecord =
+type JournalRecord =
   | { t: 'agent'; agentId: string }
   | ({ t: 'upload'; sha256: string } & UploadRecord)
   | ({ t: 'posting'; sha256: string } & PostingRecord)
@@ -66,7 +66,8 @@ class Replayed {
   readonly postings = new Map<string, { record: PostingRecord; bytes: number }>();
   readonly submissions: SubmissionRecord[] = [];
   private readonly submissionIds = new Set<string>();
-  /** Bytes of complete lines applied. */
+  /** Complete lines applied, and their bytes. */
+  count = 0;
   total = 0;
   /** Bytes of those lines a compaction would leave out. */
   dead = 0;
@@ -76,6 +77,7 @@ class Replayed {
   }
 
   apply(record: JournalRecord, bytes: number): void {
+    this.count += 1;
     this.total += bytes;
     switch (record.t) {
       case 'agent':
@@ -127,12 +129,7 @@ class Replayed {
 
   /** The fewest records that replay to this state. */
   records(): JournalRecord[] {
-    return [
-      ...(this.agentId === undefined ? [] : [{ t: 'agent' as const, agentId: this.agentId }]),
-      ...this.submissions.map((s) => ({ t: 'submitted' as const, ...s })),
-      ...[...this.uploads].map(([sha256, { record }]) => ({ t: 'upload' as const, sha256, ...record })),
-      ...[...this.postings].map(([sha256, { record }]) => ({ t: 'posting' as const, sha256, ...record })),
-    ];
+    return recordsOf(this.state());
   }
 
   state(): AgentState {
@@ -191,12 +188,10 @@ process.on('exit', () => {
  */
 export class StateJournal {
   private replayed = new Replayed();
-  /** Inode of the journal replayed (-1: none), and the end of its last complete line. */
+  /** Inode of the journal replayed (-1: none). */
   private ino = -1;
-  private offset = 0;
   /** Bytes after the last complete line: a record being written, or one a crash cut short. */
   private torn = 0;
-  private lines = 0;
   private appender: { handle: FileHandle; ino: number } | null = null;
   private pendingSync = 0;
   private syncTimer: NodeJS.Timeout | null = null;
@@ -367,6 +362,11 @@ export class StateJournal {
   }
 
   /** Reads what was appended since the last read (all of it after a compaction); false: no journal. */
+  /** The end of the journal's last complete line replayed. */
+  private get offset(): number {
+    return this.replayed.total;
+  }
+
   private async refresh(): Promise<boolean> {
     const now = await stat(this.path).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return null;
@@ -394,7 +394,6 @@ export class StateJournal {
     }
     let start = 0;
     for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
-      this.lines += 1;
       const text = bytes.toString('utf8', start, end);
       let record: JournalRecord;
       try {
@@ -402,14 +401,13 @@ export class StateJournal {
         if (typeof record !== 'object' || record === null) throw new Error('not a record');
       } catch (e) {
         throw new Error(
-          `${this.path} is damaged (line ${this.lines}: ${e instanceof Error ? e.message : String(e)}): ${this.remedy}`,
+          `${this.path} is damaged (line ${this.replayed.count + 1}: ${e instanceof Error ? e.message : String(e)}): ${this.remedy}`,
           { cause: e },
         );
       }
       this.replayed.apply(record, end + 1 - start);
       start = end + 1;
     }
-    this.offset += start;
     this.torn = bytes.length - start;
     return true;
   }
@@ -417,9 +415,7 @@ export class StateJournal {
   private reset(ino: number): void {
     this.replayed = new Replayed();
     this.ino = ino;
-    this.offset = 0;
     this.torn = 0;
-    this.lines = 0;
   }
 
   private readLegacy(): Promise<AgentState | null> {
@@ -433,7 +429,6 @@ export class StateJournal {
     const handle = await this.appending();
     await handle.write(Buffer.concat(lines));
     for (const [i, record] of records.entries()) this.replayed.apply(record, lines[i]?.length ?? 0);
-    this.offset = this.replayed.total;
     this.pendingSync += records.length;
     unsynced.add(this);
     if (durable || this.pendingSync >= SYNC_EVERY) await this.sync();
@@ -485,9 +480,7 @@ export class StateJournal {
     for (const [i, record] of records.entries()) fresh.apply(record, lines[i]?.length ?? 0);
     this.replayed = fresh;
     this.ino = (await stat(this.path)).ino;
-    this.offset = fresh.total;
     this.torn = 0;
-    this.lines = records.length;
   }
 
   /** Under the lock: the journal moved to `to` (a rename: what it holds is not read again); a new one begins. */

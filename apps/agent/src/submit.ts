@@ -133,10 +133,15 @@ export async function submitItems(
       const base = { name: item.name, sha256: item.metadata.sha256, size: item.metadata.size };
       // Bytes an earlier run sent over multipart without recording the submission (killed before the answer
       // came) are sent again under that run's key: the service answers with the submission it recorded then.
-      const unsettled =
-        item.metadata.size < options.resumableThreshold &&
-        (await files.posting(item.metadata.sha256)) !== undefined;
-      if (known !== undefined && 'known' in known && !known.wanted && !unsettled) {
+      if (
+        known !== undefined &&
+        'known' in known &&
+        !known.wanted &&
+        !(
+          item.metadata.size < options.resumableThreshold &&
+          (await files.posting(item.metadata.sha256)) !== undefined
+        )
+      ) {
         // The bytes reached the service another way: an upload an earlier run left unfinished is not needed.
         await forgetUpload(client, files, item.metadata.sha256);
         results.push({
@@ -288,8 +293,11 @@ async function send(
   } else {
     const body = await item.blob();
     // The key is kept before the first attempt, and an earlier run's is used again (see PostingRecord).
-    const idempotencyKey = (await files.posting(sha256))?.key ?? randomUUID();
-    await files.recordPosting(sha256, { key: idempotencyKey, name: item.name });
+    const kept = await files.posting(sha256);
+    const idempotencyKey = kept?.key ?? randomUUID();
+    if (kept?.key !== idempotencyKey || kept.name !== item.name) {
+      await files.recordPosting(sha256, { key: idempotencyKey, name: item.name });
+    }
     const created = await client
       .submit(item.metadata, () => body, { idempotencyKey })
       .catch(async (e: unknown) => {

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '#config';
-import { type JobItem, JobName, QueueName } from '#contracts';
+import { QueueName } from '#contracts';
 import { RetrohuntsRepository, RetroscansRepository } from '#database';
-import { QueueProducer, retrohuntJobId, retroscanCheckJobId, retroscanJobId } from '#queue';
+import { QueueProducer, retrohuntBatchJob, retroscanBatchJob, retroscanCheckJob } from '#queue';
 import { checkJobOf, nextBatchOf } from './retroscan.processor.js';
 
 /** Quiet retrohunts (and as many retro-scans) whose next batch job is looked for in Redis per run. */
@@ -39,16 +39,9 @@ export class RetroChainsRedrive {
     const quiet = `no progress for ${this.config.scanner.retrohuntStalledAfterMs / 1000} s`;
     let retrohunts = 0;
     for (const { id, cursor } of await this.retrohunts.quietSince(quietSince, QUIET_PER_RUN)) {
-      const jobId = retrohuntJobId(id, cursor);
+      const { item, jobId } = retrohuntBatchJob(id, cursor);
       if (await this.queue.hasJob(QueueName.Retrohunt, jobId)) continue;
-      await this.queue.add(
-        {
-          queue: QueueName.Retrohunt,
-          name: JobName.RetrohuntBatch,
-          data: cursor === null ? { retrohuntId: id } : { retrohuntId: id, after: cursor },
-        },
-        jobId,
-      );
+      await this.queue.add(item, jobId);
       retrohunts += 1;
       this.logger.warn(
         `retrohunt ${id}: its next batch job was missing from Redis (${quiet}); queued again ${cursor === null ? 'from the start' : `after ${cursor}`}`,
@@ -57,13 +50,11 @@ export class RetroChainsRedrive {
     let retroscans = 0;
     for (const retroscan of await this.retroscans.quietSince(quietSince, QUIET_PER_RUN)) {
       const from = retroscan.cursor === null ? 'from the start' : `after ${retroscan.cursor}`;
-      const item: JobItem =
-        retroscan.status === 'checking'
-          ? { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data: checkJobOf(retroscan) }
-          : { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: nextBatchOf(retroscan) };
-      const what = retroscan.status === 'checking' ? 'its check job' : 'its next batch job';
-      const jobId =
-        item.name === JobName.RetroscanCheck ? retroscanCheckJobId(item.data) : retroscanJobId(item.data);
+      const checking = retroscan.status === 'checking';
+      const { item, jobId } = checking
+        ? retroscanCheckJob(checkJobOf(retroscan))
+        : retroscanBatchJob(nextBatchOf(retroscan));
+      const what = checking ? 'its check job' : 'its next batch job';
       const state = await this.queue.jobState(QueueName.Retrohunt, jobId);
       if (state === 'failed') {
         // Out of attempts (a database outage longer than the backoff, say). Nothing else would run it again

@@ -2,8 +2,6 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { Job } from 'bullmq';
 import { CONFIG, type Config, retentionCutoff } from '#config';
 import {
-  JobName,
-  QueueName,
   RETROHUNT_NAMESPACE,
   SCAN_COMPILE_OPTIONS,
   type SCAN_EXTERNALS,
@@ -16,7 +14,7 @@ import {
   type RetrohuntSummaryRecord,
   type RetrohuntTotals,
 } from '#database';
-import { QueueProducer, UnrecoverableError, retrohuntJobId } from '#queue';
+import { QueueProducer, UnrecoverableError, retrohuntBatchJob } from '#queue';
 import {
   OBJECT_STORE,
   type ObjectStore,
@@ -354,14 +352,8 @@ export class RetrohuntProcessor implements OnApplicationShutdown {
   }
 
   private async enqueue(id: string, after: string | null): Promise<void> {
-    await this.queue.add(
-      {
-        queue: QueueName.Retrohunt,
-        name: JobName.RetrohuntBatch,
-        data: after === null ? { retrohuntId: id } : { retrohuntId: id, after },
-      },
-      retrohuntJobId(id, after),
-    );
+    const { item, jobId } = retrohuntBatchJob(id, after);
+    await this.queue.add(item, jobId);
   }
 
   /** Ends the retrohunt as done when a batch finds no samples left (the previous batch was a full one). */

@@ -7,7 +7,7 @@ import {
   RulesetsRepository,
   type RetroscanRecord,
 } from '#database';
-import { QueueProducer, retroscanCheckJobId, retroscanJobId, retroscanKey, scanJobId } from '#queue';
+import { QueueProducer, retroscanBatchJob, retroscanCheckJob, retroscanKey, scanJobId } from '#queue';
 
 /**
  * BullMQ priority of retro-scan jobs. Jobs without a priority (every ingest scan and rescan) are taken
@@ -113,8 +113,7 @@ export class RetroscanProcessor {
       return { queued: 0, replay: true };
     }
     const batchSize = this.config.scanner.retrohuntBatchSize;
-    const backlog = await this.queue.backlog(QueueName.Scan);
-    if (backlog + batchSize > Math.max(batchSize, Math.floor(this.config.limits.scanBacklogMax / 2))) {
+    if (await this.backlogFull()) {
       return postpone(BACKLOG_WAIT_MS);
     }
     // This batch runs after the change committed (its job is dispatched after the commit): the clock read
@@ -127,13 +126,7 @@ export class RetroscanProcessor {
       limit: batchSize,
       ...(data.rule === undefined ? {} : { matchedRule: data.rule }),
     });
-    for (const sample of samples) {
-      await this.queue.add(
-        { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256: sample.sha256, rulesAsOf } },
-        scanJobId(sample.sha256, retroscanKey(data)),
-        { priority: RETROSCAN_PRIORITY },
-      );
-    }
+    for (const sample of samples) await this.addScan(sample.sha256, key, rulesAsOf);
     const last = samples.at(-1);
     const next = samples.length === batchSize && last !== undefined ? last.sha256 : null;
     // Recorded before the next batch is queued: a next batch lost by Redis is put back from this cursor.
@@ -205,8 +198,7 @@ export class RetroscanProcessor {
       return postpone(this.config.scanner.retroscanCheckEveryMs, fromFrontier);
     }
     const batchSize = this.config.scanner.retrohuntBatchSize;
-    const backlog = await this.queue.backlog(QueueName.Scan);
-    if (backlog + batchSize > Math.max(batchSize, Math.floor(this.config.limits.scanBacklogMax / 2))) {
+    if (await this.backlogFull()) {
       return postpone(BACKLOG_WAIT_MS, data);
     }
     const frontier = recorded.cursor;
@@ -228,20 +220,11 @@ export class RetroscanProcessor {
     let requeued = 0;
     for (const sample of covered) {
       if (!sample.scanned) {
-        const jobId = scanJobId(sample.sha256, key);
-        const state = await this.queue.jobState(QueueName.Scan, jobId);
+        const state = await this.queue.jobState(QueueName.Scan, scanJobId(sample.sha256, key));
         if (!SCAN_JOB_OVER.has(state)) {
           unscanned += 1;
           if (state === 'unknown') {
-            await this.queue.add(
-              {
-                queue: QueueName.Scan,
-                name: JobName.ScanSample,
-                data: { sha256: sample.sha256, rulesAsOf: data.rulesAsOf },
-              },
-              jobId,
-              { priority: RETROSCAN_PRIORITY },
-            );
+            await this.addScan(sample.sha256, key, data.rulesAsOf);
             requeued += 1;
           }
           continue;
@@ -281,18 +264,32 @@ export class RetroscanProcessor {
     return postpone(this.config.scanner.retroscanCheckEveryMs, fromFrontier);
   }
 
-  private async enqueueCheck(job: RetroscanCheckJob, delayMs: number): Promise<void> {
+  /** Whether the scan backlog is too deep for a batch or a check step now (above half of SCAN_BACKLOG_MAX). */
+  private async backlogFull(): Promise<boolean> {
+    const batchSize = this.config.scanner.retrohuntBatchSize;
+    const backlog = await this.queue.backlog(QueueName.Scan);
+    return backlog + batchSize > Math.max(batchSize, Math.floor(this.config.limits.scanBacklogMax / 2));
+  }
+
+  /**
+   * The low-priority scan job of a sample in the retro-scan `key`, under the id its batch gave it (the check
+   * adds a lost one again under the same id, so one Redis still holds counts once).
+   */
+  private async addScan(sha256: string, key: string, rulesAsOf: string): Promise<void> {
     await this.queue.add(
-      { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data: job },
-      retroscanCheckJobId(job),
-      { delay: delayMs },
+      { queue: QueueName.Scan, name: JobName.ScanSample, data: { sha256, rulesAsOf } },
+      scanJobId(sha256, key),
+      { priority: RETROSCAN_PRIORITY },
     );
   }
 
+  private async enqueueCheck(job: RetroscanCheckJob, delayMs: number): Promise<void> {
+    const { item, jobId } = retroscanCheckJob(job);
+    await this.queue.add(item, jobId, { delay: delayMs });
+  }
+
   private async enqueue(job: RetroscanBatchJob): Promise<void> {
-    await this.queue.add(
-      { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data: job },
-      retroscanJobId(job),
-    );
+    const { item, jobId } = retroscanBatchJob(job);
+    await this.queue.add(item, jobId);
   }
 }

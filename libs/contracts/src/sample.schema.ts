@@ -3,8 +3,7 @@ import { AnalysisResult, FILE_TYPES } from './analysis.js';
 import { SampleKind, Verdict } from './submission.schema.js';
 import { Count, IsoTime, Id, Md5Hex, RuleMeta, Sha1Hex, Sha256Hex } from './views.js';
 
-export const SCAN_STATUSES = ['pending', 'scanned', 'failed', 'timeout'] as const;
-export const ScanStatus = z.enum(SCAN_STATUSES);
+export const ScanStatus = z.enum(['pending', 'scanned', 'failed', 'timeout']);
 export type ScanStatus = z.infer<typeof ScanStatus>;
 
 export const StringMatchView = z.strictObject({

@@ -31,7 +31,6 @@ export {
   RetroscansRepository,
   type CoveredSample,
   type RetroscanRecord,
-  type RetroscanStatus,
 } from './repositories/retroscans.repository.js';
 export {
   RulesetsRepository,

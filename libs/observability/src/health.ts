@@ -1,6 +1,5 @@
 import type { CheckStatus, ReadinessView } from '#contracts';
 
-export type { CheckStatus };
 /** What `/health/ready` answers (the schema is in libs/contracts). */
 export type Readiness = ReadinessView;
 

@@ -4,7 +4,10 @@ export {
   QueueProducer,
   UnrecoverableError,
   postponeJob,
+  retrohuntBatchJob,
   retrohuntJobId,
+  retroscanBatchJob,
+  retroscanCheckJob,
   retroscanCheckJobId,
   retroscanJobId,
   retroscanKey,
@@ -30,7 +33,7 @@ export {
   type PrincipalEventsHandlers,
 } from './principal-events.js';
 export { RateLimiter, type RateDecision } from './rate-limiter.js';
-export { RedisCircuit, type RedisCircuitEvents, type RedisProbe } from './redis-circuit.js';
+export { RedisCircuit } from './redis-circuit.js';
 
 // Every process that queues or works jobs loads ioredis (through BullMQ and the modules above), which leaves
 // String.prototype slow; the imports above have run by now (see string-prototype.ts).

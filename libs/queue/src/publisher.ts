@@ -1,32 +1,22 @@
 import { Redis } from 'ioredis';
 import type { QueueConnection } from './queue.js';
-import { type RedisCircuit, reconnectDelay, withinDeadline } from './redis-circuit.js';
+import { type RedisCircuit, guardedCall, reconnectDelay } from './redis-circuit.js';
 
 const PUBLISH_DEADLINE_MS = 2_000;
 
 /**
- * PUBLISH, rejecting when Redis has not answered within the deadline (a request must not hang on it), and
- * at once while `circuit` knows Redis to be unreachable.
+ * PUBLISH, rejecting (QUEUE_UNAVAILABLE) when Redis has not answered within the deadline (a request must not
+ * hang on it), and at once while `circuit` knows Redis to be unreachable.
  */
-export async function publishWithin(
+export function publishWithin(
   redis: Redis,
   channel: string,
   message: string,
   circuit?: RedisCircuit,
 ): Promise<number> {
-  circuit?.check('the message was not published');
-  try {
-    const receivers = await withinDeadline(
-      redis.publish(channel, message),
-      PUBLISH_DEADLINE_MS,
-      'no answer from Redis',
-    );
-    circuit?.succeeded();
-    return receivers;
-  } catch (e) {
-    circuit?.failed(e);
-    throw e;
-  }
+  return guardedCall(circuit, 'the message was not published', PUBLISH_DEADLINE_MS, () =>
+    redis.publish(channel, message),
+  );
 }
 
 /**

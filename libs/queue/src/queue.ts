@@ -7,7 +7,7 @@ import {
   type JobsOptions,
   type WorkerOptions,
 } from 'bullmq';
-import { JobName, QueueName, type JobItem, type RetroscanBatchJob } from '#contracts';
+import { JobName, QueueName, type JobItem, type RetroscanBatchJob, type RetroscanCheckJob } from '#contracts';
 import { type RedisCircuit, guardedCall, reconnectDelay } from './redis-circuit.js';
 
 export { UnrecoverableError };
@@ -73,6 +73,30 @@ export const retroscanJobId = (data: RetroscanBatchJob): string =>
  */
 export const retroscanCheckJobId = (data: Pick<RetroscanBatchJob, 'rulesetId' | 'until' | 'rule'>): string =>
   `${retroscanKey(data)}-check`;
+
+/**
+ * The jobs of a retrohunt's and a retro-scan's chains, as their batches add them and the re-drive adds them
+ * again when Redis lost them: the item and its deterministic id.
+ */
+export const retrohuntBatchJob = (
+  retrohuntId: string,
+  after: string | null,
+): { item: JobItem; jobId: string } => ({
+  item: {
+    queue: QueueName.Retrohunt,
+    name: JobName.RetrohuntBatch,
+    data: after === null ? { retrohuntId } : { retrohuntId, after },
+  },
+  jobId: retrohuntJobId(retrohuntId, after),
+});
+export const retroscanBatchJob = (data: RetroscanBatchJob): { item: JobItem; jobId: string } => ({
+  item: { queue: QueueName.Retrohunt, name: JobName.RetroscanBatch, data },
+  jobId: retroscanJobId(data),
+});
+export const retroscanCheckJob = (data: RetroscanCheckJob): { item: JobItem; jobId: string } => ({
+  item: { queue: QueueName.Retrohunt, name: JobName.RetroscanCheck, data },
+  jobId: retroscanCheckJobId(data),
+});
 
 const PRODUCER_DEADLINE_MS = 3_000;
 

@@ -189,7 +189,7 @@ export async function guardedCall<T>(
 }
 
 /** QUEUE_UNAVAILABLE with Retry-After, keeping what Redis did as its cause. */
-export function unavailable(message: string, cause: unknown): SpecimenError {
+function unavailable(message: string, cause: unknown): SpecimenError {
   // A client may ask again in a few seconds (agents honour Retry-After); the outage may last longer.
   return new SpecimenError('QUEUE_UNAVAILABLE', message, undefined, {
     cause,

@@ -199,26 +199,14 @@ export class StewardshipJobs {
       }
       // Then the agents revoked before the cutoff of whom nothing is left (their last submissions may have
       // gone with the samples above): their rows and keys' rows, the last link from a pseudonym to them.
-      counts.agentsForgotten = 0;
-      for (;;) {
-        const forgotten = await this.stewardship.forgetRevokedAgents(
-          cutoff,
-          this.config.stewardship.purgeBatchSize,
-        );
-        counts.agentsForgotten += forgotten;
-        if (forgotten < this.config.stewardship.purgeBatchSize) break;
-      }
+      counts.agentsForgotten = await this.inBatches((limit) =>
+        this.stewardship.forgetRevokedAgents(cutoff, limit),
+      );
       // Upload idempotency keys past their time (those of the submissions deleted above went with them).
-      counts.idempotencyKeysExpired = 0;
       const keysBefore = new Date(Date.now() - this.config.stewardship.idempotencyKeyHours * 3_600_000);
-      for (;;) {
-        const expired = await this.stewardship.expireIdempotencyKeys(
-          keysBefore,
-          this.config.stewardship.purgeBatchSize,
-        );
-        counts.idempotencyKeysExpired += expired;
-        if (expired < this.config.stewardship.purgeBatchSize) break;
-      }
+      counts.idempotencyKeysExpired = await this.inBatches((limit) =>
+        this.stewardship.expireIdempotencyKeys(keysBefore, limit),
+      );
     });
     await record({ ...counts });
     this.logger.log(`retention sweep: ${JSON.stringify(counts)}`);
@@ -251,6 +239,17 @@ export class StewardshipJobs {
   }
 
   /** Deletes the objects of tombstones, unless a new upload of the same bytes uses the key again. */
+  /** `step` with PURGE_BATCH_SIZE until a batch comes back short; the rows it dealt with in all. */
+  private async inBatches(step: (limit: number) => Promise<number>): Promise<number> {
+    const limit = this.config.stewardship.purgeBatchSize;
+    let total = 0;
+    for (;;) {
+      const done = await step(limit);
+      total += done;
+      if (done < limit) return total;
+    }
+  }
+
   /**
    * Deletes the objects of the tombstones, then the tombstones; how many went, counted into `counts` as
    * each goes (a drain that fails at the tenth has deleted nine, which the audit must say).

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm';
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql } from '../drizzle.js';
 import type { RetrohuntStatus, SampleKind } from '#contracts';
 import type { Database, Executor } from '../database.js';
@@ -89,6 +90,26 @@ const summaryColumns = {
   finishedAt: retrohunts.finishedAt,
 };
 const columns = { ...summaryColumns, source: retrohunts.source };
+
+/**
+ * The samples a batch of a retrohunt or retro-scan covers, after `after` in sha256 order: first seen up to
+ * `until`, sighted since the retention cutoff `seenSince` (an expired sample is served to no one, and swept
+ * soon), and, with `rule`, whose latest scan matched it (their rule copy, GIN-indexed). The batches and a
+ * retro-scan's check walk the same samples with it.
+ */
+export function coveredSamples(options: {
+  after: string | null;
+  until: Date;
+  seenSince: Date;
+  rule?: string;
+}): SQL | undefined {
+  return and(
+    lte(samples.firstSeen, options.until),
+    gte(samples.lastSeen, options.seenSince),
+    options.after === null ? undefined : gt(samples.sha256, options.after),
+    options.rule === undefined ? undefined : sql`${samples.matchRules} @> array[${options.rule}]::text[]`,
+  );
+}
 
 export class RetrohuntsRepository {
   constructor(private readonly database: Database) {}
@@ -324,14 +345,12 @@ export class RetrohuntsRepository {
       })
       .from(samples)
       .where(
-        and(
-          lte(samples.firstSeen, options.until),
-          gte(samples.lastSeen, options.seenSince),
-          options.after == null ? undefined : gt(samples.sha256, options.after),
-          options.matchedRule === undefined
-            ? undefined
-            : sql`${samples.matchRules} @> array[${options.matchedRule}]::text[]`,
-        ),
+        coveredSamples({
+          after: options.after ?? null,
+          until: options.until,
+          seenSince: options.seenSince,
+          ...(options.matchedRule === undefined ? {} : { rule: options.matchedRule }),
+        }),
       )
       .orderBy(asc(samples.sha256))
       .limit(options.limit);

@@ -1,6 +1,7 @@
-import { and, asc, eq, gt, gte, inArray, lt, lte, sql } from '../drizzle.js';
+import { and, asc, eq, inArray, lt, sql } from '../drizzle.js';
 import type { Database, Executor } from '../database.js';
 import { retroscans, samples, scans } from '../schema.js';
+import { coveredSamples } from './retrohunts.repository.js';
 
 /**
  * `running` while its batches queue the scans, `checking` from its last batch until every sample it covers
@@ -133,16 +134,7 @@ export class RetroscansRepository {
         )`,
       })
       .from(samples)
-      .where(
-        and(
-          lte(samples.firstSeen, options.until),
-          gte(samples.lastSeen, options.seenSince),
-          options.after === null ? undefined : gt(samples.sha256, options.after),
-          options.rule === undefined
-            ? undefined
-            : sql`${samples.matchRules} @> array[${options.rule}]::text[]`,
-        ),
-      )
+      .where(coveredSamples(options))
       .orderBy(asc(samples.sha256))
       .limit(options.limit);
   }
